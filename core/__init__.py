@@ -1,0 +1,27 @@
+"""Gradscape's numeric core: optimizers stepping across analytic 2-D surfaces.
+
+Pure numerics: nothing here knows of the web.
+"""
+
+from core.engine import (
+    InvalidInput,
+    Run,
+    Sweep,
+    SweepPlan,
+    SweepRows,
+    Trajectory,
+    plan_sweep,
+    surface_grid,
+    sweep,
+    sweep_rows,
+    trajectory,
+    warm,
+)
+from core.optimizers import OPTIMIZERS
+from core.schedules import SCHEDULES
+from core.surfaces import SURFACES
+
+__all__ = [
+    "OPTIMIZERS", "SURFACES", "SCHEDULES", "InvalidInput", "Run", "Sweep", "SweepPlan", "SweepRows",
+    "Trajectory", "plan_sweep", "surface_grid", "sweep", "sweep_rows", "trajectory", "warm",
+]

@@ -1,0 +1,630 @@
+"""Every optimizer: one block each, the spec followed by its kernel.
+
+A kernel is a pure scalar function that advances one coordinate by one step:
+
+    kernel(x, g, t, lr_t, <hyperparameters in spec order>, <state in spec order>)
+        -> (x, <state in spec order>)      (just x when there is no state)
+
+`g` is the gradient, `t` the 1-based step and `lr_t` the learning rate the
+schedule applies at this step (the hyperparameter `lr` is the base rate).
+The engine generates the loops that call kernels from these names, and a test
+checks that every kernel's arguments match its spec. Kernels validate nothing.
+
+Arithmetic follows the operation order of torch.optim 2.13 (single-tensor
+path) so that float64 trajectories agree with it to rounding. Bias corrections
+use running products beta**t kept in state instead of pow(): that keeps the
+step loop free of transcendental calls so sweeps vectorize, and it is what
+TensorFlow's Adam does; it differs from torch's pow by at most t ulps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from core.spec import Hyperparameter, OptimizerSpec, Registry
+
+OPTIMIZERS: Registry = Registry()
+kernel = njit(error_model="numpy", cache=True)
+
+
+# Hyperparameters shared by many optimizers; ranges are the sliders' ranges.
+def lr(default: float) -> Hyperparameter:
+    return Hyperparameter("lr", r"\eta", default, 1e-6, 10.0, "learning rate: the size of each step", log=True)
+
+
+def eps(default: float, help: str = "added to the denominator so it is never zero") -> Hyperparameter:
+    return Hyperparameter("eps", r"\epsilon", default, 1e-12, 10.0, help, log=True)
+
+
+def beta1(default: float = 0.9) -> Hyperparameter:
+    return Hyperparameter("beta1", r"\beta_1", default, 0.0, 0.9999, "decay of the first-moment (mean gradient) average")
+
+
+def beta2(default: float = 0.999) -> Hyperparameter:
+    return Hyperparameter("beta2", r"\beta_2", default, 0.0, 0.999999, "decay of the second-moment (squared gradient) average")
+
+
+def momentum(default: float, help: str = "fraction of the previous step kept in the velocity") -> Hyperparameter:
+    return Hyperparameter("momentum", r"\mu", default, 0.0, 0.999, help)
+
+
+def weight_decay(default: float = 0.0, help: str = "L2 penalty added to the gradient (coupled)") -> Hyperparameter:
+    return Hyperparameter("weight_decay", r"\lambda", default, 0.0, 1.0, help)
+
+
+def adam_step_size(lr_t, t, hp):
+    return lr_t * np.sqrt(1.0 - hp["beta2"] ** t) / (1.0 - hp["beta1"] ** t)
+
+
+@njit(inline="always")
+def _lerp(a, b, w):
+    # torch.lerp switches formula at w = 0.5 to stay exact at both ends.
+    if w < 0.5:
+        return a + w * (b - a)
+    return b - (b - a) * (1.0 - w)
+
+
+@njit(inline="always")
+def _power(x, beta):
+    """beta**t from beta**(t-1), flushed to 0 once it cannot change 1 - beta**t.
+
+    A repeated product would otherwise stick at the smallest denormal
+    (5e-324 * 0.9 rounds back to 5e-324) and make every later step ~10x slower.
+    """
+    x = x * beta
+    return x if x > 1e-30 else 0.0
+
+
+@njit(inline="always")
+def _sgd_momentum(x, d, first, lr_t, momentum, dampening, nesterov, b):
+    # torch: the buffer starts as the first gradient, undampened.
+    if first:
+        b = d
+    else:
+        b = b * momentum + (1.0 - dampening) * d
+    if nesterov:
+        d = d + momentum * b
+    else:
+        d = b
+    return x + (-lr_t) * d, b
+
+
+@njit(inline="always")
+def _adam_core(x, d, lr_t, beta1, beta2, eps, m, v, beta1_power, beta2_power, v_max, amsgrad):
+    m = _lerp(m, d, 1.0 - beta1)
+    v = v * beta2 + (1.0 - beta2) * d * d
+    beta1_power = _power(beta1_power, beta1)
+    beta2_power = _power(beta2_power, beta2)
+    bias_correction1 = 1.0 - beta1_power
+    bias_correction2_sqrt = np.sqrt(1.0 - beta2_power)
+    step_size = lr_t / bias_correction1
+    if amsgrad:
+        v_max = max(v_max, v)
+        denom = np.sqrt(v_max) / bias_correction2_sqrt + eps
+    else:
+        denom = np.sqrt(v) / bias_correction2_sqrt + eps
+    return x + (-step_size) * (m / denom), m, v, beta1_power, beta2_power, v_max
+
+
+ADAM_STATE = ("m", "v", "_beta1_power", "_beta2_power")
+ADAM_INIT = {"_beta1_power": 1.0, "_beta2_power": 1.0}
+ADAM_RULE = (
+    r"m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t \\ "
+    r"v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2 \\ "
+    r"x_t = x_{t-1} - \frac{\eta}{1-\beta_1^t} \cdot \frac{m_t}{\sqrt{v_t}/\sqrt{1-\beta_2^t} + \epsilon}"
+)
+
+
+# --- sgd -------------------------------------------------------------------
+SGD = OPTIMIZERS.add(OptimizerSpec(
+    id="sgd",
+    label="SGD",
+    help="Plain gradient descent: step against the gradient, scaled by the learning rate.",
+    hyperparameters=(lr(1e-3), weight_decay()),
+    rule=r"x_t = x_{t-1} - \eta\,(g_t + \lambda x_{t-1})",
+    reference="Robbins & Monro (1951); torch.optim.SGD",
+    torch=("SGD", {}),
+))
+
+
+@OPTIMIZERS.kernel(SGD)
+@kernel
+def sgd(x, g, t, lr_t, lr, weight_decay):
+    """Plain SGD with coupled weight decay."""
+    d = g + weight_decay * x
+    return x + (-lr_t) * d
+
+
+# --- momentum --------------------------------------------------------------
+MOMENTUM = OPTIMIZERS.add(OptimizerSpec(
+    id="momentum",
+    label="Momentum",
+    help="Heavy-ball momentum as torch writes it: a velocity buffer of past gradients, scaled by the current lr.",
+    hyperparameters=(
+        lr(1e-3),
+        momentum(0.9),
+        Hyperparameter("dampening", r"\tau", 0.0, 0.0, 1.0, "fraction of each new gradient left out of the buffer"),
+        weight_decay(),
+    ),
+    rule=r"b_t = \mu b_{t-1} + (1-\tau) g_t \;(b_1 = g_1) \\ x_t = x_{t-1} - \eta\, b_t",
+    reference="Polyak (1964); Sutskever et al. (2013); torch.optim.SGD(momentum=...)",
+    state=("b",),
+    torch=("SGD", {}),
+))
+
+
+@OPTIMIZERS.kernel(MOMENTUM)
+@kernel
+def momentum_sgd(x, g, t, lr_t, lr, momentum, dampening, weight_decay, b):
+    """torch SGD with momentum and dampening."""
+    return _sgd_momentum(x, g + weight_decay * x, t == 1, lr_t, momentum, dampening, False, b)
+
+
+# --- nesterov --------------------------------------------------------------
+NESTEROV = OPTIMIZERS.add(OptimizerSpec(
+    id="nesterov",
+    label="Nesterov",
+    help="Nesterov momentum in torch's form: look ahead along the velocity before stepping.",
+    hyperparameters=(lr(1e-3), momentum(0.9), weight_decay()),
+    rule=r"b_t = \mu b_{t-1} + g_t \;(b_1 = g_1) \\ x_t = x_{t-1} - \eta\,(g_t + \mu b_t)",
+    reference="Nesterov (1983); Sutskever et al. (2013); torch.optim.SGD(nesterov=True)",
+    state=("b",),
+    torch=("SGD", {"nesterov": True}),
+))
+
+
+@OPTIMIZERS.kernel(NESTEROV)
+@kernel
+def nesterov(x, g, t, lr_t, lr, momentum, weight_decay, b):
+    """torch SGD with Nesterov momentum."""
+    return _sgd_momentum(x, g + weight_decay * x, t == 1, lr_t, momentum, 0.0, True, b)
+
+
+# --- adagrad ---------------------------------------------------------------
+ADAGRAD = OPTIMIZERS.add(OptimizerSpec(
+    id="adagrad",
+    label="Adagrad",
+    help="Divides each coordinate's step by the root of its summed squared gradients, so steps only shrink.",
+    hyperparameters=(
+        lr(1e-2),
+        Hyperparameter("lr_decay", r"\delta", 0.0, 0.0, 1.0, "learning rate divided by 1 + (t-1)·lr_decay"),
+        weight_decay(),
+        Hyperparameter("initial_accumulator_value", r"S_0", 0.0, 0.0, 10.0, "starting value of the squared-gradient sum"),
+        eps(1e-10),
+    ),
+    rule=(
+        r"S_t = S_{t-1} + g_t^2 \\ "
+        r"x_t = x_{t-1} - \frac{\eta}{1+(t-1)\delta} \cdot \frac{g_t}{\sqrt{S_t} + \epsilon}"
+    ),
+    reference="Duchi, Hazan & Singer (2011), JMLR 12; torch.optim.Adagrad",
+    state=("sum",),
+    torch=("Adagrad", {}),
+    init={"sum": "initial_accumulator_value"},
+))
+
+
+@OPTIMIZERS.kernel(ADAGRAD)
+@kernel
+def adagrad(x, g, t, lr_t, lr, lr_decay, weight_decay, initial_accumulator_value, eps, sum):
+    """torch Adagrad: eps outside the square root, sum starts at initial_accumulator_value."""
+    d = g + weight_decay * x
+    clr = lr_t / (1.0 + (t - 1) * lr_decay)
+    sum = sum + d * d
+    std = np.sqrt(sum) + eps
+    return x + (-clr) * (d / std), sum
+
+
+# --- rmsprop ---------------------------------------------------------------
+RMSPROP = OPTIMIZERS.add(OptimizerSpec(
+    id="rmsprop",
+    label="RMSprop",
+    help="Divides each step by a running root-mean-square of gradients (torch: alpha 0.99, eps outside the root).",
+    hyperparameters=(
+        lr(1e-2),
+        Hyperparameter("alpha", r"\alpha", 0.99, 0.0, 0.9999, "decay of the squared-gradient average"),
+        eps(1e-8),
+        weight_decay(),
+        momentum(0.0, "momentum on the normalised step"),
+        Hyperparameter("centered", r"c", 0.0, 0.0, 1.0, "subtract the squared mean gradient (centered RMSprop)", kind="bool"),
+    ),
+    rule=(
+        r"v_t = \alpha v_{t-1} + (1-\alpha) g_t^2 \\ "
+        r"\bar g_t = \alpha \bar g_{t-1} + (1-\alpha) g_t \;(\text{centered}) \\ "
+        r"b_t = \mu b_{t-1} + \frac{g_t}{\sqrt{v_t - \bar g_t^2} + \epsilon} \\ "
+        r"x_t = x_{t-1} - \eta\, b_t"
+    ),
+    reference="Hinton, Srivastava & Swersky, Neural Networks for ML, lecture 6e (2012); Graves (2013) for centered; torch.optim.RMSprop",
+    state=("v", "g_avg", "b"),
+    torch=("RMSprop", {}),
+))
+
+
+@OPTIMIZERS.kernel(RMSPROP)
+@kernel
+def rmsprop(x, g, t, lr_t, lr, alpha, eps, weight_decay, momentum, centered, v, g_avg, b):
+    """torch RMSprop, optionally centered and with momentum."""
+    d = g + weight_decay * x
+    v = v * alpha + (1.0 - alpha) * d * d
+    if centered != 0.0:
+        g_avg = _lerp(g_avg, d, 1.0 - alpha)
+        avg = np.sqrt(v + (-1.0) * g_avg * g_avg) + eps
+    else:
+        avg = np.sqrt(v) + eps
+    if momentum > 0.0:
+        b = b * momentum + d / avg
+        return x + (-lr_t) * b, v, g_avg, b
+    return x + (-lr_t) * (d / avg), v, g_avg, b
+
+
+# --- adadelta --------------------------------------------------------------
+ADADELTA = OPTIMIZERS.add(OptimizerSpec(
+    id="adadelta",
+    label="Adadelta",
+    help="Scales steps by the ratio of running RMS of past steps to RMS of gradients; torch keeps an lr (default 1).",
+    hyperparameters=(
+        lr(1.0),
+        Hyperparameter("rho", r"\rho", 0.9, 0.0, 0.9999, "decay of both running averages"),
+        eps(1e-6),
+        weight_decay(),
+    ),
+    rule=(
+        r"E[g^2]_t = \rho E[g^2]_{t-1} + (1-\rho) g_t^2 \\ "
+        r"\Delta_t = \frac{\sqrt{E[\Delta^2]_{t-1} + \epsilon}}{\sqrt{E[g^2]_t + \epsilon}}\, g_t \\ "
+        r"E[\Delta^2]_t = \rho E[\Delta^2]_{t-1} + (1-\rho) \Delta_t^2 \\ "
+        r"x_t = x_{t-1} - \eta\, \Delta_t"
+    ),
+    reference="Zeiler (2012), arXiv:1212.5701, Algorithm 1; torch.optim.Adadelta",
+    state=("square_avg", "acc_delta"),
+    torch=("Adadelta", {}),
+))
+
+
+@OPTIMIZERS.kernel(ADADELTA)
+@kernel
+def adadelta(x, g, t, lr_t, lr, rho, eps, weight_decay, square_avg, acc_delta):
+    """torch Adadelta."""
+    d = g + weight_decay * x
+    square_avg = square_avg * rho + (1.0 - rho) * d * d
+    std = np.sqrt(square_avg + eps)
+    delta = np.sqrt(acc_delta + eps) / std * d
+    acc_delta = acc_delta * rho + (1.0 - rho) * delta * delta
+    return x + (-lr_t) * delta, square_avg, acc_delta
+
+
+# --- adam ------------------------------------------------------------------
+ADAM = OPTIMIZERS.add(OptimizerSpec(
+    id="adam",
+    label="Adam",
+    help="Momentum on the gradient divided by the root of a running mean square, both bias-corrected (torch form).",
+    hyperparameters=(lr(1e-3), beta1(), beta2(), eps(1e-8), weight_decay()),
+    rule=ADAM_RULE,
+    reference="Kingma & Ba (2015), arXiv:1412.6980, Algorithm 1; torch.optim.Adam",
+    state=ADAM_STATE,
+    torch=("Adam", {}),
+    step_size=adam_step_size,
+    init=ADAM_INIT,
+))
+
+
+@OPTIMIZERS.kernel(ADAM)
+@kernel
+def adam(x, g, t, lr_t, lr, beta1, beta2, eps, weight_decay, m, v, _beta1_power, _beta2_power):
+    """torch Adam with coupled (L2) weight decay."""
+    x, m, v, p1, p2, _ = _adam_core(x, g + weight_decay * x, lr_t, beta1, beta2, eps, m, v, _beta1_power, _beta2_power, 0.0, False)
+    return x, m, v, p1, p2
+
+
+# --- adamw -----------------------------------------------------------------
+ADAMW = OPTIMIZERS.add(OptimizerSpec(
+    id="adamw",
+    label="AdamW",
+    help="Adam with decoupled weight decay: the parameters shrink by lr·weight_decay before each Adam step.",
+    hyperparameters=(lr(1e-3), beta1(), beta2(), eps(1e-8), weight_decay(1e-2, "decoupled decay: x shrinks by lr·λ each step")),
+    rule=r"x_{t-1} \leftarrow x_{t-1}(1 - \eta\lambda) \\ " + ADAM_RULE,
+    reference="Loshchilov & Hutter (2019), arXiv:1711.05101, Algorithm 2; torch.optim.AdamW",
+    state=ADAM_STATE,
+    torch=("AdamW", {}),
+    step_size=adam_step_size,
+    init=ADAM_INIT,
+))
+
+
+@OPTIMIZERS.kernel(ADAMW)
+@kernel
+def adamw(x, g, t, lr_t, lr, beta1, beta2, eps, weight_decay, m, v, _beta1_power, _beta2_power):
+    """torch AdamW: decay uses the pre-update x and is multiplied by lr."""
+    x = x * (1.0 - lr_t * weight_decay)
+    x, m, v, p1, p2, _ = _adam_core(x, g, lr_t, beta1, beta2, eps, m, v, _beta1_power, _beta2_power, 0.0, False)
+    return x, m, v, p1, p2
+
+
+# --- amsgrad ---------------------------------------------------------------
+AMSGRAD = OPTIMIZERS.add(OptimizerSpec(
+    id="amsgrad",
+    label="AMSGrad",
+    help="Adam that never lets its denominator shrink: the max of all raw second moments so far (torch form).",
+    hyperparameters=(lr(1e-3), beta1(), beta2(), eps(1e-8), weight_decay()),
+    rule=(
+        r"\hat v_t = \max(\hat v_{t-1}, v_t) \\ "
+        r"x_t = x_{t-1} - \frac{\eta}{1-\beta_1^t} \cdot \frac{m_t}{\sqrt{\hat v_t}/\sqrt{1-\beta_2^t} + \epsilon}"
+    ),
+    reference="Reddi, Kale & Kumar (2018), ICLR, Algorithm 2; torch.optim.Adam(amsgrad=True)",
+    state=ADAM_STATE + ("v_max",),
+    torch=("Adam", {"amsgrad": True}),
+    step_size=adam_step_size,
+    init=ADAM_INIT,
+))
+
+
+@OPTIMIZERS.kernel(AMSGRAD)
+@kernel
+def amsgrad(x, g, t, lr_t, lr, beta1, beta2, eps, weight_decay, m, v, _beta1_power, _beta2_power, v_max):
+    """torch Adam(amsgrad=True): max over the raw v, then bias-correct."""
+    return _adam_core(x, g + weight_decay * x, lr_t, beta1, beta2, eps, m, v, _beta1_power, _beta2_power, v_max, True)
+
+
+# --- adamax ----------------------------------------------------------------
+ADAMAX = OPTIMIZERS.add(OptimizerSpec(
+    id="adamax",
+    label="Adamax",
+    help="Adam with the infinity norm: divides by a decaying max of |g| instead of a root mean square.",
+    hyperparameters=(lr(2e-3), beta1(), beta2(), eps(1e-8), weight_decay()),
+    rule=(
+        r"m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t \\ "
+        r"u_t = \max(\beta_2 u_{t-1}, |g_t| + \epsilon) \\ "
+        r"x_t = x_{t-1} - \frac{\eta}{1-\beta_1^t} \cdot \frac{m_t}{u_t}"
+    ),
+    reference="Kingma & Ba (2015), arXiv:1412.6980, Section 7.1, Algorithm 2; torch.optim.Adamax",
+    state=("m", "u", "_beta1_power"),
+    torch=("Adamax", {}),
+    step_size=lambda lr_t, t, hp: lr_t / (1.0 - hp["beta1"] ** t),
+    init={"_beta1_power": 1.0},
+))
+
+
+@OPTIMIZERS.kernel(ADAMAX)
+@kernel
+def adamax(x, g, t, lr_t, lr, beta1, beta2, eps, weight_decay, m, u, _beta1_power):
+    """torch Adamax: eps inside the max."""
+    d = g + weight_decay * x
+    m = _lerp(m, d, 1.0 - beta1)
+    u = max(u * beta2, abs(d) + eps)
+    _beta1_power = _power(_beta1_power, beta1)
+    clr = lr_t / (1.0 - _beta1_power)
+    return x + (-clr) * (m / u), m, u, _beta1_power
+
+
+# --- nadam -----------------------------------------------------------------
+NADAM = OPTIMIZERS.add(OptimizerSpec(
+    id="nadam",
+    label="NAdam",
+    help="Adam with Nesterov momentum; torch warms the momentum up through momentum_decay.",
+    hyperparameters=(
+        lr(2e-3), beta1(), beta2(), eps(1e-8), weight_decay(),
+        Hyperparameter("momentum_decay", r"\psi", 4e-3, 0.0, 1.0, "speed at which the momentum schedule μ_t rises to β1"),
+    ),
+    rule=(
+        r"\mu_t = \beta_1 (1 - \tfrac12 0.96^{t\psi}) \\ "
+        r"m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\; v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2 \\ "
+        r"x_t = x_{t-1} - \eta \left[\frac{1-\mu_t}{1-\prod_{i\le t}\mu_i} g_t + \frac{\mu_{t+1}}{1-\prod_{i\le t+1}\mu_i} m_t\right] "
+        r"\Big/ \left(\sqrt{v_t/(1-\beta_2^t)} + \epsilon\right)"
+    ),
+    reference="Dozat (2016), ICLR workshop, Algorithm 2; torch.optim.NAdam",
+    state=("m", "v", "_mu_product", "_beta2_power"),
+    torch=("NAdam", {}),
+    init={"_mu_product": 1.0, "_beta2_power": 1.0},
+))
+
+
+@OPTIMIZERS.kernel(NADAM)
+@kernel
+def nadam(x, g, t, lr_t, lr, beta1, beta2, eps, weight_decay, momentum_decay, m, v, _mu_product, _beta2_power):
+    """torch NAdam with the 0.96**(t*psi) momentum schedule."""
+    d = g + weight_decay * x
+    _beta2_power = _power(_beta2_power, beta2)
+    bias_correction2 = 1.0 - _beta2_power
+    tf = float(t)
+    mu = beta1 * (1.0 - 0.5 * 0.96 ** (tf * momentum_decay))
+    mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((tf + 1.0) * momentum_decay))
+    _mu_product = _power(_mu_product, mu)
+    m = _lerp(m, d, 1.0 - beta1)
+    v = v * beta2 + (1.0 - beta2) * d * d
+    denom = np.sqrt(v / bias_correction2) + eps
+    mu_product_next = _mu_product * mu_next
+    x = x + (-lr_t * (1.0 - mu) / (1.0 - _mu_product)) * (d / denom)
+    x = x + ((-lr_t * mu_next) / (1.0 - mu_product_next)) * (m / denom)
+    return x, m, v, _mu_product, _beta2_power
+
+
+# --- radam -----------------------------------------------------------------
+RADAM = OPTIMIZERS.add(OptimizerSpec(
+    id="radam",
+    label="RAdam",
+    help="Adam whose adaptive step is switched on gradually, once the variance of v is trustworthy (rho_t > 5).",
+    hyperparameters=(lr(1e-3), beta1(), beta2(), eps(1e-8), weight_decay()),
+    rule=(
+        r"\rho_\infty = \tfrac{2}{1-\beta_2} - 1,\; \rho_t = \rho_\infty - \tfrac{2t\beta_2^t}{1-\beta_2^t} \\ "
+        r"r_t = \sqrt{\tfrac{(\rho_t-4)(\rho_t-2)\rho_\infty}{(\rho_\infty-4)(\rho_\infty-2)\rho_t}} \\ "
+        r"x_t = x_{t-1} - \eta \frac{m_t}{1-\beta_1^t} \cdot \begin{cases} r_t \frac{\sqrt{1-\beta_2^t}}{\sqrt{v_t} + \epsilon} & \rho_t > 5 \\ 1 & \text{otherwise} \end{cases}"
+    ),
+    reference="Liu et al. (2020), ICLR, arXiv:1908.03265, Algorithm 2; torch.optim.RAdam",
+    state=ADAM_STATE,
+    torch=("RAdam", {}),
+    init=ADAM_INIT,
+))
+
+
+@OPTIMIZERS.kernel(RADAM)
+@kernel
+def radam(x, g, t, lr_t, lr, beta1, beta2, eps, weight_decay, m, v, _beta1_power, _beta2_power):
+    """torch RAdam: eps on the raw sqrt(v), rectified only when rho_t > 5."""
+    d = g + weight_decay * x
+    m = _lerp(m, d, 1.0 - beta1)
+    v = v * beta2 + (1.0 - beta2) * d * d
+    _beta1_power = _power(_beta1_power, beta1)
+    _beta2_power = _power(_beta2_power, beta2)
+    bias_correction1 = 1.0 - _beta1_power
+    bias_correction2 = 1.0 - _beta2_power
+    m_hat = m / bias_correction1
+    rho_inf = 2.0 / (1.0 - beta2) - 1.0
+    rho_t = rho_inf - 2.0 * float(t) * _beta2_power / bias_correction2
+    if rho_t > 5.0:
+        rect = np.sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
+        adaptive = np.sqrt(bias_correction2) / (np.sqrt(v) + eps)
+        x = x + (-1.0) * (m_hat * lr_t * adaptive * rect)
+    else:
+        x = x + (-1.0) * (m_hat * lr_t)
+    return x, m, v, _beta1_power, _beta2_power
+
+
+# --- lion ------------------------------------------------------------------
+LION = OPTIMIZERS.add(OptimizerSpec(
+    id="lion",
+    label="Lion",
+    help="Steps by exactly ±lr per coordinate: the sign of an interpolation between momentum and gradient.",
+    hyperparameters=(
+        lr(1e-4),
+        beta1(0.9),
+        Hyperparameter("beta2", r"\beta_2", 0.99, 0.0, 0.999999, "decay of the momentum that is carried forward"),
+        weight_decay(0.0, "decoupled decay: x shrinks by lr·λ each step"),
+    ),
+    rule=(
+        r"x_{t-1} \leftarrow x_{t-1}(1 - \eta\lambda) \\ "
+        r"x_t = x_{t-1} - \eta\, \mathrm{sign}(\beta_1 m_{t-1} + (1-\beta_1) g_t) \\ "
+        r"m_t = \beta_2 m_{t-1} + (1-\beta_2) g_t"
+    ),
+    reference="Chen et al. (2023), Symbolic Discovery of Optimization Algorithms, arXiv:2302.06675, Program 1",
+    state=("m",),
+))
+
+
+@OPTIMIZERS.kernel(LION)
+@kernel
+def lion(x, g, t, lr_t, lr, beta1, beta2, weight_decay, m):
+    """Lion as in the reference implementation (google/automl lion_pytorch.py)."""
+    x = x * (1.0 - lr_t * weight_decay)
+    c = m * beta1 + g * (1.0 - beta1)
+    x = x + (-lr_t) * np.sign(c)
+    return x, m * beta2 + (1.0 - beta2) * g
+
+
+# --- adam_tf ---------------------------------------------------------------
+ADAM_TF = OPTIMIZERS.add(OptimizerSpec(
+    id="adam_tf",
+    label="Adam (TensorFlow)",
+    help="TensorFlow 1 / Keras Adam: bias correction folded into lr_t, so eps ('epsilon hat') acts on the raw sqrt(v).",
+    hyperparameters=(lr(1e-3), beta1(), beta2(), eps(1e-8, "epsilon hat: added to the raw, uncorrected sqrt(v)")),
+    rule=(
+        r"\eta_t = \eta \sqrt{1-\beta_2^t} / (1-\beta_1^t) \\ "
+        r"m_t = m_{t-1} + (g_t - m_{t-1})(1-\beta_1),\; v_t = v_{t-1} + (g_t^2 - v_{t-1})(1-\beta_2) \\ "
+        r"x_t = x_{t-1} - \eta_t \frac{m_t}{\sqrt{v_t} + \hat\epsilon}"
+    ),
+    reference="Kingma & Ba (2015), the formula before Section 2.1; TensorFlow training_ops.cc ApplyAdam",
+    state=ADAM_STATE,
+    step_size=adam_step_size,
+    init=ADAM_INIT,
+))
+
+
+@OPTIMIZERS.kernel(ADAM_TF)
+@kernel
+def adam_tf(x, g, t, lr_t, lr, beta1, beta2, eps, m, v, _beta1_power, _beta2_power):
+    """TF1 ApplyAdam with running beta powers."""
+    _beta1_power = _power(_beta1_power, beta1)
+    _beta2_power = _power(_beta2_power, beta2)
+    alpha = lr_t * np.sqrt(1.0 - _beta2_power) / (1.0 - _beta1_power)
+    m = m + (g - m) * (1.0 - beta1)
+    v = v + (g * g - v) * (1.0 - beta2)
+    return x - (m * alpha) / (np.sqrt(v) + eps), m, v, _beta1_power, _beta2_power
+
+
+# --- rmsprop_tf ------------------------------------------------------------
+RMSPROP_TF = OPTIMIZERS.add(OptimizerSpec(
+    id="rmsprop_tf",
+    label="RMSprop (TensorFlow 1)",
+    help="TensorFlow 1 RMSprop: eps inside the square root, mean square starts at 1, lr inside the momentum buffer.",
+    hyperparameters=(
+        lr(1e-3),
+        Hyperparameter("alpha", r"\rho", 0.9, 0.0, 0.9999, "decay of the squared-gradient average (TF calls it decay)"),
+        eps(1e-10),
+        momentum(0.0, "momentum on the step, with lr inside the buffer"),
+        Hyperparameter("centered", r"c", 0.0, 0.0, 1.0, "subtract the squared mean gradient (centered RMSprop)", kind="bool"),
+    ),
+    rule=(
+        r"ms_t = ms_{t-1} + (g_t^2 - ms_{t-1})(1-\rho),\; ms_0 = 1 \\ "
+        r"mom_t = \mu\, mom_{t-1} + \frac{\eta\, g_t}{\sqrt{ms_t - \bar g_t^2 + \epsilon}} \\ "
+        r"x_t = x_{t-1} - mom_t"
+    ),
+    reference="TensorFlow 1 tf.train.RMSPropOptimizer; training_ops.cc ApplyRMSProp and ApplyCenteredRMSProp",
+    state=("ms", "mg", "mom"),
+    init={"ms": 1.0},
+))
+
+
+@OPTIMIZERS.kernel(RMSPROP_TF)
+@kernel
+def rmsprop_tf(x, g, t, lr_t, lr, alpha, eps, momentum, centered, ms, mg, mom):
+    """TF1 ApplyRMSProp / ApplyCenteredRMSProp."""
+    ms = ms + (g * g - ms) * (1.0 - alpha)
+    if centered != 0.0:
+        mg = mg + (g - mg) * (1.0 - alpha)
+        denom = ms - mg * mg + eps
+    else:
+        denom = ms + eps
+    mom = mom * momentum + (g * lr_t) / np.sqrt(denom)
+    return x - mom, ms, mg, mom
+
+
+# --- momentum_cs231n -------------------------------------------------------
+MOMENTUM_CS231N = OPTIMIZERS.add(OptimizerSpec(
+    id="momentum_cs231n",
+    label="Momentum (CS231n / Keras)",
+    help="Momentum with lr folded into the velocity. Equal to torch's form at constant lr, different once lr changes.",
+    hyperparameters=(lr(1e-3), momentum(0.9)),
+    rule=r"v_t = \mu v_{t-1} - \eta_t g_t \\ x_t = x_{t-1} + v_t",
+    reference="Stanford CS231n notes, Neural Networks Part 3; Keras SGD(momentum=...)",
+    state=("v",),
+))
+
+
+@OPTIMIZERS.kernel(MOMENTUM_CS231N)
+@kernel
+def momentum_cs231n(x, g, t, lr_t, lr, momentum, v):
+    """Velocity form: past learning rates stay inside v."""
+    v = momentum * v - lr_t * g
+    return x + v, v
+
+
+# --- swats -----------------------------------------------------------------
+SWATS = OPTIMIZERS.add(OptimizerSpec(
+    id="swats",
+    label="Adam → SGD (SWATS-style)",
+    help="Adam early, SGD with momentum late: hands over at a chosen step, as SWATS does at an estimated one.",
+    hyperparameters=(
+        lr(1e-3), beta1(), beta2(), eps(1e-8),
+        Hyperparameter("switch_step", r"T_s", 100, 0, 1_000_000, "last step taken by Adam; SGD takes over after it", kind="int"),
+        Hyperparameter("sgd_lr", r"\eta_{sgd}", 1e-2, 1e-6, 10.0, "learning rate of the SGD phase (scheduled like lr)", log=True),
+        momentum(0.9, "momentum of the SGD phase"),
+    ),
+    rule=(
+        r"t \le T_s:\; \text{Adam}(\eta, \beta_1, \beta_2, \epsilon) \\ "
+        r"t > T_s:\; b_t = \mu b_{t-1} + g_t \;(b_{T_s+1} = g),\; x_t = x_{t-1} - \eta_{sgd} b_t"
+    ),
+    reference="Keskar & Socher (2017), Improving Generalization Performance by Switching from Adam to SGD, arXiv:1712.07628",
+    state=ADAM_STATE + ("b",),
+    step_size=lambda lr_t, t, hp: np.where(t <= hp["switch_step"], adam_step_size(lr_t, t, hp), lr_t * hp["sgd_lr"] / hp["lr"]),
+    init=ADAM_INIT,
+))
+
+
+@OPTIMIZERS.kernel(SWATS)
+@kernel
+def swats(x, g, t, lr_t, lr, beta1, beta2, eps, switch_step, sgd_lr, momentum, m, v, _beta1_power, _beta2_power, b):
+    """Adam for t <= switch_step, then torch-form SGD with momentum."""
+    if t <= switch_step:
+        x, m, v, p1, p2, _ = _adam_core(x, g, lr_t, beta1, beta2, eps, m, v, _beta1_power, _beta2_power, 0.0, False)
+        return x, m, v, p1, p2, b
+    # The schedule scales the SGD phase's lr by the same factor as lr.
+    x, b = _sgd_momentum(x, g, t == switch_step + 1, sgd_lr * (lr_t / lr), momentum, 0.0, False, b)
+    return x, m, v, _beta1_power, _beta2_power, b

@@ -1,0 +1,166 @@
+"""The dataclasses that describe an optimizer, a hyperparameter and a surface.
+
+Everything the API, the page and the docs show about an optimizer or a surface
+comes from these specs; nothing else keeps a list of names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Hyperparameter:
+    """One tunable number: its torch.optim name, its range and its slider."""
+
+    name: str
+    symbol: str  # LaTeX, e.g. r"\beta_1"
+    default: float
+    low: float
+    high: float
+    help: str
+    log: bool = False
+    kind: str = "float"  # "float", "int" or "bool"
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "symbol": self.symbol,
+            "default": self.default,
+            "low": self.low,
+            "high": self.high,
+            "log": self.log,
+            "kind": self.kind,
+            "help": self.help,
+        }
+
+
+@dataclass
+class OptimizerSpec:
+    """An optimizer: what it is called, what it takes, and the rule it applies.
+
+    `state` names the per-coordinate buffers the kernel keeps, in slot order;
+    names starting with "_" are bookkeeping the inspector does not show.
+    `init` gives a slot's starting value, a number or a hyperparameter name
+    (every other slot starts at 0).
+    `torch` says how to build the same optimizer with torch.optim (class name
+    and fixed keyword arguments), or is None for a dialect torch lacks.
+    `step_size`, when given, maps (lr per step, t, hyperparameters) to the
+    bias-corrected step size the inspector plots.
+    """
+
+    id: str
+    label: str
+    hyperparameters: tuple[Hyperparameter, ...]
+    rule: str
+    reference: str
+    help: str
+    state: tuple[str, ...] = ()
+    init: dict[str, float | str] = field(default_factory=dict)
+    torch: tuple[str, dict] | None = None
+    step_size: Callable[[np.ndarray, np.ndarray, dict], np.ndarray] | None = None
+    kernel: Callable | None = field(default=None, repr=False)
+    code: int = -1
+
+    def hyper(self, name: str) -> Hyperparameter:
+        for h in self.hyperparameters:
+            if h.name == name:
+                return h
+        raise KeyError(name)
+
+    @property
+    def defaults(self) -> dict[str, float]:
+        return {h.name: h.default for h in self.hyperparameters}
+
+    def as_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "label": self.label,
+            "help": self.help,
+            "rule": self.rule,
+            "reference": self.reference,
+            "state": list(self.state),
+            "torch": None if self.torch is None else {"class": self.torch[0], "kwargs": self.torch[1]},
+            "has_step_size": self.step_size is not None,
+            "hyperparameters": [h.as_dict() for h in self.hyperparameters],
+        }
+
+
+@dataclass
+class SurfaceSpec:
+    """A loss surface f(x, y) with its analytic gradient and its landmarks.
+
+    `params` are the surface's own tunable numbers (a condition number, a batch
+    size); the kernel receives them as a float array in this order.
+    `prepare`, when given, turns (params, seed) into (constants, per-step
+    batch source or None, fixed batch row or None) for the kernel; a
+    stochastic surface reads `batch_columns` numbers per step from it.
+    """
+
+    id: str
+    label: str
+    formula: str
+    domain: tuple[tuple[float, float], tuple[float, float]]
+    start: tuple[float, float]
+    minima: tuple[tuple[float, float], ...]
+    reference: str
+    help: str
+    saddles: tuple[tuple[float, float], ...] = ()
+    params: tuple[Hyperparameter, ...] = ()
+    minimum_value: float | None = None
+    prepare: Callable | None = field(default=None, repr=False)
+    batch_columns: int = 0
+    landmarks: Callable | None = field(default=None, repr=False)
+    kernel: Callable | None = field(default=None, repr=False)
+    code: int = -1
+
+    def param(self, name: str) -> Hyperparameter:
+        for h in self.params:
+            if h.name == name:
+                return h
+        raise KeyError(name)
+
+    def resolved_landmarks(self, params: dict) -> tuple[tuple, tuple, float | None]:
+        """Minima, saddle points and the minimum value for these params."""
+        if self.landmarks is not None:
+            return self.landmarks(params)
+        return self.minima, self.saddles, self.minimum_value
+
+    def as_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "label": self.label,
+            "help": self.help,
+            "formula": self.formula,
+            "reference": self.reference,
+            "domain": [list(self.domain[0]), list(self.domain[1])],
+            "start": list(self.start),
+            "minima": [list(p) for p in self.minima],
+            "saddles": [list(p) for p in self.saddles],
+            "minimum_value": self.minimum_value,
+            "stochastic": self.prepare is not None,
+            "params": [h.as_dict() for h in self.params],
+        }
+
+
+class Registry(dict):
+    """An ordered name -> spec map that numbers its entries for the kernels."""
+
+    def add(self, spec):
+        if spec.id in self:
+            raise ValueError(f"duplicate id {spec.id!r}")
+        spec.code = len(self)
+        self[spec.id] = spec
+        return spec
+
+    def kernel(self, spec):
+        """Decorator: attach the jitted kernel that follows a spec to that spec."""
+
+        def attach(fn):
+            spec.kernel = fn
+            return fn
+
+        return attach

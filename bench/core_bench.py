@@ -142,13 +142,15 @@ def main() -> None:
         t = time.perf_counter()
         ref = numpy_sweep(lrs, beta1s, sweep_steps)
         npv.append((time.perf_counter() - t) / work * 1e9)
-    agree = np.nanmax(np.abs(res.final_points.reshape(-1, 2) - ref) / np.maximum(np.abs(ref), 1e-12))
+    rel = np.abs(res.final_points.reshape(-1, 2) - ref).max(axis=1) / np.maximum(np.abs(ref).max(axis=1), 1e-12)
     print(f"   core.sweep ({engine.sweep_threads()} threads)   {statistics.median(sw):8.2f}   ({statistics.median(sw) * work / 1e6:.0f} ms per sweep)")
     print(f"   NumPy vectorized         {statistics.median(npv):8.2f}")
     speedup = median_ratio(npv, sw)
     print(f"   speed-up over NumPy      {speedup:8.1f}x   target >= 10x  {'OK' if speedup >= 10 else 'MISSED'}")
     print(f"   target <= 3 ns            {'OK' if statistics.median(sw) <= 3 else 'MISSED'}")
-    print(f"   max relative difference between the two: {agree:.1e}")
+    # pow vs running products differ in the last bits; chaotic (large-lr) cells amplify that.
+    print(f"   agreement with NumPy: median relative difference {np.median(rel):.0e}, "
+          f"{np.mean(rel < 1e-9):.0%} of cells within 1e-9")
 
     print("3. fresh process")
     tmp = Path(tempfile.mkdtemp())

@@ -158,8 +158,13 @@ def surface_grid(sc, xs, ys, P, Q, out):
 '''
 
 
+def _python(fn):
+    """The Python function behind a jitted kernel (itself when NUMBA_DISABLE_JIT=1)."""
+    return getattr(fn, "py_func", fn)
+
+
 def _kernel_args(fn) -> list[str]:
-    return list(inspect.signature(fn.py_func).parameters)
+    return list(inspect.signature(_python(fn)).parameters)
 
 
 def surface_call(spec: SurfaceSpec, x: str, y: str, row: str) -> str:
@@ -193,7 +198,7 @@ def generate_source() -> str:
     imports = []
     for prefix, reg in (("o", OPTIMIZERS), ("s", SURFACES)):
         for spec in reg.values():
-            fn = spec.kernel.py_func
+            fn = _python(spec.kernel)
             imports.append(f"from {fn.__module__} import {fn.__name__} as k_{prefix}{spec.code}")
     opt, surf = list(OPTIMIZERS.values()), list(SURFACES.values())
     nan = "f, gx, gy = np.nan, np.nan, np.nan"
@@ -220,7 +225,7 @@ def generate_source() -> str:
 
 
 def _kernel_sources() -> list[Path]:
-    files = {inspect.getsourcefile(spec.kernel.py_func) for reg in (OPTIMIZERS, SURFACES) for spec in reg.values()}
+    files = {inspect.getsourcefile(_python(spec.kernel)) for reg in (OPTIMIZERS, SURFACES) for spec in reg.values()}
     files |= {inspect.getsourcefile(sys.modules[__name__])}
     return sorted(Path(f) for f in files)
 
@@ -496,15 +501,18 @@ class Run:
 
     @property
     def valid_points(self) -> int:
-        """How many points (start included) are computed and finite."""
+        """How many points (start included) are computed and finite, their losses too.
+
+        The newest point of an unfinished run waits: its loss is computed by
+        the next advance, which may also find it non-finite.
+        """
         if self.diverged_at is not None:
             return self.diverged_at
-        return self.done_steps + (1 if self.done_steps < self.steps else 1)
+        return self.done_steps + 1 if self.done_steps >= self.steps else self.done_steps
 
     def result(self) -> Trajectory:
-        k = self.done_steps
-        npts = self.diverged_at if self.diverged_at is not None else k + 1
-        k = npts - 1
+        npts = self.valid_points
+        k = max(npts - 1, 0)
         points, grads = self._points[:npts].copy(), self._grads[:k].copy()
         public = [(q, name) for q, name in enumerate(self.optimizer.state) if not name.startswith("_")]
         lr = self._lrs[:k].copy()

@@ -1,0 +1,399 @@
+"""Slow, obviously correct references for every optimizer, surface and schedule.
+
+Each one is written from the published update rule of the framework it names
+(torch.optim 2.13, TensorFlow 1 training_ops.cc, the CS231n notes, the
+google/automl Lion reference) in the plainest NumPy, and shares no code with
+core's kernels: powers are `beta ** t` rather than running products, NAdam's
+momentum product is recomputed from t, and gradients come from complex-step
+differentiation of the value rather than from hand-derived formulas. Moving
+averages are written the way each framework's source writes them (torch's
+lerp and addcmul, TF's `ms += (g^2 - ms)(1 - rho)`), so that where a rule
+subtracts nearly equal numbers the references round as the frameworks do.
+
+The tables are keyed by registry id. A registry entry without an oracle here
+makes the suite fail, so a new optimizer or surface cannot go untested.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+OPTIMIZERS: dict = {}  # id -> step(x, g, t, lr_t, hp, state) -> new x; `state` is updated in place
+SURFACES: dict = {}  # id -> f(x, y, params), written so that complex x and y work
+SCHEDULES: dict = {}  # id -> lr at 0-based step t of the schedule proper: fn(t, lr, params)
+
+
+def _optimizer(fn):
+    OPTIMIZERS[fn.__name__] = fn
+    return fn
+
+
+def _surface(fn):
+    SURFACES[fn.__name__] = fn
+    return fn
+
+
+def _schedule(fn):
+    SCHEDULES[fn.__name__] = fn
+    return fn
+
+
+def _zeros(x):
+    return np.zeros_like(x)
+
+
+def _lerp(a, b, w):
+    """torch.lerp, with which torch writes its averages (m.lerp_(g, 1 - beta1)).
+
+    Its CPU kernel switches form at w = 0.5 to stay exact at both ends. The
+    reference follows it because centered RMSprop subtracts the square of such
+    an average from a nearly equal number, which magnifies its last bit.
+    """
+    return a + w * (b - a) if w < 0.5 else b - (b - a) * (1 - w)
+
+
+# --- optimizers ------------------------------------------------------------
+# step(x, g, t, lr, hp, s): x and g are float arrays of shape (2,), t is the
+# 1-based step, lr the scheduled learning rate at this step and hp the
+# hyperparameters by name. The state dict `s` uses the registry's public slot
+# names, so the references also check what the inspector shows.
+# Squares of gradients are written (1 - beta) * g * g, in the order of torch's
+# addcmul(g, g, value=1 - beta): centered RMSprop's v - g_avg^2 cancels and
+# would magnify a different last bit.
+
+
+@_optimizer
+def sgd(x, g, t, lr, hp, s):
+    return x - lr * (g + hp["weight_decay"] * x)
+
+
+def _torch_momentum_buffer(s, d, t, momentum, dampening):
+    # torch.optim.SGD: the buffer is a copy of the first gradient, undampened.
+    s["b"] = d.copy() if t == 1 else momentum * s["b"] + (1 - dampening) * d
+    return s["b"]
+
+
+@_optimizer
+def momentum(x, g, t, lr, hp, s):
+    d = g + hp["weight_decay"] * x
+    b = _torch_momentum_buffer(s, d, t, hp["momentum"], hp["dampening"])
+    return x - lr * b
+
+
+@_optimizer
+def nesterov(x, g, t, lr, hp, s):
+    d = g + hp["weight_decay"] * x
+    b = _torch_momentum_buffer(s, d, t, hp["momentum"], 0.0)
+    return x - lr * (d + hp["momentum"] * b)
+
+
+@_optimizer
+def adagrad(x, g, t, lr, hp, s):
+    d = g + hp["weight_decay"] * x
+    s["sum"] = s.get("sum", np.full_like(x, hp["initial_accumulator_value"])) + d**2
+    clr = lr / (1 + (t - 1) * hp["lr_decay"])
+    return x - clr * d / (np.sqrt(s["sum"]) + hp["eps"])
+
+
+@_optimizer
+def rmsprop(x, g, t, lr, hp, s):
+    alpha = hp["alpha"]
+    d = g + hp["weight_decay"] * x
+    s["v"] = alpha * s.get("v", _zeros(x)) + (1 - alpha) * d * d
+    s["g_avg"] = s.get("g_avg", _zeros(x))
+    s["b"] = s.get("b", _zeros(x))
+    if hp["centered"]:
+        s["g_avg"] = _lerp(s["g_avg"], d, 1 - alpha)
+        denom = np.sqrt(s["v"] - s["g_avg"] ** 2) + hp["eps"]  # eps outside the root
+    else:
+        denom = np.sqrt(s["v"]) + hp["eps"]
+    if hp["momentum"] > 0:
+        s["b"] = hp["momentum"] * s["b"] + d / denom
+        return x - lr * s["b"]
+    return x - lr * d / denom
+
+
+@_optimizer
+def adadelta(x, g, t, lr, hp, s):
+    rho, eps = hp["rho"], hp["eps"]
+    d = g + hp["weight_decay"] * x
+    s["square_avg"] = rho * s.get("square_avg", _zeros(x)) + (1 - rho) * d * d
+    acc_delta = s.get("acc_delta", _zeros(x))
+    delta = np.sqrt(acc_delta + eps) / np.sqrt(s["square_avg"] + eps) * d
+    s["acc_delta"] = rho * acc_delta + (1 - rho) * delta * delta
+    return x - lr * delta
+
+
+def _adam_moments(x, d, hp, s):
+    b1, b2 = hp["beta1"], hp["beta2"]
+    s["m"] = _lerp(s.get("m", _zeros(x)), d, 1 - b1)
+    s["v"] = b2 * s.get("v", _zeros(x)) + (1 - b2) * d * d
+    return s["m"], s["v"]
+
+
+def _adam_step(x, lr, t, hp, m, v):
+    # Kingma & Ba Algorithm 1 as torch writes it: eps added to sqrt of the corrected v.
+    m_hat = m / (1 - hp["beta1"] ** t)
+    v_hat = v / (1 - hp["beta2"] ** t)
+    return x - lr * m_hat / (np.sqrt(v_hat) + hp["eps"])
+
+
+@_optimizer
+def adam(x, g, t, lr, hp, s):
+    m, v = _adam_moments(x, g + hp["weight_decay"] * x, hp, s)
+    return _adam_step(x, lr, t, hp, m, v)
+
+
+@_optimizer
+def adamw(x, g, t, lr, hp, s):
+    x = x * (1 - lr * hp["weight_decay"])  # decoupled, multiplied by lr, pre-update x
+    m, v = _adam_moments(x, g, hp, s)
+    return _adam_step(x, lr, t, hp, m, v)
+
+
+@_optimizer
+def amsgrad(x, g, t, lr, hp, s):
+    m, v = _adam_moments(x, g + hp["weight_decay"] * x, hp, s)
+    s["v_max"] = np.maximum(s.get("v_max", _zeros(x)), v)  # max over the raw v
+    return _adam_step(x, lr, t, hp, m, s["v_max"])
+
+
+@_optimizer
+def adamax(x, g, t, lr, hp, s):
+    b1 = hp["beta1"]
+    d = g + hp["weight_decay"] * x
+    s["m"] = _lerp(s.get("m", _zeros(x)), d, 1 - b1)
+    s["u"] = np.maximum(hp["beta2"] * s.get("u", _zeros(x)), np.abs(d) + hp["eps"])  # eps inside the max
+    return x - lr / (1 - b1**t) * s["m"] / s["u"]
+
+
+@_optimizer
+def nadam(x, g, t, lr, hp, s):
+    b1, b2, psi = hp["beta1"], hp["beta2"], hp["momentum_decay"]
+
+    def mu(i):
+        return b1 * (1 - 0.5 * 0.96 ** (i * psi))
+
+    product = math.prod(mu(i) for i in range(1, t + 1))
+    d = g + hp["weight_decay"] * x
+    s["m"] = _lerp(s.get("m", _zeros(x)), d, 1 - b1)
+    s["v"] = b2 * s.get("v", _zeros(x)) + (1 - b2) * d * d
+    denom = np.sqrt(s["v"] / (1 - b2**t)) + hp["eps"]
+    x = x - lr * (1 - mu(t)) / (1 - product) * d / denom
+    return x - lr * mu(t + 1) / (1 - product * mu(t + 1)) * s["m"] / denom
+
+
+@_optimizer
+def radam(x, g, t, lr, hp, s):
+    b1, b2 = hp["beta1"], hp["beta2"]
+    m, v = _adam_moments(x, g + hp["weight_decay"] * x, hp, s)
+    m_hat = m / (1 - b1**t)
+    rho_inf = 2 / (1 - b2) - 1
+    rho_t = rho_inf - 2 * t * b2**t / (1 - b2**t)
+    if rho_t > 5:
+        r = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+        return x - lr * m_hat * r * math.sqrt(1 - b2**t) / (np.sqrt(v) + hp["eps"])  # eps on the raw sqrt(v)
+    return x - lr * m_hat
+
+
+@_optimizer
+def lion(x, g, t, lr, hp, s):
+    # google/automl lion/lion_pytorch.py, in its order: decay, sign step, then m.
+    m = s.get("m", _zeros(x))
+    x = x * (1 - lr * hp["weight_decay"])
+    x = x - lr * np.sign(hp["beta1"] * m + (1 - hp["beta1"]) * g)
+    s["m"] = hp["beta2"] * m + (1 - hp["beta2"]) * g
+    return x
+
+
+@_optimizer
+def adam_tf(x, g, t, lr, hp, s):
+    # TF1 ApplyAdam: the bias corrections live in lr_t, eps ("epsilon hat") on the raw sqrt(v).
+    b1, b2 = hp["beta1"], hp["beta2"]
+    lr_t = lr * math.sqrt(1 - b2**t) / (1 - b1**t)
+    m, v = s.get("m", _zeros(x)), s.get("v", _zeros(x))
+    s["m"] = m + (g - m) * (1 - b1)
+    s["v"] = v + (g**2 - v) * (1 - b2)
+    return x - lr_t * s["m"] / (np.sqrt(s["v"]) + hp["eps"])
+
+
+@_optimizer
+def rmsprop_tf(x, g, t, lr, hp, s):
+    # TF1 ApplyRMSProp / ApplyCenteredRMSProp: ms starts at 1, eps inside the root, lr inside mom.
+    # The averages are written as training_ops.cc writes them: ms += (g^2 - ms)(1 - rho).
+    rho = hp["alpha"]
+    ms = s.get("ms", np.ones_like(x))
+    s["ms"] = ms + (g**2 - ms) * (1 - rho)
+    s["mg"] = s.get("mg", _zeros(x))
+    if hp["centered"]:
+        s["mg"] = s["mg"] + (g - s["mg"]) * (1 - rho)
+    s["mom"] = hp["momentum"] * s.get("mom", _zeros(x)) + lr * g / np.sqrt(s["ms"] - s["mg"] ** 2 + hp["eps"])
+    return x - s["mom"]
+
+
+@_optimizer
+def momentum_cs231n(x, g, t, lr, hp, s):
+    s["v"] = hp["momentum"] * s.get("v", _zeros(x)) - lr * g
+    return x + s["v"]
+
+
+@_optimizer
+def swats(x, g, t, lr, hp, s):
+    s["b"] = s.get("b", _zeros(x))
+    if t <= hp["switch_step"]:
+        m, v = _adam_moments(x, g, hp, s)
+        return _adam_step(x, lr, t, hp, m, v)
+    s.setdefault("m", _zeros(x))
+    s.setdefault("v", _zeros(x))
+    # torch SGD(momentum) from the switch on: its buffer starts at the first SGD-phase
+    # gradient, and its lr follows the schedule in proportion to lr.
+    s["b"] = g.copy() if t == hp["switch_step"] + 1 else hp["momentum"] * s["b"] + g
+    return x - hp["sgd_lr"] * (lr / hp["lr"]) * s["b"]
+
+
+# --- surfaces --------------------------------------------------------------
+# f(x, y, params) from each surface's published formula; np.cos accepts the
+# complex arguments of the complex-step gradient below.
+
+
+@_surface
+def rosenbrock(x, y, p):
+    return (1 - x) ** 2 + 100 * (y - x**2) ** 2
+
+
+@_surface
+def beale(x, y, p):
+    return (1.5 - x + x * y) ** 2 + (2.25 - x + x * y**2) ** 2 + (2.625 - x + x * y**3) ** 2
+
+
+@_surface
+def saddle(x, y, p):
+    return x**2 - y**2
+
+
+@_surface
+def monkey_saddle(x, y, p):
+    return x**3 - 3 * x * y**2
+
+
+@_surface
+def himmelblau(x, y, p):
+    return (x**2 + y - 11) ** 2 + (x + y**2 - 7) ** 2
+
+
+@_surface
+def rastrigin(x, y, p):
+    return 2 * 10 + (x**2 - 10 * np.cos(2 * np.pi * x)) + (y**2 - 10 * np.cos(2 * np.pi * y))
+
+
+@_surface
+def booth(x, y, p):
+    return (x + 2 * y - 7) ** 2 + (2 * x + y - 5) ** 2
+
+
+@_surface
+def goldstein_price(x, y, p):
+    a = 1 + (x + y + 1) ** 2 * (19 - 14 * x + 3 * x**2 - 14 * y + 6 * x * y + 3 * y**2)
+    b = 30 + (2 * x - 3 * y) ** 2 * (18 - 32 * x + 12 * x**2 + 48 * y - 36 * x * y + 27 * y**2)
+    return a * b
+
+
+@_surface
+def six_hump_camel(x, y, p):
+    return (4 - 2.1 * x**2 + x**4 / 3) * x**2 + x * y + (-4 + 4 * y**2) * y**2
+
+
+@_surface
+def quadratic(x, y, p):
+    return 0.5 * (x**2 + p["kappa"] * y**2)
+
+
+def regression_data(p):
+    """The regression surface's data set: n evenly spaced x in [-1, 1] on the line slope·x + intercept."""
+    xs = np.linspace(-1.0, 1.0, int(p["n_points"]))
+    return xs, p["slope"] * xs + p["intercept"]
+
+
+@_surface
+def regression(a, b, p, rows=None):
+    """Mean squared error of the line a·x + b over the data, or over the data points `rows`."""
+    xs, ys = regression_data(p)
+    if rows is not None:
+        xs, ys = xs[rows], ys[rows]
+    return np.mean((a * xs + b - ys) ** 2)
+
+
+def surface_value(name, x, y, params):
+    return float(np.real(SURFACES[name](x, y, params)))
+
+
+def surface_gradient(name, x, y, params, **kw):
+    """Complex-step derivative: Im f(x + ih) / h, exact to rounding with no cancellation."""
+    h = 1e-30
+    f = SURFACES[name]
+    return np.array([
+        np.imag(f(np.complex128(x, h), y, params, **kw)) / h,
+        np.imag(f(x, np.complex128(y, h), params, **kw)) / h,
+    ])
+
+
+# --- schedules -------------------------------------------------------------
+# The learning rate at 0-based step t, closed forms of torch's StepLR,
+# ExponentialLR and CosineAnnealingLR stepped after every optimizer step.
+
+
+@_schedule
+def constant(t, lr, q):
+    return lr
+
+
+@_schedule
+def step(t, lr, q):
+    return lr * q["gamma"] ** (t // q["step_size"])
+
+
+@_schedule
+def exponential(t, lr, q):
+    return lr * q["gamma"] ** t
+
+
+@_schedule
+def cosine(t, lr, q):
+    return q["eta_min"] + (lr - q["eta_min"]) * (1 + math.cos(math.pi * t / q["t_max"])) / 2
+
+
+def scheduled_lr(schedule, lr, steps):
+    """The lr of each of `steps` steps: linear warmup lr·(t+1)/w for t < w, then the schedule at t - w."""
+    schedule = schedule or {"name": "constant"}
+    w = schedule.get("warmup_steps", 0)
+    fn = SCHEDULES[schedule["name"]]
+    return np.array([lr * (t + 1) / w if t < w else fn(t - w, lr, schedule) for t in range(steps)])
+
+
+# --- runs ------------------------------------------------------------------
+
+def trajectory(surface, params, optimizer, start, steps, hp, lrs=None):
+    """Points (steps+1, 2) and public state {slot: (steps, 2)} of the reference optimizer."""
+    step_fn = OPTIMIZERS[optimizer]
+    lrs = np.full(steps, hp["lr"]) if lrs is None else lrs
+    x = np.array(start, dtype=float)
+    state: dict = {}
+    points, states = [x], []
+    for t in range(1, steps + 1):
+        g = surface_gradient(surface, x[0], x[1], params)
+        x = step_fn(x, g, t, lrs[t - 1], hp, state)
+        points.append(x)
+        states.append({k: np.array(v, dtype=float) for k, v in state.items()})
+    names = states[0].keys() if states else ()
+    return np.array(points), {k: np.array([s[k] for s in states]) for k in names}
+
+
+def python_function(kernel):
+    """The plain Python function behind a jitted core kernel (the kernel itself with NUMBA_DISABLE_JIT=1).
+
+    Not a reference: the tests read a kernel's argument names from it, and hand
+    torch the same analytic gradient the engine uses.
+    """
+    return getattr(kernel, "py_func", kernel)

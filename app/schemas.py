@@ -1,0 +1,272 @@
+"""Request and response models, derived from the registry.
+
+The models check shapes and names (the enums come from core's registries, so
+a new optimizer or surface appears here with no edit). Numbers are passed
+through untouched and validated by core, so a bad value gets the same message
+from the API as from Python: "hyperparameters.lr = -1 is outside [1e-06, 10]".
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model, model_validator
+
+import core
+from app.serialize import FIELDS
+
+OptimizerName = Enum("OptimizerName", {k: k for k in core.OPTIMIZERS}, type=str)
+SurfaceName = Enum("SurfaceName", {k: k for k in core.SURFACES}, type=str)
+ScheduleName = Enum("ScheduleName", {k: k for k in core.SCHEDULES}, type=str)
+FieldName = Enum("FieldName", {k: k for k in FIELDS}, type=str)
+
+# Checked by core, which accepts what Python's json gives (NaN included) and explains what is wrong.
+Number = Annotated[Any, WithJsonSchema({"type": "number"})]
+Integer = Annotated[Any, WithJsonSchema({"type": "integer"})]
+# A hyperparameter of kind "bool" (rmsprop's centered) also takes true and false.
+HyperValue = Annotated[Any, WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "boolean"}]})]
+Start = Annotated[Any, WithJsonSchema({"anyOf": [
+    {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}, {"type": "null"}]})]
+
+
+class SurfaceRef(BaseModel):
+    """A surface: its name, or {"name": ..., param: value} to set its own parameters."""
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, Number]
+    name: SurfaceName
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value):
+        return {"name": value} if isinstance(value, str) else value
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema, handler):
+        # Documented as what it accepts: a bare name, or the object with parameters.
+        obj = handler.resolve_ref_schema(handler(core_schema))
+        return {"anyOf": [obj["properties"]["name"], obj], "title": "Surface", "description": cls.__doc__}
+
+    def as_core(self) -> str | dict:
+        params = dict(self.__pydantic_extra__ or {})
+        return {"name": self.name.value, **params} if params else self.name.value
+
+
+class ScheduleRef(BaseModel):
+    """A learning-rate schedule and its parameters, e.g. {"name": "cosine", "t_max": 500, "warmup_steps": 10}."""
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, Number]
+    name: ScheduleName
+
+    def as_core(self) -> dict:
+        return {"name": self.name.value, **(self.__pydantic_extra__ or {})}
+
+
+class Noise(BaseModel):
+    """Gaussian noise N(0, sigma^2) added to every gradient coordinate; seed defaults to the request's."""
+
+    model_config = ConfigDict(extra="allow")
+    sigma: Number = 0.0
+    seed: Integer = None
+
+    def as_core(self) -> dict:
+        return self.model_dump(exclude_unset=True)
+
+
+Hyperparameters = Annotated[
+    dict[str, HyperValue],
+    Field(description="overrides of the optimizer's defaults, by torch.optim name; see /api/catalog"),
+]
+
+
+class RunSpec(BaseModel):
+    """One optimizer in a comparison."""
+
+    model_config = ConfigDict(extra="forbid")
+    optimizer: OptimizerName
+    hyperparameters: Hyperparameters = {}
+
+
+class TrajectoryRequest(BaseModel):
+    """Runs of several optimizers on one surface, from one start, for the same number of steps.
+
+    Keys not listed here (such as the page's display settings) are ignored.
+    """
+
+    surface: SurfaceRef
+    start: Start = Field(None, description="[x, y]; the surface's default start when omitted")
+    steps: Integer = 300
+    runs: list[RunSpec] = Field(min_length=1)
+    schedule: ScheduleRef | None = None
+    noise: Noise | None = None
+    seed: Integer = 0
+    fields: list[FieldName] | None = Field(
+        None, description="arrays to return for each run; all of them when omitted. "
+        "Asking only for points and losses keeps responses small when nothing else is drawn.",
+    )
+
+    def field_names(self) -> tuple[str, ...]:
+        return FIELDS if self.fields is None else tuple(f.value for f in self.fields)
+
+
+class GridRange(BaseModel):
+    """num values from low to high, evenly spaced, or geometrically when log is true."""
+
+    model_config = ConfigDict(extra="forbid")
+    low: Number
+    high: Number
+    num: Integer
+    log: bool = False
+
+
+class SweepRequest(BaseModel):
+    """One optimizer over a grid of two hyperparameters, or of start points ("x" and "y")."""
+
+    surface: SurfaceRef
+    optimizer: OptimizerName
+    start: Start = Field(None, description="[x, y]; the surface's default start when omitted")
+    steps: Integer = 300
+    grid: dict[str, list[Number] | GridRange] = Field(
+        description='exactly two names, each a hyperparameter of the optimizer or "x" / "y", '
+        'to a list of values or {"low", "high", "num", "log"}',
+    )
+    hyperparameters: Hyperparameters = {}
+    schedule: ScheduleRef | None = None
+    tol: Number = Field(1e-3, description="a cell has converged once loss - minimum value <= tol")
+    seed: Integer = 0
+
+
+# --- responses (documentation: the handlers write JSON with orjson directly) ------------------
+
+class HyperparameterInfo(BaseModel):
+    name: str
+    symbol: str
+    default: float
+    low: float
+    high: float
+    log: bool
+    kind: str
+    help: str
+
+
+class OptimizerInfo(BaseModel):
+    id: OptimizerName
+    label: str
+    help: str
+    rule: str
+    reference: str
+    state: list[str]
+    torch: dict | None
+    has_step_size: bool
+    hyperparameters: list[HyperparameterInfo]
+
+
+class SurfaceInfo(BaseModel):
+    id: SurfaceName
+    label: str
+    help: str
+    formula: str
+    reference: str
+    domain: list[list[float]]
+    start: list[float]
+    minima: list[list[float]]
+    saddles: list[list[float]]
+    minimum_value: float | None
+    stochastic: bool
+    params: list[HyperparameterInfo]
+
+
+class ScheduleInfo(BaseModel):
+    id: ScheduleName
+    label: str
+    help: str
+    params: list[HyperparameterInfo]
+
+
+class Limits(BaseModel):
+    max_steps: int
+    max_runs: int
+    max_answer_steps: int
+    max_sweep_cells: int
+    max_sweep_steps: int
+    max_grid_resolution: int
+    max_body_bytes: int
+    max_compute_seconds: float
+
+
+class Catalog(BaseModel):
+    optimizers: list[OptimizerInfo]
+    surfaces: list[SurfaceInfo]
+    schedules: list[ScheduleInfo]
+    limits: Limits
+
+
+class RunResult(BaseModel):
+    """One run; per-point arrays have one entry more than per-step ones (the start)."""
+
+    optimizer: OptimizerName
+    hyperparameters: dict[str, float]
+    points: list[list[float]] | None = None
+    losses: list[float] | None = None
+    lr: list[float] | None = None
+    gradients: list[list[float]] | None = None
+    state: dict[str, list[list[float]]] | None = None
+    effective_lr: list[list[float]] | None = None
+    step_size: list[float] | None = None
+    diverged_at: int | None
+
+
+class TrajectoryResponse(BaseModel):
+    surface: SurfaceName
+    surface_params: dict[str, float]
+    start: list[float]
+    steps: int
+    runs: list[RunResult]
+
+
+class GridResponse(BaseModel):
+    surface: SurfaceName
+    surface_params: dict[str, float]
+    x: list[float]
+    y: list[float]
+    z: list[list[float | None]] = Field(description="one row per y; null where the surface overflows")
+    z_min: float | None
+    z_max: float | None
+
+
+class ErrorItem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorResponse(BaseModel):
+    detail: list[ErrorItem]
+
+
+def _surface_params() -> dict[str, tuple]:
+    """Every surface parameter name, as an optional query parameter saying which surfaces take it."""
+    owners: dict[str, list[str]] = {}
+    helps: dict[str, str] = {}
+    for spec in core.SURFACES.values():
+        for h in spec.params:
+            owners.setdefault(h.name, []).append(spec.id)
+            helps.setdefault(h.name, f"{h.help} [{h.low:g}, {h.high:g}], default {h.default:g}")
+    return {
+        name: (float | None, Field(None, description=f"{', '.join(ids)}: {helps[name]}"))
+        for name, ids in owners.items()
+    }
+
+
+GridQuery = create_model(
+    "GridQuery",
+    __config__=ConfigDict(extra="forbid"),
+    resolution=(int, Field(100, description="points per axis")),
+    x_min=(float | None, Field(None, description="the surface's domain when omitted")),
+    x_max=(float | None, None),
+    y_min=(float | None, None),
+    y_max=(float | None, None),
+    **_surface_params(),
+)

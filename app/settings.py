@@ -1,0 +1,41 @@
+"""Server limits and start-up behaviour, read from GRADSCAPE_* environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated
+
+from fastapi import Depends
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.engine import MAX_STEPS
+
+
+class Settings(BaseSettings):
+    """What one request may ask of the server; every limit is named in the error that enforces it."""
+
+    # core reads GRADSCAPE_CACHE_DIR and GRADSCAPE_THREADS itself: ignore what is not ours.
+    model_config = SettingsConfigDict(env_prefix="GRADSCAPE_", extra="ignore")
+
+    max_steps: int = Field(100_000, ge=1, le=MAX_STEPS, description="steps per trajectory run")
+    max_runs: int = Field(24, ge=1, description="runs per trajectory request")
+    # A whole answer is built in memory and written while holding the GIL: 24 x 100,000 steps would be
+    # about 500 MB of JSON and seconds of a stalled server, so long work goes through the stream.
+    max_answer_steps: int = Field(240_000, ge=1, description="runs x steps in one non-streamed answer")
+    max_sweep_cells: int = Field(250_000, ge=1, description="cells in one sweep grid")
+    max_sweep_steps: int = Field(5_000, ge=1, le=MAX_STEPS, description="steps per sweep cell")
+    max_grid_resolution: int = Field(500, ge=2, le=2000, description="points per axis of a surface grid")
+    max_body_bytes: int = Field(1 << 20, ge=1, description="bytes in one request body")
+    max_compute_seconds: float = Field(10.0, gt=0, description="computation time per request")
+    stream_first_chunk_steps: int = Field(64, ge=1, description="steps per run in the first streamed chunk")
+    stream_chunk_steps: int = Field(4096, ge=1, description="steps per run in later streamed chunks")
+    warm_on_startup: bool = Field(True, description="compile or load every kernel before accepting requests")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]

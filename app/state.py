@@ -1,0 +1,196 @@
+"""The page's whole state as a URL query, read and written exactly as static/js/state.js does.
+
+    surface=beale  surface.kappa=100  start=1,1.5  steps=300  opt=adam,sgd
+    adam.lr=0.01 (overrides only)  sched=cosine  sched.t_max=500
+    noise=0.1  noise_seed=0  seed=0
+    display: view=contour|surface3d|loss  speed=1  autoplay=0|1  loop=0|1  inspect=adam  large=1
+
+`request_from_query` gives the body of POST /api/trajectories plus the display
+keys; `query_from_request` writes the canonical query back: the run in full,
+then only what differs from its default, numbers as JavaScript prints them, so
+the page and Python produce the same link for the same state. Unknown keys are
+ignored, as a shared link should still open; a bad value raises
+core.InvalidInput naming its key.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from urllib.parse import parse_qsl, quote
+
+import core
+from core.engine import (
+    MAX_STEPS, optimizer_spec, resolve_hyperparameters, resolve_noise, resolve_schedule, resolve_start, resolve_surface,
+)
+
+VIEWS = ("contour", "surface3d", "loss")
+DISPLAY = {"view": "contour", "speed": 1.0, "autoplay": True, "loop": False, "inspect": "", "large": False}
+FLAGS = ("autoplay", "loop", "large")
+DEFAULT_STEPS = 300
+MAX_SEED = 2**63 - 1
+
+
+def request_from_query(qs: str) -> dict:
+    """A trajectory request body, plus the display keys, from a query string."""
+    q = dict(parse_qsl(qs.lstrip("?"), keep_blank_values=True))
+    name = q.get("surface", next(iter(core.SURFACES)))
+    spec, _ = _core("surface", resolve_surface, name)
+    params = {h.name: _number(f"surface.{h.name}", q[f"surface.{h.name}"], h.kind)
+              for h in spec.params if f"surface.{h.name}" in q}
+    surface = {"name": name, **params} if params else name
+    _core("surface", resolve_surface, surface)
+
+    start = list(spec.start)
+    if "start" in q:
+        parts = q["start"].split(",")
+        if len(parts) != 2:
+            raise core.InvalidInput("start", f"start = {q['start']!r} must be two numbers x,y")
+        start = [_number("start", p) for p in parts]
+        _core("start", resolve_start, start)
+
+    runs = []
+    for opt in dict.fromkeys(filter(None, q.get("opt", "").split(","))):  # in order, once each
+        ospec = _core("opt", optimizer_spec, opt)
+        given = {h.name: _number(f"{opt}.{h.name}", q[f"{opt}.{h.name}"], h.kind)
+                 for h in ospec.hyperparameters if f"{opt}.{h.name}" in q}
+        resolve_hyperparameters(ospec, given, field=opt)
+        runs.append({"optimizer": opt, "hyperparameters": given})
+
+    schedule = None
+    if q.get("sched"):
+        sched = q["sched"]
+        sspec = core.SCHEDULES.get(sched)
+        if sspec is None:
+            raise core.InvalidInput("sched", f"unknown schedule {sched!r}; allowed: {', '.join(core.SCHEDULES)}")
+        schedule = {"name": sched, **{h.name: _number(f"sched.{h.name}", q[f"sched.{h.name}"], h.kind)
+                                      for h in sspec.params if f"sched.{h.name}" in q}}
+        _core("sched", resolve_schedule, schedule)
+
+    seed = _whole("seed", q.get("seed", "0"), 0, MAX_SEED)
+    noise = None
+    sigma = _number("noise", q.get("noise", "0"))
+    if sigma != 0:
+        noise = {"sigma": sigma, "seed": _whole("noise_seed", q.get("noise_seed", "0"), 0, MAX_SEED)}
+        _core("noise", resolve_noise, noise, seed)
+
+    steps = _whole("steps", q.get("steps", str(DEFAULT_STEPS)), 1, MAX_STEPS)
+    body = {"surface": surface, "start": start, "steps": steps, "runs": runs, "schedule": schedule, "noise": noise,
+            "seed": seed}
+    return {**body, **_display(q)}
+
+
+def query_from_request(body: dict) -> str:
+    """The canonical query string of a request body (with or without display keys)."""
+    surface = body["surface"]
+    if isinstance(surface, str):
+        name, params = surface, {}
+    else:
+        name, params = surface["name"], {k: v for k, v in surface.items() if k != "name"}
+    runs = body.get("runs", [])
+    parts = [("surface", name), *((f"surface.{k}", v) for k, v in params.items()),
+             ("start", ",".join(js_number(v) for v in (body.get("start") or core.SURFACES[name].start))),
+             ("steps", body.get("steps", DEFAULT_STEPS)),
+             ("opt", ",".join(run["optimizer"] for run in runs))]
+    for run in runs:
+        defaults = core.OPTIMIZERS[run["optimizer"]].defaults
+        given = run.get("hyperparameters") or {}
+        parts += [(f"{run['optimizer']}.{k}", v) for k, v in given.items() if v != defaults.get(k)]
+    schedule = body.get("schedule")
+    if schedule:
+        parts += [("sched", schedule["name"]), *((f"sched.{k}", v) for k, v in schedule.items() if k != "name")]
+    noise = body.get("noise")
+    if noise and noise.get("sigma", 0) > 0:
+        parts += [("noise", noise["sigma"]), ("noise_seed", noise.get("seed", 0))]
+    if body.get("seed", 0) != 0:
+        parts.append(("seed", body["seed"]))
+    for key, default in DISPLAY.items():
+        value = body.get(key, default)
+        if value != default:
+            parts.append((key, int(value) if key in FLAGS else value))
+    return "&".join(f"{k}={_encode(v)}" for k, v in parts)
+
+
+def js_number(v) -> str:
+    """A number as JavaScript's String(v) prints it: 0.01, 1e-7, 100, 1.5e+21."""
+    if isinstance(v, bool):
+        v = int(v)
+    if isinstance(v, int) and abs(v) < 10**21:
+        return str(v)
+    v = float(v)
+    if v == 0:
+        return "0"
+    if not math.isfinite(v):
+        return "NaN" if v != v else ("Infinity" if v > 0 else "-Infinity")
+    _, digits, exponent = Decimal(repr(abs(v))).normalize().as_tuple()
+    d = "".join(map(str, digits))
+    k, n = len(d), exponent + len(d)  # ECMA-262 Number::toString: v = d * 10^(n - k)
+    if k <= n <= 21:
+        text = d + "0" * (n - k)
+    elif 0 < n <= 21:
+        text = d[:n] + "." + d[n:]
+    elif -6 < n <= 0:
+        text = "0." + "0" * -n + d
+    else:
+        text = d[0] + ("." + d[1:] if k > 1 else "") + f"e{'+' if n > 0 else '-'}{abs(n - 1)}"
+    return ("-" if v < 0 else "") + text
+
+
+def _encode(value) -> str:
+    """A value as the page's encodeURIComponent writes it, commas kept readable."""
+    text = js_number(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+    return quote(text, safe=",!*()~'")
+
+
+def _core(key: str, resolve, *args):
+    """Run one of core's validators, naming the URL key rather than the request field."""
+    try:
+        return resolve(*args)
+    except core.InvalidInput as e:
+        field, reason = e.field, e.reason
+        renames = (("schedule", "sched"), ("optimizer", key), ("noise.sigma", "noise"), ("noise.seed", "noise_seed"))
+        for api_name, url_name in renames:
+            if field == api_name or field.startswith(api_name + "."):
+                renamed = url_name + field[len(api_name):]
+                reason = reason.replace(field, renamed, 1) if reason.startswith(field) else reason
+                field = renamed
+        raise core.InvalidInput(field, reason) from None
+
+
+def _number(key: str, text: str, kind: str = "float") -> float | int:
+    try:
+        value = float(text)
+    except ValueError:
+        raise core.InvalidInput(key, f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise core.InvalidInput(key, f"{text!r} is not a finite number")
+    return int(value) if kind == "int" and value.is_integer() else value
+
+
+def _whole(key: str, text: str, low: int, high: int) -> int:
+    value = _number(key, text)
+    if not float(value).is_integer():
+        raise core.InvalidInput(key, f"{text!r} is not a whole number")
+    if not low <= value <= high:
+        raise core.InvalidInput(key, f"{key} = {text} is outside [{low}, {high}]")
+    return int(value)
+
+
+def _display(q: dict) -> dict:
+    out = dict(DISPLAY)
+    if "view" in q:
+        if q["view"] not in VIEWS:
+            raise core.InvalidInput("view", f"unknown view {q['view']!r}; allowed: {', '.join(VIEWS)}")
+        out["view"] = q["view"]
+    if "speed" in q:
+        out["speed"] = _number("speed", q["speed"])
+        if out["speed"] <= 0:
+            raise core.InvalidInput("speed", f"speed = {q['speed']} must be more than 0")
+    for key in FLAGS:
+        if key in q:
+            if q[key] not in ("0", "1", "true", "false"):
+                raise core.InvalidInput(key, f"{key} = {q[key]!r} must be 0 or 1")
+            out[key] = q[key] in ("1", "true")
+    if q.get("inspect"):
+        out["inspect"] = _core("inspect", optimizer_spec, q["inspect"]).id
+    return out

@@ -1,0 +1,205 @@
+"""The HTTP API measured from a loopback client, against the core's own time for the same work.
+
+    python bench/api_bench.py                 # everything, with 50 clients for 30 s
+    python bench/api_bench.py --seconds 5     # a shorter concurrent run
+
+It starts `gradscape serve` on a free loopback port and prints:
+  - time from a fresh start (warm numba cache) to the first trajectory answered;
+  - 12 runs x 1,000 steps, one request at a time: end-to-end and server-side (Server-Timing)
+    latency p50/p99 and throughput, for the full answer and for points and losses only, next
+    to the core's own time (validate + compute) and its serialization in this process;
+  - 16 runs x 100,000 steps streamed: time to the first chunk and total time, against the core;
+  - 50 concurrent clients: latency p50/p99, throughput and errors.
+Ratios are taken within this run, so a loaded machine moves both sides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import core  # noqa: E402
+from app.api import trajectories_json  # noqa: E402
+from app.schemas import TrajectoryRequest  # noqa: E402
+from app.settings import Settings  # noqa: E402
+
+OPTIMIZERS = list(itertools.islice(itertools.cycle(core.OPTIMIZERS), 16))
+TWELVE = {"surface": "rosenbrock", "steps": 1000, "runs": [{"optimizer": o} for o in OPTIMIZERS[:12]]}
+DRAWN = {**TWELVE, "fields": ["points", "losses"]}
+LONG = {"surface": "rosenbrock", "steps": 100_000, "runs": [{"optimizer": o} for o in OPTIMIZERS]}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server() -> tuple[subprocess.Popen, str, float]:
+    """Start `gradscape serve`; return it, its URL, and seconds until it answered a trajectory."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--log-level", "warning"],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    body = {"surface": "beale", "steps": 300, "runs": [{"optimizer": "adam"}]}
+    while True:
+        try:
+            if httpx.post(url + "/api/trajectories", json=body, timeout=5).status_code == 200:
+                return proc, url, time.perf_counter() - t0
+        except httpx.TransportError:
+            if proc.poll() is not None or time.perf_counter() - t0 > 120:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.005)
+
+
+def pct(values, q) -> float:
+    return float(np.percentile(values, q))
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1e3:8.2f} ms"
+
+
+def core_time(body: dict, rounds: int, whole: bool = True) -> tuple[float, float]:
+    """Median seconds the core takes for a body's runs (validate + compute), and the API's whole answer in-process."""
+    settings = Settings(max_steps=core.engine.MAX_STEPS, max_runs=10_000, max_answer_steps=10**9)
+    compute, total = [], [float("nan")]
+    request = TrajectoryRequest.model_validate(body)
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        runs = [core.Run(body["surface"], r["optimizer"], core.SURFACES[body["surface"]].start, body["steps"])
+                for r in body["runs"]]
+        for run in runs:
+            while not run.finished:
+                run.advance(1 << 16)
+        compute.append(time.perf_counter() - t0)
+        if whole:
+            t0 = time.perf_counter()
+            trajectories_json(request, settings)
+            total.append(time.perf_counter() - t0)
+    return float(np.median(compute)), float(np.median(total[1:] or total))
+
+
+def sequential(url: str, body: dict, n: int) -> dict:
+    e2e, server, size = [], [], 0
+    with httpx.Client(base_url=url, timeout=60) as client:
+        for i in range(n + 20):
+            t0 = time.perf_counter()
+            r = client.post("/api/trajectories", json=body)
+            content = r.content
+            dt = time.perf_counter() - t0
+            assert r.status_code == 200, r.text
+            if i >= 20:  # the first few warm the connection and the server's caches
+                e2e.append(dt)
+                server.append(float(r.headers["server-timing"].split("dur=")[1]) / 1e3)
+                size = len(content)
+    return {"e2e": e2e, "server": server, "bytes": size}
+
+
+def streamed(url: str, body: dict) -> dict:
+    with httpx.Client(base_url=url, timeout=600) as client:
+        t0 = time.perf_counter()
+        first = None
+        size = lines = 0
+        with client.stream("POST", "/api/trajectories/stream", json=body) as r:
+            for line in r.iter_lines():
+                lines += 1
+                size += len(line) + 1
+                if first is None and line.startswith('{"type":"chunk"'):
+                    first = time.perf_counter() - t0
+        last = json.loads(line)
+        assert last == {"type": "done"}, last
+        return {"first": first, "total": time.perf_counter() - t0, "bytes": size, "lines": lines}
+
+
+async def concurrent(url: str, body: dict, clients: int, seconds: float) -> dict:
+    latencies, errors = [], []
+
+    async def loop(client: httpx.AsyncClient, deadline: float):
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            try:
+                r = await client.post("/api/trajectories", json=body)
+                if r.status_code != 200:
+                    errors.append(r.status_code)
+            except httpx.HTTPError as e:
+                errors.append(type(e).__name__)
+            latencies.append(time.perf_counter() - t0)
+
+    # Every client has its own connection, made before the clock starts.
+    pool = [httpx.AsyncClient(base_url=url, timeout=120) for _ in range(clients)]
+    try:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(loop(c, t0 + seconds) for c in pool))
+        return {"latencies": latencies, "errors": errors, "elapsed": time.perf_counter() - t0}
+    finally:
+        await asyncio.gather(*(c.aclose() for c in pool))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=300, help="sequential requests per case")
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=30.0, help="length of the concurrent run")
+    parser.add_argument("--stream-rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    core.warm()
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; Python {sys.version.split()[0]}")
+    proc, url, startup = start_server()
+    try:
+        print(f"\nfresh `gradscape serve` (warm numba cache) to first trajectory answered: {startup:.2f} s")
+        for what, code in (("python -c pass", "pass"), ("import app.main", "import app.main"),
+                           ("import core; core.warm()", "import core; core.warm()")):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+            print(f"  of which, in a fresh process: {what:26s} {time.perf_counter() - t0:5.2f} s")
+
+        print(f"\n12 runs x 1,000 steps, {args.requests} requests one at a time over keep-alive loopback")
+        for label, body in (("full answer", TWELVE), ("points+losses", DRAWN)):
+            res = sequential(url, body, args.requests)
+            compute, whole = core_time(body, 50)
+            e2e, server = res["e2e"], res["server"]
+            print(f"  {label:14s} {res['bytes'] / 1e6:6.2f} MB  end-to-end p50 {ms(pct(e2e, 50))}  p99 {ms(pct(e2e, 99))}"
+                  f"  | server p50 {ms(pct(server, 50))}  p99 {ms(pct(server, 99))}"
+                  f"  | {1 / np.mean(e2e):6.0f} req/s")
+            print(f"  {'':14s} in-process: core validate+compute {ms(compute)},  + slicing and orjson {ms(whole)}"
+                  f"  | server p50 / core compute = {pct(server, 50) / compute:5.1f}x,"
+                  f" server p50 / in-process whole = {pct(server, 50) / whole:4.2f}x")
+
+        print(f"\n16 runs x 100,000 steps streamed (NDJSON), {args.stream_rounds} rounds")
+        runs = [streamed(url, LONG) for _ in range(args.stream_rounds)]
+        compute, _ = core_time(LONG, 1, whole=False)
+        first = np.median([r["first"] for r in runs])
+        total = np.median([r["total"] for r in runs])
+        print(f"  first chunk {ms(first)}   total {total:6.2f} s   {runs[0]['bytes'] / 1e6:7.1f} MB in {runs[0]['lines']} lines"
+              f"   | core compute alone {compute:5.2f} s ({total / compute:4.1f}x)")
+
+        print(f"\n{args.clients} concurrent clients for {args.seconds:g} s, each posting 12 runs x 1,000 steps")
+        for label, body in (("points+losses", DRAWN), ("full answer", TWELVE)):
+            res = asyncio.run(concurrent(url, body, args.clients, args.seconds))
+            lat = res["latencies"]
+            print(f"  {label:14s} {len(lat)} requests, {len(res['errors'])} errors,"
+                  f" p50 {ms(pct(lat, 50))}  p99 {ms(pct(lat, 99))}  | {len(lat) / res['elapsed']:6.0f} req/s")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+if __name__ == "__main__":
+    main()

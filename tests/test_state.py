@@ -1,0 +1,146 @@
+"""The URL state: the same format as the page's script, and a round trip that loses nothing."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+import core
+from app import api
+from app.presets import PRESETS
+from app.state import DISPLAY, js_number, query_from_request, request_from_query
+
+FULL = ("surface=quadratic&surface.kappa=100&start=1,1.5&steps=400&opt=adam,sgd&adam.lr=0.01&adam.eps=1e-7"
+        "&sched=cosine&sched.t_max=500&sched.warmup_steps=10&noise=0.1&noise_seed=3&seed=2"
+        "&view=loss&speed=2&autoplay=0&loop=1")
+
+
+def test_a_query_reads_into_a_request_body_and_display_keys():
+    body = request_from_query("?" + FULL + "&unknown=1&sgd.nonsense=3")
+    assert body == {
+        "surface": {"name": "quadratic", "kappa": 100.0}, "start": [1.0, 1.5], "steps": 400,
+        "runs": [{"optimizer": "adam", "hyperparameters": {"lr": 0.01, "eps": 1e-7}}, {"optimizer": "sgd", "hyperparameters": {}}],
+        "schedule": {"name": "cosine", "t_max": 500, "warmup_steps": 10},
+        "noise": {"sigma": 0.1, "seed": 3}, "seed": 2,
+        "view": "loss", "speed": 2.0, "autoplay": False, "loop": True, "inspect": "", "large": False,
+    }
+
+
+def test_an_empty_query_is_the_default_state():
+    body = request_from_query("")
+    first = next(iter(core.SURFACES))
+    assert body["surface"] == first and body["start"] == list(core.SURFACES[first].start)
+    assert (body["steps"], body["runs"], body["schedule"], body["noise"], body["seed"]) == (300, [], None, None, 0)
+    assert {k: body[k] for k in DISPLAY} == DISPLAY
+
+
+def test_the_canonical_query_is_written_as_the_page_writes_it():
+    assert query_from_request(request_from_query(FULL)) == FULL
+    # Defaults are left out; numbers are printed as JavaScript's String() prints them.
+    body = {"surface": "beale", "start": [0.7, 1.4], "steps": 300,
+            "runs": [{"optimizer": "adam", "hyperparameters": {"lr": 0.001, "beta1": 0.5, "eps": 0.00001}}]}
+    assert query_from_request(body) == "surface=beale&start=0.7,1.4&steps=300&opt=adam&adam.beta1=0.5&adam.eps=0.00001"
+
+
+@pytest.mark.parametrize("value, text", [
+    (0.01, "0.01"), (1e-5, "0.00001"), (1e-7, "1e-7"), (2.5e-7, "2.5e-7"), (100.0, "100"), (-0.5, "-0.5"),
+    (1e21, "1e+21"), (1.5e21, "1.5e+21"), (123456.789, "123456.789"), (0.1 + 0.2, "0.30000000000000004"), (0.0, "0"), (7, "7"),
+])
+def test_numbers_are_printed_as_javascript_prints_them(value, text):
+    assert js_number(value) == text
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.as_dict()["id"])
+def test_every_preset_link_reads_and_round_trips(preset):
+    query = preset.as_dict()["query"]
+    body = request_from_query(query)
+    canonical = query_from_request(body)
+    again = request_from_query(canonical)
+    assert query_from_request(again) == canonical
+    assert resolved(again) == resolved(body)
+
+
+def resolved(body: dict) -> list:
+    """What the runs of a body compute from: everything after core fills in defaults."""
+    return [(r.surface.id, r.surface_params, r.start, r.steps, r.optimizer.id, r.hyperparameters, r.schedule, r.noise, r.seed)
+            for r in api.build_runs(body)]
+
+
+def random_body(rng: random.Random) -> dict:
+    """A body with random non-default values drawn from the registry's ranges."""
+    surface = rng.choice(list(core.SURFACES.values()))
+    params = {h.name: draw(rng, h) for h in surface.params if rng.random() < 0.5}
+    if surface.id == "regression" and "batch_size" in params:
+        params["batch_size"] = min(params["batch_size"], params.get("n_points", 100))
+    runs = []
+    for spec in rng.sample(list(core.OPTIMIZERS.values()), rng.randint(1, 4)):
+        runs.append({"optimizer": spec.id, "hyperparameters": {h.name: draw(rng, h) for h in spec.hyperparameters if rng.random() < 0.4}})
+    sched = rng.choice([None, *core.SCHEDULES.values()])
+    return {
+        "surface": {"name": surface.id, **params} if params else surface.id,
+        "start": [round(rng.uniform(-3, 3), 3), round(rng.uniform(-3, 3), 3)],
+        "steps": rng.randint(1, 5000),
+        "runs": runs,
+        "schedule": None if sched is None else {"name": sched.id, **{h.name: draw(rng, h) for h in sched.params if rng.random() < 0.5}},
+        "noise": None if rng.random() < 0.5 else {"sigma": round(rng.uniform(0.01, 2), 4), "seed": rng.randint(0, 99)},
+        "seed": rng.choice([0, rng.randint(1, 2**31)]),
+        "view": rng.choice(["contour", "surface3d", "loss"]), "speed": rng.choice([0.25, 1.0, 4.0]),
+        "autoplay": rng.random() < 0.5, "loop": rng.random() < 0.5, "inspect": rng.choice(["", runs[0]["optimizer"]]),
+        "large": rng.random() < 0.5,
+    }
+
+
+def draw(rng: random.Random, h) -> float | int:
+    if h.kind == "int":
+        return rng.randint(int(h.low), int(min(h.high, h.low + 1000)))
+    if h.kind == "bool":
+        return float(rng.random() < 0.5)
+    if h.log:
+        return 10 ** rng.uniform(math.log10(h.low), math.log10(h.high))
+    return rng.uniform(h.low, h.high)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_body_round_trips_through_its_query(seed):
+    body = random_body(random.Random(seed))
+    back = request_from_query(query_from_request(body))
+    # Overrides equal to a default are dropped from the link: they change nothing.
+    for run in body["runs"]:
+        defaults = core.OPTIMIZERS[run["optimizer"]].defaults
+        run["hyperparameters"] = {k: v for k, v in run["hyperparameters"].items() if v != defaults[k]}
+    assert back == body
+
+
+@pytest.mark.parametrize("query, key, msg", [
+    ("surface=nowhere", "surface", "unknown surface 'nowhere'"),
+    ("surface=quadratic&surface.kappa=0", "surface.kappa", "surface.kappa = 0 is outside [1, 10000]"),
+    ("surface=quadratic&surface.kappa=big", "surface.kappa", "'big' is not a number"),
+    ("start=1", "start", "two numbers"),
+    ("start=1,nan", "start", "not a finite number"),
+    ("start=1,2e9", "start[1]", "outside [-1e+06, 1e+06]"),
+    ("steps=0", "steps", "outside [1, 1000000]"),
+    ("steps=2.5", "steps", "not a whole number"),
+    ("opt=adam,newton", "opt", "unknown optimizer 'newton'"),
+    ("opt=adam&adam.lr=-1", "adam.lr", "adam.lr = -1 is outside [1e-06, 10]"),
+    ("opt=adam&adam.lr=inf", "adam.lr", "not a finite number"),
+    ("sched=linear", "sched", "unknown schedule 'linear'"),
+    ("sched=cosine&sched.t_max=0", "sched.t_max", "sched.t_max = 0 is outside [1, 1000000]"),
+    ("noise=-1", "noise", "noise = -1 is outside [0, 100]"),
+    ("noise=0.1&noise_seed=-2", "noise_seed", "outside"),
+    ("seed=x", "seed", "not a number"),
+    ("view=side", "view", "unknown view 'side'"),
+    ("speed=0", "speed", "more than 0"),
+    ("autoplay=yes", "autoplay", "0 or 1"),
+    ("inspect=newton", "inspect", "unknown optimizer 'newton'"),
+])
+def test_a_bad_value_raises_naming_its_key(query, key, msg):
+    with pytest.raises(core.InvalidInput) as info:
+        request_from_query(query)
+    assert info.value.field == key and msg in info.value.reason, (info.value.field, info.value.reason)
+
+
+def test_settings_of_unused_optimizers_and_unknown_keys_are_ignored():
+    body = request_from_query("opt=adam&sgd.lr=0.5&adam.colour=red&sched.t_max=5&utm_source=mail")
+    assert body["runs"] == [{"optimizer": "adam", "hyperparameters": {}}] and body["schedule"] is None

@@ -1,0 +1,112 @@
+"""Streams against a real uvicorn process: chunks leave while the work goes on, and a disconnect stops it."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+
+import httpx
+import pytest
+
+import core
+from conftest import LiveServer
+
+pytestmark = pytest.mark.server
+
+# The most a request may ask for under the default limits: 24 runs x 100,000 steps.
+LONGEST = {"surface": "rosenbrock", "steps": 100_000,
+           "runs": [{"optimizer": o} for o in itertools.islice(itertools.cycle(core.OPTIMIZERS), 24)]}
+TOTAL_STEPS = 24 * 100_000
+
+
+def streams(url: str) -> dict:
+    return httpx.get(url + "/api/health", timeout=30).json()["streams"]
+
+
+def wait_for(url: str, done, seconds: float = 60) -> dict:
+    """Poll /api/health until done(streams) holds; fail after `seconds` rather than hang."""
+    deadline = time.monotonic() + seconds
+    while True:
+        now = streams(url)
+        if done(now):
+            return now
+        assert time.monotonic() < deadline, f"gave up waiting; streams: {now}"
+        time.sleep(0.05)
+
+
+def test_the_first_chunk_leaves_long_before_the_work_ends_and_a_disconnect_stops_it(live_server):
+    before = streams(live_server.url)
+    with httpx.Client(base_url=live_server.url, timeout=60) as client:
+        with client.stream("POST", "/api/trajectories/stream", json=LONGEST) as r:
+            assert r.status_code == 200
+            records = r.iter_lines()
+            meta, first = json.loads(next(records)), json.loads(next(records))
+            assert meta["type"] == "meta" and len(meta["runs"]) == 24
+            assert first["type"] == "chunk" and first["from"] == 0 and len(first["points"]) < 1000
+            during = streams(live_server.url)
+            # The server computes only as far ahead as the client reads.
+            assert during["active"] == before["active"] + 1
+            assert during["steps"] - before["steps"] < TOTAL_STEPS
+        # Leaving the block closes the connection with most of the stream unread.
+    after = wait_for(live_server.url, lambda s: s["active"] == before["active"])
+    assert after["disconnected"] == before["disconnected"] + 1
+    assert after["completed"] == before["completed"]
+    assert after["steps"] - before["steps"] < TOTAL_STEPS
+
+
+def test_a_long_stream_arrives_whole_in_many_chunks(live_server):
+    body = {"surface": "beale", "steps": 100_000, "fields": ["points"],
+            "runs": [{"optimizer": "adam"}, {"optimizer": "sgd", "hyperparameters": {"lr": 1}}, {"optimizer": "rmsprop"}]}
+    points = {0: 0, 1: 0, 2: 0}
+    ends = {}
+    with httpx.stream("POST", live_server.url + "/api/trajectories/stream", json=body, timeout=120) as r:
+        records = [json.loads(line) for line in r.iter_lines()]
+    for rec in records:
+        if rec["type"] == "chunk":
+            assert rec["from"] == points[rec["run"]]
+            points[rec["run"]] += len(rec["points"])
+        elif rec["type"] == "end":
+            ends[rec["run"]] = rec
+    assert records[-1] == {"type": "done"}
+    assert sum(rec["type"] == "chunk" for rec in records) > 10
+    assert points[0] == points[2] == 100_001 and ends[1]["diverged_at"] == points[1] < 100_001
+
+
+@pytest.fixture(scope="module")
+def limited_server():
+    server = LiveServer(env={
+        "GRADSCAPE_MAX_STEPS": "1000", "GRADSCAPE_MAX_BODY_BYTES": "2000",
+        "GRADSCAPE_MAX_COMPUTE_SECONDS": "0.000001", "GRADSCAPE_STREAM_FIRST_CHUNK_STEPS": "10",
+        "GRADSCAPE_STREAM_CHUNK_STEPS": "10",
+    })
+    yield server
+    server.stop()
+
+
+def test_limits_come_from_the_environment(limited_server):
+    url = limited_server.url
+    r = httpx.post(url + "/api/trajectories", json={"surface": "beale", "steps": 5000, "runs": [{"optimizer": "adam"}]})
+    assert r.status_code == 422
+    assert r.json()["detail"][0] == {"loc": ["body", "steps"], "msg": "steps = 5000 is outside [1, 1000], this server's limit",
+                                     "type": "value_error"}
+    assert httpx.get(url + "/api/catalog").json()["limits"]["max_steps"] == 1000
+
+
+def test_an_oversized_body_is_refused_whether_declared_or_chunked(limited_server):
+    body = json.dumps({"surface": "beale", "runs": [{"optimizer": "adam", "hyperparameters": {}}] * 100}).encode()
+    assert len(body) > 2000
+    headers = {"content-type": "application/json"}
+    declared = httpx.post(limited_server.url + "/api/trajectories", content=body, headers=headers)
+    chunked = httpx.post(limited_server.url + "/api/trajectories", content=iter([body[:1500], body[1500:]]), headers=headers)
+    for r in (declared, chunked):
+        assert r.status_code == 413
+        assert "limit of 2000 bytes" in r.json()["detail"][0]["msg"]
+
+
+def test_past_the_compute_limit_a_stream_ends_with_an_error_line(limited_server):
+    body = {"surface": "beale", "steps": 1000, "runs": [{"optimizer": "adam"}]}
+    with httpx.stream("POST", limited_server.url + "/api/trajectories/stream", json=body, timeout=60) as r:
+        records = [json.loads(line) for line in r.iter_lines()]
+    assert r.status_code == 200 and records[0]["type"] == "meta"
+    assert records[-1]["type"] == "error" and "limit of 1e-06 s" in records[-1]["message"]

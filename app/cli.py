@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 
 
@@ -26,6 +28,119 @@ def _serve(args) -> int:
     return 0
 
 
+_HYPER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?=\S+")
+_LINK_KEYS = ("sched", "noise", "noise_seed", "seed")
+_FLAGS = {"surface": "--surface", "opt": "--optimizers", "steps": "--steps", "start": "--start"}
+
+
+def _state_query(args, parser) -> tuple[str, dict]:
+    """The shared link's query string with the flags laid over it, and which flag gave each key."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit
+
+    from core import OPTIMIZERS
+
+    state = (args.state or "").strip()
+    if "?" in state:
+        state = urlsplit(state).query if "://" in state else state.split("?", 1)[1]
+    params = dict(parse_qsl(state, keep_blank_values=True))
+    flags = {}
+    for key, flag in _FLAGS.items():
+        value = getattr(args, flag[2:])
+        if value is not None:
+            params[key], flags[key] = value, flag
+    enabled = params["opt"].split(",") if "opt" in params else []
+    hyper = []
+    for item in args.hyper or []:
+        if not _HYPER.fullmatch(item):
+            parser.error(f"--hyper {item!r} is not KEY=VALUE, e.g. adam.lr=0.05 or surface.kappa=100")
+        key, value = item.split("=", 1)
+        params[key], flags[key] = value, f"--hyper {key}"
+        hyper.append(item)
+    for item in hyper:  # once all are set: sched.t_max depends on sched=cosine
+        key = item.split("=", 1)[0]
+        owner, _, name = key.partition(".")
+        if owner in OPTIMIZERS and owner not in enabled:
+            parser.error(f"--hyper {item}: {owner} is not among the optimizers ({', '.join(enabled) or 'none'})")
+        if not name and owner not in _LINK_KEYS:
+            parser.error(f"--hyper {item}: unknown key {key!r}; allowed: OPTIMIZER.PARAM, surface.PARAM, "
+                         f"sched.PARAM, {', '.join(_LINK_KEYS)}")
+        if name and owner not in OPTIMIZERS and owner not in ("surface", "sched"):
+            parser.error(f"--hyper {item}: unknown key {key!r}; before the dot comes an optimizer id, surface or sched")
+        if name:
+            who, allowed = _hyper_keys(owner, params)
+            if name not in allowed:
+                takes = ", ".join(allowed) or "no parameters"
+                parser.error(f"--hyper {item}: unknown key {key!r}; {who} takes {takes}")
+    return urlencode(params, safe=","), flags
+
+
+def _hyper_keys(owner: str, params: dict) -> tuple[str, list[str]]:
+    """Who `owner` names, and what --hyper may set under it: its parameters."""
+    from core import OPTIMIZERS, SCHEDULES, SURFACES
+
+    if owner in OPTIMIZERS:
+        return owner, [h.name for h in OPTIMIZERS[owner].hyperparameters]
+    if owner == "surface":
+        spec = SURFACES.get(params.get("surface"), next(iter(SURFACES.values())))
+        return f"surface {spec.id}", [h.name for h in spec.params]
+    name = params.get("sched") or "constant"
+    return f"schedule {name}", [h.name for h in SCHEDULES[name].params] if name in SCHEDULES else []
+
+
+def _export(args) -> int:
+    import time
+    from pathlib import Path
+
+    from app import render
+    from app.api import Invalid
+    from app.exports import options_for, scene_from_state
+    from app.settings import get_settings
+    from core import InvalidInput
+
+    parser = args.parser
+    out = Path(args.out)
+    if out.is_dir():
+        parser.error(f"--out {out}: is a directory; give a file name such as {out / 'gradscape.gif'}")
+    fmt = args.format or out.suffix.lstrip(".").lower()
+    if fmt not in render.FORMATS:
+        parser.error(f"--format: give one of {', '.join(render.FORMATS)}, or an --out ending in one of them")
+    if not out.parent.is_dir():
+        parser.error(f"--out {out}: the directory {out.parent} does not exist")
+    if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        parser.error(f"--out {out}: not writable")
+    query, flags = _state_query(args, parser)
+    try:
+        scene, display = scene_from_state(query, get_settings())
+    except Invalid as exc:
+        loc = [str(p) for p in exc.errors[0]["loc"][1:]]
+        key = ".".join(loc)
+        head = loc[0] if loc else ""
+        where = flags.get(key) or flags.get(head) or (f"--state {key}" if args.state else _FLAGS.get(head, key))
+        parser.error(f"{where}: {exc.errors[0]['msg']}")
+    try:
+        opts = options_for(display, fmt, args.view, frames=args.frames, fps=args.fps, width=args.width,
+                           height=args.height, step=args.step)
+        render.check(scene, opts)
+    except InvalidInput as exc:
+        parser.error(f"--{exc.field}: {exc.reason}")
+
+    total = opts.frame_count(scene.steps) if fmt in ("gif", "mp4") else 0
+    show = sys.stderr.isatty() and total > 1
+
+    def progress(fraction: float) -> None:
+        if show:
+            print(f"\rexporting {out.name}: {fraction:4.0%} of {total} frames", end="", file=sys.stderr, flush=True)
+
+    t0 = time.perf_counter()
+    render.export(scene, opts, out, progress)
+    if show:
+        print(file=sys.stderr)
+    frames = f"{total} frames at {opts.fps} fps, " if total else ""
+    print(f"wrote {out}: {out.stat().st_size / 1e3:,.0f} kB, {frames}{opts.view} view, "
+          f"{opts.width}x{opts.height}, in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gradscape", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -35,7 +150,38 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(func=_serve)
+    _add_export(sub)
     return parser
+
+
+def _add_export(sub) -> None:
+    from app.render import FORMATS, LIMITS, VIEWS
+
+    export = sub.add_parser(
+        "export", help="write a state as a GIF, MP4, HTML page, PNG or SVG, as the page's export buttons do",
+        description="Write the trajectories of a state as a file for slides. Give the state as flags, or as the "
+        "query string of a shared link with --state (flags given as well override it).",
+    )
+    export.add_argument("--state", metavar="QUERY",
+                        help="a shared link, or its query string: 'surface=beale&opt=adam,sgd'")
+    export.add_argument("--surface", help="surface id; see `gradscape catalog`")
+    export.add_argument("--optimizers", metavar="IDS", help="comma-separated optimizer ids, in legend order")
+    export.add_argument("--steps", help="optimizer steps per run")
+    export.add_argument("--start", metavar="X,Y",
+                        help="start point, the surface's default when omitted; --start=-1,2 for a negative x")
+    export.add_argument("--hyper", action="append", metavar="KEY=VALUE",
+                        help="a setting as in a shared link, repeatable: adam.lr=0.05, surface.kappa=100, sched=cosine")
+    export.add_argument("--format", choices=FORMATS, help="the file type; taken from --out's extension when omitted")
+    export.add_argument("--out", required=True, metavar="FILE", help="where to write")
+    export.add_argument("--view", choices=VIEWS, help="the state's view when omitted; contour if it has none")
+    lim = {k: f"[{lo}, {hi}]" for k, (lo, hi) in LIMITS.items()}
+    export.add_argument("--frames", type=int,
+                        help=f"animation frames {lim['frames']}; one per step, at most 300, when omitted")
+    export.add_argument("--fps", type=int, help=f"frames per second {lim['fps']}; 30 when omitted")
+    export.add_argument("--width", type=int, help=f"pixels {lim['width']}; 800 when omitted")
+    export.add_argument("--height", type=int, help=f"pixels {lim['height']}; 600 when omitted")
+    export.add_argument("--step", type=int, help="for png and svg: the step to draw; the last when omitted")
+    export.set_defaults(func=_export, parser=export)
 
 
 def main(argv: list[str] | None = None) -> int:

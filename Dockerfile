@@ -1,0 +1,40 @@
+# Gradscape: `docker build -t gradscape .` then `docker run -p 8000:8000 gradscape`.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    GRADSCAPE_CACHE_DIR=/var/cache/gradscape \
+    NUMBA_CACHE_DIR=/var/cache/gradscape/numba \
+    MPLCONFIGDIR=/var/cache/gradscape/matplotlib
+
+WORKDIR /app
+
+# The dependencies alone first, so a change to the code does not reinstall them.
+# No apt packages: MP4 export uses the ffmpeg inside the imageio-ffmpeg wheel.
+COPY pyproject.toml README.md ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
+
+# Installed in place, so the app finds templates/ and static/ beside its code.
+COPY core ./core
+COPY app ./app
+COPY templates ./templates
+COPY static ./static
+RUN pip install --no-deps -e . \
+    && useradd --system --no-create-home gradscape \
+    && mkdir -p "$GRADSCAPE_CACHE_DIR" \
+    && chown gradscape "$GRADSCAPE_CACHE_DIR"
+
+# Compile every numba kernel into the image's cache, and build matplotlib's font
+# cache, as the user that serves: the first request then waits for neither.
+USER gradscape
+RUN python -c "import core; core.warm(); import app.render"
+
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/api/health', timeout=4)"
+CMD ["gradscape", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,0 +1,75 @@
+"""The look the page and the exports share: optimizer colours, landmarks, contour levels.
+
+Colours follow the registry's order, so an optimizer keeps its colour whichever
+others are shown beside it, on the page, in an embed and in an exported file.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core import OPTIMIZERS
+
+# Okabe & Ito (2008), "Color Universal Design". Yellow (#F0E442) is left out:
+# it is barely visible on white. Black is left out too: landmarks use it.
+OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7"]
+
+# Six colours cannot tell seventeen optimizers apart, so each pass through the
+# palette takes the next dash (Plotly's names; `MPL_DASHES` are matplotlib's).
+DASHES = ["solid", "dash", "dot"]
+MPL_DASHES = {"solid": "-", "dash": (0, (5, 3)), "dot": (0, (1, 2))}
+
+LANDMARK_COLOUR = "#000000"
+# Plotly marker symbols; matplotlib's are "*" and "x".
+MINIMUM_SYMBOL = "star"
+SADDLE_SYMBOL = "x"
+
+# Filled contours run from white to a pale blue-grey, light enough that every
+# palette colour and the black landmarks stay readable on top of them.
+CONTOUR_COLOURS = ["#ffffff", "#e8eef4", "#cbd8e4", "#a9bccd"]
+CONTOUR_LINE_COLOUR = "#8c9aa8"
+CONTOUR_LEVELS = 30
+
+
+def _code(optimizer_id: str) -> int:
+    try:
+        return list(OPTIMIZERS).index(optimizer_id)
+    except ValueError:
+        raise KeyError(f"unknown optimizer {optimizer_id!r}; allowed: {', '.join(OPTIMIZERS)}") from None
+
+
+def colour_for(optimizer_id: str) -> str:
+    """The optimizer's line colour: the palette entry at its registry position."""
+    return OKABE_ITO[_code(optimizer_id) % len(OKABE_ITO)]
+
+
+def dash_for(optimizer_id: str) -> str:
+    """The optimizer's line dash (a Plotly name): the palette pass its registry position falls in."""
+    return DASHES[(_code(optimizer_id) // len(OKABE_ITO)) % len(DASHES)]
+
+
+def contour_values(z: np.ndarray, floor: float | None = None) -> np.ndarray:
+    """log(1 + f - f_min): the log-ish scale contours and the 3-D height are drawn on.
+
+    `floor` is f_min; by default the grid's own minimum, which also serves
+    surfaces without a minimum (saddles). Values below it are clamped to 0.
+    """
+    z = np.asarray(z, dtype=float)
+    if floor is None:
+        finite = z[np.isfinite(z)]
+        floor = float(finite.min()) if finite.size else 0.0
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.log1p(np.maximum(z - floor, 0.0))
+
+
+def as_dict() -> dict:
+    """Everything above as JSON for the page's script."""
+    return {
+        "optimizers": {oid: {"colour": colour_for(oid), "dash": dash_for(oid)} for oid in OPTIMIZERS},
+        "landmark_colour": LANDMARK_COLOUR,
+        "minimum_symbol": MINIMUM_SYMBOL,
+        "saddle_symbol": SADDLE_SYMBOL,
+        "contour_colours": CONTOUR_COLOURS,
+        "contour_line_colour": CONTOUR_LINE_COLOUR,
+        "contour_levels": CONTOUR_LEVELS,
+    }

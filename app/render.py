@@ -1,0 +1,807 @@
+"""Trajectories as files a teacher can put in slides: GIF, MP4, HTML, PNG and SVG.
+
+Frames are drawn with matplotlib's Agg renderer. Everything that does not move
+(the contours or the 3-D surface, the landmarks, the axes, the legend) is drawn
+once and kept as a pixel buffer; each frame restores that buffer and draws
+only the trajectory lines, their heads and the title over it. GIF frames are
+mapped onto one palette taken from the last frame and written one by one, each
+cropped to what changed; MP4 frames go as raw RGBA to the ffmpeg binary that
+ships inside the imageio-ffmpeg wheel (libx264, yuv420p). The HTML file inlines
+plotly.min.js from the installed plotly package and the data, and plays them
+with a small script of its own.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import os
+import tempfile
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Callable
+
+import matplotlib
+import numpy as np
+import orjson
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import LightSource, LinearSegmentedColormap
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from mpl_toolkits.mplot3d import proj3d
+from PIL import GifImagePlugin, Image
+
+from app import palette
+from core import OPTIMIZERS, SURFACES, InvalidInput, surface_grid
+
+MEDIA_TYPES = {
+    "gif": "image/gif",
+    "mp4": "video/mp4",
+    "html": "text/html; charset=utf-8",
+    "png": "image/png",
+    "svg": "image/svg+xml",
+}
+FORMATS = tuple(MEDIA_TYPES)
+STILLS = ("png", "svg")
+VIEWS = ("contour", "surface3d", "loss")
+
+# Inclusive ranges of what an export may ask for; the web app may narrow them.
+LIMITS = {"frames": (1, 1000), "fps": (1, 60), "width": (320, 1920), "height": (240, 1080)}
+GIF_MAX_FPS = 50  # GIF delays count hundredths of a second; browsers slow anything under 2 to 10
+DEFAULT_FPS = 30
+DEFAULT_SIZE = (800, 600)
+DEFAULT_MAX_FRAMES = 300
+
+# At 800 x 600 the figure is drawn at 100 dpi; other sizes scale the dpi so text
+# and lines keep their proportions.
+BASE_DPI = 100
+LINE_WIDTH = 2.0  # points
+LEGEND_BESIDE = 8  # legend entries that go beside the plot; more go below it
+# The 3-D view's camera in degrees, and its box's height over its sides: the page's.
+ELEVATION, AZIMUTH, BOX_HEIGHT = 44.0, -59.0, 0.6
+GRID_RESOLUTION = {"contour": 200, "surface3d": 60, "html": 120}
+
+Progress = Callable[[float], None]
+
+
+# --- options -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Options:
+    """What to export: the format, the view, and the animation's frames and size."""
+
+    format: str
+    view: str = "contour"
+    frames: int | None = None  # None: one per step, at most DEFAULT_MAX_FRAMES
+    fps: int = DEFAULT_FPS
+    width: int = DEFAULT_SIZE[0]
+    height: int = DEFAULT_SIZE[1]
+    step: int | None = None  # the step a PNG or SVG shows; None: the last
+    loop: bool = True
+    autoplay: bool = True
+
+    def frame_count(self, steps: int) -> int:
+        return self.frames if self.frames is not None else min(steps + 1, DEFAULT_MAX_FRAMES)
+
+
+def _whole(field: str, value, low: int, high: int) -> int:
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise InvalidInput(field, f"{value!r} is not a whole number") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        raise InvalidInput(field, f"{value!r} is not a whole number")
+    value = int(value)
+    if not low <= value <= high:
+        raise InvalidInput(field, f"{field} = {value} is outside [{low}, {high}]")
+    return value
+
+
+def _choice(field: str, value, allowed) -> str:
+    if value not in allowed:
+        raise InvalidInput(field, f"unknown {field} {value!r}; allowed: {', '.join(allowed)}")
+    return value
+
+
+def make_options(format, view=None, frames=None, fps=None, width=None, height=None, step=None,
+                 loop=True, autoplay=True, limits: dict | None = None) -> Options:
+    """Validated Options; raises InvalidInput naming the field and what is allowed."""
+    limits = {**LIMITS, **(limits or {})}
+    fmt = _choice("format", format, FORMATS)
+    view = _choice("view", view if view is not None else "contour", VIEWS)
+    if frames is not None:
+        frames = _whole("frames", frames, *limits["frames"])
+    fps = _whole("fps", fps if fps is not None else DEFAULT_FPS, *limits["fps"])
+    if fmt == "gif" and fps > GIF_MAX_FPS:
+        raise InvalidInput("fps", f"fps = {fps} is more than a GIF can show; allowed: [1, {GIF_MAX_FPS}]")
+    width = _whole("width", width if width is not None else DEFAULT_SIZE[0], *limits["width"])
+    height = _whole("height", height if height is not None else DEFAULT_SIZE[1], *limits["height"])
+    if fmt == "mp4":
+        # yuv420p stores colour at half resolution, so H.264 players need even sizes.
+        for name, v in (("width", width), ("height", height)):
+            if v % 2:
+                raise InvalidInput(name, f"{name} = {v} must be even for mp4 (H.264 with yuv420p)")
+    if step is not None:
+        if fmt not in STILLS:
+            raise InvalidInput("step", f"step picks the step of a still ({', '.join(STILLS)}); "
+                                       "an animation shows every step")
+        step = _whole("step", step, 0, 10**9)
+    return Options(fmt, view, frames, fps, width, height, step, bool(loop), bool(autoplay))
+
+
+def frame_steps(steps: int, frames: int) -> np.ndarray:
+    """The step each of `frames` frames shows: 0 to `steps`, evenly spaced; one frame shows the last."""
+    if frames == 1:
+        return np.array([steps])
+    return np.rint(np.linspace(0, steps, frames)).astype(int)
+
+
+# --- the scene -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Marker:
+    """A kind of landmark: its legend label, its points, and its marker in matplotlib and in Plotly."""
+
+    name: str
+    points: np.ndarray  # (n, 2)
+    mpl: str
+    plotly: str
+    size: float  # points
+    hollow: bool = False
+
+    def style(self) -> dict:
+        """matplotlib keywords: filled black with a white rim, or a black ring."""
+        if self.hollow:
+            rim = {"mfc": "none", "mec": palette.LANDMARK_COLOUR, "mew": 1.8}
+        else:
+            rim = {"mec": "white", "mew": 0.8}
+        return {"color": palette.LANDMARK_COLOUR, "ms": self.size, "linestyle": "none", "zorder": 5, **rim}
+
+
+@dataclass
+class Scene:
+    """A surface and the runs drawn on it, in legend order."""
+
+    surface: dict  # {"name": id, param: value, ...}, as core.surface_grid takes it
+    runs: list  # core.Trajectory
+
+    @classmethod
+    def from_runs(cls, runs) -> "Scene":
+        if not runs:
+            raise InvalidInput("optimizers", "choose at least one optimizer")
+        return cls({"name": runs[0].surface, **runs[0].surface_params}, list(runs))
+
+    @property
+    def spec(self):
+        return SURFACES[self.surface["name"]]
+
+    @property
+    def steps(self) -> int:
+        return max(r.steps for r in self.runs)
+
+    @cached_property
+    def landmarks(self) -> tuple[tuple, tuple, float | None]:
+        params = {k: v for k, v in self.surface.items() if k != "name"}
+        return self.spec.resolved_landmarks(params)
+
+    def grid(self, resolution: int):
+        if resolution not in self._grids:
+            self._grids[resolution] = surface_grid(self.surface, resolution=resolution)
+        return self._grids[resolution]
+
+    _grids: dict = field(default_factory=dict, repr=False)
+
+    @cached_property
+    def floor(self) -> float:
+        """f_min of the log-ish height scale: the grid's minimum, as the page takes it."""
+        return float(np.nanmin(self.grid(GRID_RESOLUTION["contour"])[2]))
+
+    def height(self, values) -> np.ndarray:
+        return palette.contour_values(values, self.floor)
+
+    def levels(self, zt: np.ndarray) -> np.ndarray:
+        top = float(np.nanmax(zt))
+        return np.linspace(0.0, top if top > 0 else 1.0, palette.CONTOUR_LEVELS + 1)
+
+    def legend_label(self, run) -> str:
+        label = OPTIMIZERS[run.optimizer].label
+        return label if run.diverged_at is None else f"{label} (diverged at step {run.diverged_at})"
+
+    def title(self, step: int | str) -> str:
+        return f"{self.spec.label} — step {step} / {self.steps}"
+
+    def loss_gap(self, run) -> np.ndarray:
+        """What the loss view plots: f - f* (for a log axis) when f* is known, else f."""
+        fmin = self.landmarks[2]
+        return run.losses if fmin is None else np.maximum(run.losses - fmin, 1e-16)
+
+    def markers(self, three_d: bool) -> list["Marker"]:
+        """The landmarks as drawn: minima, saddle points and the start, in legend order."""
+        minima, saddles, _ = self.landmarks
+        out = []
+        if minima:
+            # Plotly's 3-D markers have no star, so a 3-D minimum is a diamond, on the page and here.
+            out.append(Marker("minimum", np.asarray(minima, dtype=float), *(("D", "diamond", 7) if three_d else
+                                                                          ("*", palette.MINIMUM_SYMBOL, 14))))
+        if saddles:
+            out.append(Marker("saddle point", np.asarray(saddles, dtype=float), "X", palette.SADDLE_SYMBOL, 9))
+        out.append(Marker("start", np.asarray([self.runs[0].start], dtype=float), "o", "circle-open", 9, hollow=True))
+        return out
+
+    def landmark_heights(self, points: np.ndarray, resolution: int) -> np.ndarray:
+        """The 3-D height of landmark points, read off the grid (landmarks carry no value of their own)."""
+        xs, ys, z = self.grid(resolution)
+        i = np.clip(np.searchsorted(ys, points[:, 1]), 0, len(ys) - 1)
+        j = np.clip(np.searchsorted(xs, points[:, 0]), 0, len(xs) - 1)
+        return self.height(z[i, j])
+
+    def loss_range(self) -> tuple[float, float, bool]:
+        """The loss view's y range over every run, and whether its axis is logarithmic (as on the page)."""
+        finite = np.concatenate([y[np.isfinite(y)] for y in map(self.loss_gap, self.runs)])
+        log = self.landmarks[2] is not None
+        if not finite.size:
+            return (1e-3, 10.0, log) if log else (0.0, 1.0, log)
+        lo, hi = float(finite.min()), float(finite.max())
+        if log:
+            return lo / 2, hi * 2, log
+        # Runs that leave the surface can fall without bound: keep to the surface's own range.
+        z = self.grid(GRID_RESOLUTION["contour"])[2]
+        zmin, zmax = float(np.nanmin(z)), float(np.nanmax(z))
+        lo, hi = max(lo, zmin - (zmax - zmin)), min(hi, zmax)
+        pad = 0.05 * (hi - lo or 1.0)
+        return lo - pad, hi + pad, log
+
+    def loss_title(self) -> str:
+        """The loss view's y-axis title, the page's words."""
+        fmin = self.landmarks[2]
+        if fmin is None:
+            return "loss f"
+        return "loss f (log)" if fmin == 0 else f"f − f* (log), f* = {fmin:.5g}"
+
+    def in_domain(self, points: np.ndarray) -> np.ndarray:
+        (x0, x1), (y0, y1) = self.spec.domain
+        return (points[:, 0] >= x0) & (points[:, 0] <= x1) & (points[:, 1] >= y0) & (points[:, 1] <= y1)
+
+
+# --- frames --------------------------------------------------------------------
+
+def _cmap():
+    return LinearSegmentedColormap.from_list("gradscape", palette.CONTOUR_COLOURS)
+
+
+def _dpi(width: int, height: int) -> float:
+    return BASE_DPI * min(max(min(width / DEFAULT_SIZE[0], height / DEFAULT_SIZE[1]), 0.5), 3.0)
+
+
+def view_coords(scene: Scene, view: str, run) -> tuple[np.ndarray, ...]:
+    """The run's line in a view's coordinates, one entry per point."""
+    if view == "loss":
+        return np.arange(len(run.losses), dtype=float), scene.loss_gap(run)
+    if view == "contour":
+        return run.points[:, 0], run.points[:, 1]
+    # mplot3d and Plotly's 3-D scenes do not clip to the axes box: points off the domain are hidden.
+    x = np.where(scene.in_domain(run.points), run.points[:, 0], np.nan)
+    return x, run.points[:, 1], scene.height(run.losses)
+
+
+class Frames:
+    """A scene drawn in one view at one size; `frame(step)` gives that step's RGBA pixels."""
+
+    def __init__(self, scene: Scene, view: str, width: int, height: int):
+        self.scene, self.view = scene, view
+        self.width, self.height = width, height
+        dpi = _dpi(width, height)
+        # A hundredth of a pixel more: Agg truncates the figure size to whole pixels.
+        self.fig = Figure(figsize=((width + 0.01) / dpi, (height + 0.01) / dpi), dpi=dpi, layout="constrained")
+        self.canvas = FigureCanvasAgg(self.fig)
+        self._three_d = view == "surface3d"
+        self.ax = self.fig.add_subplot(projection="3d" if self._three_d else None)
+        getattr(self, f"_draw_{view}")()
+        self.coords = [view_coords(scene, view, run) for run in scene.runs]
+        self.lines, self.heads, self.dashes = [], [], []
+        for run in scene.runs:
+            colour = palette.colour_for(run.optimizer)
+            empty = ([], [], []) if self._three_d else ([], [])
+            dash = palette.MPL_DASHES[palette.dash_for(run.optimizer)]
+            # Round ends: a trail drawn piece by piece then shows no notch where pieces meet.
+            line, = self.ax.plot(*empty, color=colour, lw=LINE_WIDTH, label=scene.legend_label(run), linestyle=dash,
+                                 solid_capstyle="round")
+            head, = self.ax.plot(*empty, "o", color=colour, ms=8, mec=palette.LANDMARK_COLOUR, mew=1.2)
+            self.lines.append(line)
+            self.heads.append(head)
+            self.dashes.append(None if isinstance(dash, str) else dash[1])
+        handles = self._legend_handles()
+        if len(handles) <= LEGEND_BESIDE:
+            self.fig.legend(handles=handles, loc="outside right upper", frameon=False)
+        else:  # a long legend beside the plot would leave it a sliver: set it below, in columns
+            self.fig.legend(handles=handles, loc="outside lower center", frameon=False, ncols=3, fontsize="small")
+        # The longest title the animation will show, so the layout leaves room for it.
+        self.title = self.ax.set_title(scene.title(scene.steps))
+        self.dynamic = [*self.lines, *self.heads, self.title]
+        for artist in self.dynamic:
+            artist.set_animated(True)
+        self.canvas.draw()
+        self.fig.set_layout_engine("none")  # freeze the layout: later draws must not move the background
+        self.background = self.canvas.copy_from_bbox(self.fig.bbox)
+        self._trails = self.background  # the background with the trails drawn so far
+        self._drawn = [0] * len(self.lines)  # points of each trail in _trails
+        self._last_step = -1
+        self._lengths = [self._display_lengths(c) for c in self.coords]
+
+    # Static parts, one method per view.
+
+    def _draw_contour(self):
+        xs, ys, z = self.scene.grid(GRID_RESOLUTION["contour"])
+        zt = self.scene.height(z)
+        levels = self.scene.levels(zt)
+        self.ax.contourf(xs, ys, zt, levels=levels, cmap=_cmap(), extend="max")
+        self.ax.contour(xs, ys, zt, levels=levels, colors=palette.CONTOUR_LINE_COLOUR, linewidths=0.4)
+        for m in self.scene.markers(False):
+            self.ax.plot(m.points[:, 0], m.points[:, 1], m.mpl, **m.style())
+        (x0, x1), (y0, y1) = self.scene.spec.domain
+        self.ax.set_xlim(x0, x1)
+        self.ax.set_ylim(y0, y1)
+        self.ax.set_aspect("equal")  # so a gradient meets the contours at a right angle
+        self.ax.set_xlabel("x")
+        self.ax.set_ylabel("y")
+
+    def _draw_surface3d(self):
+        xs, ys, z = self.scene.grid(GRID_RESOLUTION["surface3d"])
+        zt = self.scene.height(z)
+        X, Y = np.meshgrid(xs, ys)
+        # Landmarks are drawn after the surface, not depth-sorted into it: they would vanish in a valley.
+        self.ax.computed_zorder = False
+        self.ax.plot_surface(X, Y, zt, cmap=_cmap(), rstride=1, cstride=1, linewidth=0, antialiased=False,
+                             vmin=0, vmax=float(np.nanmax(zt)), shade=True,
+                             lightsource=LightSource(azdeg=315, altdeg=45), zorder=1)
+        for m in self.scene.markers(True):
+            z = self.scene.landmark_heights(m.points, GRID_RESOLUTION["surface3d"])
+            self.ax.plot(m.points[:, 0], m.points[:, 1], z, m.mpl, **m.style())
+        (x0, x1), (y0, y1) = self.scene.spec.domain
+        self.ax.set_xlim(x0, x1)
+        self.ax.set_ylim(y0, y1)
+        self.ax.set_zlim(0, float(np.nanmax(zt)))
+        self.ax.set_xlabel("x")
+        self.ax.set_ylabel("y")
+        self.ax.set_zlabel("log(1 + f − f_min)")
+        self.ax.view_init(elev=ELEVATION, azim=AZIMUTH)
+        self.ax.set_box_aspect((1, 1, BOX_HEIGHT))
+
+    def _draw_loss(self):
+        lo, hi, log = self.scene.loss_range()
+        if log:
+            self.ax.set_yscale("log")
+        self.ax.set_ylim(lo, hi)
+        self.ax.set_ylabel(self.scene.loss_title())
+        self.ax.set_xlim(0, self.scene.steps)
+        self.ax.set_xlabel("step")
+        self.ax.grid(True, color="#dddddd", linewidth=0.6)
+
+    def _legend_handles(self):
+        if self.view == "loss":
+            return list(self.lines)
+        return [*self.lines, *(Line2D([], [], marker=m.mpl, label=m.name, **m.style())
+                               for m in self.scene.markers(self._three_d))]
+
+    def _display_lengths(self, coords) -> np.ndarray:
+        """Length in pixels of each run's line from its start to each point, for dashes that continue."""
+        if self._three_d:
+            xs, ys, _ = proj3d.proj_transform(*coords, self.ax.get_proj())
+        else:
+            xs, ys = coords
+        xy = self.ax.transData.transform(np.column_stack([xs, ys]))
+        steps = np.nan_to_num(np.hypot(*np.diff(xy, axis=0).T), nan=0.0, posinf=0.0)
+        return np.concatenate([[0.0], np.cumsum(steps)])
+
+    def _trail(self, i: int, start: int, stop: int) -> None:
+        """Set line i to points start..stop-1, its dashes continuing from where point `start` lies."""
+        line, coords, dashes = self.lines[i], self.coords[i], self.dashes[i]
+        if self._three_d:
+            line.set_data_3d(*(c[start:stop] for c in coords))
+        else:
+            line.set_data(*(c[start:stop] for c in coords))
+        if dashes is not None:
+            # matplotlib counts a dash pattern in points times the line width.
+            offset = self._lengths[i][start] * 72 / self.fig.dpi / LINE_WIDTH
+            line.set_linestyle((offset % sum(dashes), dashes))
+
+    def _heads(self, step: int) -> None:
+        for head, coords in zip(self.heads, self.coords):
+            n = min(step + 1, len(coords[0]))
+            if self._three_d:
+                head.set_data_3d(*(c[n - 1:n] for c in coords))
+            else:
+                head.set_data(*(c[n - 1:n] for c in coords))
+        self.title.set_text(self.scene.title(step))
+
+    def frame(self, step: int) -> np.ndarray:
+        """The (height, width, 4) pixels at `step`; a view that the next call overwrites.
+
+        Steps asked in increasing order (an animation) draw each trail only
+        from where the previous frame left it: the work per frame is the new
+        points, not the whole run. An earlier step starts again from the background.
+        """
+        if step < self._last_step:
+            self._trails, self._drawn = self.background, [0] * len(self.lines)
+        self._last_step = step
+        self.canvas.restore_region(self._trails)
+        grew = False
+        for i, coords in enumerate(self.coords):
+            n = min(step + 1, len(coords[0]))
+            start = max(self._drawn[i] - 1, 0)  # from the last point drawn, so the pieces join
+            if n - start >= 2:
+                self._trail(i, start, n)
+                self.ax.draw_artist(self.lines[i])
+                self._drawn[i], grew = n, True
+        if grew:
+            self._trails = self.canvas.copy_from_bbox(self.fig.bbox)
+        self._heads(step)
+        for artist in (*self.heads, self.title):
+            self.ax.draw_artist(artist)
+        return np.asarray(self.canvas.buffer_rgba())
+
+    def svg(self, step: int) -> bytes:
+        """The figure at `step` as SVG (vector paths, text as outlines)."""
+        for i, coords in enumerate(self.coords):
+            self._trail(i, 0, min(step + 1, len(coords[0])))
+        self._heads(step)
+        for artist in self.dynamic:
+            artist.set_animated(False)
+        buf = io.BytesIO()
+        with matplotlib.rc_context({"svg.hashsalt": "gradscape"}):
+            self.fig.savefig(buf, format="svg")
+        return buf.getvalue()
+
+
+# --- encoders ------------------------------------------------------------------
+
+def rgb_image(rgba: np.ndarray) -> Image.Image:
+    """An RGB image of an (height, width, 4) RGBA frame, dropping alpha in C rather than in numpy."""
+    h, w = rgba.shape[:2]
+    return Image.frombuffer("RGBA", (w, h), np.ascontiguousarray(rgba), "raw", "RGBA", 0, 1).convert("RGB")
+
+
+class GifWriter:
+    """Writes a GIF frame by frame in bounded memory.
+
+    Pillow's own writer keeps every frame until the end; this one maps each frame
+    onto one shared palette, crops it to the pixels that changed since the last
+    and marks the unchanged ones transparent, then hands it to Pillow's GIF
+    block encoder. A frame equal to the last is a one-pixel transparent patch,
+    so the file keeps one frame per frame asked for.
+    """
+
+    TRANSPARENT = 255
+
+    def __init__(self, fh, key_frame: np.ndarray, fps: int, loop: bool, colours=()):
+        self.fh, self.fps = fh, fps
+        # The palette: the given colours exactly (thin lines are too few pixels for
+        # median cut to keep their hue), then median cut of the frame that holds all
+        # the others. Index 255 is kept for "unchanged".
+        exact = [int(c[i:i + 2], 16) for c in dict.fromkeys(colours) for i in (1, 3, 5)]
+        rgb = rgb_image(key_frame)
+        cut = rgb.quantize(colors=self.TRANSPARENT - len(exact) // 3, method=Image.Quantize.MEDIANCUT)
+        entries = (exact + cut.getpalette())[: 3 * self.TRANSPARENT]
+        # The spare entries repeat entry 0; a pixel mapped to 255 is moved back to 0.
+        self.entries = entries + entries[:3] * (256 - len(entries) // 3)
+        self.palette = Image.new("P", (1, 1))
+        self.palette.putpalette(self.entries)
+        self.count = 0
+        self.previous = None
+        info = {"loop": 0} if loop else {"duration": 1}  # no loop extension: play once
+        header, _ = GifImagePlugin.getheader(self._image(np.zeros(key_frame.shape[:2], np.uint8)), None, info)
+        for chunk in header:
+            fh.write(chunk)
+
+    def _image(self, pixels: np.ndarray) -> Image.Image:
+        im = Image.frombytes("P", (pixels.shape[1], pixels.shape[0]), np.ascontiguousarray(pixels).tobytes())
+        im.putpalette(self.entries)
+        return im
+
+    def add(self, frame: np.ndarray) -> None:
+        rgb = rgb_image(frame)
+        indexed = np.array(rgb.quantize(palette=self.palette, dither=Image.Dither.NONE))
+        indexed[indexed >= self.TRANSPARENT] = 0
+        # Delays are whole hundredths, rounded per frame so the total keeps to fps (30 fps: 3, 3, 4, ...).
+        delay = round((self.count + 1) * 100 / self.fps) - round(self.count * 100 / self.fps)
+        params = {"duration": delay * 10, "disposal": 1}
+        if self.previous is None:
+            patch, offset = indexed, (0, 0)
+        else:
+            changed = indexed != self.previous
+            rows, cols = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
+            if rows.size:
+                y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+                patch = np.where(changed[y0:y1, x0:x1], indexed[y0:y1, x0:x1], self.TRANSPARENT).astype(np.uint8)
+                offset = (int(x0), int(y0))
+            else:
+                patch, offset = np.full((1, 1), self.TRANSPARENT, np.uint8), (0, 0)
+            params["transparency"] = self.TRANSPARENT
+        for chunk in GifImagePlugin.getdata(self._image(patch), offset, **params):
+            self.fh.write(chunk)
+        self.previous = indexed
+        self.count += 1
+
+    def close(self) -> None:
+        self.fh.write(b";")
+
+
+def _ffmpeg(path: str, width: int, height: int, fps: int):
+    import imageio_ffmpeg
+
+    writer = imageio_ffmpeg.write_frames(
+        path, (width, height), pix_fmt_in="rgba", pix_fmt_out="yuv420p", fps=fps, codec="libx264",
+        quality=None, macro_block_size=1, ffmpeg_log_level="error",
+        # -tune animation suits flat colour and thin lines; faststart lets slides play before the end arrives.
+        output_params=["-preset", "veryfast", "-tune", "animation", "-crf", "20", "-profile:v", "high",
+                       "-movflags", "+faststart", "-f", "mp4"],
+    )
+    writer.send(None)
+    return writer
+
+
+def _animate(scene: Scene, opts: Options, path: str, progress: Progress | None) -> None:
+    frames = Frames(scene, opts.view, opts.width, opts.height)
+    steps = frame_steps(scene.steps, opts.frame_count(scene.steps))
+
+    def each_frame():
+        for i, step in enumerate(steps):
+            yield frames.frame(int(step))
+            if progress:
+                progress((i + 1) / len(steps))
+
+    if opts.format == "gif":
+        colours = [palette.colour_for(r.optimizer) for r in scene.runs] + [palette.LANDMARK_COLOUR, "#ffffff"]
+        with open(path, "wb") as fh:
+            writer = GifWriter(fh, frames.frame(int(steps[-1])).copy(), opts.fps, opts.loop, colours)
+            for frame in each_frame():
+                writer.add(frame)
+            writer.close()
+        return
+    writer = _ffmpeg(path, opts.width, opts.height, opts.fps)
+    try:
+        for frame in each_frame():
+            writer.send(frame)
+    finally:
+        writer.close()
+
+
+def check(scene: Scene, opts: Options) -> None:
+    """What Options alone cannot check: that a still's step is one the runs have."""
+    if opts.step is not None and opts.step > scene.steps:
+        raise InvalidInput("step", f"step = {opts.step} is outside [0, {scene.steps}]")
+
+
+def _still(scene: Scene, opts: Options, path: str) -> None:
+    frames = Frames(scene, opts.view, opts.width, opts.height)
+    step = scene.steps if opts.step is None else opts.step
+    if opts.format == "png":
+        rgb_image(frames.frame(step)).save(path, format="PNG")
+    else:
+        Path(path).write_bytes(frames.svg(step))
+
+
+# --- HTML ----------------------------------------------------------------------
+
+def _plotly_js() -> str:
+    import plotly
+
+    return (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_text(encoding="utf-8")
+
+
+def _eye(elevation: float, azimuth: float, distance: float = 2.44) -> tuple[float, float, float]:
+    """Plotly's camera eye for matplotlib's view angles."""
+    e, a = np.radians(elevation), np.radians(azimuth)
+    return distance * np.cos(e) * np.cos(a), distance * np.cos(e) * np.sin(a), distance * np.sin(e)
+
+
+def _colourscale() -> list:
+    n = len(palette.CONTOUR_COLOURS)
+    return [[i / (n - 1), c] for i, c in enumerate(palette.CONTOUR_COLOURS)]
+
+
+def _landmark_traces(scene: Scene, three_d: bool) -> list[dict]:
+    traces = []
+    for m in scene.markers(three_d):
+        rim = {"color": palette.LANDMARK_COLOUR, "width": 2.5} if m.hollow else {"color": "white", "width": 1}
+        trace = {"type": "scatter3d" if three_d else "scatter", "mode": "markers", "name": m.name, "legendrank": 2000,
+                 "x": m.points[:, 0], "y": m.points[:, 1], "hoverinfo": "name+x+y",
+                 "marker": {"symbol": m.plotly, "size": m.size * (1 if three_d else 1.15),
+                            "color": palette.LANDMARK_COLOUR, "line": rim}}
+        if three_d:
+            trace["z"] = scene.landmark_heights(m.points, GRID_RESOLUTION["html"])
+        traces.append(trace)
+    return traces
+
+
+def _figure(scene: Scene, view: str) -> tuple[dict, list[dict]]:
+    """The Plotly figure without the moving parts, and each run's full line in view coordinates."""
+    three_d = view == "surface3d"
+    (x0, x1), (y0, y1) = scene.spec.domain
+    layout = {"title": {"text": scene.title(scene.steps)}, "paper_bgcolor": "white", "plot_bgcolor": "white",
+              "margin": {"l": 60, "r": 20, "t": 50, "b": 50}, "legend": {"x": 1.02, "y": 1, "xanchor": "left"},
+              "font": {"family": "DejaVu Sans, Arial, sans-serif"}}
+    data: list[dict] = []
+    grid = scene.grid(GRID_RESOLUTION["html"]) if view != "loss" else None
+    if view == "contour":
+        xs, ys, z = grid
+        zt = scene.height(z)
+        levels = scene.levels(zt)
+        data.append({"type": "contour", "x": xs, "y": ys, "z": zt, "colorscale": _colourscale(), "showscale": False,
+                     "autocontour": False, "hoverinfo": "skip",
+                     "contours": {"start": levels[0], "end": levels[-1], "size": levels[1] - levels[0],
+                                  "coloring": "fill", "showlines": True},
+                     "line": {"color": palette.CONTOUR_LINE_COLOUR, "width": 0.5}})
+        layout["xaxis"] = {"range": [x0, x1], "title": {"text": "x"}, "constrain": "domain"}
+        layout["yaxis"] = {"range": [y0, y1], "title": {"text": "y"}, "scaleanchor": "x", "constrain": "domain"}
+    elif three_d:
+        xs, ys, z = grid
+        data.append({"type": "surface", "x": xs, "y": ys, "z": scene.height(z), "colorscale": _colourscale(),
+                     "showscale": False, "hoverinfo": "skip"})
+        layout["scene"] = {"xaxis": {"range": [x0, x1], "title": {"text": "x"}},
+                           "yaxis": {"range": [y0, y1], "title": {"text": "y"}},
+                           "zaxis": {"title": {"text": "log(1 + f − f_min)"}},
+                           "camera": {"eye": dict(zip("xyz", _eye(ELEVATION, AZIMUTH)))},
+                           "aspectmode": "manual", "aspectratio": {"x": 1, "y": 1, "z": BOX_HEIGHT}}
+    else:
+        lo, hi, log = scene.loss_range()
+        layout["xaxis"] = {"range": [0, scene.steps], "title": {"text": "step"}}
+        # A fixed range, or Plotly would rescale the axis as the lines grow.
+        layout["yaxis"] = {"type": "log" if log else "linear", "title": {"text": scene.loss_title()},
+                           "range": [np.log10(lo), np.log10(hi)] if log else [lo, hi]}
+    if view != "loss":
+        data.extend(_landmark_traces(scene, three_d))
+    runs = []
+    for run in scene.runs:
+        colour, dash = palette.colour_for(run.optimizer), palette.dash_for(run.optimizer)
+        # Seven digits are more than a screen shows, and half the bytes of full precision; a run
+        # heading off to 1e300 is clipped far off-screen, not turned into infinity (a gap).
+        coords = zip("xyz", view_coords(scene, view, run))
+        runs.append({a: np.clip(c, -1e30, 1e30).astype(np.float32) for a, c in coords})
+        kind = "scatter3d" if three_d else "scatter"
+        data.append({"type": kind, "mode": "lines", "name": scene.legend_label(run), "legendgroup": run.optimizer,
+                     "x": [], "y": [], **({"z": []} if three_d else {}),
+                     "line": {"color": colour, "dash": dash, "width": 5 if three_d else 2.5}})
+        data.append({"type": kind, "mode": "markers", "showlegend": False, "legendgroup": run.optimizer,
+                     "hoverinfo": "skip", "x": [], "y": [], **({"z": []} if three_d else {}),
+                     "marker": {"color": colour, "size": 6 if three_d else 12,
+                                "line": {"color": palette.LANDMARK_COLOUR, "width": 1.5}}})
+    return {"data": data, "layout": layout}, runs
+
+
+_PLAYER = """
+(() => {
+  const D = JSON.parse(document.getElementById("gradscape-data").textContent);
+  const gd = document.getElementById("plot");
+  const scrub = document.getElementById("scrub"), play = document.getElementById("play");
+  const label = document.getElementById("step");
+  const axes = D.three_d ? ["x", "y", "z"] : ["x", "y"];
+  const traces = D.runs.flatMap((_, j) => [D.first + 2 * j, D.first + 2 * j + 1]);
+  let shown = 0, playing = false, last = -Infinity;
+  function show(i) {
+    shown = i;
+    const k = D.frames[i], update = {};
+    axes.forEach(a => update[a] = []);
+    D.runs.forEach(run => {
+      const n = Math.min(k + 1, run.x.length);
+      axes.forEach(a => { update[a].push(run[a].slice(0, n)); update[a].push(run[a].slice(n - 1, n)); });
+    });
+    Plotly.update(gd, update, {"title.text": D.title.replace("{step}", k)}, traces);
+    scrub.value = i;
+    label.textContent = "step " + k;
+  }
+  function tick(t) {
+    if (!playing) return;
+    if (t - last >= 1000 / D.fps) {
+      last = t;
+      if (shown + 1 < D.frames.length) show(shown + 1);
+      else if (D.loop) show(0);
+      else { setPlaying(false); return; }
+    }
+    requestAnimationFrame(tick);
+  }
+  function setPlaying(on) {
+    playing = on;
+    play.textContent = on ? "Pause" : "Play";
+    if (on) {
+      if (shown + 1 >= D.frames.length) show(0);
+      last = -Infinity;
+      requestAnimationFrame(tick);
+    }
+  }
+  play.addEventListener("click", () => setPlaying(!playing));
+  scrub.addEventListener("input", () => { setPlaying(false); show(Number(scrub.value)); });
+  document.addEventListener("keydown", e => {
+    if (e.key === " " && e.target === document.body) { e.preventDefault(); setPlaying(!playing); }
+  });
+  Plotly.newPlot(gd, D.figure.data, D.figure.layout, D.config).then(() => {
+    show(D.autoplay ? 0 : D.frames.length - 1);  // paused, it opens on the whole paths
+    setPlaying(D.autoplay);
+  });
+})();
+"""
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="Gradscape">
+<title>{title}</title>
+<style>
+html, body {{ margin: 0; height: 100%; background: #fff; font-family: system-ui, sans-serif; }}
+body {{ display: flex; flex-direction: column; }}
+#plot {{ flex: 1; min-height: 0; }}
+#controls {{ display: flex; align-items: center; gap: 0.75em; padding: 0.4em 1em 0.6em; }}
+#scrub {{ flex: 1; }}
+#play {{ font: inherit; min-width: 5.5em; }}
+#step {{ min-width: 7em; font-variant-numeric: tabular-nums; }}
+</style>
+</head>
+<body>
+<div id="plot"></div>
+<div id="controls">
+<button id="play" type="button">Play</button>
+<input id="scrub" type="range" min="0" max="{last}" value="0" step="1" aria-label="Frame">
+<output id="step" for="scrub"></output>
+</div>
+<script>{plotly}</script>
+<script id="gradscape-data" type="application/json">{data}</script>
+<script>{player}</script>
+</body>
+</html>
+"""
+
+
+def _json(obj) -> str:
+    # "<" only occurs inside JSON strings, where \\u003c means the same and cannot close the script.
+    text = orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY, default=np.ndarray.tolist).decode()
+    return text.replace("<", "\\u003c")
+
+
+def html_document(scene: Scene, opts: Options) -> str:
+    """A self-contained page: plotly.js, the data and the player inline, no external reference."""
+    figure, runs = _figure(scene, opts.view)
+    payload = {
+        "figure": figure,
+        "config": {"displaylogo": False, "responsive": True},
+        "runs": runs,
+        "first": len(figure["data"]) - 2 * len(runs),
+        "three_d": opts.view == "surface3d",
+        "frames": frame_steps(scene.steps, opts.frame_count(scene.steps)),
+        "title": scene.title("{step}"),
+        "fps": opts.fps,
+        "loop": opts.loop,
+        "autoplay": opts.autoplay,
+    }
+    # Inlined scripts end at the first "</script"; plotly.js has none today, and an escaped one means the same.
+    plotly_js = _plotly_js().replace("</script", "<\\/script")
+    return _PAGE.format(title=html.escape(scene.title(scene.steps)), last=len(payload["frames"]) - 1,
+                        plotly=plotly_js, data=_json(payload), player=_PLAYER)
+
+
+# --- entry point ---------------------------------------------------------------
+
+def export(scene: Scene, opts: Options, out: str | os.PathLike, progress: Progress | None = None) -> Path:
+    """Write `scene` to `out` in `opts.format`; the file appears whole or not at all."""
+    out = Path(out)
+    check(scene, opts)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
+    os.close(fd)
+    try:
+        if opts.format == "html":
+            Path(tmp).write_text(html_document(scene, opts), encoding="utf-8")
+        elif opts.format in STILLS:
+            _still(scene, opts, tmp)
+        else:
+            _animate(scene, opts, tmp, progress)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    if progress:
+        progress(1.0)
+    return out

@@ -1,0 +1,111 @@
+"""Export times and file sizes against the issue's targets, measured in one run.
+
+    python bench/export_bench.py [--repeat N] [--out DIR]
+
+Exports Adam, SGD and RMSprop on Beale, 300 steps, as 300 frames at 800 x 600
+(the README's example) in every format and view, best of N runs each, and
+prints time / target. Then, side by side, the same frames drawn the naive way
+(a full figure draw per frame) to show what the cached background saves, and
+every optimizer at 20,000 steps, where each frame draws only its new points.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+
+import core  # noqa: E402
+from app import render  # noqa: E402
+
+TARGETS = {"gif": 10.0, "mp4": 10.0, "html": 1.0}
+FRAMES, WIDTH, HEIGHT = 300, 800, 600
+
+
+def scene(optimizers, steps: int) -> render.Scene:
+    spec = core.SURFACES["beale"]
+    return render.Scene.from_runs([core.trajectory(spec.id, o, (1.0, 1.5), steps, {"lr": 0.01}) for o in optimizers])
+
+
+def timed(fn, repeat: int) -> float:
+    best = np.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def export(sc: render.Scene, fmt: str, view: str, out: Path, repeat: int) -> tuple[float, int]:
+    path = out / f"{view}.{fmt}"
+    opts = render.make_options(fmt, view, frames=FRAMES, width=WIDTH, height=HEIGHT)
+    seconds = timed(lambda: render.export(sc, opts, path), repeat)
+    return seconds, path.stat().st_size
+
+
+def naive_frames(sc: render.Scene, view: str, frames: int) -> float:
+    """Seconds for `frames` frames drawn as a plain matplotlib loop would: the whole figure each time."""
+    f = render.Frames(sc, view, WIDTH, HEIGHT)
+    for artist in f.dynamic:
+        artist.set_animated(False)
+    t0 = time.perf_counter()
+    for step in render.frame_steps(sc.steps, frames):
+        for i, coords in enumerate(f.coords):
+            f._trail(i, 0, min(int(step) + 1, len(coords[0])))
+        f._heads(int(step))
+        f.canvas.draw()
+        np.asarray(f.canvas.buffer_rgba())
+    return time.perf_counter() - t0
+
+
+def cached_frames(sc: render.Scene, view: str, frames: int) -> float:
+    f = render.Frames(sc, view, WIDTH, HEIGHT)
+    t0 = time.perf_counter()
+    for step in render.frame_steps(sc.steps, frames):
+        f.frame(int(step))
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best is shown")
+    parser.add_argument("--out", type=Path, help="keep the files here")
+    args = parser.parse_args()
+    core.warm()
+    out = args.out or Path(tempfile.mkdtemp(prefix="gradscape-bench-"))
+    out.mkdir(parents=True, exist_ok=True)
+    sc = scene(["adam", "sgd", "rmsprop"], 300)
+    render.export(sc, render.make_options("png"), out / "warm.png")  # fonts and caches, once
+
+    print(f"Beale, adam + sgd + rmsprop, 300 steps; {FRAMES} frames at {WIDTH}x{HEIGHT}, best of {args.repeat}\n")
+    print(f"{'format':8s}{'view':11s}{'seconds':>9s}{'target':>8s}{'ratio':>7s}{'size':>11s}")
+    for fmt, view in [("gif", "contour"), ("mp4", "contour"), ("gif", "surface3d"), ("mp4", "surface3d"),
+                      ("gif", "loss"), ("mp4", "loss"), ("html", "contour"), ("html", "surface3d"),
+                      ("png", "contour"), ("svg", "contour")]:
+        seconds, size = export(sc, fmt, view, out, args.repeat)
+        target = TARGETS.get(fmt)
+        ratio = f"{seconds / target:7.2f}" if target else f"{'':7s}"
+        print(f"{fmt:8s}{view:11s}{seconds:9.2f}{target or '':>8}{ratio}{size / 1e3:9,.0f} kB")
+
+    n = 60
+    print(f"\nDrawing {n} frames, no encoding: a full draw per frame against the cached background")
+    for view in ("contour", "surface3d"):
+        full, cached = naive_frames(sc, view, n), cached_frames(sc, view, n)
+        print(f"  {view:10s} full {full:6.2f} s   cached {cached:6.2f} s   {full / cached:5.1f}x faster")
+
+    big = scene(list(core.OPTIMIZERS), 20_000)
+    points = sum(len(r.points) for r in big.runs)
+    seconds, size = export(big, "gif", "contour", out, 1)
+    print(f"\nAll {len(big.runs)} optimizers x 20,000 steps ({points:,} points), contour GIF: "
+          f"{seconds:.2f} s, {size / 1e3:,.0f} kB")
+    print(f"\nFiles in {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,425 @@
+"""Exports: files that decode with the frames and size asked for, the page's look, clear errors.
+
+Small frame counts and sizes keep these fast; bench/export_bench.py measures
+300 frames at 800 x 600.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image, ImageSequence
+
+import core
+from app import palette, render
+from app.cli import main
+
+SIZE = (320, 240)
+FRAMES = 12
+STEPS = 40
+OPTS = ("adam", "sgd", "rmsprop")
+
+
+@pytest.fixture(scope="module")
+def scene():
+    runs = [core.trajectory("beale", o, (1.0, 1.5), STEPS, {"lr": 0.01}) for o in OPTS]
+    return render.Scene.from_runs(runs)
+
+
+def export(scene, tmp_path, fmt, view="contour", **kw) -> tuple:
+    kw = {"frames": FRAMES, "width": SIZE[0], "height": SIZE[1], **kw}
+    out = tmp_path / f"out.{fmt}"
+    render.export(scene, render.make_options(fmt, view, **kw), out)
+    return out
+
+
+def ffprobe(path) -> dict:
+    if shutil.which("ffprobe") is None:
+        pytest.skip("ffprobe is not installed")
+    cmd = ["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
+           "stream=codec_name,pix_fmt,width,height,nb_read_frames,profile", "-of", "json", str(path)]
+    return json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)["streams"][0]
+
+
+def rgb(hex_colour: str) -> tuple[int, int, int]:
+    return tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+
+
+def has_colour(pixels: np.ndarray, hex_colour: str, tol: int = 2) -> bool:
+    return bool((np.abs(pixels[..., :3].astype(int) - rgb(hex_colour)).max(axis=-1) <= tol).any())
+
+
+# --- the palette ------------------------------------------------------------------
+
+def test_palette_follows_the_registry_and_leaves_out_yellow_and_black():
+    assert "#F0E442" not in palette.OKABE_ITO and "#000000" not in palette.OKABE_ITO
+    styles = [(palette.colour_for(o), palette.dash_for(o)) for o in core.OPTIMIZERS]
+    n = len(palette.OKABE_ITO)
+    assert [c for c, _ in styles[:n]] == palette.OKABE_ITO
+    # Every optimizer is told apart by colour and dash together, however many there are.
+    assert len(set(styles)) == len(core.OPTIMIZERS) <= n * len(palette.DASHES)
+    assert set(palette.as_dict()["optimizers"]) == set(core.OPTIMIZERS)
+    with pytest.raises(KeyError, match="unknown optimizer 'nope'"):
+        palette.colour_for("nope")
+
+
+def test_contour_values_are_log_of_the_gap_to_the_floor():
+    z = np.array([3.0, 4.0, 3.0 + np.e - 1, 2.0])
+    assert np.allclose(palette.contour_values(z, 3.0), [0.0, np.log(2), 1.0, 0.0])
+    assert palette.contour_values(z).min() == 0.0
+
+
+# --- frames ---------------------------------------------------------------------
+
+def test_frame_steps_cover_the_run_evenly():
+    assert render.frame_steps(300, 300)[[0, -1]].tolist() == [0, 300]
+    assert render.frame_steps(10, 4).tolist() == [0, 3, 7, 10]
+    assert render.frame_steps(7, 1).tolist() == [7]
+    assert np.all(np.diff(render.frame_steps(1000, 299)) > 0)
+    assert render.Options("gif").frame_count(40) == 41
+    assert render.Options("gif").frame_count(10_000) == render.DEFAULT_MAX_FRAMES
+
+
+@pytest.mark.parametrize("view", render.VIEWS)
+def test_a_frame_drawn_over_the_cached_background_equals_a_fresh_drawing(scene, view):
+    frames = render.Frames(scene, view, *SIZE)
+    frames.frame(STEPS)  # draw everything first: nothing of it may stay behind
+    again = frames.frame(5).copy()
+    fresh = render.Frames(scene, view, *SIZE).frame(5)
+    assert again.shape == (SIZE[1], SIZE[0], 4)
+    assert np.array_equal(again, fresh)
+
+
+@pytest.mark.parametrize("view", ["contour", "surface3d"])
+def test_trails_drawn_frame_by_frame_match_the_whole_path_drawn_at_once(scene, view):
+    frames = render.Frames(scene, view, *SIZE)
+    for step in render.frame_steps(STEPS, FRAMES):
+        pieces = frames.frame(int(step))[..., :3].astype(int)
+    whole = render.Frames(scene, view, *SIZE).frame(STEPS)[..., :3].astype(int)
+    differ = np.abs(pieces - whole).max(axis=-1) > 40
+    # Only where pieces join (antialiased edges blended twice) may a few pixels differ.
+    assert differ.mean() < 0.002
+
+
+def test_frames_use_each_optimizers_colour(scene):
+    pixels = render.Frames(scene, "contour", 640, 480).frame(STEPS)
+    for o in OPTS:
+        assert has_colour(pixels, palette.colour_for(o)), o
+    assert has_colour(pixels, palette.LANDMARK_COLOUR, tol=10)
+
+
+def test_a_diverged_run_is_drawn_up_to_its_last_finite_point_and_labelled(tmp_path):
+    runs = [core.trajectory("beale", "sgd", (1.0, 1.5), STEPS, {"lr": 1.0}),
+            core.trajectory("beale", "adam", (1.0, 1.5), STEPS, {"lr": 0.05})]
+    scene = render.Scene.from_runs(runs)
+    assert runs[0].diverged_at is not None
+    assert "diverged at step" in scene.legend_label(runs[0])
+    out = export(scene, tmp_path, "gif", frames=5)
+    assert Image.open(out).n_frames == 5
+
+
+# --- files ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("view", ["contour", "surface3d"])
+def test_gif_decodes_with_the_frames_and_size_asked_for(scene, tmp_path, view):
+    out = export(scene, tmp_path, "gif", view, fps=20)
+    im = Image.open(out)
+    assert im.format == "GIF" and im.size == SIZE and im.n_frames == FRAMES
+    frames = [np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(im)]
+    delays = [f.info["duration"] for f in ImageSequence.Iterator(Image.open(out))]
+    assert sum(delays) == FRAMES * 1000 // 20
+    assert im.info.get("loop") == 0
+    assert not np.array_equal(frames[0], frames[-1])
+    # The last frame is the still of the same step, up to the GIF palette.
+    still = np.asarray(Image.open(export(scene, tmp_path, "png", view)).convert("RGB")).astype(int)
+    assert np.abs(frames[-1].astype(int) - still).mean() < 4
+
+
+def test_gif_without_loop_plays_once(scene, tmp_path):
+    out = tmp_path / "once.gif"
+    render.export(scene, render.make_options("gif", frames=3, width=320, height=240, loop=False), out)
+    assert "loop" not in Image.open(out).info
+
+
+def test_gif_keeps_a_frame_per_frame_even_when_steps_repeat(tmp_path):
+    scene = render.Scene.from_runs([core.trajectory("booth", "adam", (-8.0, -6.0), 3)])
+    im = Image.open(export(scene, tmp_path, "gif", frames=9))
+    assert im.n_frames == 9
+
+
+@pytest.mark.parametrize("view", ["contour", "surface3d", "loss"])
+def test_mp4_is_h264_yuv420p_with_the_frames_and_size_asked_for(scene, tmp_path, view):
+    info = ffprobe(export(scene, tmp_path, "mp4", view))
+    assert info["codec_name"] == "h264" and info["pix_fmt"] == "yuv420p"
+    assert (info["width"], info["height"]) == SIZE
+    assert int(info["nb_read_frames"]) == FRAMES
+
+
+@pytest.mark.parametrize("view", render.VIEWS)
+def test_png_and_svg_of_a_step(scene, tmp_path, view):
+    png = Image.open(export(scene, tmp_path, "png", view, step=10))
+    assert png.format == "PNG" and png.size == SIZE
+    root = ET.parse(export(scene, tmp_path, "svg", view, step=10)).getroot()
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    # Each run is a path stroked in its colour.
+    text = ET.tostring(root, encoding="unicode").lower()
+    for o in OPTS:
+        assert palette.colour_for(o).lower() in text, o
+
+
+EXTERNAL = [
+    r"<script[^>]*\bsrc\s*=", r"<link\b", r"<img\b", r"<iframe\b", r"@import",
+    r"url\(\s*['\"]?\s*(https?:)?//", r"\b(src|href|action|poster|data)\s*=\s*['\"]?\s*(https?:)?//",
+]
+
+
+@pytest.mark.parametrize("view", render.VIEWS)
+def test_html_is_self_contained_and_holds_the_trajectories(scene, tmp_path, view):
+    out = export(scene, tmp_path, "html", view)
+    text = out.read_text(encoding="utf-8")
+    scripts = re.findall(r"<script\b[^>]*>(.*?)</script>", text, re.S)
+    markup = re.sub(r"(<script\b[^>]*>).*?(</script>)", r"\1\2", text, flags=re.S)
+    for pattern in EXTERNAL:
+        assert not re.search(pattern, markup, re.IGNORECASE), pattern
+    # plotly.js is inlined as the package ships it (its code holds URL strings it never loads
+    # here; the browser test checks that); the rest of the scripts name no URL at all.
+    plotly_js, blob, player = scripts
+    assert plotly_js == render._plotly_js()
+    assert not re.search(r"https?:|//[a-z]", blob + player, re.IGNORECASE)
+    data = json.loads(blob)
+    assert len(data["frames"]) == FRAMES and data["frames"][-1] == STEPS
+    assert [t["name"] for t in data["figure"]["data"] if t.get("mode") == "lines"] == [
+        core.OPTIMIZERS[o].label for o in OPTS]
+    for run, got in zip(scene.runs, data["runs"]):
+        want = render.view_coords(scene, view, run)
+        for axis, values in zip("xyz", want):
+            assert np.allclose(np.array(got[axis], dtype=float), values, equal_nan=True)
+
+
+@pytest.mark.browser
+def test_html_plays_and_scrubs_offline_from_a_file(scene, tmp_path):
+    playwright = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed")
+    out = export(scene, tmp_path, "html", frames=FRAMES)
+    requests = []
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(out.as_uri())
+        page.wait_for_selector("#plot .main-svg")
+        # It autoplays and loops; pause, then scrub to a frame.
+        page.wait_for_function("Number(document.getElementById('scrub').value) > 0")
+        page.click("#play")
+        page.eval_on_selector("#scrub", "(el) => { el.value = 3; el.dispatchEvent(new Event('input')); }")
+        step = render.frame_steps(STEPS, FRAMES)[3]
+        assert page.text_content("#step") == f"step {step}"
+        assert f"step {step} / {STEPS}" in page.text_content(".gtitle")
+        shown = page.evaluate("document.getElementById('plot').data.filter(t => t.mode === 'lines')"
+                              ".map(t => t.x.length)")
+        assert shown == [min(step + 1, len(r.points)) for r in scene.runs]
+        browser.close()
+    assert all(url.startswith("file://") for url in requests), requests
+
+
+# --- bad options ----------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs, field, message", [
+    ({"format": "webm"}, "format", "allowed: gif, mp4, html, png, svg"),
+    ({"format": "gif", "view": "side"}, "view", "allowed: contour, surface3d, loss"),
+    ({"format": "gif", "frames": 0}, "frames", "frames = 0 is outside [1, 1000]"),
+    ({"format": "gif", "frames": 2.5}, "frames", "not a whole number"),
+    ({"format": "mp4", "fps": 240}, "fps", "fps = 240 is outside [1, 60]"),
+    ({"format": "gif", "fps": 60}, "fps", "allowed: [1, 50]"),
+    ({"format": "png", "width": 10_000}, "width", "width = 10000 is outside [320, 1920]"),
+    ({"format": "png", "height": 100}, "height", "height = 100 is outside [240, 1080]"),
+    ({"format": "mp4", "width": 801}, "width", "must be even for mp4"),
+    ({"format": "gif", "frames": 500, "limits": {"frames": (1, 100)}}, "frames", "outside [1, 100]"),
+    ({"format": "mp4", "step": 3}, "step", "step picks the step of a still (png, svg); an animation shows every step"),
+])
+def test_bad_options_name_the_field_and_the_allowed_values(kwargs, field, message):
+    with pytest.raises(core.InvalidInput) as err:
+        render.make_options(**kwargs)
+    assert err.value.field == field and message in str(err.value)
+
+
+def test_a_still_past_the_last_step_is_refused_before_drawing(scene, tmp_path):
+    with pytest.raises(core.InvalidInput, match=rf"step = {STEPS + 1} is outside \[0, {STEPS}\]"):
+        export(scene, tmp_path, "png", step=STEPS + 1)
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- the command line -----------------------------------------------------------
+
+def cli(*args) -> int:
+    return main(["export", *map(str, args)])
+
+
+def test_cli_flags_and_a_shared_link_give_the_same_file(tmp_path, capsys):
+    flags = tmp_path / "flags.png"
+    assert cli("--surface", "quadratic", "--hyper", "surface.kappa=20", "--optimizers", "sgd,momentum",
+               "--steps", 30, "--hyper", "momentum.lr=0.04", "--out", flags, "--width", 320, "--height", 240) == 0
+    assert f"wrote {flags}" in capsys.readouterr().out
+    link = tmp_path / "link.png"
+    state = "http://localhost:8000/?surface=quadratic&surface.kappa=20&opt=sgd,momentum&steps=30&momentum.lr=0.04"
+    assert cli("--state", state, "--out", link, "--width", 320, "--height", 240) == 0
+    assert flags.read_bytes() == link.read_bytes()
+
+
+def test_cli_gif_has_the_frames_and_size_asked_for_and_the_state_picks_the_view(tmp_path):
+    out = tmp_path / "a.gif"
+    assert cli("--state", "surface=beale&opt=adam,sgd&steps=20&view=loss&loop=0", "--out", out,
+               "--frames", 6, "--fps", 12, "--width", 400, "--height", 300) == 0
+    im = Image.open(out)
+    assert (im.n_frames, im.size) == (6, (400, 300)) and "loop" not in im.info
+    # The same state drawn as the contour differs: the view came from the link.
+    contour = tmp_path / "b.gif"
+    cli("--state", "surface=beale&opt=adam,sgd&steps=20", "--view", "contour", "--out", contour,
+        "--frames", 6, "--width", 400, "--height", 300)
+    assert out.read_bytes() != contour.read_bytes()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--surface", "nope", "--optimizers", "adam"], "--surface: unknown surface 'nope'; allowed: rosenbrock, beale"),
+    (["--optimizers", "adam,nope"], "--optimizers: unknown optimizer 'nope'; allowed: sgd, momentum"),
+    (["--optimizers", "adam", "--hyper", "adam.lr"], "--hyper 'adam.lr' is not KEY=VALUE, e.g. adam.lr=0.05"),
+    (["--optimizers", "adam", "--hyper", "adam.lr=-1"], "--hyper adam.lr: adam.lr = -1 is outside [1e-06, 10]"),
+    (["--optimizers", "adam", "--hyper", "adam.nope=1"], "unknown key 'adam.nope'; adam takes lr, beta1, beta2"),
+    (["--optimizers", "adam", "--hyper", "surface.kappa=9"], "unknown key 'surface.kappa'; surface beale takes no"),
+    (["--optimizers", "adam", "--hyper", "sched.t_max=9"], "unknown key 'sched.t_max'; schedule constant takes"),
+    (["--optimizers", "adam", "--hyper", "lr=9"], "unknown key 'lr'; allowed: OPTIMIZER.PARAM, surface.PARAM"),
+    (["--optimizers", "adam", "--hyper", "sgd.lr=0.1"], "sgd is not among the optimizers (adam)"),
+    (["--optimizers", "adam", "--steps", 0], "--steps: steps = 0 is outside [1,"),
+    (["--optimizers", "adam", "--frames", 5000], "--frames: frames = 5000 is outside [1, 1000]"),
+    (["--optimizers", "adam", "--fps", 0], "--fps: fps = 0 is outside [1, 60]"),
+    (["--optimizers", "adam", "--width", 20], "--width: width = 20 is outside [320, 1920]"),
+    (["--optimizers", "adam", "--format", "mp4", "--width", 401], "--width: width = 401 must be even for mp4"),
+    (["--optimizers", "adam", "--format", "webm"], "argument --format: invalid choice: 'webm'"),
+    (["--optimizers", "adam", "--view", "side"], "argument --view: invalid choice: 'side'"),
+    (["--optimizers", "adam", "--format", "png", "--step", 999], "--step: step = 999 is outside [0, 20]"),
+    (["--surface", "beale"], "--optimizers: no optimizer chosen"),
+    (["--state", "surface=beale&opt=adam&adam.lr=fast"], "--state adam.lr: 'fast' is not a number"),
+])
+def test_cli_bad_arguments_exit_2_naming_the_argument_and_what_is_allowed(tmp_path, capsys, args, message):
+    given = dict(zip(args[::2], args[1::2]))
+    base = {"--format": "gif"} if "--state" in given else {"--surface": "beale", "--steps": 20, "--format": "gif"}
+    extra = [x for k, v in base.items() if k not in given for x in (k, v)]
+    with pytest.raises(SystemExit) as err:
+        cli(*args, *extra, "--out", tmp_path / "x.out")
+    assert err.value.code == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("out, message", [
+    ("missing/x.gif", "the directory"),
+    (".", "is a directory"),
+    ("x.webm", "--format: give one of gif, mp4, html, png, svg, or an --out ending in one of them"),
+])
+def test_cli_refuses_an_out_it_cannot_write(tmp_path, monkeypatch, capsys, out, message):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as err:
+        cli("--surface", "beale", "--optimizers", "adam", "--steps", 5, "--out", out)
+    assert err.value.code == 2 and message in capsys.readouterr().err
+
+
+# --- the HTTP API ---------------------------------------------------------------
+
+def wait_for(client, url: str, seconds: float = 60) -> dict:
+    deadline = time.monotonic() + seconds
+    while True:
+        status = client.get(url).json()
+        assert 0 <= status["progress"] <= 1
+        if status["status"] != "running" or time.monotonic() > deadline:
+            return status
+        time.sleep(0.1)
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("fmt, check", [
+    ("gif", lambda path: Image.open(path).n_frames == FRAMES and Image.open(path).size == SIZE),
+    ("mp4", lambda path: int(ffprobe(path)["nb_read_frames"]) == FRAMES),
+    ("svg", lambda path: ET.parse(path).getroot().tag.endswith("svg")),
+])
+def test_http_export_runs_in_the_background_and_serves_an_attachment(live_server, tmp_path, fmt, check):
+    with httpx.Client(base_url=live_server.url, timeout=30) as client:
+        r = client.post("/api/exports", json={"state": "surface=beale&opt=adam,sgd&steps=30&view=surface3d",
+                                              "format": fmt, "frames": FRAMES, "width": SIZE[0], "height": SIZE[1]})
+        assert r.status_code == 202, r.text
+        job = r.json()
+        assert job["filename"] == f"gradscape-beale-surface3d.{fmt}"
+        status = wait_for(client, f"/api/exports/{job['id']}")
+        assert status == {**job, "status": "done", "progress": 1.0, "message": None}
+        r = client.get(f"/api/exports/{job['id']}/file")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith(render.MEDIA_TYPES[fmt].split(";")[0])
+    assert r.headers["content-disposition"] == f'attachment; filename="{job["filename"]}"'
+    path = tmp_path / job["filename"]
+    path.write_bytes(r.content)
+    assert check(path)
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("body, loc, message", [
+    ({"format": "webm"}, ["body", "format"], "'gif', 'mp4', 'html', 'png' or 'svg'"),
+    ({"format": "gif", "frames": 0}, ["body", "frames"], "frames = 0 is outside [1, 1000]"),
+    ({"format": "gif", "width": 99999}, ["body", "width"], "width = 99999 is outside [320, 1920]"),
+    ({"format": "mp4", "height": 241}, ["body", "height"], "height = 241 must be even for mp4"),
+    ({"format": "gif", "fps": 55}, ["body", "fps"], "allowed: [1, 50]"),
+    ({"format": "png", "step": 31}, ["body", "step"], "step = 31 is outside [0, 30]"),
+    ({"format": "gif", "state": "surface=beale&opt=nope"}, ["body", "state", "opt"], "unknown optimizer 'nope'"),
+    ({"format": "gif", "state": "surface=beale&opt=adam&adam.lr=-1"}, ["body", "state", "adam", "lr"],
+     "adam.lr = -1 is outside [1e-06, 10]"),
+    ({"format": "gif", "state": "surface=beale"}, ["body", "state", "opt"], "no optimizer chosen"),
+    ({"format": "gif", "colour": "red"}, ["body", "colour"], "Extra inputs are not permitted"),
+])
+def test_http_bad_arguments_get_422_naming_the_field_and_the_limit(live_server, body, loc, message):
+    body = {"state": "surface=beale&opt=adam&steps=30", **body}
+    r = httpx.post(live_server.url + "/api/exports", json=body, timeout=30)
+    assert r.status_code == 422, r.text
+    [error] = r.json()["detail"]
+    assert error["loc"] == loc and message in error["msg"]
+
+
+@pytest.mark.server
+def test_http_unknown_export_is_404(live_server):
+    for url in ("/api/exports/nope", "/api/exports/nope/file"):
+        r = httpx.get(live_server.url + url, timeout=10)
+        assert r.status_code == 404 and "no export 'nope'" in r.json()["detail"]
+
+
+def test_http_limits_come_from_the_export_settings_and_old_jobs_are_dropped(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from app import exports
+    from app.main import create_app
+
+    app = create_app()
+    app.dependency_overrides[exports.get_export_settings] = lambda: exports.ExportSettings(max_frames=5, max_jobs=2)
+    jobs = exports.Jobs()
+    app.dependency_overrides[exports.get_jobs] = lambda: jobs
+    state = "surface=booth&opt=sgd&steps=4"
+    with TestClient(app) as client:
+        r = client.post("/api/exports", json={"state": state, "format": "gif", "frames": 6})
+        assert r.status_code == 422 and r.json()["detail"][0]["msg"] == "frames = 6 is outside [1, 5]"
+        ids = []
+        for _ in range(3):
+            r = client.post("/api/exports", json={"state": state, "format": "png", "width": 320, "height": 240})
+            assert r.status_code == 202
+            ids.append(r.json()["id"])
+            assert wait_for(client, f"/api/exports/{ids[-1]}")["status"] == "done"
+        # Two jobs are kept: the first is gone, with its file.
+        assert client.get(f"/api/exports/{ids[0]}").status_code == 404
+        assert client.get(f"/api/exports/{ids[2]}/file").status_code == 200
+    assert len(list(Path(jobs._dir.name).iterdir())) == 2

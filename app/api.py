@@ -41,7 +41,7 @@ from app.schemas import (
     TrajectoryRequest,
     TrajectoryResponse,
 )
-from app.serialize import FIELDS, JSONBytes, dumps, ndjson, window
+from app.serialize import FIELDS, JSONBytes, dumps, ndjson
 from app.settings import Settings, SettingsDep, get_settings
 
 log = logging.getLogger("gradscape.api")
@@ -275,7 +275,7 @@ def trajectories_json(body: TrajectoryRequest, settings: Settings) -> bytes:
     fields = body.field_names()
     return dumps({**header(runs), "runs": [
         {"optimizer": run.optimizer.id, "hyperparameters": run.hyperparameters,
-         **window(run, 0, run.valid_points, fields), "diverged_at": run.diverged_at}
+         **run.window(0, run.valid_points, fields), "diverged_at": run.diverged_at}
         for run in runs
     ]})
 
@@ -300,7 +300,7 @@ class Interleave:
             p0, p1 = self.sent[i], run.valid_points
             if p1 > p0:
                 lines.append(ndjson({"type": "chunk", "run": i, "from": p0, "step_from": max(p0 - 1, 0),
-                                     **window(run, p0, p1, self.fields)}))
+                                     **run.window(p0, p1, self.fields)}))
                 self.sent[i] = p1
             if run.finished:
                 lines.append(ndjson({"type": "end", "run": i, "diverged_at": run.diverged_at, "points": p1}))

@@ -92,8 +92,8 @@ def run_trajectory(oc, sc, k0, k1, total, p, g, h, s, P, Q, q_step, lr_a, lr_b, 
         # v - v is 0 for finite v and NaN otherwise: one branch instead of one per value.
         z = (p[0] - p[0]) + (p[1] - p[1])
         for q in range(ns):
-            states[k, q, 0] = s[q, 0]
-            states[k, q, 1] = s[q, 1]
+            states[q, k, 0] = s[q, 0]
+            states[q, k, 1] = s[q, 1]
             z += (s[q, 0] - s[q, 0]) + (s[q, 1] - s[q, 1])
         if z != 0.0:
             return k + 1
@@ -421,6 +421,9 @@ class Trajectory:
     diverged_at: int | None
 
 
+FIELDS = ("points", "losses", "lr", "gradients", "state", "effective_lr", "step_size")
+
+
 def _effective_lr(points: np.ndarray, grads: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         e = -(points[1:] - points[:-1]) / grads
@@ -464,7 +467,7 @@ class Run:
         self._points[0] = self._p
         self._losses = np.zeros(n + 1)
         self._grads = np.zeros((n, 2))
-        self._states = np.zeros((n, self._s.shape[0], 2))
+        self._states = np.zeros((self._s.shape[0], n, 2))  # slot-major: each slot's steps are contiguous
         self._lrs = np.zeros(n)
         self.done_steps = 0
         self.diverged_at: int | None = None
@@ -510,17 +513,46 @@ class Run:
             return self.diverged_at
         return self.done_steps + 1 if self.done_steps >= self.steps else self.done_steps
 
+    def window(self, p0: int, p1: int, fields=FIELDS) -> dict:
+        """Points [p0, p1) of the run and the steps [max(p0 - 1, 0), p1 - 1) that led to them.
+
+        p1 is at most `valid_points`. Step k moves point k to point k + 1, so a
+        window that starts at the start point has one step fewer than points.
+        Arrays are views into the run's buffers, not copies. `fields` picks
+        which of FIELDS to compute.
+        """
+        k0, k1 = max(p0 - 1, 0), max(p1 - 1, 0)
+        out = {}
+        if "points" in fields:
+            out["points"] = self._points[p0:p1]
+        if "losses" in fields:
+            out["losses"] = self._losses[p0:p1]
+        lr = self._lrs[k0:k1]
+        if "lr" in fields:
+            out["lr"] = lr
+        if "gradients" in fields:
+            out["gradients"] = self._grads[k0:k1]
+        if "state" in fields:
+            out["state"] = {name: self._states[q, k0:k1] for q, name in enumerate(self.optimizer.state) if not name.startswith("_")}
+        if "effective_lr" in fields:
+            out["effective_lr"] = _effective_lr(self._points[k0:k1 + 1], self._grads[k0:k1])
+        if "step_size" in fields:
+            out["step_size"] = self._step_size(lr, k0, k1)
+        return out
+
+    def _step_size(self, lr: np.ndarray, k0: int, k1: int) -> np.ndarray | None:
+        rule = self.optimizer.step_size
+        if rule is None:
+            return None
+        slots = {name: self._states[q, k0:k1, 0] for q, name in enumerate(self.optimizer.state)}
+        with np.errstate(all="ignore"):
+            s = np.asarray(rule(lr, np.arange(k0 + 1, k1 + 1, dtype=float), self.hyperparameters, slots), dtype=float)
+        # Some rules divide by zero on degenerate hyperparameters (beta1 = 0 at t = 0).
+        return np.where(np.isfinite(s), s, 0.0)
+
     def result(self) -> Trajectory:
-        npts = self.valid_points
-        k = max(npts - 1, 0)
-        points, grads = self._points[:npts].copy(), self._grads[:k].copy()
-        public = [(q, name) for q, name in enumerate(self.optimizer.state) if not name.startswith("_")]
-        lr = self._lrs[:k].copy()
-        step_size = None
-        if self.optimizer.step_size is not None:
-            with np.errstate(all="ignore"):
-                step_size = np.asarray(self.optimizer.step_size(lr, np.arange(1, k + 1, dtype=float), self.hyperparameters), dtype=float)
-            step_size = np.where(np.isfinite(step_size), step_size, 0.0)
+        """The trajectory so far (all of it once `finished`), as views into the run's buffers."""
+        w = self.window(0, self.valid_points)
         return Trajectory(
             surface=self.surface.id,
             optimizer=self.optimizer.id,
@@ -531,14 +563,8 @@ class Run:
             schedule=dict(self.schedule),
             noise=None if self.noise is None else dict(self.noise),
             seed=self.seed,
-            points=points,
-            losses=self._losses[:npts].copy(),
-            lr=lr,
-            gradients=grads,
-            state={name: self._states[:k, q].copy() for q, name in public},
-            effective_lr=_effective_lr(points, grads),
-            step_size=step_size,
             diverged_at=self.diverged_at,
+            **w,
         )
 
 

@@ -53,8 +53,9 @@ def weight_decay(default: float = 0.0, help: str = "L2 penalty added to the grad
     return Hyperparameter("weight_decay", r"\lambda", default, 0.0, 1.0, help)
 
 
-def adam_step_size(lr_t, t, hp):
-    return lr_t * np.sqrt(1.0 - hp["beta2"] ** t) / (1.0 - hp["beta1"] ** t)
+def adam_step_size(lr_t, t, hp, state):
+    """lr_t·√(1−β2^t)/(1−β1^t) from the β powers the kernel itself used."""
+    return lr_t * np.sqrt(1.0 - state["_beta2_power"]) / (1.0 - state["_beta1_power"])
 
 
 @njit(inline="always")
@@ -378,7 +379,7 @@ ADAMAX = OPTIMIZERS.add(OptimizerSpec(
     reference="Kingma & Ba (2015), arXiv:1412.6980, Section 7.1, Algorithm 2; torch.optim.Adamax",
     state=("m", "u", "_beta1_power"),
     torch=("Adamax", {}),
-    step_size=lambda lr_t, t, hp: lr_t / (1.0 - hp["beta1"] ** t),
+    step_size=lambda lr_t, t, hp, state: lr_t / (1.0 - state["_beta1_power"]),
     init={"_beta1_power": 1.0},
 ))
 
@@ -613,7 +614,9 @@ SWATS = OPTIMIZERS.add(OptimizerSpec(
     ),
     reference="Keskar & Socher (2017), Improving Generalization Performance by Switching from Adam to SGD, arXiv:1712.07628",
     state=ADAM_STATE + ("b",),
-    step_size=lambda lr_t, t, hp: np.where(t <= hp["switch_step"], adam_step_size(lr_t, t, hp), lr_t * hp["sgd_lr"] / hp["lr"]),
+    step_size=lambda lr_t, t, hp, state: np.where(
+        t <= hp["switch_step"], adam_step_size(lr_t, t, hp, state), lr_t * hp["sgd_lr"] / hp["lr"]
+    ),
     init=ADAM_INIT,
 ))
 

@@ -48,8 +48,9 @@ class OptimizerSpec:
     (every other slot starts at 0).
     `torch` says how to build the same optimizer with torch.optim (class name
     and fixed keyword arguments), or is None for a dialect torch lacks.
-    `step_size`, when given, maps (lr per step, t, hyperparameters) to the
-    bias-corrected step size the inspector plots.
+    `step_size`, when given, maps (lr per step, t, hyperparameters, state)
+    to the bias-corrected step size the inspector plots; `state` maps every
+    slot, bookkeeping included, to its values per step (coordinate 0).
     """
 
     id: str
@@ -61,7 +62,7 @@ class OptimizerSpec:
     state: tuple[str, ...] = ()
     init: dict[str, float | str] = field(default_factory=dict)
     torch: tuple[str, dict] | None = None
-    step_size: Callable[[np.ndarray, np.ndarray, dict], np.ndarray] | None = None
+    step_size: Callable[[np.ndarray, np.ndarray, dict, dict], np.ndarray] | None = None
     kernel: Callable | None = field(default=None, repr=False)
     code: int = -1
 

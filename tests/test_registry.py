@@ -84,8 +84,7 @@ def test_optimizer_torch_and_step_size(spec):
         assert hasattr(torch.optim, cls), f"{spec.id}: torch.optim has no {cls}"
         assert isinstance(kwargs, dict)
     if spec.step_size is not None:
-        t = np.arange(1, 6, dtype=float)
-        s = spec.step_size(np.full(5, spec.defaults["lr"]), t, spec.defaults)
+        s = core.trajectory("quadratic", spec.id, (1.0, 1.0), 5).step_size
         assert np.shape(s) == (5,) and np.all(np.isfinite(s)) and np.all(np.asarray(s) > 0)
 
 

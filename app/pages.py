@@ -1,0 +1,153 @@
+"""Pages: the interactive page, the embed view, and the assets they load.
+
+Every control is rendered from the registry, and the catalog is embedded in the
+page so its script needs no request before drawing. Plotly.js is served from
+the installed plotly package and KaTeX from static/vendor: nothing comes from
+a CDN, so the page works in a classroom with no internet.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import unicodedata
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+import plotly
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
+
+from app import palette, state
+from app.api import registry
+from app.presets import PRESETS
+from core.engine import MAX_NOISE_SIGMA, MAX_STEPS
+
+ROOT = Path(__file__).resolve().parent.parent
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+PLOTLY_URL = f"/vendor/plotly-{plotly.__version__}.min.js"
+
+templates = Jinja2Templates(directory=ROOT / "templates")
+
+
+def symbol_html(tex: str) -> Markup:
+    r"""A hyperparameter's LaTeX symbol as HTML for a slider label: \beta_1 -> β<sub>1</sub>.
+
+    Symbols are a letter (Latin or a named Greek one) with an optional
+    sub- or superscript; anything else is shown as it is written.
+    """
+    m = re.fullmatch(r"\\?([A-Za-z]+)(?:_\{?([^{}^]+)\}?)?(?:\^\{?([^{}]+)\}?)?", tex.strip())
+    if not m:
+        return Markup.escape(tex)
+    base, sub, sup = m.groups()
+    if tex.startswith("\\"):
+        try:
+            base = unicodedata.lookup(f"GREEK {'CAPITAL' if base[0].isupper() else 'SMALL'} LETTER {base.upper()}")
+        except KeyError:
+            return Markup.escape(tex)
+    html = Markup("<i>{}</i>").format(base)
+    if sub:
+        html += Markup("<sub>{}</sub>").format(sub)
+    if sup:
+        html += Markup("<sup>{}</sup>").format(sup)
+    return html
+
+
+templates.env.filters["symbol"] = symbol_html
+router = APIRouter(include_in_schema=False)
+router.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
+
+
+def _number(name: str, symbol: str, default, low, high, help: str, log=False, kind="float", slider_high=None) -> dict:
+    """A run setting in the same shape as a hyperparameter's as_dict, so one slider macro draws both."""
+    return {"name": name, "symbol": symbol, "default": default, "low": low, "high": high, "log": log,
+            "kind": kind, "help": help, "slider_high": slider_high}
+
+
+# Settings of the run as a whole; their names are the URL keys.
+RUN_SETTINGS = (
+    _number("steps", "", state.DEFAULT_STEPS, 1, MAX_STEPS, "optimizer steps per run", log=True, kind="int", slider_high=5000),
+    _number("noise", r"\sigma", 0.0, 0.0, MAX_NOISE_SIGMA, "standard deviation of Gaussian noise added to every gradient",
+            slider_high=5.0),
+    _number("noise_seed", "", 0, 0, 2**31 - 1, "seed of the gradient noise", kind="int", slider_high=99),
+    _number("seed", "", 0, 0, 2**31 - 1, "seed of the minibatches on a stochastic surface", kind="int", slider_high=99),
+)
+
+# Preloaded together, so the browser fetches the page's modules at once rather than import by import.
+MODULES = tuple(sorted(p.name for p in (ROOT / "static" / "js").glob("*.js")))
+SPEEDS = (0.25, 0.5, 1, 2, 4, 8)
+VIEW_LABELS = {"contour": "Contour", "surface3d": "3-D surface", "loss": "Loss"}
+VIEWS = tuple((view, VIEW_LABELS[view]) for view in state.VIEWS)
+
+
+@lru_cache(maxsize=1)
+def catalog() -> dict:
+    """The registry as the page's script reads it, with each optimizer's colour and dash."""
+    return {
+        **registry(),
+        "run_settings": list(RUN_SETTINGS),
+        # The display keys and their defaults, as app/state.py reads them from a URL.
+        "display": state.DISPLAY,
+        "flags": list(state.FLAGS),
+        "palette": palette.as_dict(),
+        "presets": [p.as_dict() for p in PRESETS],
+        "speeds": list(SPEEDS),
+        "views": list(state.VIEWS),
+    }
+
+
+@lru_cache(maxsize=1)
+def _catalog_json() -> str:
+    # "<" escaped so no string in the registry can close the <script> element.
+    return json.dumps(catalog(), separators=(",", ":")).replace("<", "\\u003c")
+
+
+def _context(request: Request) -> dict:
+    cat = catalog()
+    styles = cat["palette"]["optimizers"]
+    return {
+        "request": request,
+        "catalog_json": _catalog_json(),
+        "optimizers": [{**o, **styles[o["id"]]} for o in cat["optimizers"]],
+        "surfaces": cat["surfaces"],
+        "schedules": cat["schedules"],
+        "run_settings": {s["name"]: s for s in RUN_SETTINGS},
+        "presets": PRESETS,
+        "speeds": SPEEDS,
+        "views": VIEWS,
+        "plotly_url": PLOTLY_URL,
+        "modules": MODULES,
+    }
+
+
+@router.get("/", response_class=HTMLResponse)
+def index(request: Request):
+    """The interactive page: controls, the contour, 3-D and loss views, the inspector."""
+    return templates.TemplateResponse(request, "index.html", _context(request))
+
+
+@router.get("/embed", response_class=HTMLResponse)
+def embed(request: Request):
+    """One view of a shared state with minimal chrome, for an iframe in slides."""
+    return templates.TemplateResponse(request, "embed.html", _context(request))
+
+
+@lru_cache(maxsize=1)
+def _plotly_bytes() -> tuple[bytes, bytes]:
+    raw = PLOTLY_JS.read_bytes()
+    return raw, gzip.compress(raw, compresslevel=6, mtime=0)
+
+
+@router.get(PLOTLY_URL)
+def plotly_js(accept_encoding: Annotated[str, Header()] = "") -> Response:
+    """plotly.min.js from the installed plotly package, gzipped once and cached for a year (the URL names the version)."""
+    raw, packed = _plotly_bytes()
+    headers = {"Cache-Control": "public, max-age=31536000, immutable", "Vary": "Accept-Encoding"}
+    if "gzip" in accept_encoding:
+        return Response(packed, media_type="text/javascript", headers={**headers, "Content-Encoding": "gzip"})
+    return Response(raw, media_type="text/javascript", headers=headers)

@@ -1,0 +1,69 @@
+"""Presets: the classic figures and questions, each a shareable URL state.
+
+A preset is only a title, the question it answers and a query string in the
+page's URL format, so opening a preset is the same as opening a shared link.
+The first preset is what the page shows when its URL holds no state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Preset:
+    id: str
+    title: str
+    question: str
+    query: str
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "title": self.title, "question": self.question, "query": self.query}
+
+
+PRESETS: tuple[Preset, ...] = (
+    Preset(
+        "beale_race", "The Beale contour race",
+        "Seven classic optimizers from one start on Beale's plateaus: who reaches (3, 0.5), and who overshoots?",
+        "surface=beale&start=0.7,1.4&steps=500&opt=sgd,momentum,nesterov,adagrad,adadelta,rmsprop,adam"
+        "&sgd.lr=0.01&momentum.lr=0.01&nesterov.lr=0.01&adagrad.lr=0.5&rmsprop.lr=0.01&adam.lr=0.05",
+    ),
+    Preset(
+        "saddle_escape", "The saddle escape",
+        "Starting a hair off the ridge of x² − y², who breaks the symmetry? SGD creeps; adaptive methods escape at once.",
+        "surface=saddle&start=-1.5,0.001&steps=300&opt=sgd,momentum,adagrad,rmsprop,adam"
+        "&sgd.lr=0.005&momentum.lr=0.005&adagrad.lr=0.1&rmsprop.lr=0.005&adam.lr=0.01",
+    ),
+    Preset(
+        "rosenbrock_valley", "The Rosenbrock valley",
+        "The valley is easy to find and slow to follow: which optimizers make it along the curve to (1, 1)?",
+        "surface=rosenbrock&start=-1.2,1&steps=1000&opt=sgd,momentum,nesterov,rmsprop,adam"
+        "&sgd.lr=0.001&momentum.lr=0.001&nesterov.lr=0.001&rmsprop.lr=0.002&adam.lr=0.02",
+    ),
+    # The state holds one run per optimizer, so the second Adam is AdamW with
+    # weight_decay = 0, which is the same update rule step for step.
+    Preset(
+        "adam_eps", "Adam with ε = 1e-8 vs ε = 1",
+        "Near a saddle the gradients are tiny: with ε = 1 Adam (shown as AdamW with λ = 0, the same rule) "
+        "loses its adaptivity and creeps like SGD, while ε = 1e-8 escapes.",
+        "surface=saddle&start=-1.5,0.001&steps=300&opt=adam,adamw"
+        "&adam.lr=0.01&adamw.lr=0.01&adamw.eps=1&adamw.weight_decay=0&inspect=adamw",
+    ),
+    Preset(
+        "torch_vs_tf_adam", "PyTorch Adam vs TensorFlow Adam",
+        "Same name, same ε = 1, different paths: TensorFlow adds its ε̂ before bias correction, so early steps differ.",
+        "surface=quadratic&start=-1.8,1&steps=300&opt=adam,adam_tf&adam.lr=0.01&adam.eps=1&adam_tf.lr=0.01&adam_tf.eps=1",
+    ),
+    Preset(
+        "momentum_overshoot", "Momentum overshoot",
+        "On an elongated bowl a heavy ball with μ = 0.9 swings past the minimum and back; Nesterov's look-ahead damps it.",
+        "surface=quadratic&surface.kappa=20&start=-1.8,1&steps=200&opt=sgd,momentum,nesterov"
+        "&sgd.lr=0.04&momentum.lr=0.04&nesterov.lr=0.04",
+    ),
+    Preset(
+        "adam_lr_decay", "Does Adam decay my learning rate?",
+        "No: the learning rate applied stays constant. Watch the inspector: the bias-corrected step size grows "
+        "towards lr, and the per-coordinate effective step is what adapts.",
+        "surface=beale&start=0.7,1.4&steps=500&opt=adam&adam.lr=0.05&inspect=adam",
+    ),
+)

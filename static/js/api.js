@@ -1,0 +1,115 @@
+// The API as the page uses it: surface grids (cached) and streamed trajectories.
+
+/** A request the server refused or could not answer; `lines` are what to show the user. */
+export class ApiError extends Error {
+  constructor(lines, status = 0) {
+    super(lines.join("\n"));
+    this.lines = lines;
+    this.status = status;
+  }
+}
+
+/** Turn FastAPI's 422 detail list into readable lines, naming the optimizer a run index points at. */
+export function describe(detail, runNames = []) {
+  if (!Array.isArray(detail)) return [String(detail ?? "The server refused the request.")];
+  return detail.map((d) => {
+    const loc = (d.loc ?? []).filter((p) => p !== "body" && p !== "query");
+    // runs › 0 reads better as the optimizer's name.
+    const named = loc.flatMap((p, i) => (p === "runs" && runNames[loc[i + 1]] ? [] : loc[i - 1] === "runs" && runNames[p] ? [runNames[p]] : [p]));
+    const where = named.join(" › ");
+    return where ? `${where}: ${d.msg}` : d.msg;
+  });
+}
+
+async function refusal(resp, runNames) {
+  let body = null;
+  try { body = await resp.json(); } catch { /* not JSON: fall through to the status line */ }
+  if (body && body.detail !== undefined) return new ApiError(describe(body.detail, runNames), resp.status);
+  return new ApiError([`The server answered ${resp.status} ${resp.statusText}.`], resp.status);
+}
+
+const grids = new Map();
+
+/** GET /api/surfaces/{name}/grid, remembered per surface and parameters. */
+export async function fetchGrid(surface, params, signal) {
+  const q = new URLSearchParams({ resolution: "100", ...params });
+  const url = `/api/surfaces/${encodeURIComponent(surface)}/grid?${q}`;
+  if (!grids.has(url)) {
+    const pending = fetch(url, { signal }).then(async (resp) => {
+      if (!resp.ok) throw await refusal(resp);
+      return resp.json();
+    });
+    grids.set(url, pending);
+    pending.catch(() => grids.delete(url));
+  }
+  return grids.get(url);
+}
+
+function newRun(meta) {
+  return {
+    index: meta.index, optimizer: meta.optimizer, hyperparameters: meta.hyperparameters,
+    xs: [], ys: [], losses: [], lr: [], gx: [], gy: [], state: {}, effx: [], effy: [], stepSize: null,
+    diverged_at: null, done: false,
+  };
+}
+
+function addChunk(run, c) {
+  const { xs, ys, losses } = run;
+  for (let i = 0; i < c.points.length; i++) {
+    xs[c.from + i] = c.points[i][0];
+    ys[c.from + i] = c.points[i][1];
+    losses[c.from + i] = c.losses[i];
+  }
+  const k0 = c.step_from;
+  const pairs = (src, ax, ay) => {
+    for (let i = 0; i < src.length; i++) { ax[k0 + i] = src[i][0]; ay[k0 + i] = src[i][1]; }
+  };
+  // A request may ask for points and losses only; the per-step arrays are then absent.
+  const lr = c.lr ?? [];
+  for (let i = 0; i < lr.length; i++) run.lr[k0 + i] = lr[i];
+  pairs(c.gradients ?? [], run.gx, run.gy);
+  pairs(c.effective_lr ?? [], run.effx, run.effy);
+  for (const [name, rows] of Object.entries(c.state ?? {})) {
+    const slot = (run.state[name] ??= { x: [], y: [] });
+    pairs(rows, slot.x, slot.y);
+  }
+  if (c.step_size) {
+    run.stepSize ??= [];
+    for (let i = 0; i < c.step_size.length; i++) run.stepSize[k0 + i] = c.step_size[i];
+  }
+}
+
+/**
+ * POST /api/trajectories/stream and assemble the runs as NDJSON lines arrive.
+ * `onProgress(runs)` is called after each batch of lines; resolves with the runs when the stream is done.
+ * `runNames` label the runs in error messages.
+ */
+export async function streamTrajectories(body, { signal, onProgress, runNames = [] } = {}) {
+  const resp = await fetch("/api/trajectories/stream", {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body), signal,
+  });
+  if (!resp.ok) throw await refusal(resp, runNames);
+  const reader = resp.body.getReader();
+  const decoder = new TextDecoder();
+  let runs = [], buffer = "", done = false;
+  const handle = (line) => {
+    if (!line) return;
+    const msg = JSON.parse(line);
+    if (msg.type === "meta") runs = msg.runs.map(newRun);
+    else if (msg.type === "chunk") addChunk(runs[msg.run], msg);
+    else if (msg.type === "end") Object.assign(runs[msg.run], { diverged_at: msg.diverged_at, done: true });
+    else if (msg.type === "done") done = true;
+    else if (msg.type === "error") throw new ApiError([msg.message]);
+  };
+  for (;;) {
+    const { value, done: eof } = await reader.read();
+    if (value) buffer += decoder.decode(value, { stream: true });
+    const lines = buffer.split("\n");
+    buffer = eof ? "" : lines.pop();
+    lines.forEach(handle);
+    if (eof) break;
+    if (onProgress && !done) onProgress(runs);
+  }
+  if (!done) throw new ApiError(["The trajectory stream ended early; try again."]);
+  return runs;
+}

@@ -1,0 +1,128 @@
+// The page's controls, bound by their data-key (the URL key they set). The
+// template renders them from the registry; this file never names an optimizer.
+
+import { specOf, valueOf } from "./state.js";
+import { $, $$, fmt, put } from "./util.js";
+
+const DISPLAY_FLAGS = new Set(["large", "loop", "autoplay"]);
+
+/** Where a value sits on a slider of `max` positions; log sliders are even in decades. */
+function toPosition(el, v) {
+  const lo = Number(el.dataset.low), hi = Number(el.dataset.high), max = Number(el.max);
+  const p = el.dataset.scale === "log"
+    ? (Math.log10(Math.max(v, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))
+    : (v - lo) / (hi - lo);
+  return Math.round(Math.max(0, Math.min(1, p)) * max);
+}
+
+/** The value at a slider position, rounded to what a person would type (3 significant digits, or the range's grain). */
+function fromPosition(el) {
+  const lo = Number(el.dataset.low), hi = Number(el.dataset.high);
+  const p = Number(el.value) / Number(el.max);
+  const v = el.dataset.scale === "log" ? 10 ** (Math.log10(lo) + p * (Math.log10(hi) - Math.log10(lo))) : lo + p * (hi - lo);
+  if (el.dataset.kind === "int") return Math.round(Number(v.toPrecision(3)));
+  if (el.dataset.scale === "log") return Number(v.toPrecision(3));
+  const grain = 10 ** (Math.floor(Math.log10(hi - lo)) - 3);
+  return Math.min(hi, Number((Math.round(v / grain) * grain).toPrecision(12)));
+}
+
+function typed(el) {
+  const text = el.value.trim();
+  if (text === "") return NaN;
+  const v = Number(text);
+  return el.dataset.kind === "int" && Number.isFinite(v) && !Number.isInteger(v) ? NaN : v;
+}
+
+/**
+ * Wire every [data-key] control under `root` to `scene.set`. `onInvalid(message)` hears about a typed
+ * value that is not a number; ranges are left to the server, whose 422 names the allowed range.
+ */
+export function bindControls(root, scene, catalog, onInvalid) {
+  const set = (key, value, e) => scene.set(key, value, e.timeStamp);
+
+  for (const el of $$('input[type="range"][data-key]', root)) {
+    el.addEventListener("input", (e) => {
+      const v = fromPosition(el);
+      el.setAttribute("aria-valuetext", fmt(v, 4));
+      const box = $(`input[type="number"][data-key="${el.dataset.key}"]`, el.parentElement);
+      if (box) box.value = String(v);
+      set(el.dataset.key, v, e);
+    });
+  }
+  for (const el of $$('input[type="number"][data-key]', root)) {
+    el.addEventListener("change", (e) => {
+      const v = typed(el);
+      const name = el.getAttribute("aria-label").replace(/ value$/, "");
+      if (!Number.isFinite(v)) {
+        onInvalid(`${name}: "${el.value}" is not ${el.dataset.kind === "int" ? "a whole number" : "a number"}.`);
+        return;
+      }
+      if (el.dataset.key === "start") {
+        const start = [...scene.s.start];
+        start[Number(el.dataset.index)] = v;
+        set("start", start, e);
+      } else {
+        set(el.dataset.key, v, e);
+      }
+    });
+  }
+  for (const el of $$('select[data-key], input[type="radio"][data-key]', root)) {
+    el.addEventListener("change", (e) => set(el.dataset.key, el.dataset.key === "speed" ? Number(el.value) : el.value, e));
+  }
+  for (const el of $$('input[type="checkbox"][data-key]', root)) {
+    el.addEventListener("change", (e) => set(el.dataset.key, DISPLAY_FLAGS.has(el.dataset.key) ? el.checked : Number(el.checked), e));
+  }
+  for (const el of $$("[data-opt-toggle]", root)) {
+    el.addEventListener("change", (e) => {
+      const id = el.dataset.optToggle;
+      const opt = el.checked ? [...scene.s.opt.filter((o) => o !== id), id] : scene.s.opt.filter((o) => o !== id);
+      scene.update({ ...scene.s, opt }, e.timeStamp);
+    });
+  }
+  for (const el of $$("button.tune", root)) {
+    el.addEventListener("click", () => {
+      const panel = document.getElementById(el.getAttribute("aria-controls"));
+      panel.hidden = !panel.hidden;
+      el.setAttribute("aria-expanded", String(!panel.hidden));
+    });
+  }
+  for (const el of $$("[data-reset]", root)) {
+    el.addEventListener("click", (e) => {
+      const hp = { ...scene.s.hp };
+      delete hp[el.dataset.reset];
+      scene.update({ ...scene.s, hp }, e.timeStamp);
+    });
+  }
+}
+
+/** Show a state in every control (after a load, a preset, or a click on the contour). */
+export function syncControls(root, s, catalog) {
+  const surface = catalog.surface(s.surface);
+  for (const el of $$("[data-key]", root)) {
+    const key = el.dataset.key;
+    if (el === document.activeElement && el.type !== "checkbox" && el.type !== "radio") continue;
+    if (key === "start") { put(el, "value", String(s.start[Number(el.dataset.index)])); continue; }
+    if (!specOf(key, s, catalog) && key.includes(".")) continue; // a control of another surface or schedule
+    const v = valueOf(key, s, catalog);
+    // Write only what differs: setting an input's value costs style work even when it is the same.
+    if (el.type === "checkbox" || el.type === "radio") {
+      const on = el.type === "radio" ? el.value === v : Boolean(v);
+      if (el.checked !== on) el.checked = on;
+    } else {
+      const text = String(el.type === "range" ? toPosition(el, v) : v);
+      if (el.value !== text) el.value = text;
+      if (el.type === "range" && el.dataset.shown !== String(v)) {
+        el.dataset.shown = String(v);
+        el.setAttribute("aria-valuetext", fmt(v, 4));
+      }
+    }
+  }
+  for (const el of $$("[data-opt-toggle]", root)) {
+    const on = s.opt.includes(el.dataset.optToggle);
+    if (el.checked !== on) el.checked = on;
+    el.closest(".opt").classList.toggle("on", on);
+  }
+  for (const el of $$("[data-surface]", root)) put(el, "hidden", el.dataset.surface !== s.surface);
+  for (const el of $$("[data-sched]", root)) put(el, "hidden", el.dataset.sched !== (s.sched ?? catalog.defaultSchedule()));
+  put($('[data-ctl="seed"]', root), "hidden", !surface.stochastic);
+}

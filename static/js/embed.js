@@ -1,0 +1,30 @@
+// The embed: one view of a shared state with minimal chrome, for an iframe in slides.
+
+import { showAlert, warnIgnored, watchErrors } from "./alert.js";
+import { bindControls, syncControls } from "./controls.js";
+import { Scene } from "./scene.js";
+import { Catalog, initialState } from "./state.js";
+import { $ } from "./util.js";
+
+const catalog = Catalog.fromPage();
+watchErrors();
+const { state, warnings } = initialState(catalog);
+warnIgnored(warnings);
+
+const timeline = $(".timeline");
+const scene = new Scene(catalog, state, document.body, {
+  companions: false,
+  onState: (s) => syncControls(timeline, s, catalog),
+  onError: (err) => showAlert(err?.lines ?? null, "error"),
+});
+bindControls(timeline, scene, catalog, (msg) => showAlert([msg], "error"));
+syncControls(timeline, state, catalog);
+$("#open-full").href = `/${location.search}`;
+document.addEventListener("keydown", (e) => {
+  if (e.key === " " && !e.target.closest("input, select, button, a")) {
+    e.preventDefault();
+    scene.player.toggle();
+  }
+});
+scene.start();
+window.gradscape = { scene, catalog };

@@ -1,0 +1,255 @@
+// A state, the data it asks for, and the views that draw it: what the page and the embed share.
+
+import { ApiError, fetchGrid, streamTrajectories } from "./api.js";
+import { Player } from "./player.js";
+import { requestBody, surfaceKey, withValue } from "./state.js";
+import { $, announce, fmt, put, throttle } from "./util.js";
+import { ContourView, LossView, SurfaceView, addDrawnPoints, forgetSizes, headIndex } from "./views.js";
+
+// Slider moves closer together than this are merged into one request; the first goes at once.
+const RECOMPUTE_MS = 30;
+const RUN_CACHE_SIZE = 64;
+
+/** The value of a surface at a point, read off the grid by bilinear interpolation (for landmark markers). */
+function interpolator(grid) {
+  const { x, y, z } = grid;
+  const at = (axis, v) => {
+    const t = ((v - axis[0]) / (axis[axis.length - 1] - axis[0])) * (axis.length - 1);
+    const i = Math.max(0, Math.min(axis.length - 2, Math.floor(t)));
+    return [i, Math.max(0, Math.min(1, t - i))];
+  };
+  return ([px, py]) => {
+    const [i, u] = at(x, px), [j, v] = at(y, py);
+    return (1 - v) * ((1 - u) * z[j][i] + u * z[j][i + 1]) + v * ((1 - u) * z[j + 1][i] + u * z[j + 1][i + 1]);
+  };
+}
+
+export class Scene {
+  /**
+   * `root` holds the panels (templates/_panels.html) and the timeline.
+   * `companions`: beside the contour or 3-D view, also show the loss (the page); the embed shows one view only.
+   */
+  constructor(catalog, state, root, { companions = true, onState = () => {}, onError = () => {}, extraViews = [] } = {}) {
+    this.catalog = catalog;
+    this.s = state;
+    this.companions = companions;
+    this.onState = onState;
+    this.onError = onError;
+    this.ctx = {
+      catalog, state: () => this.s, playing: () => this.player.playing, onStart: (xy) => this.set("start", xy),
+    };
+    this.views = {
+      contour: new ContourView($("#contour-bg", root), $("#contour-fg", root), this.ctx),
+      surface3d: new SurfaceView($("#surface3d", root), this.ctx),
+      loss: new LossView($("#loss-bg", root), $("#loss-fg", root), this.ctx),
+    };
+    this.extraViews = extraViews.map((make) => make(this.ctx));
+    this.panels = $(".panels", root);
+    this.legend = $("#legend", root);
+    this.busyMark = $("#busy", root);
+    this.surface = null;
+    this.runs = [];
+    this.computedKey = null;
+    this.controller = null;
+    this.firstFrame = true;
+    this.player = new Player($(".timeline", root), (k) => this.drawStep(k));
+    this.scheduleCompute = throttle((changeAt) => this.compute(changeAt), RECOMPUTE_MS);
+    new ResizeObserver(() => this.resize()).observe(this.panels);
+    this.shownKey = null;
+  }
+
+  /** The trajectory request: only points and losses unless the inspector is showing a run. */
+  body(s) {
+    const body = requestBody(s);
+    const inspecting = this.extraViews.length > 0 && s.opt.includes(s.inspect);
+    if (!inspecting) body.fields = ["points", "losses"];
+    return body;
+  }
+
+  /** What the data drawn depends on: a state with the same key needs no new request. */
+  dataKey(s) {
+    return JSON.stringify([this.body(s), surfaceKey(s)]);
+  }
+
+  allViews() { return [...Object.values(this.views), ...this.extraViews]; }
+
+  /** The views the current `view` key shows. */
+  shown() {
+    const v = this.s.view;
+    if (!this.companions || v === "loss") return [v];
+    return [v, "loss"];
+  }
+
+  applyDisplay() {
+    const shown = this.shown();
+    const shownKey = JSON.stringify([shown, this.s.large]);
+    if (shownKey !== this.shownKey) {
+      this.shownKey = shownKey;
+      forgetSizes();
+    }
+    put(this.panels.dataset, "view", this.companions ? this.s.view : `${this.s.view} alone`);
+    this.player.speed = this.s.speed;
+    this.player.loop = this.s.loop;
+    document.documentElement.classList.toggle("large", this.s.large);
+    return Promise.all([
+      ...Object.entries(this.views).map(([name, view]) => view.setActive(shown.includes(name))),
+      ...this.extraViews.map((v) => v.refresh?.()),
+    ]);
+  }
+
+  /** Change one setting; `changeAt` is when the user made the change (for the latency benchmark). */
+  set(key, value, changeAt = performance.now()) {
+    this.update(withValue(key, value, this.s, this.catalog), changeAt);
+  }
+
+  update(state, changeAt = performance.now()) {
+    const before = this.s;
+    this.s = state;
+    // The request leaves first; the controls and the URL catch up while it is in flight.
+    if (this.dataKey(state) !== this.computedKey) this.scheduleCompute(changeAt);
+    this.onState(state);
+    if (before.large !== state.large) this.allViews().forEach((v) => v.resize());
+    this.applyDisplay();
+  }
+
+  /** Fetch what the state asks for and redraw; a newer change aborts an older request. */
+  async compute(changeAt) {
+    const s = this.s;
+    const key = this.dataKey(s);
+    this.controller?.abort();
+    const controller = (this.controller = new AbortController());
+    const { signal } = controller;
+    this.busyMark?.classList.add("on");
+    try {
+      const gridRequest = this.surface?.key === surfaceKey(s) ? null : fetchGrid(s.surface, s.surfaceParams, signal);
+      const runsRequest = this.fetchRuns(this.body(s), signal);
+      const [grid, runs] = await Promise.allSettled([gridRequest, runsRequest]);
+      if (signal.aborted) return;
+      if (grid.status === "rejected") throw grid.reason;
+      if (grid.value) {
+        const spec = this.catalog.surface(s.surface);
+        this.surface = { key: surfaceKey(s), spec, grid: grid.value, floor: grid.value.z_min, valueAt: interpolator(grid.value),
+          minima: grid.value.minima ?? spec.minima, saddles: grid.value.saddles ?? spec.saddles };
+      }
+      if (runs.status === "rejected") {
+        // Refused runs leave the last good drawing; a new surface is still drawn, without runs.
+        if (grid.value) {
+          this.runs = [];
+          await this.draw();
+        }
+        throw runs.reason;
+      }
+      this.runs = runs.value;
+      for (const run of this.runs) addDrawnPoints(run, this.surface.spec.domain);
+      this.computedKey = key;
+      this.player.setLength(s.steps);
+      await this.draw();
+      if (this.replayPending) this.replay();
+      this.onError(null);
+      announce("data", { changeAt, runs: this.runs.length, step: this.player.k });
+    } catch (err) {
+      if (signal.aborted || err.name === "AbortError") return;
+      this.onError(err instanceof ApiError ? err : new ApiError([`Could not reach the server: ${err.message}`]));
+    } finally {
+      if (this.controller === controller) this.busyMark?.classList.remove("on");
+    }
+  }
+
+  /**
+   * The runs a request body asks for. Runs already computed with the same surface, start, steps,
+   * schedule and noise are reused, so moving one optimizer's slider fetches that optimizer's run only.
+   */
+  async fetchRuns(body, signal) {
+    const { runs: specs, ...shared } = body;
+    const sharedKey = JSON.stringify(shared);
+    if (sharedKey !== this.cacheKey) {
+      this.cache = new Map();
+      this.cacheKey = sharedKey;
+    }
+    const keys = specs.map((spec) => JSON.stringify(spec));
+    const missing = specs.filter((_, i) => !this.cache.has(keys[i]));
+    if (missing.length) {
+      const runs = await streamTrajectories({ ...shared, runs: missing }, {
+        signal, runNames: missing.map((spec) => this.catalog.optimizer(spec.optimizer).label),
+      });
+      missing.forEach((spec, i) => this.cache.set(JSON.stringify(spec), runs[i]));
+    }
+    const found = keys.map((key) => this.cache.get(key));
+    // Least recently used first: the runs just asked for move to the end, and the oldest go.
+    keys.forEach((key, i) => { this.cache.delete(key); this.cache.set(key, found[i]); });
+    while (this.cache.size > Math.max(RUN_CACHE_SIZE, keys.length)) this.cache.delete(this.cache.keys().next().value);
+    return found;
+  }
+
+  async draw() {
+    await Promise.all(this.allViews().map((v) => {
+      v.surface = this.surface;
+      v.runs = this.runs;
+      v.k = this.player.k;
+      return v.schedule("full");
+    }));
+    // Text changes after the plots have measured themselves, so they never force a layout first.
+    this.renderLegend();
+  }
+
+  async drawStep(k) {
+    await Promise.all(this.allViews().map((v) => v.setStep(k)));
+    this.updateLegend();
+    if (this.firstFrame && this.player.playing) {
+      this.firstFrame = false;
+      announce("first-frame", { step: k });
+    }
+    announce("frame", { step: k });
+  }
+
+  resize() {
+    forgetSizes();
+    return Promise.all(this.allViews().map((v) => v.resize()));
+  }
+
+  /** Start: draw the state in the URL, then play it if autoplay is on, else show where the runs end. */
+  async start() {
+    await this.applyDisplay();
+    await this.compute(performance.now());
+    if (this.s.autoplay) this.player.play();
+    else this.player.seek(this.player.length);
+  }
+
+  /** Play from step 0 once the current state is drawn (after a preset). */
+  replay() {
+    const drawn = this.dataKey(this.s) === this.computedKey;
+    this.replayPending = !drawn;
+    if (!drawn) return;
+    this.player.seek(0);
+    if (this.s.autoplay) this.player.play();
+  }
+
+  renderLegend() {
+    if (!this.legend) return;
+    const names = this.runs.map((r) => r.optimizer).join();
+    if (names === this.legendNames) return this.updateLegend();
+    this.legendNames = names;
+    this.legend.replaceChildren(...this.runs.map((run) => {
+      const o = this.catalog.optimizer(run.optimizer);
+      const item = document.createElement("span");
+      item.className = "legend-item";
+      item.style.setProperty("--c", o.style.colour);
+      item.innerHTML = `<svg class="swatch" aria-hidden="true" viewBox="0 0 28 8"><line x1="1" y1="4" x2="27" y2="4" class="dash-${o.style.dash}"/></svg><span class="name"></span> <span class="value"></span>`;
+      item.querySelector(".name").textContent = o.label;
+      return item;
+    }));
+    this.updateLegend();
+  }
+
+  updateLegend() {
+    if (!this.legend) return;
+    this.runs.forEach((run, i) => {
+      const value = this.legend.children[i]?.querySelector(".value");
+      if (!value) return;
+      const m = headIndex(run, this.player.k);
+      const diverged = run.diverged_at !== null && this.player.k >= run.xs.length - 1;
+      put(value, "textContent", diverged ? `diverged at step ${run.diverged_at}` : `loss ${fmt(run.losses[m])}`);
+      value.classList.toggle("bad", diverged);
+    });
+  }
+}

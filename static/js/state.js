@@ -1,0 +1,198 @@
+// The whole UI state and its URL form. app/state.py reads the same format in Python.
+//
+//   surface=beale  surface.kappa=100  start=1,1.5  steps=300  opt=adam,sgd
+//   adam.lr=0.01 (overrides only)  sched=cosine  sched.t_max=500
+//   noise=0.1  noise_seed=0  seed=0
+//   display: view=contour|surface3d|loss  speed=1  autoplay=0|1  loop=0|1  inspect=adam  large=1
+//
+// Every name below comes from the catalog: there is no list of optimizers here.
+
+/** The registry the page embeds, indexed by id. */
+export class Catalog {
+  constructor(raw) {
+    this.raw = raw;
+    this.optimizers = new Map(raw.optimizers.map((o, i) => [o.id, { ...o, order: i, style: raw.palette.optimizers[o.id] }]));
+    this.surfaces = new Map(raw.surfaces.map((s) => [s.id, s]));
+    this.schedules = new Map(raw.schedules.map((s) => [s.id, s]));
+    this.runSettings = new Map(raw.run_settings.map((s) => [s.name, s]));
+    this.presets = raw.presets;
+    this.palette = raw.palette;
+    this.display = raw.display; // the display keys and their defaults
+    this.flags = new Set(raw.flags); // the display keys that are 0 or 1
+  }
+
+  static fromPage() {
+    return new Catalog(JSON.parse(document.getElementById("catalog").textContent));
+  }
+
+  optimizer(id) { return this.optimizers.get(id); }
+  surface(id) { return this.surfaces.get(id); }
+  schedule(id) { return this.schedules.get(id); }
+  defaultSchedule() { return this.raw.schedules[0].id; }
+  preset(id) { return this.presets.find((p) => p.id === id); }
+}
+
+function param(list, name) {
+  return list.find((h) => h.name === name);
+}
+
+function readNumber(text, kind) {
+  const v = kind === "int" ? Number.parseInt(text, 10) : Number(text);
+  return Number.isFinite(v) ? v : NaN;
+}
+
+/** The state in the page's URL; with none, the first preset (what the page shows first). */
+export function initialState(catalog) {
+  return parse(location.search.length > 1 ? location.search : catalog.presets[0].query, catalog);
+}
+
+/** A fresh state for a surface: its default start, defaults everywhere else. */
+export function blank(catalog, surfaceId = catalog.raw.surfaces[0].id) {
+  const surface = catalog.surface(surfaceId);
+  return {
+    surface: surface.id, surfaceParams: {}, start: [...surface.start],
+    steps: catalog.runSettings.get("steps").default, opt: [], hp: {},
+    sched: null, schedParams: {},
+    noise: 0, noise_seed: 0, seed: 0,
+    ...catalog.display,
+  };
+}
+
+/** Read a query string. Unknown names are reported, not fatal: a shared link should still open. */
+export function parse(query, catalog) {
+  const q = new URLSearchParams(query);
+  const warnings = [];
+  const surfaceId = q.get("surface");
+  if (surfaceId && !catalog.surface(surfaceId)) warnings.push(`unknown surface "${surfaceId}"`);
+  const s = blank(catalog, catalog.surface(surfaceId) ? surfaceId : undefined);
+  const surface = catalog.surface(s.surface);
+  if (q.has("sched")) {
+    if (catalog.schedule(q.get("sched"))) s.sched = q.get("sched");
+    else warnings.push(`unknown schedule "${q.get("sched")}"`);
+  }
+  for (const [key, text] of q) {
+    const dot = key.indexOf(".");
+    if (key === "surface" || key === "sched") continue;
+    if (key === "start") {
+      const xy = text.split(",").map(Number);
+      if (xy.length === 2) s.start = xy;
+      else warnings.push(`start must be two numbers, got "${text}"`);
+    } else if (key === "opt") {
+      for (const id of text.split(",").filter(Boolean)) {
+        if (catalog.optimizer(id) && !s.opt.includes(id)) s.opt.push(id);
+        else if (!catalog.optimizer(id)) warnings.push(`unknown optimizer "${id}"`);
+      }
+    } else if (catalog.runSettings.has(key)) {
+      s[key] = readNumber(text, catalog.runSettings.get(key).kind);
+    } else if (key in catalog.display) {
+      if (catalog.flags.has(key)) s[key] = text === "1" || text === "true";
+      else if (key === "speed") s.speed = Number(text) || 1;
+      else s[key] = text;
+    } else if (dot > 0) {
+      const [owner, name] = [key.slice(0, dot), key.slice(dot + 1)];
+      const opt = catalog.optimizer(owner);
+      const h = owner === "surface" ? param(surface.params, name)
+        : owner === "sched" ? s.sched && param(catalog.schedule(s.sched).params, name)
+        : opt && param(opt.hyperparameters, name);
+      if (!h) { warnings.push(`unknown setting "${key}"`); continue; }
+      const v = readNumber(text, h.kind);
+      if (owner === "surface") s.surfaceParams[name] = v;
+      else if (owner === "sched") s.schedParams[name] = v;
+      else (s.hp[owner] ??= {})[name] = v;
+    } else {
+      warnings.push(`unknown setting "${key}"`);
+    }
+  }
+  if (!catalog.raw.views.includes(s.view)) s.view = catalog.display.view;
+  return { state: s, warnings };
+}
+
+// Keep commas readable: they separate the two numbers of start and the list of optimizers.
+const enc = (v) => encodeURIComponent(String(v)).replace(/%2C/g, ",");
+
+/** The query string of a state: the run in full, then only the settings that differ from their defaults. */
+export function serialize(s, catalog) {
+  const parts = [["surface", s.surface]];
+  for (const [k, v] of Object.entries(s.surfaceParams)) parts.push([`surface.${k}`, v]);
+  parts.push(["start", s.start.join(",")], ["steps", s.steps], ["opt", s.opt.join(",")]);
+  for (const id of s.opt) {
+    for (const [k, v] of Object.entries(s.hp[id] ?? {})) parts.push([`${id}.${k}`, v]);
+  }
+  if (s.sched) {
+    parts.push(["sched", s.sched]);
+    for (const [k, v] of Object.entries(s.schedParams)) parts.push([`sched.${k}`, v]);
+  }
+  if (s.noise > 0) parts.push(["noise", s.noise], ["noise_seed", s.noise_seed]);
+  if (s.seed !== 0) parts.push(["seed", s.seed]);
+  for (const [k, d] of Object.entries(catalog.display)) {
+    if (s[k] !== d) parts.push([k, catalog.flags.has(k) ? Number(s[k]) : s[k]]);
+  }
+  return parts.map(([k, v]) => `${k}=${enc(v)}`).join("&");
+}
+
+/** The spec (range, default, kind) behind a setting's key, or undefined. */
+export function specOf(key, s, catalog) {
+  const dot = key.indexOf(".");
+  if (dot < 0) return catalog.runSettings.get(key);
+  const [owner, name] = [key.slice(0, dot), key.slice(dot + 1)];
+  if (owner === "surface") return param(catalog.surface(s.surface).params, name);
+  if (owner === "sched") return param(catalog.schedule(s.sched ?? catalog.defaultSchedule()).params, name);
+  const opt = catalog.optimizer(owner);
+  return opt && param(opt.hyperparameters, name);
+}
+
+/** The value a control shows for a key: the override if there is one, else the default. */
+export function valueOf(key, s, catalog) {
+  if (key in catalog.display || key === "surface" || key === "start") return s[key];
+  if (key === "sched") return s.sched ?? catalog.defaultSchedule();
+  const dot = key.indexOf(".");
+  if (dot < 0) return s[key];
+  const [owner, name] = [key.slice(0, dot), key.slice(dot + 1)];
+  const given = owner === "surface" ? s.surfaceParams[name] : owner === "sched" ? s.schedParams[name] : s.hp[owner]?.[name];
+  return given ?? specOf(key, s, catalog)?.default;
+}
+
+/** A new state with one setting changed. Picking another surface or schedule resets what belonged to the old one. */
+export function withValue(key, value, s, catalog) {
+  const n = structuredClone(s);
+  if (key === "surface") {
+    if (value === s.surface) return n;
+    n.surface = value;
+    n.surfaceParams = {};
+    n.start = [...catalog.surface(value).start];
+  } else if (key === "sched") {
+    n.sched = value === catalog.defaultSchedule() ? null : value;
+    n.schedParams = {};
+  } else if (key === "start") {
+    n.start = value;
+  } else if (key in catalog.display || catalog.runSettings.has(key)) {
+    n[key] = value;
+  } else {
+    const dot = key.indexOf(".");
+    const [owner, name] = [key.slice(0, dot), key.slice(dot + 1)];
+    const bag = owner === "surface" ? n.surfaceParams : owner === "sched" ? n.schedParams : (n.hp[owner] ??= {});
+    if (owner === "sched" && !n.sched) n.sched = catalog.defaultSchedule();
+    if (value === specOf(key, s, catalog)?.default) delete bag[name];
+    else bag[name] = value;
+  }
+  return n;
+}
+
+/** The body of POST /api/trajectories(/stream) for a state. */
+export function requestBody(s) {
+  const hasParams = Object.keys(s.surfaceParams).length > 0;
+  return {
+    surface: hasParams ? { name: s.surface, ...s.surfaceParams } : s.surface,
+    start: s.start,
+    steps: s.steps,
+    runs: s.opt.map((id) => ({ optimizer: id, hyperparameters: { ...(s.hp[id] ?? {}) } })),
+    schedule: s.sched ? { name: s.sched, ...s.schedParams } : null,
+    noise: s.noise > 0 ? { sigma: s.noise, seed: s.noise_seed } : null,
+    seed: s.seed,
+  };
+}
+
+/** What the grid endpoint needs: the surface and its own parameters. */
+export function surfaceKey(s) {
+  return JSON.stringify([s.surface, s.surfaceParams]);
+}

@@ -1,0 +1,83 @@
+"""Driving Debian's Chromium with Playwright, shared by the browser tests and bench/page_bench.py.
+
+Playwright's own browser download does not work offline, so Chromium is the
+system one. The page announces what it draws with a `gradscape:drawn` DOM
+event (kind "data" after a recompute, "frame" per animation step,
+"first-frame" once); INIT_SCRIPT records them in window.__drawn so a test can
+wait for an event instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+VIEWPORT = {"width": 1280, "height": 720}
+
+INIT_SCRIPT = """
+window.__drawn = [];
+document.addEventListener("gradscape:drawn", (e) => window.__drawn.push(e.detail));
+"""
+
+
+def chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def launch(playwright, user_data_dir: str | None = None):
+    """A headless Chromium browser, or a persistent context when a profile directory is given."""
+    if user_data_dir is not None:
+        return playwright.chromium.launch_persistent_context(
+            user_data_dir, executable_path=chromium(), args=CHROMIUM_ARGS, viewport=VIEWPORT)
+    return playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+
+
+def watch(page) -> list[str]:
+    """Install the draw recorder on a page; returns the list its console errors and uncaught exceptions go to."""
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
+    page.add_init_script(INIT_SCRIPT)
+    return errors
+
+
+def drawn_count(page, kind: str) -> int:
+    return page.evaluate("(kind) => window.__drawn.filter((e) => e.kind === kind).length", kind)
+
+
+def wait_drawn(page, kind: str = "data", after: int = 0, timeout: float = 30_000):
+    """Wait until more than `after` events of this kind were announced; returns the newest one."""
+    page.wait_for_function(
+        "([kind, after]) => window.__drawn.filter((e) => e.kind === kind).length > after", arg=[kind, after], timeout=timeout)
+    return page.evaluate("(kind) => window.__drawn.filter((e) => e.kind === kind).at(-1)", kind)
+
+
+# Move a slider to `position` as a person would (an input event), and resolve with the time from the
+# event to the last plotly_afterplot of the redraw it caused, and to the page's own "data" announcement.
+SLIDER_LATENCY_JS = """
+async ([key, position]) => {
+  const el = document.querySelector(`input[type="range"][data-key="${key}"]`);
+  const plots = [...document.querySelectorAll(".js-plotly-plot")].filter((gd) => gd.offsetParent !== null);
+  let afterplot = 0;
+  const mark = () => { afterplot = performance.now(); };
+  plots.forEach((gd) => gd.on("plotly_afterplot", mark));
+  const drawn = new Promise((resolve, reject) => {
+    const late = setTimeout(() => reject(new Error(`no redraw after moving ${key} to ${position}`)), 10000);
+    document.addEventListener("gradscape:drawn", function seen(e) {
+      if (e.detail.kind !== "data") return;
+      document.removeEventListener("gradscape:drawn", seen);
+      clearTimeout(late);
+      resolve(e.detail);
+    });
+  });
+  el.value = String(position);
+  const event = new Event("input", { bubbles: true });
+  el.dispatchEvent(event);
+  const detail = await drawn;
+  plots.forEach((gd) => gd.removeListener("plotly_afterplot", mark));
+  return { afterplot: afterplot - event.timeStamp, drawn: detail.at - event.timeStamp };
+}
+"""

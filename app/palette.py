@@ -11,10 +11,12 @@ import numpy as np
 from core import OPTIMIZERS
 
 # Okabe & Ito (2008), "Color Universal Design". Yellow (#F0E442) is left out:
-# it is barely visible on white. Black is left out too: landmarks use it.
-OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7"]
+# it is barely visible on white. Black comes last: it is the seventh colour the
+# classic seven (SGD to Adam) need to be told apart by colour alone, and the
+# black landmarks stay distinct by their shapes (star, cross).
+OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#000000"]
 
-# Six colours cannot tell seventeen optimizers apart, so each pass through the
+# Seven colours cannot tell seventeen optimizers apart, so each pass through the
 # palette takes the next dash (Plotly's names; `MPL_DASHES` are matplotlib's).
 DASHES = ["solid", "dash", "dot"]
 MPL_DASHES = {"solid": "-", "dash": (0, (5, 3)), "dot": (0, (1, 2))}

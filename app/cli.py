@@ -8,7 +8,29 @@ import re
 import sys
 
 
+def catalog_markdown() -> str:
+    """The registry as the README's catalog section: one table of optimizers, one of surfaces."""
+    from core import OPTIMIZERS, SCHEDULES, SURFACES
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    lines = ["| id | optimizer | hyperparameters (defaults) | reference |", "|---|---|---|---|"]
+    for spec in OPTIMIZERS.values():
+        hp = ", ".join(f"`{h.name}`={h.default:g}" for h in spec.hyperparameters)
+        lines.append(f"| `{spec.id}` | {cell(spec.label)}: {cell(spec.help)} | {hp} | {cell(spec.reference)} |")
+    lines += ["", "| id | surface | default start | minima |", "|---|---|---|---|"]
+    for spec in SURFACES.values():
+        minima = ", ".join(f"({x:.4g}, {y:.4g})" for x, y in spec.minima) or "none"
+        lines.append(f"| `{spec.id}` | {cell(spec.label)}: {cell(spec.help)} | ({spec.start[0]:g}, {spec.start[1]:g}) | {minima} |")
+    lines += ["", "Schedules: " + ", ".join(f"`{s.id}` ({s.help})" for s in SCHEDULES.values())]
+    return "\n".join(lines) + "\n"
+
+
 def _catalog(args) -> int:
+    if args.markdown:
+        print(catalog_markdown(), end="")
+        return 0
     from core import OPTIMIZERS, SURFACES
 
     print("Optimizers:")
@@ -144,7 +166,9 @@ def _export(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gradscape", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("catalog", help="list every optimizer and surface").set_defaults(func=_catalog)
+    catalog = sub.add_parser("catalog", help="list every optimizer and surface")
+    catalog.add_argument("--markdown", action="store_true", help="as the README's catalog tables")
+    catalog.set_defaults(func=_catalog)
     serve = sub.add_parser("serve", help="serve the app with uvicorn (kernels are warmed before the first request)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)

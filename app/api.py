@@ -41,7 +41,7 @@ from app.schemas import (
     TrajectoryRequest,
     TrajectoryResponse,
 )
-from app.serialize import FIELDS, JSONBytes, dumps, ndjson
+from app.serialize import FIELDS, Encoding, JSONBytes, dumps, encode_arrays, ndjson
 from app.settings import Settings, SettingsDep, get_settings
 
 log = logging.getLogger("gradscape.api")
@@ -275,7 +275,7 @@ def trajectories_json(body: TrajectoryRequest, settings: Settings) -> bytes:
     fields = body.field_names()
     return dumps({**header(runs), "runs": [
         {"optimizer": run.optimizer.id, "hyperparameters": run.hyperparameters,
-         **run.window(0, run.valid_points, fields), "diverged_at": run.diverged_at}
+         **encode_arrays(run.window(0, run.valid_points, fields), body.encoding), "diverged_at": run.diverged_at}
         for run in runs
     ]})
 
@@ -283,9 +283,10 @@ def trajectories_json(body: TrajectoryRequest, settings: Settings) -> bytes:
 class Interleave:
     """Steps runs in turn, a block of steps each, and writes each round's chunks as JSON Lines."""
 
-    def __init__(self, runs: list[core.Run], fields=FIELDS):
+    def __init__(self, runs: list[core.Run], fields=FIELDS, encoding: Encoding = "json"):
         self.runs = runs
         self.fields = fields
+        self.encoding = encoding
         self.sent = [0] * len(runs)  # points of each run already sent
         self.pending = list(range(len(runs)))
 
@@ -300,7 +301,7 @@ class Interleave:
             p0, p1 = self.sent[i], run.valid_points
             if p1 > p0:
                 lines.append(ndjson({"type": "chunk", "run": i, "from": p0, "step_from": max(p0 - 1, 0),
-                                     **run.window(p0, p1, self.fields)}))
+                                     **encode_arrays(run.window(p0, p1, self.fields), self.encoding)}))
                 self.sent[i] = p1
             if run.finished:
                 lines.append(ndjson({"type": "end", "run": i, "diverged_at": run.diverged_at, "points": p1}))
@@ -494,7 +495,8 @@ async def trajectories_stream(request: Request, body: TrajectoryRequest, setting
         {"index": i, "optimizer": run.optimizer.id, "hyperparameters": run.hyperparameters}
         for i, run in enumerate(runs)
     ]}
-    return ndjson_stream(request, settings, meta, trajectory_rounds(Interleave(runs, body.field_names()), settings))
+    interleave = Interleave(runs, body.field_names(), body.encoding)
+    return ndjson_stream(request, settings, meta, trajectory_rounds(interleave, settings))
 
 
 @router.post("/sweeps/stream", response_class=NDJSONResponse, responses={200: STREAM_DOC, **STREAM_ERRORS})

@@ -9,12 +9,12 @@ from the API as from Python: "hyperparameters.lr = -1 is outside [1e-06, 10]".
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model, model_validator
 
 import core
-from app.serialize import FIELDS
+from app.serialize import FIELDS, Encoding
 
 OptimizerName = Enum("OptimizerName", {k: k for k in core.OPTIMIZERS}, type=str)
 SurfaceName = Enum("SurfaceName", {k: k for k in core.SURFACES}, type=str)
@@ -105,6 +105,11 @@ class TrajectoryRequest(BaseModel):
     fields: list[FieldName] | None = Field(
         None, description="arrays to return for each run; all of them when omitted. "
         "Asking only for points and losses keeps responses small when nothing else is drawn.",
+    )
+    encoding: Encoding = Field(
+        "json", description='how each array is written: "json" as lists of numbers; "base64" as '
+        '{"dtype": "float64", "shape": [n, 2], "base64": "..."}, the little-endian float64 bytes of the '
+        "array in base64, exact to the bit, about 45% smaller and much faster to write and to read.",
     )
 
     def field_names(self) -> tuple[str, ...]:
@@ -203,18 +208,26 @@ class Catalog(BaseModel):
     limits: Limits
 
 
+class EncodedArray(BaseModel):
+    """An array of a request with "encoding": "base64": its little-endian float64 bytes, in base64."""
+
+    dtype: Literal["float64"]
+    shape: list[int]
+    base64: str
+
+
 class RunResult(BaseModel):
     """One run; per-point arrays have one entry more than per-step ones (the start)."""
 
     optimizer: OptimizerName
     hyperparameters: dict[str, float]
-    points: list[list[float]] | None = None
-    losses: list[float] | None = None
-    lr: list[float] | None = None
-    gradients: list[list[float]] | None = None
-    state: dict[str, list[list[float]]] | None = None
-    effective_lr: list[list[float]] | None = None
-    step_size: list[float] | None = None
+    points: list[list[float]] | EncodedArray | None = None
+    losses: list[float] | EncodedArray | None = None
+    lr: list[float] | EncodedArray | None = None
+    gradients: list[list[float]] | EncodedArray | None = None
+    state: dict[str, list[list[float]] | EncodedArray] | None = None
+    effective_lr: list[list[float]] | EncodedArray | None = None
+    step_size: list[float] | EncodedArray | None = None
     diverged_at: int | None
 
 

@@ -6,10 +6,13 @@
 It starts `gradscape serve` on a free loopback port and prints:
   - time from a fresh start (warm numba cache) to the first trajectory answered;
   - 12 runs x 1,000 steps, one request at a time: end-to-end and server-side (Server-Timing)
-    latency p50/p99 and throughput, for the full answer and for points and losses only, next
-    to the core's own time (validate + compute) and its serialization in this process;
-  - 16 runs x 100,000 steps streamed: time to the first chunk and total time, against the core;
-  - 50 concurrent clients: latency p50/p99, throughput and errors.
+    latency p50/p99 and throughput, for the full answer and for points and losses only, each
+    with its arrays in JSON and in base64, next to the core's own time (validate + compute) and
+    its serialization in this process;
+  - 16 runs x 100,000 steps streamed, in JSON and in base64: time to the first chunk and total
+    time, against the core;
+  - 50 concurrent clients, in JSON and in base64 (what the page asks for): latency p50/p99,
+    throughput and errors.
 Ratios are taken within this run, so a loaded machine moves both sides.
 """
 
@@ -41,6 +44,11 @@ OPTIMIZERS = list(itertools.islice(itertools.cycle(core.OPTIMIZERS), 16))
 TWELVE = {"surface": "rosenbrock", "steps": 1000, "runs": [{"optimizer": o} for o in OPTIMIZERS[:12]]}
 DRAWN = {**TWELVE, "fields": ["points", "losses"]}
 LONG = {"surface": "rosenbrock", "steps": 100_000, "runs": [{"optimizer": o} for o in OPTIMIZERS]}
+ENCODINGS = ("json", "base64")  # the page asks for base64
+
+
+def encoded(body: dict, encoding: str) -> dict:
+    return {**body, "encoding": encoding}
 
 
 def free_port() -> int:
@@ -172,30 +180,37 @@ def main() -> None:
 
         print(f"\n12 runs x 1,000 steps, {args.requests} requests one at a time over keep-alive loopback")
         for label, body in (("full answer", TWELVE), ("points+losses", DRAWN)):
-            res = sequential(url, body, args.requests)
-            compute, whole = core_time(body, 50)
-            e2e, server = res["e2e"], res["server"]
-            print(f"  {label:14s} {res['bytes'] / 1e6:6.2f} MB  end-to-end p50 {ms(pct(e2e, 50))}  p99 {ms(pct(e2e, 99))}"
-                  f"  | server p50 {ms(pct(server, 50))}  p99 {ms(pct(server, 99))}"
-                  f"  | {1 / np.mean(e2e):6.0f} req/s")
-            print(f"  {'':14s} in-process: core validate+compute {ms(compute)},  + slicing and orjson {ms(whole)}"
-                  f"  | server p50 / core compute = {pct(server, 50) / compute:5.1f}x,"
-                  f" server p50 / in-process whole = {pct(server, 50) / whole:4.2f}x")
+            p50 = {}
+            for encoding in ENCODINGS:
+                res = sequential(url, encoded(body, encoding), args.requests)
+                compute, whole = core_time(encoded(body, encoding), 50)
+                e2e, server = res["e2e"], res["server"]
+                p50[encoding] = pct(server, 50), pct(e2e, 50)
+                print(f"  {label:14s} {encoding:6s} {res['bytes'] / 1e6:6.2f} MB  end-to-end p50 {ms(pct(e2e, 50))}"
+                      f"  p99 {ms(pct(e2e, 99))}  | server p50 {ms(pct(server, 50))}  p99 {ms(pct(server, 99))}"
+                      f"  | {1 / np.mean(e2e):6.0f} req/s")
+                print(f"  {'':21s} in-process: core validate+compute {ms(compute)},  + slicing and writing {ms(whole)}"
+                      f"  | server p50 / core compute = {pct(server, 50) / compute:5.1f}x,"
+                      f" server p50 / in-process whole = {pct(server, 50) / whole:4.2f}x")
+            (json_server, json_e2e), (b64_server, b64_e2e) = p50["json"], p50["base64"]
+            print(f"  {'':21s} json / base64: server p50 {json_server / b64_server:4.1f}x, end-to-end p50 {json_e2e / b64_e2e:4.1f}x")
 
         print(f"\n16 runs x 100,000 steps streamed (NDJSON), {args.stream_rounds} rounds")
-        runs = [streamed(url, LONG) for _ in range(args.stream_rounds)]
         compute, _ = core_time(LONG, 1, whole=False)
-        first = np.median([r["first"] for r in runs])
-        total = np.median([r["total"] for r in runs])
-        print(f"  first chunk {ms(first)}   total {total:6.2f} s   {runs[0]['bytes'] / 1e6:7.1f} MB in {runs[0]['lines']} lines"
-              f"   | core compute alone {compute:5.2f} s ({total / compute:4.1f}x)")
+        for encoding in ENCODINGS:
+            runs = [streamed(url, encoded(LONG, encoding)) for _ in range(args.stream_rounds)]
+            first = np.median([r["first"] for r in runs])
+            total = np.median([r["total"] for r in runs])
+            print(f"  {encoding:6s} first chunk {ms(first)}   total {total:6.2f} s   {runs[0]['bytes'] / 1e6:7.1f} MB"
+                  f" in {runs[0]['lines']} lines   | core compute alone {compute:5.2f} s ({total / compute:4.1f}x)")
 
         print(f"\n{args.clients} concurrent clients for {args.seconds:g} s, each posting 12 runs x 1,000 steps")
         for label, body in (("points+losses", DRAWN), ("full answer", TWELVE)):
-            res = asyncio.run(concurrent(url, body, args.clients, args.seconds))
-            lat = res["latencies"]
-            print(f"  {label:14s} {len(lat)} requests, {len(res['errors'])} errors,"
-                  f" p50 {ms(pct(lat, 50))}  p99 {ms(pct(lat, 99))}  | {len(lat) / res['elapsed']:6.0f} req/s")
+            for encoding in ENCODINGS:
+                res = asyncio.run(concurrent(url, encoded(body, encoding), args.clients, args.seconds))
+                lat = res["latencies"]
+                print(f"  {label:14s} {encoding:6s} {len(lat)} requests, {len(res['errors'])} errors,"
+                      f" p50 {ms(pct(lat, 50))}  p99 {ms(pct(lat, 99))}  | {len(lat) / res['elapsed']:6.0f} req/s")
     finally:
         proc.terminate()
         proc.wait(10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import numpy as np
@@ -231,6 +232,64 @@ def test_a_whole_answer_too_large_to_build_is_a_413_pointing_to_the_stream(clien
     assert post(client, "/api/trajectories/stream", {**BODY, "steps": 100_000, "runs": RUN * 3, "fields": []}).status_code == 200
 
 
+# --- the base64 encoding -------------------------------------------------------------------
+
+# Every optimizer (with and without state and step sizes), a schedule, noise, and a run that diverges.
+EVERY = {"surface": {"name": "quadratic", "kappa": 20}, "start": [-1.8, 1.0], "steps": 150,
+         "runs": [{"optimizer": o} for o in core.OPTIMIZERS] + [{"optimizer": "sgd", "hyperparameters": {"lr": 10}}],
+         "schedule": {"name": "cosine", "t_max": 100, "warmup_steps": 5}, "noise": {"sigma": 0.05, "seed": 3}}
+
+
+def decoded(value):
+    """An answer with each {"dtype", "shape", "base64"} array object turned into its numpy array."""
+    if isinstance(value, list):
+        return [decoded(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if value.keys() == {"dtype", "shape", "base64"}:
+        assert value["dtype"] == "float64"
+        return np.frombuffer(base64.b64decode(value["base64"], validate=True), "<f8").reshape(value["shape"])
+    return {k: decoded(v) for k, v in value.items()}
+
+
+def assert_bitwise_equal(encoded, plain, where: str = "") -> int:
+    """A decoded base64 answer is the JSON answer with every array as its exact bits; returns the arrays compared."""
+    if isinstance(encoded, np.ndarray):
+        expected = np.array(plain, dtype=float).reshape(encoded.shape)
+        assert encoded.tobytes() == expected.tobytes(), where
+        return 1
+    if isinstance(encoded, dict):
+        assert encoded.keys() == plain.keys(), where
+        return sum(assert_bitwise_equal(encoded[k], plain[k], f"{where}.{k}") for k in encoded)
+    if isinstance(encoded, list):
+        assert len(encoded) == len(plain), where
+        return sum(assert_bitwise_equal(a, b, f"{where}[{i}]") for i, (a, b) in enumerate(zip(encoded, plain)))
+    assert encoded == plain, where
+    return 0
+
+
+def test_a_base64_answer_holds_the_json_answers_arrays_bit_for_bit(client):
+    plain = post(client, "/api/trajectories", EVERY).json()
+    r = post(client, "/api/trajectories", {**EVERY, "encoding": "base64"})
+    assert r.status_code == 200, r.text
+    encoded = decoded(r.json())
+    adam = encoded["runs"][list(core.OPTIMIZERS).index("adam")]
+    assert adam["points"].shape == (151, 2) and adam["losses"].shape == (151,)
+    assert adam["state"]["m"].shape == (150, 2) and adam["step_size"].shape == (150,)
+    assert encoded["runs"][-1]["diverged_at"] is not None
+    assert assert_bitwise_equal(encoded, plain) >= 5 * len(EVERY["runs"])  # points, losses, lr, gradients, effective_lr
+
+
+def test_a_base64_stream_holds_the_json_streams_lines_bit_for_bit():
+    with client_with(stream_first_chunk_steps=7, stream_chunk_steps=50) as c:
+        plain = lines(post(c, "/api/trajectories/stream", EVERY))
+        encoded = [decoded(rec) for rec in lines(post(c, "/api/trajectories/stream", {**EVERY, "encoding": "base64"}))]
+    chunks = [rec["type"] for rec in encoded].count("chunk")
+    assert chunks > 2 * len(EVERY["runs"])
+    # meta, end and done lines are the same; each chunk's arrays hold the same bits in the same places.
+    assert assert_bitwise_equal(encoded, plain) >= 5 * chunks
+
+
 # --- sweeps ------------------------------------------------------------------------------
 
 def test_a_sweep_streams_rows_with_progress_and_equals_cores_sweep(client):
@@ -320,6 +379,7 @@ TRAJECTORY_ERRORS = [
     ({"surface": "beale", "runs": RUN, "noise": {"sigma": -0.1}}, ["body", "noise", "sigma"], "outside [0, 100]"),
     ({"surface": "beale", "runs": RUN, "seed": -1}, ["body", "seed"], "outside"),
     ({"surface": "beale", "runs": RUN, "fields": ["everything"]}, ["body", "fields", 0], "'points'"),
+    ({"surface": "beale", "runs": RUN, "encoding": "hex"}, ["body", "encoding"], "'json' or 'base64'"),
 ]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from urllib.parse import parse_qsl
 
+import numpy as np
 import pytest
 
 import core
@@ -115,6 +116,35 @@ def test_page_loads_draws_every_view_and_logs_no_errors(page):
     assert page.errors == []
 
 
+def test_the_runs_the_page_assembles_from_the_stream_are_cores_exactly(page):
+    # Two chunks a run (the first is small), state, step sizes, and a run that diverges.
+    body = {"surface": "quadratic", "steps": 300, "runs": [
+        {"optimizer": "adam"}, {"optimizer": "adagrad"}, {"optimizer": "sgd", "hyperparameters": {"lr": 10}}]}
+    open_page(page, TWO)
+    runs = page.evaluate("""async (body) => {
+        const { streamTrajectories } = await import("/static/js/api.js");
+        return streamTrajectories(body);
+    }""", body)
+    start = core.SURFACES["quadratic"].start
+
+    def floats(*columns):  # Playwright hands whole numbers back as ints
+        return np.asarray(columns if len(columns) > 1 else columns[0], dtype=float).T
+
+    for run, spec in zip(runs, body["runs"]):
+        t = core.trajectory("quadratic", spec["optimizer"], start, 300, spec.get("hyperparameters"))
+        assert run["diverged_at"] == t.diverged_at
+        for name, keys in {"points": ("xs", "ys"), "losses": ("losses",), "lr": ("lr",), "gradients": ("gx", "gy"),
+                           "effective_lr": ("effx", "effy")}.items():
+            assert np.array_equal(floats(*(run[k] for k in keys)), getattr(t, name)), name
+        assert run["state"].keys() == t.state.keys()
+        for name, values in t.state.items():
+            assert np.array_equal(floats(run["state"][name]["x"], run["state"][name]["y"]), values), name
+        assert (run["stepSize"] is None) == (t.step_size is None)
+        assert t.step_size is None or np.array_equal(floats(run["stepSize"]), t.step_size)
+    assert runs[2]["diverged_at"] is not None and runs[0]["stepSize"] is not None
+    assert page.errors == []
+
+
 def test_every_control_comes_from_the_registry_with_an_accessible_name(page):
     open_page(page, TWO)
     names = set(page.evaluate("""() => [...document.querySelectorAll('input[type=range], input[type=checkbox][data-key]')]
@@ -189,6 +219,7 @@ def test_the_url_holds_the_whole_state_and_a_reload_restores_it(page):
     expected = request_from_query(FULL)
     for key in ("surface", "start", "steps", "runs", "schedule", "noise", "seed"):
         assert body[key] == expected[key], key
+    assert body["encoding"] == "base64"
     page.reload()
     wait_drawn(page, "data")
     wait_query(page, FULL)

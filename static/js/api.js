@@ -53,40 +53,52 @@ function newRun(meta) {
   };
 }
 
+/**
+ * An array the server sent with "encoding": "base64" ({dtype: "float64", shape, base64}), as a flat
+ * Float64Array in row-major order: exact to the bit, and far cheaper than parsing decimal text.
+ * Float64Array reads the platform's byte order, little-endian wherever browsers run.
+ */
+function decodeArray({ dtype, base64 }) {
+  if (dtype !== "float64") throw new ApiError([`The server sent an array of ${dtype}, not float64.`]);
+  const text = atob(base64);
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return new Float64Array(bytes.buffer);
+}
+
 function addChunk(run, c) {
-  const { xs, ys, losses } = run;
-  for (let i = 0; i < c.points.length; i++) {
-    xs[c.from + i] = c.points[i][0];
-    ys[c.from + i] = c.points[i][1];
-    losses[c.from + i] = c.losses[i];
-  }
-  const k0 = c.step_from;
-  const pairs = (src, ax, ay) => {
-    for (let i = 0; i < src.length; i++) { ax[k0 + i] = src[i][0]; ay[k0 + i] = src[i][1]; }
+  // Flat arrays go to `a` from index `at`; [n, 2] ones to `ax` and `ay`.
+  const values = (src, a, at) => {
+    const v = decodeArray(src);
+    for (let i = 0; i < v.length; i++) a[at + i] = v[i];
   };
+  const pairs = (src, ax, ay, at) => {
+    const v = decodeArray(src);
+    for (let i = 0; i < v.length / 2; i++) { ax[at + i] = v[2 * i]; ay[at + i] = v[2 * i + 1]; }
+  };
+  pairs(c.points, run.xs, run.ys, c.from);
+  values(c.losses, run.losses, c.from);
   // A request may ask for points and losses only; the per-step arrays are then absent.
-  const lr = c.lr ?? [];
-  for (let i = 0; i < lr.length; i++) run.lr[k0 + i] = lr[i];
-  pairs(c.gradients ?? [], run.gx, run.gy);
-  pairs(c.effective_lr ?? [], run.effx, run.effy);
-  for (const [name, rows] of Object.entries(c.state ?? {})) {
+  const k0 = c.step_from;
+  if (c.lr) values(c.lr, run.lr, k0);
+  if (c.gradients) pairs(c.gradients, run.gx, run.gy, k0);
+  if (c.effective_lr) pairs(c.effective_lr, run.effx, run.effy, k0);
+  for (const [name, src] of Object.entries(c.state ?? {})) {
     const slot = (run.state[name] ??= { x: [], y: [] });
-    pairs(rows, slot.x, slot.y);
+    pairs(src, slot.x, slot.y, k0);
   }
-  if (c.step_size) {
-    run.stepSize ??= [];
-    for (let i = 0; i < c.step_size.length; i++) run.stepSize[k0 + i] = c.step_size[i];
-  }
+  if (c.step_size) values(c.step_size, (run.stepSize ??= []), k0);
 }
 
 /**
- * POST /api/trajectories/stream and assemble the runs as NDJSON lines arrive.
+ * POST /api/trajectories/stream, its arrays in base64, and assemble the runs as NDJSON lines arrive.
  * `onProgress(runs)` is called after each batch of lines; resolves with the runs when the stream is done.
  * `runNames` label the runs in error messages.
  */
 export async function streamTrajectories(body, { signal, onProgress, runNames = [] } = {}) {
   const resp = await fetch("/api/trajectories/stream", {
-    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body), signal,
+    method: "POST", headers: { "Content-Type": "application/json" }, signal,
+    body: JSON.stringify({ ...body, encoding: "base64" }),
   });
   if (!resp.ok) throw await refusal(resp, runNames);
   const reader = resp.body.getReader();

@@ -26,7 +26,8 @@ from markupsafe import Markup
 from app import palette, state
 from app.api import registry
 from app.presets import PRESETS
-from core.engine import MAX_NOISE_SIGMA, MAX_STEPS
+from app.settings import get_settings
+from core.engine import MAX_NOISE_SIGMA
 
 ROOT = Path(__file__).resolve().parent.parent
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
@@ -69,14 +70,16 @@ def _number(name: str, symbol: str, default, low, high, help: str, log=False, ki
             "kind": kind, "help": help, "slider_high": slider_high}
 
 
-# Settings of the run as a whole; their names are the URL keys.
-RUN_SETTINGS = (
-    _number("steps", "", state.DEFAULT_STEPS, 1, MAX_STEPS, "optimizer steps per run", log=True, kind="int", slider_high=5000),
-    _number("noise", r"\sigma", 0.0, 0.0, MAX_NOISE_SIGMA, "standard deviation of Gaussian noise added to every gradient",
-            slider_high=5.0),
-    _number("noise_seed", "", 0, 0, 2**31 - 1, "seed of the gradient noise", kind="int", slider_high=99),
-    _number("seed", "", 0, 0, 2**31 - 1, "seed of the minibatches on a stochastic surface", kind="int", slider_high=99),
-)
+def run_settings() -> tuple[dict, ...]:
+    """Settings of the run as a whole; their names are the URL keys. Steps stop at the server's limit."""
+    return (
+        _number("steps", "", state.DEFAULT_STEPS, 1, get_settings().max_steps, "optimizer steps per run", log=True,
+                kind="int", slider_high=5000),
+        _number("noise", r"\sigma", 0.0, 0.0, MAX_NOISE_SIGMA, "standard deviation of Gaussian noise added to every gradient",
+                slider_high=5.0),
+        _number("noise_seed", "", 0, 0, 2**31 - 1, "seed of the gradient noise", kind="int", slider_high=99),
+        _number("seed", "", 0, 0, 2**31 - 1, "seed of the minibatches on a stochastic surface", kind="int", slider_high=99),
+    )
 
 # Preloaded together, so the browser fetches the page's modules at once rather than import by import.
 MODULES = tuple(sorted(p.name for p in (ROOT / "static" / "js").glob("*.js")))
@@ -90,7 +93,7 @@ def catalog() -> dict:
     """The registry as the page's script reads it, with each optimizer's colour and dash."""
     return {
         **registry(),
-        "run_settings": list(RUN_SETTINGS),
+        "run_settings": list(run_settings()),
         # The display keys and their defaults, as app/state.py reads them from a URL.
         "display": state.DISPLAY,
         "flags": list(state.FLAGS),
@@ -116,7 +119,7 @@ def _context(request: Request) -> dict:
         "optimizers": [{**o, **styles[o["id"]]} for o in cat["optimizers"]],
         "surfaces": cat["surfaces"],
         "schedules": cat["schedules"],
-        "run_settings": {s["name"]: s for s in RUN_SETTINGS},
+        "run_settings": {s["name"]: s for s in cat["run_settings"]},
         "presets": PRESETS,
         "speeds": SPEEDS,
         "views": VIEWS,

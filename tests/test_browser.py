@@ -355,3 +355,20 @@ def test_the_embed_shows_one_view_and_plays(page, view):
     visible = page.evaluate("() => [...document.querySelectorAll('.panel')].filter((p) => p.offsetParent).length")
     assert visible == 1
     assert page.errors == []
+
+
+def test_the_steps_control_stops_at_the_servers_limit(monkeypatch):
+    """The page offers no more steps than the API accepts (GRADSCAPE_MAX_STEPS, not the core's own cap)."""
+    from app import pages
+    from app.settings import get_settings
+
+    monkeypatch.setenv("GRADSCAPE_MAX_STEPS", "1234")
+    for cached in (get_settings, pages.catalog, pages._catalog_json):
+        cached.cache_clear()
+    try:
+        steps = {s["name"]: s for s in pages.catalog()["run_settings"]}["steps"]
+        assert steps["high"] == 1234
+    finally:
+        monkeypatch.undo()
+        for cached in (get_settings, pages.catalog, pages._catalog_json):
+            cached.cache_clear()

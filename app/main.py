@@ -21,6 +21,9 @@ def settings_of(app: FastAPI) -> Settings:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
+    # Computing and writing answers holds the GIL most of the time, so worker threads beyond the
+    # cores only contend for it: with anyio's default of 40, each request cost ~40% more CPU.
+    anyio.to_thread.current_default_thread_limiter().total_tokens = settings_of(app).compute_threads
     # uvicorn binds its socket only after start-up ends, so no request waits for a compile.
     if settings_of(app).warm_on_startup:
         await anyio.to_thread.run_sync(core.warm)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from typing import Annotated
 
@@ -31,6 +32,8 @@ class Settings(BaseSettings):
     stream_first_chunk_steps: int = Field(64, ge=1, description="steps per run in the first streamed chunk")
     stream_chunk_steps: int = Field(4096, ge=1, description="steps per run in later streamed chunks")
     warm_on_startup: bool = Field(True, description="compile or load every kernel before accepting requests")
+    compute_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1,
+                                 description="worker threads computing and writing answers at once")
 
 
 @lru_cache

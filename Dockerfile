@@ -32,7 +32,7 @@ RUN pip install --no-deps -e . \
 # Compile every numba kernel into the image's cache, and build matplotlib's font
 # cache, as the user that serves: the first request then waits for neither.
 USER gradscape
-RUN python -c "import core; core.warm(); import app.render"
+RUN python -c "import core; core.warm(); import matplotlib.font_manager"
 
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \

@@ -22,14 +22,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
-import matplotlib
 import numpy as np
 import orjson
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import LightSource, LinearSegmentedColormap
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from mpl_toolkits.mplot3d import proj3d
 from PIL import GifImagePlugin, Image
 
 from app import palette
@@ -267,7 +261,12 @@ class Scene:
 
 # --- frames --------------------------------------------------------------------
 
+# matplotlib is imported where it is used: it is a third of the server's start-up otherwise,
+# and only exports need it.
+
 def _cmap():
+    from matplotlib.colors import LinearSegmentedColormap
+
     return LinearSegmentedColormap.from_list("gradscape", palette.CONTOUR_COLOURS)
 
 
@@ -290,6 +289,9 @@ class Frames:
     """A scene drawn in one view at one size; `frame(step)` gives that step's RGBA pixels."""
 
     def __init__(self, scene: Scene, view: str, width: int, height: int):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
         self.scene, self.view = scene, view
         self.width, self.height = width, height
         dpi = _dpi(width, height)
@@ -349,6 +351,8 @@ class Frames:
 
     def _draw_surface3d(self):
         xs, ys, z = self.scene.grid(GRID_RESOLUTION["surface3d"])
+        from matplotlib.colors import LightSource
+
         zt = self.scene.height(z)
         X, Y = np.meshgrid(xs, ys)
         # Landmarks are drawn after the surface, not depth-sorted into it: they would vanish in a valley.
@@ -380,6 +384,8 @@ class Frames:
         self.ax.grid(True, color="#dddddd", linewidth=0.6)
 
     def _legend_handles(self):
+        from matplotlib.lines import Line2D
+
         if self.view == "loss":
             return list(self.lines)
         return [*self.lines, *(Line2D([], [], marker=m.mpl, label=m.name, **m.style())
@@ -388,6 +394,8 @@ class Frames:
     def _display_lengths(self, coords) -> np.ndarray:
         """Length in pixels of each run's line from its start to each point, for dashes that continue."""
         if self._three_d:
+            from mpl_toolkits.mplot3d import proj3d
+
             xs, ys, _ = proj3d.proj_transform(*coords, self.ax.get_proj())
         else:
             xs, ys = coords
@@ -449,6 +457,8 @@ class Frames:
         self._heads(step)
         for artist in self.dynamic:
             artist.set_animated(False)
+        import matplotlib
+
         buf = io.BytesIO()
         with matplotlib.rc_context({"svg.hashsalt": "gradscape"}):
             self.fig.savefig(buf, format="svg")

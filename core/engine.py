@@ -547,7 +547,7 @@ class Run:
         slots = {name: self._states[q, k0:k1, 0] for q, name in enumerate(self.optimizer.state)}
         with np.errstate(all="ignore"):
             s = np.asarray(rule(lr, np.arange(k0 + 1, k1 + 1, dtype=float), self.hyperparameters, slots), dtype=float)
-        # Some rules divide by zero on degenerate hyperparameters (beta1 = 0 at t = 0).
+        # A rule's division must never put NaN or inf into an answer, whatever the hyperparameters.
         return np.where(np.isfinite(s), s, 0.0)
 
     def result(self) -> Trajectory:
@@ -727,9 +727,8 @@ def sweep_rows(plan: SweepPlan, rows_per_chunk: int | None = None):
     if rows_per_chunk is None:
         rows_per_chunk = max(1, (4 * SWEEP_BLOCK * threads) // nb)
     lr_a, lr_b = _schedules.factors(plan.schedule, 0, plan.steps)
-    level = np.inf if plan.minimum_value is None else plan.minimum_value + plan.tol
-    if plan.minimum_value is None:
-        level = -np.inf
+    # Without a known minimum no loss counts as reaching it, so steps_to_tol stays -1.
+    level = -np.inf if plan.minimum_value is None else plan.minimum_value + plan.tol
     spec = plan.optimizer
     hnames = [h.name for h in spec.hyperparameters]
     for r0 in range(0, na, rows_per_chunk):

@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 import core  # noqa: E402
 from core import engine  # noqa: E402
+from core.engine import SWEEP_BLOCK  # noqa: E402
 
 START = (-1.2, 1.0)
 HP = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
@@ -101,6 +102,34 @@ def numpy_sweep(lrs: np.ndarray, beta1s: np.ndarray, steps: int) -> np.ndarray:
     return x
 
 
+def divide_sqrt_floor(cells: int, steps: int) -> float:
+    """ns per cell-step, on one core, of the divisions and square roots torch's Adam needs.
+
+    With lr and beta1 varying per cell, torch's operation order needs 5
+    divisions and 3 square roots per cell and step (lr/(1-beta1^t) and
+    sqrt(1-beta2^t) once, sqrt(v)/c and m/denom per coordinate); this loop
+    does exactly those, vectorized, and nothing else.
+    """
+    from numba import njit
+
+    @njit(error_model="numpy")
+    def loop(a, b, steps):
+        acc = np.zeros_like(a)
+        for _ in range(steps):
+            for j in range(a.shape[0]):
+                c = np.sqrt(b[j] + acc[j])
+                acc[j] = (a[j] / (b[j] + acc[j]) + np.sqrt(a[j]) / c / (a[j] + 1.0)
+                          + np.sqrt(b[j]) / c / (b[j] + 1.0)) * 1e-300
+        return acc
+
+    a = np.linspace(1.0, 2.0, cells)
+    b = a[::-1].copy()
+    loop(a, b, 2)
+    t = time.perf_counter()
+    loop(a, b, steps)
+    return (time.perf_counter() - t) / (cells * steps) * 1e9
+
+
 def fresh_process(code: str, env: dict) -> float:
     t = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)
@@ -151,6 +180,9 @@ def main() -> None:
     # pow vs running products differ in the last bits; chaotic (large-lr) cells amplify that.
     print(f"   agreement with NumPy: median relative difference {np.median(rel):.0e}, "
           f"{np.mean(rel < 1e-9):.0%} of cells within 1e-9")
+    floor = statistics.median(divide_sqrt_floor(SWEEP_BLOCK, sweep_steps * 10) for _ in range(3))
+    print(f"   floor of torch's order   {floor / engine.sweep_threads():8.2f}   "
+          f"(5 divisions + 3 square roots per cell: {floor:.2f} ns on one core, / {engine.sweep_threads()} threads)")
 
     print("3. fresh process")
     tmp = Path(tempfile.mkdtemp())

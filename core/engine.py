@@ -117,7 +117,7 @@ def run_sweep(oc, sc, n_steps, p0, h0, s0, P, Q, q_step, lr_a, lr_b, level, fina
         mm = 2 * m
         p = np.empty(mm)
         g = np.zeros(mm)
-        h = np.empty((nh, mm))
+        h = np.empty((nh, m))
         s = np.empty((ns, mm))
         fb = np.empty(m)
         kb = np.full(m, -1, dtype=np.int64)
@@ -126,7 +126,6 @@ def run_sweep(oc, sc, n_steps, p0, h0, s0, P, Q, q_step, lr_a, lr_b, level, fina
             p[m + j] = p0[1, lo + j]
             for q in range(nh):
                 h[q, j] = h0[q, lo + j]
-                h[q, m + j] = h0[q, lo + j]
             for q in range(ns):
                 s[q, j] = s0[q, lo + j]
                 s[q, m + j] = s0[q, lo + j]
@@ -182,6 +181,28 @@ def optimizer_call(spec: OptimizerSpec, i: str, lr_t: str) -> str:
     return f"{', '.join(targets)} = k_o{spec.code}({', '.join(args)})"
 
 
+def sweep_cell_update(spec: OptimizerSpec) -> list[str]:
+    """The generated loop that steps both coordinates of every cell in a sweep block.
+
+    Hyperparameters and per-run state ('_' slots) are read once into locals and
+    passed to both coordinates' calls, so LLVM sees the same values twice and
+    computes the bias corrections once per cell instead of once per coordinate.
+    """
+    nh = len(spec.hyperparameters)
+    shared = [q for q, name in enumerate(spec.state) if name.startswith("_")]
+    lines = ["for j in range(m):"]
+    lines += [f"    hv{q} = h[{q}, j]" for q in range(nh)]
+    lines += [f"    sv{q} = s[{q}, j]" for q in shared]
+    lines.append("    lr_t = a * hv0 + b")
+    for i in ("j", "m + j"):
+        args = [f"p[{i}]", f"g[{i}]", "t", "lr_t"] + [f"hv{q}" for q in range(nh)]
+        args += [f"sv{q}" if q in shared else f"s[{q}, {i}]" for q in range(len(spec.state))]
+        targets = [f"p[{i}]"] + [f"sw{q}" if q in shared else f"s[{q}, {i}]" for q in range(len(spec.state))]
+        lines.append(f"    {', '.join(targets)} = k_o{spec.code}({', '.join(args)})")
+    lines += [f"    s[{q}, j] = sw{q}" for q in shared]
+    return lines
+
+
 def _chain(var: str, specs, body, indent: int, fallback: str | None = None) -> str:
     pad = " " * indent
     lines = []
@@ -217,10 +238,7 @@ def generate_source() -> str:
             "    if kb[j] < 0 and f <= level:",
             "        kb[j] = k",
         ], 12),
-        sweep_update=_chain("oc", opt, lambda sp: [
-            "for i in range(mm):",
-            f"    {optimizer_call(sp, 'i', 'a * h[0, i] + b')}",
-        ], 16),
+        sweep_update=_chain("oc", opt, sweep_cell_update, 16),
     )
 
 

@@ -43,7 +43,9 @@ class OptimizerSpec:
     """An optimizer: what it is called, what it takes, and the rule it applies.
 
     `state` names the per-coordinate buffers the kernel keeps, in slot order;
-    names starting with "_" are bookkeeping the inspector does not show.
+    names starting with "_" are bookkeeping the inspector does not show, and
+    must depend on the step and hyperparameters alone (running powers such as
+    beta1**t), never on the coordinate: a sweep keeps one copy per run.
     `init` gives a slot's starting value, a number or a hyperparameter name
     (every other slot starts at 0).
     `torch` says how to build the same optimizer with torch.optim (class name

@@ -336,6 +336,16 @@ def axis(h) -> list:
     return [h.default, h.low + 0.5 * (h.high - h.low), h.low]
 
 
+@optimizers
+def test_bookkeeping_state_is_the_same_for_both_coordinates(spec):
+    """A sweep keeps one copy of each '_' slot per run, which is only right if no slot depends on the coordinate."""
+    run = core.Run("beale", spec.id, (1.0, 1.5), 80, {"lr": 0.01})
+    run.advance(80)
+    for q, name in enumerate(spec.state):
+        if name.startswith("_"):
+            np.testing.assert_array_equal(run._states[q, :80, 0], run._states[q, :80, 1], err_msg=name)
+
+
 SWEEP_AXES = [(spec, h) for spec in OPTIMIZERS for h in spec.hyperparameters[1:]]
 
 

@@ -54,4 +54,5 @@ def _base64(value):
     # A no-op for the C-contiguous float64 views Run.window gives, on a little-endian machine. pybase64
     # reads the array's buffer in place and is ~25x faster than the standard library's base64 (SIMD).
     data = np.ascontiguousarray(value, "<f8")
-    return {"dtype": "float64", "shape": data.shape, "base64": pybase64.b64encode_as_string(data)}
+    # A Fragment goes into the answer as it is: base64 needs no escaping, so orjson need not scan it.
+    return {"dtype": "float64", "shape": data.shape, "base64": orjson.Fragment(b'"' + pybase64.b64encode(data) + b'"')}

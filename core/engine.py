@@ -145,6 +145,16 @@ def run_sweep(oc, sc, n_steps, p0, h0, s0, P, Q, q_step, lr_a, lr_b, level, fina
 
 
 @njit(**_cached)
+def effective_lr(points, grads, out):
+    """-(step taken) / gradient per coordinate, 0 where that is not a finite number."""
+    for k in range(grads.shape[0]):
+        for i in range(2):
+            e = -(points[k + 1, i] - points[k, i]) / grads[k, i]
+            if e - e == 0.0 and grads[k, i] != 0.0:
+                out[k, i] = e
+
+
+@njit(**_cached)
 def surface_grid(sc, xs, ys, P, Q, out):
     """Surface values on the grid xs x ys, one row per y."""
     r = 0
@@ -296,10 +306,12 @@ def _fmt(x) -> str:
 
 
 def _number(field: str, value, hp: Hyperparameter | None = None) -> float:
-    if isinstance(value, bool) and (hp is None or hp.kind != "bool"):
-        raise InvalidInput(field, f"{value!r} is not a number")
-    if not isinstance(value, Real):
-        raise InvalidInput(field, f"{value!r} is not a number")
+    # A plain float skips the abstract-class checks, which cost more than the rest of validation.
+    if type(value) is not float:
+        if isinstance(value, bool) and (hp is None or hp.kind != "bool"):
+            raise InvalidInput(field, f"{value!r} is not a number")
+        if not isinstance(value, Real):
+            raise InvalidInput(field, f"{value!r} is not a number")
     value = float(value)
     if not math.isfinite(value):
         raise InvalidInput(field, f"{_fmt(value)} is not a finite number")
@@ -314,11 +326,12 @@ def _number(field: str, value, hp: Hyperparameter | None = None) -> float:
 
 
 def _integer(field: str, value, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (Integral, Real)):
-        raise InvalidInput(field, f"{value!r} is not a whole number")
-    if isinstance(value, Real) and not isinstance(value, Integral):
-        if not (math.isfinite(value) and float(value).is_integer()):
+    if type(value) is not int:
+        if isinstance(value, bool) or not isinstance(value, (Integral, Real)):
             raise InvalidInput(field, f"{value!r} is not a whole number")
+        if isinstance(value, Real) and not isinstance(value, Integral):
+            if not (math.isfinite(value) and float(value).is_integer()):
+                raise InvalidInput(field, f"{value!r} is not a whole number")
     value = int(value)
     if not low <= value <= high:
         raise InvalidInput(field, f"{field} = {value} is outside [{low}, {high}]")
@@ -443,9 +456,9 @@ FIELDS = ("points", "losses", "lr", "gradients", "state", "effective_lr", "step_
 
 
 def _effective_lr(points: np.ndarray, grads: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        e = -(points[1:] - points[:-1]) / grads
-    return np.where(np.isfinite(e) & (grads != 0), e, 0.0)
+    e = np.zeros_like(grads)
+    kernels().effective_lr(points, grads, e)
+    return e
 
 
 def _initial_state(spec: OptimizerSpec, hp: dict, n: int) -> np.ndarray:

@@ -1,14 +1,15 @@
 """Pages: the interactive page, the embed view, and the assets they load.
 
 Every control is rendered from the registry, and the catalog is embedded in the
-page so its script needs no request before drawing. Plotly.js is served from
-the installed plotly package and KaTeX from static/vendor: nothing comes from
-a CDN, so the page works in a classroom with no internet.
+page so its script needs no request before drawing. Plotly.js (a bundle of
+only the trace types drawn here) and KaTeX are served from static/vendor:
+nothing comes from a CDN, so the page works in a classroom with no internet.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import re
 import unicodedata
@@ -16,7 +17,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-import plotly
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -26,12 +26,15 @@ from markupsafe import Markup
 from app import palette, state
 from app.api import registry
 from app.presets import PRESETS
+from app.render import PLOTLY_JS
 from app.settings import get_settings
 from core.engine import MAX_NOISE_SIGMA
 
 ROOT = Path(__file__).resolve().parent.parent
-PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-PLOTLY_URL = f"/vendor/plotly-{plotly.__version__}.min.js"
+# The file's name holds plotly.js's version and the URL a hash of its bytes, so a rebuilt bundle
+# gets a new URL and the old one can be cached for good.
+PLOTLY_HASH = hashlib.sha256(PLOTLY_JS.read_bytes()).hexdigest()[:10]
+PLOTLY_URL = f"/vendor/{PLOTLY_JS.name.removesuffix('.min.js')}-{PLOTLY_HASH}.min.js"
 
 templates = Jinja2Templates(directory=ROOT / "templates")
 
@@ -148,7 +151,7 @@ def _plotly_bytes() -> tuple[bytes, bytes]:
 
 @router.get(PLOTLY_URL)
 def plotly_js(accept_encoding: Annotated[str, Header()] = "") -> Response:
-    """plotly.min.js from the installed plotly package, gzipped once and cached for a year (the URL names the version)."""
+    """The vendored plotly.js, gzipped once and cached for a year (the URL names its version and hash)."""
     raw, packed = _plotly_bytes()
     headers = {"Cache-Control": "public, max-age=31536000, immutable", "Vary": "Accept-Encoding"}
     if "gzip" in accept_encoding:

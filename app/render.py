@@ -7,7 +7,7 @@ only the trajectory lines, their heads and the title over it. GIF frames are
 mapped onto one palette taken from the last frame and written one by one, each
 cropped to what changed; MP4 frames go as raw RGBA to the ffmpeg binary that
 ships inside the imageio-ffmpeg wheel (libx264, yuv420p). The HTML file inlines
-plotly.min.js from the installed plotly package and the data, and plays them
+the page's own plotly.js (static/vendor/plotly) and the data, and plays them
 with a small script of its own.
 """
 
@@ -55,6 +55,8 @@ LEGEND_BESIDE = 8  # legend entries that go beside the plot; more go below it
 # The 3-D view's camera in degrees, and its box's height over its sides: the page's.
 ELEVATION, AZIMUTH, BOX_HEIGHT = 44.0, -59.0, 0.6
 GRID_RESOLUTION = {"contour": 200, "surface3d": 60, "html": 120}
+# plotly.js with only the trace types Gradscape draws, built by scripts/build-plotly; the page loads it too.
+PLOTLY_JS = Path(__file__).resolve().parent.parent / "static" / "vendor" / "plotly" / "plotly-gradscape-4.1.1.min.js"
 
 Progress = Callable[[float], None]
 
@@ -596,9 +598,7 @@ def _still(scene: Scene, opts: Options, path: str) -> None:
 # --- HTML ----------------------------------------------------------------------
 
 def _plotly_js() -> str:
-    import plotly
-
-    return (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_text(encoding="utf-8")
+    return PLOTLY_JS.read_text(encoding="utf-8")
 
 
 def _eye(elevation: float, azimuth: float, distance: float = 2.44) -> tuple[float, float, float]:

@@ -326,6 +326,20 @@ def test_the_3d_view_rides_the_trajectories_on_the_surface(page):
     assert page.errors == []
 
 
+def test_plotly_knows_every_trace_type_the_page_draws(page):
+    # The vendored plotly.js holds only the types scripts/build-plotly names, and Plotly skips
+    # a trace of a type it lacks without an error.
+    open_page(page, TWO + "&inspect=adam")
+    page.get_by_label("3-D surface", exact=True).check()
+    page.wait_for_function("() => (document.getElementById('surface3d').data || []).length > 0")
+    # [asked, drawn] for every trace: Plotly draws a trace of an unknown type as an empty scatter.
+    types = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].flatMap((gd) =>
+        gd._fullData.map((t) => [gd.data[t.index].type || 'scatter', t.type]))""")
+    assert all(asked == drawn for asked, drawn in types), types
+    assert {asked for asked, _ in types} == {"scatter", "contour", "surface", "scatter3d"}
+    assert page.errors == []
+
+
 def test_the_share_box_offers_the_link_and_an_iframe_snippet(page):
     open_page(page, TWO)
     assert page.locator("#share-url").input_value() == f"{page.base}/?{TWO}"
@@ -355,6 +369,7 @@ def test_the_embed_shows_one_view_and_plays(page, view):
     visible = page.evaluate("() => [...document.querySelectorAll('.panel')].filter((p) => p.offsetParent).length")
     assert visible == 1
     assert page.errors == []
+
 
 
 def test_the_steps_control_stops_at_the_servers_limit(monkeypatch):

@@ -190,7 +190,7 @@ def test_html_is_self_contained_and_holds_the_trajectories(scene, tmp_path, view
     markup = re.sub(r"(<script\b[^>]*>).*?(</script>)", r"\1\2", text, flags=re.S)
     for pattern in EXTERNAL:
         assert not re.search(pattern, markup, re.IGNORECASE), pattern
-    # plotly.js is inlined as the package ships it (its code holds URL strings it never loads
+    # plotly.js is inlined as vendored (its code holds URL strings it never loads
     # here; the browser test checks that); the rest of the scripts name no URL at all.
     plotly_js, blob, player = scripts
     assert plotly_js == render._plotly_js()
@@ -229,6 +229,9 @@ def test_html_plays_and_scrubs_offline_from_a_file(scene, tmp_path):
         shown = page.evaluate("document.getElementById('plot').data.filter(t => t.mode === 'lines')"
                               ".map(t => t.x.length)")
         assert shown == [min(step + 1, len(r.points)) for r in scene.runs]
+        # Plotly draws a trace of a type the vendored bundle lacks as an empty scatter.
+        assert page.evaluate("(gd => gd._fullData.every(t => t.type === (gd.data[t.index].type || 'scatter')))"
+                             "(document.getElementById('plot'))")
         browser.close()
     assert all(url.startswith("file://") for url in requests), requests
 

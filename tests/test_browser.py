@@ -371,6 +371,13 @@ def test_the_embed_shows_one_view_and_plays(page, view):
     assert page.errors == []
 
 
+def test_a_link_to_the_3d_view_opens_without_an_alert(page):
+    open_page(page, TWO.replace("&autoplay=0", "&view=surface3d&autoplay=0"))
+    page.wait_for_function("() => (document.getElementById('surface3d').data || []).length > 0")
+    page.wait_for_timeout(500)  # a resize loop reports itself a frame or two after the plot appears
+    assert alert_text(page) is None
+    assert page.errors == []
+
 
 def test_the_steps_control_stops_at_the_servers_limit(monkeypatch):
     """The page offers no more steps than the API accepts (GRADSCAPE_MAX_STEPS, not the core's own cap)."""

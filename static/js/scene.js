@@ -54,7 +54,9 @@ export class Scene {
     this.firstFrame = true;
     this.player = new Player($(".timeline", root), (k) => this.drawStep(k));
     this.scheduleCompute = throttle((changeAt) => this.compute(changeAt), RECOMPUTE_MS);
-    new ResizeObserver(() => this.resize()).observe(this.panels);
+    // Resizing inside the observer's callback changes the sizes it watches, which the browser reports
+    // as an error ("ResizeObserver loop completed with undelivered notifications"); the next frame does not.
+    new ResizeObserver(() => requestAnimationFrame(() => this.resize())).observe(this.panels);
     this.shownKey = null;
   }
 

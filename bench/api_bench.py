@@ -75,6 +75,15 @@ def start_server() -> tuple[subprocess.Popen, str, float]:
             time.sleep(0.005)
 
 
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU time a process has used and the page faults it took (Linux /proc), or NaNs where unreadable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), float(fields[7])
+    except (OSError, ValueError, IndexError):
+        return float("nan"), float("nan")
+
+
 def pct(values, q) -> float:
     return float(np.percentile(values, q))
 
@@ -136,27 +145,55 @@ def streamed(url: str, body: dict) -> dict:
 
 
 async def concurrent(url: str, body: dict, clients: int, seconds: float) -> dict:
+    """Each client posts `body` again as soon as it has the whole answer, for `seconds`.
+
+    The clients speak plain HTTP/1.1 over keep-alive asyncio streams and read
+    each answer's bytes without parsing them, as a load tool like wrk does:
+    they share the 2 cores with the server, and an HTTP library's per-byte
+    work (httpx took about a core here) would be measured as server latency.
+    """
+    host, port = url.removeprefix("http://").split(":")
+    payload = json.dumps(body).encode()
+    request = (f"POST /api/trajectories HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+               f"Content-Length: {len(payload)}\r\n\r\n").encode() + payload
     latencies, errors = [], []
 
-    async def loop(client: httpx.AsyncClient, deadline: float):
-        while time.perf_counter() < deadline:
-            t0 = time.perf_counter()
-            try:
-                r = await client.post("/api/trajectories", json=body)
-                if r.status_code != 200:
-                    errors.append(r.status_code)
-            except httpx.HTTPError as e:
-                errors.append(type(e).__name__)
-            latencies.append(time.perf_counter() - t0)
+    async def answer(reader: asyncio.StreamReader) -> int:
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        length = next(int(v) for k, _, v in (ln.partition(":") for ln in lines[1:]) if k.lower() == "content-length")
+        await reader.readexactly(length)
+        return int(lines[0].split()[1])
 
-    # Every client has its own connection, made before the clock starts.
-    pool = [httpx.AsyncClient(base_url=url, timeout=120) for _ in range(clients)]
-    try:
-        t0 = time.perf_counter()
-        await asyncio.gather(*(loop(c, t0 + seconds) for c in pool))
-        return {"latencies": latencies, "errors": errors, "elapsed": time.perf_counter() - t0}
-    finally:
-        await asyncio.gather(*(c.aclose() for c in pool))
+    async def loop():
+        reader, writer = await asyncio.open_connection(host, int(port), limit=1 << 20)
+        try:
+            await ready.wait()
+            while time.perf_counter() < clock["deadline"]:
+                t0 = time.perf_counter()
+                try:
+                    writer.write(request)
+                    status = await asyncio.wait_for(answer(reader), 120)
+                    if status != 200:
+                        errors.append(status)
+                except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError) as e:
+                    errors.append(type(e).__name__)
+                    break
+                latencies.append(time.perf_counter() - t0)
+        finally:
+            writer.close()
+
+    ready, clock = asyncio.Event(), {}
+    # Every client connects before the clock starts.
+    tasks = [asyncio.ensure_future(loop()) for _ in range(clients)]
+    await asyncio.sleep(0.2)
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    clock["deadline"] = t0 + seconds
+    ready.set()
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - t0
+    return {"latencies": latencies, "errors": errors, "elapsed": elapsed,
+            "client_cores": (time.process_time() - cpu0) / elapsed}
 
 
 def main() -> None:
@@ -165,6 +202,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=30.0, help="length of the concurrent run")
     parser.add_argument("--stream-rounds", type=int, default=3)
+    parser.add_argument("--only", choices=("sequential", "stream", "concurrent"), help="run one part (start-up is always measured)")
     args = parser.parse_args()
 
     core.warm()
@@ -179,7 +217,7 @@ def main() -> None:
             print(f"  of which, in a fresh process: {what:26s} {time.perf_counter() - t0:5.2f} s")
 
         print(f"\n12 runs x 1,000 steps, {args.requests} requests one at a time over keep-alive loopback")
-        for label, body in (("full answer", TWELVE), ("points+losses", DRAWN)):
+        for label, body in (("full answer", TWELVE), ("points+losses", DRAWN)) if args.only in (None, "sequential") else ():
             p50 = {}
             for encoding in ENCODINGS:
                 res = sequential(url, encoded(body, encoding), args.requests)
@@ -197,7 +235,7 @@ def main() -> None:
 
         print(f"\n16 runs x 100,000 steps streamed (NDJSON), {args.stream_rounds} rounds")
         compute, _ = core_time(LONG, 1, whole=False)
-        for encoding in ENCODINGS:
+        for encoding in ENCODINGS if args.only in (None, "stream") else ():
             runs = [streamed(url, encoded(LONG, encoding)) for _ in range(args.stream_rounds)]
             first = np.median([r["first"] for r in runs])
             total = np.median([r["total"] for r in runs])
@@ -205,12 +243,17 @@ def main() -> None:
                   f" in {runs[0]['lines']} lines   | core compute alone {compute:5.2f} s ({total / compute:4.1f}x)")
 
         print(f"\n{args.clients} concurrent clients for {args.seconds:g} s, each posting 12 runs x 1,000 steps")
-        for label, body in (("points+losses", DRAWN), ("full answer", TWELVE)):
+        for label, body in (("points+losses", DRAWN), ("full answer", TWELVE)) if args.only in (None, "concurrent") else ():
             for encoding in ENCODINGS:
+                cpu0, faults0 = cpu_seconds(proc.pid)
                 res = asyncio.run(concurrent(url, encoded(body, encoding), args.clients, args.seconds))
+                cpu1, faults1 = cpu_seconds(proc.pid)
+                server_cores = (cpu1 - cpu0) / res["elapsed"]
                 lat = res["latencies"]
                 print(f"  {label:14s} {encoding:6s} {len(lat)} requests, {len(res['errors'])} errors,"
-                      f" p50 {ms(pct(lat, 50))}  p99 {ms(pct(lat, 99))}  | {len(lat) / res['elapsed']:6.0f} req/s")
+                      f" p50 {ms(pct(lat, 50))}  p99 {ms(pct(lat, 99))}  | {len(lat) / res['elapsed']:6.0f} req/s"
+                      f"  | cores used: server {server_cores:.2f}, client {res['client_cores']:.2f}"
+                      f"  | server page faults per request {(faults1 - faults0) / max(len(lat), 1):5.0f}")
     finally:
         proc.terminate()
         proc.wait(10)

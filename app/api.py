@@ -467,8 +467,17 @@ async def surface_grid(name: SurfaceName, query: Annotated[GridQuery, Query()], 
 @router.post("/trajectories", response_model=TrajectoryResponse, responses=ERRORS)
 async def trajectories(body: TrajectoryRequest, settings: SettingsDep) -> Response:
     """Every run's whole trajectory, with the learning rates and optimizer state the inspector shows."""
-    data = await anyio.to_thread.run_sync(trajectories_json, body, settings)
+    if answers_in_place(body, settings):
+        data = trajectories_json(body, settings)
+    else:
+        data = await anyio.to_thread.run_sync(trajectories_json, body, settings)
     return Response(data, media_type="application/json")
+
+
+def answers_in_place(body: TrajectoryRequest, settings: Settings) -> bool:
+    """Whether a request is small enough to answer on the event loop (settings.inline_steps)."""
+    steps = body.steps
+    return type(steps) is int and len(body.runs) * steps <= settings.inline_steps
 
 
 # The errors of a stream route come before any line, as ordinary JSON.

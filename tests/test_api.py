@@ -280,6 +280,24 @@ def test_a_base64_answer_holds_the_json_answers_arrays_bit_for_bit(client):
     assert assert_bitwise_equal(encoded, plain) >= 5 * len(EVERY["runs"])  # points, losses, lr, gradients, effective_lr
 
 
+def test_small_requests_answered_in_place_equal_those_answered_in_a_thread():
+    """GRADSCAPE_INLINE_STEPS picks where an answer is computed, never what it holds."""
+    from app.api import answers_in_place
+    from app.schemas import TrajectoryRequest
+
+    small = {**EVERY, "steps": 40}
+    bad = {**small, "runs": [{"optimizer": "adam", "hyperparameters": {"lr": -1}}]}
+    answers = []
+    for inline_steps in (0, 10**9):
+        settings = Settings(inline_steps=inline_steps)
+        assert answers_in_place(TrajectoryRequest.model_validate(small), settings) == (inline_steps > 0)
+        with client_with(inline_steps=inline_steps) as c:
+            answers.append([(r.status_code, r.content) for r in
+                            (post(c, "/api/trajectories", body) for body in (small, bad, {**small, "steps": 10**9}))])
+    assert answers[0] == answers[1]
+    assert [status for status, _ in answers[0]] == [200, 422, 422]
+
+
 def test_a_base64_stream_holds_the_json_streams_lines_bit_for_bit():
     with client_with(stream_first_chunk_steps=7, stream_chunk_steps=50) as c:
         plain = lines(post(c, "/api/trajectories/stream", EVERY))

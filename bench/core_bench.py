@@ -5,7 +5,9 @@
 Prints:
 1. ns per step of one Adam trajectory on Rosenbrock: the core's stepping loop
    and the whole `core.trajectory()` call, against a plain C loop compiled here
-   with gcc -O2 (the practical limit) and against torch.optim when installed;
+   with gcc -O2 (the practical limit; like core.Run it records every point,
+   loss, gradient, learning rate and moment into buffers allocated for the
+   run) and against torch.optim when installed;
 2. ns per trajectory-step of a 10,000-trajectory x 1,000-step sweep (100 lr x
    100 beta1), against a NumPy vectorized version of the same sweep;
 3. time to the first trajectory in a fresh process with a warm and with a cold

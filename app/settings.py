@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     compute_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1,
                                  description="worker threads computing and writing answers at once")
     # A thread hop, and the GIL handoffs around it, cost more than a small answer's own work: with 50
-    # clients asking for 12 runs x 1,000 steps, answering in place served 1.3-1.6x the requests per second.
+    # clients asking for 12 runs x 1,000 steps, answering in place served 1.1-1.6x the requests per second.
     inline_steps: int = Field(25_000, ge=0, description="runs x steps up to which a trajectory request is answered "
                               "on the event loop instead of a worker thread (a few ms at most)")
 

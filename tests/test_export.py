@@ -182,6 +182,18 @@ EXTERNAL = [
 ]
 
 
+CDN = re.compile(r"(https?:)?//[^\s\"'`]*\b(cdn|unpkg|jsdelivr|cdnjs|googleapis|gstatic)\b", re.IGNORECASE)
+
+
+def test_no_asset_the_page_or_an_export_uses_names_a_cdn():
+    """A classroom may have no internet: nothing served, vendored or inlined points off the server."""
+    root = Path(render.__file__).resolve().parent.parent
+    files = [f for d in ("static", "templates") for f in (root / d).rglob("*") if f.suffix in (".js", ".css", ".html")]
+    assert render.PLOTLY_JS in files
+    found = {f.name: m.group(0) for f in files if (m := CDN.search(f.read_text(encoding="utf-8")))}
+    assert found == {}
+
+
 @pytest.mark.parametrize("view", render.VIEWS)
 def test_html_is_self_contained_and_holds_the_trajectories(scene, tmp_path, view):
     out = export(scene, tmp_path, "html", view)
@@ -191,7 +203,7 @@ def test_html_is_self_contained_and_holds_the_trajectories(scene, tmp_path, view
     for pattern in EXTERNAL:
         assert not re.search(pattern, markup, re.IGNORECASE), pattern
     # plotly.js is inlined as vendored (its code holds URL strings it never loads
-    # here; the browser test checks that); the rest of the scripts name no URL at all.
+    # here, and no CDN: see the test above); the rest of the scripts name no URL at all.
     plotly_js, blob, player = scripts
     assert plotly_js == render._plotly_js()
     assert not re.search(r"https?:|//[a-z]", blob + player, re.IGNORECASE)

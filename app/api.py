@@ -187,6 +187,7 @@ def build_runs(body: TrajectoryRequest | dict, settings: Settings | None = None,
         try:
             runs.append(core.Run(surface, spec.optimizer.value, _start(request), steps, spec.hyperparameters,
                                  schedule, noise, request.seed))
+            runs[-1].label = spec.label  # the run's own name, echoed in answers and drawn in legends
         except core.InvalidInput as e:
             raise Invalid.from_core(e, prefix, run=i) from None
     return runs
@@ -256,6 +257,12 @@ def run_all(runs: list[core.Run], seconds: float) -> bool:
     return True
 
 
+def _label(run: core.Run) -> dict:
+    """A run's own name, when its request gave one."""
+    label = getattr(run, "label", None)
+    return {"label": label} if label else {}
+
+
 def header(runs: list[core.Run]) -> dict:
     first = runs[0]
     return {"surface": first.surface.id, "surface_params": first.surface_params, "start": list(first.start),
@@ -274,7 +281,7 @@ def trajectories_json(body: TrajectoryRequest, settings: Settings) -> bytes:
         raise compute_limit(settings)
     fields = body.field_names()
     return dumps({**header(runs), "runs": [
-        {"optimizer": run.optimizer.id, "hyperparameters": run.hyperparameters,
+        {"optimizer": run.optimizer.id, **_label(run), "hyperparameters": run.hyperparameters,
          **encode_arrays(run.window(0, run.valid_points, fields), body.encoding), "diverged_at": run.diverged_at}
         for run in runs
     ]})
@@ -501,7 +508,7 @@ async def trajectories_stream(request: Request, body: TrajectoryRequest, setting
     """
     runs = await anyio.to_thread.run_sync(build_runs, body, settings)
     meta = {**header(runs), "runs": [
-        {"index": i, "optimizer": run.optimizer.id, "hyperparameters": run.hyperparameters}
+        {"index": i, "optimizer": run.optimizer.id, **_label(run), "hyperparameters": run.hyperparameters}
         for i, run in enumerate(runs)
     ]}
     interleave = Interleave(runs, body.field_names(), body.encoding)

@@ -87,6 +87,7 @@ class RunSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     optimizer: OptimizerName
     hyperparameters: Hyperparameters = {}
+    label: str | None = Field(None, max_length=40, description="the run's own name in legends (plain text)")
 
 
 class TrajectoryRequest(BaseModel):
@@ -220,6 +221,7 @@ class RunResult(BaseModel):
     """One run; per-point arrays have one entry more than per-step ones (the start)."""
 
     optimizer: OptimizerName
+    label: str | None = None
     hyperparameters: dict[str, float]
     points: list[list[float]] | EncodedArray | None = None
     losses: list[float] | EncodedArray | None = None

@@ -51,7 +51,9 @@ def symbol_html(tex: str) -> Markup:
     base, sub, sup = m.groups()
     if tex.startswith("\\"):
         try:
-            base = unicodedata.lookup(f"GREEK {'CAPITAL' if base[0].isupper() else 'SMALL'} LETTER {base.upper()}")
+            # Unicode spells lambda "LAMDA".
+            name = {"LAMBDA": "LAMDA"}.get(base.upper(), base.upper())
+            base = unicodedata.lookup(f"GREEK {'CAPITAL' if base[0].isupper() else 'SMALL'} LETTER {name}")
         except KeyError:
             return Markup.escape(tex)
     html = Markup("<i>{}</i>").format(base)
@@ -87,6 +89,10 @@ def run_settings() -> tuple[dict, ...]:
 # Preloaded together, so the browser fetches the page's modules at once rather than import by import.
 MODULES = tuple(sorted(p.name for p in (ROOT / "static" / "js").glob("*.js")))
 SPEEDS = (0.25, 0.5, 1, 2, 4, 8)
+# 16:9 for slides first; 800 x 600 for a 4:3 projector.
+EXPORT_SIZES = ((1280, 720), (1920, 1080), (800, 600))
+# An iframe's sizes for a 16:9 slide.
+EMBED_SIZES = ((640, 360), (800, 450), (960, 540), (1280, 720))
 VIEW_LABELS = {"contour": "Contour", "surface3d": "3-D surface", "loss": "Loss"}
 VIEWS = tuple((view, VIEW_LABELS[view]) for view in state.VIEWS)
 
@@ -113,11 +119,17 @@ def _catalog_json() -> str:
     return json.dumps(catalog(), separators=(",", ":")).replace("<", "\\u003c")
 
 
+def _html_class(request: Request) -> str:
+    """Large text set before the first paint, so it never flashes small (and no inline script is needed)."""
+    return "large" if request.query_params.get("large") in ("1", "true") else ""
+
+
 def _context(request: Request) -> dict:
     cat = catalog()
     styles = cat["palette"]["optimizers"]
     return {
         "request": request,
+        "html_class": _html_class(request),
         "catalog_json": _catalog_json(),
         "optimizers": [{**o, **styles[o["id"]]} for o in cat["optimizers"]],
         "surfaces": cat["surfaces"],
@@ -126,6 +138,8 @@ def _context(request: Request) -> dict:
         "presets": PRESETS,
         "speeds": SPEEDS,
         "views": VIEWS,
+        "export_sizes": EXPORT_SIZES,
+        "embed_sizes": EMBED_SIZES,
         "plotly_url": PLOTLY_URL,
         "modules": MODULES,
     }

@@ -9,11 +9,34 @@ export class ApiError extends Error {
   }
 }
 
+/** A number as Python prints it, as the help beside each control does: 1e-06, 0.001, 10. */
+export function pyNumber(v) {
+  if (v !== 0 && Math.abs(v) < 1e-4) {
+    const [m, e] = v.toExponential().split("e");
+    return `${m}e${e[0] === "-" ? "-" : "+"}${e.replace(/^[-+]/, "").padStart(2, "0")}`;
+  }
+  return String(v);
+}
+
+/** "Adam's lr must be between 1e-06 and 10; you typed -1". */
+export function mustBeBetween(name, low, high, given) {
+  return `${name} must be between ${pyNumber(low)} and ${pyNumber(high)}; ${given}`;
+}
+
+// core's range message, "hyperparameters.lr = -1 is outside [1e-06, 10]".
+const OUTSIDE = /^(?:[\w.[\]]*?)([\w]+) = (\S+) is outside \[([^,\]]+), ([^\]]+)\]$/;
+
 /** Turn FastAPI's 422 detail list into readable lines, naming the optimizer a run index points at. */
 export function describe(detail, runNames = []) {
   if (!Array.isArray(detail)) return [String(detail ?? "The server refused the request.")];
   return detail.map((d) => {
     const loc = (d.loc ?? []).filter((p) => p !== "body" && p !== "query");
+    const range = OUTSIDE.exec(d.msg ?? "");
+    const run = loc.indexOf("runs");
+    if (range) {
+      const whose = run >= 0 && runNames[loc[run + 1]] ? `${runNames[loc[run + 1]]}'s ` : "";
+      return mustBeBetween(`${whose}${range[1]}`, Number(range[3]), Number(range[4]), `the link asks for ${range[2]}`);
+    }
     // runs › 0 reads better as the optimizer's name.
     const named = loc.flatMap((p, i) => (p === "runs" && runNames[loc[i + 1]] ? [] : loc[i - 1] === "runs" && runNames[p] ? [runNames[p]] : [p]));
     const where = named.join(" › ");

@@ -2,6 +2,7 @@
 // template renders them from the registry; this file never names an optimizer.
 
 import { specOf, valueOf } from "./state.js";
+import { mustBeBetween } from "./api.js";
 import { $, $$, fmt, put } from "./util.js";
 
 const DISPLAY_FLAGS = new Set(["large", "loop", "autoplay"]);
@@ -33,9 +34,21 @@ function typed(el) {
   return el.dataset.kind === "int" && Number.isFinite(v) && !Number.isInteger(v) ? NaN : v;
 }
 
+/** Whose setting a key is, as a person would name it: "Adam's lr", "Ill-conditioned quadratic's kappa", "steps". */
+export function settingName(key, s, catalog) {
+  const dot = key.indexOf(".");
+  if (dot < 0) return key;
+  const [owner, name] = [key.slice(0, dot), key.slice(dot + 1)];
+  const whose = owner === "surface" ? catalog.surface(s.surface).label
+    : owner === "sched" ? catalog.schedule(s.sched ?? catalog.defaultSchedule()).label
+    : catalog.optimizer(owner)?.label;
+  return whose ? `${whose}'s ${name}` : key;
+}
+
 /**
  * Wire every [data-key] control under `root` to `scene.set`. `onInvalid(message)` hears about a typed
- * value that is not a number; ranges are left to the server, whose 422 names the allowed range.
+ * value that is not a number or is out of its range; the value is put back and the state is unchanged,
+ * so the address keeps the last good state. The server checks again and names the range in its 422.
  */
 export function bindControls(root, scene, catalog, onInvalid) {
   const set = (key, value, e) => scene.set(key, value, e.timeStamp);
@@ -52,9 +65,18 @@ export function bindControls(root, scene, catalog, onInvalid) {
   for (const el of $$('input[type="number"][data-key]', root)) {
     el.addEventListener("change", (e) => {
       const v = typed(el);
-      const name = el.getAttribute("aria-label").replace(/ value$/, "");
+      const key = el.dataset.key;
+      const name = key === "start" ? el.getAttribute("aria-label") : settingName(key, scene.s, catalog);
+      const putBack = () => { el.value = String(key === "start" ? scene.s.start[Number(el.dataset.index)] : valueOf(key, scene.s, catalog)); };
       if (!Number.isFinite(v)) {
-        onInvalid(`${name}: "${el.value}" is not ${el.dataset.kind === "int" ? "a whole number" : "a number"}.`);
+        onInvalid(`${name} must be ${el.dataset.kind === "int" ? "a whole number" : "a number"}; you typed "${el.value}"`);
+        putBack();
+        return;
+      }
+      const spec = key === "start" ? null : specOf(key, scene.s, catalog);
+      if (spec && (v < spec.low || v > spec.high)) {
+        onInvalid(mustBeBetween(name, spec.low, spec.high, `you typed ${el.value.trim()}`));
+        putBack();
         return;
       }
       if (el.dataset.key === "start") {

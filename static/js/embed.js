@@ -16,6 +16,7 @@ const scene = new Scene(catalog, state, document.body, {
   companions: false,
   onState: (s) => syncControls(timeline, s, catalog),
   onError: (err) => showAlert(err?.lines ?? null, "error"),
+  empty: "This link names no optimizer: open it in Gradscape to choose some.",
 });
 bindControls(timeline, scene, catalog, (msg) => showAlert([msg], "error"));
 syncControls(timeline, state, catalog);

@@ -6,7 +6,13 @@ import { serialize } from "./state.js";
 import { $, $$ } from "./util.js";
 
 const POLL_MS = 400;
-const STILL_SIZE = { width: 1280, height: 720 };
+
+/** The size and view chosen in the export box: {width, height, view}. */
+function chosen(scene) {
+  const [width, height] = $("#export-size").value.split("x").map(Number);
+  const view = $("#export-view").value || scene.s.view;
+  return { width, height, view };
+}
 
 async function json(resp) {
   const body = await resp.json().catch(() => null);
@@ -26,6 +32,7 @@ function download(href, filename) {
   a.remove();
 }
 
+/** Wire the export box; returns {show(state)}, which keeps its view choice on the view shown. */
 export function bindExports(scene, catalog, onError) {
   const progress = $("#export-progress");
   const status = $("#export-status");
@@ -41,8 +48,8 @@ export function bindExports(scene, catalog, onError) {
     try {
       const job = await json(await fetch("/api/exports", {
         method: "POST", headers: { "Content-Type": "application/json" },
-        // Frames, rate and size are left to the server's defaults, which the export CLI shares.
-        body: JSON.stringify({ state: serialize(s, catalog), format, view: s.view }),
+        // Frames and rate are left to the server's defaults, which the export CLI shares.
+        body: JSON.stringify({ state: serialize(s, catalog), format, ...chosen(scene) }),
       }));
       for (;;) {
         const info = await json(await fetch(`/api/exports/${job.id}`));
@@ -63,13 +70,27 @@ export function bindExports(scene, catalog, onError) {
   }
 
   async function exportStill(format) {
-    const view = scene.views[scene.s.view];
-    const target = view.figure ? view.figure() : view.el;
-    const filename = `gradscape-${scene.s.surface}-step${scene.player.k}`;
-    await Plotly.downloadImage(target, { format, filename, ...STILL_SIZE });
+    const { width, height, view: name } = chosen(scene);
+    const view = scene.views[name];
+    if (!view.surface) return;
+    view.k = scene.player.k;
+    const target = view.figure({ width, height });
+    const filename = `gradscape-${scene.s.surface}-${name}-step${scene.player.k}`;
+    await Plotly.downloadImage(target, { format, filename, width, height });
     status.textContent = `${format.toUpperCase()} of step ${scene.player.k} downloaded.`;
   }
 
+
   for (const b of $$("[data-export]")) b.addEventListener("click", () => exportAnimation(b.dataset.export));
   for (const b of $$("[data-still]")) b.addEventListener("click", () => exportStill(b.dataset.still));
+
+  // The view offered is the one on screen until another is chosen here.
+  const viewSelect = $("#export-view");
+  let chosenHere = false;
+  viewSelect.addEventListener("change", () => { chosenHere = true; });
+  return {
+    show(s) {
+      if (!chosenHere && viewSelect.value !== s.view) viewSelect.value = s.view;
+    },
+  };
 }

@@ -3,13 +3,17 @@
 
 import { fillIn, typeset } from "./math.js";
 import { $, fmt, put } from "./util.js";
-import { CONFIG, FONT, View, fontSize, headIndex } from "./views.js";
+import { CONFIG, FONT, View, fontSize, headIndex, linearTicks, tickCount } from "./views.js";
 
 const PLAYING_INTERVAL_MS = 100; // while playing, the step marker moves at 10 Hz: enough to follow
 
 // −Δx/g is negative where a step went uphill in that coordinate (momentum can do that): not on a log axis.
 const positive = (a) => a.map((v) => (v > 0 ? v : null));
 const XY = "(x —, y ···)";
+const PLOT_HEIGHT = 190;
+const MARGIN = { l: 56, r: 8, t: 26, b: 30 };
+// The lr applied is a grey dashed line: the optimizer's own colour (black for Adam) is its step size.
+const LR_LINE = { color: "#8a8a8a", width: 3, dash: "dash" };
 
 export class Inspector extends View {
   constructor(root, ctx) {
@@ -66,12 +70,18 @@ export class Inspector extends View {
     const positiveOnly = values.length > 0 && values.every((v) => v > 0);
     const decades = positiveOnly ? Math.log10(Math.max(...values) / Math.min(...values)) : 0;
     const log = decades > 1;
+    // As many labels as fit the plot's height: on a log axis whole decades only (Plotly's 2s and 5s
+    // between them crowd a small plot), every second or third decade when there are many.
+    const fit = tickCount(PLOT_HEIGHT - MARGIN.t - MARGIN.b, false);
+    const width = this.lrPlot.clientWidth || 300;
     return {
-      height: 190, margin: { l: 56, r: 8, t: 26, b: 30 }, font: { family: FONT, size: Math.round(fontSize() * 0.9) },
+      height: PLOT_HEIGHT, margin: MARGIN, font: { family: FONT, size: Math.round(fontSize() * 0.9) },
       title: { text: title, font: { size: fontSize() }, x: 0.02, xanchor: "left" },
-      xaxis: { range: [0, n], zeroline: false },
-      // Over more than a decade or two, label decades only: Plotly's 2s and 5s crowd a small plot.
-      yaxis: { type: log ? "log" : "linear", exponentformat: "power", dtick: decades > 1.5 ? Math.ceil(decades / 4) : undefined },
+      xaxis: { range: [0, n], zeroline: false, ...linearTicks([0, n], width - MARGIN.l - MARGIN.r, true) },
+      yaxis: {
+        type: log ? "log" : "linear", exponentformat: "power",
+        dtick: log ? Math.max(1, Math.ceil(decades / Math.max(1, fit - 1))) : undefined, nticks: log ? undefined : fit,
+      },
       showlegend: false, shapes: this.marker(), hovermode: "x unified",
     };
   }
@@ -97,7 +107,7 @@ export class Inspector extends View {
     const colour = spec.style.colour;
     const n = this.ctx.state().steps;
     const steps = run.lr.map((_, i) => i + 1);
-    const lrTraces = [{ type: "scatter", mode: "lines", name: "lr applied", x: steps, y: run.lr, line: { color: "#333", width: 2 } }];
+    const lrTraces = [{ type: "scatter", mode: "lines", name: "lr applied", x: steps, y: run.lr, line: LR_LINE }];
     if (run.stepSize) {
       lrTraces.push({ type: "scatter", mode: "lines", name: "bias-corrected step size", x: steps, y: run.stepSize, line: { color: colour, width: 2 } });
     }
@@ -115,7 +125,7 @@ export class Inspector extends View {
     const plot = (el, traces, title) => Plotly.react(el, traces, this.layout(title, traces, n), cfg);
     const eff = this.pair("−Δx/g", positive(run.effx), positive(run.effy), colour);
     await Promise.all([
-      plot(this.lrPlot, lrTraces, run.stepSize ? "lr applied (grey), bias-corrected step size" : "lr applied"),
+      plot(this.lrPlot, lrTraces, run.stepSize ? "lr applied (grey dashes), bias-corrected step size" : "lr applied"),
       plot(this.effPlot, eff, `effective step −Δx/g ${XY}`),
       ...slots.map(([name, slot], i) => plot(this.statePlots.children[i], this.pair(name, slot.x, slot.y, colour), `state ${name} ${XY}`)),
     ]);

@@ -5,7 +5,7 @@ import { bindExports } from "./exports.js";
 import { Inspector } from "./inspector.js";
 import { typeset } from "./math.js";
 import { Scene } from "./scene.js";
-import { Catalog, initialState, parse, serialize } from "./state.js";
+import { Catalog, initialState, parse, runName, serialize } from "./state.js";
 import { $, $$, debounce, put } from "./util.js";
 import { showAlert, warnIgnored, watchErrors } from "./alert.js";
 
@@ -15,18 +15,38 @@ watchErrors();
 const first = initialState(catalog);
 warnIgnored(first.warnings);
 
-// The URL always holds the whole state. It is written once a change settles: Chromium limits how
-// often it may be rewritten, and each rewrite costs a few milliseconds a slider drag need not wait for.
-const writeUrl = debounce((s, query) => {
-  history.replaceState(null, "", `?${query}`);
+function showShare(s, query) {
   $("#share-url").value = `${location.origin}/?${query}`;
   $("#embed-snippet").value = embedSnippet(location.origin, s);
+}
+
+// The URL always holds the whole state. Small changes (a slider) rewrite it once they settle:
+// Chromium limits how often it may be rewritten, and each rewrite costs a few milliseconds a drag
+// need not wait for. A preset, a surface, a start point or a view gets its own history entry, so
+// Back returns to what was on screen before it.
+const replaceUrl = debounce((s, query) => {
+  if (location.search.slice(1) !== query) history.replaceState(null, "", `?${query}`);
+  showShare(s, query);
 }, 120);
+
+function writeUrl(s, how) {
+  const query = serialize(s, catalog);
+  if (how === "push") {
+    replaceUrl.flush(); // the entry being left keeps its last slider values
+    if (location.search.slice(1) !== query) history.pushState(null, "", `?${query}`);
+    showShare(s, query);
+  } else if (how === "replace") {
+    replaceUrl(s, query);
+  } else {
+    showShare(s, query);
+  }
+}
 
 const scene = new Scene(catalog, first.state, document.body, {
   onState: showState,
   onError: (err) => showAlert(err?.lines ?? null, "error"),
   extraViews: [(ctx) => new Inspector($("#inspector"), ctx)],
+  empty: "No optimizer in this link: tick one under Optimizers (☰ Settings), or choose a preset.",
 });
 
 let shownSurface = null;
@@ -37,10 +57,11 @@ function presetOf(s) {
   return catalog.presets.find((p) => p.query === query);
 }
 
-function showState(s) {
-  const query = serialize(s, catalog);
-  writeUrl(s, query);
+function showState(s, how = "replace") {
+  writeUrl(s, how);
   syncControls(document.body, s, catalog);
+  syncSidebar();
+  exportBox?.show(s);
   const preset = presetOf(s);
   put($("#preset"), "value", preset?.id ?? "");
   const question = $("#question");
@@ -49,12 +70,43 @@ function showState(s) {
   if (shownSurface !== s.surface) showSurface(s.surface);
 }
 
-/** An iframe for slides: the same state, playing and looping. */
+/** An iframe for slides: the same state, playing and looping, at the 16:9 size chosen. */
 function embedSnippet(base, s) {
   const query = serialize({ ...s, autoplay: true, loop: true }, catalog);
-  const title = `Gradscape: ${s.opt.map((id) => catalog.optimizer(id).label).join(", ")} on ${catalog.surface(s.surface).label}`;
-  return `<iframe src="${base}/embed?${query}" width="800" height="500" style="border:0" title="${title.replace(/"/g, "&quot;")}" loading="lazy" allowfullscreen></iframe>`;
+  const [width, height] = $("#embed-size").value.split("x");
+  const title = `Gradscape: ${s.opt.map((id) => runName(id, s, catalog)).join(", ")} on ${catalog.surface(s.surface).label}`;
+  const attr = (v) => v.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;");
+  return `<iframe src="${attr(`${base}/embed?${query}`)}" width="${width}" height="${height}" style="border:0" title="${attr(title)}" loading="lazy" allowfullscreen></iframe>`;
 }
+
+// --- the settings sidebar: folded away while presenting and on narrow screens -------
+
+const sidebar = $("#sidebar");
+const sidebarToggle = $("#sidebar-toggle");
+
+function syncSidebar() {
+  const shown = getComputedStyle(sidebar).display !== "none";
+  put(sidebarToggle, "ariaExpanded", String(shown));
+}
+
+sidebarToggle.addEventListener("click", () => {
+  const open = getComputedStyle(sidebar).display === "none";
+  document.documentElement.classList.toggle("sidebar-open", open);
+  document.documentElement.classList.toggle("sidebar-closed", !open);
+  syncSidebar();
+  if (open) sidebar.querySelector("input, select, button")?.focus({ preventScroll: true });
+});
+
+// A narrow screen opens the settings over the plots, just under the top bar.
+const topbar = $(".topbar");
+new ResizeObserver(() => {
+  document.documentElement.style.setProperty("--topbar", `${topbar.offsetHeight}px`);
+  syncSidebar();
+}).observe(topbar);
+$('input[data-key="large"]').addEventListener("change", () => {
+  // Turning large text on or off returns the settings to that mode's default (folded when large).
+  document.documentElement.classList.remove("sidebar-open", "sidebar-closed");
+});
 
 function showSurface(id) {
   shownSurface = id;
@@ -72,13 +124,23 @@ function applyPreset(id) {
   if (!preset) return;
   const { state } = parse(preset.query, catalog);
   state.large = scene.s.large;
-  scene.update(state);
+  scene.update(state, performance.now(), "push");
   scene.replay();
+  // A preset that asks to watch the inspector brings it on screen.
+  if (state.inspect) $("#inspector").scrollIntoView({ block: "nearest", behavior: "smooth" });
 }
+
+// Back and Forward show the state the address now holds.
+window.addEventListener("popstate", () => {
+  const { state, warnings } = initialState(catalog);
+  warnIgnored(warnings);
+  scene.update(state, performance.now(), "none");
+  scene.replay();
+});
 
 bindControls(document.body, scene, catalog, (msg) => showAlert([msg], "error"));
 $("#preset").addEventListener("change", (e) => applyPreset(e.target.value));
-bindExports(scene, catalog, (lines) => showAlert(lines, "error"));
+const exportBox = bindExports(scene, catalog, (lines) => showAlert(lines, "error"));
 
 for (const button of $$("[data-copy]")) {
   button.addEventListener("click", async () => {
@@ -111,6 +173,8 @@ document.addEventListener("keydown", (e) => {
   }
 });
 
-showState(first.state);
+$("#embed-size").addEventListener("change", () => showShare(scene.s, serialize(scene.s, catalog)));
+
+showState(first.state, "replace");
 scene.start();
 window.gradscape = { scene, catalog };

@@ -2,13 +2,15 @@
 
 import { ApiError, fetchGrid, streamTrajectories } from "./api.js";
 import { Player } from "./player.js";
-import { requestBody, surfaceKey, withValue } from "./state.js";
+import { requestBody, runName, surfaceKey, withValue } from "./state.js";
 import { $, announce, fmt, put, throttle } from "./util.js";
-import { ContourView, LossView, SurfaceView, addDrawnPoints, forgetSizes, headIndex } from "./views.js";
+import { ContourView, LossView, SurfaceView, addDrawnPoints, forgetSizes, hasLeft, headIndex } from "./views.js";
 
 // Slider moves closer together than this are merged into one request; the first goes at once.
 const RECOMPUTE_MS = 30;
 const RUN_CACHE_SIZE = 64;
+// Changes a person may want to go Back from; slider moves and the like only rewrite the address.
+const PUSHED = new Set(["surface", "start", "view"]);
 
 /** The value of a surface at a point, read off the grid by bilinear interpolation (for landmark markers). */
 function interpolator(grid) {
@@ -28,9 +30,13 @@ export class Scene {
   /**
    * `root` holds the panels (templates/_panels.html) and the timeline.
    * `companions`: beside the contour or 3-D view, also show the loss (the page); the embed shows one view only.
+   * `onState(state, history)` hears every change; `history` is "push" for a change worth a Back
+   * (a surface, a start point, a view), "replace" for the rest, "none" when the address already holds it.
+   * `empty` is what the legend says when the state has no optimizer.
    */
-  constructor(catalog, state, root, { companions = true, onState = () => {}, onError = () => {}, extraViews = [] } = {}) {
+  constructor(catalog, state, root, { companions = true, onState = () => {}, onError = () => {}, extraViews = [], empty = "" } = {}) {
     this.catalog = catalog;
+    this.empty = empty;
     this.s = state;
     this.companions = companions;
     this.onState = onState;
@@ -56,7 +62,8 @@ export class Scene {
     this.scheduleCompute = throttle((changeAt) => this.compute(changeAt), RECOMPUTE_MS);
     // Resizing inside the observer's callback changes the sizes it watches, which the browser reports
     // as an error ("ResizeObserver loop completed with undelivered notifications"); the next frame does not.
-    new ResizeObserver(() => requestAnimationFrame(() => this.resize())).observe(this.panels);
+    const observer = new ResizeObserver(() => requestAnimationFrame(() => this.resize()));
+    for (const panel of root.querySelectorAll(".panel")) observer.observe(panel);
     this.shownKey = null;
   }
 
@@ -101,15 +108,15 @@ export class Scene {
 
   /** Change one setting; `changeAt` is when the user made the change (for the latency benchmark). */
   set(key, value, changeAt = performance.now()) {
-    this.update(withValue(key, value, this.s, this.catalog), changeAt);
+    this.update(withValue(key, value, this.s, this.catalog), changeAt, PUSHED.has(key) ? "push" : "replace");
   }
 
-  update(state, changeAt = performance.now()) {
+  update(state, changeAt = performance.now(), history = "replace") {
     const before = this.s;
     this.s = state;
     // The request leaves first; the controls and the URL catch up while it is in flight.
     if (this.dataKey(state) !== this.computedKey) this.scheduleCompute(changeAt);
-    this.onState(state);
+    this.onState(state, history);
     if (before.large !== state.large) this.allViews().forEach((v) => v.resize());
     this.applyDisplay();
   }
@@ -144,6 +151,7 @@ export class Scene {
       this.runs = runs.value;
       for (const run of this.runs) addDrawnPoints(run, this.surface.spec.domain);
       this.computedKey = key;
+      this.good = s;
       this.player.setLength(s.steps);
       await this.draw();
       if (this.replayPending) this.replay();
@@ -152,6 +160,13 @@ export class Scene {
     } catch (err) {
       if (signal.aborted || err.name === "AbortError") return;
       this.onError(err instanceof ApiError ? err : new ApiError([`Could not reach the server: ${err.message}`]));
+      // A refused change is taken back: the controls and the address return to the last state drawn.
+      if (err instanceof ApiError && err.status === 422 && this.good && this.s === s) {
+        const display = Object.fromEntries(Object.keys(this.catalog.display).map((k) => [k, s[k]]));
+        this.s = { ...this.good, ...display };
+        this.computedKey = this.dataKey(this.s);
+        this.onState(this.s, "replace");
+      }
     } finally {
       if (this.controller === controller) this.busyMark?.classList.remove("on");
     }
@@ -172,7 +187,7 @@ export class Scene {
     const missing = specs.filter((_, i) => !this.cache.has(keys[i]));
     if (missing.length) {
       const runs = await streamTrajectories({ ...shared, runs: missing }, {
-        signal, runNames: missing.map((spec) => this.catalog.optimizer(spec.optimizer).label),
+        signal, runNames: missing.map((spec) => spec.label || this.catalog.optimizer(spec.optimizer).label),
       });
       missing.forEach((spec, i) => this.cache.set(JSON.stringify(spec), runs[i]));
     }
@@ -228,16 +243,24 @@ export class Scene {
 
   renderLegend() {
     if (!this.legend) return;
-    const names = this.runs.map((r) => r.optimizer).join();
+    const names = JSON.stringify([this.runs.map((r) => [r.optimizer, runName(r.optimizer, this.s, this.catalog)]), this.s.opt.length]);
     if (names === this.legendNames) return this.updateLegend();
     this.legendNames = names;
+    if (!this.s.opt.length) {
+      const note = document.createElement("p");
+      note.className = "legend-empty";
+      note.textContent = this.empty;
+      this.legend.replaceChildren(note);
+      return;
+    }
     this.legend.replaceChildren(...this.runs.map((run) => {
       const o = this.catalog.optimizer(run.optimizer);
       const item = document.createElement("span");
       item.className = "legend-item";
       item.style.setProperty("--c", o.style.colour);
       item.innerHTML = `<svg class="swatch" aria-hidden="true" viewBox="0 0 28 8"><line x1="1" y1="4" x2="27" y2="4" class="dash-${o.style.dash}"/></svg><span class="name"></span> <span class="value"></span>`;
-      item.querySelector(".name").textContent = o.label;
+      // A run's own label is the link's text: set as text, never as markup.
+      item.querySelector(".name").textContent = runName(run.optimizer, this.s, this.catalog);
       return item;
     }));
     this.updateLegend();
@@ -248,10 +271,13 @@ export class Scene {
     this.runs.forEach((run, i) => {
       const value = this.legend.children[i]?.querySelector(".value");
       if (!value) return;
-      const m = headIndex(run, this.player.k);
-      const diverged = run.diverged_at !== null && this.player.k >= run.xs.length - 1;
-      put(value, "textContent", diverged ? `diverged at step ${run.diverged_at}` : `loss ${fmt(run.losses[m])}`);
-      value.classList.toggle("bad", diverged);
+      const k = this.player.k;
+      const m = headIndex(run, k);
+      const diverged = run.diverged_at !== null && k >= run.xs.length - 1;
+      const left = !diverged && hasLeft(run, k);
+      put(value, "textContent", diverged ? `diverged at step ${run.diverged_at}`
+        : left ? `left the frame at step ${run.exit.step}` : `loss ${fmt(run.losses[m])}`);
+      value.classList.toggle("bad", diverged || left);
     });
   }
 }

@@ -4,6 +4,7 @@
 //   adam.lr=0.01 (overrides only)  sched=cosine  sched.t_max=500
 //   noise=0.1  noise_seed=0  seed=0
 //   display: view=contour|surface3d|loss  speed=1  autoplay=0|1  loop=0|1  inspect=adam  large=1
+//   adam.label=eps 1 (a run's own name in the legend, at most LABEL_MAX characters)
 //
 // Every name below comes from the catalog: there is no list of optimizers here.
 
@@ -41,9 +42,22 @@ function readNumber(text, kind) {
   return Number.isFinite(v) ? v : NaN;
 }
 
-/** The state in the page's URL; with none, the first preset (what the page shows first). */
-export function initialState(catalog) {
-  return parse(location.search.length > 1 ? location.search : catalog.presets[0].query, catalog);
+export const LABEL_MAX = 40;
+
+/**
+ * The state in the page's URL. A link that holds no run, only display settings (`?large=1`,
+ * `?view=surface3d`), shows the first preset (what the page shows first) with those settings.
+ */
+export function initialState(catalog, search = location.search) {
+  return parse(withDefaultRun(search, catalog), catalog);
+}
+
+/** A query with the first preset's run put in front when it names no run of its own. */
+export function withDefaultRun(query, catalog) {
+  const keys = [...new URLSearchParams(query).keys()];
+  if (keys.some((k) => !(k in catalog.display))) return query;
+  const own = query.replace(/^\?/, "");
+  return own ? `${catalog.presets[0].query}&${own}` : catalog.presets[0].query;
 }
 
 /** A fresh state for a surface: its default start, defaults everywhere else. */
@@ -51,7 +65,7 @@ export function blank(catalog, surfaceId = catalog.raw.surfaces[0].id) {
   const surface = catalog.surface(surfaceId);
   return {
     surface: surface.id, surfaceParams: {}, start: [...surface.start],
-    steps: catalog.runSettings.get("steps").default, opt: [], hp: {},
+    steps: catalog.runSettings.get("steps").default, opt: [], hp: {}, labels: {},
     sched: null, schedParams: {},
     noise: 0, noise_seed: 0, seed: 0,
     ...catalog.display,
@@ -91,6 +105,11 @@ export function parse(query, catalog) {
     } else if (dot > 0) {
       const [owner, name] = [key.slice(0, dot), key.slice(dot + 1)];
       const opt = catalog.optimizer(owner);
+      if (opt && name === "label") {
+        if (text.length > LABEL_MAX) warnings.push(`${key} was cut to ${LABEL_MAX} characters`);
+        if (text.trim()) s.labels[owner] = text.trim().slice(0, LABEL_MAX);
+        continue;
+      }
       const h = owner === "surface" ? param(surface.params, name)
         : owner === "sched" ? s.sched && param(catalog.schedule(s.sched).params, name)
         : opt && param(opt.hyperparameters, name);
@@ -104,6 +123,7 @@ export function parse(query, catalog) {
     }
   }
   if (!catalog.raw.views.includes(s.view)) s.view = catalog.display.view;
+  for (const id of Object.keys(s.labels)) if (!s.opt.includes(id)) delete s.labels[id];
   return { state: s, warnings };
 }
 
@@ -117,6 +137,7 @@ export function serialize(s, catalog) {
   parts.push(["start", s.start.join(",")], ["steps", s.steps], ["opt", s.opt.join(",")]);
   for (const id of s.opt) {
     for (const [k, v] of Object.entries(s.hp[id] ?? {})) parts.push([`${id}.${k}`, v]);
+    if (s.labels?.[id]) parts.push([`${id}.label`, s.labels[id]]);
   }
   if (s.sched) {
     parts.push(["sched", s.sched]);
@@ -167,6 +188,12 @@ export function withValue(key, value, s, catalog) {
     n.start = value;
   } else if (key in catalog.display || catalog.runSettings.has(key)) {
     n[key] = value;
+  } else if (key.endsWith(".label")) {
+    const id = key.slice(0, -".label".length);
+    const text = String(value ?? "").trim().slice(0, LABEL_MAX);
+    n.labels ??= {};
+    if (text) n.labels[id] = text;
+    else delete n.labels[id];
   } else {
     const dot = key.indexOf(".");
     const [owner, name] = [key.slice(0, dot), key.slice(dot + 1)];
@@ -185,11 +212,20 @@ export function requestBody(s) {
     surface: hasParams ? { name: s.surface, ...s.surfaceParams } : s.surface,
     start: s.start,
     steps: s.steps,
-    runs: s.opt.map((id) => ({ optimizer: id, hyperparameters: { ...(s.hp[id] ?? {}) } })),
+    runs: s.opt.map((id) => {
+      const run = { optimizer: id, hyperparameters: { ...(s.hp[id] ?? {}) } };
+      if (s.labels?.[id]) run.label = s.labels[id];
+      return run;
+    }),
     schedule: s.sched ? { name: s.sched, ...s.schedParams } : null,
     noise: s.noise > 0 ? { sigma: s.noise, seed: s.noise_seed } : null,
     seed: s.seed,
   };
+}
+
+/** The name a run goes by: its own label if the link gives one, else its optimizer's. */
+export function runName(id, s, catalog) {
+  return s.labels?.[id] || catalog.optimizer(id).label;
 }
 
 /** What the grid endpoint needs: the surface and its own parameters. */

@@ -61,11 +61,21 @@ export function throttle(fn, wait) {
   };
 }
 
-/** Run fn once calls have stopped coming for `wait` ms. */
+/** Run fn once calls have stopped coming for `wait` ms; `.flush()` runs a pending call now. */
 export function debounce(fn, wait) {
-  let timer = null;
-  return (...args) => {
+  let timer = null, pending = null;
+  const run = () => {
     clearTimeout(timer);
-    timer = setTimeout(() => fn(...args), wait);
+    timer = null;
+    const args = pending;
+    pending = null;
+    if (args) fn(...args);
   };
+  const call = (...args) => {
+    clearTimeout(timer);
+    pending = args;
+    timer = setTimeout(run, wait);
+  };
+  call.flush = run;
+  return call;
 }

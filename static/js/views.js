@@ -6,6 +6,8 @@
 // few line traces and never the contour. Animation restyles the existing
 // traces at requestAnimationFrame pace; there are no Plotly frames.
 
+import { runName } from "./state.js";
+
 export const FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
 
 /** Resolves once Plotly.js has run: the page's modules start before it, to get their requests out first. */
@@ -22,14 +24,54 @@ export function lift(f, floor) {
   return Math.log1p(Math.max(f - floor, 0));
 }
 
+export function isLarge() {
+  return document.documentElement.classList.contains("large");
+}
+
 export function fontSize() {
-  return document.documentElement.classList.contains("large") ? 17 : 12;
+  return isLarge() ? 17 : 12;
+}
+
+/** Lines and markers grow with the text, so a projected figure reads from the back of the room. */
+export function thickness() {
+  return isLarge() ? 1.5 : 1;
 }
 
 /** Room for tick labels and an axis title, in proportion to the text. */
 function margin() {
   const f = fontSize();
-  return { l: Math.round(4.6 * f), r: 12, t: 10, b: Math.round(3.7 * f) };
+  return { l: Math.round(4.6 * f), r: Math.round(1.2 * f), t: Math.round(0.7 * f), b: Math.round(3.4 * f) };
+}
+
+/**
+ * At most as many ticks as labels fit: side by side, a label of `chars` characters with a gap after
+ * it; one above another, 2.2 lines apart. Large text gets fewer ticks rather than colliding labels.
+ */
+export function tickCount(pixels, across, chars = 4) {
+  const f = fontSize();
+  return Math.max(3, Math.floor(pixels / (across ? (0.62 * chars + 1.4) * f : 2.2 * f)));
+}
+
+/**
+ * Evenly spaced ticks on a linear axis, as many as fit `pixels` without their labels touching:
+ * the smallest step of 1, 2, 2.5, 4 or 5 times a power of ten whose labels fit, but at least two.
+ */
+export function linearTicks([lo, hi], pixels, across) {
+  const f = fontSize();
+  const fits = (dtick) => {
+    const first = Math.ceil(lo / dtick - 1e-9), last = Math.floor(hi / dtick + 1e-9);
+    const count = last - first + 1;
+    const decimals = Math.max(0, -Math.floor(Math.log10(dtick) + 1e-9)) + (dtick * 4 % 10 === 0 ? 0 : 1);
+    const chars = Math.max(...[first, last].map((i) => (i * dtick).toFixed(decimals).length));
+    const room = across ? (0.62 * chars + 1.2) * f : 1.9 * f;
+    return { count, ok: count * room <= pixels };
+  };
+  const base = 10 ** Math.floor(Math.log10((hi - lo) / 20));
+  const steps = [];
+  for (let p = base; p <= (hi - lo) * 10; p *= 10) for (const m of [1, 2, 2.5, 4, 5]) steps.push(p * m);
+  const fitting = steps.find((d) => fits(d).ok && fits(d).count >= 2)
+    ?? [...steps].reverse().find((d) => fits(d).count >= 2) ?? steps.at(-1);
+  return { tickmode: "linear", tick0: 0, dtick: fitting };
 }
 
 // Plot sizes are read once per layout change, not per draw: reading one forces a layout.
@@ -55,12 +97,63 @@ function colourscale(colours) {
 /**
  * A run's points as drawn: a run that blows up leaves the plot, but coordinates
  * like 1e150 would overflow the browser's pixel arithmetic, so they are held at
- * a thousand domain widths, far out of sight.
+ * a thousand domain widths, far out of sight. `run.exit` is where it first
+ * crossed the edge of the plotted domain, if it did.
  */
 export function addDrawnPoints(run, domain) {
   const hold = (v, [lo, hi]) => Math.max(lo - 1e3 * (hi - lo), Math.min(hi + 1e3 * (hi - lo), v));
   run.px = run.xs.map((v) => hold(v, domain[0]));
   run.py = run.ys.map((v) => hold(v, domain[1]));
+  run.exit = exitOf(run.px, run.py, domain);
+}
+
+const inside = (v, [lo, hi]) => v >= lo && v <= hi;
+
+/**
+ * The first step that ends outside the domain, and the point on the edge where the
+ * segment into it crosses: {step, x, y, side} with side one of left, right, down, up.
+ */
+export function exitOf(xs, ys, [dx, dy]) {
+  for (let i = 1; i < xs.length; i++) {
+    if (inside(xs[i], dx) && inside(ys[i], dy)) continue;
+    const [x0, y0, x1, y1] = [xs[i - 1], ys[i - 1], xs[i], ys[i]];
+    if (!inside(x0, dx) || !inside(y0, dy)) return { step: i, x: x0, y: y0, side: "up" }; // started outside
+    // The earliest of the edges the segment crosses, as a fraction t of the segment.
+    const cross = [
+      [x1 < dx[0], (dx[0] - x0) / (x1 - x0), "left"], [x1 > dx[1], (dx[1] - x0) / (x1 - x0), "right"],
+      [y1 < dy[0], (dy[0] - y0) / (y1 - y0), "down"], [y1 > dy[1], (dy[1] - y0) / (y1 - y0), "up"],
+    ].filter(([hit]) => hit).sort((a, b) => a[1] - b[1])[0];
+    const t = Math.max(0, Math.min(1, cross[1]));
+    return { step: i, x: x0 + t * (x1 - x0), y: y0 + t * (y1 - y0), side: cross[2] };
+  }
+  return null;
+}
+
+/** Whether a run has left the plotted domain by step k. */
+export function hasLeft(run, k) {
+  return run.exit !== null && run.exit !== undefined && k >= run.exit.step;
+}
+
+const ARROW = { left: "triangle-left", right: "triangle-right", down: "triangle-down", up: "triangle-up" };
+
+/** An arrow on the edge where each run left the plot, once the animation has got there. */
+function exitsTrace(kind, runs, k, style, name, z) {
+  const left = runs.filter((r) => hasLeft(r, k));
+  const trace = {
+    type: kind, mode: "markers", name: "left the frame", showlegend: false,
+    x: left.map((r) => r.exit.x), y: left.map((r) => r.exit.y),
+    text: left.map((r) => `${name(r.optimizer)} left the frame at step ${r.exit.step}`),
+    hovertemplate: "%{text}<extra></extra>",
+    marker: kind === "scatter3d"
+      ? { symbol: "diamond", size: 7 * thickness(), color: left.map((r) => style(r.optimizer).colour), line: { color: "#ffffff", width: 1 } }
+      : {
+        symbol: left.map((r) => ARROW[r.exit.side]), size: 15 * thickness(), color: left.map((r) => style(r.optimizer).colour),
+        line: { color: "#ffffff", width: 1.5 },
+      },
+    cliponaxis: false,
+  };
+  if (z) trace.z = left.map((r) => z(r));
+  return trace;
 }
 
 /** How far along its path a run is at step k: runs that diverged stop at their last finite point. */
@@ -91,7 +184,7 @@ export class View {
   }
 
   style(id) { return this.ctx.catalog.optimizer(id).style; }
-  label(id) { return this.ctx.catalog.optimizer(id).label; }
+  label(id) { return runName(id, this.ctx.state(), this.ctx.catalog); }
 
   /** Show or hide; a view that was hidden may have missed draws, so showing it draws it. */
   setActive(on) {
@@ -150,15 +243,48 @@ function landmarksTrace(surface, palette, start, z) {
 }
 
 /** Every run's current position as one marker trace, each in its optimizer's colour. */
-function headsTrace(kind, runs, k, style, coords) {
-  const at = runs.map((run) => coords(run, headIndex(run, k)));
+function headsTrace(kind, runs, k, style, coords, place = (at) => at) {
+  const at = place(runs.map((run) => coords(run, headIndex(run, k))));
   const trace = {
     type: kind, mode: "markers", name: "now", hoverinfo: "skip", showlegend: false,
     x: at.map((p) => p[0]), y: at.map((p) => p[1]),
-    marker: { color: runs.map((r) => style(r.optimizer).colour), size: kind === "scatter3d" ? 6 : 12, line: { color: "#000000", width: 1.5 } },
+    marker: {
+      color: runs.map((r) => style(r.optimizer).colour), size: (kind === "scatter3d" ? 6 : HEAD_PX) * thickness(),
+      line: { color: "#000000", width: 1.5 },
+    },
   };
   if (kind === "scatter3d") trace.z = at.map((p) => p[2]);
   return trace;
+}
+
+const HEAD_PX = 12;
+
+/**
+ * Heads drawn where they do not hide each other or a minimum: heads closer than a marker's
+ * width to each other, or to a minimum, are set on a small ring around the point they share
+ * (the minimum itself when one is there), in the runs' order. `scale` is pixels per data unit.
+ */
+export function declutter(points, fixed, scale, size) {
+  const n = points.length;
+  const near = (a, b) => Math.hypot((a[0] - b[0]) * scale[0], (a[1] - b[1]) * scale[1]) < size;
+  const group = points.map((_, i) => i);
+  const root = (i) => (group[i] === i ? i : (group[i] = root(group[i])));
+  for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) if (near(points[i], points[j])) group[root(j)] = root(i);
+  const members = new Map();
+  points.forEach((_, i) => { const r = root(i); members.set(r, [...(members.get(r) ?? []), i]); });
+  const out = points.map((p) => [...p]);
+  for (const idx of members.values()) {
+    const anchor = fixed.find((f) => idx.some((i) => near(points[i], f)));
+    if (idx.length === 1 && !anchor) continue;
+    const centre = anchor ?? [idx.reduce((a, i) => a + points[i][0], 0) / idx.length, idx.reduce((a, i) => a + points[i][1], 0) / idx.length];
+    // Far enough apart that neighbours on the ring touch but do not overlap, and clear of the minimum.
+    const radius = Math.max(anchor ? size * 1.1 : size * 0.6, (size * 1.05 * idx.length) / (2 * Math.PI));
+    idx.forEach((i, j) => {
+      const a = Math.PI / 4 + (2 * Math.PI * j) / idx.length;
+      out[i] = [centre[0] + (radius * Math.cos(a)) / scale[0], centre[1] + (radius * Math.sin(a)) / scale[1], ...points[i].slice(2)];
+    });
+  }
+  return out;
 }
 
 /**
@@ -206,16 +332,19 @@ export class ContourView extends View {
     fg.addEventListener("click", (e) => this.click(e));
   }
 
-  layout() {
+  layout(size = plotSize(this.fg.parentElement)) {
     const [x, y] = this.surface.spec.domain;
-    const axis = (range, title) => ({
+    const m = margin();
+    // Equal scales: the shorter side of the plot area holds its axis's whole range.
+    const perUnit = Math.min((size.width - m.l - m.r) / (x[1] - x[0]), (size.height - m.t - m.b) / (y[1] - y[0]));
+    const axis = (range, title, across) => ({
       range, title: { text: title }, fixedrange: true, showgrid: false, zeroline: false, ticks: "outside", mirror: true,
-      linecolor: "#444", constrain: "domain",
+      linecolor: "#444", constrain: "domain", ...linearTicks(range, perUnit * (range[1] - range[0]), across),
     });
     return {
-      ...plotSize(this.fg.parentElement), margin: margin(), showlegend: false, font: { family: FONT, size: fontSize() },
+      ...size, margin: m, showlegend: false, font: { family: FONT, size: fontSize() },
       // Equal scales, so a circle in the plane looks like one.
-      xaxis: axis(x, "x"), yaxis: { ...axis(y, "y"), scaleanchor: "x" },
+      xaxis: axis(x, "x", true), yaxis: { ...axis(y, "y", false), scaleanchor: "x" },
       paper_bgcolor: "#ffffff", plot_bgcolor: "#ffffff", hovermode: false, dragmode: false,
     };
   }
@@ -238,36 +367,61 @@ export class ContourView extends View {
     const label = this.label(run.optimizer);
     return {
       type: "scatter", mode: "lines", name: label, x: run.px.slice(0, m + 1), y: run.py.slice(0, m + 1),
-      customdata: run.losses, line: { color: colour, dash, width: 2.5 },
+      customdata: run.losses, line: { color: colour, dash, width: 2.5 * thickness() },
       hovertemplate: `${label}<br>step %{pointNumber}<br>(%{x:.4g}, %{y:.4g})<br>loss %{customdata:.4g}<extra></extra>`,
     };
   }
 
-  /** Lines first, then the landmarks, then the heads on top. */
+  /** Pixels per data unit on each axis, once Plotly has laid the plot out; null before. */
+  scale() {
+    const full = this.fg._fullLayout;
+    if (!full?.xaxis?._length) return null;
+    const { xaxis: xa, yaxis: ya } = full;
+    return [xa._length / (xa.range[1] - xa.range[0]), ya._length / (ya.range[1] - ya.range[0])];
+  }
+
+  heads() {
+    const scale = this.scale();
+    const place = scale ? (at) => declutter(at, this.surface.minima, scale, HEAD_PX * thickness()) : undefined;
+    return headsTrace("scatter", this.runs, this.k, (id) => this.style(id), (run, m) => [run.px[m], run.py[m]], place);
+  }
+
+  exits() {
+    return exitsTrace("scatter", this.runs, this.k, (id) => this.style(id), (id) => this.label(id));
+  }
+
+  /** Lines first, then the landmarks, then the heads and the edge arrows on top. */
   runData() {
     return [
       ...this.runs.map((r) => this.lineTrace(r)),
       landmarksTrace(this.surface, this.ctx.catalog.palette, this.ctx.state().start),
-      headsTrace("scatter", this.runs, this.k, (id) => this.style(id), (run, m) => [run.px[m], run.py[m]]),
+      this.heads(),
+      this.exits(),
     ];
   }
 
-  draw() {
+  async draw() {
     const layout = this.layout();
-    return this.layers.draw(
+    await this.layers.draw(
       JSON.stringify([this.surface.key, layout.width, layout.height, fontSize()]),
       () => ({ data: [this.contourTrace()], layout }),
       () => ({ data: this.runData(), layout: frontLayout(layout) }),
     );
+    // The heads' spacing needs the plot's scale, known only once it is laid out.
+    if (this.runs.length) await this.drawStep();
   }
 
   async drawStep() {
     const n = this.runs.length;
     if (!n) return;
     const lines = this.runs.map((r) => this.lineTrace(r));
-    const heads = headsTrace("scatter", this.runs, this.k, (id) => this.style(id), (run, m) => [run.px[m], run.py[m]]);
-    await Plotly.restyle(this.fg, { x: [...lines.map((t) => t.x), heads.x], y: [...lines.map((t) => t.y), heads.y] },
-      [...lines.keys(), n + 1]);
+    const heads = this.heads();
+    const exits = this.exits();
+    await Plotly.restyle(this.fg, {
+      x: [...lines.map((t) => t.x), heads.x, exits.x], y: [...lines.map((t) => t.y), heads.y, exits.y],
+      text: [...lines.map(() => undefined), undefined, exits.text], "marker.symbol": [...lines.map(() => undefined), undefined, exits.marker.symbol],
+      "marker.color": [...lines.map(() => undefined), undefined, exits.marker.color],
+    }, [...lines.keys(), n + 1, n + 2]);
   }
 
   /** A click anywhere on the plot area sets the start point. */
@@ -283,12 +437,43 @@ export class ContourView extends View {
   }
 
   /** The contour and the trajectories as one figure with a legend, for a PNG or SVG of this frame. */
-  figure() {
-    return { data: [this.contourTrace(), ...this.runData()], layout: { ...this.layout(), ...STILL_LEGEND } };
+  figure(size) {
+    return { data: [this.contourTrace(), ...this.runData()], layout: { ...this.layout(size), ...STILL_LEGEND } };
   }
 }
 
 // --- 3-D surface ----------------------------------------------------------------
+
+/**
+ * The part of the domain the runs cover, padded, so the camera frames the paths rather than a
+ * corner of them; the whole domain when they cover most of it.
+ */
+export function frame(runs, start, domain) {
+  const clip = (v, [lo, hi]) => Math.max(lo, Math.min(hi, v));
+  const box = [[start[0], start[0]], [start[1], start[1]]];
+  for (const run of runs) {
+    const end = run.exit ? run.exit.step : run.px.length;
+    for (let i = 0; i < end; i++) {
+      const x = run.px[i], y = run.py[i];
+      box[0][0] = Math.min(box[0][0], x); box[0][1] = Math.max(box[0][1], x);
+      box[1][0] = Math.min(box[1][0], y); box[1][1] = Math.max(box[1][1], y);
+    }
+    if (run.exit) {
+      box[0][0] = Math.min(box[0][0], run.exit.x); box[0][1] = Math.max(box[0][1], run.exit.x);
+      box[1][0] = Math.min(box[1][0], run.exit.y); box[1][1] = Math.max(box[1][1], run.exit.y);
+    }
+  }
+  return box.map(([lo, hi], a) => {
+    const [dlo, dhi] = domain[a];
+    const span = Math.max((hi - lo) * 1.3, (dhi - dlo) * 0.35);
+    const mid = clip((lo + hi) / 2, [dlo + span / 2, dhi - span / 2]);
+    if (span >= (dhi - dlo) * 0.8) return [dlo, dhi];
+    return [clip(mid - span / 2, domain[a]), clip(mid + span / 2, domain[a])];
+  });
+}
+
+// Viridis (van der Walt & Smith, matplotlib's default): perceptually uniform and readable in grey.
+const HEIGHT_COLOURS = "Viridis";
 
 export class SurfaceView extends View {
   constructor(el, ctx) {
@@ -298,55 +483,82 @@ export class SurfaceView extends View {
 
   height(f) { return lift(f, this.surface.floor); }
 
-  lineTrace(run) {
+  z(run, i) { return this.height(run.losses[i]) + this.lift; }
+
+  /** A path and, under it, a white casing: every colour, black included, stands out on any height colour. */
+  lineTraces(run) {
     const { colour, dash } = this.style(run.optimizer);
     const m = headIndex(run, this.k);
-    return {
-      type: "scatter3d", mode: "lines", name: this.label(run.optimizer), hoverinfo: "name",
-      x: run.px.slice(0, m + 1), y: run.py.slice(0, m + 1), z: run.losses.slice(0, m + 1).map((f) => this.height(f) + this.lift),
-      line: { color: colour, width: 5, dash },
-    };
+    const x = run.px.slice(0, m + 1), y = run.py.slice(0, m + 1), z = run.losses.slice(0, m + 1).map((f) => this.height(f) + this.lift);
+    const w = 6 * thickness();
+    return [
+      { type: "scatter3d", mode: "lines", name: "casing", hoverinfo: "skip", showlegend: false, x, y, z, line: { color: "#ffffff", width: w + 5 } },
+      { type: "scatter3d", mode: "lines", name: this.label(run.optimizer), hoverinfo: "name", x, y, z, line: { color: colour, width: w, dash } },
+    ];
   }
 
   heads() {
-    return headsTrace("scatter3d", this.runs, this.k, (id) => this.style(id), (run, m) => [run.px[m], run.py[m], this.height(run.losses[m]) + this.lift]);
+    return headsTrace("scatter3d", this.runs, this.k, (id) => this.style(id), (run, m) => [run.px[m], run.py[m], this.z(run, m)]);
   }
 
-  async draw() {
+  exits() {
+    const z = (run) => this.height(this.surface.valueAt([run.exit.x, run.exit.y])) + this.lift;
+    return exitsTrace("scatter3d", this.runs, this.k, (id) => this.style(id), (id) => this.label(id), z);
+  }
+
+  draw() {
+    const { data, layout } = this.figure();
+    return Plotly.react(this.el, data, layout, { ...CONFIG, displayModeBar: "hover" });
+  }
+
+  /** The surface, the paths and the camera as one figure (the page's, or a PNG or SVG of this frame). */
+  figure(size = plotSize(this.el.parentElement)) {
     const { grid, spec } = this.surface;
-    const palette = this.ctx.catalog.palette;
     const zt = grid.z.map((row) => row.map((f) => this.height(f)));
-    const top = Math.max(...zt.map((row) => Math.max(...row.filter(Number.isFinite))));
+    const [x, y] = frame(this.runs, this.ctx.state().start, spec.domain);
+    // The height range of the framed part only, so a corner of the domain is not flattened by the rest.
+    let top = 0;
+    grid.y.forEach((gy, j) => {
+      if (gy < y[0] || gy > y[1]) return;
+      grid.x.forEach((gx, i) => { if (gx >= x[0] && gx <= x[1] && Number.isFinite(zt[j][i])) top = Math.max(top, zt[j][i]); });
+    });
+    top ||= 1;
     // Paths float a hair above the surface, so it never hides them where they hug a valley floor.
-    this.lift = top * 0.01;
+    this.lift = top * 0.015;
     const surface = {
-      type: "surface", x: grid.x, y: grid.y, z: zt, colorscale: colourscale(palette.contour_colours),
-      showscale: false, opacity: 0.92, hoverinfo: "skip",
-      contours: { z: { show: true, usecolormap: false, color: palette.contour_line_colour, width: 1, start: 0, end: top, size: top / 12 } },
+      type: "surface", x: grid.x, y: grid.y, z: zt, colorscale: HEIGHT_COLOURS, cmin: 0, cmax: top,
+      showscale: false, opacity: 0.9, hoverinfo: "skip",
+      lighting: { ambient: 0.75, diffuse: 0.5, specular: 0.05, roughness: 0.9 },
+      contours: { z: { show: true, usecolormap: false, color: "rgba(255,255,255,0.55)", width: 1, start: 0, end: top, size: top / 12 } },
     };
-    const [x, y] = spec.domain;
-    const title = (t) => ({ title: { text: t } });
+    const f = fontSize();
+    const axis = (title, range, n) => ({
+      title: { text: title, font: { size: f } }, range, nticks: n, tickfont: { size: Math.round(f * 0.9) },
+      backgroundcolor: "#f4f6f8", showbackground: true,
+    });
     const layout = {
-      ...plotSize(this.el.parentElement), margin: { l: 0, r: 0, t: 0, b: 0 }, showlegend: false,
-      font: { family: FONT, size: fontSize() }, uirevision: this.surface.key,
+      ...size, margin: { l: 0, r: 0, t: 0, b: 0 }, showlegend: false,
+      font: { family: FONT, size: f }, uirevision: JSON.stringify([this.surface.key, x, y]),
       scene: {
-        xaxis: { ...title("x"), range: x }, yaxis: { ...title("y"), range: y }, zaxis: { ...title("log(1 + f − f_min)"), range: [0, top * 1.02] },
-        aspectmode: "manual", aspectratio: { x: 1, y: 1, z: 0.6 }, camera: { eye: { x: 0.9, y: -1.5, z: 1.7 } },
+        xaxis: axis("x", x, 5), yaxis: axis("y", y, 5),
+        zaxis: axis("log(1 + f − f<sub>min</sub>)", [0, top * 1.05], 4),
+        aspectmode: "manual", aspectratio: { x: 1, y: 1, z: 0.55 }, camera: { eye: { x: 1.05, y: -1.45, z: 1.05 }, center: { x: 0, y: 0, z: -0.12 } },
       },
     };
-    const landmarks = landmarksTrace(this.surface, palette, this.ctx.state().start, (p) => this.height(this.surface.valueAt(p)));
-    const traces = [surface, landmarks, ...this.runs.map((r) => this.lineTrace(r)), this.heads()];
-    await Plotly.react(this.el, traces, layout, { ...CONFIG, displayModeBar: "hover" });
+    const landmarks = landmarksTrace(this.surface, this.ctx.catalog.palette, this.ctx.state().start, (p) => this.height(this.surface.valueAt(p)) + this.lift);
+    return { data: [surface, landmarks, ...this.runs.flatMap((r) => this.lineTraces(r)), this.heads(), this.exits()], layout };
   }
 
   async drawStep() {
     const n = this.runs.length;
     if (!n) return;
-    const lines = this.runs.map((r) => this.lineTrace(r));
-    const heads = this.heads();
-    const all = [...lines, heads];
-    await Plotly.restyle(this.el, { x: all.map((t) => t.x), y: all.map((t) => t.y), z: all.map((t) => t.z) },
-      all.map((_, i) => i + 2));
+    const lines = this.runs.flatMap((r) => this.lineTraces(r));
+    const exits = this.exits();
+    const all = [...lines, this.heads(), exits];
+    await Plotly.restyle(this.el, {
+      x: all.map((t) => t.x), y: all.map((t) => t.y), z: all.map((t) => t.z),
+      text: [...all.slice(1).map(() => undefined), exits.text], "marker.color": [...all.slice(1).map(() => undefined), exits.marker.color],
+    }, all.map((_, i) => i + 2));
   }
 }
 
@@ -387,9 +599,14 @@ export class LossView extends View {
     return { log: true, y: (f) => Math.max(f - fStar, 1e-16), title: fStar === 0 ? "loss f (log)" : `f − f* (log), f* = ${fStar.toPrecision(5)}` };
   }
 
+  /**
+   * The axis follows the runs that stayed finite: one that diverged would stretch it to 1e200 and
+   * flatten the others, so it runs off the top instead and its head is marked there.
+   */
   yRange(m) {
     let lo = Infinity, hi = -Infinity;
-    for (const run of this.runs) for (const f of run.losses) {
+    const finite = this.runs.filter((r) => r.diverged_at === null);
+    for (const run of finite.length ? finite : this.runs) for (const f of run.losses) {
       const v = m.y(f);
       if (Number.isFinite(v)) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
     }
@@ -403,32 +620,46 @@ export class LossView extends View {
     return stickyRange(this.range, lo, hi, m.log);
   }
 
+  /** The top of the axis in data units: values past it are drawn just above it (off the plot). */
+  ceiling() {
+    return this.m.log ? 10 ** this.range[1] : this.range[1];
+  }
+
   lineTrace(run) {
     const { colour, dash } = this.style(run.optimizer);
     const label = this.label(run.optimizer);
+    const cap = this.ceiling() * (this.m.log ? 10 : 1) + (this.m.log ? 0 : this.range[1] - this.range[0]);
     return {
-      type: "scatter", mode: "lines", name: label, y: run.losses.slice(0, headIndex(run, this.k) + 1).map(this.m.y),
-      line: { color: colour, dash, width: 2 }, hovertemplate: `${label}<br>step %{x}<br>%{y:.4g}<extra></extra>`,
+      type: "scatter", mode: "lines", name: label, y: run.losses.slice(0, headIndex(run, this.k) + 1).map((f) => Math.min(this.m.y(f), cap)),
+      line: { color: colour, dash, width: 2 * thickness() }, hovertemplate: `${label}<br>step %{x}<br>%{y:.4g}<extra></extra>`,
     };
   }
 
+  /** Heads above the axis sit on its top edge as an upward arrow: that run has run off (or diverged). */
   heads() {
-    return headsTrace("scatter", this.runs, this.k, (id) => this.style(id), (run, m) => [m, this.m.y(run.losses[m])]);
+    const top = this.ceiling();
+    const trace = headsTrace("scatter", this.runs, this.k, (id) => this.style(id), (run, m) => [m, Math.min(this.m.y(run.losses[m]), top)]);
+    trace.marker.symbol = this.runs.map((run) => (this.m.y(run.losses[headIndex(run, this.k)]) > top ? "triangle-up" : "circle"));
+    trace.cliponaxis = false;
+    return trace;
   }
 
   stepLine() {
     return [{ type: "line", xref: "x", yref: "paper", x0: this.k, x1: this.k, y0: 0, y1: 1, line: { color: "#666", width: 1, dash: "dot" } }];
   }
 
-  layout() {
+  layout(size = plotSize(this.fg.parentElement)) {
     const steps = this.ctx.state().steps;
+    const m = margin();
+    const down = tickCount(size.height - m.t - m.b, false);
     return {
-      ...plotSize(this.fg.parentElement), margin: margin(), showlegend: false, font: { family: FONT, size: fontSize() },
-      xaxis: { title: { text: "step" }, range: [0, steps], zeroline: false, fixedrange: true },
+      ...size, margin: m, showlegend: false, font: { family: FONT, size: fontSize() },
+      xaxis: { title: { text: "step" }, range: [0, steps], zeroline: false, fixedrange: true, ...linearTicks([0, steps], size.width - m.l - m.r, true) },
       yaxis: {
         title: { text: this.m.title }, type: this.m.log ? "log" : "linear", range: this.range, exponentformat: "power", fixedrange: true,
-        // A label per decade (or per second decade) rather than Plotly's 2 and 5 between them.
-        dtick: this.m.log ? Math.max(1, Math.ceil((this.range[1] - this.range[0]) / 8)) : undefined,
+        // A label per decade, or per second or third, as many as fit, rather than Plotly's 2 and 5 between them.
+        dtick: this.m.log ? Math.max(1, Math.ceil((this.range[1] - this.range[0]) / Math.max(1, down - 1))) : undefined,
+        ...(this.m.log ? {} : linearTicks(this.range, size.height - m.t - m.b, false)),
       },
       paper_bgcolor: "#ffffff", plot_bgcolor: "#ffffff",
     };
@@ -452,12 +683,18 @@ export class LossView extends View {
   async drawStep() {
     const n = this.runs.length;
     const heads = this.heads();
-    await Plotly.update(this.fg, { y: [...this.runs.map((r) => this.lineTrace(r).y), heads.y], x: [...this.runs.map(() => undefined), heads.x] },
-      { shapes: this.stepLine() }, [...this.runs.keys(), n]);
+    await Plotly.update(this.fg, {
+      y: [...this.runs.map((r) => this.lineTrace(r).y), heads.y], x: [...this.runs.map(() => undefined), heads.x],
+      "marker.symbol": [...this.runs.map(() => undefined), heads.marker.symbol],
+    }, { shapes: this.stepLine() }, [...this.runs.keys(), n]);
   }
 
   /** The axes and the lines as one figure with a legend, for a PNG or SVG of this frame. */
-  figure() {
-    return { data: this.runData(), layout: { ...this.layout(), shapes: this.stepLine(), ...STILL_LEGEND } };
+  figure(size) {
+    if (!this.m) {
+      this.m = this.measure();
+      this.range = this.yRange(this.m);
+    }
+    return { data: this.runData(), layout: { ...this.layout(size), shapes: this.stepLine(), ...STILL_LEGEND } };
   }
 }

@@ -250,33 +250,36 @@ def test_a_run_that_leaves_the_plot_is_marked_on_the_edge_in_2d_and_3d(open_at):
     assert page.errors == []
 
 
-HEAD_PIXELS_JS = """() => {
+HEADS_JS = """() => {
   const gd = document.getElementById('contour-fg');
   const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
   const heads = gd.data.find((t) => t.name === 'now');
   const marks = gd.data.find((t) => t.name === 'landmarks');
   const px = (x, y) => [xa.l2p(x), ya.l2p(y)];
+  const star = Array.from(marks.text).indexOf('minimum');
   return {
-    heads: Array.from(heads.x).map((x, i) => px(x, heads.y[i])), size: heads.marker.size,
-    minima: Array.from(marks.x).map((x, i) => [marks.text[i], px(x, marks.y[i])]).filter(([n]) => n === 'minimum').map(([, p]) => p),
+    heads: Array.from(heads.x).map((x, i) => ({ at: px(x, heads.y[i]), symbol: heads.marker.symbol[i], size: heads.marker.size[i] })),
+    dot: 12, star: { at: px(marks.x[star], marks.y[star]), size: marks.marker.size[star] },
   };
 }"""
 
 
 def test_end_markers_on_the_same_point_hide_neither_each_other_nor_the_minimum(open_at):
-    # Three runs that all finish on Booth's minimum (1, 3).
+    # Three runs that all finish on Booth's minimum (1, 3), where they really are.
     query = "surface=booth&steps=400&opt=adam,amsgrad,sgd&adam.lr=0.5&amsgrad.lr=0.5&sgd.lr=0.05&autoplay=0"
+    ends = []
     for opt, lr in [("adam", 0.5), ("amsgrad", 0.5), ("sgd", 0.05)]:
-        end = core.trajectory("booth", opt, core.SURFACES["booth"].start, 400, {"lr": lr}).points[-1]
-        assert np.allclose(end, (1, 3), atol=1e-3), opt
+        ends.append(core.trajectory("booth", opt, core.SURFACES["booth"].start, 400, {"lr": lr}).points[-1])
+        assert np.allclose(ends[-1], (1, 3), atol=1e-3), opt
     page = open_at(query)
-    page.wait_for_timeout(300)
-    got = page.evaluate(HEAD_PIXELS_JS)
-    heads, size, (minimum,) = got["heads"], got["size"], got["minima"]
-    for i, a in enumerate(heads):
-        assert math.dist(a, minimum) >= size, ("head on the minimum", a, minimum)
-        for b in heads[i + 1:]:
-            assert math.dist(a, b) >= size * 0.95, ("heads on each other", a, b)
+    page.wait_for_function("() => document.getElementById('contour-fg').data.find((t) => t.name === 'now').marker.symbol[0] === 'circle-open'")
+    got = page.evaluate(HEADS_JS)
+    heads, star = got["heads"], got["star"]
+    # Drawn where they are, as open rings around the star, each a size apart: all of them show.
+    assert all(h["symbol"] == "circle-open" for h in heads)
+    sizes = sorted(h["size"] for h in heads)
+    assert sizes[0] > star["size"] and all(b - a >= 6 for a, b in zip(sizes, sizes[1:]))
+    assert all(math.dist(h["at"], star["at"]) < 2 for h in heads)
     assert page.errors == []
 
 

@@ -49,7 +49,7 @@ function margin() {
  */
 export function tickCount(pixels, across, chars = 4) {
   const f = fontSize();
-  return Math.max(3, Math.floor(pixels / (across ? (0.62 * chars + 1.4) * f : 2.2 * f)));
+  return Math.max(3, Math.floor(pixels / (across ? (0.62 * chars + 1.4) * f : 2.6 * f)));
 }
 
 /**
@@ -63,7 +63,8 @@ export function linearTicks([lo, hi], pixels, across) {
     const count = last - first + 1;
     const decimals = Math.max(0, -Math.floor(Math.log10(dtick) + 1e-9)) + (dtick * 4 % 10 === 0 ? 0 : 1);
     const chars = Math.max(...[first, last].map((i) => (i * dtick).toFixed(decimals).length));
-    const room = across ? (0.62 * chars + 1.2) * f : 1.9 * f;
+    // Room per label: its characters and a gap across; three lines down (more would crowd a tall plot).
+    const room = across ? Math.max(0.62 * chars + 1.2, 3.5) * f : 4.5 * f;
     return { count, ok: count * room <= pixels };
   };
   const base = 10 ** Math.floor(Math.log10((hi - lo) / 20));
@@ -234,7 +235,7 @@ function landmarksTrace(surface, palette, start, z) {
     hovertemplate: "%{text} (%{x:.4g}, %{y:.4g})<extra></extra>",
     marker: {
       symbol: points.map(([, , symbol]) => symbol), color: points.map(([, , , colour]) => colour),
-      size: points.map(([, name]) => (name === "minimum" ? 16 : name === "start" ? 14 : 12) * scale),
+      size: points.map(([, name]) => (name === "minimum" ? STAR_PX : name === "start" ? 14 : 12) * scale * thickness()),
       line: { width: points.map(([, name]) => (name === "start" ? 2.5 : 1)), color: points.map(([, name]) => (name === "start" ? "#000000" : "#ffffff")) },
     },
   };
@@ -242,49 +243,57 @@ function landmarksTrace(surface, palette, start, z) {
   return trace;
 }
 
-/** Every run's current position as one marker trace, each in its optimizer's colour. */
-function headsTrace(kind, runs, k, style, coords, place = (at) => at) {
-  const at = place(runs.map((run) => coords(run, headIndex(run, k))));
+/**
+ * Every run's current position as one marker trace, each in its optimizer's colour.
+ * `rings(points)`, when given, says which heads to draw as open rings and how large (see stack()).
+ */
+function headsTrace(kind, runs, k, style, coords, rings) {
+  const at = runs.map((run) => coords(run, headIndex(run, k)));
+  const size = (kind === "scatter3d" ? 6 : HEAD_PX) * thickness();
+  const ring = rings ? rings(at) : at.map(() => 0);
   const trace = {
     type: kind, mode: "markers", name: "now", hoverinfo: "skip", showlegend: false,
     x: at.map((p) => p[0]), y: at.map((p) => p[1]),
     marker: {
-      color: runs.map((r) => style(r.optimizer).colour), size: (kind === "scatter3d" ? 6 : HEAD_PX) * thickness(),
-      line: { color: "#000000", width: 1.5 },
+      color: runs.map((r) => style(r.optimizer).colour),
+      symbol: ring.map((r) => (r ? "circle-open" : "circle")),
+      size: ring.map((r) => r || size),
+      line: { color: "#000000", width: ring.map((r) => (r ? 3 * thickness() : 1.5)) },
     },
   };
-  if (kind === "scatter3d") trace.z = at.map((p) => p[2]);
+  if (kind === "scatter3d") {
+    trace.z = at.map((p) => p[2]);
+    trace.marker.symbol = "circle";
+    trace.marker.size = size;
+    trace.marker.line.width = 1.5;
+  }
   return trace;
 }
 
 const HEAD_PX = 12;
+const STAR_PX = 16;
 
 /**
- * Heads drawn where they do not hide each other or a minimum: heads closer than a marker's
- * width to each other, or to a minimum, are set on a small ring around the point they share
- * (the minimum itself when one is there), in the runs' order. `scale` is pixels per data unit.
+ * Heads that would hide each other or a minimum: those closer than a marker's width to another
+ * head, or to a minimum, are drawn where they are as concentric open rings, one size apart in the
+ * runs' order (outside the star when on a minimum). Returns each head's ring size, 0 for a plain
+ * dot. `scale` is pixels per data unit.
  */
-export function declutter(points, fixed, scale, size) {
-  const n = points.length;
+export function stack(points, minima, scale, size) {
   const near = (a, b) => Math.hypot((a[0] - b[0]) * scale[0], (a[1] - b[1]) * scale[1]) < size;
   const group = points.map((_, i) => i);
   const root = (i) => (group[i] === i ? i : (group[i] = root(group[i])));
-  for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) if (near(points[i], points[j])) group[root(j)] = root(i);
+  points.forEach((a, i) => points.forEach((b, j) => { if (j > i && near(a, b)) group[root(j)] = root(i); }));
+  const rings = points.map(() => 0);
   const members = new Map();
-  points.forEach((_, i) => { const r = root(i); members.set(r, [...(members.get(r) ?? []), i]); });
-  const out = points.map((p) => [...p]);
+  points.forEach((_, i) => members.set(root(i), [...(members.get(root(i)) ?? []), i]));
   for (const idx of members.values()) {
-    const anchor = fixed.find((f) => idx.some((i) => near(points[i], f)));
-    if (idx.length === 1 && !anchor) continue;
-    const centre = anchor ?? [idx.reduce((a, i) => a + points[i][0], 0) / idx.length, idx.reduce((a, i) => a + points[i][1], 0) / idx.length];
-    // Far enough apart that neighbours on the ring touch but do not overlap, and clear of the minimum.
-    const radius = Math.max(anchor ? size * 1.1 : size * 0.6, (size * 1.05 * idx.length) / (2 * Math.PI));
-    idx.forEach((i, j) => {
-      const a = Math.PI / 4 + (2 * Math.PI * j) / idx.length;
-      out[i] = [centre[0] + (radius * Math.cos(a)) / scale[0], centre[1] + (radius * Math.sin(a)) / scale[1], ...points[i].slice(2)];
-    });
+    const onMinimum = minima.some((m) => idx.some((i) => near(points[i], m)));
+    if (idx.length === 1 && !onMinimum) continue;
+    const first = onMinimum ? STAR_PX * thickness() + size * 0.6 : size;
+    idx.forEach((i, j) => { rings[i] = Math.round(first + j * size * 0.75); });
   }
-  return out;
+  return rings;
 }
 
 /**
@@ -382,8 +391,8 @@ export class ContourView extends View {
 
   heads() {
     const scale = this.scale();
-    const place = scale ? (at) => declutter(at, this.surface.minima, scale, HEAD_PX * thickness()) : undefined;
-    return headsTrace("scatter", this.runs, this.k, (id) => this.style(id), (run, m) => [run.px[m], run.py[m]], place);
+    const rings = scale ? (at) => stack(at, this.surface.minima, scale, HEAD_PX * thickness()) : undefined;
+    return headsTrace("scatter", this.runs, this.k, (id) => this.style(id), (run, m) => [run.px[m], run.py[m]], rings);
   }
 
   exits() {
@@ -419,8 +428,10 @@ export class ContourView extends View {
     const exits = this.exits();
     await Plotly.restyle(this.fg, {
       x: [...lines.map((t) => t.x), heads.x, exits.x], y: [...lines.map((t) => t.y), heads.y, exits.y],
-      text: [...lines.map(() => undefined), undefined, exits.text], "marker.symbol": [...lines.map(() => undefined), undefined, exits.marker.symbol],
+      text: [...lines.map(() => undefined), undefined, exits.text], "marker.symbol": [...lines.map(() => undefined), heads.marker.symbol, exits.marker.symbol],
       "marker.color": [...lines.map(() => undefined), undefined, exits.marker.color],
+      "marker.size": [...lines.map(() => undefined), heads.marker.size, undefined],
+      "marker.line.width": [...lines.map(() => undefined), heads.marker.line.width, undefined],
     }, [...lines.keys(), n + 1, n + 2]);
   }
 
@@ -542,7 +553,7 @@ export class SurfaceView extends View {
       scene: {
         xaxis: axis("x", x, 5), yaxis: axis("y", y, 5),
         zaxis: axis("log(1 + f − f<sub>min</sub>)", [0, top * 1.05], 4),
-        aspectmode: "manual", aspectratio: { x: 1, y: 1, z: 0.55 }, camera: { eye: { x: 1.05, y: -1.45, z: 1.05 }, center: { x: 0, y: 0, z: -0.12 } },
+        aspectmode: "manual", aspectratio: { x: 1, y: 1, z: 0.55 }, camera: { eye: { x: 1.25, y: -1.55, z: 1.05 }, center: { x: 0, y: 0, z: -0.1 } },
       },
     };
     const landmarks = landmarksTrace(this.surface, this.ctx.catalog.palette, this.ctx.state().start, (p) => this.height(this.surface.valueAt(p)) + this.lift);

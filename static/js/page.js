@@ -50,6 +50,7 @@ const scene = new Scene(catalog, first.state, document.body, {
 });
 
 let shownSurface = null;
+let shownLarge = null;
 
 /** The preset a state is, if any: the same run, whatever the speed, view, looping or text size. */
 function presetOf(s) {
@@ -60,7 +61,11 @@ function presetOf(s) {
 function showState(s, how = "replace") {
   writeUrl(s, how);
   syncControls(document.body, s, catalog);
-  syncSidebar();
+  // Reading the sidebar's style forces a style pass: only when large text may have folded it.
+  if (s.large !== shownLarge) {
+    shownLarge = s.large;
+    syncSidebar();
+  }
   exportBox?.show(s);
   const preset = presetOf(s);
   put($("#preset"), "value", preset?.id ?? "");

@@ -3,11 +3,13 @@
 import { ApiError, fetchGrid, streamTrajectories } from "./api.js";
 import { Player } from "./player.js";
 import { requestBody, runName, surfaceKey, withValue } from "./state.js";
-import { $, announce, fmt, put, throttle } from "./util.js";
+import { $, announce, fmt, put } from "./util.js";
 import { ContourView, LossView, SurfaceView, addDrawnPoints, forgetSizes, hasLeft, headIndex } from "./views.js";
 
-// Slider moves closer together than this are merged into one request; the first goes at once.
-const RECOMPUTE_MS = 30;
+// A request of at most this many run-steps takes a few milliseconds: one in flight is let finish,
+// and the newest state follows it, so a dragged slider redraws all along. A larger one (a long run
+// still streaming) is given up for the newer state.
+const FINISH_RUN_STEPS = 25000;
 const RUN_CACHE_SIZE = 64;
 // Changes a person may want to go Back from; slider moves and the like only rewrite the address.
 const PUSHED = new Set(["surface", "start", "view"]);
@@ -59,7 +61,8 @@ export class Scene {
     this.controller = null;
     this.firstFrame = true;
     this.player = new Player($(".timeline", root), (k) => this.drawStep(k));
-    this.scheduleCompute = throttle((changeAt) => this.compute(changeAt), RECOMPUTE_MS);
+    this.inflight = null; // the body being computed, while a compute runs
+    this.queued = null; // when the newest change waiting for it was made
     // Resizing inside the observer's callback changes the sizes it watches, which the browser reports
     // as an error ("ResizeObserver loop completed with undelivered notifications"); the next frame does not.
     const observer = new ResizeObserver(() => requestAnimationFrame(() => this.resize()));
@@ -115,18 +118,40 @@ export class Scene {
     const before = this.s;
     this.s = state;
     // The request leaves first; the controls and the URL catch up while it is in flight.
-    if (this.dataKey(state) !== this.computedKey) this.scheduleCompute(changeAt);
+    if (this.dataKey(state) !== this.computedKey) this.request(changeAt);
     this.onState(state, history);
     if (before.large !== state.large) this.allViews().forEach((v) => v.resize());
     this.applyDisplay();
   }
 
-  /** Fetch what the state asks for and redraw; a newer change aborts an older request. */
+  /** Compute now, or after the small request in flight; a large one in flight is given up. */
+  request(changeAt) {
+    if (this.inflight) {
+      this.queued ??= changeAt;
+      if (this.inflight.runs.length * this.inflight.steps > FINISH_RUN_STEPS) this.controller?.abort();
+      return;
+    }
+    this.compute(changeAt);
+  }
+
+  /** Fetch what the state asks for and redraw; then the newest state, if it changed meanwhile. */
   async compute(changeAt) {
     const s = this.s;
     const key = this.dataKey(s);
     this.controller?.abort();
     const controller = (this.controller = new AbortController());
+    this.inflight = this.body(s);
+    try {
+      await this.fetchAndDraw(s, key, controller, changeAt);
+    } finally {
+      if (this.controller === controller) this.inflight = null;
+      const queued = this.queued;
+      this.queued = null;
+      if (queued !== null && !this.inflight && this.dataKey(this.s) !== this.computedKey) this.compute(queued);
+    }
+  }
+
+  async fetchAndDraw(s, key, controller, changeAt) {
     const { signal } = controller;
     this.busyMark?.classList.add("on");
     try {

@@ -42,25 +42,6 @@ export function announce(kind, detail = {}) {
   document.dispatchEvent(new CustomEvent("gradscape:drawn", { detail: { kind, at: performance.now(), ...detail } }));
 }
 
-/** Run fn on the leading edge, then at most once per `wait` ms while calls keep coming. */
-export function throttle(fn, wait) {
-  let last = -Infinity, timer = null, pending = null;
-  const fire = () => {
-    timer = null;
-    last = performance.now();
-    const args = pending;
-    pending = null;
-    fn(...args);
-  };
-  return (...args) => {
-    pending = args;
-    if (timer) return;
-    const due = last + wait - performance.now();
-    if (due <= 0) fire();
-    else timer = setTimeout(fire, due);
-  };
-}
-
 /** Run fn once calls have stopped coming for `wait` ms; `.flush()` runs a pending call now. */
 export function debounce(fn, wait) {
   let timer = null, pending = null;

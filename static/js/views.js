@@ -290,8 +290,9 @@ export function stack(points, minima, scale, size) {
   for (const idx of members.values()) {
     const onMinimum = minima.some((m) => idx.some((i) => near(points[i], m)));
     if (idx.length === 1 && !onMinimum) continue;
-    const first = onMinimum ? STAR_PX * thickness() + size * 0.6 : size;
-    idx.forEach((i, j) => { rings[i] = Math.round(first + j * size * 0.75); });
+    // Rings 3 px of stroke wide, one stroke apart: each shows, and six together stay small.
+    const first = onMinimum ? (STAR_PX + 6) * thickness() : size;
+    idx.forEach((i, j) => { rings[i] = Math.round(first + j * 9 * thickness()); });
   }
   return rings;
 }
@@ -411,13 +412,14 @@ export class ContourView extends View {
 
   async draw() {
     const layout = this.layout();
+    const scaled = this.scale() !== null;
     await this.layers.draw(
       JSON.stringify([this.surface.key, layout.width, layout.height, fontSize()]),
       () => ({ data: [this.contourTrace()], layout }),
       () => ({ data: this.runData(), layout: frontLayout(layout) }),
     );
-    // The heads' spacing needs the plot's scale, known only once it is laid out.
-    if (this.runs.length) await this.drawStep();
+    // Which heads share a point needs the plot's scale, known only once it has been laid out.
+    if (!scaled && this.runs.length) await this.drawStep();
   }
 
   async drawStep() {

@@ -349,7 +349,7 @@ async def _lines(request: Request, settings: Settings, meta: bytes, computations
                 return
             if await request.is_disconnected():
                 return
-            data, steps, seconds = await anyio.to_thread.run_sync(timed, compute)
+            data, steps, seconds = await in_pool(request, timed, compute)
             spent += seconds
             stats["steps"] += steps
             yield data
@@ -362,6 +362,29 @@ async def _lines(request: Request, settings: Settings, meta: bytes, computations
     finally:
         stats["active"] -= 1
         stats[outcome] += 1
+
+
+def compute_limiter(app) -> anyio.CapacityLimiter:
+    """The app's own pool for computations, `compute_threads` at once.
+
+    Separate from anyio's default pool, which serves static files and sync
+    routes: those never wait behind a sweep holding every compute thread.
+    """
+    limiter = getattr(app.state, "compute_limiter", None)
+    if limiter is None:
+        limiter = app.state.compute_limiter = anyio.CapacityLimiter(settings_of(app).compute_threads)
+    return limiter
+
+
+def settings_of(app) -> Settings:
+    """The settings the app's routes see, honouring a test's dependency override."""
+    return app.dependency_overrides.get(get_settings, get_settings)()
+
+
+async def in_pool(request: Request, fn, *args):
+    """fn(*args) in a compute thread; computing and writing answers holds the GIL, so more threads than
+    cores would only contend (anyio's default of 40 cost each request ~40% more CPU)."""
+    return await anyio.to_thread.run_sync(fn, *args, limiter=compute_limiter(request.app))
 
 
 def timed(compute):
@@ -379,25 +402,32 @@ def trajectory_rounds(interleave: Interleave, settings: Settings):
 
 
 def sweep_blocks(plan: core.SweepPlan):
-    """One computation per block of sweep rows, as core finishes them."""
+    """One computation per piece of the sweep (bounded cells x steps, whatever the grid's shape).
+
+    A piece that completes rows gives a `rows` line; one inside a wide row gives
+    a `progress` line, so the time limit and a disconnect are checked between pieces.
+    """
     rows = core.sweep_rows(plan)
-    na = plan.shape[0]
+    na, nb = plan.shape
+    total = na * nb
     done = 0
 
-    def block():
+    def piece():
         nonlocal done
         r = next(rows)
-        done = r.row1
+        steps, done = (r.cells - done) * plan.steps, r.cells
+        if r.row1 == r.row0:
+            return ndjson({"type": "progress", "progress": done / total}), steps
         hit = r.steps_to_tol.tolist()
         return ndjson({
             "type": "rows", "row0": r.row0, "row1": r.row1, "final_losses": r.final_losses,
             "final_points": np.ascontiguousarray(r.final_points),
             "steps_to_tol": [[None if k < 0 else k for k in row] for row in hit],
-            "diverged": r.diverged, "progress": r.row1 / na,
-        }), r.diverged.size * plan.steps
+            "diverged": r.diverged, "progress": done / total,
+        }), steps
 
-    while done < na:
-        yield block
+    while done < total:
+        yield piece
 
 
 # --- routes ------------------------------------------------------------------------------
@@ -445,7 +475,8 @@ _GRID_LOC = {"x_range": "x_min", "x_range[0]": "x_min", "x_range[1]": "x_max",
 
 
 @router.get("/surfaces/{name}/grid", response_model=GridResponse, responses={422: ERRORS[422]})
-async def surface_grid(name: SurfaceName, query: Annotated[GridQuery, Query()], settings: SettingsDep) -> Response:
+async def surface_grid(request: Request, name: SurfaceName, query: Annotated[GridQuery, Query()],
+                       settings: SettingsDep) -> Response:
     """The surface's values on a resolution x resolution grid for the contour and 3-D views; cached."""
     limited("resolution", query.resolution, 2, settings.max_grid_resolution, ["query"])
     spec = core.SURFACES[name.value]
@@ -458,19 +489,19 @@ async def surface_grid(name: SurfaceName, query: Annotated[GridQuery, Query()], 
     try:
         _, params = resolve_surface({"name": name.value, **given})
         key = (name.value, tuple(sorted(params.items())), *ranges, query.resolution)
-        body = await anyio.to_thread.run_sync(grid_json, *key)
+        body = await in_pool(request, grid_json, *key)
     except core.InvalidInput as e:
         raise Invalid(["query", _GRID_LOC.get(e.field) or field_loc(e.field)[-1]], e.reason) from None
     return Response(body, media_type="application/json", headers={"cache-control": "public, max-age=3600"})
 
 
 @router.post("/trajectories", response_model=TrajectoryResponse, responses=ERRORS)
-async def trajectories(body: TrajectoryRequest, settings: SettingsDep) -> Response:
+async def trajectories(request: Request, body: TrajectoryRequest, settings: SettingsDep) -> Response:
     """Every run's whole trajectory, with the learning rates and optimizer state the inspector shows."""
     if answers_in_place(body, settings):
         data = trajectories_json(body, settings)
     else:
-        data = await anyio.to_thread.run_sync(trajectories_json, body, settings)
+        data = await in_pool(request, trajectories_json, body, settings)
     return Response(data, media_type="application/json")
 
 
@@ -499,7 +530,7 @@ async def trajectories_stream(request: Request, body: TrajectoryRequest, setting
     finishes (with `diverged_at` and its point count); finally `done`, or
     `error` with a message if the stream had to stop.
     """
-    runs = await anyio.to_thread.run_sync(build_runs, body, settings)
+    runs = await in_pool(request, build_runs, body, settings)
     meta = {**header(runs), "runs": [
         {"index": i, "optimizer": run.optimizer.id, "hyperparameters": run.hyperparameters}
         for i, run in enumerate(runs)
@@ -515,9 +546,11 @@ async def sweeps_stream(request: Request, body: SweepRequest, settings: Settings
     Lines: `meta` (names, values, shape, minimum_value); then `rows` blocks
     along the first name with final losses and points, steps to reach the
     tolerance (null: never), diverged flags (diverged cells hold null) and
-    progress from 0 to 1; finally `done`, or `error`.
+    progress from 0 to 1; `progress` lines (just the fraction done) while a
+    wide row is computed; finally `done`, or `error`. Readers ignore types
+    they do not know.
     """
-    plan = await anyio.to_thread.run_sync(plan_sweep, body, settings)
+    plan = await in_pool(request, plan_sweep, body, settings)
     meta = {"names": list(plan.names), "values": list(plan.values), "shape": list(plan.shape),
             "minimum_value": plan.minimum_value}
     return ndjson_stream(request, settings, meta, sweep_blocks(plan))

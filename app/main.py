@@ -11,19 +11,12 @@ from fastapi import FastAPI
 import core
 from app import api, exports, pages
 from app.serialize import dumps
-from app.settings import Settings, get_settings
-
-
-def settings_of(app: FastAPI) -> Settings:
-    """The settings the app's routes see, honouring a test's dependency override."""
-    return app.dependency_overrides.get(get_settings, get_settings)()
+from app.api import compute_limiter, settings_of
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
-    # Computing and writing answers holds the GIL most of the time, so worker threads beyond the
-    # cores only contend for it: with anyio's default of 40, each request cost ~40% more CPU.
-    anyio.to_thread.current_default_thread_limiter().total_tokens = settings_of(app).compute_threads
+    compute_limiter(app)
     # uvicorn binds its socket only after start-up ends, so no request waits for a compile.
     if settings_of(app).warm_on_startup:
         await anyio.to_thread.run_sync(core.warm)

@@ -6,7 +6,7 @@ import os
 from functools import lru_cache
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -45,4 +45,11 @@ def get_settings() -> Settings:
     return Settings()
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+async def current_settings(request: Request) -> Settings:
+    """get_settings, or a test's override of it, with no thread hop: FastAPI runs a plain `def`
+    dependency in a worker thread, where it would queue behind every computation."""
+    override = request.app.dependency_overrides.get(get_settings)
+    return get_settings() if override is None else override()
+
+
+SettingsDep = Annotated[Settings, Depends(current_settings)]

@@ -110,3 +110,58 @@ def test_past_the_compute_limit_a_stream_ends_with_an_error_line(limited_server)
         records = [json.loads(line) for line in r.iter_lines()]
     assert r.status_code == 200 and records[0]["type"] == "meta"
     assert records[-1]["type"] == "error" and "limit of 1e-06 s" in records[-1]["message"]
+
+
+# One row of 250,000 cells x 5,000 steps: about 35 s of work in a single row of the grid.
+WIDE_SWEEP = {"surface": "rastrigin", "optimizer": "nadam", "steps": 5000,
+              "grid": {"beta1": [0.9], "lr": {"low": 1e-4, "high": 1, "num": 250_000, "log": True}}}
+WIDE_WORK = 250_000 * 5000
+
+
+@pytest.fixture(scope="module")
+def busy_server():
+    server = LiveServer(env={"GRADSCAPE_MAX_COMPUTE_SECONDS": "2", "GRADSCAPE_COMPUTE_THREADS": "2"})
+    yield server
+    server.stop()
+
+
+def test_a_sweep_of_one_wide_row_stops_at_the_compute_limit(busy_server):
+    before = streams(busy_server.url)
+    with httpx.stream("POST", busy_server.url + "/api/sweeps/stream", json=WIDE_SWEEP, timeout=60) as r:
+        records = [json.loads(line) for line in r.iter_lines()]
+    assert r.status_code == 200 and records[0]["type"] == "meta"
+    assert records[-1]["type"] == "error" and "limit of 2 s" in records[-1]["message"]
+    progress = [rec["progress"] for rec in records if rec["type"] == "progress"]
+    assert progress and progress == sorted(progress) and progress[-1] < 1
+    after = wait_for(busy_server.url, lambda s: s["active"] == before["active"])
+    assert after["failed"] == before["failed"] + 1
+    assert 0 < after["steps"] - before["steps"] < WIDE_WORK
+
+
+def test_a_client_that_leaves_a_sweep_stops_it_and_counts_as_disconnected(busy_server):
+    before = streams(busy_server.url)
+    with httpx.stream("POST", busy_server.url + "/api/sweeps/stream", json=WIDE_SWEEP, timeout=60) as r:
+        lines = r.iter_lines()
+        assert json.loads(next(lines))["type"] == "meta"
+        assert json.loads(next(lines))["type"] == "progress"
+    after = wait_for(busy_server.url, lambda s: s["active"] == before["active"])
+    assert after["disconnected"] == before["disconnected"] + 1
+    assert after["completed"] == before["completed"] and after["failed"] == before["failed"]
+    assert after["steps"] - before["steps"] < WIDE_WORK
+
+
+def test_pages_static_files_and_the_catalog_answer_while_sweeps_hold_every_compute_thread(busy_server):
+    url = busy_server.url
+    before = streams(url)
+    with httpx.Client(base_url=url, timeout=60) as a, httpx.Client(base_url=url, timeout=60) as b:
+        with a.stream("POST", "/api/sweeps/stream", json=WIDE_SWEEP) as ra, \
+                b.stream("POST", "/api/sweeps/stream", json=WIDE_SWEEP) as rb:
+            for r in (ra, rb):
+                lines = r.iter_lines()
+                next(lines), next(lines)  # both sweeps are computing
+            with httpx.Client(base_url=url, timeout=60) as c:
+                for path in ("/", "/embed", "/api/catalog", "/static/js/state.js", "/api/health"):
+                    assert c.get(path).status_code == 200, path
+            # Answered while both sweeps were still running, not after them.
+            assert streams(url)["active"] == before["active"] + 2
+    wait_for(url, lambda s: s["active"] == before["active"])

@@ -31,6 +31,7 @@ import core
 from core.engine import resolve_start, resolve_surface
 from app.schemas import (
     Catalog,
+    GRID_AXIS_TAGS,
     ErrorResponse,
     GridQuery,
     GridRange,
@@ -84,7 +85,15 @@ def field_loc(field: str) -> list:
 
 def clean_errors(errors, prefix: list = ()) -> list[dict]:
     """loc, msg and type of pydantic's errors; their inputs may be huge, or NaN, which JSON lacks."""
-    return [{"loc": [*prefix, *e["loc"]], "msg": _msg(e), "type": e["type"]} for e in errors]
+    return [{"loc": [*prefix, *_untagged(e["loc"])], "msg": _msg(e), "type": e["type"]} for e in errors]
+
+
+def _untagged(loc) -> list:
+    loc = list(loc)
+    at = loc.index("grid") + 2 if "grid" in loc else -1
+    if 0 < at < len(loc) and loc[at] in GRID_AXIS_TAGS:
+        del loc[at]
+    return loc
 
 
 def _msg(error: dict) -> str:
@@ -101,12 +110,34 @@ class JSONRequest(Request):
     """
 
     async def json(self):
-        try:
-            return await super().json()
-        except json.JSONDecodeError:
-            raise
-        except (RecursionError, ValueError) as e:
-            raise json.JSONDecodeError(str(e) or type(e).__name__, "", 0) from None
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            try:
+                self._json = json.loads(body, parse_int=_parse_int)
+            except json.JSONDecodeError:
+                raise
+            except (RecursionError, ValueError) as e:
+                raise json.JSONDecodeError(str(e) or type(e).__name__, "", 0) from None
+        return self._json
+
+
+class LongInteger(float):
+    """An integer literal of more digits than Python converts (4,300): infinite, so it fails where it
+    stands and the error names its field, and shown by its length rather than its digits."""
+
+    def __new__(cls, text: str):
+        self = super().__new__(cls, "-inf" if text.startswith("-") else "inf")
+        self.digits = len(text.lstrip("-"))
+        return self
+
+    def __repr__(self) -> str:
+        return f"an integer of {self.digits} digits"
+
+    __str__ = __repr__
+
+
+def _parse_int(text: str) -> int | float:
+    return int(text) if len(text) <= 4300 else LongInteger(text)
 
 
 class JSONRoute(APIRoute):
@@ -121,7 +152,17 @@ class JSONRoute(APIRoute):
         return route
 
 
+MAX_MSG = 400  # characters of an error message; a message echoing a 1 MB value is cut, not sent whole
+MAX_KEY = 80  # characters of one part of an error's loc (a key given in the request)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters in all)"
+
+
 def error_response(status: int, errors: list[dict]) -> Response:
+    errors = [{**e, "msg": _cut(str(e["msg"]), MAX_MSG),
+               "loc": [_cut(p, MAX_KEY) if isinstance(p, str) else p for p in e["loc"]]} for e in errors[:20]]
     return JSONBytes({"detail": errors}, status_code=status)
 
 
@@ -195,6 +236,9 @@ def build_runs(body: TrajectoryRequest | dict, settings: Settings | None = None,
 def grid_values(name: str, given, settings: Settings, prefix: list) -> list | np.ndarray:
     """One sweep axis: a list as it is, or a {low, high, num, log} range expanded."""
     if not isinstance(given, GridRange):
+        for q, value in enumerate(given):
+            if isinstance(value, (list, dict)):  # numpy would flatten [[1, 2], [3]] into three values
+                raise Invalid([*prefix, "grid", name, q], "must be a number, not a list or object")
         return given
     loc = [*prefix, "grid", name]
     num = given.num

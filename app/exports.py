@@ -14,6 +14,7 @@ query string into runs with app.state, exactly as the page does.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import threading
@@ -29,7 +30,7 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app import render
@@ -38,6 +39,7 @@ from app.settings import Settings, SettingsDep
 from app.state import DISPLAY, request_from_query
 from core import OPTIMIZERS, InvalidInput
 
+log = logging.getLogger("gradscape.exports")
 router = APIRouter(prefix="/api/exports", tags=["exports"])
 
 
@@ -166,8 +168,9 @@ class Jobs:
             job.status = "done"
         except InvalidInput as exc:
             job.status, job.message = "error", str(exc)
-        except Exception as exc:  # reported to the page, which has no other way to learn of it
-            job.status, job.message = "error", f"export failed: {type(exc).__name__}: {exc}"
+        except Exception:  # the page learns that it failed; the log, not the client, gets the details
+            log.exception("export %s failed", job.id)
+            job.status, job.message = "error", "the export failed on the server; try again, or a smaller export"
         finally:
             job.progress = 1.0 if job.status == "done" else job.progress
             job.finished = time.monotonic()
@@ -219,12 +222,12 @@ class ExportRequest(BaseModel):
     state: str = Field("", description="the page's URL query string, e.g. surface=beale&opt=adam,sgd&steps=300")
     format: Format
     view: View | None = Field(None, description="the state's view when omitted; contour if it has none")
-    frames: int | None = Field(None, description=f"frames of an animation; one per step, at most "
+    frames: StrictInt | None = Field(None, description=f"frames of an animation; one per step, at most "
                                                  f"{render.DEFAULT_MAX_FRAMES}, when omitted")
-    fps: int | None = Field(None, description=f"frames per second; {render.DEFAULT_FPS} when omitted")
-    width: int | None = Field(None, description=f"pixels; {render.DEFAULT_SIZE[0]} when omitted")
-    height: int | None = Field(None, description=f"pixels; {render.DEFAULT_SIZE[1]} when omitted")
-    step: int | None = Field(None, description="the step a PNG or SVG shows; the last when omitted")
+    fps: StrictInt | None = Field(None, description=f"frames per second; {render.DEFAULT_FPS} when omitted")
+    width: StrictInt | None = Field(None, description=f"pixels; {render.DEFAULT_SIZE[0]} when omitted")
+    height: StrictInt | None = Field(None, description=f"pixels; {render.DEFAULT_SIZE[1]} when omitted")
+    step: StrictInt | None = Field(None, description="the step a PNG or SVG shows; the last when omitted")
 
 
 class ExportStatus(BaseModel):

@@ -92,6 +92,26 @@ class ServerTiming:
         await self.app(scope, receive, timed)
 
 
+class HeadAsGet:
+    """Answer HEAD wherever GET is answered (FastAPI registers GET alone): the GET's headers, no body."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            return await self.app(scope, receive, send)
+
+        async def headers_only(message):
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
+
+
 def create_app() -> FastAPI:
     app = FastAPI(
         title="Gradscape",
@@ -105,5 +125,6 @@ def create_app() -> FastAPI:
     app.include_router(pages.router)
     # The last added runs first: time everything, including a refused body.
     app.add_middleware(BodyLimit, fastapi=app)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(ServerTiming)
     return app

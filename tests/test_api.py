@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 
 import numpy as np
 import orjson
@@ -421,7 +422,11 @@ RAW_ERRORS = [
     ('{"surface": {"name": "quadratic", "kappa": NaN}, "runs": [{"optimizer": "adam"}]}', ["body", "surface", "kappa"], "finite"),
     ('', ["body"], "Field required"),
     ('{"surface": "beale", "runs": [', ["body", 30], "JSON decode error"),
-    ('{"surface": "beale", "steps": 1' + "0" * 5000 + ', "runs": []}', ["body", 0], "4300 digits"),
+    # An integer too long for Python to convert still names its field.
+    ('{"surface": "beale", "steps": 1' + "0" * 5000 + ', "runs": [{"optimizer": "adam"}]}', ["body", "steps"],
+     "an integer of 5001 digits is not a whole number"),
+    ('{"surface": "beale", "runs": [{"optimizer": "adam", "hyperparameters": {"lr": -' + "9" * 5000 + '}}]}',
+     ["body", "runs", 0, "hyperparameters", "lr"], "not a finite number"),
     ('[' * 100_000 + ']' * 100_000, ["body", 0], "recursion"),
 ]
 
@@ -469,6 +474,13 @@ SWEEP_ERRORS = [
     ({**SWEEP, "steps": 6000}, ["body", "steps"], "steps = 6000 is outside [1, 5000]"),
     ({**SWEEP, "optimizer": "newton"}, ["body", "optimizer"], "'adam'"),
     ({**SWEEP, "tol": -1}, ["body", "tol"], "at least 0"),
+    # No coercion and no key silently dropped.
+    ({**SWEEP, "noise": {"sigma": 0.1}}, ["body", "noise"], "Extra inputs"),
+    ({**SWEEP, "grid": {"lr": {"low": 0.1, "high": 1, "num": 5, "log": "yes"}, "beta1": [0.9]}},
+     ["body", "grid", "lr", "log"], "valid boolean"),
+    ({**SWEEP, "grid": {"lr": {"low": 0.1, "high": 1, "num": 5, "log": 1}, "beta1": [0.9]}},
+     ["body", "grid", "lr", "log"], "valid boolean"),
+    ({**SWEEP, "grid": {"lr": [[0.1, 0.2], [0.3]], "beta1": [0.9]}}, ["body", "grid", "lr", 0], "not a list"),
 ]
 
 
@@ -484,13 +496,15 @@ GRID_ERRORS = [
     ("/api/surfaces/flatland/grid", ["path", "name"], "'rosenbrock'"),
     ("/api/surfaces/beale/grid?resolution=1", ["query", "resolution"], "outside [2, 500]"),
     ("/api/surfaces/beale/grid?resolution=100000", ["query", "resolution"], "outside [2, 500]"),
-    ("/api/surfaces/beale/grid?resolution=ten", ["query", "resolution"], "valid integer"),
+    ("/api/surfaces/beale/grid?resolution=ten", ["query", "resolution"], "whole number"),
     ("/api/surfaces/beale/grid?x_min=nan", ["query", "x_min"], "not a finite number"),
     ("/api/surfaces/beale/grid?y_max=inf", ["query", "y_max"], "not a finite number"),
     ("/api/surfaces/beale/grid?x_min=2&x_max=1", ["query", "x_min"], "low < high"),
     ("/api/surfaces/beale/grid?kappa=10", ["query", "kappa"], "unknown name 'kappa'"),
     ("/api/surfaces/quadratic/grid?kappa=0", ["query", "kappa"], "outside [1, 10000]"),
     ("/api/surfaces/beale/grid?colour=red", ["query", "colour"], "Extra inputs"),
+    ("/api/surfaces/beale/grid?resolution=2.0", ["query", "resolution"], "whole number written in digits"),
+    ("/api/surfaces/beale/grid?resolution=1e2", ["query", "resolution"], "whole number written in digits"),
 ]
 
 
@@ -509,3 +523,51 @@ def test_build_runs_is_the_one_path_from_a_body_to_runs():
         api.build_runs({"surface": "beale", "runs": [{"optimizer": "adam", "hyperparameters": {"lr": 99}}]},
                        prefix=["query"])
     assert info.value.errors[0]["loc"] == ["query", "runs", 0, "hyperparameters", "lr"]
+
+
+def test_an_error_echoing_a_huge_value_is_cut_short(client):
+    huge = "x" * 900_000
+    for body in ({"surface": "beale", "runs": [{"optimizer": "adam", "hyperparameters": {huge: 1}}]},
+                 {"surface": "beale", "runs": [{"optimizer": "adam", "hyperparameters": {"lr": huge}}]},
+                 {**SWEEP, "grid": {huge: [1], "beta1": [0.9]}}):
+        path = "/api/sweeps/stream" if "grid" in body else "/api/trajectories"
+        r = post(client, path, body)
+        assert r.status_code == 422 and len(r.content) < 2000, r.content[:300]
+        assert "characters in all)" in r.text
+
+
+@pytest.mark.parametrize("path", ["/", "/embed", "/api/catalog", "/api/health", "/static/js/state.js",
+                                  "/api/surfaces/beale/grid?resolution=20", "/openapi.json"])
+def test_head_answers_wherever_get_does(client, path):
+    get, head = client.get(path), client.head(path)
+    assert get.status_code == head.status_code == 200
+    assert head.content == b"" and head.headers["content-type"] == get.headers["content-type"]
+    assert head.headers.get("content-length") == get.headers.get("content-length")
+
+
+def test_export_requests_take_integers_not_strings(client):
+    r = post(client, "/api/exports", {"state": "opt=adam&steps=5", "format": "gif", "frames": "10"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "frames"]
+
+
+def test_an_export_given_a_whole_link_exports_that_link(client):
+    r = post(client, "/api/exports", {"state": "http://127.0.0.1:8000/?surface=beale&opt=newton", "format": "png"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "state", "opt"]
+
+
+def test_a_failed_export_does_not_show_the_servers_exception_text(client, monkeypatch):
+    from app import render
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret detail of the server: /srv/private/path")
+
+    monkeypatch.setattr(render, "export", broken)
+    r = post(client, "/api/exports", {"state": "surface=beale&opt=adam&steps=5", "format": "png"})
+    assert r.status_code == 202, r.text
+    for _ in range(200):
+        status = client.get(f"/api/exports/{r.json()['id']}").json()
+        if status["status"] != "running" and status["status"] != "queued":
+            break
+        time.sleep(0.05)
+    assert status["status"] == "error" and "failed" in status["message"]
+    assert "secret" not in status["message"] and "RuntimeError" not in status["message"]

@@ -1,0 +1,142 @@
+"""Benchmark of typed formulas, every figure measured side by side in one run.
+
+    python bench/formula_bench.py [--quick]
+
+Prints:
+1. server time of the first request for a formula never seen before (12 runs x
+   1,000 steps, POST /api/trajectories in process): parse, tape, runs and the
+   JSON answer, against the same request on the built-in Rosenbrock. Target:
+   <= 50 ms, with no compile (the tape kernel is compiled once, at start-up);
+2. ns per step of an Adam trajectory on the typed Rosenbrock against the
+   built-in Rosenbrock kernel. Target: <= 3x;
+3. for reference, the surface alone (a 500 x 500 grid) and a sweep, typed
+   against built-in, and the landmark search of a new formula.
+Ratios are medians of per-round ratios, so shared-machine noise hits both
+sides of each ratio alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import core  # noqa: E402
+from core import formula  # noqa: E402
+
+ROSENBROCK = "(1-x)^2 + 100*(y-x^2)^2"
+DOMAIN = [-2, 2, -1, 3]
+START = (-1.2, 1.0)
+OPTIMIZERS = list(core.OPTIMIZERS)
+
+
+def median_ratio(a: list[float], b: list[float]) -> float:
+    return statistics.median(x / y for x, y in zip(a, b))
+
+
+def request(surface, runs: int = 12, steps: int = 1000) -> dict:
+    opts = (OPTIMIZERS * runs)[:runs]
+    return {"surface": surface, "start": list(START), "steps": steps, "encoding": "base64",
+            "fields": ["points", "losses"], "runs": [{"optimizer": o} for o in opts]}
+
+
+def first_requests(rounds: int) -> tuple[list[float], list[float]]:
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    typed, builtin = [], []
+    with TestClient(create_app()) as client:
+        client.post("/api/trajectories", json=request("rosenbrock"))  # first-call costs outside formulas
+        for r in range(rounds):
+            # A new constant each round: a formula the server has never parsed.
+            body = request({"formula": f"(1-x)^2 + {100 + r}*(y-x^2)^2", "domain": DOMAIN})
+            t = time.perf_counter()
+            answer = client.post("/api/trajectories", json=body)
+            typed.append(time.perf_counter() - t)
+            assert answer.status_code == 200, answer.text
+            t = time.perf_counter()
+            answer = client.post("/api/trajectories", json=request("rosenbrock"))
+            builtin.append(time.perf_counter() - t)
+    return typed, builtin
+
+
+def stepping(surface, steps: int) -> float:
+    run = core.Run(surface, "adam", START, steps, {"lr": 1e-3})
+    t = time.perf_counter()
+    run.advance(steps)
+    return (time.perf_counter() - t) / steps
+
+
+def grid(surface) -> float:
+    t = time.perf_counter()
+    core.surface_grid(surface, resolution=500)
+    return (time.perf_counter() - t) / 500**2
+
+
+def sweep(surface, n: int, steps: int) -> float:
+    t = time.perf_counter()
+    core.sweep(surface, "adam", START, steps, {"lr": np.geomspace(1e-4, 1e-1, n), "beta1": np.linspace(0.5, 0.99, n)})
+    return (time.perf_counter() - t) / (n * n * steps)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    rounds = 5 if args.quick else 15
+    typed_surface = {"formula": ROSENBROCK, "domain": DOMAIN}
+    core.warm()
+
+    loops = core.engine.kernels().run_trajectory
+    before = len(loops.signatures)
+    typed, builtin = first_requests(rounds)
+    print(f"compiled loop signatures before the first formula {before}, after {len(loops.signatures)} "
+          "(equal: no compile for a formula)")
+    print("1. first request for a new formula, 12 runs x 1,000 steps (server, in process)")
+    print(f"   typed formula {statistics.median(typed) * 1e3:7.1f} ms   (max {max(typed) * 1e3:.1f} ms; target <= 50 ms)")
+    print(f"   built-in      {statistics.median(builtin) * 1e3:7.1f} ms   ratio {median_ratio(typed, builtin):.2f}x")
+
+    steps = 20_000 if args.quick else 200_000
+    stepping(typed_surface, 100), stepping("rosenbrock", 100)
+    a, b = [], []
+    for _ in range(rounds):
+        a.append(stepping(typed_surface, steps))
+        b.append(stepping("rosenbrock", steps))
+    print("2. Adam trajectory step on Rosenbrock")
+    print(f"   typed {statistics.median(a) * 1e9:6.1f} ns/step   built-in {statistics.median(b) * 1e9:6.1f} ns/step   "
+          f"ratio {median_ratio(a, b):.2f}x (target <= 3x)")
+
+    a, b = [], []
+    for _ in range(rounds):
+        a.append(grid(typed_surface))
+        b.append(grid("rosenbrock"))
+    print("3. for reference")
+    print(f"   surface alone (grid)  typed {statistics.median(a) * 1e9:6.1f} ns/point  built-in "
+          f"{statistics.median(b) * 1e9:6.1f} ns/point  ratio {median_ratio(a, b):.2f}x")
+    n, s = (30, 200) if args.quick else (60, 500)
+    a, b = [], []
+    for _ in range(max(3, rounds // 3)):
+        a.append(sweep(typed_surface, n, s))
+        b.append(sweep("rosenbrock", n, s))
+    print(f"   sweep {n}x{n} x {s} steps  typed {statistics.median(a) * 1e9:6.1f} ns/cell-step  built-in "
+          f"{statistics.median(b) * 1e9:6.1f} ns/cell-step  ratio {median_ratio(a, b):.2f}x")
+    times = []
+    for r in range(rounds):
+        spec = formula.custom_surface(f"(x^2 + y - 11)^2 + (x + y^2 - 7)^2 + {r}", formula.DEFAULT_DOMAIN)
+        t = time.perf_counter()
+        spec.resolved_landmarks({})
+        times.append(time.perf_counter() - t)
+    print(f"   landmarks of a new formula (Himmelblau, {formula.LANDMARK_STARTS}^2 Newton starts) "
+          f"{statistics.median(times) * 1e3:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

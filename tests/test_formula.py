@@ -1,0 +1,393 @@
+"""Typed formulas: the parser, the tape's exact gradients, trajectories, landmarks, and hostile input.
+
+Oracles: Python's math for values, mpmath central differences at 40 digits
+for gradients, torch autograd for whole trajectories, the built-in kernels for
+the same function typed out.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+
+import numpy as np
+import pytest
+
+import core
+from core import formula as F
+from core.engine import InvalidInput, _kernel_sources
+
+mpmath = pytest.importorskip("mpmath")
+
+ROSENBROCK = "(1-x)^2 + 100*(y-x^2)^2"
+HIMMELBLAU = "(x^2 + y - 11)^2 + (x + y^2 - 7)^2"
+
+
+def value(text: str, x: float = 0.3, y: float = -0.7) -> float:
+    out = np.empty((1, 3))
+    F.evaluate(F.compile_tape(F.parse(text)), np.array([[x, y]]), out)
+    return float(out[0, 0])
+
+
+def gradient(text: str, points) -> np.ndarray:
+    out = np.empty((len(points), 3))
+    with np.errstate(all="ignore"):
+        F.evaluate(F.compile_tape(F.parse(text)), np.asarray(points, dtype=float), out)
+    return out
+
+
+# --- the language --------------------------------------------------------------
+
+# Independent of core.formula's table: every function the language documents, by its math.
+ORACLE = {
+    "sin": math.sin, "cos": math.cos, "tan": math.tan, "asin": math.asin, "acos": math.acos, "atan": math.atan,
+    "sinh": math.sinh, "cosh": math.cosh, "tanh": math.tanh, "exp": math.exp, "log": math.log,
+    "log10": math.log10, "sqrt": math.sqrt, "abs": abs, "atan2": math.atan2, "min": min, "max": max,
+}
+
+
+@pytest.mark.parametrize("name", F.FUNCTIONS)
+def test_every_function_matches_math(name):
+    fn = ORACLE[name]
+    x, y = 0.3, -0.7
+    text = f"{name}(x)" if name not in ("atan2", "min", "max") else f"{name}(x, y)"
+    want = fn(x) if name not in ("atan2", "min", "max") else fn(x, y)
+    assert value(text, x, y) == pytest.approx(want, rel=1e-15, abs=1e-300)
+
+
+def test_the_language_is_what_the_docs_list():
+    assert set(F.FUNCTIONS) == set(ORACLE)
+
+
+@pytest.mark.parametrize("text, want", [
+    ("2+3*4", 14), ("(2+3)*4", 20), ("2^3^2", 512), ("2**3**2", 512), ("2^3*2", 16), ("-2^2", -4),
+    ("(-2)^2", 4), ("2^-1", 0.5), ("-x", -0.3), ("--x", 0.3), ("+x", 0.3), ("8-3-2", 3), ("12/3/2", 2),
+    ("2*-3", -6), ("pi", math.pi), ("e", math.e), ("e^1", math.e), ("1e-3*1000", 1), ("1.5E+2", 150),
+    (".5", 0.5), ("2.", 2), ("x*y", 0.3 * -0.7), ("x^2", 0.09), ("x**2 + y**2", 0.09 + 0.49),
+    ("-x^2", -0.09), ("2^x", 2 ** 0.3), ("x^y", 0.3 ** -0.7), ("sin(pi/2)", 1), ("max(x, y) - min(x, y)", 1.0),
+    ("atan2(y, x)", math.atan2(-0.7, 0.3)), ("  x\t+\ny ", -0.4), ("log(e)", 1),
+])
+def test_precedence_and_associativity(text, want):
+    assert value(text) == pytest.approx(want, rel=1e-14)
+
+
+def test_power_is_right_associative_and_binds_tighter_than_unary_minus():
+    # -x^2 is -(x^2); x^-y^2 is x^(-(y^2)); both spellings of power are one operator.
+    assert value("-x^2", 3, 0) == -9
+    assert value("x^-y^2", 2, 1) == 0.5
+    assert value("x**y**2", 2, 3) == value("x^(y^2)", 2, 3) == 512
+
+
+@pytest.mark.parametrize("text, column, words", [
+    ("x + [1]", 5, "unexpected '['"),
+    ("os.system(1)", 1, "unknown name 'os'"),
+    ("x.real", 2, "unexpected '.'"),
+    ("2x", 2, "write '*'"),
+    ("sin x", 1, "needs its argument in parentheses"),
+    ("(x + y", 7, "ends too soon"),
+    ("x + y)", 6, "unexpected ')'"),
+    ("atan2(x)", 1, "takes 2 arguments"),
+    ("sin(x, y)", 1, "takes 1 argument"),
+    ("x +* y", 4, "unexpected '*'"),
+    ("x; y", 2, "unexpected ';'"),
+    ("1/0", 2, "division by zero"),
+    ("log(-1)", 1, "undefined"),
+    ("9**9**9", 2, "overflows"),
+    ("exp(1000)", 1, "overflows"),
+    ("x^1e10", 2, "exponent 1e+10"),
+    ("1e999", 1, "too large"),
+    ("\u0445^2", 1, "CYRILLIC SMALL LETTER HA"),
+    ("x + \uff11", 5, "FULLWIDTH DIGIT ONE"),
+])
+def test_errors_name_the_column(text, column, words):
+    with pytest.raises(F.FormulaError) as e:
+        F.parse(text)
+    assert e.value.column == column
+    assert f"column {column}" in str(e.value) or "characters" in str(e.value)
+    assert words in str(e.value)
+
+
+def test_limits():
+    with pytest.raises(F.FormulaError, match="limit is 500"):
+        F.parse("x+" * 300 + "x")
+    with pytest.raises(F.FormulaError, match="nested more than 32 deep"):
+        F.parse("(" * 40 + "x" + ")" * 40)
+    with pytest.raises(F.FormulaError, match="nested more than 32 deep"):
+        F.parse("-" * 40 + "x")
+    with pytest.raises(F.FormulaError, match="nested more than 32 deep"):
+        F.parse("x^" * 40 + "x")
+    with pytest.raises(F.FormulaError, match="limit is 200"):
+        F.parse("+".join(["x"] * 120) + "+" + "+".join(["y"] * 120), max_chars=10_000)
+    with pytest.raises(F.FormulaError, match="limit is 5"):
+        F.parse("x+y+x+y", max_nodes=5)
+    F.parse("(" * 31 + "x" + ")" * 31)  # just within
+
+
+def test_the_stack_never_overflows_within_the_limits():
+    # The deepest stack a formula can need: right-nested binary operations at the depth limit.
+    text = "x+(" * 15 + "x" + ")" * 15
+    assert value(text, 1, 0) == 16
+    tree = F.parse("x*(" * 31 + "x" + ")" * 31)
+    ops: list = []
+    assert F._emit(tree, ops) <= F.MAX_STACK
+
+
+# --- exact gradients -----------------------------------------------------------
+
+def random_formula(rng: random.Random, depth: int):
+    """(text, evaluator) of a random formula defined and smooth around [-2, 2]^2; the evaluator
+    takes (x, y, namespace) so mpmath and torch evaluate the same tree."""
+    if depth == 0 or rng.random() < 0.2:
+        choice = rng.choice(["x", "y", "c", "pi", "e"])
+        if choice == "c":
+            c = round(rng.uniform(-3, 3), 3)
+            return f"({c})" if c < 0 else f"{c}", lambda x, y, m, c=c: m.const(c)
+        if choice in ("pi", "e"):
+            return choice, lambda x, y, m, v={"pi": math.pi, "e": math.e}[choice]: m.const(v)
+        return choice, (lambda x, y, m: x) if choice == "x" else (lambda x, y, m: y)
+    a, fa = random_formula(rng, depth - 1)
+    b, fb = random_formula(rng, depth - 1)
+    kind = rng.choice(["+", "-", "*", "/", "^", "^c", "unary", "unary", "binary"])
+    if kind in "+-*":
+        op = {"+": lambda u, v: u + v, "-": lambda u, v: u - v, "*": lambda u, v: u * v}[kind]
+        return f"({a}) {kind} ({b})", lambda x, y, m: op(fa(x, y, m), fb(x, y, m))
+    if kind == "/":
+        return f"({a}) / (1.5 + ({b})^2)", lambda x, y, m: fa(x, y, m) / (1.5 + fb(x, y, m) ** 2)
+    if kind == "^":
+        return f"1.3^(tanh({b}))", lambda x, y, m: m.const(1.3) ** m.tanh(fb(x, y, m))
+    if kind == "^c":
+        n = rng.choice([2, 3, 0.5, -1, 1.5])
+        if n in (0.5, -1, 1.5):
+            return f"(1 + ({a})^2)^{n}" if n > 0 else f"(1 + ({a})^2)^({n})", \
+                lambda x, y, m: (1 + fa(x, y, m) ** 2) ** m.const(n)
+        return f"({a})^{n}", lambda x, y, m: fa(x, y, m) ** n
+    if kind == "unary":
+        name = rng.choice([n for n in F.UNARY if n != "abs"] + ["abs"])
+        wrap = {  # keep every argument inside the function's domain
+            "asin": ("0.9*tanh({})", lambda u, m: 0.9 * m.tanh(u)), "acos": ("0.9*tanh({})", lambda u, m: 0.9 * m.tanh(u)),
+            "tan": ("tanh({})", lambda u, m: m.tanh(u)), "sinh": ("tanh({})", lambda u, m: m.tanh(u)),
+            "cosh": ("tanh({})", lambda u, m: m.tanh(u)), "exp": ("tanh({})", lambda u, m: m.tanh(u)),
+            "log": ("1.5 + ({})^2", lambda u, m: 1.5 + u ** 2), "log10": ("1.5 + ({})^2", lambda u, m: 1.5 + u ** 2),
+            "sqrt": ("0.5 + ({})^2", lambda u, m: 0.5 + u ** 2), "abs": ("{} + 0.25", lambda u, m: u + 0.25),
+        }.get(name, ("{}", lambda u, m: u))
+        return f"{name}({wrap[0].format(a)})", lambda x, y, m: getattr(m, name)(wrap[1](fa(x, y, m), m))
+    name = rng.choice(["atan2", "min", "max"])
+    if name == "atan2":
+        return f"atan2({a}, 2 + ({b})^2)", lambda x, y, m: m.atan2(fa(x, y, m), 2 + fb(x, y, m) ** 2)
+    return f"{name}({a}, {b})", lambda x, y, m: getattr(m, name)(fa(x, y, m), fb(x, y, m))
+
+
+class MP:
+    """mpmath under the formula language's names."""
+
+    const = staticmethod(lambda v: mpmath.mpf(v))
+    tanh = staticmethod(mpmath.tanh)
+    log10 = staticmethod(lambda u: mpmath.log(u, 10))
+    abs = staticmethod(abs)
+    min = staticmethod(min)
+    max = staticmethod(max)
+
+    def __getattr__(self, name):
+        return getattr(mpmath, name)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_gradient_matches_40_digit_central_differences(seed):
+    rng = random.Random(seed)
+    text, fn = random_formula(rng, 4)
+    pts = np.array([[rng.uniform(-2, 2), rng.uniform(-2, 2)] for _ in range(8)])
+    got = gradient(text, pts)
+    m = MP()
+    with mpmath.workdps(40):
+        h = mpmath.mpf("1e-15")
+        for (x, y), (f, gx, gy) in zip(pts, got):
+            X, Y = mpmath.mpf(float(x)), mpmath.mpf(float(y))
+            want_f = fn(X, Y, m)
+            want_gx = (fn(X + h, Y, m) - fn(X - h, Y, m)) / (2 * h)
+            want_gy = (fn(X, Y + h, m) - fn(X, Y - h, m)) / (2 * h)
+            scale = 1 + abs(float(want_f))
+            assert f == pytest.approx(float(want_f), rel=1e-12, abs=1e-12 * scale), text
+            gscale = 1 + abs(float(want_gx)) + abs(float(want_gy))
+            assert gx == pytest.approx(float(want_gx), abs=1e-10 * gscale), text
+            assert gy == pytest.approx(float(want_gy), abs=1e-10 * gscale), text
+
+
+def test_subgradients_of_abs_min_max_at_their_kinks():
+    # sign(0) = 0 for abs; the first argument's derivative at a tie of min and max.
+    assert gradient("abs(x)", [[0.0, 0.0]])[0, 1:].tolist() == [0.0, 0.0]
+    assert gradient("min(x, 2*y)", [[0.0, 0.0]])[0, 1:].tolist() == [1.0, 0.0]
+    assert gradient("max(2*y, x)", [[0.0, 0.0]])[0, 1:].tolist() == [0.0, 2.0]
+    assert gradient("abs(x) + min(x, y)", [[-1.0, 2.0]])[0, 1:].tolist() == [0.0, 0.0]
+
+
+# --- trajectories --------------------------------------------------------------
+
+TYPED_ROSENBROCK = {"formula": ROSENBROCK, "domain": [-2, 2, -1, 3]}
+
+
+@pytest.mark.parametrize("optimizer", list(core.OPTIMIZERS))
+def test_typed_rosenbrock_follows_the_builtin_kernel(optimizer):
+    # Rounding differs (100*(b*b) against (100*b)*b), and some default step sizes amplify it
+    # chaotically over hundreds of steps: the first 50 steps agree, and every gradient does.
+    typed = core.trajectory(TYPED_ROSENBROCK, optimizer, (-1.2, 1.0), 50)
+    builtin = core.trajectory("rosenbrock", optimizer, (-1.2, 1.0), 300)
+    assert typed.surface == "custom"
+    np.testing.assert_allclose(typed.points, builtin.points[:51], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(typed.losses, builtin.losses[:51], rtol=1e-9, atol=1e-12)
+    ours = gradient(ROSENBROCK, builtin.points)
+    np.testing.assert_allclose(ours[:, 0], builtin.losses, rtol=1e-13, atol=1e-300)
+    np.testing.assert_allclose(ours[:-1, 1:], builtin.gradients, rtol=1e-12, atol=1e-12)
+
+
+torch = pytest.importorskip("torch")
+
+
+class TorchNS:
+    const = staticmethod(lambda v: torch.tensor(v, dtype=torch.float64))
+    abs = staticmethod(torch.abs)
+    min = staticmethod(torch.minimum)
+    max = staticmethod(torch.maximum)
+    log10 = staticmethod(torch.log10)
+    asin = staticmethod(torch.asin)
+    acos = staticmethod(torch.acos)
+    atan = staticmethod(torch.atan)
+    atan2 = staticmethod(torch.atan2)
+
+    def __getattr__(self, name):
+        return getattr(torch, name)
+
+
+@pytest.mark.parametrize("optimizer, hp", [("momentum", {"lr": 0.01, "momentum": 0.9}), ("adam", {"lr": 0.05})])
+@pytest.mark.parametrize("text, fn, start", [
+    ("sin(x)*cos(y) + 0.1*(x^2 + y^2)", lambda x, y: torch.sin(x) * torch.cos(y) + 0.1 * (x ** 2 + y ** 2), (1.0, 0.5)),
+    ("log(1 + x^2) + sqrt(1 + y^2) + exp(-(x-1)^2) * atan(y)",
+     lambda x, y: torch.log(1 + x ** 2) + torch.sqrt(1 + y ** 2) + torch.exp(-(x - 1) ** 2) * torch.atan(y), (2.0, -1.5)),
+])
+def test_trajectory_matches_torch_autograd(optimizer, hp, text, fn, start):
+    spec = core.OPTIMIZERS[optimizer]
+    ours = core.trajectory({"formula": text}, optimizer, start, 300, hp).points
+    p = torch.tensor(start, dtype=torch.float64, requires_grad=True)
+    kwargs = {**spec.torch[1], **{k: v for k, v in hp.items()}}
+    opt = getattr(torch.optim, spec.torch[0])([p], **kwargs)
+    ref = [p.detach().numpy().copy()]
+    for _ in range(300):
+        opt.zero_grad()
+        fn(p[0], p[1]).backward()
+        opt.step()
+        ref.append(p.detach().numpy().copy())
+    ref = np.array(ref)
+    rel = np.abs(ours - ref) / np.maximum(np.abs(ref), 1e-12)
+    assert rel.max() <= 1e-9
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_formula_trajectory_matches_torch_autograd(seed):
+    rng = random.Random(100 + seed)
+    text, fn = random_formula(rng, 3)
+    ns = TorchNS()
+    start = (rng.uniform(-1, 1), rng.uniform(-1, 1))
+    ours = core.trajectory({"formula": text}, "adam", start, 300, {"lr": 0.01}).points
+    p = torch.tensor(start, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.Adam([p], lr=0.01)
+    ref = [p.detach().numpy().copy()]
+    for _ in range(300):
+        opt.zero_grad()
+        out = fn(p[0], p[1], ns)
+        if out.requires_grad:
+            out.backward()
+        else:
+            p.grad = torch.zeros(2, dtype=torch.float64)
+        opt.step()
+        ref.append(p.detach().numpy().copy())
+    ref = np.array(ref)
+    assert np.abs(ours - ref).max() <= 1e-9 * max(1.0, np.abs(ref).max()), text
+
+
+def test_sweep_and_grid_of_a_formula_match_the_builtin_surface():
+    grid = {"lr": [1e-3, 1e-2, 3e-2], "beta1": [0.5, 0.9]}
+    typed = core.sweep(TYPED_ROSENBROCK, "adam", (-1.2, 1.0), 200, grid)
+    builtin = core.sweep("rosenbrock", "adam", (-1.2, 1.0), 200, grid)
+    np.testing.assert_allclose(typed.final_losses, builtin.final_losses, rtol=1e-9, atol=1e-12)
+    assert typed.minimum_value == pytest.approx(0.0, abs=1e-12)
+    np.testing.assert_array_equal(typed.steps_to_tol, builtin.steps_to_tol)
+    xs, ys, z = core.surface_grid(TYPED_ROSENBROCK, resolution=50)
+    bx, by, bz = core.surface_grid("rosenbrock", resolution=50)
+    np.testing.assert_array_equal(xs, bx)
+    np.testing.assert_allclose(z, bz, rtol=1e-12)
+
+
+def test_a_run_streams_a_formula_in_chunks_as_the_builtin():
+    run = core.Run({"formula": ROSENBROCK}, "adam", (-1.2, 1.0), 1000)
+    while not run.finished:
+        run.advance(97)
+    builtin = core.trajectory("rosenbrock", "adam", (-1.2, 1.0), 1000)
+    np.testing.assert_allclose(run.result().points, builtin.points, rtol=1e-9)
+
+
+@pytest.mark.parametrize("text, start", [("log(x)", (-1.0, 0.0)), ("1/x", (0.0, 1.0)), ("sqrt(x)", (-1, 1)),
+                                         ("exp(x^2)", (3.0, 0.0)), ("x^y", (-2.0, 0.5))])
+def test_undefined_or_overflowing_formulas_diverge_like_any_run(text, start):
+    t = core.trajectory({"formula": text}, "sgd", start, 300, {"lr": 0.5})
+    assert t.diverged_at is not None
+    assert np.isfinite(t.points).all() and np.isfinite(t.losses).all()
+
+
+# --- landmarks -----------------------------------------------------------------
+
+def test_himmelblau_typed_out_has_the_builtin_minima_and_its_saddles():
+    spec = core.SURFACES["himmelblau"]
+    minima, saddles, fmin = F.custom_surface(HIMMELBLAU, (-5.0, 5.0, -5.0, 5.0)).resolved_landmarks({})
+    assert len(minima) == len(spec.minima) == 4
+    for want in spec.minima:
+        assert min(math.dist(want, got) for got in minima) < 1e-5
+    assert fmin == pytest.approx(0.0, abs=1e-9)
+    assert len(saddles) == 4  # and the one maximum, near (-0.27, -0.92), is neither
+    f = gradient(HIMMELBLAU, saddles)
+    assert np.abs(f[:, 1:]).max() < 1e-6
+
+
+@pytest.mark.parametrize("text, minima, saddles", [
+    ("x^2 - y^2", [], [(0, 0)]),
+    ("(x^2 - 1)^2 + y^2", [(-1, 0), (1, 0)], [(0, 0)]),
+    (ROSENBROCK, [(1, 1)], []),
+    ("-exp(-((x-1)^2 + y^2)) - exp(-((x+1)^2 + y^2))", [(-1.0, 0), (1.0, 0)], [(0, 0)]),
+])
+def test_landmarks_are_found_classified_and_deduplicated(text, minima, saddles):
+    got_min, got_saddle, _ = F.custom_surface(text, (-2.0, 2.0, -1.5, 1.5)).resolved_landmarks({})
+    # Two Gaussian wells one apart overlap: their minima sit a little inside +-1.
+    tol = 0.1 if "exp" in text else 1e-6
+    assert len(got_min) == len(minima) and len(got_saddle) == len(saddles)
+    for want, got in ((minima, got_min), (saddles, got_saddle)):
+        for w in want:
+            assert min(math.dist(w, g) for g in got) < tol
+
+
+# --- the engine ----------------------------------------------------------------
+
+def test_the_tape_kernel_is_part_of_the_cache_key():
+    assert any(p.name == "formula.py" for p in _kernel_sources())
+
+
+def test_a_new_formula_compiles_nothing():
+    loops = core.engine.kernels()
+    core.trajectory({"formula": "x^2 + y^2"}, "adam", (1, 1), 2)
+    before = len(loops.run_trajectory.signatures)
+    core.trajectory({"formula": f"x^2 + {random.random()}*y^4 - cosh(x*y)/7"}, "adam", (1, 1), 2)
+    assert len(loops.run_trajectory.signatures) == before
+
+
+@pytest.mark.parametrize("surface, field, words", [
+    ({"formula": "x +"}, "surface.formula", "column 4"),
+    ({"formula": 3}, "surface.formula", "must be text"),
+    ({"formula": "x", "domain": [1, 0, 0, 1]}, "surface.domain", "x_min < x_max"),
+    ({"formula": "x", "domain": [0, 1, 0]}, "surface.domain", "four"),
+    ({"formula": "x", "domain": "0,1,0,1"}, "surface.domain", "four"),
+    ({"formula": "x", "kappa": 3}, "surface.kappa", "unknown name"),
+    ({"name": "custom"}, "surface.formula", "required"),
+])
+def test_core_names_the_field(surface, field, words):
+    with pytest.raises(InvalidInput) as e:
+        core.trajectory(surface, "adam", (0, 0), 10)
+    assert e.value.field == field and words in e.value.reason

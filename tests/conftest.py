@@ -24,12 +24,13 @@ def free_port() -> int:
 class LiveServer:
     """`gradscape serve` in a subprocess; `url` is its base address."""
 
-    def __init__(self, env: dict[str, str] | None = None):
+    def __init__(self, env: dict[str, str] | None = None, workers: int = 1):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         full_env = {**os.environ, **(env or {})}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port), "--log-level", "warning"],
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port), "--log-level", "warning",
+             "--workers", str(workers)],
             cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         deadline = time.monotonic() + 120  # a cold numba cache compiles first

@@ -89,6 +89,29 @@ def test_lifespan_warms_the_kernels_before_the_first_request(monkeypatch):
         assert c.get("/api/health").json()["status"] == "ok"
 
 
+def test_a_slow_warm_up_says_it_is_compiling_and_for_how_long(monkeypatch, caplog):
+    from app import main
+
+    monkeypatch.setattr(main, "COMPILE_NOTICE_SECONDS", 0.05)
+    monkeypatch.setattr(core, "warm", lambda: time.sleep(0.3))
+    app = create_app()
+    app.dependency_overrides[get_settings] = lambda: Settings(warm_on_startup=True)
+    with caplog.at_level("INFO", logger="uvicorn.error"), TestClient(app):
+        pass
+    said = [r.getMessage() for r in caplog.records if r.name == "uvicorn.error"]
+    assert any(m.startswith("Compiling the numeric kernels") and "15-60 s" in m for m in said), said
+    assert any(m.startswith("Kernels compiled in") for m in said), said
+
+
+def test_a_cached_warm_up_says_nothing(monkeypatch, caplog):
+    monkeypatch.setattr(core, "warm", lambda: None)
+    app = create_app()
+    app.dependency_overrides[get_settings] = lambda: Settings(warm_on_startup=True)
+    with caplog.at_level("INFO", logger="uvicorn.error"), TestClient(app):
+        pass
+    assert not [r for r in caplog.records if "ompil" in r.getMessage()]
+
+
 # --- trajectories --------------------------------------------------------------------------
 
 BODY = {"surface": "beale", "start": [1.0, 1.5], "steps": 120, "runs": [{"optimizer": "adam", "hyperparameters": {"lr": 0.01}}]}

@@ -145,7 +145,7 @@ def test_a_client_that_leaves_a_sweep_stops_it_and_counts_as_disconnected(busy_s
         assert json.loads(next(lines))["type"] == "meta"
         assert json.loads(next(lines))["type"] == "progress"
     after = wait_for(busy_server.url, lambda s: s["active"] == before["active"])
-    assert after["disconnected"] == before["disconnected"] + 1
+    assert after["disconnected"] == before["disconnected"] + 1, (before, after)
     assert after["completed"] == before["completed"] and after["failed"] == before["failed"]
     assert after["steps"] - before["steps"] < WIDE_WORK
 

@@ -50,6 +50,11 @@ def _serve(args) -> int:
     from app.settings import Settings
 
     settings = Settings()
+    if args.workers > 1 and not os.environ.get("GRADSCAPE_EXPORT_DIR") and not os.environ.get("GRADSCAPE_REDIS_URL"):
+        # The worker processes share export jobs through one directory: a fresh one for this server.
+        import tempfile
+
+        os.environ["GRADSCAPE_EXPORT_DIR"] = tempfile.mkdtemp(prefix="gradscape-exports-")
     if args.host not in ("0.0.0.0", "::", "") and "GRADSCAPE_TRUSTED_HOSTS" not in os.environ:
         # Serving on a named address means being reached by that name: trust it besides localhost.
         os.environ["GRADSCAPE_TRUSTED_HOSTS"] = f"{settings.trusted_hosts},{args.host}"
@@ -57,6 +62,24 @@ def _serve(args) -> int:
                 workers=args.workers, http=RequestDeadlineProtocol, timeout_keep_alive=settings.keep_alive_seconds,
                 timeout_graceful_shutdown=settings.graceful_shutdown_seconds, proxy_headers=args.proxy_headers,
                 forwarded_allow_ips=settings.forwarded_allow_ips)
+    return 0
+
+
+def _worker(args) -> int:
+    """An rq worker for the export queue: one job at a time, each in a work horse forked for it."""
+    from app.exports import get_export_settings, get_jobs
+
+    settings = get_export_settings()
+    if not settings.redis_url:
+        args.parser.error("set GRADSCAPE_REDIS_URL (e.g. redis://localhost:6379/0): the worker takes its jobs "
+                          "from Redis, and the servers must use the same URL and GRADSCAPE_EXPORT_DIR")
+    from rq import Worker
+
+    import core
+
+    core.warm()  # before the first fork, so no work horse compiles a kernel
+    store = get_jobs()
+    Worker([store.queue], connection=store.redis, name=args.name).work(logging_level=args.log_level.upper())
     return 0
 
 
@@ -208,6 +231,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="trust X-Forwarded-For/-Proto from the addresses in GRADSCAPE_FORWARDED_ALLOW_IPS "
                        "(behind a reverse proxy)")
     serve.set_defaults(func=_serve)
+    worker = sub.add_parser(
+        "worker", help="make export jobs queued in Redis (GRADSCAPE_REDIS_URL), for servers on one or more machines",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Take export jobs from the Redis queue at GRADSCAPE_REDIS_URL and write their files to "
+        "GRADSCAPE_EXPORT_DIR, which every server replica must also see. Run as many as there are cores to spare.")
+    worker.add_argument("--name", default=None, help="the worker's name in rq (a random one when omitted)")
+    worker.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
+                        help="rq's log level")
+    worker.set_defaults(func=_worker, parser=worker)
     _add_export(sub)
     return parser
 

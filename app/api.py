@@ -393,11 +393,12 @@ async def _lines(request: Request, settings: Settings, meta: bytes, computations
     try:
         yield meta
         for compute in computations:
+            # A client that left is not told of a limit: it is gone, and its stream counts as disconnected.
+            if await request.is_disconnected():
+                return
             if spent > settings.max_compute_seconds:
                 outcome = "failed"
                 yield ndjson({"type": "error", "message": compute_limit(settings).errors[0]["msg"]})
-                return
-            if await request.is_disconnected():
                 return
             data, steps, seconds = await in_pool(request, timed, compute)
             spent += seconds

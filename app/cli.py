@@ -187,7 +187,13 @@ def _export(args) -> int:
             print(f"\rexporting {out.name}: {fraction:4.0%} of {total} frames", end="", file=sys.stderr, flush=True)
 
     t0 = time.perf_counter()
-    render.export(scene, opts, out, progress)
+    try:
+        render.export(scene, opts, out, progress)
+    except Exception as exc:  # a teacher needs the reason in one line, not a traceback
+        if show:
+            print(file=sys.stderr)
+        print(f"gradscape export: error: could not write {out}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     if show:
         print(file=sys.stderr)
     frames = f"{total} frames at {opts.fps} fps, " if total else ""

@@ -43,14 +43,6 @@ def formula_start(surface: dict) -> tuple[float, float]:
     return spec.start
 
 
-def formula_header(spec) -> dict:
-    """What an answer on a typed formula adds to its header, so it can be reproduced."""
-    if spec.source is None:
-        return {}
-    (x0, x1), (y0, y1) = spec.domain
-    return {"formula": spec.source, "domain": [x0, x1, y0, y1]}
-
-
 def describe(spec) -> dict:
     """A formula surface as the catalog describes a built-in one, its landmarks found numerically."""
     minima, saddles, fmin = spec.resolved_landmarks({})

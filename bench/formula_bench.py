@@ -65,7 +65,17 @@ def first_requests(rounds: int) -> tuple[list[float], list[float]]:
             t = time.perf_counter()
             answer = client.post("/api/trajectories", json=request("rosenbrock"))
             builtin.append(time.perf_counter() - t)
-    return typed, builtin
+        # Every hostile formula of the tests, through the API: each answer is a 422.
+        sys.path.insert(0, str(ROOT / "tests"))
+        from test_formula import HOSTILE
+
+        hostile = []
+        for text in HOSTILE:
+            t = time.perf_counter()
+            answer = client.post("/api/trajectories", json=request({"formula": text}))
+            hostile.append((time.perf_counter() - t, text))
+            assert answer.status_code == 422, answer.text
+    return typed, builtin, hostile
 
 
 def stepping(surface, steps: int) -> float:
@@ -97,12 +107,15 @@ def main() -> None:
 
     loops = core.engine.kernels().run_trajectory
     before = len(loops.signatures)
-    typed, builtin = first_requests(rounds)
+    typed, builtin, hostile = first_requests(rounds)
     print(f"compiled loop signatures before the first formula {before}, after {len(loops.signatures)} "
           "(equal: no compile for a formula)")
     print("1. first request for a new formula, 12 runs x 1,000 steps (server, in process)")
     print(f"   typed formula {statistics.median(typed) * 1e3:7.1f} ms   (max {max(typed) * 1e3:.1f} ms; target <= 50 ms)")
     print(f"   built-in      {statistics.median(builtin) * 1e3:7.1f} ms   ratio {median_ratio(typed, builtin):.2f}x")
+    slowest = max(hostile)
+    print(f"   {len(hostile)} hostile formulas, each a 422: median {statistics.median(h[0] for h in hostile) * 1e3:.2f} ms, "
+          f"slowest {slowest[0] * 1e3:.2f} ms ({slowest[1][:24]!r}{'...' if len(slowest[1]) > 24 else ''})")
 
     steps = 20_000 if args.quick else 200_000
     stepping(typed_surface, 100), stepping("rosenbrock", 100)

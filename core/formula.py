@@ -168,6 +168,8 @@ class _Parser:
             return FormulaError(f"the formula ends too soon at column {col}{hint}", col)
         if kind == "bad":
             return FormulaError(f"unexpected {_describe(value)} at column {col}", col)
+        if kind == "name" and value not in NAMES:
+            return FormulaError(f"unknown name {value!r} at column {col}; allowed: {', '.join(NAMES)}", col)
         if kind != "op" and self.i >= 2 and self.tokens[self.i - 2][0] in ("num", "name") and not hint:
             hint = f"; write '*' to multiply, e.g. 2*x"
         return FormulaError(f"unexpected {value!r} at column {col}{hint}", col)
@@ -715,7 +717,7 @@ def custom_surface(text: str, domain: tuple[float, float, float, float] = DEFAUL
 
     return SurfaceSpec(
         id="custom",
-        label="Custom",
+        label=f"f(x, y) = {' '.join(text.split())}" if len(text) <= 48 else "Custom f(x, y)",
         help=CUSTOM.help,
         formula=f"f(x, y) = {latex(tree)}",
         domain=((x0, x1), (y0, y1)),

@@ -721,8 +721,8 @@ def custom_surface(text: str, domain: tuple[float, float, float, float] = DEFAUL
         help=CUSTOM.help,
         formula=f"f(x, y) = {latex(tree)}",
         domain=((x0, x1), (y0, y1)),
-        # Upper left, away from the centre where typed functions often have their minimum.
-        start=(round(x0 + 0.2 * (x1 - x0), 6), round(y1 - 0.2 * (y1 - y0), 6)),
+        # Up and to the left of the centre, where typed functions often have their minimum.
+        start=(round(x0 + 0.3 * (x1 - x0), 6), round(y0 + 0.7 * (y1 - y0), 6)),
         minima=(),
         reference="typed by the user; minima and saddle points found numerically",
         landmarks=landmarks,

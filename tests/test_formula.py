@@ -506,7 +506,7 @@ def test_the_default_start_and_domain_of_a_formula(client):
     assert r.status_code == 200, r.text
     data = r.json()
     assert data["surface_params"]["domain"] == [-5, 5, -5, 5]
-    assert data["start"] == [-3, 3]
+    assert data["start"] == [-2, 2]
 
 
 @pytest.mark.parametrize("text", ["log(x)", "1/x", "sqrt(x) + y", "exp(x^2)"])
@@ -568,7 +568,7 @@ def test_a_link_carries_the_formula_and_its_domain():
     assert query_from_request(back) == query
     # The default domain stays out of the link; the default start is the formula's.
     back = request_from_query("surface=custom&f=x%5E2&opt=adam")
-    assert back["surface"] == {"formula": "x^2"} and back["start"] == [-3.0, 3.0]
+    assert back["surface"] == {"formula": "x^2"} and back["start"] == [-2.0, 2.0]
     assert "domain" not in query_from_request(back)
 
 

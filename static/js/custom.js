@@ -4,7 +4,7 @@ import { fetchFormulaGrid } from "./formula.js";
 import { typeset } from "./math.js";
 import { $, $$, debounce, put } from "./util.js";
 
-const CHECK_MS = 90; // after the last keystroke: long enough to skip half-typed words, short enough to feel live
+const CHECK_MS = 60; // after the last keystroke: skips most half-typed words, and leaves room for the redraw
 
 const sameDomain = (a, b) => (a === null && b === null) || (a !== null && b !== null && a.every((v, i) => v === b[i]));
 

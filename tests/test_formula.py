@@ -433,15 +433,9 @@ HOSTILE = [
 
 
 def api_client(**limits):
-    from fastapi.testclient import TestClient
+    from test_api import client_with
 
-    from app.main import create_app
-    from app.settings import Settings, get_settings
-
-    app = create_app()
-    settings = Settings(warm_on_startup=False, **limits)
-    app.dependency_overrides[get_settings] = lambda: settings
-    return TestClient(app)
+    return client_with(**limits)
 
 
 @pytest.fixture(scope="module")

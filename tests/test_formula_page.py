@@ -11,41 +11,12 @@ import numpy as np
 import pytest
 
 import core
-from browser_helpers import VIEWPORT, chromium, drawn_count, launch, wait_drawn, watch
-
-playwright = pytest.importorskip("playwright.sync_api")
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.server,
-    pytest.mark.skipif(chromium() is None, reason="Debian's chromium is not installed"),
-]
+from browser_helpers import drawn_count, wait_drawn
+# The page tests' browser, page and marks: one Chromium per module, a fresh context per test.
+from test_browser import browser, open_page, page, pytestmark  # noqa: F401
 
 HIMMELBLAU = "(x^2 + y - 11)^2 + (x + y^2 - 7)^2"
 CUSTOM = "surface=custom&f=x%5E2%20%2B%203*y%5E2&start=-2,2&steps=100&opt=adam,sgd&adam.lr=0.1&sgd.lr=0.005&autoplay=0"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright.sync_playwright() as pw:
-        b = launch(pw)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser, live_server):
-    context = browser.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    page.errors = watch(page)
-    page.base = live_server.url
-    yield page
-    context.close()
-
-
-def open_page(page, query: str, path: str = "/"):
-    page.goto(f"{page.base}{path}?{query}")
-    wait_drawn(page, "data")
 
 
 def traces(page, element_id: str) -> list[dict]:
@@ -86,7 +57,8 @@ def test_typing_checks_the_formula_and_a_valid_one_redraws(page):
     page.wait_for_function("() => document.getElementById('formula-status').dataset.kind === 'error'")
     assert "unexpected '[' at column 7" in status.inner_text()
     assert box.get_attribute("aria-invalid") == "true"
-    assert query(page)["f"] == "x^2 + 3*y^2"  # a bad formula never reaches the link
+    # A bad formula never reaches the link (a valid prefix typed on the way, such as "x^2", may).
+    assert "[" not in query(page)["f"]
     count = drawn_count(page, "data")
     box.fill("")
     box.press_sequentially(HIMMELBLAU, delay=5)

@@ -599,3 +599,35 @@ def test_core_trajectory_takes_a_formula_in_python():
     # Gradient descent on a quadratic: each coordinate shrinks by (1 - lr * curvature) per step.
     np.testing.assert_allclose(t.points[-1], [0.8 ** 10, 0.4 ** 10], rtol=1e-12)
     assert t.surface_params == {"formula": "x^2 + 3*y^2", "domain": [-5.0, 5.0, -5.0, 5.0]}
+
+
+def test_the_page_exports_a_formula_as_mp4_and_html(tmp_path):
+    import subprocess
+    import time
+
+    from app import exports
+
+    state = "surface=custom&f=x%5E2%20-%20y%5E2%20%2B%200.25*y%5E4&domain=-2,2,-2,2&start=-1.5,0.01&opt=adam,sgd&steps=20"
+    jobs = exports.Jobs()
+    with api_client() as c:
+        c.app.dependency_overrides[exports.get_jobs] = lambda: jobs
+        r = c.post("/api/exports", json={"state": state + "&f=x%2B%5B1%5D", "format": "gif"})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "state", "f"]
+        assert "column 3" in r.json()["detail"][0]["msg"]
+        files = {}
+        for fmt in ("mp4", "html"):
+            r = c.post("/api/exports", json={"state": state, "format": fmt, "frames": 10, "width": 320, "height": 240})
+            assert r.status_code == 202, r.text
+            job = r.json()
+            assert job["filename"] == f"gradscape-custom-contour.{fmt}"
+            deadline = time.monotonic() + 120
+            while c.get(f"/api/exports/{job['id']}").json()["status"] == "running" and time.monotonic() < deadline:
+                time.sleep(0.1)
+            files[fmt] = c.get(f"/api/exports/{job['id']}/file").content
+    path = tmp_path / "custom.mp4"
+    path.write_bytes(files["mp4"])
+    frames = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
+                             "stream=nb_read_frames", "-of", "csv=p=0", str(path)], capture_output=True, text=True)
+    assert frames.stdout.strip() == "10"
+    html = files["html"].decode()
+    assert "saddle point (found numerically)" in html and "minimum (found numerically)" in html

@@ -309,7 +309,7 @@ def run_all(runs: list[core.Run], seconds: float) -> bool:
 def header(runs: list[core.Run]) -> dict:
     first = runs[0]
     return {"surface": first.surface.id, "surface_params": first.surface_params, "start": list(first.start),
-            "steps": first.steps, **formula_header(first.surface)}
+            "steps": first.steps}
 
 
 def trajectories_json(body: TrajectoryRequest, settings: Settings) -> bytes:
@@ -609,7 +609,7 @@ async def sweeps_stream(request: Request, body: SweepRequest, settings: Settings
 
 # --- typed formulas ----------------------------------------------------------------------
 
-from app.formulas import check_formula, formula_header, formula_start  # noqa: E402
+from app.formulas import check_formula, formula_start  # noqa: E402
 from app.formulas import router as _formula_router  # noqa: E402
 
 router.include_router(_formula_router)

@@ -43,14 +43,6 @@ def formula_start(surface: dict) -> tuple[float, float]:
     return spec.start
 
 
-def formula_header(spec) -> dict:
-    """What an answer on a typed formula adds to its header, so it can be reproduced."""
-    if spec.source is None:
-        return {}
-    (x0, x1), (y0, y1) = spec.domain
-    return {"formula": spec.source, "domain": [x0, x1, y0, y1]}
-
-
 def describe(spec) -> dict:
     """A formula surface as the catalog describes a built-in one, its landmarks found numerically."""
     minima, saddles, fmin = spec.resolved_landmarks({})
@@ -73,6 +65,23 @@ def formula_grid_json(text: str, domain: tuple, resolution: int) -> bytes:
         "z_min": float(finite.min()) if finite.size else None,
         "z_max": float(finite.max()) if finite.size else None,
     })
+
+
+# The page's examples: a classic typed out, two wells of different depths, concentric ripples.
+EXAMPLES = (
+    {"label": "Himmelblau, typed out", "formula": "(x^2 + y - 11)^2 + (x + y^2 - 7)^2", "domain": [-5, 5, -5, 5]},
+    {"label": "Two Gaussian wells", "formula": "-2*exp(-((x - 1)^2 + y^2)) - exp(-((x + 1.5)^2 + (y - 1)^2)) "
+     "+ 0.05*(x^2 + y^2)", "domain": [-4, 4, -3, 3]},
+    {"label": "A ripple", "formula": "0.1*(x^2 + y^2) - cos(3*sqrt(x^2 + y^2 + 0.01))", "domain": [-4, 4, -4, 4]},
+)
+
+
+def custom_surface_entry() -> dict:
+    """The page catalog's "Custom…" surface: what a formula is before one is typed, and the examples."""
+    first = EXAMPLES[0]
+    spec = _formula.custom_surface(first["formula"], _formula.resolve_domain(first["domain"]))
+    return {**_formula.CUSTOM.as_dict(), "start": list(spec.start), "examples": list(EXAMPLES),
+            "functions": list(_formula.FUNCTIONS), "max_chars": _formula.MAX_CHARS}
 
 
 class FormulaGridResponse(BaseModel):

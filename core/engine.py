@@ -376,7 +376,9 @@ def optimizer_spec(name) -> OptimizerSpec:
 def resolve_surface(surface) -> tuple[SurfaceSpec, dict]:
     """A surface given as a name, as {"name": ..., param: value, ...} or as {"formula": ..., "domain": ...}."""
     if isinstance(surface, dict) and ("formula" in surface or surface.get("name") == "custom"):
-        return resolve_formula(surface), {}
+        spec = resolve_formula(surface)
+        (x0, x1), (y0, y1) = spec.domain
+        return spec, {"formula": spec.source, "domain": [x0, x1, y0, y1]}
     if isinstance(surface, dict):
         params = dict(surface)
         name = params.pop("name", None)

@@ -168,6 +168,8 @@ class _Parser:
             return FormulaError(f"the formula ends too soon at column {col}{hint}", col)
         if kind == "bad":
             return FormulaError(f"unexpected {_describe(value)} at column {col}", col)
+        if kind == "name" and value not in NAMES:
+            return FormulaError(f"unknown name {value!r} at column {col}; allowed: {', '.join(NAMES)}", col)
         if kind != "op" and self.i >= 2 and self.tokens[self.i - 2][0] in ("num", "name") and not hint:
             hint = f"; write '*' to multiply, e.g. 2*x"
         return FormulaError(f"unexpected {value!r} at column {col}{hint}", col)
@@ -715,12 +717,12 @@ def custom_surface(text: str, domain: tuple[float, float, float, float] = DEFAUL
 
     return SurfaceSpec(
         id="custom",
-        label="Custom",
+        label=f"f(x, y) = {' '.join(text.split())}" if len(text) <= 48 else "Custom f(x, y)",
         help=CUSTOM.help,
         formula=f"f(x, y) = {latex(tree)}",
         domain=((x0, x1), (y0, y1)),
-        # Upper left, away from the centre where typed functions often have their minimum.
-        start=(round(x0 + 0.2 * (x1 - x0), 6), round(y1 - 0.2 * (y1 - y0), 6)),
+        # Up and to the left of the centre, where typed functions often have their minimum.
+        start=(round(x0 + 0.3 * (x1 - x0), 6), round(y0 + 0.7 * (y1 - y0), 6)),
         minima=(),
         reference="typed by the user; minima and saddle points found numerically",
         landmarks=landmarks,

@@ -391,3 +391,243 @@ def test_core_names_the_field(surface, field, words):
     with pytest.raises(InvalidInput) as e:
         core.trajectory(surface, "adam", (0, 0), 10)
     assert e.value.field == field and words in e.value.reason
+
+
+# --- through the API -----------------------------------------------------------
+
+HOSTILE = [
+    "__import__('os').system('true')",
+    "x.__class__",
+    "().__class__.__bases__[0].__subclasses__()",
+    "lambda: 1",
+    "(lambda x: x)(1)",
+    "[x for x in (1, 2)]",
+    "{x: 1}",
+    "f'{x}'",
+    "'{0.__class__}'.format(x)",
+    "'%s' % x",
+    "x if y else 1",
+    "x; import os",
+    "x = 1",
+    "open('/etc/passwd')",
+    "eval('1')",
+    "x^1e308",
+    "9**9**9",
+    "2^2^2^2^2^2",
+    "exp(exp(exp(10)))",
+    "1e400 * x",
+    "(" * 200 + "x" + ")" * 200,
+    "-" * 300 + "x",
+    "+".join(["x"] * 10_000),
+    "x" * 100_000,
+    "\u0445^2 + y^2",  # Cyrillic small letter ha
+    "x^2 + \uff12",  # fullwidth digit two
+    "\uff58 + y",  # fullwidth x
+    "x\u200b+ y",  # zero-width space
+    "x + y\x00",
+    "",
+    "   ",
+    "sin",
+    "x y",
+]
+
+
+def api_client(**limits):
+    from test_api import client_with
+
+    return client_with(**limits)
+
+
+@pytest.fixture(scope="module")
+def client():
+    with api_client() as c:
+        yield c
+
+
+def body(surface, steps=50):
+    return {"surface": surface, "steps": steps, "runs": [{"optimizer": "adam"}, {"optimizer": "sgd"}]}
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
+@pytest.mark.parametrize("path", ["/api/trajectories", "/api/trajectories/stream", "/api/sweeps/stream", "/api/grid"])
+def test_hostile_formulas_get_a_422_naming_the_formula(client, path, text):
+    if path == "/api/grid":
+        if len(text) > 60_000:
+            pytest.skip("longer than a URL may be")
+        r = client.get(path, params={"f": text})
+        loc_end = ["query", "f"]
+    elif path == "/api/sweeps/stream":
+        r = client.post(path, json={"surface": {"formula": text}, "optimizer": "adam", "steps": 10,
+                                    "grid": {"lr": [0.1], "beta1": [0.9]}})
+        loc_end = ["surface", "formula"]
+    else:
+        r = client.post(path, json=body({"formula": text}))
+        loc_end = ["surface", "formula"]
+    assert r.status_code == 422, r.text
+    (error,) = r.json()["detail"]
+    assert error["loc"][-2:] == loc_end, error
+    assert "column" in error["msg"] or "limit" in error["msg"] or "empty" in error["msg"], error
+
+
+def test_a_formula_that_is_not_text_is_a_422(client):
+    r = client.post("/api/trajectories", json=body({"formula": {"$gt": 1}}))
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "surface", "formula"]
+
+
+def test_the_server_limits_come_from_settings():
+    with api_client(max_formula_chars=10, max_formula_nodes=3, max_formula_depth=2) as c:
+        for text, words in (("x^2 + y^2 + 1", "limit is 10"), ("x+y+x", "limit is 3"), ("((-x))", "limit is 2")):
+            r = c.post("/api/trajectories", json=body({"formula": text}))
+            assert r.status_code == 422 and words in r.json()["detail"][0]["msg"], r.text
+            r = c.get("/api/grid", params={"f": text})
+            assert r.status_code == 422 and words in r.json()["detail"][0]["msg"], r.text
+
+
+def test_trajectories_on_a_formula_match_core_and_say_which_formula(client):
+    r = client.post("/api/trajectories", json={**body({"formula": ROSENBROCK, "domain": [-2, 2, -1, 3]}, 100),
+                                               "start": [-1.2, 1]})
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert data["surface"] == "custom"
+    assert data["surface_params"] == {"formula": ROSENBROCK, "domain": [-2, 2, -1, 3]}
+    want = core.trajectory({"formula": ROSENBROCK}, "adam", (-1.2, 1), 100)
+    np.testing.assert_array_equal(np.array(data["runs"][0]["points"]), want.points)
+
+
+def test_the_default_start_and_domain_of_a_formula(client):
+    r = client.post("/api/trajectories", json=body({"name": "custom", "formula": "x^2 + y^2"}, 5))
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert data["surface_params"]["domain"] == [-5, 5, -5, 5]
+    assert data["start"] == [-2, 2]
+
+
+@pytest.mark.parametrize("text", ["log(x)", "1/x", "sqrt(x) + y", "exp(x^2)"])
+def test_an_undefined_formula_diverges_with_valid_json(client, text):
+    for path in ("/api/trajectories", "/api/trajectories/stream"):
+        r = client.post(path, json={**body({"formula": text}), "start": [0, 0]})
+        assert r.status_code == 200
+        for line in r.text.splitlines():
+            json.loads(line, parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+    data = client.post("/api/trajectories", json={**body({"formula": "log(x)"}), "start": [-1, 0]}).json()
+    assert data["runs"][0]["diverged_at"] == 0
+    r = client.get("/api/grid", params={"f": "log(x) + 1/y", "resolution": 20})
+    assert r.status_code == 200
+    grid = json.loads(r.text, parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+    assert None in grid["z"][0] and grid["z_min"] is not None
+
+
+def test_sweeps_take_a_formula(client):
+    r = client.post("/api/sweeps/stream", json={"surface": {"formula": ROSENBROCK, "domain": [-2, 2, -1, 3]},
+                                                 "optimizer": "adam", "start": [-1.2, 1], "steps": 100,
+                                                 "grid": {"lr": [0.01, 0.1], "beta1": [0.8, 0.9]}})
+    assert r.status_code == 200
+    lines = [json.loads(x) for x in r.text.splitlines()]
+    assert lines[0]["minimum_value"] == pytest.approx(0.0, abs=1e-12)
+    want = core.sweep("rosenbrock", "adam", (-1.2, 1), 100, {"lr": [0.01, 0.1], "beta1": [0.8, 0.9]})
+    np.testing.assert_allclose(lines[1]["final_losses"], want.final_losses, rtol=1e-9)
+    assert lines[-1]["type"] == "done"
+
+
+def test_the_grid_of_a_formula_has_its_landmarks_found_numerically(client):
+    r = client.get("/api/grid", params={"f": HIMMELBLAU, "resolution": 30})
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert data["source"] == HIMMELBLAU and data["landmarks_found_numerically"] is True
+    assert len(data["minima"]) == 4 and len(data["saddles"]) == 4
+    assert data["domain"] == [[-5, 5], [-5, 5]] and len(data["x"]) == 30
+    xs, ys, z = core.surface_grid({"formula": HIMMELBLAU}, resolution=30)
+    np.testing.assert_array_equal(np.array(data["z"]), z)
+    assert "\\left(" in data["formula"]
+    r = client.get("/api/grid", params={"f": "x^2", "domain": "0,1,2"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "domain"]
+    r = client.get("/api/grid", params={"f": "x^2", "domain": "0,1,2,a"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "domain"]
+    r = client.get("/api/grid", params={"f": "x^2", "domain": "-1,1,-2,2"})
+    assert r.json()["domain"] == [[-1, 1], [-2, 2]]
+
+
+# --- links, the CLI and exports ------------------------------------------------
+
+def test_a_link_carries_the_formula_and_its_domain():
+    from app.state import query_from_request, request_from_query
+
+    body = {"surface": {"formula": ROSENBROCK, "domain": [-2, 2, -1, 3]}, "start": [-1.2, 1], "steps": 300,
+            "runs": [{"optimizer": "adam", "hyperparameters": {}}]}
+    query = query_from_request(body)
+    assert query.startswith("surface=custom&f=(1-x)%5E2%20%2B%20100*(y-x%5E2)%5E2&domain=-2,2,-1,3&start=-1.2,1")
+    back = request_from_query(query)
+    assert back["surface"] == {"formula": ROSENBROCK, "domain": [-2.0, 2.0, -1.0, 3.0]}
+    assert query_from_request(back) == query
+    # The default domain stays out of the link; the default start is the formula's.
+    back = request_from_query("surface=custom&f=x%5E2&opt=adam")
+    assert back["surface"] == {"formula": "x^2"} and back["start"] == [-2.0, 2.0]
+    assert "domain" not in query_from_request(back)
+
+
+@pytest.mark.parametrize("query, key, words", [
+    ("surface=custom&opt=adam", "f", "needs its formula"),
+    ("surface=custom&f=x%2B%5B1%5D&opt=adam", "f", "unexpected '[' at column 3"),
+    ("surface=custom&f=x&domain=1,2&opt=adam", "domain", "four numbers"),
+    ("surface=custom&f=x&domain=2,1,0,1&opt=adam", "domain", "x_min < x_max"),
+])
+def test_a_bad_link_names_its_key(query, key, words):
+    from app.state import request_from_query
+
+    with pytest.raises(InvalidInput) as e:
+        request_from_query(query)
+    assert e.value.field == key and words in e.value.reason
+
+
+def test_the_cli_exports_a_formula(tmp_path, capsys):
+    from app import cli
+
+    out = tmp_path / "custom.svg"
+    assert cli.main(["export", "--formula", HIMMELBLAU, "--domain=-5,5,-5,5", "--optimizers", "adam,sgd",
+                     "--start=-1,-1", "--steps", "40", "--out", str(out)]) == 0
+    svg = out.read_text()
+    assert "minimum (found numerically)" in svg and "saddle point (found numerically)" in svg
+    assert "Himmelblau" not in svg and "f(x, y) = (x^2 + y - 11)^2" in svg
+    with pytest.raises(SystemExit):
+        cli.main(["export", "--formula", "x + [1]", "--optimizers", "adam", "--out", str(out)])
+    assert "--formula: unexpected '[' at column 5" in capsys.readouterr().err
+
+
+def test_core_trajectory_takes_a_formula_in_python():
+    t = core.trajectory({"formula": "x^2 + 3*y^2"}, "sgd", (1.0, 1.0), 10, {"lr": 0.1})
+    # Gradient descent on a quadratic: each coordinate shrinks by (1 - lr * curvature) per step.
+    np.testing.assert_allclose(t.points[-1], [0.8 ** 10, 0.4 ** 10], rtol=1e-12)
+    assert t.surface_params == {"formula": "x^2 + 3*y^2", "domain": [-5.0, 5.0, -5.0, 5.0]}
+
+
+def test_the_page_exports_a_formula_as_mp4_and_html(tmp_path):
+    import subprocess
+    import time
+
+    from app import exports
+
+    state = "surface=custom&f=x%5E2%20-%20y%5E2%20%2B%200.25*y%5E4&domain=-2,2,-2,2&start=-1.5,0.01&opt=adam,sgd&steps=20"
+    jobs = exports.Jobs()
+    with api_client() as c:
+        c.app.dependency_overrides[exports.get_jobs] = lambda: jobs
+        r = c.post("/api/exports", json={"state": state + "&f=x%2B%5B1%5D", "format": "gif"})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "state", "f"]
+        assert "column 3" in r.json()["detail"][0]["msg"]
+        files = {}
+        for fmt in ("mp4", "html"):
+            r = c.post("/api/exports", json={"state": state, "format": fmt, "frames": 10, "width": 320, "height": 240})
+            assert r.status_code == 202, r.text
+            job = r.json()
+            assert job["filename"] == f"gradscape-custom-contour.{fmt}"
+            deadline = time.monotonic() + 120
+            while c.get(f"/api/exports/{job['id']}").json()["status"] == "running" and time.monotonic() < deadline:
+                time.sleep(0.1)
+            files[fmt] = c.get(f"/api/exports/{job['id']}/file").content
+    path = tmp_path / "custom.mp4"
+    path.write_bytes(files["mp4"])
+    frames = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
+                             "stream=nb_read_frames", "-of", "csv=p=0", str(path)], capture_output=True, text=True)
+    assert frames.stdout.strip() == "10"
+    html = files["html"].decode()
+    assert "saddle point (found numerically)" in html and "minimum (found numerically)" in html

@@ -151,9 +151,9 @@ function exitsTrace(kind, runs, k, style, name, z) {
         symbol: left.map((r) => ARROW[r.exit.side]), size: 15 * thickness(), color: left.map((r) => style(r.optimizer).colour),
         line: { color: "#ffffff", width: 1.5 },
       },
-    cliponaxis: false,
   };
   if (z) trace.z = left.map((r) => z(r));
+  else trace.cliponaxis = false; // an arrow on the edge is drawn whole, not half
   return trace;
 }
 

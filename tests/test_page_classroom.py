@@ -439,6 +439,18 @@ def test_a_preset_that_watches_the_inspector_brings_it_on_screen_readably(open_a
     assert page.errors == []
 
 
+def test_on_a_wide_screen_a_watched_optimizer_has_its_inspector_beside_the_plots(open_at):
+    preset = next(p for p in PRESETS if "inspect=" in p.query)
+    page = open_at(preset.query + "&autoplay=0", size=(1920, 1080))
+    page.wait_for_selector(".rule-symbolic math")
+    page.wait_for_function("() => (document.getElementById('insp-lr').data || []).length > 0")
+    inspector, plots = box(page, "#inspector"), box(page, ".panel-loss")
+    assert inspector["x"] >= plots["x"] + plots["width"] and inspector["y"] < 100, (inspector, plots)
+    lr = box(page, "#insp-lr")
+    assert lr["y"] + lr["height"] <= 1080 and lr["x"] >= plots["x"] + plots["width"]
+    assert page.errors == []
+
+
 # --- 11. leftovers ---------------------------------------------------------------------------
 
 def test_symbols_are_typeset_and_preset_titles_are_whole(open_at):

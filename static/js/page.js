@@ -68,6 +68,7 @@ function showState(s, how = "replace") {
     syncSidebar();
   }
   exportBox?.show(s);
+  document.documentElement.classList.toggle("inspecting", Boolean(s.inspect && s.opt.includes(s.inspect)));
   const preset = presetOf(s);
   put($("#preset"), "value", preset?.id ?? "");
   const question = $("#question");

@@ -181,10 +181,11 @@ def framed(browser, live_server, query: str, size):
     return page, frame
 
 
+@pytest.mark.parametrize("large", [False, True], ids=["normal", "large"])
 @pytest.mark.parametrize("view", ["contour", "loss", "surface3d"])
 @pytest.mark.parametrize("size", FRAMES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_the_embed_fits_its_iframe_and_nothing_overlaps(browser, live_server, size, view):
-    page, frame = framed(browser, live_server, f"{FIRST.query}&view={view}&autoplay=0", size)
+def test_the_embed_fits_its_iframe_and_nothing_overlaps(browser, live_server, size, view, large):
+    page, frame = framed(browser, live_server, f"{FIRST.query}&view={view}&autoplay=0{'&large=1' * large}", size)
     shown = {"contour": "#contour-fg", "loss": "#loss-fg", "surface3d": "#surface3d"}[view]
     frame.wait_for_function("(sel) => (document.querySelector(sel).data || []).length > 2", arg=shown)
     parts = {name: box(frame, sel) for name, sel in [
@@ -196,6 +197,10 @@ def test_the_embed_fits_its_iframe_and_nothing_overlaps(browser, live_server, si
         assert b["x"] >= 0 and b["y"] >= 0 and b["x"] + b["width"] <= w + 0.5 and b["y"] + b["height"] <= h + 0.5, (name, b)
     for a, b in [("legend", "panel"), ("legend", "link"), ("panel", "timeline"), ("panel", "link"), ("timeline", "link")]:
         assert not overlap(parts[a], parts[b]), (a, parts[a], b, parts[b])
+    # Nothing is painted over the controls: each is what the frame finds at its own centre.
+    for sel in ["#play", "#scrubber", "#open-full"]:
+        assert frame.evaluate("""(sel) => { const el = document.querySelector(sel); const r = el.getBoundingClientRect();
+            const top = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2); return el === top || el.contains(top); }""", sel), sel
     # Every run is named in the legend, and the plot has most of the frame.
     assert frame.locator("#legend .legend-item").count() == len(FIRST_OPT)
     assert parts["panel"]["height"] >= 0.55 * h and parts["panel"]["width"] >= 0.9 * w

@@ -135,8 +135,16 @@ def limit_memory(megabytes: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 
 
-def make(records, job_id: str) -> None:
-    """Compute the job's runs from its state string, draw its file, and record how it went."""
+class Orphaned(BaseException):
+    """The server process that started this job has gone: stop drawing for nobody."""
+
+
+def make(records, job_id: str, owner: int | None = None) -> None:
+    """Compute the job's runs from its state string, draw its file, and record how it went.
+
+    `owner` is the pid of the server process waiting for it: if that process ends, so does the job
+    (its row then goes stale and is reported as stopped).
+    """
     from app import render
     from app.api import Invalid
     from app.exports import scene_from_state
@@ -150,6 +158,11 @@ def make(records, job_id: str) -> None:
     last = [0.0]
 
     def progress(fraction: float) -> None:
+        if owner is not None:
+            try:
+                os.kill(owner, 0)
+            except ProcessLookupError:
+                raise Orphaned from None
         now = time.time()
         if fraction >= 1 or now - last[0] > 0.25:
             last[0] = now
@@ -176,9 +189,12 @@ def make(records, job_id: str) -> None:
         records.update(job_id, status="done", progress=1.0, message=None, finished=time.time())
 
 
-def _child(db_path: str, job_id: str, megabytes: int) -> None:
+def _child(db_path: str, job_id: str, megabytes: int, owner: int) -> None:
     limit_memory(megabytes)
-    make(SqliteRecords(Path(db_path)), job_id)
+    try:
+        make(SqliteRecords(Path(db_path)), job_id, owner)
+    except Orphaned:
+        os._exit(1)
 
 
 _context = None
@@ -211,8 +227,8 @@ class LocalRunner:
                 self.wake.wait(0.5)  # a job queued by another process is seen within half a second
                 self.wake.clear()
                 continue
-            child = _forkserver().Process(target=_child, args=(str(self.records.path), row["id"], self.megabytes),
-                                          daemon=True)
+            child = _forkserver().Process(target=_child, daemon=True,
+                                          args=(str(self.records.path), row["id"], self.megabytes, os.getpid()))
             child.start()
             while child.is_alive():
                 child.join(2.0)

@@ -62,9 +62,7 @@ def test_one_client_may_not_fill_the_queue(two_workers):
         ids.append(r.json()["id"])
     r = httpx.post(two_workers.url + "/api/exports", json=SMALL, timeout=30)
     assert r.status_code == 429 and "limit per client is 2" in r.json()["detail"]
-    # A waiting job says where it stands.
-    for job_id in ids:
-        wait_status(two_workers.url, job_id, lambda s: s["status"] != "running" or s["progress"] > 0, 180)
+    # The jobs are not waited for: stopping the server ends them with it.
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +79,7 @@ def test_a_waiting_job_gives_its_place_in_the_queue_truthfully(one_worker):
     # One process makes one job at a time: the first is made (or about to be), the others wait their turn.
     assert messages[2] in ("waiting: 2 exports before it", "waiting: 1 export before it")
     assert messages[1] in ("waiting: 1 export before it", "waiting: next in line")
-    for job_id in ids:
-        wait_status(one_worker.url, job_id, lambda s: s["status"] != "running", 300)
+    assert all(s["status"] == "running" and s["progress"] == 0 for s in statuses[1:])
 
 
 def test_an_export_over_the_memory_cap_fails_alone():

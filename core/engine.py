@@ -747,10 +747,20 @@ def sweep_threads() -> int:
     return max(1, int(os.environ.get("GRADSCAPE_THREADS") or os.cpu_count() or 1))
 
 
+def _yield_to_others() -> None:
+    # A sweep is long batch work: at a lower priority (nice +10), a web server's event loop in the same
+    # process gets a core first when both want one, so pages are not slowed by a sweep beside them.
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10))
+    except (AttributeError, OSError):  # not Linux, or not allowed: full priority then
+        pass
+
+
 def _pool() -> ThreadPoolExecutor:
     global _executor
     if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=sweep_threads(), thread_name_prefix="gradscape-sweep")
+        _executor = ThreadPoolExecutor(max_workers=sweep_threads(), thread_name_prefix="gradscape-sweep",
+                                       initializer=_yield_to_others)
     return _executor
 
 
@@ -803,11 +813,9 @@ def sweep_rows(plan: SweepPlan, work: int = SWEEP_PIECE_WORK):
             nblocks = -(-m // SWEEP_BLOCK)
             parts = min(threads, nblocks)
             cuts = [nblocks * q // parts for q in range(parts + 1)]
-            if parts == 1:
-                run(*args, 0, nblocks)
-            else:
-                # The kernel releases the GIL, so plain threads run the blocks in parallel.
-                list(_pool().map(lambda q: run(*args, cuts[q], cuts[q + 1]), range(parts)))
+            # The kernel releases the GIL, so plain threads run the blocks in parallel (in the pool even
+            # when one part: its threads run at a lower priority).
+            list(_pool().map(lambda q: run(*args, cuts[q], cuts[q + 1]), range(parts)))
             final[:, c0:c1], final_f[c0:c1], hit[c0:c1] = out, out_f, out_hit
             done += m
             if c1 < n:

@@ -205,7 +205,11 @@ def parse(model: type[BaseModel], body, prefix: list):
 
 
 def _start(request) -> tuple | list:
-    return core.SURFACES[request.surface.name.value].start if request.start is None else request.start
+    if request.start is not None:
+        return request.start
+    if request.surface.formula is not None:
+        return formula_start(request.surface.as_core())
+    return core.SURFACES[request.surface.name.value].start
 
 
 # --- building runs and sweeps (also used by the exports) -------------------------------
@@ -216,6 +220,7 @@ def build_runs(body: TrajectoryRequest | dict, settings: Settings | None = None,
     settings = settings or get_settings()
     prefix = list(prefix)
     request = parse(TrajectoryRequest, body, prefix)
+    check_formula(request.surface, settings, prefix)
     if len(request.runs) > settings.max_runs:
         msg = f"{len(request.runs)} runs is more than the limit of {settings.max_runs} per request"
         raise Invalid([*prefix, "runs"], msg)
@@ -262,6 +267,7 @@ def plan_sweep(body: SweepRequest | dict, settings: Settings | None = None, pref
     settings = settings or get_settings()
     prefix = list(prefix)
     request = parse(SweepRequest, body, prefix)
+    check_formula(request.surface, settings, prefix)
     steps = limited("steps", request.steps, 1, settings.max_sweep_steps, prefix)
     grid = {name: grid_values(name, given, settings, prefix) for name, given in request.grid.items()}
     cells = int(np.prod([len(v) for v in grid.values()], dtype=float)) if grid else 0
@@ -599,3 +605,11 @@ async def sweeps_stream(request: Request, body: SweepRequest, settings: Settings
     meta = {"names": list(plan.names), "values": list(plan.values), "shape": list(plan.shape),
             "minimum_value": plan.minimum_value}
     return ndjson_stream(request, settings, meta, sweep_blocks(plan))
+
+
+# --- typed formulas ----------------------------------------------------------------------
+
+from app.formulas import check_formula, formula_start  # noqa: E402
+from app.formulas import router as _formula_router  # noqa: E402
+
+router.include_router(_formula_router)

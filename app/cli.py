@@ -85,7 +85,8 @@ def _worker(args) -> int:
 
 _HYPER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?=\S+")
 _LINK_KEYS = ("sched", "noise", "noise_seed", "seed")
-_FLAGS = {"surface": "--surface", "opt": "--optimizers", "steps": "--steps", "start": "--start"}
+_FLAGS = {"surface": "--surface", "opt": "--optimizers", "steps": "--steps", "start": "--start", "f": "--formula",
+          "domain": "--domain"}
 
 
 def _state_query(args, parser) -> tuple[str, dict]:
@@ -103,6 +104,8 @@ def _state_query(args, parser) -> tuple[str, dict]:
         value = getattr(args, flag[2:])
         if value is not None:
             params[key], flags[key] = value, flag
+    if args.formula is not None:
+        params["surface"] = "custom"
     enabled = params["opt"].split(",") if "opt" in params else []
     hyper = []
     for item in args.hyper or []:
@@ -187,7 +190,13 @@ def _export(args) -> int:
             print(f"\rexporting {out.name}: {fraction:4.0%} of {total} frames", end="", file=sys.stderr, flush=True)
 
     t0 = time.perf_counter()
-    render.export(scene, opts, out, progress)
+    try:
+        render.export(scene, opts, out, progress)
+    except Exception as exc:  # a teacher needs the reason in one line, not a traceback
+        if show:
+            print(file=sys.stderr)
+        print(f"gradscape export: error: could not write {out}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     if show:
         print(file=sys.stderr)
     frames = f"{total} frames at {opts.fps} fps, " if total else ""
@@ -255,6 +264,9 @@ def _add_export(sub) -> None:
     export.add_argument("--state", metavar="QUERY",
                         help="a shared link, or its query string: 'surface=beale&opt=adam,sgd'")
     export.add_argument("--surface", help="surface id; see `gradscape catalog`")
+    export.add_argument("--formula", metavar="F",
+                        help="your own surface f(x, y) instead of --surface, e.g. '(1-x)^2 + 100*(y-x^2)^2'")
+    export.add_argument("--domain", metavar="X0,X1,Y0,Y1", help="the formula's domain; -5,5,-5,5 when omitted")
     export.add_argument("--optimizers", metavar="IDS", help="comma-separated optimizer ids, in legend order")
     export.add_argument("--steps", help="optimizer steps per run")
     export.add_argument("--start", metavar="X,Y",

@@ -10,7 +10,7 @@ import anyio
 from fastapi import FastAPI
 
 import core
-from app import api, exports, pages
+from app import api, docs, exports, pages
 from app.serialize import dumps
 from app.api import compute_limiter, settings_of
 
@@ -207,10 +207,13 @@ def create_app() -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         exception_handlers=api.EXCEPTION_HANDLERS,
+        docs_url=None,  # app/docs.py serves both from this server, not a CDN
+        redoc_url=None,
     )
     app.include_router(api.router)
     app.include_router(exports.router)
     app.include_router(pages.router)
+    app.include_router(docs.router)
     # The last added runs first: time everything, including a refused body.
     app.add_middleware(BodyLimit, fastapi=app)
     app.add_middleware(HeadAsGet)

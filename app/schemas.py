@@ -12,6 +12,7 @@ import re
 from enum import Enum
 from typing import Annotated, Any, Literal, Union
 
+from pydantic_core import PydanticCustomError
 from pydantic import (
     BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, StrictBool, Tag, WithJsonSchema, create_model,
     model_validator,
@@ -30,29 +31,52 @@ Number = Annotated[Any, WithJsonSchema({"type": "number"})]
 Integer = Annotated[Any, WithJsonSchema({"type": "integer"})]
 # A hyperparameter of kind "bool" (rmsprop's centered) also takes true and false.
 HyperValue = Annotated[Any, WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "boolean"}]})]
+# Parsed by core.formula, whose errors name the column; never evaluated as Python.
+Formula = Annotated[Any, WithJsonSchema({"type": "string", "maxLength": 500, "description": (
+    "f(x, y) with + - * / ^ ** ( ), pi, e and sin cos tan asin acos atan atan2 sinh cosh tanh exp log log10 "
+    "sqrt abs min max")})]
+Domain = Annotated[Any, WithJsonSchema({"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4,
+                                        "description": "[x_min, x_max, y_min, y_max]; [-5, 5, -5, 5] when omitted"})]
 Start = Annotated[Any, WithJsonSchema({"anyOf": [
     {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}, {"type": "null"}]})]
 
 
 class SurfaceRef(BaseModel):
-    """A surface: its name, or {"name": ..., param: value} to set its own parameters."""
+    """A surface: its name, {"name": ..., param: value} to set its own parameters, or your own
+    {"formula": "(1-x)^2 + 100*(y-x^2)^2", "domain": [x_min, x_max, y_min, y_max]}."""
 
     model_config = ConfigDict(extra="allow")
     __pydantic_extra__: dict[str, Number]
-    name: SurfaceName
+    name: SurfaceName | None = None
+    formula: Formula = None
+    domain: Domain = None
+
+    @model_validator(mode="after")
+    def _named(self):
+        if self.formula is None and self.name is None:
+            raise PydanticCustomError("missing", 'Field required: a name, or a formula such as {"formula": "x^2 + 3*y^2"}')
+        return self
 
     @model_validator(mode="before")
     @classmethod
     def _from_name(cls, value):
+        if isinstance(value, dict) and value.get("name") == "custom":
+            # "custom" names no registry entry: the formula is the surface.
+            value = {k: v for k, v in value.items() if k != "name"}
+            value.setdefault("formula", None)
         return {"name": value} if isinstance(value, str) else value
 
     @classmethod
     def __get_pydantic_json_schema__(cls, core_schema, handler):
         # Documented as what it accepts: a bare name, or the object with parameters.
         obj = handler.resolve_ref_schema(handler(core_schema))
-        return {"anyOf": [obj["properties"]["name"], obj], "title": "Surface", "description": cls.__doc__}
+        name = obj["properties"]["name"]
+        return {"anyOf": [name.get("anyOf", [name])[0], obj], "title": "Surface", "description": cls.__doc__}
 
     def as_core(self) -> str | dict:
+        if self.formula is not None:
+            return {"formula": self.formula, **({} if self.domain is None else {"domain": self.domain}),
+                    **(self.__pydantic_extra__ or {})}
         params = dict(self.__pydantic_extra__ or {})
         return {"name": self.name.value, **params} if params else self.name.value
 

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     max_compute_seconds: float = Field(10.0, gt=0, description="computation time per request")
     stream_first_chunk_steps: int = Field(64, ge=1, description="steps per run in the first streamed chunk")
     stream_chunk_steps: int = Field(4096, ge=1, description="steps per run in later streamed chunks")
+    max_formula_chars: int = Field(500, ge=1, le=500, description="characters in a typed formula")
+    max_formula_depth: int = Field(32, ge=1, le=32, description="nesting depth of a typed formula")
+    max_formula_nodes: int = Field(200, ge=1, le=200, description="numbers, names and operations in a typed formula")
     warm_on_startup: bool = Field(True, description="compile or load every kernel before accepting requests")
     compute_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1,
                                  description="worker threads computing and writing answers at once")

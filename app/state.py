@@ -36,11 +36,15 @@ def request_from_query(qs: str) -> dict:
     """A trajectory request body, plus the display keys, from a query string."""
     q = dict(parse_qsl(link_query(qs), keep_blank_values=True))
     name = q.get("surface", next(iter(core.SURFACES)))
-    spec, _ = _core("surface", resolve_surface, name)
-    params = {h.name: _number(f"surface.{h.name}", q[f"surface.{h.name}"], h.kind)
-              for h in spec.params if f"surface.{h.name}" in q}
-    surface = {"name": name, **params} if params else name
-    _core("surface", resolve_surface, surface)
+    if name == "custom":
+        surface = formula_from_query(q)
+        spec, _ = _core("surface", resolve_surface, surface)
+    else:
+        spec, _ = _core("surface", resolve_surface, name)
+        params = {h.name: _number(f"surface.{h.name}", q[f"surface.{h.name}"], h.kind)
+                  for h in spec.params if f"surface.{h.name}" in q}
+        surface = {"name": name, **params} if params else name
+        _core("surface", resolve_surface, surface)
 
     start = list(spec.start)
     if "start" in q:
@@ -97,10 +101,12 @@ def query_from_request(body: dict) -> str:
     if isinstance(surface, str):
         name, params = surface, {}
     else:
-        name, params = surface["name"], {k: v for k, v in surface.items() if k != "name"}
+        name, params = surface.get("name", "custom"), {k: v for k, v in surface.items() if k != "name"}
     runs = body.get("runs", [])
-    parts = [("surface", name), *((f"surface.{k}", v) for k, v in params.items()),
-             ("start", ",".join(js_number(v) for v in (body.get("start") or core.SURFACES[name].start))),
+    spec, _ = resolve_surface(surface)
+    parts = [("surface", name), *(formula_query(params) if name == "custom" else
+                                  ((f"surface.{k}", v) for k, v in params.items())),
+             ("start", ",".join(js_number(v) for v in (body.get("start") or spec.start))),
              ("steps", body.get("steps", DEFAULT_STEPS)),
              ("opt", ",".join(run["optimizer"] for run in runs))]
     for run in runs:
@@ -224,3 +230,29 @@ def _display(q: dict) -> dict:
     if q.get("inspect"):
         out["inspect"] = _core("inspect", optimizer_spec, q["inspect"]).id
     return out
+
+
+def formula_from_query(q: dict) -> dict:
+    """surface=custom&f=<formula>&domain=x_min,x_max,y_min,y_max as the API's surface."""
+    if "f" not in q:
+        raise core.InvalidInput("f", 'surface=custom needs its formula, e.g. f=x^2%2B3*y^2')
+    surface = {"formula": q["f"]}
+    if q.get("domain"):
+        parts = q["domain"].split(",")
+        if len(parts) != 4:
+            raise core.InvalidInput("domain", f"domain = {q['domain']!r} must be four numbers x_min,x_max,y_min,y_max")
+        surface["domain"] = [_number("domain", p) for p in parts]
+    try:
+        resolve_surface(surface)
+    except core.InvalidInput as e:
+        raise core.InvalidInput("f" if e.field == "surface.formula" else "domain", e.reason) from None
+    return surface
+
+
+def formula_query(params: dict) -> list[tuple[str, object]]:
+    """The link keys of a formula surface: f, and domain unless it is the default."""
+    parts: list[tuple[str, object]] = [("f", params["formula"])]
+    domain = params.get("domain")
+    if domain is not None and [float(v) for v in domain] != list(core.formula.DEFAULT_DOMAIN):
+        parts.append(("domain", ",".join(js_number(v) for v in domain)))
+    return parts

@@ -27,6 +27,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
+from core import formula as _formula
 from core import schedules as _schedules
 from core.optimizers import OPTIMIZERS
 from core.spec import Hyperparameter, OptimizerSpec, SurfaceSpec
@@ -179,7 +180,12 @@ def _kernel_args(fn) -> list[str]:
 
 
 def surface_call(spec: SurfaceSpec, x: str, y: str, row: str) -> str:
-    """The generated call of a surface kernel; constants from P, batch columns from Q[row]."""
+    """The generated call of a surface kernel; constants from P, batch columns from Q[row].
+
+    A kernel with `whole_params` (a typed formula) receives all of P, its tape.
+    """
+    if spec.whole_params:
+        return f"k_s{spec.code}({x}, {y}, P)"
     n_const = len(_kernel_args(spec.kernel)) - 2 - spec.batch_columns
     args = [x, y] + [f"P[{q}]" for q in range(n_const)] + [f"Q[{row}, {q}]" for q in range(spec.batch_columns)]
     return f"k_s{spec.code}({', '.join(args)})"
@@ -226,14 +232,19 @@ def _chain(var: str, specs, body, indent: int, fallback: str | None = None) -> s
     return "\n".join(lines)
 
 
+def _surfaces() -> list[SurfaceSpec]:
+    """Every surface the loops dispatch to: the registry's, then a typed formula's."""
+    return [*SURFACES.values(), _formula.CUSTOM]
+
+
 def generate_source() -> str:
     """The dispatch module's text for the registry as it is now."""
     imports = []
-    for prefix, reg in (("o", OPTIMIZERS), ("s", SURFACES)):
-        for spec in reg.values():
+    for prefix, specs in (("o", OPTIMIZERS.values()), ("s", _surfaces())):
+        for spec in specs:
             fn = _python(spec.kernel)
             imports.append(f"from {fn.__module__} import {fn.__name__} as k_{prefix}{spec.code}")
-    opt, surf = list(OPTIMIZERS.values()), list(SURFACES.values())
+    opt, surf = list(OPTIMIZERS.values()), _surfaces()
     nan = "f, gx, gy = np.nan, np.nan, np.nan"
     return _TEMPLATE.format(
         imports="\n".join(imports),
@@ -255,7 +266,7 @@ def generate_source() -> str:
 
 
 def _kernel_sources() -> list[Path]:
-    files = {inspect.getsourcefile(_python(spec.kernel)) for reg in (OPTIMIZERS, SURFACES) for spec in reg.values()}
+    files = {inspect.getsourcefile(_python(spec.kernel)) for spec in [*OPTIMIZERS.values(), *_surfaces()]}
     files |= {inspect.getsourcefile(sys.modules[__name__])}
     return sorted(Path(f) for f in files)
 
@@ -363,7 +374,11 @@ def optimizer_spec(name) -> OptimizerSpec:
 
 
 def resolve_surface(surface) -> tuple[SurfaceSpec, dict]:
-    """A surface given as a name or as {"name": ..., param: value, ...}."""
+    """A surface given as a name, as {"name": ..., param: value, ...} or as {"formula": ..., "domain": ...}."""
+    if isinstance(surface, dict) and ("formula" in surface or surface.get("name") == "custom"):
+        spec = resolve_formula(surface)
+        (x0, x1), (y0, y1) = spec.domain
+        return spec, {"formula": spec.source, "domain": [x0, x1, y0, y1]}
     if isinstance(surface, dict):
         params = dict(surface)
         name = params.pop("name", None)
@@ -376,6 +391,22 @@ def resolve_surface(surface) -> tuple[SurfaceSpec, dict]:
     if spec.id == "regression" and values["batch_size"] > values["n_points"]:
         raise InvalidInput("surface.batch_size", f"surface.batch_size = {values['batch_size']} is more than n_points = {values['n_points']}")
     return spec, values
+
+
+def resolve_formula(surface: dict) -> SurfaceSpec:
+    """{"formula": "(1-x)^2 + 100*(y-x^2)^2", "domain": [x_min, x_max, y_min, y_max]} as a surface spec."""
+    extra = [k for k in surface if k not in ("name", "formula", "domain")]
+    if extra:
+        raise InvalidInput(f"surface.{extra[0]}", f"unknown name {extra[0]!r}; a formula surface takes formula and domain")
+    if "formula" not in surface:
+        raise InvalidInput("surface.formula", 'is required for the custom surface, e.g. "x^2 + 3*y^2"')
+    text = surface["formula"]
+    if not isinstance(text, str):
+        raise InvalidInput("surface.formula", f'must be text such as "x^2 + y^2", not {type(text).__name__}')
+    try:
+        return _formula.custom_surface(text, _formula.resolve_domain(surface.get("domain")))
+    except _formula.FormulaError as e:
+        raise InvalidInput(f"surface.{e.field}", str(e)) from None
 
 
 def resolve_hyperparameters(spec: OptimizerSpec, given: dict | None, field: str = "hyperparameters") -> dict:
@@ -606,6 +637,8 @@ _NO_Q = np.zeros((1, 4))
 
 
 def _prepare_surface(spec: SurfaceSpec, params: dict, seed: int):
+    if spec.constants is not None:
+        return spec.constants, None, _NO_Q
     if spec.prepare is None:
         P = np.array([float(params[h.name]) for h in spec.params] or [0.0])
         return P, None, _NO_Q
@@ -878,3 +911,4 @@ def warm() -> None:
     trajectory(first_surf, first_opt, SURFACES[first_surf].start, 2)
     sweep(first_surf, first_opt, SURFACES[first_surf].start, 2, {"x": [0.0], "y": [0.0]})
     surface_grid(first_surf, resolution=2)
+    _formula.warm()

@@ -191,7 +191,8 @@ def start_export(request: ExportRequest, http: Request, settings: ExportSettings
         render.check(SimpleNamespace(steps=body["steps"]), opts)
     except InvalidInput as exc:
         raise Invalid(["body", exc.field], exc.reason) from None
-    surface = body["surface"] if isinstance(body["surface"], str) else body["surface"]["name"]
+    surface = body["surface"]
+    surface = surface if isinstance(surface, str) else surface.get("name", "custom")  # a formula has no name
     name = f"gradscape-{surface}-{opts.view}.{opts.format}"
     client = http.client.host if http.client else "unknown"
     try:

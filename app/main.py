@@ -139,11 +139,9 @@ class HeadAsGet:
 
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-       "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+       "font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'self'; "
+       "form-action 'self'; "
        "{ancestors}")
-# Only the API docs (FastAPI's Swagger UI and ReDoc pages) start their viewers with an inline script.
-DOCS_CSP = CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'")
-DOCS = ("/docs", "/redoc")
 
 
 class SecurityHeaders:
@@ -174,7 +172,7 @@ class SecurityHeaders:
         # frame-ancestors * would still refuse a slide deck opened from a file, so "any" means no directive.
         ancestors = "frame-ancestors 'none'" if not embed else (
             "" if settings.frame_ancestors.strip() == "*" else f"frame-ancestors {settings.frame_ancestors}")
-        policy = (DOCS_CSP if path in DOCS else CSP).format(ancestors=ancestors).rstrip("; ")
+        policy = CSP.format(ancestors=ancestors).rstrip("; ")
         extra = [(b"content-security-policy", policy.encode()), (b"x-content-type-options", b"nosniff"),
                  (b"referrer-policy", b"strict-origin-when-cross-origin")]
         if not embed:

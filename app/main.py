@@ -180,7 +180,16 @@ class SecurityHeaders:
 
         async def with_headers(message):
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *extra]
+                headers = message.get("headers", [])
+                own = [i for i, (k, _) in enumerate(headers) if k.lower() == b"content-security-policy"]
+                if own:  # a route with a policy of its own (the API docs) keeps it, framing rule added
+                    k, v = headers[own[0]]
+                    if b"frame-ancestors" not in v and not embed:
+                        headers = [*headers[:own[0]], (k, v + b"; frame-ancestors 'none'"), *headers[own[0] + 1:]]
+                    added = extra[1:]
+                else:
+                    added = extra
+                message["headers"] = [*headers, *added]
             await send(message)
 
         await self.app(scope, receive, with_headers)

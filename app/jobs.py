@@ -37,7 +37,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 ACTIVE = ("queued", "started")
-STALE_SECONDS = 30.0  # a started job whose process has said nothing for this long has lost that process
 LOST = "the export stopped unexpectedly (its process ended, perhaps out of memory); try again, or a smaller export"
 FIELDS = ("id", "client", "state", "options", "status", "progress", "message", "filename", "media_type", "path",
           "created", "started", "finished", "beat")
@@ -254,7 +253,9 @@ class JobStore:
     """Submitting, reading and pruning export jobs, the same in every process of every replica."""
 
     def __init__(self, directory: str | os.PathLike | None = None, redis_url: str | None = None,
-                 max_memory_mb: int = 0):
+                 max_memory_mb: int = 0, stale_seconds: float = 30.0):
+        # A started job whose process has said nothing for stale_seconds has lost that process.
+        self.stale_seconds = stale_seconds
         if directory is None:
             import tempfile
 
@@ -326,7 +327,7 @@ class JobStore:
         else:
             lost = False
         # A process that died with its job (a worker or a server killed outright) stops its heartbeat.
-        lost = lost or row["status"] == "started" and time.time() - row["beat"] > STALE_SECONDS
+        lost = lost or row["status"] == "started" and time.time() - row["beat"] > self.stale_seconds
         if lost:
             row = self.records.get(job_id)
             if row is not None and row["status"] in ACTIVE:  # not finished in the meantime

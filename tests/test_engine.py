@@ -411,7 +411,7 @@ def test_a_wide_row_is_computed_in_pieces_of_bounded_work(monkeypatch, threads):
 
 def test_a_piece_has_fewer_cells_than_a_block_when_steps_are_many(monkeypatch):
     monkeypatch.setenv("GRADSCAPE_THREADS", "1")
-    plan = core.plan_sweep("quadratic", "sgd", (1.0, 1.0), 1000, {"lr": [0.01, 0.02, 0.03], "momentum": [0.0, 0.5]})
+    plan = core.plan_sweep("quadratic", "momentum", (1.0, 1.0), 1000, {"lr": [0.01, 0.02, 0.03], "momentum": [0.0, 0.5]})
     pieces = list(core.sweep_rows(plan, work=1000))  # one cell per piece
     assert [p.cells for p in pieces] == [1, 2, 3, 4, 5, 6]
     assert [(p.row0, p.row1) for p in pieces if p.row1 > p.row0] == [(0, 1), (1, 2), (2, 3)]

@@ -245,6 +245,7 @@ def scaling(clients: int, seconds: float) -> None:
     rates = {}
     for workers in (1, 2):
         proc, url, _ = start_server(workers)
+        time.sleep(5)  # start_server returns at the first answer; every process must be up before the clients connect
         try:
             run_async(concurrent(url, body, clients, min(3.0, seconds)))  # warm every process's caches
             res = run_async(concurrent(url, body, clients, seconds))

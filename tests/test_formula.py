@@ -540,6 +540,8 @@ def test_the_grid_of_a_formula_has_its_landmarks_found_numerically(client):
     xs, ys, z = core.surface_grid({"formula": HIMMELBLAU}, resolution=30)
     np.testing.assert_array_equal(np.array(data["z"]), z)
     assert "\\left(" in data["formula"]
+    r = client.get("/api/grid", params={"f": "sqrt(-1 - x^2)"})
+    assert r.status_code == 422 and "undefined or infinite everywhere" in r.json()["detail"][0]["msg"]
     r = client.get("/api/grid", params={"f": "x^2", "domain": "0,1,2"})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "domain"]
     r = client.get("/api/grid", params={"f": "x^2", "domain": "0,1,2,a"})

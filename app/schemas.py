@@ -223,6 +223,9 @@ class Limits(BaseModel):
     max_grid_resolution: int
     max_body_bytes: int
     max_compute_seconds: float
+    max_formula_chars: int
+    max_formula_depth: int
+    max_formula_nodes: int
 
 
 class Catalog(BaseModel):

@@ -477,6 +477,8 @@ def test_a_formula_that_is_not_text_is_a_422(client):
 
 def test_the_server_limits_come_from_settings():
     with api_client(max_formula_chars=10, max_formula_nodes=3, max_formula_depth=2) as c:
+        limits = c.get("/api/catalog").json()["limits"]
+        assert (limits["max_formula_chars"], limits["max_formula_nodes"], limits["max_formula_depth"]) == (10, 3, 2)
         for text, words in (("x^2 + y^2 + 1", "limit is 10"), ("x+y+x", "limit is 3"), ("((-x))", "limit is 2")):
             r = c.post("/api/trajectories", json=body({"formula": text}))
             assert r.status_code == 422 and words in r.json()["detail"][0]["msg"], r.text

@@ -55,7 +55,7 @@ def describe(spec) -> dict:
     }
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=16)  # a 500 x 500 answer is ~5 MB, and anyone can ask for new formulas
 def formula_grid_json(text: str, domain: tuple, resolution: int) -> bytes:
     spec = _formula.custom_surface(text, domain)
     xs, ys, z = core.surface_grid({"formula": text, "domain": list(domain)}, resolution=resolution)

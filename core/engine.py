@@ -647,7 +647,8 @@ def _prepare_surface(spec: SurfaceSpec, params: dict, seed: int):
 def trajectory(surface, optimizer, start, steps, hyperparameters=None, schedule=None, noise=None, seed=0) -> Trajectory:
     """Run `optimizer` on `surface` from `start` for `steps` steps.
 
-    `surface` is a name or {"name": ..., param: value}; `schedule` a dict such
+    `surface` is a name, {"name": ..., param: value}, or a typed formula
+    {"formula": "(1-x)^2 + 100*(y-x^2)^2", "domain": [-2, 2, -1, 3]}; `schedule` a dict such
     as {"name": "cosine", "t_max": 500, "warmup_steps": 10}; `noise`
     {"sigma": s, "seed": k} adds N(0, s^2) to every gradient coordinate.
     Raises InvalidInput (a ValueError) naming the field and what is allowed.

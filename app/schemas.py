@@ -8,11 +8,15 @@ from the API as from Python: "hyperparameters.lr = -1 is outside [1e-06, 10]".
 
 from __future__ import annotations
 
+import re
 from enum import Enum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic_core import PydanticCustomError
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model, model_validator
+from pydantic import (
+    BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, StrictBool, Tag, WithJsonSchema, create_model,
+    model_validator,
+)
 
 import core
 from app.serialize import FIELDS, Encoding
@@ -147,17 +151,30 @@ class GridRange(BaseModel):
     low: Number
     high: Number
     num: Integer
-    log: bool = False
+    log: StrictBool = False  # true or false: "yes" or 1 is refused, not read as true
+
+
+# A list or a range, told apart by its JSON type, so a bad range gets the range's error alone
+# (not also "Input should be a valid list"). The tag is left out of error locs (app.api.clean_errors).
+GridAxis = Annotated[
+    Union[Annotated[list[Number], Tag("list")], Annotated[GridRange, Tag("range")]],
+    Discriminator(lambda v: "list" if isinstance(v, list) else "range"),
+]
+GRID_AXIS_TAGS = ("list", "range")
 
 
 class SweepRequest(BaseModel):
-    """One optimizer over a grid of two hyperparameters, or of start points ("x" and "y")."""
+    """One optimizer over a grid of two hyperparameters, or of start points ("x" and "y").
 
+    Unknown keys are refused: a sweep has no noise, and a key it would ignore is a mistake.
+    """
+
+    model_config = ConfigDict(extra="forbid")
     surface: SurfaceRef
     optimizer: OptimizerName
     start: Start = Field(None, description="[x, y]; the surface's default start when omitted")
     steps: Integer = 300
-    grid: dict[str, list[Number] | GridRange] = Field(
+    grid: dict[str, GridAxis] = Field(
         description='exactly two names, each a hyperparameter of the optimizer or "x" / "y", '
         'to a list of values or {"low", "high", "num", "log"}',
     )
@@ -300,10 +317,17 @@ def _surface_params() -> dict[str, tuple]:
     }
 
 
+def _whole_text(value):
+    """A query's integer as digits only: "2.0" and "1e2" are refused rather than read as 2 and 100."""
+    if isinstance(value, str) and not re.fullmatch(r"[+-]?[0-9]{1,18}", value):
+        raise ValueError("must be a whole number written in digits, such as 100")
+    return value
+
+
 GridQuery = create_model(
     "GridQuery",
     __config__=ConfigDict(extra="forbid"),
-    resolution=(int, Field(100, description="points per axis")),
+    resolution=(Annotated[int, BeforeValidator(_whole_text)], Field(100, description="points per axis")),
     x_min=(float | None, Field(None, description="the surface's domain when omitted")),
     x_max=(float | None, None),
     y_min=(float | None, None),

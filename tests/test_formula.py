@@ -562,11 +562,11 @@ def test_a_link_carries_the_formula_and_its_domain():
     query = query_from_request(body)
     assert query.startswith("surface=custom&f=(1-x)%5E2%20%2B%20100*(y-x%5E2)%5E2&domain=-2,2,-1,3&start=-1.2,1")
     back = request_from_query(query)
-    assert back["surface"] == {"formula": ROSENBROCK, "domain": [-2.0, 2.0, -1.0, 3.0]}
+    assert back["surface"] == {"name": "custom", "formula": ROSENBROCK, "domain": [-2.0, 2.0, -1.0, 3.0]}
     assert query_from_request(back) == query
     # The default domain stays out of the link; the default start is the formula's.
     back = request_from_query("surface=custom&f=x%5E2&opt=adam")
-    assert back["surface"] == {"formula": "x^2"} and back["start"] == [-2.0, 2.0]
+    assert back["surface"] == {"name": "custom", "formula": "x^2"} and back["start"] == [-2.0, 2.0]
     assert "domain" not in query_from_request(back)
 
 
@@ -612,9 +612,7 @@ def test_the_page_exports_a_formula_as_mp4_and_html(tmp_path):
     from app import exports
 
     state = "surface=custom&f=x%5E2%20-%20y%5E2%20%2B%200.25*y%5E4&domain=-2,2,-2,2&start=-1.5,0.01&opt=adam,sgd&steps=20"
-    jobs = exports.Jobs()
     with api_client() as c:
-        c.app.dependency_overrides[exports.get_jobs] = lambda: jobs
         r = c.post("/api/exports", json={"state": state + "&f=x%2B%5B1%5D", "format": "gif"})
         assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "state", "f"]
         assert "column 3" in r.json()["detail"][0]["msg"]

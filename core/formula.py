@@ -171,7 +171,7 @@ class _Parser:
         if kind == "name" and value not in NAMES:
             return FormulaError(f"unknown name {value!r} at column {col}; allowed: {', '.join(NAMES)}", col)
         if kind != "op" and self.i >= 2 and self.tokens[self.i - 2][0] in ("num", "name") and not hint:
-            hint = f"; write '*' to multiply, e.g. 2*x"
+            hint = "; write '*' to multiply, e.g. 2*x"
         return FormulaError(f"unexpected {value!r} at column {col}{hint}", col)
 
     def node(self, kind, args=(), value=0.0, column=0) -> Node:

@@ -609,8 +609,6 @@ def test_the_page_exports_a_formula_as_mp4_and_html(tmp_path):
     import subprocess
     import time
 
-    from app import exports
-
     state = "surface=custom&f=x%5E2%20-%20y%5E2%20%2B%200.25*y%5E4&domain=-2,2,-2,2&start=-1.5,0.01&opt=adam,sgd&steps=20"
     with api_client() as c:
         r = c.post("/api/exports", json={"state": state + "&f=x%2B%5B1%5D", "format": "gif"})

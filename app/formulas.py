@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 import core
 from app.api import ERRORS, Invalid, limited
+from app.api import router as api_router
 from app.serialize import dumps
 from app.settings import Settings, SettingsDep
 from core import formula as _formula
@@ -138,3 +139,6 @@ async def formula_grid(
     except _formula.FormulaError as e:
         raise Invalid(["query", "f"], str(e)) from None
     return Response(body, media_type="application/json", headers={"cache-control": "public, max-age=3600"})
+
+
+api_router.include_router(router)

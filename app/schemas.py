@@ -55,6 +55,8 @@ class SurfaceRef(BaseModel):
     def _named(self):
         if self.formula is None and self.name is None:
             raise PydanticCustomError("missing", 'Field required: a name, or a formula such as {"formula": "x^2 + 3*y^2"}')
+        if self.formula is not None and self.name is not None:
+            raise PydanticCustomError("value_error", "a formula is the surface: give a name or a formula, not both")
         return self
 
     @model_validator(mode="before")

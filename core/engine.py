@@ -395,6 +395,8 @@ def resolve_surface(surface) -> tuple[SurfaceSpec, dict]:
 
 def resolve_formula(surface: dict) -> SurfaceSpec:
     """{"formula": "(1-x)^2 + 100*(y-x^2)^2", "domain": [x_min, x_max, y_min, y_max]} as a surface spec."""
+    if surface.get("name", "custom") != "custom":
+        raise InvalidInput("surface.name", f"{surface['name']!r} with a formula: a formula is the surface, named custom or not at all")
     extra = [k for k in surface if k not in ("name", "formula", "domain")]
     if extra:
         raise InvalidInput(f"surface.{extra[0]}", f"unknown name {extra[0]!r}; a formula surface takes formula and domain")

@@ -386,6 +386,7 @@ def test_a_new_formula_compiles_nothing():
     ({"formula": "x", "domain": "0,1,0,1"}, "surface.domain", "four"),
     ({"formula": "x", "kappa": 3}, "surface.kappa", "unknown name"),
     ({"name": "custom"}, "surface.formula", "required"),
+    ({"name": "beale", "formula": "x"}, "surface.name", "a formula is the surface"),
 ])
 def test_core_names_the_field(surface, field, words):
     with pytest.raises(InvalidInput) as e:
@@ -467,6 +468,11 @@ def test_hostile_formulas_get_a_422_naming_the_formula(client, path, text):
     (error,) = r.json()["detail"]
     assert error["loc"][-2:] == loc_end, error
     assert "column" in error["msg"] or "limit" in error["msg"] or "empty" in error["msg"], error
+
+
+def test_a_name_and_a_formula_together_are_a_422(client):
+    r = client.post("/api/trajectories", json=body({"name": "beale", "formula": "x^2"}))
+    assert r.status_code == 422 and "not both" in r.json()["detail"][0]["msg"]
 
 
 def test_a_formula_that_is_not_text_is_a_422(client):

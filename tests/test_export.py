@@ -221,7 +221,7 @@ def test_exit_markers_at_the_same_spot_are_set_side_by_side_on_the_edge(saddle):
 def test_the_legend_drawn_names_the_step_a_run_left_the_frame(saddle, view):
     step = saddle.exit(saddle.runs[0], view)[0]
     frames = render.Frames(saddle, view, *SIZE)
-    texts = [t.get_text() for t in frames.fig.legends[0].get_texts()]
+    texts = [t.get_text() for t in frames.legend.get_texts()]
     assert f"Momentum\n(left the frame at step {step})" in texts
     assert "SGD" in texts  # a run that stays in the frame keeps its plain name
 
@@ -260,6 +260,45 @@ def test_cli_reports_a_failed_export_in_one_line_and_exits_1(tmp_path, monkeypat
     assert cli("--surface", "beale", "--optimizers", "adam", "--steps", 5, "--out", out) == 1
     err = capsys.readouterr().err
     assert err == f"gradscape export: error: could not write {out}: OverflowError: cannot convert float infinity to integer\n"
+
+
+# --- frames for 16:9 slides ----------------------------------------------------------
+
+SLIDE_SIZES = [(1280, 720), (1920, 1080), (800, 600)]
+
+
+def test_the_default_export_is_a_16_9_slide():
+    assert render.DEFAULT_SIZE == (1280, 720)
+    opts = render.make_options("png")
+    assert (opts.width, opts.height) == (1280, 720)
+
+
+@pytest.mark.parametrize("view", render.VIEWS)
+@pytest.mark.parametrize("size", SLIDE_SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_title_and_legend_sit_by_the_plot_and_the_block_fills_the_frame(saddle, view, size):
+    width, height = size
+    frames = render.Frames(saddle, view, width, height)
+    frames.frame(saddle.steps)
+    renderer = frames.canvas.get_renderer()
+    axes = frames.ax.get_window_extent(renderer)
+    legend = frames.legend.get_window_extent(renderer)
+    title = frames.title.get_window_extent(renderer)
+    frames.legend.set_visible(False)
+    plot = frames.ax.get_tightbbox(renderer)
+    frames.legend.set_visible(True)
+    em = frames.fig.dpi / 72 * 10  # the size of the text, in pixels
+    # Everything is inside the frame.
+    for box in (plot, legend, title):
+        assert box.x0 >= -0.5 and box.x1 <= width + 0.5 and box.y0 >= -0.5 and box.y1 <= height + 0.5
+    # The legend starts within an em of the plot's right edge, level with its top.
+    assert 0 <= legend.x0 - plot.x1 <= 1.5 * em
+    assert abs(legend.y1 - axes.y1) <= em
+    # The title is just above the plot area (3-D: above the box it projects).
+    assert 0 <= title.y0 - axes.y1 <= 2 * em if view != "surface3d" else title.y0 >= axes.y1 - em
+    # Plot and legend are one block in the middle, filling the height (or the width, when that binds).
+    left, right = plot.x0, legend.x1
+    assert abs(left - (width - right)) <= 2
+    assert max((right - left) / width, (plot.y1 - plot.y0) / height) >= 0.93
 
 
 # --- files ----------------------------------------------------------------------

@@ -61,13 +61,13 @@ PRESETS: tuple[Preset, ...] = (
         "&rmsprop.lr=0.002&adam.lr=0.02",
     ),
     # The state holds one run per optimizer, so the second Adam is AdamW with
-    # weight_decay = 0, which is the same update rule step for step.
+    # weight_decay = 0, which is the same update rule step for step, under a label of its own.
     Preset(
         "adam_eps", "Adam with ε = 1e-8 vs ε = 1",
-        "Near a saddle the gradients are tiny: with ε = 1 Adam (shown as AdamW with λ = 0, the same rule) "
-        "loses its adaptivity and creeps like SGD, while ε = 1e-8 escapes.",
-        "surface=saddle&start=-1.5,0.001&steps=300&opt=adam,adamw"
-        "&adam.lr=0.01&adamw.lr=0.01&adamw.eps=1&adamw.weight_decay=0&inspect=adamw",
+        "Near a saddle the gradients are tiny: with ε = 1 Adam loses its adaptivity and creeps like SGD, "
+        "while ε = 1e-8 escapes. (The ε = 1 run is AdamW with λ = 0, the same rule, so both can be drawn.)",
+        "surface=saddle&start=-1.5,0.001&steps=300&opt=adam,adamw&adam.lr=0.01&adam.label=Adam%20(%CE%B5%20%3D%201e-8)"
+        "&adamw.lr=0.01&adamw.eps=1&adamw.weight_decay=0&adamw.label=Adam%20(%CE%B5%20%3D%201)&inspect=adamw",
     ),
     Preset(
         "torch_vs_tf_adam", "PyTorch Adam vs TensorFlow Adam",

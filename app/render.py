@@ -168,12 +168,19 @@ class Scene:
 
     surface: dict  # {"name": id, param: value, ...}, as core.surface_grid takes it
     runs: list  # core.Trajectory
+    labels: tuple = ()  # each run's own name in legends, or None for its optimizer's label
 
     @classmethod
-    def from_runs(cls, runs) -> "Scene":
+    def from_runs(cls, runs, labels=()) -> "Scene":
         if not runs:
             raise InvalidInput("optimizers", "choose at least one optimizer")
-        return cls({"name": runs[0].surface, **runs[0].surface_params}, list(runs))
+        return cls({"name": runs[0].surface, **runs[0].surface_params}, list(runs), tuple(labels))
+
+    def name(self, run) -> str:
+        """The run's own label when the state gives one, else its optimizer's."""
+        i = next(i for i, r in enumerate(self.runs) if r is run)
+        own = self.labels[i] if i < len(self.labels) else None
+        return own or OPTIMIZERS[run.optimizer].label
 
     @property
     def spec(self):
@@ -209,7 +216,7 @@ class Scene:
 
     def legend_label(self, run, view: str = "contour", newline: str = " ") -> str:
         """The run's name, and when it leaves the view or diverges, at which step (after `newline`)."""
-        label = OPTIMIZERS[run.optimizer].label
+        label = self.name(run)
         notes = []
         left = self.exit(run, view)
         if left is not None and not (view == "loss" and run.diverged_at is not None):
@@ -873,7 +880,7 @@ def _exit_traces(scene: Scene, view: str) -> list[dict]:
         what = f"diverged at step {run.diverged_at}" if view == "loss" and run.diverged_at is not None \
             else f"left the frame at step {k}"
         trace = {"type": "scatter3d" if three_d else "scatter", "mode": "markers", "showlegend": False,
-                 "legendgroup": run.optimizer, "name": f"{OPTIMIZERS[run.optimizer].label}: {what}",
+                 "legendgroup": run.optimizer, "name": f"{scene.name(run)}: {what}",
                  "hoverinfo": "name", "cliponaxis": False, "x": [point[0]], "y": [point[1]],
                  "marker": {"symbol": "diamond" if three_d else _PLOTLY_EXIT[side], "size": 7 if three_d else 13,
                             "color": palette.colour_for(run.optimizer),

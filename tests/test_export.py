@@ -262,6 +262,23 @@ def test_cli_reports_a_failed_export_in_one_line_and_exits_1(tmp_path, monkeypat
     assert err == f"gradscape export: error: could not write {out}: OverflowError: cannot convert float infinity to integer\n"
 
 
+# --- a run's own label ---------------------------------------------------------------
+
+def test_a_runs_own_label_names_it_in_every_legend(tmp_path):
+    from app.exports import scene_from_state
+    from app.settings import get_settings
+
+    link = "surface=saddle&steps=30&opt=adam,adamw&adamw.eps=1&adamw.weight_decay=0&adamw.label=Adam (ε = 1)"
+    scene, _ = scene_from_state(link, get_settings())
+    adam, adamw = scene.runs
+    assert (scene.name(adam), scene.name(adamw)) == ("Adam", "Adam (ε = 1)")
+    frames = render.Frames(scene, "contour", *SIZE)
+    assert [t.get_text() for t in frames.legend.get_texts()][:2] == ["Adam", "Adam (ε = 1)"]
+    text = export(scene, tmp_path, "html").read_text(encoding="utf-8")
+    assert '"name":"Adam (ε = 1)"' in text and '"name":"AdamW"' not in text
+    assert render.Scene.from_runs([adam]).name(adam) == "Adam"  # no label: the optimizer's own
+
+
 # --- frames for 16:9 slides ----------------------------------------------------------
 
 SLIDE_SIZES = [(1280, 720), (1920, 1080), (800, 600)]

@@ -192,3 +192,18 @@ def test_saddle_adadelta_runs_at_torchs_defaults_as_the_question_says():
     runs = {r["optimizer"]: r["hyperparameters"] for r in request_from_query(preset("saddle_escape").query)["runs"]}
     assert runs["adadelta"] == {} and runs["rmsprop"] == {}
     assert core.OPTIMIZERS["rmsprop"].defaults["lr"] == 0.01  # the question names RMSprop's lr as 0.01
+
+
+# --- Adam's ε ------------------------------------------------------------------------------------
+
+def test_adam_eps_preset_labels_its_adamw_run_as_the_adam_it_is():
+    body = request_from_query(preset("adam_eps").query)
+    adam, adamw = body["runs"]
+    assert adamw["optimizer"] == "adamw" and adamw["label"] == "Adam (ε = 1)"
+    assert adam["label"] == "Adam (ε = 1e-8)"
+    # The label is honest: AdamW with weight_decay = 0 steps exactly as Adam with the same eps.
+    p = paths("adam_eps")
+    same = core.trajectory(body["surface"], "adam", body["start"], body["steps"],
+                           {k: v for k, v in adamw["hyperparameters"].items() if k != "weight_decay"})
+    assert adamw["hyperparameters"]["weight_decay"] == 0 and adamw["hyperparameters"]["eps"] == 1
+    np.testing.assert_array_equal(p["adamw"], same.points)

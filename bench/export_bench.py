@@ -73,12 +73,12 @@ def cached_frames(sc: render.Scene, view: str, frames: int) -> float:
 
 
 def main() -> None:
+    global WIDTH, HEIGHT
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best is shown")
     parser.add_argument("--out", type=Path, help="keep the files here")
     parser.add_argument("--size", default=f"{WIDTH}x{HEIGHT}", help="frame size, WxH")
     args = parser.parse_args()
-    global WIDTH, HEIGHT
     WIDTH, HEIGHT = map(int, args.size.lower().split("x"))
     core.warm()
     out = args.out or Path(tempfile.mkdtemp(prefix="gradscape-bench-"))

@@ -864,6 +864,7 @@ def _landmark_traces(scene: Scene, three_d: bool) -> list[dict]:
     return traces
 
 
+HTML_EXIT_WIDTH = 0.025  # an exit marker's width as a fraction of the plot's side, roughly, at any size
 _PLOTLY_EXIT = {"left": "triangle-left", "right": "triangle-right", "bottom": "triangle-down", "top": "triangle-up"}
 
 
@@ -872,11 +873,30 @@ def _exit_traces(scene: Scene, view: str) -> list[dict]:
     player animates only the lines and heads)."""
     three_d = view == "surface3d"
     traces = []
+    if view == "loss":
+        lo, hi, _ = scene.loss_range()
+        spans = ((0.0, float(scene.steps)), (lo, hi))
+    else:
+        spans = scene.spec.domain
+    placed: list[tuple[str, float]] = []  # (side, position along it as a fraction of the edge)
     for run in scene.runs:
         left = scene.exit(run, view)
         if left is None:
             continue
         k, point, side = left
+        if not three_d:  # runs leaving by one spot are set side by side, as in the other formats
+            axis = 0 if side in ("top", "bottom") else 1
+            (a, b), width = spans[axis], HTML_EXIT_WIDTH
+            f0 = (point[axis] - a) / (b - a)
+            for shift in (0, *(sign * n for n in range(1, 2 * len(scene.runs) + 1) for sign in (1, -1))):
+                f = f0 + shift * 1.05 * width
+                if 0 <= f <= 1 and all(s != side or abs(f - g) >= width for s, g in placed):
+                    break
+            else:
+                f = f0
+            placed.append((side, f))
+            point = point.copy()
+            point[axis] = a + f * (b - a)
         what = f"diverged at step {run.diverged_at}" if view == "loss" and run.diverged_at is not None \
             else f"left the frame at step {k}"
         trace = {"type": "scatter3d" if three_d else "scatter", "mode": "markers", "showlegend": False,
@@ -896,7 +916,7 @@ def _figure(scene: Scene, view: str) -> tuple[dict, list[dict]]:
     """The Plotly figure without the moving parts, and each run's full line in view coordinates."""
     three_d = view == "surface3d"
     (x0, x1), (y0, y1) = scene.spec.domain
-    layout = {"title": {"text": scene.title(scene.steps)}, "paper_bgcolor": "white", "plot_bgcolor": "white",
+    layout = {"title": {"text": scene.title(scene.steps), "xref": "paper"}, "paper_bgcolor": "white", "plot_bgcolor": "white",
               "margin": {"l": 60, "r": 20, "t": 50, "b": 50}, "legend": {"x": 1.02, "y": 1, "xanchor": "left"},
               "font": {"family": "DejaVu Sans, Arial, sans-serif"}}
     data: list[dict] = []
@@ -993,7 +1013,19 @@ _PLAYER = """
   document.addEventListener("keydown", e => {
     if (e.key === " " && e.target === document.body) { e.preventDefault(); setPlaying(!playing); }
   });
+  // The contour keeps x and y to scale by narrowing its plot area: hang the legend on that area's
+  // right edge and centre the title over it, at any window size, instead of the page's edges.
+  function hug() {
+    const full = gd._fullLayout;
+    if (D.three_d || !full || !full.xaxis) return;
+    const [a, b] = full.xaxis.domain, x = b + 0.01, middle = (a + b) / 2;
+    if (Math.abs(full.legend.x - x) > 1e-3 || Math.abs(full.title.x - middle) > 1e-3) {
+      Plotly.relayout(gd, {"legend.x": x, "legend.xanchor": "left", "title.x": middle, "title.xanchor": "center"});
+    }
+  }
   Plotly.newPlot(gd, D.figure.data, D.figure.layout, D.config).then(() => {
+    hug();
+    gd.on("plotly_afterplot", hug);
     show(D.autoplay ? 0 : D.frames.length - 1);  // paused, it opens on the whole paths
     setPlaying(D.autoplay);
   });

@@ -435,6 +435,17 @@ def test_html_plays_and_scrubs_offline_from_a_file(scene, tmp_path):
         # Plotly draws a trace of a type the vendored bundle lacks as an empty scatter.
         assert page.evaluate("(gd => gd._fullData.every(t => t.type === (gd.data[t.index].type || 'scatter')))"
                              "(document.getElementById('plot'))")
+        # The legend hangs on the plot's right edge and the title is centred over the plot, at any window size.
+        for width, height in SLIDE_SIZES:
+            page.set_viewport_size({"width": width, "height": height})
+            page.wait_for_timeout(300)
+            boxes = page.evaluate("""() => Object.fromEntries(["nsewdrag", "legend", "gtitle"].map((c) => {
+                const r = document.querySelector("#plot ." + c).getBoundingClientRect();
+                return [c, [r.left, r.right, r.top]];
+            }))""")
+            plot, legend, title = boxes["nsewdrag"], boxes["legend"], boxes["gtitle"]
+            assert 0 <= legend[0] - plot[1] <= 0.03 * width, (width, boxes)
+            assert abs((title[0] + title[1]) / 2 - (plot[0] + plot[1]) / 2) <= 2, (width, boxes)
         browser.close()
     assert all(url.startswith("file://") for url in requests), requests
 

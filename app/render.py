@@ -686,7 +686,8 @@ class Frames:
         if grew:
             self._trails = self.canvas.copy_from_bbox(self.fig.bbox)
         self._heads(step)
-        for artist in (*self.exits, *self.heads, self.title):
+        shown = [m for m, e in zip(self.exits, self.exit_points) if e is not None and step >= e[0]]
+        for artist in (*shown, *self.heads, self.title):
             self.ax.draw_artist(artist)
         return np.asarray(self.canvas.buffer_rgba())
 

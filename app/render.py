@@ -57,6 +57,7 @@ RING_STEP, RING_WIDTH = 5.0, 1.8  # points: rings around a shared spot, each one
 EXIT_SIZE = 11.0  # points
 EXIT_MARKERS = {"left": "<", "right": ">", "bottom": "v", "top": "^"}
 LEGEND_ROWS = 12  # legend entries in one column beside the plot; more take two
+LEGEND_SHARE = 0.4  # the most of the frame's width a legend beside the plot may take; a wider one goes below
 # The 3-D view's camera in degrees, and its box's height over its sides: the page's.
 ELEVATION, AZIMUTH, BOX_HEIGHT = 44.0, -59.0, 0.6
 BOX_ZOOM = 1.2
@@ -409,6 +410,17 @@ class Frames:
         # and shape, however the plot's own aspect narrows it. A long one goes in two columns.
         self.legend = self.ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0,
                                      frameon=False, ncols=1 if len(handles) <= LEGEND_ROWS else 2)
+        wide = self.legend.get_window_extent(self.canvas.get_renderer())
+        self._legend_below = wide.width > LEGEND_SHARE * width or wide.height > height - 4 * dpi / 72 * 10
+        if self._legend_below:  # beside the plot it would leave the plot a sliver: below it, in columns
+            self.legend.remove()
+            # As many columns as fit the frame's width, in smaller type if even one column does not.
+            for fontsize, ncols in [(f, n) for f in ("small", "x-small") for n in (4, 3, 2)] + [("x-small", 1)]:
+                self.legend = self.fig.legend(handles=handles, loc="outside lower center", frameon=False,
+                                              ncols=ncols, fontsize=fontsize)
+                if self.legend.get_window_extent(self.canvas.get_renderer()).width <= 0.98 * width:
+                    break
+                self.legend.remove()
         # The longest title the animation will show, so the layout leaves room for it.
         # Padded so an exit marker on the top edge stays clear of the title.
         self.title = self.ax.set_title(scene.title(scene.steps), pad=EXIT_SIZE)
@@ -435,6 +447,8 @@ class Frames:
         """
         from matplotlib.transforms import Bbox
 
+        if self._legend_below:
+            return  # constrained layout sets plot and legend one above the other, centred
         renderer = self.canvas.get_renderer()
         margin = self.fig.dpi / 72 * 4
         gap = self.fig.dpi / 72 * 8

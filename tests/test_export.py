@@ -318,6 +318,21 @@ def test_title_and_legend_sit_by_the_plot_and_the_block_fills_the_frame(saddle, 
     assert max((right - left) / width, (plot.y1 - plot.y0) / height) >= 0.93
 
 
+@pytest.mark.parametrize("size", SLIDE_SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_a_legend_too_long_to_stand_beside_the_plot_goes_below_it_inside_the_frame(size):
+    # Every optimizer, some leaving the frame and diverging: long, two-line legend entries.
+    runs = [core.trajectory("beale", o, (1.0, 1.5), 50, {"lr": 0.01}) for o in core.OPTIMIZERS]
+    assert any(r.diverged_at is not None for r in runs)
+    scene = render.Scene.from_runs(runs)
+    frames = render.Frames(scene, "contour", *size)
+    frames.frame(scene.steps)
+    renderer = frames.canvas.get_renderer()
+    legend, axes = frames.legend.get_window_extent(renderer), frames.ax.get_window_extent(renderer)
+    assert legend.x0 >= 0 and legend.x1 <= size[0] and legend.y0 >= 0
+    assert legend.y1 <= axes.y0  # below the plot
+    assert axes.height > size[1] / 3 and axes.width > size[1] / 3  # and the plot is still a plot
+
+
 # --- files ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("view", ["contour", "surface3d"])

@@ -581,12 +581,12 @@ class Frames:
         width = self.fig.dpi / 72 * EXIT_SIZE
         if self._three_d:
             # An edge in 3-D has no direction on the screen to move along: ring them instead.
-            pixels = self._to_pixels([e[1] for e in exits if e is not None])
-            shown = [e for e in exits if e is not None]
-            for i, (e, p) in enumerate(zip(shown, pixels)):
-                under = int((np.hypot(*(pixels[:i] - p).T) < width).sum()) if i else 0
+            shown = [i for i, e in enumerate(exits) if e is not None]
+            pixels = self._to_pixels([exits[i][1] for i in shown])
+            for j, (i, p) in enumerate(zip(shown, pixels)):
+                under = int((np.hypot(*(pixels[:j] - p).T) < width).sum()) if j else 0
                 if under:
-                    marker = self.exits[exits.index(e)]
+                    marker = self.exits[i]
                     marker.set_markersize(EXIT_SIZE + RING_STEP * under)
                     marker.set_markerfacecolor("none")
                     marker.set_markeredgecolor(marker.get_color())

@@ -27,7 +27,8 @@ import orjson
 from PIL import GifImagePlugin, Image
 
 from app import palette
-from core import OPTIMIZERS, SURFACES, InvalidInput, surface_grid
+from core import OPTIMIZERS, InvalidInput, surface_grid
+from core.engine import resolve_surface
 
 MEDIA_TYPES = {
     "gif": "image/gif",
@@ -185,7 +186,7 @@ class Scene:
 
     @property
     def spec(self):
-        return SURFACES[self.surface["name"]]
+        return resolve_surface(self.surface)[0]  # a typed formula too
 
     @property
     def steps(self) -> int:
@@ -238,12 +239,13 @@ class Scene:
         """The landmarks as drawn: minima, saddle points and the start, in legend order."""
         minima, saddles, _ = self.landmarks
         out = []
+        found = " (found numerically)" if self.spec.source else ""  # a typed formula's
         if minima:
             # Plotly's 3-D markers have no star, so a 3-D minimum is a diamond, on the page and here.
-            out.append(Marker("minimum", np.asarray(minima, dtype=float), *(("D", "diamond", 7) if three_d else
+            out.append(Marker("minimum" + found, np.asarray(minima, dtype=float), *(("D", "diamond", 7) if three_d else
                                                                           ("*", palette.MINIMUM_SYMBOL, 14))))
         if saddles:
-            out.append(Marker("saddle point", np.asarray(saddles, dtype=float), "X", palette.SADDLE_SYMBOL, 9))
+            out.append(Marker("saddle point" + found, np.asarray(saddles, dtype=float), "X", palette.SADDLE_SYMBOL, 9))
         out.append(Marker("start", np.asarray([self.runs[0].start], dtype=float), "o", "circle-open", 9, hollow=True))
         return out
 

@@ -17,11 +17,12 @@ from core.engine import (
     trajectory,
     warm,
 )
+from core import formula
 from core.optimizers import OPTIMIZERS
 from core.schedules import SCHEDULES
 from core.surfaces import SURFACES
 
 __all__ = [
     "OPTIMIZERS", "SURFACES", "SCHEDULES", "InvalidInput", "Run", "Sweep", "SweepPlan", "SweepRows",
-    "Trajectory", "plan_sweep", "surface_grid", "sweep", "sweep_rows", "trajectory", "warm",
+    "Trajectory", "formula", "plan_sweep", "surface_grid", "sweep", "sweep_rows", "trajectory", "warm",
 ]

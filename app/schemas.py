@@ -117,6 +117,7 @@ class RunSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     optimizer: OptimizerName
     hyperparameters: Hyperparameters = {}
+    label: str | None = Field(None, max_length=40, description="the run's own name in legends (plain text)")
 
 
 class TrajectoryRequest(BaseModel):

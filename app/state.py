@@ -60,7 +60,7 @@ def request_from_query(qs: str) -> dict:
         given = {h.name: _number(f"{opt}.{h.name}", q[f"{opt}.{h.name}"], h.kind)
                  for h in ospec.hyperparameters if f"{opt}.{h.name}" in q}
         resolve_hyperparameters(ospec, given, field=opt)
-        runs.append({"optimizer": opt, "hyperparameters": given})
+        runs.append({"optimizer": opt, "hyperparameters": given, **_label(opt, q)})
 
     schedule = None
     if q.get("sched"):
@@ -113,6 +113,8 @@ def query_from_request(body: dict) -> str:
         defaults = core.OPTIMIZERS[run["optimizer"]].defaults
         given = run.get("hyperparameters") or {}
         parts += [(f"{run['optimizer']}.{k}", v) for k, v in given.items() if v != defaults.get(k)]
+        if run.get("label"):
+            parts.append((f"{run['optimizer']}.label", run["label"]))
     schedule = body.get("schedule")
     if schedule:
         parts += [("sched", schedule["name"]), *((f"sched.{k}", v) for k, v in schedule.items() if k != "name")]
@@ -210,6 +212,15 @@ def _whole(key: str, text: str, low: int, high: int) -> int:
     if not low <= value <= high:
         raise core.InvalidInput(key, f"{key} = {_shown(text.strip(_JS_SPACE))[1:-1]} is outside [{low}, {high}]")
     return int(value)
+
+
+LABEL_MAX = 40
+
+
+def _label(opt: str, q: dict) -> dict:
+    """A run's own name (`adam.label=eps 1`), as static/js/state.js reads it: trimmed, at most LABEL_MAX."""
+    text = q.get(f"{opt}.label", "").strip()[:LABEL_MAX]
+    return {"label": text} if text else {}
 
 
 def _display(q: dict) -> dict:

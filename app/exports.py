@@ -100,7 +100,8 @@ def scene_from_state(query: str, settings: Settings, prefix=("state",),
     runs = build_runs(body, settings, prefix)
     if not run_all(runs, float("inf") if seconds is None else seconds):
         raise compute_limit(settings)
-    return render.Scene.from_runs([run.result() for run in runs]), display
+    labels = [run.get("label") for run in body["runs"]]
+    return render.Scene.from_runs([run.result() for run in runs], labels), display
 
 
 def options_for(display: dict, fmt: str, view=None, limits: dict | None = None, **given) -> render.Options:

@@ -60,7 +60,7 @@ def request_from_query(qs: str) -> dict:
         given = {h.name: _number(f"{opt}.{h.name}", q[f"{opt}.{h.name}"], h.kind)
                  for h in ospec.hyperparameters if f"{opt}.{h.name}" in q}
         resolve_hyperparameters(ospec, given, field=opt)
-        runs.append({"optimizer": opt, "hyperparameters": given})
+        runs.append({"optimizer": opt, "hyperparameters": given, **_label(opt, q)})
 
     schedule = None
     if q.get("sched"):
@@ -113,6 +113,8 @@ def query_from_request(body: dict) -> str:
         defaults = core.OPTIMIZERS[run["optimizer"]].defaults
         given = run.get("hyperparameters") or {}
         parts += [(f"{run['optimizer']}.{k}", v) for k, v in given.items() if v != defaults.get(k)]
+        if run.get("label"):
+            parts.append((f"{run['optimizer']}.label", run["label"]))
     schedule = body.get("schedule")
     if schedule:
         parts += [("sched", schedule["name"]), *((f"sched.{k}", v) for k, v in schedule.items() if k != "name")]
@@ -212,6 +214,15 @@ def _whole(key: str, text: str, low: int, high: int) -> int:
     return int(value)
 
 
+LABEL_MAX = 40
+
+
+def _label(opt: str, q: dict) -> dict:
+    """A run's own name (`adam.label=eps 1`), as static/js/state.js reads it: trimmed, at most LABEL_MAX."""
+    text = q.get(f"{opt}.label", "").strip()[:LABEL_MAX]
+    return {"label": text} if text else {}
+
+
 def _display(q: dict) -> dict:
     out = dict(DISPLAY)
     if "view" in q:
@@ -236,7 +247,7 @@ def formula_from_query(q: dict) -> dict:
     """surface=custom&f=<formula>&domain=x_min,x_max,y_min,y_max as the API's surface."""
     if "f" not in q:
         raise core.InvalidInput("f", 'surface=custom needs its formula, e.g. f=x^2%2B3*y^2')
-    surface = {"formula": q["f"]}
+    surface = {"name": "custom", "formula": q["f"]}  # named, as every other surface of a link is
     if q.get("domain"):
         parts = q["domain"].split(",")
         if len(parts) != 4:

@@ -395,6 +395,8 @@ def resolve_surface(surface) -> tuple[SurfaceSpec, dict]:
 
 def resolve_formula(surface: dict) -> SurfaceSpec:
     """{"formula": "(1-x)^2 + 100*(y-x^2)^2", "domain": [x_min, x_max, y_min, y_max]} as a surface spec."""
+    if surface.get("name", "custom") != "custom":
+        raise InvalidInput("surface.name", f"{surface['name']!r} with a formula: a formula is the surface, named custom or not at all")
     extra = [k for k in surface if k not in ("name", "formula", "domain")]
     if extra:
         raise InvalidInput(f"surface.{extra[0]}", f"unknown name {extra[0]!r}; a formula surface takes formula and domain")
@@ -649,7 +651,8 @@ def _prepare_surface(spec: SurfaceSpec, params: dict, seed: int):
 def trajectory(surface, optimizer, start, steps, hyperparameters=None, schedule=None, noise=None, seed=0) -> Trajectory:
     """Run `optimizer` on `surface` from `start` for `steps` steps.
 
-    `surface` is a name or {"name": ..., param: value}; `schedule` a dict such
+    `surface` is a name, {"name": ..., param: value}, or a typed formula
+    {"formula": "(1-x)^2 + 100*(y-x^2)^2", "domain": [-2, 2, -1, 3]}; `schedule` a dict such
     as {"name": "cosine", "t_max": 500, "warmup_steps": 10}; `noise`
     {"sigma": s, "seed": k} adds N(0, s^2) to every gradient coordinate.
     Raises InvalidInput (a ValueError) naming the field and what is allowed.

@@ -208,7 +208,7 @@ def _start(request) -> tuple | list:
     if request.start is not None:
         return request.start
     if request.surface.formula is not None:
-        return formula_start(request.surface.as_core())
+        return _formulas.formula_start(request.surface.as_core())
     return core.SURFACES[request.surface.name.value].start
 
 
@@ -220,7 +220,7 @@ def build_runs(body: TrajectoryRequest | dict, settings: Settings | None = None,
     settings = settings or get_settings()
     prefix = list(prefix)
     request = parse(TrajectoryRequest, body, prefix)
-    check_formula(request.surface, settings, prefix)
+    _formulas.check_formula(request.surface, settings, prefix)
     if len(request.runs) > settings.max_runs:
         msg = f"{len(request.runs)} runs is more than the limit of {settings.max_runs} per request"
         raise Invalid([*prefix, "runs"], msg)
@@ -267,7 +267,7 @@ def plan_sweep(body: SweepRequest | dict, settings: Settings | None = None, pref
     settings = settings or get_settings()
     prefix = list(prefix)
     request = parse(SweepRequest, body, prefix)
-    check_formula(request.surface, settings, prefix)
+    _formulas.check_formula(request.surface, settings, prefix)
     steps = limited("steps", request.steps, 1, settings.max_sweep_steps, prefix)
     grid = {name: grid_values(name, given, settings, prefix) for name, given in request.grid.items()}
     cells = int(np.prod([len(v) for v in grid.values()], dtype=float)) if grid else 0
@@ -607,9 +607,5 @@ async def sweeps_stream(request: Request, body: SweepRequest, settings: Settings
     return ndjson_stream(request, settings, meta, sweep_blocks(plan))
 
 
-# --- typed formulas ----------------------------------------------------------------------
-
-from app.formulas import check_formula, formula_start  # noqa: E402
-from app.formulas import router as _formula_router  # noqa: E402
-
-router.include_router(_formula_router)
+# Typed formulas: their limits and GET /api/grid (app/formulas.py adds its route to this router).
+from app import formulas as _formulas  # noqa: E402

@@ -55,6 +55,8 @@ class SurfaceRef(BaseModel):
     def _named(self):
         if self.formula is None and self.name is None:
             raise PydanticCustomError("missing", 'Field required: a name, or a formula such as {"formula": "x^2 + 3*y^2"}')
+        if self.formula is not None and self.name is not None:
+            raise PydanticCustomError("value_error", "a formula is the surface: give a name or a formula, not both")
         return self
 
     @model_validator(mode="before")
@@ -241,6 +243,9 @@ class Limits(BaseModel):
     max_grid_resolution: int
     max_body_bytes: int
     max_compute_seconds: float
+    max_formula_chars: int
+    max_formula_depth: int
+    max_formula_nodes: int
 
 
 class Catalog(BaseModel):

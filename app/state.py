@@ -247,7 +247,7 @@ def formula_from_query(q: dict) -> dict:
     """surface=custom&f=<formula>&domain=x_min,x_max,y_min,y_max as the API's surface."""
     if "f" not in q:
         raise core.InvalidInput("f", 'surface=custom needs its formula, e.g. f=x^2%2B3*y^2')
-    surface = {"formula": q["f"]}
+    surface = {"name": "custom", "formula": q["f"]}  # named, as every other surface of a link is
     if q.get("domain"):
         parts = q["domain"].split(",")
         if len(parts) != 4:

@@ -395,6 +395,8 @@ def resolve_surface(surface) -> tuple[SurfaceSpec, dict]:
 
 def resolve_formula(surface: dict) -> SurfaceSpec:
     """{"formula": "(1-x)^2 + 100*(y-x^2)^2", "domain": [x_min, x_max, y_min, y_max]} as a surface spec."""
+    if surface.get("name", "custom") != "custom":
+        raise InvalidInput("surface.name", f"{surface['name']!r} with a formula: a formula is the surface, named custom or not at all")
     extra = [k for k in surface if k not in ("name", "formula", "domain")]
     if extra:
         raise InvalidInput(f"surface.{extra[0]}", f"unknown name {extra[0]!r}; a formula surface takes formula and domain")
@@ -649,7 +651,8 @@ def _prepare_surface(spec: SurfaceSpec, params: dict, seed: int):
 def trajectory(surface, optimizer, start, steps, hyperparameters=None, schedule=None, noise=None, seed=0) -> Trajectory:
     """Run `optimizer` on `surface` from `start` for `steps` steps.
 
-    `surface` is a name or {"name": ..., param: value}; `schedule` a dict such
+    `surface` is a name, {"name": ..., param: value}, or a typed formula
+    {"formula": "(1-x)^2 + 100*(y-x^2)^2", "domain": [-2, 2, -1, 3]}; `schedule` a dict such
     as {"name": "cosine", "t_max": 500, "warmup_steps": 10}; `noise`
     {"sigma": s, "seed": k} adds N(0, s^2) to every gradient coordinate.
     Raises InvalidInput (a ValueError) naming the field and what is allowed.
@@ -780,10 +783,20 @@ def sweep_threads() -> int:
     return max(1, int(os.environ.get("GRADSCAPE_THREADS") or os.cpu_count() or 1))
 
 
+def _yield_to_others() -> None:
+    # A sweep is long batch work: at a lower priority (nice +10), a web server's event loop in the same
+    # process gets a core first when both want one, so pages are not slowed by a sweep beside them.
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10))
+    except (AttributeError, OSError):  # not Linux, or not allowed: full priority then
+        pass
+
+
 def _pool() -> ThreadPoolExecutor:
     global _executor
     if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=sweep_threads(), thread_name_prefix="gradscape-sweep")
+        _executor = ThreadPoolExecutor(max_workers=sweep_threads(), thread_name_prefix="gradscape-sweep",
+                                       initializer=_yield_to_others)
     return _executor
 
 
@@ -836,11 +849,9 @@ def sweep_rows(plan: SweepPlan, work: int = SWEEP_PIECE_WORK):
             nblocks = -(-m // SWEEP_BLOCK)
             parts = min(threads, nblocks)
             cuts = [nblocks * q // parts for q in range(parts + 1)]
-            if parts == 1:
-                run(*args, 0, nblocks)
-            else:
-                # The kernel releases the GIL, so plain threads run the blocks in parallel.
-                list(_pool().map(lambda q: run(*args, cuts[q], cuts[q + 1]), range(parts)))
+            # The kernel releases the GIL, so plain threads run the blocks in parallel (in the pool even
+            # when one part: its threads run at a lower priority).
+            list(_pool().map(lambda q: run(*args, cuts[q], cuts[q + 1]), range(parts)))
             final[:, c0:c1], final_f[c0:c1], hit[c0:c1] = out, out_f, out_hit
             done += m
             if c1 < n:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import time
 
 import numpy as np
@@ -592,3 +593,20 @@ def test_a_failed_export_does_not_show_the_servers_exception_text(tmp_path, monk
     row = records.get("j")
     assert row["status"] == "error" and "failed" in row["message"]
     assert "secret" not in row["message"] and "RuntimeError" not in row["message"]
+
+
+def test_serve_help_describes_every_option_with_its_default(capsys):
+    from app.cli import build_parser
+
+    parser = build_parser()
+    serve = next(a for a in parser._subparsers._group_actions[0].choices.items() if a[0] == "serve")[1]
+    for action in serve._actions:
+        if action.dest != "help":
+            assert action.help, action.dest
+    with pytest.raises(SystemExit):
+        parser.parse_args(["serve", "--help"])
+    out = capsys.readouterr().out
+    for option, default in (("--host", "127.0.0.1"), ("--port", "8000"), ("--log-level", "info"),
+                            ("--workers", str(os.cpu_count() or 1))):
+        assert option in out
+        assert f"(default: {default})" in " ".join(out.split()), option

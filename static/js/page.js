@@ -54,7 +54,8 @@ function showState(s) {
 /** An iframe for slides: the same state, playing and looping. */
 function embedSnippet(base, s) {
   const query = serialize({ ...s, autoplay: true, loop: true }, catalog);
-  const title = `Gradscape: ${s.opt.map((id) => catalog.optimizer(id).label).join(", ")} on ${catalog.surface(s.surface).label}`;
+  const on = s.surface === "custom" ? `f(x, y) = ${s.f}` : catalog.surface(s.surface).label;
+  const title = `Gradscape: ${s.opt.map((id) => catalog.optimizer(id).label).join(", ")} on ${on}`;
   return `<iframe src="${base}/embed?${query}" width="800" height="500" style="border:0" title="${title.replace(/"/g, "&quot;")}" loading="lazy" allowfullscreen></iframe>`;
 }
 

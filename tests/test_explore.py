@@ -1,0 +1,210 @@
+"""Exploring many runs: noisy sweeps, lr tuning and basins of attraction, in core and through the API.
+
+The oracle throughout is core.trajectory, one run at a time: a different code
+path (the single-run loop) from the sweep kernel that tuning and basins use.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import core
+from core.explore import DIVERGED, NOT_CONVERGED, TimeLimitExceeded, lr_values
+
+OPTIMIZERS = list(core.OPTIMIZERS.values())
+
+
+def final_of(t: core.Trajectory) -> tuple[float, np.ndarray]:
+    """A run's final loss and point, NaN when it diverged (as a sweep reports it)."""
+    if t.diverged_at is not None:
+        return np.nan, np.array([np.nan, np.nan])
+    return float(t.losses[-1]), t.points[-1]
+
+
+def steps_to(t: core.Trajectory, fmin: float, tol: float) -> float:
+    hits = np.nonzero(t.losses - fmin <= tol)[0]
+    return float(hits[0]) if hits.size and t.diverged_at is None else np.nan
+
+
+# --- noise in sweeps ----------------------------------------------------------------
+
+@pytest.mark.parametrize("spec", OPTIMIZERS, ids=lambda s: s.id)
+def test_noisy_sweep_repeats_each_noisy_trajectory(spec):
+    noise = {"sigma": 0.3, "seed": 11}
+    lrs = [1e-3, 1e-2]
+    sw = core.sweep("beale", spec.id, (1.0, 1.5), 80, {"lr": lrs, "y": [1.5, -1.0]}, noise=noise, tol=0.5)
+    for i, lr in enumerate(lrs):
+        for j, y in enumerate((1.5, -1.0)):
+            t = core.trajectory("beale", spec.id, (1.0, y), 80, {"lr": lr}, noise=noise)
+            loss, point = final_of(t)
+            np.testing.assert_array_equal(sw.final_losses[i, j], loss)
+            np.testing.assert_array_equal(sw.final_points[i, j], point)
+            expected = steps_to(t, 0.0, 0.5)
+            assert sw.steps_to_tol[i, j] == (-1 if np.isnan(expected) else expected)
+
+
+def test_noise_changes_a_sweep_and_its_seed_matters():
+    grid = {"lr": [0.01], "beta1": [0.9]}
+    quiet = core.sweep("beale", "adam", (1.0, 1.5), 50, grid)
+    a = core.sweep("beale", "adam", (1.0, 1.5), 50, grid, noise={"sigma": 0.5, "seed": 1})
+    b = core.sweep("beale", "adam", (1.0, 1.5), 50, grid, noise={"sigma": 0.5, "seed": 2})
+    zero = core.sweep("beale", "adam", (1.0, 1.5), 50, grid, noise={"sigma": 0.0, "seed": 2})
+    assert not np.array_equal(quiet.final_points, a.final_points)
+    assert not np.array_equal(a.final_points, b.final_points)
+    np.testing.assert_array_equal(zero.final_points, quiet.final_points)
+
+
+def test_sweep_noise_is_validated_like_a_trajectorys():
+    with pytest.raises(core.InvalidInput) as e:
+        core.sweep("beale", "adam", (1.0, 1.5), 5, {"lr": [0.01], "x": [1.0]}, noise={"sigma": -1})
+    assert e.value.field == "noise.sigma"
+
+
+# --- tuning the learning rate -----------------------------------------------------
+
+@pytest.mark.parametrize("spec", OPTIMIZERS, ids=lambda s: s.id)
+def test_tuning_picks_the_lowest_final_loss_of_single_runs(spec):
+    steps, num = 60, 12
+    tuning = core.tune_lr("beale", [spec.id], (1.0, 1.5), steps, num=num)
+    curve = tuning.curves[0]
+    h = spec.hyper("lr")
+    np.testing.assert_allclose(curve.lr, np.geomspace(h.low, h.high, num), rtol=1e-15)
+    brute = np.array([final_of(core.trajectory("beale", spec.id, (1.0, 1.5), steps, {"lr": float(lr)}))[0]
+                      for lr in curve.lr])
+    np.testing.assert_array_equal(curve.final_losses, brute)
+    np.testing.assert_array_equal(curve.diverged, np.isnan(brute))
+    assert curve.best_index == int(np.nanargmin(brute)) or brute[curve.best_index] == np.nanmin(brute)
+    assert curve.met and curve.best_lr == curve.lr[curve.best_index]
+    assert tuning.seeds == () and tuning.noise is None
+
+
+def test_tuning_by_steps_to_tolerance_picks_the_fewest_steps():
+    tol = 1e-2
+    tuning = core.tune_lr("quadratic", ["sgd", "momentum"], (-1.8, 1.0), 200, num=16, criterion="steps_to_tol", tol=tol)
+    for curve in tuning.curves:
+        runs = [core.trajectory("quadratic", curve.optimizer, (-1.8, 1.0), 200, {"lr": float(lr)}) for lr in curve.lr]
+        steps = np.array([steps_to(t, 0.0, tol) for t in runs])
+        np.testing.assert_array_equal(curve.steps_to_tol, steps)
+        best = np.nanmin(steps)
+        assert curve.met and steps[curve.best_index] == best
+        # Ties on steps go to the lower final loss.
+        tied = np.nonzero(steps == best)[0]
+        losses = np.array([final_of(runs[i])[0] for i in tied])
+        assert final_of(runs[curve.best_index])[0] == losses.min()
+
+
+def test_tuning_with_noise_averages_over_several_seeds():
+    noise = {"sigma": 0.2, "seed": 40}
+    tuning = core.tune_lr("beale", ["adam"], (1.0, 1.5), 50, noise=noise, num=6, seeds=3)
+    assert tuning.seeds == (40, 41, 42) and tuning.noise == {"sigma": 0.2, "seed": 40}
+    curve = tuning.curves[0]
+    for i in (0, 2, 4):
+        per_seed = [final_of(core.trajectory("beale", "adam", (1.0, 1.5), 50, {"lr": float(curve.lr[i])},
+                                             noise={"sigma": 0.2, "seed": s}))[0] for s in (40, 41, 42)]
+        np.testing.assert_allclose(curve.final_losses[i], np.mean(per_seed), rtol=1e-14)
+
+
+def test_tuning_keeps_the_other_hyperparameters_and_an_lr_range():
+    tuning = core.tune_lr("beale", ["momentum"], (1.0, 1.5), 40, {"momentum": {"momentum": 0.5}}, num=4,
+                          lr_range=(1e-3, 1e-1))
+    curve = tuning.curves[0]
+    np.testing.assert_allclose(curve.lr, [1e-3, 1e-3 ** (2 / 3) * 1e-1 ** (1 / 3), 1e-3 ** (1 / 3) * 1e-1 ** (2 / 3), 1e-1])
+    assert curve.hyperparameters["momentum"] == 0.5
+    t = core.trajectory("beale", "momentum", (1.0, 1.5), 40, {"lr": float(curve.lr[2]), "momentum": 0.5})
+    assert curve.final_losses[2] == final_of(t)[0]
+
+
+def test_tuning_when_everything_diverges_picks_nothing():
+    tuning = core.tune_lr("rosenbrock", ["sgd"], (-1.2, 1.0), 300, num=3, lr_range=(5.0, 10.0))
+    curve = tuning.curves[0]
+    assert curve.diverged.all() and curve.best_index is None and curve.best_lr is None
+
+
+def test_steps_to_tol_falls_back_to_final_loss_when_never_reached():
+    tuning = core.tune_lr("rosenbrock", ["sgd"], (-1.2, 1.0), 5, num=8, criterion="steps_to_tol", tol=1e-9)
+    curve = tuning.curves[0]
+    assert np.isnan(curve.steps_to_tol).all()
+    assert not curve.met and curve.final_losses[curve.best_index] == np.nanmin(curve.final_losses)
+
+
+def test_tuning_stops_at_its_time_limit():
+    with pytest.raises(TimeLimitExceeded):
+        core.tune_lr("beale", ["sgd", "adam"], (1.0, 1.5), 100, num=8, time_limit=0.0)
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({"optimizers": []}, "optimizers"),
+    ({"optimizers": ["adam", "nope"]}, "optimizers[1]"),
+    ({"optimizers": ["adam", "adam"]}, "optimizers[1]"),
+    ({"hyperparameters": {"sgd": {}}}, "hyperparameters.sgd"),
+    ({"hyperparameters": {"adam": {"beta1": 2.0}}}, "hyperparameters.adam.beta1"),
+    ({"criterion": "fastest"}, "criterion"),
+    ({"num": 1}, "num"),
+    ({"seeds": 0}, "seeds"),
+    ({"lr_range": (1e-3, 1e-4)}, "lr_range"),
+    ({"lr_range": (1e-3, 100.0)}, "lr_range[1]"),
+    ({"surface": "saddle", "criterion": "steps_to_tol"}, "criterion"),
+    ({"noise": {"sigma": "a"}}, "noise.sigma"),
+    ({"steps": 0}, "steps"),
+])
+def test_tuning_names_the_bad_field(kwargs, field):
+    args = {"surface": "beale", "optimizers": ["adam"], "start": (1.0, 1.5), "steps": 10, **kwargs}
+    with pytest.raises(core.InvalidInput) as e:
+        core.tune_lr(**args)
+    assert e.value.field == field
+
+
+def test_lr_values_follow_the_registry():
+    for spec in OPTIMIZERS:
+        h = spec.hyper("lr")
+        v = lr_values(spec.id, 5)
+        assert v[0] == pytest.approx(h.low) and v[-1] == pytest.approx(h.high)
+        ratios = v[1:] / v[:-1] if h.log else np.diff(v)
+        np.testing.assert_allclose(ratios, ratios[0], rtol=1e-12)
+
+
+# --- basins of attraction ---------------------------------------------------------
+
+def test_classify_by_nearest_minimum_within_the_radius():
+    minima = ((0.0, 0.0), (3.0, 0.0))
+    points = np.array([[0.05, 0.0], [2.9, 0.1], [1.5, 0.0], [np.nan, 1.0], [np.inf, 0.0], [1e308, 1e308]])
+    np.testing.assert_array_equal(core.classify(points, minima, 0.2), [0, 1, NOT_CONVERGED, DIVERGED, DIVERGED,
+                                                                        NOT_CONVERGED])
+    np.testing.assert_array_equal(core.classify(points[:3], (), 0.2), [NOT_CONVERGED] * 3)
+    with pytest.raises(core.InvalidInput) as e:
+        core.classify(points, minima, 0.0)
+    assert e.value.field == "radius"
+
+
+HIMMELBLAU_AXIS = list(np.linspace(-4.8, 4.8, 16))
+
+
+def test_himmelblau_has_four_basins_each_checked_against_single_runs():
+    b = core.basins("himmelblau", "sgd", HIMMELBLAU_AXIS, HIMMELBLAU_AXIS, 300, {"lr": 0.01})
+    assert set(np.unique(b.labels)) >= {0, 1, 2, 3}
+    minima = np.array(core.SURFACES["himmelblau"].minima)
+    for i, j in [(0, 0), (0, 15), (15, 0), (15, 15), (7, 8), (3, 11)]:
+        t = core.trajectory("himmelblau", "sgd", (HIMMELBLAU_AXIS[i], HIMMELBLAU_AXIS[j]), 300, {"lr": 0.01})
+        d = np.hypot(*(t.points[-1] - minima).T)
+        expected = int(d.argmin()) if d.min() <= b.radius else NOT_CONVERGED
+        assert b.labels[i, j] == expected, (i, j)
+    # The corners of the domain each lie in the basin of the minimum in their quadrant.
+    quadrant = {(1, 1): 0, (-1, 1): 1, (-1, -1): 2, (1, -1): 3}
+    for i, j in [(0, 0), (0, 15), (15, 0), (15, 15)]:
+        assert b.labels[i, j] == quadrant[(np.sign(HIMMELBLAU_AXIS[i]), np.sign(HIMMELBLAU_AXIS[j]))]
+
+
+def test_momentum_ends_in_other_basins_than_sgd_somewhere():
+    sgd = core.basins("himmelblau", "sgd", HIMMELBLAU_AXIS, HIMMELBLAU_AXIS, 500, {"lr": 0.01})
+    heavy = core.basins("himmelblau", "momentum", HIMMELBLAU_AXIS, HIMMELBLAU_AXIS, 500, {"lr": 0.01, "momentum": 0.9})
+    converged = (sgd.labels >= 0) & (heavy.labels >= 0)
+    assert (converged & (sgd.labels != heavy.labels)).any()
+
+
+def test_a_diverging_start_is_labelled_diverged():
+    b = core.basins("himmelblau", "sgd", [4.8], [4.8, 0.0], 100, {"lr": 0.5})
+    t = core.trajectory("himmelblau", "sgd", (4.8, 4.8), 100, {"lr": 0.5})
+    assert t.diverged_at is not None and b.labels[0, 0] == DIVERGED

@@ -227,7 +227,8 @@ def plan_sweep(body: SweepRequest | dict, settings: Settings | None = None, pref
     schedule = None if request.schedule is None else request.schedule.as_core()
     try:
         return core.plan_sweep(request.surface.as_core(), request.optimizer.value, _start(request), steps, grid,
-                               request.hyperparameters, schedule, request.tol, request.seed)
+                               request.hyperparameters, schedule, request.tol, request.seed,
+                               None if request.noise is None else request.noise.as_core())
     except core.InvalidInput as e:
         loc = field_loc(e.field)
         # A bad value inside a {low, high, num} range can only be one of its ends.

@@ -9,7 +9,7 @@ import anyio
 from fastapi import FastAPI
 
 import core
-from app import api, exports, pages
+from app import api, explore, exports, pages
 from app.serialize import dumps
 from app.settings import Settings, get_settings
 
@@ -108,6 +108,7 @@ def create_app() -> FastAPI:
         exception_handlers=api.EXCEPTION_HANDLERS,
     )
     app.include_router(api.router)
+    app.include_router(explore.router)
     app.include_router(exports.router)
     app.include_router(pages.router)
     # The last added runs first: time everything, including a refused body.

@@ -141,6 +141,8 @@ class SweepRequest(BaseModel):
     schedule: ScheduleRef | None = None
     tol: Number = Field(1e-3, description="a cell has converged once loss - minimum value <= tol")
     seed: Integer = 0
+    noise: Noise | None = Field(None, description="gradient noise; every cell sees the same draws, as every cell "
+                                "sees the same minibatches")
 
 
 # --- responses (documentation: the handlers write JSON with orjson directly) ------------------

@@ -208,3 +208,143 @@ def test_a_diverging_start_is_labelled_diverged():
     b = core.basins("himmelblau", "sgd", [4.8], [4.8, 0.0], 100, {"lr": 0.5})
     t = core.trajectory("himmelblau", "sgd", (4.8, 4.8), 100, {"lr": 0.5})
     assert t.diverged_at is not None and b.labels[0, 0] == DIVERGED
+
+
+# --- the API -----------------------------------------------------------------------
+
+from test_api import client_with  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    with client_with() as c:
+        yield c
+
+
+def ndjson_lines(response) -> list[dict]:
+    assert "NaN" not in response.text and "Infinity" not in response.text
+    return [json.loads(line) for line in response.text.splitlines()]
+
+
+TUNE = {"surface": "beale", "start": [1.0, 1.5], "steps": 80, "num": 10,
+        "optimizers": [{"optimizer": "sgd"}, {"optimizer": "momentum", "hyperparameters": {"momentum": 0.5}}]}
+
+
+def test_tune_answers_what_single_runs_give(client):
+    r = client.post("/api/tune", json=TUNE)
+    assert r.status_code == 200 and "NaN" not in r.text
+    data = r.json()
+    assert data["criterion"] == "final_loss" and data["seeds"] == [] and data["noise"] is None
+    for result, spec in zip(data["results"], TUNE["optimizers"]):
+        assert result["optimizer"] == spec["optimizer"]
+        brute = []
+        for lr in result["lr"]:
+            t = core.trajectory("beale", spec["optimizer"], (1.0, 1.5), 80, {**spec.get("hyperparameters", {}), "lr": lr})
+            brute.append(None if t.diverged_at is not None else float(t.losses[-1]))
+        assert result["final_losses"] == brute
+        finite = [v for v in brute if v is not None]
+        assert brute[result["best_index"]] == min(finite) and result["best_lr"] == result["lr"][result["best_index"]]
+        assert result["diverged"] == [v is None for v in brute]
+    assert data["results"][1]["hyperparameters"]["momentum"] == 0.5
+
+
+def test_tune_with_noise_says_which_seeds_it_averaged(client):
+    body = {**TUNE, "noise": {"sigma": 0.1, "seed": 7}, "seeds": 4, "criterion": "steps_to_tol", "tol": 0.1}
+    data = client.post("/api/tune", json=body).json()
+    assert data["seeds"] == [7, 8, 9, 10] and data["noise"] == {"sigma": 0.1, "seed": 7}
+    assert data["criterion"] == "steps_to_tol"
+    expected = core.tune_lr("beale", ["sgd", "momentum"], (1.0, 1.5), 80, {"momentum": {"momentum": 0.5}},
+                            noise={"sigma": 0.1, "seed": 7}, num=10, seeds=4, criterion="steps_to_tol", tol=0.1)
+    assert [r["best_index"] for r in data["results"]] == [c.best_index for c in expected.curves]
+
+
+@pytest.mark.parametrize("change, loc", [
+    ({"criterion": "fastest"}, ["body", "criterion"]),
+    ({"optimizers": []}, ["body", "optimizers"]),
+    ({"optimizers": [{"optimizer": "nope"}]}, ["body", "optimizers", 0, "optimizer"]),
+    ({"optimizers": [{"optimizer": "adam"}, {"optimizer": "adam"}]}, ["body", "optimizers", 1]),
+    ({"optimizers": [{"optimizer": "sgd"}, {"optimizer": "adam", "hyperparameters": {"beta1": 2}}]},
+     ["body", "optimizers", 1, "hyperparameters", "beta1"]),
+    ({"optimizers": [{"optimizer": "adam", "hyperparameters": {"nope": 1}}]}, ["body", "optimizers", 0, "hyperparameters", "nope"]),
+    ({"steps": 10**6}, ["body", "steps"]),
+    ({"num": 1}, ["body", "num"]),
+    ({"num": 10**6}, ["body", "num"]),
+    ({"seeds": 0, "noise": {"sigma": 0.1}}, ["body", "seeds"]),
+    ({"lr_range": [1.0, 0.1]}, ["body", "lr_range"]),
+    ({"lr_range": [1.0]}, ["body", "lr_range"]),
+    ({"surface": "saddle", "criterion": "steps_to_tol"}, ["body", "criterion"]),
+    ({"noise": {"sigma": -1}}, ["body", "noise", "sigma"]),
+    ({"start": [1e9, 0]}, ["body", "start", 0]),
+])
+def test_tune_refuses_bad_input_naming_the_field(client, change, loc):
+    r = client.post("/api/tune", json={**TUNE, **change})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == loc
+
+
+def test_tune_past_the_compute_limit_is_a_413():
+    with client_with(max_compute_seconds=1e-9) as c:
+        r = c.post("/api/tune", json=TUNE)
+    assert r.status_code == 413 and r.json()["detail"][0]["type"] == "limit_exceeded"
+    assert "limit" in r.json()["detail"][0]["msg"]
+
+
+def test_tune_with_more_runs_than_a_sweep_may_have_is_refused():
+    with client_with(max_sweep_cells=100) as c:
+        r = c.post("/api/tune", json={**TUNE, "num": 64})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "num"]
+    assert "100" in r.json()["detail"][0]["msg"]
+
+
+def test_the_explore_routes_are_documented(client):
+    spec = client.get("/openapi.json").json()
+    tune = spec["paths"]["/api/tune"]["post"]
+    assert tune["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/TuneResponse")
+    assert {"422", "413"} <= set(tune["responses"])
+    assert "criterion" in spec["components"]["schemas"]["TuneRequest"]["properties"]
+    assert "/api/basins/stream" in spec["paths"]
+    assert "noise" in spec["components"]["schemas"]["SweepRequest"]["properties"]
+
+
+BASINS = {"surface": "himmelblau", "optimizer": "sgd", "steps": 300, "hyperparameters": {"lr": 0.01},
+          "grid": {"x": {"low": -4.8, "high": 4.8, "num": 16}, "y": {"low": -4.8, "high": 4.8, "num": 16}}}
+
+
+def test_basins_stream_labels_every_cell_as_core_does(client):
+    r = client.post("/api/basins/stream", json=BASINS)
+    assert r.status_code == 200
+    out = ndjson_lines(r)
+    meta = out[0]
+    assert meta["type"] == "meta" and meta["radius"] == pytest.approx(0.2)
+    assert meta["minima"] == [list(p) for p in core.SURFACES["himmelblau"].minima]
+    assert out[-1]["type"] == "done"
+    labels = np.concatenate([np.array(line["basin"]) for line in out if line["type"] == "rows"])
+    b = core.basins("himmelblau", "sgd", HIMMELBLAU_AXIS, HIMMELBLAU_AXIS, 300, {"lr": 0.01})
+    np.testing.assert_array_equal(labels, b.labels)
+
+
+def test_basins_stream_refuses_a_bad_radius_and_a_bad_grid(client):
+    r = client.post("/api/basins/stream", json={**BASINS, "radius": 0})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "radius"]
+    r = client.post("/api/basins/stream", json={**BASINS, "grid": {"x": [0.0], "nope": [1.0]}})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "grid", "nope"]
+
+
+def test_basins_stream_stopped_by_the_compute_limit_ends_with_an_error_line():
+    body = {**BASINS, "grid": {"x": {"low": -4.8, "high": 4.8, "num": 400}, "y": {"low": -4.8, "high": 4.8, "num": 64}}}
+    with client_with(max_compute_seconds=1e-9) as c:
+        out = ndjson_lines(c.post("/api/basins/stream", json=body))
+    assert out[-1]["type"] == "error" and "limit" in out[-1]["message"]
+    assert not any(line["type"] == "done" for line in out)
+
+
+def test_the_sweep_stream_takes_noise(client):
+    body = {"surface": "beale", "optimizer": "adam", "start": [1.0, 1.5], "steps": 60,
+            "grid": {"lr": [0.01, 0.1], "beta1": [0.5, 0.9]}, "noise": {"sigma": 0.4, "seed": 5}}
+    out = ndjson_lines(client.post("/api/sweeps/stream", json=body))
+    rows = [line for line in out if line["type"] == "rows"]
+    got = np.concatenate([np.array(r["final_losses"], dtype=float) for r in rows])
+    for i, lr in enumerate((0.01, 0.1)):
+        for j, beta1 in enumerate((0.5, 0.9)):
+            t = core.trajectory("beale", "adam", (1.0, 1.5), 60, {"lr": lr, "beta1": beta1}, noise=body["noise"])
+            assert got[i, j] == final_of(t)[0]

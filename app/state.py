@@ -24,8 +24,11 @@ from core.engine import (
     MAX_STEPS, optimizer_spec, resolve_hyperparameters, resolve_noise, resolve_schedule, resolve_start, resolve_surface,
 )
 
-VIEWS = ("contour", "surface3d", "loss")
+VIEWS = ("contour", "surface3d", "loss", "map")
 DISPLAY = {"view": "contour", "speed": 1.0, "autoplay": True, "loop": False, "inspect": "", "large": False}
+# The map view's optimizer, axes (hyperparameter names, or x and y), colouring and cells per axis; "" is automatic.
+MAP_KEYS = ("map.opt", "map.x", "map.y", "map.color", "map.n")
+DISPLAY.update(dict.fromkeys(MAP_KEYS, ""))
 FLAGS = ("autoplay", "loop", "large")
 DEFAULT_STEPS = 300
 MAX_SEED = 2**63 - 1
@@ -193,4 +196,5 @@ def _display(q: dict) -> dict:
             out[key] = q[key] in ("1", "true")
     if q.get("inspect"):
         out["inspect"] = _core("inspect", optimizer_spec, q["inspect"]).id
+    out.update((key, q[key]) for key in MAP_KEYS if key in q)
     return out

@@ -130,7 +130,8 @@ export class View {
  */
 function landmarksTrace(surface, palette, start, z) {
   const points = [
-    ...surface.minima.map((p) => [p, "minimum", z ? "diamond" : palette.minimum_symbol, palette.landmark_colour]),
+    // The map view colours the minima as it colours their basins.
+    ...surface.minima.map((p, i) => [p, "minimum", z ? "diamond" : palette.minimum_symbol, surface.minimaColours?.[i] ?? palette.landmark_colour]),
     ...surface.saddles.map((p) => [p, "saddle point", palette.saddle_symbol, palette.landmark_colour]),
     [start, "start", "circle-open", "#000000"],
   ];

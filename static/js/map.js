@@ -11,7 +11,7 @@ import { $, announce, fmt, put } from "./util.js";
 import { CONFIG, FONT, View, fontSize } from "./views.js";
 
 export const SIZES = [32, 64, 128];
-export const COLOURINGS = { loss: "final loss", steps: "steps to tolerance", basin: "basin (where it ends)" };
+export const COLOURINGS = { loss: "final loss", steps: "steps to tolerance", basin: "basin" };
 // A cell has converged once its loss is within this of the surface's minimum value (the sweep's default).
 const TOL = 1e-3;
 export const DIVERGED_COLOUR = "#d7191c";

@@ -35,9 +35,10 @@ export class TunePanel {
     this.plot = el("div", { class: "plot tune-plot", hidden: "" });
     root.append(row, this.status, this.plot);
     this.button.addEventListener("click", () => this.run());
-    // The legend is rebuilt whenever the runs change: mark it again after every change.
+    // Mark the legend again whenever it may have been rebuilt, and after every recompute (a changed lr).
     const legend = $("#legend");
-    if (legend) new MutationObserver(() => this.markLegend()).observe(legend, { childList: true, subtree: true });
+    if (legend) new MutationObserver(() => this.markLegend()).observe(legend, { childList: true });
+    document.addEventListener("gradscape:drawn", (e) => { if (e.detail.kind === "data") this.markLegend(); });
   }
 
   /** What a tuning depends on besides the optimizers: a tuned lr is only "tuned" for the same of these. */

@@ -98,7 +98,7 @@ def catalog() -> dict:
         **registry(),
         "run_settings": list(run_settings()),
         # The display keys and their defaults, as app/state.py reads them from a URL.
-        "display": state.DISPLAY,
+        "display": {**state.DISPLAY, **state.MAP_DISPLAY},
         "flags": list(state.FLAGS),
         "palette": palette.as_dict(),
         "presets": [p.as_dict() for p in PRESETS],

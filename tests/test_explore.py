@@ -348,3 +348,18 @@ def test_the_sweep_stream_takes_noise(client):
         for j, beta1 in enumerate((0.5, 0.9)):
             t = core.trajectory("beale", "adam", (1.0, 1.5), 60, {"lr": lr, "beta1": beta1}, noise=body["noise"])
             assert got[i, j] == final_of(t)[0]
+
+
+# --- the map's URL keys ----------------------------------------------------------------
+
+def test_the_map_keys_round_trip_through_a_link_and_are_absent_by_default():
+    from app.state import MAP_DISPLAY, query_from_request, request_from_query
+
+    query = ("surface=quadratic&start=-1.8,1&steps=300&opt=momentum&view=map"
+             "&map.opt=momentum&map.x=lr&map.y=momentum&map.color=steps&map.n=128")
+    body = request_from_query(query)
+    assert body["view"] == "map"
+    assert {k: body[k] for k in MAP_DISPLAY} == {"map.opt": "momentum", "map.x": "lr", "map.y": "momentum",
+                                                  "map.color": "steps", "map.n": "128"}
+    assert query_from_request(body) == query
+    assert not set(MAP_DISPLAY) & set(request_from_query("surface=beale&opt=adam"))

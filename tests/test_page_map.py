@@ -261,3 +261,58 @@ def test_the_map_fits_each_screen(browser, live_server, size, tmp_path):
     assert bar["y"] + bar["height"] <= plot["y"] + 1  # the controls never cover the cells
     page.screenshot(path=str(tmp_path / f"map-{size[0]}x{size[1]}.png"))
     page.context.close()
+
+
+# --- the presets ---------------------------------------------------------------------------
+
+def open_preset(page, preset_id: str) -> None:
+    page.goto(f"{page.base}/?surface=booth&opt=sgd&autoplay=0")
+    page.wait_for_function("window.__drawn.some((e) => e.kind === 'data')")
+    page.locator("#preset").select_option(preset_id)
+
+
+def test_a_teacher_clicks_the_edge_of_convergence_and_watches_the_run_oscillate(page):
+    n = map_count(page) if page.url != "about:blank" else 0
+    open_preset(page, "momentum_map")
+    wait_map(page, n)
+    assert page.locator("#question").is_visible()
+    d = map_data(page)
+    reached = np.array([v is not None for v in d["hit"]]).reshape(d["nx"], d["ny"])
+    # The largest lr that still converges at momentum ~0.5: the edge of the bright band.
+    j = int(np.searchsorted(d["ys"], 0.5))
+    i = d["nx"] - 1 - int(np.argmax(reached[::-1, j]))
+    assert 0 < i < d["nx"] - 1 and reached[i, j] and not reached[i + 1, j]
+    count = page.evaluate("window.__drawn.filter((e) => e.kind === 'data').length")
+    page.mouse.click(*cell_point(page, i, j))
+    page.wait_for_function("(n) => window.__drawn.filter((e) => e.kind === 'data').length > n", arg=count)
+    ys = np.array(page.evaluate("window.gradscape.scene.runs.find((r) => r.optimizer === 'momentum').ys"), dtype=float)
+    crossings = int(np.sum(np.diff(np.sign(ys)) != 0))
+    assert crossings > 20, crossings  # it swings across the valley floor again and again
+    t = core.trajectory({"name": "quadratic", "kappa": 100}, "momentum", (-1.8, 1.0), 300, {"lr": d["xs"][i], "momentum": d["ys"][j]})
+    np.testing.assert_array_equal(ys, t.points[:, 1])
+
+
+def test_himmelblaus_basins_preset_shows_four_basins(page):
+    open_preset(page, "himmelblau_basins")
+    wait_map(page)
+    assert {0, 1, 2, 3} <= set(map_data(page)["basin"])
+    assert page.locator('select[data-map="map.color"]').input_value() == "basin"
+
+
+def test_after_tuning_the_adam_preset_sgd_reaches_the_minimum_first(page):
+    open_preset(page, "adam_or_tuning")
+    page.wait_for_function("() => location.search.includes('adam.lr=0.05')")
+    page.wait_for_function("window.__drawn.some((e) => e.kind === 'data')")
+
+    def steps_to_tol() -> dict:
+        return page.evaluate("""() => Object.fromEntries(window.gradscape.scene.runs.map((r) =>
+            [r.optimizer, r.losses.findIndex((f) => f <= 1e-3)]))""")
+
+    before = steps_to_tol()
+    assert before["sgd"] == -1 and 0 < before["adam"] < before["momentum"]
+    n = page.evaluate("window.__drawn.filter((e) => e.kind === 'data').length")
+    page.get_by_role("button", name="Tune lr").click()
+    page.wait_for_function("window.__drawn.some((e) => e.kind === 'tuned')")
+    page.wait_for_function("(n) => window.__drawn.filter((e) => e.kind === 'data').length > n", arg=n)
+    after = steps_to_tol()
+    assert 0 < after["sgd"] < min(after["adam"], after["momentum"])

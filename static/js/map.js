@@ -383,6 +383,11 @@ export class MapView extends View {
       font: { family: FONT, size: fontSize() }, showlegend: false, xaxis: axis(m.x, data.xs), yaxis: axis(m.y, data.ys),
       paper_bgcolor: "#ffffff", plot_bgcolor: "#f3f5f7", hovermode: false, dragmode: false,
     };
+    if (m.x.start !== undefined && m.y.start !== undefined) {
+      // A map of starts is a map of the plane: equal scales, as on the contour.
+      layout.yaxis.scaleanchor = "x";
+      layout.xaxis.constrain = layout.yaxis.constrain = "domain";
+    }
     const traces = [];
     if (data.xs) {
       const [x0, x1] = edges(data.xs, m.x.log), [y0, y1] = edges(data.ys, m.y.log);

@@ -316,3 +316,23 @@ def test_after_tuning_the_adam_preset_sgd_reaches_the_minimum_first(page):
     page.wait_for_function("(n) => window.__drawn.filter((e) => e.kind === 'data').length > n", arg=n)
     after = steps_to_tol()
     assert 0 < after["sgd"] < min(after["adam"], after["momentum"])
+
+
+def test_the_map_saves_as_png_and_svg_and_an_animation_exports_the_contour_beside_it(browser, live_server, tmp_path):
+    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    page = context.new_page()
+    page.errors = watch(page)
+    page.base = live_server.url
+    open_map(page, LR_MOMENTUM)
+    with page.expect_download() as png:
+        page.locator('[data-still="png"]').click()
+    assert png.value.path().read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with page.expect_download() as svg:
+        page.locator('[data-still="svg"]').click()
+    text = svg.value.path().read_text()
+    assert "<svg" in text and "Momentum on Ill-conditioned quadratic: 32 × 32 runs of 100 steps" in text
+    assert "diverged" in text
+    with page.expect_request("**/api/exports") as request:
+        page.locator('[data-export="gif"]').click()
+    assert request.value.post_data_json["view"] == "contour"
+    context.close()

@@ -371,7 +371,21 @@ export class MapView extends View {
     return [at(m.x), at(m.y)];
   }
 
+  /** The map as one figure with a title and its colour key, for a PNG or SVG (the page shows both in HTML). */
   figure() {
+    const { data, layout } = this.plotFigure();
+    const d = this.data, m = d.m;
+    const spec = this.catalog.surface(this.scene.s.surface);
+    const title = `${this.catalog.optimizer(m.opt).label} on ${spec.label}: ${d.nx} × ${d.ny} runs of ${d.steps} steps`;
+    const key = [...this.key.querySelectorAll(".map-key-item")].map((item) => {
+      const colour = item.querySelector(".map-swatch").style.background;
+      return `<span style="color:${colour}">■</span> ${item.textContent}`;
+    }).join("   ");
+    return { data, layout: { ...layout, margin: { ...layout.margin, t: 40, b: layout.margin.b + 30 }, title: { text: title, x: 0.02 },
+      annotations: [{ text: key, xref: "paper", yref: "paper", x: 0, y: 0, yshift: -layout.margin.b - 14, showarrow: false, xanchor: "left", yanchor: "top" }] } };
+  }
+
+  plotFigure() {
     const data = this.data, m = data.m;
     const sc = this.scale(data);
     const axis = (a, values) => ({
@@ -430,7 +444,7 @@ export class MapView extends View {
   async render() {
     const data = this.data;
     if (!data) return;
-    const { data: traces, layout } = this.figure();
+    const { data: traces, layout } = this.plotFigure();
     await Plotly.react(this.plot, traces, layout, { ...CONFIG, displayModeBar: false, staticPlot: false });
     this.renderKey(data);
     const rows = `${data.rows} of ${data.nx} columns`;

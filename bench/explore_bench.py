@@ -12,7 +12,11 @@ the rounds:
   - tuning 7 optimizers x 64 learning rates x 1,000 steps: /api/tune's server
     time (its Server-Timing header) and a loopback client's; target 200 ms;
 each next to core's time for the same work in this process (core.sweep,
-core.tune_lr), so a loaded machine moves both sides of a ratio.
+core.tune_lr), so a loaded machine moves both sides of a ratio; and, in
+headless Chromium (when Playwright and Chromium are there), whether the
+timeline keeps animating while a 128 x 128 map of 5,000 steps streams in: the
+longest gap between animation frames during the stream against the longest in
+the second before it.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -64,6 +69,53 @@ def over_http(client: httpx.Client, path: str, body: dict) -> tuple[float, float
             if line.startswith('{"type":"error"'):
                 raise RuntimeError(line)
     return first, time.perf_counter() - t0
+
+
+PAGE = ("surface=quadratic&surface.kappa=100&start=-1.8,1&steps=5000&opt=momentum&momentum.lr=0.02&loop=1&view=map"
+        "&map.opt=momentum&map.x=lr&map.y=momentum&map.n=32")
+
+
+def page_while_streaming(url: str, rounds: int) -> None:
+    """Frame gaps of the playing timeline while the page streams a 128 x 128 map, and before."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        print("page: Playwright is not installed; skipped")
+        return
+    sys.path.insert(0, str(ROOT / "tests"))
+    from browser_helpers import VIEWPORT, chromium, launch, watch
+
+    if chromium() is None:
+        print("page: no Chromium; skipped")
+        return
+    done = "(n) => window.__drawn.filter((e) => e.kind === 'map' && (e.done || e.error)).length > n"
+    during, before, first, whole = [], [], [], []
+    with sync_playwright() as pw:
+        browser = launch(pw)
+        for _ in range(rounds):
+            page = browser.new_page(viewport=VIEWPORT)
+            watch(page)
+            page.goto(f"{url}/?{PAGE}")
+            page.wait_for_function(done, arg=0, timeout=60_000)
+            page.wait_for_timeout(1200)  # a second of plain animation to compare with
+            t0 = page.evaluate("performance.now()")
+            page.locator('select[data-map="map.n"]').select_option("128")
+            page.wait_for_function(done, arg=1, timeout=60_000)
+            ev = page.evaluate("""(t0) => ({
+                frames: window.__drawn.filter((e) => e.kind === "frame").map((e) => e.at),
+                maps: window.__drawn.filter((e) => e.kind === "map" && e.at > t0).map((e) => [e.at, e.rows, e.done]) })""", t0)
+            end = next(at for at, _, ok in ev["maps"] if ok)
+            first.append(next(at for at, rows, _ in ev["maps"] if rows > 0) - t0)
+            whole.append(end - t0)
+            gaps = lambda a, b: max(np.diff([f for f in ev["frames"] if a <= f <= b] + [b]), default=float("nan"))  # noqa: E731
+            during.append(gaps(t0, end))
+            before.append(gaps(t0 - 1000, t0))
+            page.close()
+        browser.close()
+    print(f"page: a 128 x 128 map of 5,000 steps while the timeline plays; ms, medians of {rounds} rounds")
+    print(f"  change -> first rows drawn {statistics.median(first):7.1f},  -> whole map drawn {statistics.median(whole):7.1f}")
+    print(f"  longest gap between animation frames: while streaming {statistics.median(during):6.1f}, "
+          f"the second before {statistics.median(before):6.1f}")
 
 
 def med(values) -> float:
@@ -127,6 +179,7 @@ def main() -> None:
         print(f"  core.tune_lr alone:            {core_ms:7.1f}")
         print(f"  /api/tune server time:         {med(server):7.1f} (target 200)  = {med(server) / core_ms:.2f} x core")
         print(f"  /api/tune loopback client:     {med(loopback):7.1f}")
+        page_while_streaming(url, max(3, args.rounds // 5))
     finally:
         client.close()
         proc.terminate()

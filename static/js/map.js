@@ -335,8 +335,11 @@ export class MapView extends View {
     return ramp(1 - (v - sc.lo) / (sc.hi - sc.lo));
   }
 
-  image(data, sc) {
-    const k = Math.max(1, Math.floor(MAX_CANVAS / Math.max(data.nx, data.ny)));
+  /**
+   * The cells as a PNG data URL, `k` pixels a side each. On the page one pixel per cell is enough (CSS keeps
+   * the edges sharp) and encodes in a millisecond instead of tens; a saved image has no CSS, so it gets more.
+   */
+  image(data, sc, k = 1) {
     const canvas = (this.canvas ??= document.createElement("canvas"));
     canvas.width = data.nx * k;
     canvas.height = data.ny * k;
@@ -373,7 +376,7 @@ export class MapView extends View {
 
   /** The map as one figure with a title and its colour key, for a PNG or SVG (the page shows both in HTML). */
   figure() {
-    const { data, layout } = this.plotFigure();
+    const { data, layout } = this.plotFigure(Math.max(1, Math.floor(MAX_CANVAS / Math.max(this.data.nx, this.data.ny))));
     const d = this.data, m = d.m;
     const spec = this.catalog.surface(this.scene.s.surface);
     const title = `${this.catalog.optimizer(m.opt).label} on ${spec.label}: ${d.nx} × ${d.ny} runs of ${d.steps} steps`;
@@ -385,7 +388,7 @@ export class MapView extends View {
       annotations: [{ text: key, xref: "paper", yref: "paper", x: 0, y: 0, yshift: -layout.margin.b - 14, showarrow: false, xanchor: "left", yanchor: "top" }] } };
   }
 
-  plotFigure() {
+  plotFigure(k = 1) {
     const data = this.data, m = data.m;
     const sc = this.scale(data);
     const axis = (a, values) => ({
@@ -406,7 +409,7 @@ export class MapView extends View {
     if (data.xs) {
       const [x0, x1] = edges(data.xs, m.x.log), [y0, y1] = edges(data.ys, m.y.log);
       layout.images = [{
-        source: this.image(data, sc), xref: "x", yref: "y", x: x0, y: y1, sizex: x1 - x0, sizey: y1 - y0,
+        source: this.image(data, sc, k), xref: "x", yref: "y", x: x0, y: y1, sizex: x1 - x0, sizey: y1 - y0,
         xanchor: "left", yanchor: "top", sizing: "stretch", layer: "below",
       }];
       if (m.color !== "basin") {
@@ -444,6 +447,11 @@ export class MapView extends View {
   async render() {
     const data = this.data;
     if (!data) return;
+    if (!data.rows && !data.error && !data.done) {
+      // Until the first rows come, the last map stays: redrawing an empty one costs a frame or more.
+      this.setStatus(0, "Computing the map…");
+      return;
+    }
     const { data: traces, layout } = this.plotFigure();
     await Plotly.react(this.plot, traces, layout, { ...CONFIG, displayModeBar: false, staticPlot: false });
     this.renderKey(data);

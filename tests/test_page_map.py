@@ -336,3 +336,10 @@ def test_the_map_saves_as_png_and_svg_and_an_animation_exports_the_contour_besid
         page.locator('[data-export="gif"]').click()
     assert request.value.post_data_json["view"] == "contour"
     context.close()
+
+
+def test_a_refused_map_says_which_field_and_why(page):
+    announced = open_map(page, LR_MOMENTUM.replace("steps=100", "steps=9000"))
+    assert announced["error"]
+    text = status(page)
+    assert text.startswith("The server refused this map: steps") and "5000" in text

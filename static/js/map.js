@@ -269,7 +269,8 @@ export class MapView extends View {
       if (!data.done && !data.error) data.error = "the stream ended early";
     } catch (err) {
       if (err.name === "AbortError" || this.data !== data) return;
-      data.error = err instanceof ApiError ? err.lines.join(" ") : `could not reach the server: ${err.message}`;
+      data.refused = err instanceof ApiError;
+      data.error = data.refused ? err.lines.join(" ") : `could not reach the server: ${err.message}`;
     }
     if (this.data === data) this.requestRender();
   }
@@ -457,7 +458,8 @@ export class MapView extends View {
     this.renderKey(data);
     const rows = `${data.rows} of ${data.nx} columns`;
     const size = `${data.nx} × ${data.ny} runs of ${data.steps} steps`;
-    if (data.error) this.setStatus(1, `Stopped after ${rows}: ${data.error}`, true);
+    if (data.refused) this.setStatus(1, `The server refused this map: ${data.error}`, true);
+    else if (data.error) this.setStatus(1, `Stopped after ${rows}: ${data.error}`, true);
     else if (data.done) this.setStatus(1, `${size}. Hover for values; click a cell to run it.`);
     else this.setStatus(data.rows / data.nx, `Computing ${size}… ${rows}`);
     announce("map", { rows: data.rows, done: data.done, error: data.error });

@@ -343,3 +343,16 @@ def test_a_refused_map_says_which_field_and_why(page):
     assert announced["error"]
     text = status(page)
     assert text.startswith("The server refused this map: steps") and "5000" in text
+
+
+def test_the_learning_rates_from_before_tuning_can_be_restored(page):
+    page.goto(f"{page.base}/?{RACE}&adam.lr=0.05")
+    page.wait_for_function("window.__drawn.some((e) => e.kind === 'data')")
+    page.get_by_role("button", name="Tune lr").click()
+    page.wait_for_function("window.__drawn.some((e) => e.kind === 'tuned')")
+    page.wait_for_function("() => location.search.includes('sgd.lr=')")
+    page.get_by_role("button", name="Restore the previous learning rates").click()
+    page.wait_for_function("() => !location.search.includes('sgd.lr=')")
+    q = query(page)
+    assert q["adam.lr"] == "0.05" and "sgd.lr" not in q
+    page.wait_for_function("document.querySelectorAll('#legend .tuned').length === 0")

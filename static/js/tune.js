@@ -7,7 +7,7 @@ import { requestBody, withValue } from "./state.js";
 import { $, announce, fmt, put } from "./util.js";
 import { CONFIG, FONT, fontSize } from "./views.js";
 
-const CRITERIA = { final_loss: "lowest final loss", steps_to_tol: "fewest steps to tolerance" };
+const CRITERIA = { final_loss: "final loss", steps_to_tol: "steps to tolerance" };
 const NUM = 64;
 
 function el(tag, attrs = {}, text) {
@@ -32,9 +32,11 @@ export class TunePanel {
     const row = el("div", { class: "tune-row" });
     row.append(this.button, this.criterion);
     this.status = el("p", { class: "hint tune-status", role: "status", "aria-live": "polite" });
+    this.undo = el("button", { type: "button", class: "small", hidden: "" }, "Restore the previous learning rates");
     this.plot = el("div", { class: "plot tune-plot", hidden: "" });
-    root.append(row, this.status, this.plot);
+    root.append(row, this.status, this.undo, this.plot);
     this.button.addEventListener("click", () => this.run());
+    this.undo.addEventListener("click", () => this.restore());
     // Mark the legend again whenever it may have been rebuilt, and after every recompute (a changed lr).
     const legend = $("#legend");
     if (legend) new MutationObserver(() => this.markLegend()).observe(legend, { childList: true });
@@ -85,6 +87,7 @@ export class TunePanel {
   /** Set each optimizer's tuned lr, say how it was chosen, and plot the curves. */
   show(answer, s) {
     let n = this.scene.s;
+    this.previous = Object.fromEntries(answer.results.map((r) => [r.optimizer, n.hp[r.optimizer]?.lr]));
     this.tuned = new Map();
     const notes = [];
     for (const r of answer.results) {
@@ -99,9 +102,21 @@ export class TunePanel {
     put(this.status, "textContent", `Tuned by ${CRITERIA[answer.criterion]} after ${answer.steps} steps, over ${NUM} learning rates each.${seeds} ${notes.join(" ")}`.trim());
     this.scene.update(n);
     this.scene.replay();
-    this.drawCurves(answer);
+    put(this.undo, "hidden", false);
+    this.drawCurves(answer).then(() => this.plot.scrollIntoView({ block: "nearest" }));
     this.markLegend();
     announce("tuned", { results: answer.results.length });
+  }
+
+  /** Put back the learning rates from before the tuning (defaults where there were none). */
+  restore() {
+    let n = this.scene.s;
+    for (const [id, lr] of Object.entries(this.previous ?? {})) {
+      n = withValue(`${id}.lr`, lr ?? this.catalog.optimizer(id).hyperparameters.find((h) => h.name === "lr").default, n, this.catalog);
+    }
+    put(this.undo, "hidden", true);
+    this.scene.update(n);
+    this.scene.replay();
   }
 
   drawCurves(answer) {
@@ -122,10 +137,18 @@ export class TunePanel {
     }
     const f = fontSize() - 1;
     const title = bySteps ? `steps to f* + ${answer.tol}` : fStar === null ? "final loss" : "final f − f*";
+    let range;
+    if (!bySteps && fStar !== null) {
+      // Up to ten times the loss at the start: the runs that blew up to 1e300 would flatten every other curve.
+      const ys = traces.flatMap((t) => t.y).filter((v) => v !== null && Number.isFinite(v));
+      const start = this.scene.runs[0]?.losses[0];
+      const top = Number.isFinite(start) ? Math.log10(Math.max(start - fStar, 1e-16)) + 1 : Math.log10(Math.max(...ys));
+      range = [Math.log10(Math.min(...ys)) - 0.3, top];
+    }
     const layout = {
-      height: 190, margin: { l: 4.2 * f, r: 6, t: 6, b: 3.2 * f }, font: { family: FONT, size: f }, showlegend: false,
+      height: 190, margin: { l: 5.4 * f, r: 6, t: 6, b: 3.2 * f }, font: { family: FONT, size: f }, showlegend: false,
       xaxis: { type: "log", title: { text: "lr" }, exponentformat: "power", fixedrange: true },
-      yaxis: { type: bySteps || fStar === null ? "linear" : "log", title: { text: title }, exponentformat: "power", fixedrange: true },
+      yaxis: { type: bySteps || fStar === null ? "linear" : "log", title: { text: title }, exponentformat: "power", fixedrange: true, range },
       paper_bgcolor: "#ffffff", plot_bgcolor: "#ffffff", hovermode: "closest",
     };
     put(this.plot, "hidden", false);

@@ -363,3 +363,60 @@ def test_the_map_keys_round_trip_through_a_link_and_are_absent_by_default():
                                                   "map.color": "steps", "map.n": "128"}
     assert query_from_request(body) == query
     assert not set(MAP_DISPLAY) & set(request_from_query("surface=beale&opt=adam"))
+
+
+# --- what the map and tuning presets say ------------------------------------------------------
+
+def preset_body(preset_id: str) -> dict:
+    from app.presets import PRESETS
+    from app.state import request_from_query
+
+    return request_from_query(next(p for p in PRESETS if p.id == preset_id).query)
+
+
+def run_of(body: dict, optimizer: str) -> core.Trajectory:
+    hp = next(r["hyperparameters"] for r in body["runs"] if r["optimizer"] == optimizer)
+    return core.trajectory(body["surface"], optimizer, body["start"], body["steps"], hp, body["schedule"], body["noise"])
+
+
+def test_momentum_map_preset_momentum_widens_the_band_of_converging_learning_rates():
+    body = preset_body("momentum_map")
+    spec = core.OPTIMIZERS["momentum"]
+    lr, mu = lr_values("momentum", 64), np.linspace(spec.hyper("momentum").low, spec.hyper("momentum").high, 64)
+    sw = core.sweep(body["surface"], "momentum", body["start"], body["steps"], {"lr": lr, "momentum": mu})
+    converges = sw.steps_to_tol >= 0
+    band = {j: np.nonzero(converges[:, j])[0] for j in (0, int(np.searchsorted(mu, 0.9)))}
+    plain, heavy = band.values()
+    assert heavy.size > 3 * plain.size and lr[heavy.max()] > 2 * lr[plain.max()]
+    # The preset's own run sits near the band's edge and swings across the valley floor on its way in.
+    t = run_of(body, "momentum")
+    assert t.diverged_at is None and t.losses[-1] < 1e-6
+    assert np.sum(np.diff(np.sign(t.points[:, 1])) != 0) > 20
+
+
+def test_basins_preset_sgds_four_basins_are_tidy_and_momentums_are_tangled():
+    body = preset_body("himmelblau_basins")
+    axis = np.linspace(-5, 5, 64)
+    edges = {}
+    for opt in ("sgd", "momentum"):
+        hp = next(r["hyperparameters"] for r in body["runs"] if r["optimizer"] == opt)
+        labels = core.basins(body["surface"], opt, axis, axis, body["steps"], hp).labels
+        assert {0, 1, 2, 3} <= set(np.unique(labels))
+        edges[opt] = int((labels[1:] != labels[:-1]).sum() + (labels[:, 1:] != labels[:, :-1]).sum())
+    assert edges["momentum"] > 5 * edges["sgd"]
+
+
+def test_adam_preset_wins_at_common_learning_rates_and_sgd_wins_once_tuned():
+    body = preset_body("adam_or_tuning")
+    ids = [r["optimizer"] for r in body["runs"]]
+
+    def first_within(t):
+        hits = np.nonzero(t.losses <= 1e-3)[0]
+        return hits[0] if hits.size else None
+
+    before = {o: first_within(run_of(body, o)) for o in ids}
+    assert before["sgd"] is None and before["adam"] < before["momentum"]
+    tuned = core.tune_lr(body["surface"], ids, body["start"], body["steps"])  # the page's default criterion
+    after = {c.optimizer: first_within(core.trajectory(body["surface"], c.optimizer, body["start"], body["steps"],
+                                                       {"lr": c.best_lr})) for c in tuned.curves}
+    assert after["sgd"] < min(after["adam"], after["momentum"])

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.engine import (
-    InvalidInput, MAX_SWEEP_CELLS, MAX_SWEEP_WORK, _fmt, _integer, _number, optimizer_spec, plan_sweep,
+    InvalidInput, MAX_STEPS, MAX_SWEEP_CELLS, MAX_SWEEP_WORK, _fmt, _integer, _number, optimizer_spec, plan_sweep,
     resolve_hyperparameters, resolve_noise, resolve_start, resolve_surface, sweep,
     sweep_rows,
 )
@@ -142,7 +142,8 @@ def tune_lr(surface, optimizers, start, steps, hyperparameters=None, schedule=No
     _, _, fmin = sspec.resolved_landmarks(sparams)
     if criterion == "steps_to_tol" and fmin is None:
         raise InvalidInput("criterion", f"steps_to_tol needs a known minimum value, and {sspec.id} has none")
-    work = num * len(ids) * max(1, len(noise_seeds)) * _integer("steps", steps, 1, 2**62)
+    steps = _integer("steps", steps, 1, MAX_STEPS)
+    work = num * len(ids) * max(1, len(noise_seeds)) * steps
     if work > MAX_SWEEP_WORK:
         raise InvalidInput("num", f"{work} trajectory-steps is more than the limit of {MAX_SWEEP_WORK:.0e}")
 

@@ -149,6 +149,8 @@ def test_tuning_stops_at_its_time_limit():
     ({"surface": "saddle", "criterion": "steps_to_tol"}, "criterion"),
     ({"noise": {"sigma": "a"}}, "noise.sigma"),
     ({"steps": 0}, "steps"),
+    ({"steps": 10**9}, "steps"),
+    ({"num": 10**6, "steps": 10**5}, "num"),
 ])
 def test_tuning_names_the_bad_field(kwargs, field):
     args = {"surface": "beale", "optimizers": ["adam"], "start": (1.0, 1.5), "steps": 10, **kwargs}

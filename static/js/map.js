@@ -216,7 +216,7 @@ export class MapView extends View {
     const controller = (this.controller = new AbortController());
     const [nx, ny] = [body.grid[this.m.x.name].num, body.grid[this.m.y.name].num];
     const data = (this.data = {
-      key, m: this.m, steps: body.steps, nx, ny, rows: 0, done: false, error: null, xs: null, ys: null,
+      key, m: this.m, steps: body.steps, nx, ny, rows: 0, progress: 0, done: false, error: null, xs: null, ys: null,
       fmin: null, minima: [], loss: new Float64Array(nx * ny).fill(NaN), hit: new Float64Array(nx * ny).fill(NaN),
       diverged: new Uint8Array(nx * ny), basin: new Int8Array(nx * ny), known: new Uint8Array(nx * ny),
     });
@@ -239,6 +239,10 @@ export class MapView extends View {
           }
         }
         data.rows = msg.row1;
+        data.progress = msg.progress ?? data.rows / nx;
+      } else if (msg.type === "progress") {
+        // Inside a row too wide for one piece of work: no new cells yet, but the bar moves.
+        data.progress = msg.progress;
       } else if (msg.type === "done") {
         data.done = true;
       } else if (msg.type === "error") {
@@ -450,7 +454,7 @@ export class MapView extends View {
     if (!data) return;
     if (!data.rows && !data.error && !data.done) {
       // Until the first rows come, the last map stays: redrawing an empty one costs a frame or more.
-      this.setStatus(0, "Computing the map…");
+      this.setStatus(data.progress, "Computing the map…");
       return;
     }
     const { data: traces, layout } = this.plotFigure();
@@ -461,7 +465,7 @@ export class MapView extends View {
     if (data.refused) this.setStatus(1, `The server refused this map: ${data.error}`, true);
     else if (data.error) this.setStatus(1, `Stopped after ${rows}: ${data.error}`, true);
     else if (data.done) this.setStatus(1, `${size}. Hover for values; click a cell to run it.`);
-    else this.setStatus(data.rows / data.nx, `Computing ${size}… ${rows}`);
+    else this.setStatus(data.progress, `Computing ${size}… ${rows}`);
     announce("map", { rows: data.rows, done: data.done, error: data.error });
   }
 

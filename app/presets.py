@@ -73,7 +73,7 @@ PRESETS: tuple[Preset, ...] = (
         "Momentum widens the band of learning rates that do: click a cell on the bright band's right edge to watch "
         "that run oscillate its way in.",
         "surface=quadratic&surface.kappa=100&start=-1.8,1&steps=300&opt=momentum&momentum.lr=0.02&view=map"
-        "&map.opt=momentum&map.x=lr&map.y=momentum",
+        "&map.opt=momentum&map.x=lr&map.y=momentum&map.xr=0.0001,1",
     ),
     Preset(
         "himmelblau_basins", "Himmelblau's basins",

@@ -26,9 +26,9 @@ from core.engine import (
 
 VIEWS = ("contour", "surface3d", "loss", "map")
 DISPLAY = {"view": "contour", "speed": 1.0, "autoplay": True, "loop": False, "inspect": "", "large": False}
-# The map view's optimizer, axes (hyperparameter names, or x and y), colouring and cells per axis; "" is
-# automatic. Display keys too, but only in a body when a link sets them.
-MAP_DISPLAY = dict.fromkeys(("map.opt", "map.x", "map.y", "map.color", "map.n"), "")
+# The map view's optimizer, axes (hyperparameter names, or x and y), colouring, cells per axis and zoomed
+# axis ranges ("low,high"); "" is automatic. Display keys too, but only in a body when a link sets them.
+MAP_DISPLAY = dict.fromkeys(("map.opt", "map.x", "map.y", "map.color", "map.n", "map.xr", "map.yr"), "")
 FLAGS = ("autoplay", "loop", "large")
 DEFAULT_STEPS = 300
 MAX_SEED = 2**63 - 1

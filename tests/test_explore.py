@@ -358,11 +358,12 @@ def test_the_map_keys_round_trip_through_a_link_and_are_absent_by_default():
     from app.state import MAP_DISPLAY, query_from_request, request_from_query
 
     query = ("surface=quadratic&start=-1.8,1&steps=300&opt=momentum&view=map"
-             "&map.opt=momentum&map.x=lr&map.y=momentum&map.color=steps&map.n=128")
+             "&map.opt=momentum&map.x=lr&map.y=momentum&map.color=steps&map.n=128&map.xr=0.001,0.1&map.yr=0,0.9")
     body = request_from_query(query)
     assert body["view"] == "map"
     assert {k: body[k] for k in MAP_DISPLAY} == {"map.opt": "momentum", "map.x": "lr", "map.y": "momentum",
-                                                  "map.color": "steps", "map.n": "128"}
+                                                  "map.color": "steps", "map.n": "128", "map.xr": "0.001,0.1",
+                                                  "map.yr": "0,0.9"}
     assert query_from_request(body) == query
     assert not set(MAP_DISPLAY) & set(request_from_query("surface=beale&opt=adam"))
 

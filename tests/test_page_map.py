@@ -356,3 +356,27 @@ def test_the_learning_rates_from_before_tuning_can_be_restored(page):
     q = query(page)
     assert q["adam.lr"] == "0.05" and "sgd.lr" not in q
     page.wait_for_function("document.querySelectorAll('#legend .tuned').length === 0")
+
+
+def test_dragging_a_box_zooms_the_map_into_the_url_and_a_double_click_undoes_it(page):
+    open_map(page, LR_MOMENTUM)
+    n = map_count(page)
+    (x0, y0), (x1, y1) = cell_point(page, 8, 8), cell_point(page, 24, 24)
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=4)
+    page.mouse.move(x1, y1, steps=4)
+    page.mouse.up()
+    page.wait_for_function("() => location.search.includes('map.xr=') && location.search.includes('map.yr=')")
+    wait_map(page, n)
+    q = query(page)
+    lo, hi = (float(v) for v in q["map.xr"].split(","))
+    d = map_data(page)
+    assert d["nx"] == 32 and d["xs"][0] == pytest.approx(lo) and d["xs"][-1] == pytest.approx(hi)
+    assert 1e-6 < lo < hi < 10 and "momentum.lr" not in q  # a drag is not a click
+    assert page.get_by_role("button", name="Whole range").is_visible()
+    n = map_count(page)
+    page.locator(".map-plot").dblclick()
+    page.wait_for_function("() => !location.search.includes('map.xr=')")
+    wait_map(page, n)
+    assert map_data(page)["xs"][0] == pytest.approx(1e-6)

@@ -55,7 +55,14 @@ export function mapSettings(s, catalog) {
   const startMap = byName.get(x).start !== undefined && byName.get(y).start !== undefined;
   const color = s["map.color"] in COLOURINGS ? s["map.color"] : startMap ? "basin" : "loss";
   const n = SIZES.includes(Number(s["map.n"])) ? Number(s["map.n"]) : 64;
-  return { opt: optId, x: byName.get(x), y: byName.get(y), axes, color, n };
+  return { opt: optId, x: zoomed(byName.get(x), s["map.xr"]), y: zoomed(byName.get(y), s["map.yr"]), axes, color, n };
+}
+
+/** An axis narrowed to a "low,high" range inside its own (from a zoom); the whole axis for anything else. */
+export function zoomed(axis, text) {
+  const [lo, hi] = String(text ?? "").split(",").map(Number);
+  if (!(Number.isFinite(lo) && Number.isFinite(hi) && axis.low <= lo && lo < hi && hi <= axis.high)) return axis;
+  return { ...axis, low: lo, high: hi, zoomed: true };
 }
 
 /** The sweep request of a map, and the endpoint that answers it. */
@@ -131,6 +138,10 @@ export class MapView extends View {
     for (const [id, label] of Object.entries(COLOURINGS)) this.colorSelect.append(el("option", { value: id }, label));
     this.nSelect = select("map.n", "Cells");
     for (const n of SIZES) this.nSelect.append(el("option", { value: String(n) }, `${n} × ${n}`));
+    this.unzoom = el("button", { type: "button", class: "small", hidden: "" }, "Whole range");
+    this.unzoom.title = "Back to each axis's whole range (or double-click the map)";
+    this.unzoom.addEventListener("click", () => this.zoom({ "map.xr": "", "map.yr": "" }));
+    bar.append(this.unzoom);
     this.progress = el("progress", { max: "1", value: "0", "aria-label": "Map progress" });
     this.status = el("span", { class: "map-status", role: "status", "aria-live": "polite" });
     const statusRow = el("div", { class: "map-status-row" });
@@ -138,7 +149,7 @@ export class MapView extends View {
 
     this.stack = el("div", { class: "map-stack" });
     this.plot = el("div", { class: "plot map-plot", tabindex: "0", "aria-label":
-      "Map: arrow keys move between cells, Enter runs the settings of the cell" });
+      "Map: arrow keys move between cells, Enter runs the settings of the cell; drag a box to zoom, double-click for the whole range" });
     this.tip = el("div", { class: "map-tip", hidden: "" });
     this.stack.append(this.plot, this.tip);
     this.key = el("div", { class: "map-key", "aria-label": "Colour key" });
@@ -146,15 +157,42 @@ export class MapView extends View {
 
     this.plot.addEventListener("mousemove", (e) => this.hover(this.cellAt(e)));
     this.plot.addEventListener("mouseleave", () => this.hover(null));
-    this.plot.addEventListener("click", (e) => { const c = this.cellAt(e); if (c) this.apply(c); });
+    // Dragging a box zooms (Plotly's), so a click is a press and release in about the same place.
+    this.plot.addEventListener("mousedown", (e) => { this.pressed = [e.clientX, e.clientY]; });
+    this.plot.addEventListener("click", (e) => {
+      const [x, y] = this.pressed ?? [e.clientX, e.clientY];
+      const c = Math.hypot(e.clientX - x, e.clientY - y) < 5 && this.cellAt(e);
+      if (c) this.apply(c);
+    });
     this.plot.addEventListener("keydown", (e) => this.key_(e));
     this.plot.addEventListener("blur", () => this.hover(null));
+  }
+
+  /** Plotly zoomed the axes (a dragged box) or reset them (a double click): the map follows, at full resolution. */
+  relayout(e) {
+    const m = this.data?.m;
+    if (!m) return;
+    const keys = {};
+    for (const [axis, name, key] of [[m.x, "xaxis", "map.xr"], [m.y, "yaxis", "map.yr"]]) {
+      if (e[`${name}.autorange`]) keys[key] = "";
+      const lo = e[`${name}.range[0]`], hi = e[`${name}.range[1]`];
+      if (lo === undefined || hi === undefined) continue;
+      const v = [lo, hi].map((t) => (axis.log ? 10 ** t : t)).map((t) => Number(t.toPrecision(4)));
+      keys[key] = `${Math.max(v[0], axis.low)},${Math.min(v[1], axis.high)}`;
+    }
+    if (Object.keys(keys).length) this.zoom(keys);
+  }
+
+  zoom(keys) {
+    this.scene.update({ ...this.scene.s, ...keys });
+    this.schedule("full");
   }
 
   /** A map control changed: an optimizer change resets the axes to that optimizer's. */
   choose(key, value) {
     const s = this.scene.s;
     let n = { ...s, [key]: value };
+    if (key !== "map.color" && key !== "map.n") n = { ...n, "map.xr": "", "map.yr": "" }; // new axes, whole ranges
     if (key === "map.opt") n = { ...n, "map.x": "", "map.y": "" };
     const m = this.m;
     if (key === "map.x" && value === m.y.name) n["map.y"] = m.x.name; // picking the other axis swaps them
@@ -398,12 +436,12 @@ export class MapView extends View {
     const sc = this.scale(data);
     const axis = (a, values) => ({
       title: { text: a.label }, type: a.log ? "log" : "linear", range: values ? edges(values, a.log) : undefined,
-      fixedrange: true, showgrid: false, zeroline: false, ticks: "outside", mirror: true, linecolor: "#444", exponentformat: "power",
+      showgrid: false, zeroline: false, ticks: "outside", mirror: true, linecolor: "#444", exponentformat: "power",
     });
     const layout = {
       ...this.size(), margin: { l: Math.round(4.6 * fontSize()), r: 10, t: 10, b: Math.round(3.4 * fontSize()) },
       font: { family: FONT, size: fontSize() }, showlegend: false, xaxis: axis(m.x, data.xs), yaxis: axis(m.y, data.ys),
-      paper_bgcolor: "#ffffff", plot_bgcolor: "#f3f5f7", hovermode: false, dragmode: false,
+      paper_bgcolor: "#ffffff", plot_bgcolor: "#f3f5f7", hovermode: false, dragmode: "zoom",
     };
     if (m.x.start !== undefined && m.y.start !== undefined) {
       // A map of starts is a map of the plane: equal scales, as on the contour.
@@ -458,13 +496,20 @@ export class MapView extends View {
       return;
     }
     const { data: traces, layout } = this.plotFigure();
-    await Plotly.react(this.plot, traces, layout, { ...CONFIG, displayModeBar: false, staticPlot: false });
+    await Plotly.react(this.plot, traces, layout, { ...CONFIG, displayModeBar: false, staticPlot: false, doubleClick: false });
+    if (!this.listening) {
+      this.listening = true;
+      this.plot.on("plotly_relayout", (e) => this.relayout(e));
+      // Plotly takes the double click for itself (its drag layer), and says so with this event.
+      this.plot.on("plotly_doubleclick", () => this.zoom({ "map.xr": "", "map.yr": "" }));
+    }
+    put(this.unzoom, "hidden", !(data.m.x.zoomed || data.m.y.zoomed));
     this.renderKey(data);
     const rows = `${data.rows} of ${data.nx} columns`;
     const size = `${data.nx} × ${data.ny} runs of ${data.steps} steps`;
     if (data.refused) this.setStatus(1, `The server refused this map: ${data.error}`, true);
     else if (data.error) this.setStatus(1, `Stopped after ${rows}: ${data.error}`, true);
-    else if (data.done) this.setStatus(1, `${size}. Hover for values; click a cell to run it.`);
+    else if (data.done) this.setStatus(1, `${size}. Hover for values, click a cell to run it, drag a box to zoom in.`);
     else this.setStatus(data.progress, `Computing ${size}… ${rows}`);
     announce("map", { rows: data.rows, done: data.done, error: data.error });
   }

@@ -495,6 +495,15 @@ export class MapView extends View {
       this.setStatus(data.progress, "Computing the map…");
       return;
     }
+    // Text and buttons first: they may take another line, and the plot is sized to what is left.
+    const rows = `${data.rows} of ${data.nx} columns`;
+    const size = `${data.nx} × ${data.ny} runs of ${data.steps} steps`;
+    if (data.refused) this.setStatus(1, `The server refused this map: ${data.error}`, true);
+    else if (data.error) this.setStatus(1, `Stopped after ${rows}: ${data.error}`, true);
+    else if (data.done) this.setStatus(1, `${size}: hover, click to run, drag to zoom.`);
+    else this.setStatus(data.progress, `Computing ${size}… ${rows}`);
+    put(this.unzoom, "hidden", !(data.m.x.zoomed || data.m.y.zoomed));
+    this.renderKey(data);
     const { data: traces, layout } = this.plotFigure();
     await Plotly.react(this.plot, traces, layout, { ...CONFIG, displayModeBar: false, staticPlot: false, doubleClick: false });
     if (!this.listening) {
@@ -503,16 +512,9 @@ export class MapView extends View {
       // Plotly takes the double click for itself (its drag layer), and says so with this event.
       this.plot.on("plotly_doubleclick", () => this.zoom({ "map.xr": "", "map.yr": "" }));
     }
-    put(this.unzoom, "hidden", !(data.m.x.zoomed || data.m.y.zoomed));
-    this.renderKey(data);
-    const rows = `${data.rows} of ${data.nx} columns`;
-    const size = `${data.nx} × ${data.ny} runs of ${data.steps} steps`;
-    if (data.refused) this.setStatus(1, `The server refused this map: ${data.error}`, true);
-    else if (data.error) this.setStatus(1, `Stopped after ${rows}: ${data.error}`, true);
-    else if (data.done) this.setStatus(1, `${size}. Hover for values, click a cell to run it, drag a box to zoom in.`);
-    else this.setStatus(data.progress, `Computing ${size}… ${rows}`);
     announce("map", { rows: data.rows, done: data.done, error: data.error });
   }
+
 
   renderKey(data) {
     const items = [];

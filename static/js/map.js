@@ -7,7 +7,7 @@
 
 import { ApiError, describe } from "./api.js";
 import { requestBody, valueOf, withValue } from "./state.js";
-import { $, announce, fmt, put } from "./util.js";
+import { announce, fmt, put } from "./util.js";
 import { CONFIG, FONT, View, fontSize } from "./views.js";
 
 export const SIZES = [32, 64, 128];
@@ -164,7 +164,7 @@ export class MapView extends View {
       const c = Math.hypot(e.clientX - x, e.clientY - y) < 5 && this.cellAt(e);
       if (c) this.apply(c);
     });
-    this.plot.addEventListener("keydown", (e) => this.key_(e));
+    this.plot.addEventListener("keydown", (e) => this.onKey(e));
     this.plot.addEventListener("blur", () => this.hover(null));
   }
 
@@ -586,7 +586,7 @@ export class MapView extends View {
     put(this.tip, "hidden", false);
   }
 
-  key_(e) {
+  onKey(e) {
     const data = this.data;
     if (!data?.xs) return;
     const moves = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1] };

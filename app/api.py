@@ -31,6 +31,7 @@ import core
 from core.engine import resolve_start, resolve_surface
 from app.schemas import (
     Catalog,
+    GRID_AXIS_TAGS,
     ErrorResponse,
     GridQuery,
     GridRange,
@@ -84,7 +85,15 @@ def field_loc(field: str) -> list:
 
 def clean_errors(errors, prefix: list = ()) -> list[dict]:
     """loc, msg and type of pydantic's errors; their inputs may be huge, or NaN, which JSON lacks."""
-    return [{"loc": [*prefix, *e["loc"]], "msg": _msg(e), "type": e["type"]} for e in errors]
+    return [{"loc": [*prefix, *_untagged(e["loc"])], "msg": _msg(e), "type": e["type"]} for e in errors]
+
+
+def _untagged(loc) -> list:
+    loc = list(loc)
+    at = loc.index("grid") + 2 if "grid" in loc else -1
+    if 0 < at < len(loc) and loc[at] in GRID_AXIS_TAGS:
+        del loc[at]
+    return loc
 
 
 def _msg(error: dict) -> str:
@@ -101,12 +110,34 @@ class JSONRequest(Request):
     """
 
     async def json(self):
-        try:
-            return await super().json()
-        except json.JSONDecodeError:
-            raise
-        except (RecursionError, ValueError) as e:
-            raise json.JSONDecodeError(str(e) or type(e).__name__, "", 0) from None
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            try:
+                self._json = json.loads(body, parse_int=_parse_int)
+            except json.JSONDecodeError:
+                raise
+            except (RecursionError, ValueError) as e:
+                raise json.JSONDecodeError(str(e) or type(e).__name__, "", 0) from None
+        return self._json
+
+
+class LongInteger(float):
+    """An integer literal of more digits than Python converts (4,300): infinite, so it fails where it
+    stands and the error names its field, and shown by its length rather than its digits."""
+
+    def __new__(cls, text: str):
+        self = super().__new__(cls, "-inf" if text.startswith("-") else "inf")
+        self.digits = len(text.lstrip("-"))
+        return self
+
+    def __repr__(self) -> str:
+        return f"an integer of {self.digits} digits"
+
+    __str__ = __repr__
+
+
+def _parse_int(text: str) -> int | float:
+    return int(text) if len(text) <= 4300 else LongInteger(text)
 
 
 class JSONRoute(APIRoute):
@@ -121,7 +152,17 @@ class JSONRoute(APIRoute):
         return route
 
 
+MAX_MSG = 400  # characters of an error message; a message echoing a 1 MB value is cut, not sent whole
+MAX_KEY = 80  # characters of one part of an error's loc (a key given in the request)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters in all)"
+
+
 def error_response(status: int, errors: list[dict]) -> Response:
+    errors = [{**e, "msg": _cut(str(e["msg"]), MAX_MSG),
+               "loc": [_cut(p, MAX_KEY) if isinstance(p, str) else p for p in e["loc"]]} for e in errors[:20]]
     return JSONBytes({"detail": errors}, status_code=status)
 
 
@@ -164,7 +205,11 @@ def parse(model: type[BaseModel], body, prefix: list):
 
 
 def _start(request) -> tuple | list:
-    return core.SURFACES[request.surface.name.value].start if request.start is None else request.start
+    if request.start is not None:
+        return request.start
+    if request.surface.formula is not None:
+        return formula_start(request.surface.as_core())
+    return core.SURFACES[request.surface.name.value].start
 
 
 # --- building runs and sweeps (also used by the exports) -------------------------------
@@ -175,6 +220,7 @@ def build_runs(body: TrajectoryRequest | dict, settings: Settings | None = None,
     settings = settings or get_settings()
     prefix = list(prefix)
     request = parse(TrajectoryRequest, body, prefix)
+    check_formula(request.surface, settings, prefix)
     if len(request.runs) > settings.max_runs:
         msg = f"{len(request.runs)} runs is more than the limit of {settings.max_runs} per request"
         raise Invalid([*prefix, "runs"], msg)
@@ -195,6 +241,9 @@ def build_runs(body: TrajectoryRequest | dict, settings: Settings | None = None,
 def grid_values(name: str, given, settings: Settings, prefix: list) -> list | np.ndarray:
     """One sweep axis: a list as it is, or a {low, high, num, log} range expanded."""
     if not isinstance(given, GridRange):
+        for q, value in enumerate(given):
+            if isinstance(value, (list, dict)):  # numpy would flatten [[1, 2], [3]] into three values
+                raise Invalid([*prefix, "grid", name, q], "must be a number, not a list or object")
         return given
     loc = [*prefix, "grid", name]
     num = given.num
@@ -218,6 +267,7 @@ def plan_sweep(body: SweepRequest | dict, settings: Settings | None = None, pref
     settings = settings or get_settings()
     prefix = list(prefix)
     request = parse(SweepRequest, body, prefix)
+    check_formula(request.surface, settings, prefix)
     steps = limited("steps", request.steps, 1, settings.max_sweep_steps, prefix)
     grid = {name: grid_values(name, given, settings, prefix) for name, given in request.grid.items()}
     cells = int(np.prod([len(v) for v in grid.values()], dtype=float)) if grid else 0
@@ -344,13 +394,14 @@ async def _lines(request: Request, settings: Settings, meta: bytes, computations
     try:
         yield meta
         for compute in computations:
+            # A client that left is not told of a limit: it is gone, and its stream counts as disconnected.
+            if await request.is_disconnected():
+                return
             if spent > settings.max_compute_seconds:
                 outcome = "failed"
                 yield ndjson({"type": "error", "message": compute_limit(settings).errors[0]["msg"]})
                 return
-            if await request.is_disconnected():
-                return
-            data, steps, seconds = await anyio.to_thread.run_sync(timed, compute)
+            data, steps, seconds = await in_pool(request, timed, compute)
             spent += seconds
             stats["steps"] += steps
             yield data
@@ -363,6 +414,29 @@ async def _lines(request: Request, settings: Settings, meta: bytes, computations
     finally:
         stats["active"] -= 1
         stats[outcome] += 1
+
+
+def compute_limiter(app) -> anyio.CapacityLimiter:
+    """The app's own pool for computations, `compute_threads` at once.
+
+    Separate from anyio's default pool, which serves static files and sync
+    routes: those never wait behind a sweep holding every compute thread.
+    """
+    limiter = getattr(app.state, "compute_limiter", None)
+    if limiter is None:
+        limiter = app.state.compute_limiter = anyio.CapacityLimiter(settings_of(app).compute_threads)
+    return limiter
+
+
+def settings_of(app) -> Settings:
+    """The settings the app's routes see, honouring a test's dependency override."""
+    return app.dependency_overrides.get(get_settings, get_settings)()
+
+
+async def in_pool(request: Request, fn, *args):
+    """fn(*args) in a compute thread; computing and writing answers holds the GIL, so more threads than
+    cores would only contend (anyio's default of 40 cost each request ~40% more CPU)."""
+    return await anyio.to_thread.run_sync(fn, *args, limiter=compute_limiter(request.app))
 
 
 def timed(compute):
@@ -379,26 +453,34 @@ def trajectory_rounds(interleave: Interleave, settings: Settings):
         steps = min(steps * 4, settings.stream_chunk_steps)
 
 
-def sweep_blocks(plan: core.SweepPlan):
-    """One computation per block of sweep rows, as core finishes them."""
+def sweep_blocks(plan: core.SweepPlan, extra=None):
+    """One computation per piece of the sweep (bounded cells x steps, whatever the grid's shape).
+
+    A piece that completes rows gives a `rows` line; one inside a wide row gives
+    a `progress` line, so the time limit and a disconnect are checked between pieces.
+    `extra(rows)`, when given, adds fields to each `rows` line (app/explore.py's basins).
+    """
     rows = core.sweep_rows(plan)
-    na = plan.shape[0]
+    na, nb = plan.shape
+    total = na * nb
     done = 0
 
-    def block():
+    def piece():
         nonlocal done
         r = next(rows)
-        done = r.row1
+        steps, done = (r.cells - done) * plan.steps, r.cells
+        if r.row1 == r.row0:
+            return ndjson({"type": "progress", "progress": done / total}), steps
         hit = r.steps_to_tol.tolist()
         return ndjson({
             "type": "rows", "row0": r.row0, "row1": r.row1, "final_losses": r.final_losses,
             "final_points": np.ascontiguousarray(r.final_points),
             "steps_to_tol": [[None if k < 0 else k for k in row] for row in hit],
-            "diverged": r.diverged, "progress": r.row1 / na,
-        }), r.diverged.size * plan.steps
+            "diverged": r.diverged, "progress": done / total, **(extra(r) if extra else {}),
+        }), steps
 
-    while done < na:
-        yield block
+    while done < total:
+        yield piece
 
 
 # --- routes ------------------------------------------------------------------------------
@@ -446,7 +528,8 @@ _GRID_LOC = {"x_range": "x_min", "x_range[0]": "x_min", "x_range[1]": "x_max",
 
 
 @router.get("/surfaces/{name}/grid", response_model=GridResponse, responses={422: ERRORS[422]})
-async def surface_grid(name: SurfaceName, query: Annotated[GridQuery, Query()], settings: SettingsDep) -> Response:
+async def surface_grid(request: Request, name: SurfaceName, query: Annotated[GridQuery, Query()],
+                       settings: SettingsDep) -> Response:
     """The surface's values on a resolution x resolution grid for the contour and 3-D views; cached."""
     limited("resolution", query.resolution, 2, settings.max_grid_resolution, ["query"])
     spec = core.SURFACES[name.value]
@@ -459,19 +542,19 @@ async def surface_grid(name: SurfaceName, query: Annotated[GridQuery, Query()], 
     try:
         _, params = resolve_surface({"name": name.value, **given})
         key = (name.value, tuple(sorted(params.items())), *ranges, query.resolution)
-        body = await anyio.to_thread.run_sync(grid_json, *key)
+        body = await in_pool(request, grid_json, *key)
     except core.InvalidInput as e:
         raise Invalid(["query", _GRID_LOC.get(e.field) or field_loc(e.field)[-1]], e.reason) from None
     return Response(body, media_type="application/json", headers={"cache-control": "public, max-age=3600"})
 
 
 @router.post("/trajectories", response_model=TrajectoryResponse, responses=ERRORS)
-async def trajectories(body: TrajectoryRequest, settings: SettingsDep) -> Response:
+async def trajectories(request: Request, body: TrajectoryRequest, settings: SettingsDep) -> Response:
     """Every run's whole trajectory, with the learning rates and optimizer state the inspector shows."""
     if answers_in_place(body, settings):
         data = trajectories_json(body, settings)
     else:
-        data = await anyio.to_thread.run_sync(trajectories_json, body, settings)
+        data = await in_pool(request, trajectories_json, body, settings)
     return Response(data, media_type="application/json")
 
 
@@ -500,7 +583,7 @@ async def trajectories_stream(request: Request, body: TrajectoryRequest, setting
     finishes (with `diverged_at` and its point count); finally `done`, or
     `error` with a message if the stream had to stop.
     """
-    runs = await anyio.to_thread.run_sync(build_runs, body, settings)
+    runs = await in_pool(request, build_runs, body, settings)
     meta = {**header(runs), "runs": [
         {"index": i, "optimizer": run.optimizer.id, "hyperparameters": run.hyperparameters}
         for i, run in enumerate(runs)
@@ -516,9 +599,19 @@ async def sweeps_stream(request: Request, body: SweepRequest, settings: Settings
     Lines: `meta` (names, values, shape, minimum_value); then `rows` blocks
     along the first name with final losses and points, steps to reach the
     tolerance (null: never), diverged flags (diverged cells hold null) and
-    progress from 0 to 1; finally `done`, or `error`.
+    progress from 0 to 1; `progress` lines (just the fraction done) while a
+    wide row is computed; finally `done`, or `error`. Readers ignore types
+    they do not know.
     """
-    plan = await anyio.to_thread.run_sync(plan_sweep, body, settings)
+    plan = await in_pool(request, plan_sweep, body, settings)
     meta = {"names": list(plan.names), "values": list(plan.values), "shape": list(plan.shape),
             "minimum_value": plan.minimum_value}
     return ndjson_stream(request, settings, meta, sweep_blocks(plan))
+
+
+# --- typed formulas ----------------------------------------------------------------------
+
+from app.formulas import check_formula, formula_start  # noqa: E402
+from app.formulas import router as _formula_router  # noqa: E402
+
+router.include_router(_formula_router)

@@ -46,13 +46,47 @@ def _catalog(args) -> int:
 def _serve(args) -> int:
     import uvicorn
 
-    uvicorn.run("app.main:create_app", factory=True, host=args.host, port=args.port, log_level=args.log_level)
+    from app.protocol import RequestDeadlineProtocol
+    from app.settings import Settings
+
+    settings = Settings()
+    if args.workers > 1 and not os.environ.get("GRADSCAPE_EXPORT_DIR") and not os.environ.get("GRADSCAPE_REDIS_URL"):
+        # The worker processes share export jobs through one directory: a fresh one for this server.
+        import tempfile
+
+        os.environ["GRADSCAPE_EXPORT_DIR"] = tempfile.mkdtemp(prefix="gradscape-exports-")
+    if args.host not in ("0.0.0.0", "::", "") and "GRADSCAPE_TRUSTED_HOSTS" not in os.environ:
+        # Serving on a named address means being reached by that name: trust it besides localhost.
+        os.environ["GRADSCAPE_TRUSTED_HOSTS"] = f"{settings.trusted_hosts},{args.host}"
+    uvicorn.run("app.main:create_app", factory=True, host=args.host, port=args.port, log_level=args.log_level,
+                workers=args.workers, http=RequestDeadlineProtocol, timeout_keep_alive=settings.keep_alive_seconds,
+                timeout_graceful_shutdown=settings.graceful_shutdown_seconds, proxy_headers=args.proxy_headers,
+                forwarded_allow_ips=settings.forwarded_allow_ips)
+    return 0
+
+
+def _worker(args) -> int:
+    """An rq worker for the export queue: one job at a time, each in a work horse forked for it."""
+    from app.exports import get_export_settings, get_jobs
+
+    settings = get_export_settings()
+    if not settings.redis_url:
+        args.parser.error("set GRADSCAPE_REDIS_URL (e.g. redis://localhost:6379/0): the worker takes its jobs "
+                          "from Redis, and the servers must use the same URL and GRADSCAPE_EXPORT_DIR")
+    from rq import Worker
+
+    import core
+
+    core.warm()  # before the first fork, so no work horse compiles a kernel
+    store = get_jobs()
+    Worker([store.queue], connection=store.redis, name=args.name).work(logging_level=args.log_level.upper())
     return 0
 
 
 _HYPER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?=\S+")
 _LINK_KEYS = ("sched", "noise", "noise_seed", "seed")
-_FLAGS = {"surface": "--surface", "opt": "--optimizers", "steps": "--steps", "start": "--start"}
+_FLAGS = {"surface": "--surface", "opt": "--optimizers", "steps": "--steps", "start": "--start", "f": "--formula",
+          "domain": "--domain"}
 
 
 def _state_query(args, parser) -> tuple[str, dict]:
@@ -70,6 +104,8 @@ def _state_query(args, parser) -> tuple[str, dict]:
         value = getattr(args, flag[2:])
         if value is not None:
             params[key], flags[key] = value, flag
+    if args.formula is not None:
+        params["surface"] = "custom"
     enabled = params["opt"].split(",") if "opt" in params else []
     hyper = []
     for item in args.hyper or []:
@@ -154,7 +190,13 @@ def _export(args) -> int:
             print(f"\rexporting {out.name}: {fraction:4.0%} of {total} frames", end="", file=sys.stderr, flush=True)
 
     t0 = time.perf_counter()
-    render.export(scene, opts, out, progress)
+    try:
+        render.export(scene, opts, out, progress)
+    except Exception as exc:  # a teacher needs the reason in one line, not a traceback
+        if show:
+            print(file=sys.stderr)
+        print(f"gradscape export: error: could not write {out}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     if show:
         print(file=sys.stderr)
     frames = f"{total} frames at {opts.fps} fps, " if total else ""
@@ -163,17 +205,50 @@ def _export(args) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gradscape", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     catalog = sub.add_parser("catalog", help="list every optimizer and surface")
     catalog.add_argument("--markdown", action="store_true", help="as the README's catalog tables")
     catalog.set_defaults(func=_catalog)
-    serve = sub.add_parser("serve", help="serve the app with uvicorn (kernels are warmed before the first request)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--log-level", default="info")
+    serve = sub.add_parser(
+        "serve", help="serve the app with uvicorn (kernels are warmed before the first request)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Serve the page and the HTTP API with uvicorn. Limits and start-up behaviour come from "
+        "GRADSCAPE_* environment variables (see the README's tables); each worker process warms the kernels "
+        "before it accepts a request.")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on; 0.0.0.0 for every interface (then set GRADSCAPE_TRUSTED_HOSTS to "
+                       "the names students type). A named address is trusted as a Host automatically")
+    serve.add_argument("--port", type=int, default=8000, help="TCP port to listen on")
+    serve.add_argument("--workers", type=_positive, default=os.cpu_count() or 1,
+                       help="processes serving the one port, this machine's CPU count by default; with several, "
+                       "exports are shared through GRADSCAPE_EXPORT_DIR or GRADSCAPE_REDIS_URL")
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug", "trace"],
+                       help="uvicorn's log level; info shows start-up (and a cold compile) and each request")
+    serve.add_argument("--proxy-headers", action="store_true",
+                       help="trust X-Forwarded-For/-Proto from the addresses in GRADSCAPE_FORWARDED_ALLOW_IPS "
+                       "(behind a reverse proxy)")
     serve.set_defaults(func=_serve)
+    worker = sub.add_parser(
+        "worker", help="make export jobs queued in Redis (GRADSCAPE_REDIS_URL), for servers on one or more machines",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Take export jobs from the Redis queue at GRADSCAPE_REDIS_URL and write their files to "
+        "GRADSCAPE_EXPORT_DIR, which every server replica must also see. Run as many as there are cores to spare.")
+    worker.add_argument("--name", default=None, help="the worker's name in rq (a random one when omitted)")
+    worker.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
+                        help="rq's log level")
+    worker.set_defaults(func=_worker, parser=worker)
     _add_export(sub)
     return parser
 
@@ -189,6 +264,9 @@ def _add_export(sub) -> None:
     export.add_argument("--state", metavar="QUERY",
                         help="a shared link, or its query string: 'surface=beale&opt=adam,sgd'")
     export.add_argument("--surface", help="surface id; see `gradscape catalog`")
+    export.add_argument("--formula", metavar="F",
+                        help="your own surface f(x, y) instead of --surface, e.g. '(1-x)^2 + 100*(y-x^2)^2'")
+    export.add_argument("--domain", metavar="X0,X1,Y0,Y1", help="the formula's domain; -5,5,-5,5 when omitted")
     export.add_argument("--optimizers", metavar="IDS", help="comma-separated optimizer ids, in legend order")
     export.add_argument("--steps", help="optimizer steps per run")
     export.add_argument("--start", metavar="X,Y",

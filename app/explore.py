@@ -12,15 +12,15 @@ import anyio
 import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 import core
 from app.api import (
     ERRORS, STREAM_DOC, STREAM_ERRORS, Invalid, JSONRoute, NDJSONResponse, _start, compute_limit, field_loc, limited,
-    ndjson_stream, parse, plan_sweep,
+    ndjson_stream, parse, plan_sweep, sweep_blocks,
 )
 from app.schemas import Integer, Noise, Number, OptimizerName, RunSpec, ScheduleRef, Start, SurfaceRef, SweepRequest
-from app.serialize import JSONBytes, dumps, ndjson
+from app.serialize import JSONBytes, dumps
 from app.settings import Settings, SettingsDep
 from core.explore import CRITERIA, MAX_SEEDS, TimeLimitExceeded, classify, default_radius
 
@@ -30,8 +30,9 @@ router = APIRouter(prefix="/api", tags=["explore"], default_response_class=JSONB
 # --- tuning ------------------------------------------------------------------------------
 
 class TuneRequest(BaseModel):
-    """Optimizers whose learning rate to tune on one surface, start, schedule and noise."""
+    """Optimizers whose learning rate to tune on one surface, start, schedule and noise; unknown keys are refused."""
 
+    model_config = ConfigDict(extra="forbid")
     surface: SurfaceRef
     start: Start = Field(None, description="[x, y]; the surface's default start when omitted")
     steps: Integer = 500
@@ -140,24 +141,8 @@ class BasinsRequest(SweepRequest):
 
 
 def basin_blocks(plan: core.SweepPlan, minima, radius: float):
-    """One computation per block of sweep rows: the sweep's row fields and each cell's basin label."""
-    rows = core.sweep_rows(plan)
-    na = plan.shape[0]
-    done = 0
-
-    def block():
-        nonlocal done
-        r = next(rows)
-        done = r.row1
-        return ndjson({
-            "type": "rows", "row0": r.row0, "row1": r.row1, "final_losses": r.final_losses,
-            "final_points": np.ascontiguousarray(r.final_points),
-            "steps_to_tol": [[None if k < 0 else k for k in row] for row in r.steps_to_tol.tolist()],
-            "diverged": r.diverged, "basin": classify(r.final_points, minima, radius), "progress": r.row1 / na,
-        }), r.diverged.size * plan.steps
-
-    while done < na:
-        yield block
+    """The sweep's computations, each `rows` line also labelling its cells by basin."""
+    return sweep_blocks(plan, lambda rows: {"basin": classify(rows.final_points, minima, radius)})
 
 
 def plan_basins(body: BasinsRequest, settings: Settings):

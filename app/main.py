@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from contextlib import asynccontextmanager
 
@@ -9,25 +10,43 @@ import anyio
 from fastapi import FastAPI
 
 import core
-from app import api, explore, exports, pages
+from app import api, docs, explore, exports, pages
 from app.serialize import dumps
-from app.settings import Settings, get_settings
-
-
-def settings_of(app: FastAPI) -> Settings:
-    """The settings the app's routes see, honouring a test's dependency override."""
-    return app.dependency_overrides.get(get_settings, get_settings)()
+from app.api import compute_limiter, settings_of
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
-    # Computing and writing answers holds the GIL most of the time, so worker threads beyond the
-    # cores only contend for it: with anyio's default of 40, each request cost ~40% more CPU.
-    anyio.to_thread.current_default_thread_limiter().total_tokens = settings_of(app).compute_threads
+    compute_limiter(app)
     # uvicorn binds its socket only after start-up ends, so no request waits for a compile.
     if settings_of(app).warm_on_startup:
-        await anyio.to_thread.run_sync(core.warm)
+        await warm_kernels()
     yield
+
+
+COMPILE_NOTICE_SECONDS = 1.0  # loading cached kernels takes well under this; compiling takes 15-60 s
+
+
+async def warm_kernels() -> None:
+    """core.warm, saying so when it is a compile rather than a load from numba's disk cache."""
+    log = logging.getLogger("uvicorn.error")
+    t0 = time.perf_counter()
+    warmed = anyio.Event()
+
+    async def notice():
+        with anyio.move_on_after(COMPILE_NOTICE_SECONDS):
+            await warmed.wait()
+        if not warmed.is_set():
+            log.info("Compiling the numeric kernels (the first start after an install or an upgrade; about 15-60 s "
+                     "on 2 cores, cached for later starts). The server answers once they are ready.")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(notice)
+        await anyio.to_thread.run_sync(core.warm)
+        warmed.set()
+    seconds = time.perf_counter() - t0
+    if seconds > COMPILE_NOTICE_SECONDS:
+        log.info("Kernels compiled in %.0f s.", seconds)
 
 
 class BodyLimit:
@@ -99,6 +118,88 @@ class ServerTiming:
         await self.app(scope, receive, timed)
 
 
+class HeadAsGet:
+    """Answer HEAD wherever GET is answered (FastAPI registers GET alone): the GET's headers, no body."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            return await self.app(scope, receive, send)
+
+        async def headers_only(message):
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
+
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+       "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+       "{ancestors}")
+# Only the API docs (FastAPI's Swagger UI and ReDoc pages) start their viewers with an inline script.
+DOCS_CSP = CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'")
+DOCS = ("/docs", "/redoc")
+
+
+class SecurityHeaders:
+    """Refuse a Host this server is not, and send CSP, nosniff and Referrer-Policy with every answer.
+
+    Plotly.js sets inline styles, hence style-src 'unsafe-inline'; no page runs an inline script.
+    Only /embed may be framed (by `frame_ancestors`, any site by default: slides embed it).
+    """
+
+    def __init__(self, app, fastapi: FastAPI):
+        self.app = app
+        self.fastapi = fastapi
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        settings = settings_of(self.fastapi)
+        host = host_name(dict(scope["headers"]).get(b"host", b"").decode("latin-1"))
+        if not host_allowed(host, settings.trusted_host_list()):
+            body = dumps({"detail": [{"loc": ["header", "host"], "type": "untrusted_host", "msg":
+                         f"this server does not answer to the host {host[:100]!r}; add it to GRADSCAPE_TRUSTED_HOSTS"}]})
+            await send({"type": "http.response.start", "status": 400, "headers": [
+                (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        path = scope["path"]
+        embed = path == "/embed" or path.startswith("/embed/")
+        # frame-ancestors * would still refuse a slide deck opened from a file, so "any" means no directive.
+        ancestors = "frame-ancestors 'none'" if not embed else (
+            "" if settings.frame_ancestors.strip() == "*" else f"frame-ancestors {settings.frame_ancestors}")
+        policy = (DOCS_CSP if path in DOCS else CSP).format(ancestors=ancestors).rstrip("; ")
+        extra = [(b"content-security-policy", policy.encode()), (b"x-content-type-options", b"nosniff"),
+                 (b"referrer-policy", b"strict-origin-when-cross-origin")]
+        if not embed:
+            extra.append((b"x-frame-options", b"DENY"))  # for browsers older than frame-ancestors
+
+        async def with_headers(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def host_name(header: str) -> str:
+    """The host of a Host header, without its port: "[::1]:8000" -> "::1", "Example.org:80" -> "example.org"."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+def host_allowed(host: str, allowed: list[str]) -> bool:
+    return any(a == "*" or host == a or (a.startswith("*.") and host.endswith(a[1:])) for a in allowed)
+
+
 def create_app() -> FastAPI:
     app = FastAPI(
         title="Gradscape",
@@ -106,12 +207,17 @@ def create_app() -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         exception_handlers=api.EXCEPTION_HANDLERS,
+        docs_url=None,  # app/docs.py serves both from this server, not a CDN
+        redoc_url=None,
     )
     app.include_router(api.router)
     app.include_router(explore.router)
     app.include_router(exports.router)
     app.include_router(pages.router)
+    app.include_router(docs.router)
     # The last added runs first: time everything, including a refused body.
     app.add_middleware(BodyLimit, fastapi=app)
+    app.add_middleware(HeadAsGet)
+    app.add_middleware(SecurityHeaders, fastapi=app)
     app.add_middleware(ServerTiming)
     return app

@@ -25,6 +25,7 @@ from markupsafe import Markup
 
 from app import palette, state
 from app.api import registry
+from app.formulas import custom_surface_entry
 from app.presets import PRESETS
 from app.render import PLOTLY_JS
 from app.settings import get_settings
@@ -96,6 +97,7 @@ def catalog() -> dict:
     """The registry as the page's script reads it, with each optimizer's colour and dash."""
     return {
         **registry(),
+        "surfaces": [*registry()["surfaces"], custom_surface_entry()],  # the page's "Custom…" choice
         "run_settings": list(run_settings()),
         # The display keys and their defaults, as app/state.py reads them from a URL.
         "display": {**state.DISPLAY, **state.MAP_DISPLAY},

@@ -27,7 +27,8 @@ import orjson
 from PIL import GifImagePlugin, Image
 
 from app import palette
-from core import OPTIMIZERS, SURFACES, InvalidInput, surface_grid
+from core import OPTIMIZERS, InvalidInput, surface_grid
+from core.engine import resolve_surface
 
 MEDIA_TYPES = {
     "gif": "image/gif",
@@ -51,6 +52,11 @@ DEFAULT_MAX_FRAMES = 300
 # and lines keep their proportions.
 BASE_DPI = 100
 LINE_WIDTH = 2.0  # points
+HEAD_SIZE = 8.0  # points: a run's head, the point it has reached
+RING_STEP, RING_WIDTH = 5.0, 1.8  # points: rings around a shared spot, each one a size larger
+# A run that leaves the frame is marked on the edge by a triangle pointing out of it.
+EXIT_SIZE = 11.0  # points
+EXIT_MARKERS = {"left": "<", "right": ">", "bottom": "v", "top": "^"}
 LEGEND_BESIDE = 8  # legend entries that go beside the plot; more go below it
 # The 3-D view's camera in degrees, and its box's height over its sides: the page's.
 ELEVATION, AZIMUTH, BOX_HEIGHT = 44.0, -59.0, 0.6
@@ -171,7 +177,7 @@ class Scene:
 
     @property
     def spec(self):
-        return SURFACES[self.surface["name"]]
+        return resolve_surface(self.surface)[0]  # a typed formula too
 
     @property
     def steps(self) -> int:
@@ -201,9 +207,16 @@ class Scene:
         top = float(np.nanmax(zt))
         return np.linspace(0.0, top if top > 0 else 1.0, palette.CONTOUR_LEVELS + 1)
 
-    def legend_label(self, run) -> str:
+    def legend_label(self, run, view: str = "contour", newline: str = " ") -> str:
+        """The run's name, and when it leaves the view or diverges, at which step (after `newline`)."""
         label = OPTIMIZERS[run.optimizer].label
-        return label if run.diverged_at is None else f"{label} (diverged at step {run.diverged_at})"
+        notes = []
+        left = self.exit(run, view)
+        if left is not None and not (view == "loss" and run.diverged_at is not None):
+            notes.append(f"left the frame at step {left[0]}")
+        if run.diverged_at is not None:
+            notes.append(f"diverged at step {run.diverged_at}")
+        return f"{label}{newline}({'; '.join(notes)})" if notes else label
 
     def title(self, step: int | str) -> str:
         return f"{self.spec.label} — step {step} / {self.steps}"
@@ -217,12 +230,13 @@ class Scene:
         """The landmarks as drawn: minima, saddle points and the start, in legend order."""
         minima, saddles, _ = self.landmarks
         out = []
+        found = " (found numerically)" if self.spec.source else ""  # a typed formula's
         if minima:
             # Plotly's 3-D markers have no star, so a 3-D minimum is a diamond, on the page and here.
-            out.append(Marker("minimum", np.asarray(minima, dtype=float), *(("D", "diamond", 7) if three_d else
+            out.append(Marker("minimum" + found, np.asarray(minima, dtype=float), *(("D", "diamond", 7) if three_d else
                                                                           ("*", palette.MINIMUM_SYMBOL, 14))))
         if saddles:
-            out.append(Marker("saddle point", np.asarray(saddles, dtype=float), "X", palette.SADDLE_SYMBOL, 9))
+            out.append(Marker("saddle point" + found, np.asarray(saddles, dtype=float), "X", palette.SADDLE_SYMBOL, 9))
         out.append(Marker("start", np.asarray([self.runs[0].start], dtype=float), "o", "circle-open", 9, hollow=True))
         return out
 
@@ -234,20 +248,69 @@ class Scene:
         return self.height(z[i, j])
 
     def loss_range(self) -> tuple[float, float, bool]:
-        """The loss view's y range over every run, and whether its axis is logarithmic (as on the page)."""
-        finite = np.concatenate([y[np.isfinite(y)] for y in map(self.loss_gap, self.runs)])
+        """The loss view's y range and whether its axis is logarithmic (as on the page).
+
+        The range covers the losses of points inside the plotted domain only: a run that leaves
+        the domain (or diverges) would otherwise stretch the axis to 1e300 and flatten every other
+        run; it runs off the edge instead, where `exit` marks it.
+        """
         log = self.landmarks[2] is not None
-        if not finite.size:
-            return (1e-3, 10.0, log) if log else (0.0, 1.0, log)
-        lo, hi = float(finite.min()), float(finite.max())
+        shown = [self.loss_gap(run)[self.in_domain(run.points)] for run in self.runs]
+        values = np.concatenate(shown)
+        values = values[np.isfinite(values)]
+        if not values.size:  # every run starts outside the domain: the surface's own range
+            z = self.grid(GRID_RESOLUTION["contour"])[2]
+            fmin = self.landmarks[2]
+            values = np.maximum(z - fmin, 1e-16) if log else z
+            values = values[np.isfinite(values)]
+        lo, hi = float(values.min()), float(values.max())
         if log:
-            return lo / 2, hi * 2, log
-        # Runs that leave the surface can fall without bound: keep to the surface's own range.
-        z = self.grid(GRID_RESOLUTION["contour"])[2]
-        zmin, zmax = float(np.nanmin(z)), float(np.nanmax(z))
-        lo, hi = max(lo, zmin - (zmax - zmin)), min(hi, zmax)
+            return lo / 2, min(hi, 1e300) * 2, log
         pad = 0.05 * (hi - lo or 1.0)
         return lo - pad, hi + pad, log
+
+    @cached_property
+    def _loss_range(self) -> tuple[float, float, bool]:
+        return self.loss_range()
+
+    def exit(self, run, view: str) -> tuple[int, np.ndarray, str] | None:
+        """Where a run first leaves what `view` plots: (step, the point on the edge, the edge's side).
+
+        The point is in the view's coordinates (x, y for the surface views; step, loss for the loss
+        view); the side is "left", "right", "bottom" or "top". In the loss view a diverged run
+        leaves by the top at the latest at the step it diverged. None if the run stays in view.
+        """
+        if view == "loss":
+            lo, hi, log = self._loss_range
+            y = self.loss_gap(run)
+            t, a, b = (np.log10(y), np.log10(lo), np.log10(hi)) if log else (y, lo, hi)
+            out = np.flatnonzero((t < a) | (t > b))
+            if not out.size:
+                if run.diverged_at is None:
+                    return None
+                return run.diverged_at, np.array([float(run.diverged_at), hi]), "top"
+            k = int(out[0])
+            side, edge = ("top", b) if t[k] > b else ("bottom", a)
+            x = float(k) if k == 0 else k - 1 + (edge - t[k - 1]) / (t[k] - t[k - 1])
+            return k, np.array([x, 10**edge if log else edge]), side
+        (x0, x1), (y0, y1) = self.spec.domain
+        pts = run.points
+        out = np.flatnonzero(~self.in_domain(pts))
+        if not out.size:
+            return None
+        k = int(out[0])
+        lo, hi = np.array([x0, y0]), np.array([x1, y1])
+        if k == 0:
+            p = np.clip(pts[0], lo, hi)
+            return 0, p, _side(p, lo, hi)
+        a, b = pts[k - 1], pts[k]
+        d = b - a
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # How far along the step each coordinate may go before it crosses its bound.
+            room = np.where(d > 0, (hi - a) / d, np.where(d < 0, (lo - a) / d, np.inf))
+        f = float(np.clip(room.min(), 0.0, 1.0))
+        p = np.clip(a + f * d, lo, hi)
+        return k, p, _side(p, lo, hi, int(room.argmin()), d)
 
     def loss_title(self) -> str:
         """The loss view's y-axis title, the page's words."""
@@ -259,6 +322,16 @@ class Scene:
     def in_domain(self, points: np.ndarray) -> np.ndarray:
         (x0, x1), (y0, y1) = self.spec.domain
         return (points[:, 0] >= x0) & (points[:, 0] <= x1) & (points[:, 1] >= y0) & (points[:, 1] <= y1)
+
+
+def _side(p, lo, hi, axis: int | None = None, d=None) -> str:
+    """The edge of the box lo..hi that p lies on (along `axis`, moving by d, when known)."""
+    if axis is None:
+        gaps = np.abs(np.concatenate([p - lo, hi - p]))
+        axis, upper = int(gaps.argmin()) % 2, int(gaps.argmin()) >= 2
+    else:
+        upper = d[axis] > 0
+    return (("left", "right"), ("bottom", "top"))[axis][int(upper)]
 
 
 # --- frames --------------------------------------------------------------------
@@ -304,17 +377,24 @@ class Frames:
         self.ax = self.fig.add_subplot(projection="3d" if self._three_d else None)
         getattr(self, f"_draw_{view}")()
         self.coords = [view_coords(scene, view, run) for run in scene.runs]
-        self.lines, self.heads, self.dashes = [], [], []
-        for run in scene.runs:
+        self.lines, self.heads, self.dashes, self.exits = [], [], [], []
+        # Where each run leaves the plotted frame: (step, the point on the edge in view coordinates).
+        self.exit_points = [self._exit_point(run) for run in scene.runs]
+        for run, exit_point in zip(scene.runs, self.exit_points):
             colour = palette.colour_for(run.optimizer)
             empty = ([], [], []) if self._three_d else ([], [])
             dash = palette.MPL_DASHES[palette.dash_for(run.optimizer)]
             # Round ends: a trail drawn piece by piece then shows no notch where pieces meet.
-            line, = self.ax.plot(*empty, color=colour, lw=LINE_WIDTH, label=scene.legend_label(run), linestyle=dash,
-                                 solid_capstyle="round")
-            head, = self.ax.plot(*empty, "o", color=colour, ms=8, mec=palette.LANDMARK_COLOUR, mew=1.2)
+            line, = self.ax.plot(*empty, color=colour, lw=LINE_WIDTH, label=scene.legend_label(run, view, "\n"),
+                                 linestyle=dash, solid_capstyle="round")
+            head, = self.ax.plot(*empty, "o", color=colour, ms=HEAD_SIZE, mec=palette.LANDMARK_COLOUR, mew=1.2)
+            marker = EXIT_MARKERS[exit_point[2]] if exit_point else "o"
+            # clip_on=False: a marker centred on the edge would otherwise lose its outer half.
+            exit_marker, = self.ax.plot(*empty, marker, color=colour, ms=EXIT_SIZE, mec=palette.LANDMARK_COLOUR, mew=1.2,
+                                        clip_on=False, zorder=6)
             self.lines.append(line)
             self.heads.append(head)
+            self.exits.append(exit_marker)
             self.dashes.append(None if isinstance(dash, str) else dash[1])
         handles = self._legend_handles()
         if len(handles) <= LEGEND_BESIDE:
@@ -322,8 +402,9 @@ class Frames:
         else:  # a long legend beside the plot would leave it a sliver: set it below, in columns
             self.fig.legend(handles=handles, loc="outside lower center", frameon=False, ncols=3, fontsize="small")
         # The longest title the animation will show, so the layout leaves room for it.
-        self.title = self.ax.set_title(scene.title(scene.steps))
-        self.dynamic = [*self.lines, *self.heads, self.title]
+        # Padded so an exit marker on the top edge stays clear of the title.
+        self.title = self.ax.set_title(scene.title(scene.steps), pad=EXIT_SIZE)
+        self.dynamic = [*self.lines, *self.exits, *self.heads, self.title]
         for artist in self.dynamic:
             artist.set_animated(True)
         self.canvas.draw()
@@ -333,6 +414,8 @@ class Frames:
         self._drawn = [0] * len(self.lines)  # points of each trail in _trails
         self._last_step = -1
         self._lengths = [self._display_lengths(c) for c in self.coords]
+        self._landmarks_px = self._to_pixels(self._landmark_coords())
+        self.exit_points = self._spread(self.exit_points)
 
     # Static parts, one method per view.
 
@@ -417,13 +500,110 @@ class Frames:
             offset = self._lengths[i][start] * 72 / self.fig.dpi / LINE_WIDTH
             line.set_linestyle((offset % sum(dashes), dashes))
 
+    def _exit_point(self, run) -> tuple[int, tuple, str] | None:
+        """The run's exit from the frame in this view's coordinates (3-D: on the surface at the edge)."""
+        left = self.scene.exit(run, self.view)
+        if left is None:
+            return None
+        k, point, side = left
+        if self._three_d:
+            z = self.scene.landmark_heights(point[None, :], GRID_RESOLUTION["surface3d"])[0]
+            return k, (point[0], point[1], z), side
+        return k, tuple(point), side
+
+    def _spread(self, exits: list) -> list:
+        """Exit markers moved apart along their edge where they would cover one another.
+
+        Runs often leave by the same spot (Momentum and Nesterov up the same side of a saddle);
+        each marker that meets earlier ones moves one marker's width along the edge per marker met.
+        """
+        if self._three_d:
+            return exits
+        width = self.fig.dpi / 72 * EXIT_SIZE
+        placed, out = [], []
+        for e in exits:
+            if e is None:
+                out.append(None)
+                continue
+            k, point, side = e
+            p0 = self._to_pixels([point])[0]
+            along = np.array([1.0, 0.0]) if side in ("top", "bottom") else np.array([0.0, 1.0])
+            lo, hi = np.sort(self.ax.transData.transform(self.ax.viewLim.get_points()), axis=0)
+            # The nearest free spot along the edge: 0, +1, -1, +2, -2, ... widths away, on the edge.
+            for shift in (0, *(sign * n for n in range(1, 2 * len(exits) + 1) for sign in (1, -1))):
+                p = p0 + shift * 1.05 * width * along
+                on_edge = lo @ along <= p @ along <= hi @ along
+                if on_edge and all(np.hypot(*(p - q)) >= width for q in placed):
+                    break
+            else:
+                p = p0
+            placed.append(p)
+            out.append((k, tuple(self.ax.transData.inverted().transform(p)), side))
+        return out
+
+    def _landmark_coords(self) -> list[tuple]:
+        if self.view == "loss":
+            return []
+        out = []
+        for m in self.scene.markers(self._three_d):
+            if self._three_d:
+                z = self.scene.landmark_heights(m.points, GRID_RESOLUTION["surface3d"])
+                out += [(x, y, h) for (x, y), h in zip(m.points, z)]
+            else:
+                out += [tuple(p) for p in m.points]
+        return out
+
+    def _to_pixels(self, points: list[tuple]) -> np.ndarray:
+        """Display pixels of points in view coordinates, shape (n, 2)."""
+        if not points:
+            return np.zeros((0, 2))
+        cols = [np.asarray(c, dtype=float) for c in zip(*points)]
+        if self._three_d:
+            from mpl_toolkits.mplot3d import proj3d
+
+            cols = proj3d.proj_transform(*cols, self.ax.get_proj())[:2]
+        return self.ax.transData.transform(np.column_stack(cols))
+
     def _heads(self, step: int) -> None:
+        """Each run's head at `step`, and its exit marker once it has left the frame.
+
+        Heads on the same spot would hide each other and the landmark under them: a head that
+        meets a landmark or earlier heads becomes a ring, one size larger per head it meets, so
+        every run at the spot stays visible (a bullseye when all arrive at the minimum).
+        """
+        points = []
         for head, coords in zip(self.heads, self.coords):
             n = min(step + 1, len(coords[0]))
+            point = tuple(c[n - 1] for c in coords)
+            points.append(point)
             if self._three_d:
-                head.set_data_3d(*(c[n - 1:n] for c in coords))
+                head.set_data_3d(*(np.array([v]) for v in point))
             else:
-                head.set_data(*(c[n - 1:n] for c in coords))
+                head.set_data(*([v] for v in point))
+        pixels = self._to_pixels(points)
+        near = self.fig.dpi / 72 * HEAD_SIZE  # two heads closer than a head's width overlap
+        for i, (head, colour) in enumerate(zip(self.heads, (palette.colour_for(r.optimizer) for r in self.scene.runs))):
+            p = pixels[i]
+            ok = np.isfinite(p).all()
+            under = int((np.hypot(*(pixels[:i] - p).T) < near).sum()) if ok and i else 0
+            on_landmark = ok and bool((np.hypot(*(self._landmarks_px - p).T) < near).any())
+            if under or on_landmark:
+                head.set_markersize(HEAD_SIZE + RING_STEP * under)
+                head.set_markerfacecolor("none")
+                head.set_markeredgecolor(colour)
+                head.set_markeredgewidth(RING_WIDTH)
+            else:
+                head.set_markersize(HEAD_SIZE)
+                head.set_markerfacecolor(colour)
+                head.set_markeredgecolor(palette.LANDMARK_COLOUR)
+                head.set_markeredgewidth(1.2)
+        for marker, exit_point in zip(self.exits, self.exit_points):
+            shown = exit_point is not None and step >= exit_point[0]
+            coords = [np.array([v]) for v in exit_point[1]] if shown else [np.array([])] * (3 if self._three_d else 2)
+            if self._three_d:
+                marker.set_data_3d(*coords)
+            else:
+                marker.set_data(*coords)
         self.title.set_text(self.scene.title(step))
 
     def frame(self, step: int) -> np.ndarray:
@@ -448,7 +628,7 @@ class Frames:
         if grew:
             self._trails = self.canvas.copy_from_bbox(self.fig.bbox)
         self._heads(step)
-        for artist in (*self.heads, self.title):
+        for artist in (*self.exits, *self.heads, self.title):
             self.ax.draw_artist(artist)
         return np.asarray(self.canvas.buffer_rgba())
 
@@ -626,6 +806,34 @@ def _landmark_traces(scene: Scene, three_d: bool) -> list[dict]:
     return traces
 
 
+_PLOTLY_EXIT = {"left": "triangle-left", "right": "triangle-right", "bottom": "triangle-down", "top": "triangle-up"}
+
+
+def _exit_traces(scene: Scene, view: str) -> list[dict]:
+    """A marker on the edge where each run leaves the frame, named with the step (static: the file's
+    player animates only the lines and heads)."""
+    three_d = view == "surface3d"
+    traces = []
+    for run in scene.runs:
+        left = scene.exit(run, view)
+        if left is None:
+            continue
+        k, point, side = left
+        what = f"diverged at step {run.diverged_at}" if view == "loss" and run.diverged_at is not None \
+            else f"left the frame at step {k}"
+        trace = {"type": "scatter3d" if three_d else "scatter", "mode": "markers", "showlegend": False,
+                 "legendgroup": run.optimizer, "name": f"{OPTIMIZERS[run.optimizer].label}: {what}",
+                 "hoverinfo": "name", "cliponaxis": False, "x": [point[0]], "y": [point[1]],
+                 "marker": {"symbol": "diamond" if three_d else _PLOTLY_EXIT[side], "size": 7 if three_d else 13,
+                            "color": palette.colour_for(run.optimizer),
+                            "line": {"color": palette.LANDMARK_COLOUR, "width": 1.2}}}
+        if three_d:
+            trace.pop("cliponaxis")
+            trace["z"] = scene.landmark_heights(point[None, :], GRID_RESOLUTION["html"])
+        traces.append(trace)
+    return traces
+
+
 def _figure(scene: Scene, view: str) -> tuple[dict, list[dict]]:
     """The Plotly figure without the moving parts, and each run's full line in view coordinates."""
     three_d = view == "surface3d"
@@ -663,6 +871,7 @@ def _figure(scene: Scene, view: str) -> tuple[dict, list[dict]]:
                            "range": [np.log10(lo), np.log10(hi)] if log else [lo, hi]}
     if view != "loss":
         data.extend(_landmark_traces(scene, three_d))
+    data.extend(_exit_traces(scene, view))
     runs = []
     for run in scene.runs:
         colour, dash = palette.colour_for(run.optimizer), palette.dash_for(run.optimizer)
@@ -671,7 +880,7 @@ def _figure(scene: Scene, view: str) -> tuple[dict, list[dict]]:
         coords = zip("xyz", view_coords(scene, view, run))
         runs.append({a: np.clip(c, -1e30, 1e30).astype(np.float32) for a, c in coords})
         kind = "scatter3d" if three_d else "scatter"
-        data.append({"type": kind, "mode": "lines", "name": scene.legend_label(run), "legendgroup": run.optimizer,
+        data.append({"type": kind, "mode": "lines", "name": scene.legend_label(run, view, "<br>"), "legendgroup": run.optimizer,
                      "x": [], "y": [], **({"z": []} if three_d else {}),
                      "line": {"color": colour, "dash": dash, "width": 5 if three_d else 2.5}})
         data.append({"type": kind, "mode": "markers", "showlegend": False, "legendgroup": run.optimizer,

@@ -8,10 +8,15 @@ from the API as from Python: "hyperparameters.lr = -1 is outside [1e-06, 10]".
 
 from __future__ import annotations
 
+import re
 from enum import Enum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model, model_validator
+from pydantic_core import PydanticCustomError
+from pydantic import (
+    BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, StrictBool, Tag, WithJsonSchema, create_model,
+    model_validator,
+)
 
 import core
 from app.serialize import FIELDS, Encoding
@@ -26,29 +31,52 @@ Number = Annotated[Any, WithJsonSchema({"type": "number"})]
 Integer = Annotated[Any, WithJsonSchema({"type": "integer"})]
 # A hyperparameter of kind "bool" (rmsprop's centered) also takes true and false.
 HyperValue = Annotated[Any, WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "boolean"}]})]
+# Parsed by core.formula, whose errors name the column; never evaluated as Python.
+Formula = Annotated[Any, WithJsonSchema({"type": "string", "maxLength": 500, "description": (
+    "f(x, y) with + - * / ^ ** ( ), pi, e and sin cos tan asin acos atan atan2 sinh cosh tanh exp log log10 "
+    "sqrt abs min max")})]
+Domain = Annotated[Any, WithJsonSchema({"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4,
+                                        "description": "[x_min, x_max, y_min, y_max]; [-5, 5, -5, 5] when omitted"})]
 Start = Annotated[Any, WithJsonSchema({"anyOf": [
     {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}, {"type": "null"}]})]
 
 
 class SurfaceRef(BaseModel):
-    """A surface: its name, or {"name": ..., param: value} to set its own parameters."""
+    """A surface: its name, {"name": ..., param: value} to set its own parameters, or your own
+    {"formula": "(1-x)^2 + 100*(y-x^2)^2", "domain": [x_min, x_max, y_min, y_max]}."""
 
     model_config = ConfigDict(extra="allow")
     __pydantic_extra__: dict[str, Number]
-    name: SurfaceName
+    name: SurfaceName | None = None
+    formula: Formula = None
+    domain: Domain = None
+
+    @model_validator(mode="after")
+    def _named(self):
+        if self.formula is None and self.name is None:
+            raise PydanticCustomError("missing", 'Field required: a name, or a formula such as {"formula": "x^2 + 3*y^2"}')
+        return self
 
     @model_validator(mode="before")
     @classmethod
     def _from_name(cls, value):
+        if isinstance(value, dict) and value.get("name") == "custom":
+            # "custom" names no registry entry: the formula is the surface.
+            value = {k: v for k, v in value.items() if k != "name"}
+            value.setdefault("formula", None)
         return {"name": value} if isinstance(value, str) else value
 
     @classmethod
     def __get_pydantic_json_schema__(cls, core_schema, handler):
         # Documented as what it accepts: a bare name, or the object with parameters.
         obj = handler.resolve_ref_schema(handler(core_schema))
-        return {"anyOf": [obj["properties"]["name"], obj], "title": "Surface", "description": cls.__doc__}
+        name = obj["properties"]["name"]
+        return {"anyOf": [name.get("anyOf", [name])[0], obj], "title": "Surface", "description": cls.__doc__}
 
     def as_core(self) -> str | dict:
+        if self.formula is not None:
+            return {"formula": self.formula, **({} if self.domain is None else {"domain": self.domain}),
+                    **(self.__pydantic_extra__ or {})}
         params = dict(self.__pydantic_extra__ or {})
         return {"name": self.name.value, **params} if params else self.name.value
 
@@ -123,17 +151,30 @@ class GridRange(BaseModel):
     low: Number
     high: Number
     num: Integer
-    log: bool = False
+    log: StrictBool = False  # true or false: "yes" or 1 is refused, not read as true
+
+
+# A list or a range, told apart by its JSON type, so a bad range gets the range's error alone
+# (not also "Input should be a valid list"). The tag is left out of error locs (app.api.clean_errors).
+GridAxis = Annotated[
+    Union[Annotated[list[Number], Tag("list")], Annotated[GridRange, Tag("range")]],
+    Discriminator(lambda v: "list" if isinstance(v, list) else "range"),
+]
+GRID_AXIS_TAGS = ("list", "range")
 
 
 class SweepRequest(BaseModel):
-    """One optimizer over a grid of two hyperparameters, or of start points ("x" and "y")."""
+    """One optimizer over a grid of two hyperparameters, or of start points ("x" and "y").
 
+    Unknown keys are refused: a key it would ignore is a mistake.
+    """
+
+    model_config = ConfigDict(extra="forbid")
     surface: SurfaceRef
     optimizer: OptimizerName
     start: Start = Field(None, description="[x, y]; the surface's default start when omitted")
     steps: Integer = 300
-    grid: dict[str, list[Number] | GridRange] = Field(
+    grid: dict[str, GridAxis] = Field(
         description='exactly two names, each a hyperparameter of the optimizer or "x" / "y", '
         'to a list of values or {"low", "high", "num", "log"}',
     )
@@ -275,10 +316,17 @@ def _surface_params() -> dict[str, tuple]:
     }
 
 
+def _whole_text(value):
+    """A query's integer as digits only: "2.0" and "1e2" are refused rather than read as 2 and 100."""
+    if isinstance(value, str) and not re.fullmatch(r"[+-]?[0-9]{1,18}", value):
+        raise ValueError("must be a whole number written in digits, such as 100")
+    return value
+
+
 GridQuery = create_model(
     "GridQuery",
     __config__=ConfigDict(extra="forbid"),
-    resolution=(int, Field(100, description="points per axis")),
+    resolution=(Annotated[int, BeforeValidator(_whole_text)], Field(100, description="points per axis")),
     x_min=(float | None, Field(None, description="the surface's domain when omitted")),
     x_max=(float | None, None),
     y_min=(float | None, None),

@@ -16,6 +16,7 @@ core.InvalidInput naming its key.
 from __future__ import annotations
 
 import math
+import re
 from decimal import Decimal
 from urllib.parse import parse_qsl, quote
 
@@ -36,19 +37,23 @@ MAX_SEED = 2**63 - 1
 
 def request_from_query(qs: str) -> dict:
     """A trajectory request body, plus the display keys, from a query string."""
-    q = dict(parse_qsl(qs.lstrip("?"), keep_blank_values=True))
+    q = dict(parse_qsl(link_query(qs), keep_blank_values=True))
     name = q.get("surface", next(iter(core.SURFACES)))
-    spec, _ = _core("surface", resolve_surface, name)
-    params = {h.name: _number(f"surface.{h.name}", q[f"surface.{h.name}"], h.kind)
-              for h in spec.params if f"surface.{h.name}" in q}
-    surface = {"name": name, **params} if params else name
-    _core("surface", resolve_surface, surface)
+    if name == "custom":
+        surface = formula_from_query(q)
+        spec, _ = _core("surface", resolve_surface, surface)
+    else:
+        spec, _ = _core("surface", resolve_surface, name)
+        params = {h.name: _number(f"surface.{h.name}", q[f"surface.{h.name}"], h.kind)
+                  for h in spec.params if f"surface.{h.name}" in q}
+        surface = {"name": name, **params} if params else name
+        _core("surface", resolve_surface, surface)
 
     start = list(spec.start)
     if "start" in q:
         parts = q["start"].split(",")
         if len(parts) != 2:
-            raise core.InvalidInput("start", f"start = {q['start']!r} must be two numbers x,y")
+            raise core.InvalidInput("start", f"start = {_shown(q['start'])} must be two numbers x,y")
         start = [_number("start", p) for p in parts]
         _core("start", resolve_start, start)
 
@@ -65,7 +70,7 @@ def request_from_query(qs: str) -> dict:
         sched = q["sched"]
         sspec = core.SCHEDULES.get(sched)
         if sspec is None:
-            raise core.InvalidInput("sched", f"unknown schedule {sched!r}; allowed: {', '.join(core.SCHEDULES)}")
+            raise core.InvalidInput("sched", f"unknown schedule {_shown(sched)}; allowed: {', '.join(core.SCHEDULES)}")
         schedule = {"name": sched, **{h.name: _number(f"sched.{h.name}", q[f"sched.{h.name}"], h.kind)
                                       for h in sspec.params if f"sched.{h.name}" in q}}
         _core("sched", resolve_schedule, schedule)
@@ -83,16 +88,28 @@ def request_from_query(qs: str) -> dict:
     return {**body, **_display(q)}
 
 
+def link_query(link: str) -> str:
+    """The query string of a shared link given whole ("http://host/?surface=beale#x"), or of the query itself."""
+    link = link.strip()
+    if "?" in link:
+        link = link.split("?", 1)[1]
+    elif "://" in link or link.startswith("/"):
+        link = ""  # an address with no query: the default state, as the page shows it
+    return link.split("#", 1)[0]
+
+
 def query_from_request(body: dict) -> str:
     """The canonical query string of a request body (with or without display keys)."""
     surface = body["surface"]
     if isinstance(surface, str):
         name, params = surface, {}
     else:
-        name, params = surface["name"], {k: v for k, v in surface.items() if k != "name"}
+        name, params = surface.get("name", "custom"), {k: v for k, v in surface.items() if k != "name"}
     runs = body.get("runs", [])
-    parts = [("surface", name), *((f"surface.{k}", v) for k, v in params.items()),
-             ("start", ",".join(js_number(v) for v in (body.get("start") or core.SURFACES[name].start))),
+    spec, _ = resolve_surface(surface)
+    parts = [("surface", name), *(formula_query(params) if name == "custom" else
+                                  ((f"surface.{k}", v) for k, v in params.items())),
+             ("start", ",".join(js_number(v) for v in (body.get("start") or spec.start))),
              ("steps", body.get("steps", DEFAULT_STEPS)),
              ("opt", ",".join(run["optimizer"] for run in runs))]
     for run in runs:
@@ -161,22 +178,41 @@ def _core(key: str, resolve, *args):
         raise core.InvalidInput(field, reason) from None
 
 
+# What JavaScript's Number() reads as a finite decimal: ASCII digits only. Python's float() also takes
+# "0.0_1" and other scripts' digits ("١"), which the page refuses: a link must mean one thing.
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+# JavaScript's Number() trims this whitespace (and Python's float() more, such as U+001C).
+_JS_SPACE = " \t\n\v\f\r\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \
+            "\u2028\u2029\u202f\u205f\u3000\ufeff"
+
+
+def _shown(text: str) -> str:
+    """A value as an error message echoes it: quoted, and cut short."""
+    return repr(text) if len(text) <= 40 else repr(text[:40]) + f"... ({len(text)} characters)"
+
+
 def _number(key: str, text: str, kind: str = "float") -> float | int:
-    try:
-        value = float(text)
-    except ValueError:
-        raise core.InvalidInput(key, f"{text!r} is not a number") from None
+    trimmed = text.strip(_JS_SPACE)
+    if not _DECIMAL.fullmatch(trimmed):
+        if trimmed.lstrip("+-") in ("Infinity", "inf", "nan", "NaN", "infinity"):
+            raise core.InvalidInput(key, f"{_shown(text)} is not a finite number")
+        raise core.InvalidInput(key, f"{_shown(text)} is not a number")
+    if kind == "int" and _INTEGER.fullmatch(trimmed) and len(trimmed) <= 400:
+        return int(trimmed)
+    value = float(trimmed)
     if not math.isfinite(value):
-        raise core.InvalidInput(key, f"{text!r} is not a finite number")
+        raise core.InvalidInput(key, f"{_shown(text)} is not a finite number")
     return int(value) if kind == "int" and value.is_integer() else value
 
 
 def _whole(key: str, text: str, low: int, high: int) -> int:
-    value = _number(key, text)
+    # Read as an integer, not through a float: 9223372036854775807 is a seed, not 9.223372036854776e18.
+    value = _number(key, text, "int")
     if not float(value).is_integer():
-        raise core.InvalidInput(key, f"{text!r} is not a whole number")
+        raise core.InvalidInput(key, f"{_shown(text)} is not a whole number")
     if not low <= value <= high:
-        raise core.InvalidInput(key, f"{key} = {text} is outside [{low}, {high}]")
+        raise core.InvalidInput(key, f"{key} = {_shown(text.strip(_JS_SPACE))[1:-1]} is outside [{low}, {high}]")
     return int(value)
 
 
@@ -184,7 +220,7 @@ def _display(q: dict) -> dict:
     out = dict(DISPLAY)
     if "view" in q:
         if q["view"] not in VIEWS:
-            raise core.InvalidInput("view", f"unknown view {q['view']!r}; allowed: {', '.join(VIEWS)}")
+            raise core.InvalidInput("view", f"unknown view {_shown(q['view'])}; allowed: {', '.join(VIEWS)}")
         out["view"] = q["view"]
     if "speed" in q:
         out["speed"] = _number("speed", q["speed"])
@@ -193,9 +229,35 @@ def _display(q: dict) -> dict:
     for key in FLAGS:
         if key in q:
             if q[key] not in ("0", "1", "true", "false"):
-                raise core.InvalidInput(key, f"{key} = {q[key]!r} must be 0 or 1")
+                raise core.InvalidInput(key, f"{key} = {_shown(q[key])} must be 0 or 1")
             out[key] = q[key] in ("1", "true")
     if q.get("inspect"):
         out["inspect"] = _core("inspect", optimizer_spec, q["inspect"]).id
     out.update((key, q[key]) for key in MAP_DISPLAY if q.get(key))
     return out
+
+
+def formula_from_query(q: dict) -> dict:
+    """surface=custom&f=<formula>&domain=x_min,x_max,y_min,y_max as the API's surface."""
+    if "f" not in q:
+        raise core.InvalidInput("f", 'surface=custom needs its formula, e.g. f=x^2%2B3*y^2')
+    surface = {"formula": q["f"]}
+    if q.get("domain"):
+        parts = q["domain"].split(",")
+        if len(parts) != 4:
+            raise core.InvalidInput("domain", f"domain = {q['domain']!r} must be four numbers x_min,x_max,y_min,y_max")
+        surface["domain"] = [_number("domain", p) for p in parts]
+    try:
+        resolve_surface(surface)
+    except core.InvalidInput as e:
+        raise core.InvalidInput("f" if e.field == "surface.formula" else "domain", e.reason) from None
+    return surface
+
+
+def formula_query(params: dict) -> list[tuple[str, object]]:
+    """The link keys of a formula surface: f, and domain unless it is the default."""
+    parts: list[tuple[str, object]] = [("f", params["formula"])]
+    domain = params.get("domain")
+    if domain is not None and [float(v) for v in domain] != list(core.formula.DEFAULT_DOMAIN):
+        parts.append(("domain", ",".join(js_number(v) for v in domain)))
+    return parts

@@ -17,6 +17,7 @@ from core.engine import (
     trajectory,
     warm,
 )
+from core import formula
 from core.explore import Basins, LrCurve, Tuning, basins, classify, tune_lr
 from core.optimizers import OPTIMIZERS
 from core.schedules import SCHEDULES
@@ -24,6 +25,6 @@ from core.surfaces import SURFACES
 
 __all__ = [
     "OPTIMIZERS", "SURFACES", "SCHEDULES", "InvalidInput", "Run", "Sweep", "SweepPlan", "SweepRows",
-    "Trajectory", "plan_sweep", "surface_grid", "sweep", "sweep_rows", "trajectory", "warm",
+    "Trajectory", "formula", "plan_sweep", "surface_grid", "sweep", "sweep_rows", "trajectory", "warm",
     "Basins", "LrCurve", "Tuning", "basins", "classify", "tune_lr",
 ]

@@ -27,6 +27,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
+from core import formula as _formula
 from core import schedules as _schedules
 from core.optimizers import OPTIMIZERS
 from core.spec import Hyperparameter, OptimizerSpec, SurfaceSpec
@@ -38,6 +39,8 @@ MAX_SWEEP_CELLS = 1_000_000
 MAX_SWEEP_WORK = 10_000_000_000  # cells x steps
 MAX_NOISE_SIGMA = 100.0
 SWEEP_BLOCK = 256  # trajectories stepped together: their state stays in L1
+# Cell-steps per thread between two returns of sweep_rows: about 0.02-0.2 s, by optimizer and surface.
+SWEEP_PIECE_WORK = 1 << 22
 
 
 class InvalidInput(ValueError):
@@ -180,7 +183,12 @@ def _kernel_args(fn) -> list[str]:
 
 
 def surface_call(spec: SurfaceSpec, x: str, y: str, row: str) -> str:
-    """The generated call of a surface kernel; constants from P, batch columns from Q[row]."""
+    """The generated call of a surface kernel; constants from P, batch columns from Q[row].
+
+    A kernel with `whole_params` (a typed formula) receives all of P, its tape.
+    """
+    if spec.whole_params:
+        return f"k_s{spec.code}({x}, {y}, P)"
     n_const = len(_kernel_args(spec.kernel)) - 2 - spec.batch_columns
     args = [x, y] + [f"P[{q}]" for q in range(n_const)] + [f"Q[{row}, {q}]" for q in range(spec.batch_columns)]
     return f"k_s{spec.code}({', '.join(args)})"
@@ -227,14 +235,19 @@ def _chain(var: str, specs, body, indent: int, fallback: str | None = None) -> s
     return "\n".join(lines)
 
 
+def _surfaces() -> list[SurfaceSpec]:
+    """Every surface the loops dispatch to: the registry's, then a typed formula's."""
+    return [*SURFACES.values(), _formula.CUSTOM]
+
+
 def generate_source() -> str:
     """The dispatch module's text for the registry as it is now."""
     imports = []
-    for prefix, reg in (("o", OPTIMIZERS), ("s", SURFACES)):
-        for spec in reg.values():
+    for prefix, specs in (("o", OPTIMIZERS.values()), ("s", _surfaces())):
+        for spec in specs:
             fn = _python(spec.kernel)
             imports.append(f"from {fn.__module__} import {fn.__name__} as k_{prefix}{spec.code}")
-    opt, surf = list(OPTIMIZERS.values()), list(SURFACES.values())
+    opt, surf = list(OPTIMIZERS.values()), _surfaces()
     nan = "f, gx, gy = np.nan, np.nan, np.nan"
     return _TEMPLATE.format(
         imports="\n".join(imports),
@@ -256,7 +269,7 @@ def generate_source() -> str:
 
 
 def _kernel_sources() -> list[Path]:
-    files = {inspect.getsourcefile(_python(spec.kernel)) for reg in (OPTIMIZERS, SURFACES) for spec in reg.values()}
+    files = {inspect.getsourcefile(_python(spec.kernel)) for spec in [*OPTIMIZERS.values(), *_surfaces()]}
     files |= {inspect.getsourcefile(sys.modules[__name__])}
     return sorted(Path(f) for f in files)
 
@@ -364,7 +377,11 @@ def optimizer_spec(name) -> OptimizerSpec:
 
 
 def resolve_surface(surface) -> tuple[SurfaceSpec, dict]:
-    """A surface given as a name or as {"name": ..., param: value, ...}."""
+    """A surface given as a name, as {"name": ..., param: value, ...} or as {"formula": ..., "domain": ...}."""
+    if isinstance(surface, dict) and ("formula" in surface or surface.get("name") == "custom"):
+        spec = resolve_formula(surface)
+        (x0, x1), (y0, y1) = spec.domain
+        return spec, {"formula": spec.source, "domain": [x0, x1, y0, y1]}
     if isinstance(surface, dict):
         params = dict(surface)
         name = params.pop("name", None)
@@ -377,6 +394,22 @@ def resolve_surface(surface) -> tuple[SurfaceSpec, dict]:
     if spec.id == "regression" and values["batch_size"] > values["n_points"]:
         raise InvalidInput("surface.batch_size", f"surface.batch_size = {values['batch_size']} is more than n_points = {values['n_points']}")
     return spec, values
+
+
+def resolve_formula(surface: dict) -> SurfaceSpec:
+    """{"formula": "(1-x)^2 + 100*(y-x^2)^2", "domain": [x_min, x_max, y_min, y_max]} as a surface spec."""
+    extra = [k for k in surface if k not in ("name", "formula", "domain")]
+    if extra:
+        raise InvalidInput(f"surface.{extra[0]}", f"unknown name {extra[0]!r}; a formula surface takes formula and domain")
+    if "formula" not in surface:
+        raise InvalidInput("surface.formula", 'is required for the custom surface, e.g. "x^2 + 3*y^2"')
+    text = surface["formula"]
+    if not isinstance(text, str):
+        raise InvalidInput("surface.formula", f'must be text such as "x^2 + y^2", not {type(text).__name__}')
+    try:
+        return _formula.custom_surface(text, _formula.resolve_domain(surface.get("domain")))
+    except _formula.FormulaError as e:
+        raise InvalidInput(f"surface.{e.field}", str(e)) from None
 
 
 def resolve_hyperparameters(spec: OptimizerSpec, given: dict | None, field: str = "hyperparameters") -> dict:
@@ -607,6 +640,8 @@ _NO_Q = np.zeros((1, 4))
 
 
 def _prepare_surface(spec: SurfaceSpec, params: dict, seed: int):
+    if spec.constants is not None:
+        return spec.constants, None, _NO_Q
     if spec.prepare is None:
         P = np.array([float(params[h.name]) for h in spec.params] or [0.0])
         return P, None, _NO_Q
@@ -664,6 +699,7 @@ class SweepRows:
     final_points: np.ndarray
     steps_to_tol: np.ndarray
     diverged: np.ndarray
+    cells: int = 0  # cells computed so far, these rows' included
 
 
 @dataclass
@@ -763,51 +799,71 @@ def _pool() -> ThreadPoolExecutor:
     return _executor
 
 
-def sweep_rows(plan: SweepPlan, rows_per_chunk: int | None = None):
-    """Compute a planned sweep in blocks of rows, yielding each SweepRows as it finishes."""
+def sweep_rows(plan: SweepPlan, work: int = SWEEP_PIECE_WORK):
+    """Compute a planned sweep in pieces of about `work` cell-steps per thread, whatever the grid's shape.
+
+    Yields a SweepRows after every piece: the rows it completed, or none
+    (row0 == row1) while a wide row is still being computed, with `cells` done
+    so far. A caller that checks a time limit or a disconnect between pieces
+    is therefore never stuck in one long call, even for a 1 x 250,000 grid.
+    """
     na, nb = plan.shape
     threads = sweep_threads()
-    if rows_per_chunk is None:
-        rows_per_chunk = max(1, (4 * SWEEP_BLOCK * threads) // nb)
+    # Whole blocks where possible, so every block's trajectories step side by side (SIMD); a piece
+    # of fewer cells than a block only happens when one cell's steps alone reach `work`.
+    piece = max(1, (max(1, work) * threads) // plan.steps)
+    if piece >= SWEEP_BLOCK:
+        piece -= piece % SWEEP_BLOCK
+    rows_per_chunk = max(1, piece // nb)
     lr_a, lr_b = _schedules.factors(plan.schedule, 0, plan.steps)
     # Without a known minimum no loss counts as reaching it, so steps_to_tol stays -1.
     level = -np.inf if plan.minimum_value is None else plan.minimum_value + plan.tol
     spec = plan.optimizer
     hnames = [h.name for h in spec.hyperparameters]
+    run = kernels().run_sweep
+    done = 0
     for r0 in range(0, na, rows_per_chunk):
         r1 = min(na, r0 + rows_per_chunk)
-        A, B = np.meshgrid(plan.values[0][r0:r1], plan.values[1], indexing="ij")
-        cols = {plan.names[0]: A.ravel(), plan.names[1]: B.ravel()}
-        n = A.size
-        p0 = np.empty((2, n))
-        p0[0] = cols.get("x", plan.start[0])
-        p0[1] = cols.get("y", plan.start[1])
-        h = np.empty((len(hnames), n))
-        for q, name in enumerate(hnames):
-            h[q] = cols.get(name, plan.hyperparameters[name])
-        s0 = np.zeros((max(len(spec.state), 1), n))
-        for slot, value in spec.init.items():
-            s0[spec.state.index(slot)] = h[hnames.index(value)] if isinstance(value, str) else value
+        n = (r1 - r0) * nb
         final = np.empty((2, n))
         final_f = np.empty(n)
         hit = np.empty(n, dtype=np.int64)
-        h = np.ascontiguousarray(h)
-        args = (spec.code, plan.surface.code, plan.steps, p0, h, s0, plan._P, plan._Q, plan._q_step,
-                lr_a, lr_b, plan._noise, plan._noise_step, float(level), final, final_f, hit)
-        nblocks = -(-n // SWEEP_BLOCK)
-        parts = min(threads, nblocks)
-        cuts = [nblocks * q // parts for q in range(parts + 1)]
-        run = kernels().run_sweep
-        if parts == 1:
-            run(*args, 0, nblocks)
-        else:
-            # The kernel releases the GIL, so plain threads run the blocks in parallel.
-            list(_pool().map(lambda q: run(*args, cuts[q], cuts[q + 1]), range(parts)))
+        for c0 in range(0, n, piece):
+            c1 = min(n, c0 + piece)
+            m = c1 - c0
+            cell = np.arange(r0 * nb + c0, r0 * nb + c1)
+            cols = {plan.names[0]: plan.values[0][cell // nb], plan.names[1]: plan.values[1][cell % nb]}
+            p0 = np.empty((2, m))
+            p0[0] = cols.get("x", plan.start[0])
+            p0[1] = cols.get("y", plan.start[1])
+            h = np.empty((len(hnames), m))
+            for q, name in enumerate(hnames):
+                h[q] = cols.get(name, plan.hyperparameters[name])
+            s0 = np.zeros((max(len(spec.state), 1), m))
+            for slot, value in spec.init.items():
+                s0[spec.state.index(slot)] = h[hnames.index(value)] if isinstance(value, str) else value
+            out, out_f, out_hit = np.empty((2, m)), np.empty(m), np.empty(m, dtype=np.int64)
+            args = (spec.code, plan.surface.code, plan.steps, p0, h, s0, plan._P, plan._Q, plan._q_step,
+                    lr_a, lr_b, plan._noise, plan._noise_step, float(level), out, out_f, out_hit)
+            nblocks = -(-m // SWEEP_BLOCK)
+            parts = min(threads, nblocks)
+            cuts = [nblocks * q // parts for q in range(parts + 1)]
+            if parts == 1:
+                run(*args, 0, nblocks)
+            else:
+                # The kernel releases the GIL, so plain threads run the blocks in parallel.
+                list(_pool().map(lambda q: run(*args, cuts[q], cuts[q + 1]), range(parts)))
+            final[:, c0:c1], final_f[c0:c1], hit[c0:c1] = out, out_f, out_hit
+            done += m
+            if c1 < n:
+                yield SweepRows(r0, r0, np.empty((0, nb)), np.empty((0, nb, 2)), np.empty((0, nb), dtype=np.int64),
+                                np.empty((0, nb), dtype=bool), done)
         bad = ~(np.isfinite(final[0]) & np.isfinite(final[1]) & np.isfinite(final_f))
         final_f = np.where(bad, np.nan, final_f)
         final = np.where(bad, np.nan, final)
         shape = (r1 - r0, nb)
-        yield SweepRows(r0, r1, final_f.reshape(shape), final.T.reshape(shape + (2,)), hit.reshape(shape), bad.reshape(shape))
+        yield SweepRows(r0, r1, final_f.reshape(shape), final.T.reshape(shape + (2,)), hit.reshape(shape),
+                        bad.reshape(shape), done)
 
 
 def sweep(surface, optimizer, start, steps, grid, hyperparameters=None, schedule=None, tol=1e-3, seed=0,
@@ -861,3 +917,4 @@ def warm() -> None:
     trajectory(first_surf, first_opt, SURFACES[first_surf].start, 2)
     sweep(first_surf, first_opt, SURFACES[first_surf].start, 2, {"x": [0.0], "y": [0.0]})
     surface_grid(first_surf, resolution=2)
+    _formula.warm()

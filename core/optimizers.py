@@ -79,6 +79,9 @@ def _power(x, beta):
 
 @njit(inline="always")
 def _sgd_momentum(x, d, first, lr_t, momentum, dampening, nesterov, b):
+    # torch keeps no buffer at momentum 0, so dampening changes nothing and the step is plain SGD.
+    if momentum == 0.0:
+        return x + (-lr_t) * d, b
     # torch: the buffer starts as the first gradient, undampened.
     if first:
         b = d

@@ -101,6 +101,9 @@ class SurfaceSpec:
     `prepare`, when given, turns (params, seed) into (constants, per-step
     batch source or None, fixed batch row or None) for the kernel; a
     stochastic surface reads `batch_columns` numbers per step from it.
+    `whole_params`: the kernel takes the constants as one array argument
+    (a typed formula's tape) instead of one argument each; `constants` is
+    that fixed array and `source` the formula as typed.
     """
 
     id: str
@@ -119,6 +122,9 @@ class SurfaceSpec:
     landmarks: Callable | None = field(default=None, repr=False)
     kernel: Callable | None = field(default=None, repr=False)
     code: int = -1
+    whole_params: bool = False
+    constants: np.ndarray | None = field(default=None, repr=False)
+    source: str | None = None
 
     def param(self, name: str) -> Hyperparameter:
         for h in self.params:

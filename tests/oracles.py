@@ -78,6 +78,8 @@ def _torch_momentum_buffer(s, d, t, momentum, dampening):
 @_optimizer
 def momentum(x, g, t, lr, hp, s):
     d = g + hp["weight_decay"] * x
+    if hp["momentum"] == 0:  # torch.optim.SGD: `if momentum != 0:` guards the whole buffer
+        return x - lr * d
     b = _torch_momentum_buffer(s, d, t, hp["momentum"], hp["dampening"])
     return x - lr * b
 

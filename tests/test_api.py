@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 
 import numpy as np
 import orjson
@@ -86,6 +87,29 @@ def test_lifespan_warms_the_kernels_before_the_first_request(monkeypatch):
     with TestClient(app) as c:
         assert calls == ["warm"]
         assert c.get("/api/health").json()["status"] == "ok"
+
+
+def test_a_slow_warm_up_says_it_is_compiling_and_for_how_long(monkeypatch, caplog):
+    from app import main
+
+    monkeypatch.setattr(main, "COMPILE_NOTICE_SECONDS", 0.05)
+    monkeypatch.setattr(core, "warm", lambda: time.sleep(0.3))
+    app = create_app()
+    app.dependency_overrides[get_settings] = lambda: Settings(warm_on_startup=True)
+    with caplog.at_level("INFO", logger="uvicorn.error"), TestClient(app):
+        pass
+    said = [r.getMessage() for r in caplog.records if r.name == "uvicorn.error"]
+    assert any(m.startswith("Compiling the numeric kernels") and "15-60 s" in m for m in said), said
+    assert any(m.startswith("Kernels compiled in") for m in said), said
+
+
+def test_a_cached_warm_up_says_nothing(monkeypatch, caplog):
+    monkeypatch.setattr(core, "warm", lambda: None)
+    app = create_app()
+    app.dependency_overrides[get_settings] = lambda: Settings(warm_on_startup=True)
+    with caplog.at_level("INFO", logger="uvicorn.error"), TestClient(app):
+        pass
+    assert not [r for r in caplog.records if "ompil" in r.getMessage()]
 
 
 # --- trajectories --------------------------------------------------------------------------
@@ -421,7 +445,11 @@ RAW_ERRORS = [
     ('{"surface": {"name": "quadratic", "kappa": NaN}, "runs": [{"optimizer": "adam"}]}', ["body", "surface", "kappa"], "finite"),
     ('', ["body"], "Field required"),
     ('{"surface": "beale", "runs": [', ["body", 30], "JSON decode error"),
-    ('{"surface": "beale", "steps": 1' + "0" * 5000 + ', "runs": []}', ["body", 0], "4300 digits"),
+    # An integer too long for Python to convert still names its field.
+    ('{"surface": "beale", "steps": 1' + "0" * 5000 + ', "runs": [{"optimizer": "adam"}]}', ["body", "steps"],
+     "an integer of 5001 digits is not a whole number"),
+    ('{"surface": "beale", "runs": [{"optimizer": "adam", "hyperparameters": {"lr": -' + "9" * 5000 + '}}]}',
+     ["body", "runs", 0, "hyperparameters", "lr"], "not a finite number"),
     ('[' * 100_000 + ']' * 100_000, ["body", 0], "recursion"),
 ]
 
@@ -469,6 +497,14 @@ SWEEP_ERRORS = [
     ({**SWEEP, "steps": 6000}, ["body", "steps"], "steps = 6000 is outside [1, 5000]"),
     ({**SWEEP, "optimizer": "newton"}, ["body", "optimizer"], "'adam'"),
     ({**SWEEP, "tol": -1}, ["body", "tol"], "at least 0"),
+    # No coercion and no key silently dropped.
+    ({**SWEEP, "colour": "red"}, ["body", "colour"], "Extra inputs"),
+    ({**SWEEP, "noise": {"sigma": -0.1}}, ["body", "noise", "sigma"], "outside [0, 100]"),
+    ({**SWEEP, "grid": {"lr": {"low": 0.1, "high": 1, "num": 5, "log": "yes"}, "beta1": [0.9]}},
+     ["body", "grid", "lr", "log"], "valid boolean"),
+    ({**SWEEP, "grid": {"lr": {"low": 0.1, "high": 1, "num": 5, "log": 1}, "beta1": [0.9]}},
+     ["body", "grid", "lr", "log"], "valid boolean"),
+    ({**SWEEP, "grid": {"lr": [[0.1, 0.2], [0.3]], "beta1": [0.9]}}, ["body", "grid", "lr", 0], "not a list"),
 ]
 
 
@@ -484,13 +520,15 @@ GRID_ERRORS = [
     ("/api/surfaces/flatland/grid", ["path", "name"], "'rosenbrock'"),
     ("/api/surfaces/beale/grid?resolution=1", ["query", "resolution"], "outside [2, 500]"),
     ("/api/surfaces/beale/grid?resolution=100000", ["query", "resolution"], "outside [2, 500]"),
-    ("/api/surfaces/beale/grid?resolution=ten", ["query", "resolution"], "valid integer"),
+    ("/api/surfaces/beale/grid?resolution=ten", ["query", "resolution"], "whole number"),
     ("/api/surfaces/beale/grid?x_min=nan", ["query", "x_min"], "not a finite number"),
     ("/api/surfaces/beale/grid?y_max=inf", ["query", "y_max"], "not a finite number"),
     ("/api/surfaces/beale/grid?x_min=2&x_max=1", ["query", "x_min"], "low < high"),
     ("/api/surfaces/beale/grid?kappa=10", ["query", "kappa"], "unknown name 'kappa'"),
     ("/api/surfaces/quadratic/grid?kappa=0", ["query", "kappa"], "outside [1, 10000]"),
     ("/api/surfaces/beale/grid?colour=red", ["query", "colour"], "Extra inputs"),
+    ("/api/surfaces/beale/grid?resolution=2.0", ["query", "resolution"], "whole number written in digits"),
+    ("/api/surfaces/beale/grid?resolution=1e2", ["query", "resolution"], "whole number written in digits"),
 ]
 
 
@@ -509,3 +547,49 @@ def test_build_runs_is_the_one_path_from_a_body_to_runs():
         api.build_runs({"surface": "beale", "runs": [{"optimizer": "adam", "hyperparameters": {"lr": 99}}]},
                        prefix=["query"])
     assert info.value.errors[0]["loc"] == ["query", "runs", 0, "hyperparameters", "lr"]
+
+
+def test_an_error_echoing_a_huge_value_is_cut_short(client):
+    huge = "x" * 900_000
+    for body in ({"surface": "beale", "runs": [{"optimizer": "adam", "hyperparameters": {huge: 1}}]},
+                 {"surface": "beale", "runs": [{"optimizer": "adam", "hyperparameters": {"lr": huge}}]},
+                 {**SWEEP, "grid": {huge: [1], "beta1": [0.9]}}):
+        path = "/api/sweeps/stream" if "grid" in body else "/api/trajectories"
+        r = post(client, path, body)
+        assert r.status_code == 422 and len(r.content) < 2000, r.content[:300]
+        assert "characters in all)" in r.text
+
+
+@pytest.mark.parametrize("path", ["/", "/embed", "/api/catalog", "/api/health", "/static/js/state.js",
+                                  "/api/surfaces/beale/grid?resolution=20", "/openapi.json"])
+def test_head_answers_wherever_get_does(client, path):
+    get, head = client.get(path), client.head(path)
+    assert get.status_code == head.status_code == 200
+    assert head.content == b"" and head.headers["content-type"] == get.headers["content-type"]
+    assert head.headers.get("content-length") == get.headers.get("content-length")
+
+
+def test_export_requests_take_integers_not_strings(client):
+    r = post(client, "/api/exports", {"state": "opt=adam&steps=5", "format": "gif", "frames": "10"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "frames"]
+
+
+def test_an_export_given_a_whole_link_exports_that_link(client):
+    r = post(client, "/api/exports", {"state": "http://127.0.0.1:8000/?surface=beale&opt=newton", "format": "png"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "state", "opt"]
+
+
+def test_a_failed_export_does_not_show_the_servers_exception_text(tmp_path, monkeypatch):
+    from app import jobs, render
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret detail of the server: /srv/private/path")
+
+    monkeypatch.setattr(render, "export", broken)
+    records = jobs.SqliteRecords(tmp_path / "jobs.sqlite3")
+    records.add({"id": "j", "client": "c", "state": "surface=beale&opt=adam&steps=5", "status": "queued",
+                 "options": json.dumps({"format": "png"}), "path": str(tmp_path / "j.png"), "created": 0, "beat": 0})
+    jobs.make(records, "j")
+    row = records.get("j")
+    assert row["status"] == "error" and "failed" in row["message"]
+    assert "secret" not in row["message"] and "RuntimeError" not in row["message"]

@@ -377,15 +377,44 @@ def test_sweep_with_swapped_axes_and_mixed_grid():
     assert_sweep_matches_trajectories(sw, "beale", "adam", (1.0, 1.5), 50, {})
 
 
-def test_sweep_rows_in_blocks_equal_the_whole_sweep():
+def test_sweep_rows_in_blocks_equal_the_whole_sweep(monkeypatch):
+    monkeypatch.setenv("GRADSCAPE_THREADS", "1")
     grid = {"lr": np.geomspace(1e-4, 1e-1, 7), "beta1": np.linspace(0.5, 0.99, 5)}
     whole = core.sweep("rosenbrock", "adam", (-1.2, 1.0), 100, grid, tol=4.0)
     plan = core.plan_sweep("rosenbrock", "adam", (-1.2, 1.0), 100, grid, tol=4.0)
-    blocks = list(core.sweep_rows(plan, rows_per_chunk=2))
-    assert [(b.row0, b.row1) for b in blocks] == [(0, 2), (2, 4), (4, 6), (6, 7)]
+    blocks = list(core.sweep_rows(plan, work=10 * 100))  # two rows of 5 cells per piece
+    assert [(b.row0, b.row1, b.cells) for b in blocks] == [(0, 2, 10), (2, 4, 20), (4, 6, 30), (6, 7, 35)]
     np.testing.assert_array_equal(np.concatenate([b.final_points for b in blocks]), whole.final_points)
     np.testing.assert_array_equal(np.concatenate([b.steps_to_tol for b in blocks]), whole.steps_to_tol)
     assert np.any(whole.steps_to_tol >= 0) and np.any(whole.steps_to_tol == -1)
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_a_wide_row_is_computed_in_pieces_of_bounded_work(monkeypatch, threads):
+    # One row of 2,000 cells: each piece stays near `work` cell-steps per thread however the grid is shaped,
+    # so a caller checking a time limit between pieces is never stuck in one long call.
+    monkeypatch.setenv("GRADSCAPE_THREADS", threads)
+    grid = {"beta1": [0.9], "lr": np.geomspace(1e-4, 1.0, 2000)}
+    plan = core.plan_sweep("rastrigin", "nadam", (2.0, 2.0), 50, grid)
+    pieces = list(core.sweep_rows(plan, work=256 * 50))
+    per_piece = 256 * int(threads)
+    assert [p.cells for p in pieces] == [min(2000, per_piece * (q + 1)) for q in range(len(pieces))]
+    assert all(p.row0 == p.row1 == 0 and p.final_losses.shape == (0, 2000) for p in pieces[:-1])
+    assert (pieces[-1].row0, pieces[-1].row1) == (0, 1)
+    whole = core.sweep("rastrigin", "nadam", (2.0, 2.0), 50, grid)
+    np.testing.assert_array_equal(pieces[-1].final_losses, whole.final_losses)
+    # A few cells against single runs: the piece boundaries change nothing.
+    for j in (0, 255, 256, 1999):
+        t = core.trajectory("rastrigin", "nadam", (2.0, 2.0), 50, {"beta1": 0.9, "lr": grid["lr"][j]})
+        np.testing.assert_array_equal(pieces[-1].final_points[0, j], t.points[-1])
+
+
+def test_a_piece_has_fewer_cells_than_a_block_when_steps_are_many(monkeypatch):
+    monkeypatch.setenv("GRADSCAPE_THREADS", "1")
+    plan = core.plan_sweep("quadratic", "sgd", (1.0, 1.0), 1000, {"lr": [0.01, 0.02, 0.03], "momentum": [0.0, 0.5]})
+    pieces = list(core.sweep_rows(plan, work=1000))  # one cell per piece
+    assert [p.cells for p in pieces] == [1, 2, 3, 4, 5, 6]
+    assert [(p.row0, p.row1) for p in pieces if p.row1 > p.row0] == [(0, 1), (1, 2), (2, 3)]
 
 
 def test_sweep_reports_divergence():

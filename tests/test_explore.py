@@ -333,7 +333,8 @@ def test_basins_stream_refuses_a_bad_radius_and_a_bad_grid(client):
 
 
 def test_basins_stream_stopped_by_the_compute_limit_ends_with_an_error_line():
-    body = {**BASINS, "grid": {"x": {"low": -4.8, "high": 4.8, "num": 400}, "y": {"low": -4.8, "high": 4.8, "num": 64}}}
+    # Many pieces of work: the limit is checked between them.
+    body = {**BASINS, "steps": 2000, "grid": {"x": {"low": -4.8, "high": 4.8, "num": 400}, "y": {"low": -4.8, "high": 4.8, "num": 64}}}
     with client_with(max_compute_seconds=1e-9) as c:
         out = ndjson_lines(c.post("/api/basins/stream", json=body))
     assert out[-1]["type"] == "error" and "limit" in out[-1]["message"]

@@ -127,6 +127,141 @@ def test_a_diverged_run_is_drawn_up_to_its_last_finite_point_and_labelled(tmp_pa
     assert Image.open(out).n_frames == 5
 
 
+# --- runs that leave the frame ----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def diverged():
+    """Adam converging and SGD diverging (its loss reaches 1e306, then infinity) on one quadratic."""
+    runs = [core.trajectory("quadratic", "adam", (-1.8, 1.0), 300, {"lr": 0.05}),
+            core.trajectory("quadratic", "sgd", (-1.8, 1.0), 300, {"lr": 1.0})]
+    assert runs[1].diverged_at is not None and runs[1].losses.max() > 1e300
+    return render.Scene.from_runs(runs)
+
+
+@pytest.fixture(scope="module")
+def saddle():
+    """Momentum and Nesterov leave the saddle's frame by the same spot; SGD stays in it."""
+    runs = [core.trajectory("saddle", o, (-1.5, 1e-3), 250, {"lr": 0.0025}) for o in ("momentum", "nesterov")]
+    runs.append(core.trajectory("saddle", "sgd", (-1.5, 1e-3), 250, {"lr": 0.01}))
+    return render.Scene.from_runs(runs)
+
+
+def pixel_of(frames: render.Frames, point) -> tuple[int, int]:
+    """(row, column) in the frame's pixels of a point in the view's data coordinates."""
+    x, y = frames.ax.transData.transform(point)
+    return int(round(frames.height - y)), int(round(x))
+
+
+def colour_near(pixels: np.ndarray, where: tuple[int, int], hex_colour: str, radius: int = 4) -> bool:
+    r, c = where
+    return has_colour(pixels[max(r - radius, 0):r + radius + 1, max(c - radius, 0):c + radius + 1], hex_colour, tol=8)
+
+
+@pytest.mark.parametrize("fmt", render.FORMATS)
+def test_the_loss_view_of_a_diverged_run_exports_in_every_format(diverged, tmp_path, fmt):
+    out = export(diverged, tmp_path, fmt, "loss", **({"step": 200} if fmt in render.STILLS else {}))
+    assert out.stat().st_size > 0
+    if fmt in ("gif", "png"):
+        assert Image.open(out).size == SIZE
+    if fmt == "html":
+        sgd = diverged.runs[1]
+        assert f"SGD: diverged at step {sgd.diverged_at}" in out.read_text(encoding="utf-8")
+
+
+def test_a_diverged_run_does_not_rescale_the_loss_axis(diverged):
+    adam, sgd = diverged.runs
+    lo, hi, log = diverged.loss_range()
+    assert log
+    # The axis spans what the runs show inside the plotted domain (the page's factor 2 of margin).
+    inside = np.concatenate([r.losses[diverged.in_domain(r.points)] for r in diverged.runs])
+    assert hi == pytest.approx(2 * inside.max()) and lo == pytest.approx(inside.min() / 2)
+    assert hi < 100  # not the diverged run's 1e306
+    # The diverged run leaves by the top edge, where it is marked, before it diverges.
+    step, point, side = diverged.exit(sgd, "loss")
+    assert side == "top" and point[1] == pytest.approx(hi) and step <= sgd.diverged_at
+    assert diverged.exit(adam, "loss") is None
+    frames = render.Frames(diverged, "loss", 640, 480)
+    pixels = frames.frame(diverged.steps)
+    assert colour_near(pixels, pixel_of(frames, point), palette.colour_for("sgd"))
+
+
+def test_a_run_leaving_the_frame_is_marked_on_the_edge_from_the_step_it_leaves(saddle):
+    momentum = saddle.runs[0]
+    step, point, side = saddle.exit(momentum, "contour")
+    # Oracle: the first point outside the domain, and where the step to it crosses y = 2.
+    (x0, x1), (y0, y1) = saddle.spec.domain
+    outside = np.flatnonzero(np.abs(momentum.points[:, 1]) > y1)
+    assert step == outside[0] and side == "top"
+    a, b = momentum.points[step - 1], momentum.points[step]
+    t = (y1 - a[1]) / (b[1] - a[1])
+    assert point == pytest.approx(a + t * (b - a))
+    assert saddle.exit(saddle.runs[2], "contour") is None
+    assert saddle.legend_label(momentum, "contour") == f"Momentum (left the frame at step {step})"
+    frames = render.Frames(saddle, "contour", 640, 480)
+    where = pixel_of(frames, frames.exit_points[0][1])
+    colour = palette.colour_for("momentum")
+    # Just outside the edge only the marker can draw (the line and the head are clipped to the axes).
+    outside = (where[0] - 3, where[1])
+    assert not colour_near(frames.frame(step - 1).copy(), outside, colour, radius=1)
+    assert colour_near(frames.frame(step), outside, colour, radius=1)
+
+
+def test_exit_markers_at_the_same_spot_are_set_side_by_side_on_the_edge(saddle):
+    frames = render.Frames(saddle, "contour", 640, 480)
+    (_, a, side_a), (_, b, side_b) = frames.exit_points[:2]
+    assert side_a == side_b == "top" and a[1] == b[1] == 2.0  # both stay on the edge
+    apart = np.hypot(*(np.array(pixel_of(frames, a)) - pixel_of(frames, b)))
+    assert apart >= frames.fig.dpi / 72 * render.EXIT_SIZE
+    pixels = frames.frame(saddle.steps)
+    for (_, point, _), o in zip(frames.exit_points[:2], ("momentum", "nesterov")):
+        assert colour_near(pixels, pixel_of(frames, point), palette.colour_for(o), radius=2), o
+
+
+@pytest.mark.parametrize("view", ["contour", "surface3d"])
+def test_the_legend_drawn_names_the_step_a_run_left_the_frame(saddle, view):
+    step = saddle.exit(saddle.runs[0], view)[0]
+    frames = render.Frames(saddle, view, *SIZE)
+    texts = [t.get_text() for t in frames.fig.legends[0].get_texts()]
+    assert f"Momentum\n(left the frame at step {step})" in texts
+    assert "SGD" in texts  # a run that stays in the frame keeps its plain name
+
+
+def test_the_html_file_marks_where_a_run_left_the_frame(saddle, tmp_path):
+    step = saddle.exit(saddle.runs[0], "contour")[0]
+    text = export(saddle, tmp_path, "html", "contour").read_text(encoding="utf-8")
+    assert f"Momentum: left the frame at step {step}" in text and "triangle-up" in text
+
+
+def test_heads_on_one_spot_become_rings_so_each_and_the_minimum_stay_visible(tmp_path):
+    # Adam and AdamW with weight_decay = 0 take the same path: their heads share every spot.
+    runs = [core.trajectory("quadratic", o, (-1.8, 1.0), 400, {"lr": 0.05, **({"weight_decay": 0.0} if o == "adamw" else {})})
+            for o in ("adam", "adamw", "sgd")]
+    assert np.array_equal(runs[0].points, runs[1].points)
+    assert np.abs(runs[0].points[-1]).max() < 1e-3  # at the minimum
+    scene = render.Scene.from_runs(runs)
+    frames = render.Frames(scene, "contour", 640, 480)
+    pixels = frames.frame(scene.steps)
+    heads = frames.heads
+    assert heads[0].get_markerfacecolor() == "none" and heads[1].get_markerfacecolor() == "none"
+    assert heads[1].get_markersize() > heads[0].get_markersize()  # the second rings the first
+    centre = pixel_of(frames, (0.0, 0.0))
+    for o in ("adam", "adamw"):
+        assert colour_near(pixels, centre, palette.colour_for(o), radius=14), o
+    # The minimum's star still shows at the centre of the rings.
+    assert colour_near(pixels, centre, palette.LANDMARK_COLOUR, radius=2)
+
+
+def test_cli_reports_a_failed_export_in_one_line_and_exits_1(tmp_path, monkeypatch, capsys):
+    def fail(*args, **kwargs):
+        raise OverflowError("cannot convert float infinity to integer")
+
+    monkeypatch.setattr(render, "export", fail)
+    out = tmp_path / "x.png"
+    assert cli("--surface", "beale", "--optimizers", "adam", "--steps", 5, "--out", out) == 1
+    err = capsys.readouterr().err
+    assert err == f"gradscape export: error: could not write {out}: OverflowError: cannot convert float infinity to integer\n"
+
+
 # --- files ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("view", ["contour", "surface3d"])

@@ -246,6 +246,23 @@ def test_matches_oracle_step_by_step(spec, seed):
         state = {slot: ours.state[slot][k].copy() for slot in ours.state}
 
 
+def test_torch_parity_momentum_zero_with_dampening():
+    # torch.optim.SGD keeps no buffer when momentum is 0, so dampening must change nothing.
+    spec = core.OPTIMIZERS["momentum"]
+    hp = {"lr": 0.05, "momentum": 0.0, "dampening": 0.7, "weight_decay": 0.1}
+    ours = core.trajectory(QUADRATIC, "momentum", FAR_START, TORCH_STEPS, hp)
+    ref = torch_points(spec, QUADRATIC, FAR_START, TORCH_STEPS, hp)
+    assert_close(ours.points, ref, TORCH_RTOL, "momentum=0, dampening=0.7")
+    plain = run("sgd", {"lr": 0.05, "weight_decay": 0.1}, TORCH_STEPS, start=FAR_START)
+    np.testing.assert_array_equal(ours.points, plain.points)
+
+
+def test_nesterov_without_momentum_is_sgd_where_torch_refuses_it():
+    # Documented in the README: torch.optim.SGD(nesterov=True, momentum=0) raises; here it is plain SGD.
+    with pytest.raises(ValueError, match="Nesterov momentum requires a momentum"):
+        torch.optim.SGD([torch.zeros(2, requires_grad=True)], lr=0.1, momentum=0.0, nesterov=True)
+
+
 # --- known equivalences ----------------------------------------------------
 
 def run(optimizer, hp, steps=200, schedule=None, surface=QUADRATIC, start=START):

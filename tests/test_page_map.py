@@ -209,15 +209,15 @@ def test_the_map_in_an_embed(page):
 
 def test_tune_lr_sets_each_lr_to_the_one_core_picks_and_marks_the_legend(page):
     page.goto(f"{page.base}/?{RACE}")
-    page.wait_for_function("window.__drawn.some((e) => e.kind === 'data')")
+    page.wait_for_function("() => window.__drawn.some((e) => e.kind === 'data')")
     page.get_by_role("button", name="Tune lr").click()
-    page.wait_for_function("window.__drawn.some((e) => e.kind === 'tuned')")
+    page.wait_for_function("() => window.__drawn.some((e) => e.kind === 'tuned')")
     expected = core.tune_lr("beale", ["sgd", "adam"], (1.0, 1.5), 300)
     page.wait_for_function("() => location.search.includes('adam.lr=')")
     q = query(page)
     for curve in expected.curves:
         assert float(q[f"{curve.optimizer}.lr"]) == curve.best_lr
-    page.wait_for_function("document.querySelectorAll('#legend .tuned').length === 2")
+    page.wait_for_function("() => document.querySelectorAll('#legend .tuned').length === 2")
     assert len(page.evaluate("document.querySelector('.tune-plot').data")) == 4  # a line and a dot each
     assert "64 learning rates" in page.locator(".tune-status").inner_text()
     # Moving SGD's lr away from the tuned value takes its mark off, and only its.
@@ -225,15 +225,15 @@ def test_tune_lr_sets_each_lr_to_the_one_core_picks_and_marks_the_legend(page):
     box = page.locator('input[type="number"][data-key="sgd.lr"]')
     box.fill("0.001")
     box.press("Enter")
-    page.wait_for_function("document.querySelectorAll('#legend .tuned').length === 1")
+    page.wait_for_function("() => document.querySelectorAll('#legend .tuned').length === 1")
     assert page.errors == []
 
 
 def test_tuning_with_noise_says_it_averaged_seeds(page):
     page.goto(f"{page.base}/?{RACE}&noise=0.2&noise_seed=4")
-    page.wait_for_function("window.__drawn.some((e) => e.kind === 'data')")
+    page.wait_for_function("() => window.__drawn.some((e) => e.kind === 'data')")
     page.get_by_role("button", name="Tune lr").click()
-    page.wait_for_function("window.__drawn.some((e) => e.kind === 'tuned')")
+    page.wait_for_function("() => window.__drawn.some((e) => e.kind === 'tuned')")
     assert "mean of 5 noise seeds (4–8)" in page.locator(".tune-status").inner_text()
     expected = core.tune_lr("beale", ["sgd", "adam"], (1.0, 1.5), 300, noise={"sigma": 0.2, "seed": 4})
     page.wait_for_function("() => location.search.includes('adam.lr=')")
@@ -244,7 +244,7 @@ def test_tuning_with_noise_says_it_averaged_seeds(page):
 
 def test_a_refused_tuning_shows_the_servers_reason(page):
     page.goto(f"{page.base}/?surface=saddle&steps=100&opt=sgd&autoplay=0")
-    page.wait_for_function("window.__drawn.some((e) => e.kind === 'data')")
+    page.wait_for_function("() => window.__drawn.some((e) => e.kind === 'data')")
     page.locator(".tune-row select").select_option("steps_to_tol")
     page.get_by_role("button", name="Tune lr").click()
     page.locator("#alert").wait_for(state="visible")
@@ -267,7 +267,7 @@ def test_the_map_fits_each_screen(browser, live_server, size, tmp_path):
 
 def open_preset(page, preset_id: str) -> None:
     page.goto(f"{page.base}/?surface=booth&opt=sgd&autoplay=0")
-    page.wait_for_function("window.__drawn.some((e) => e.kind === 'data')")
+    page.wait_for_function("() => window.__drawn.some((e) => e.kind === 'data')")
     page.locator("#preset").select_option(preset_id)
 
 
@@ -302,7 +302,7 @@ def test_himmelblaus_basins_preset_shows_four_basins(page):
 def test_after_tuning_the_adam_preset_sgd_reaches_the_minimum_first(page):
     open_preset(page, "adam_or_tuning")
     page.wait_for_function("() => location.search.includes('adam.lr=0.05')")
-    page.wait_for_function("window.__drawn.some((e) => e.kind === 'data')")
+    page.wait_for_function("() => window.__drawn.some((e) => e.kind === 'data')")
 
     def steps_to_tol() -> dict:
         return page.evaluate("""() => Object.fromEntries(window.gradscape.scene.runs.map((r) =>
@@ -312,7 +312,7 @@ def test_after_tuning_the_adam_preset_sgd_reaches_the_minimum_first(page):
     assert before["sgd"] == -1 and 0 < before["adam"] < before["momentum"]
     n = page.evaluate("window.__drawn.filter((e) => e.kind === 'data').length")
     page.get_by_role("button", name="Tune lr").click()
-    page.wait_for_function("window.__drawn.some((e) => e.kind === 'tuned')")
+    page.wait_for_function("() => window.__drawn.some((e) => e.kind === 'tuned')")
     page.wait_for_function("(n) => window.__drawn.filter((e) => e.kind === 'data').length > n", arg=n)
     after = steps_to_tol()
     assert 0 < after["sgd"] < min(after["adam"], after["momentum"])
@@ -347,15 +347,15 @@ def test_a_refused_map_says_which_field_and_why(page):
 
 def test_the_learning_rates_from_before_tuning_can_be_restored(page):
     page.goto(f"{page.base}/?{RACE}&adam.lr=0.05")
-    page.wait_for_function("window.__drawn.some((e) => e.kind === 'data')")
+    page.wait_for_function("() => window.__drawn.some((e) => e.kind === 'data')")
     page.get_by_role("button", name="Tune lr").click()
-    page.wait_for_function("window.__drawn.some((e) => e.kind === 'tuned')")
+    page.wait_for_function("() => window.__drawn.some((e) => e.kind === 'tuned')")
     page.wait_for_function("() => location.search.includes('sgd.lr=')")
     page.get_by_role("button", name="Restore the previous learning rates").click()
     page.wait_for_function("() => !location.search.includes('sgd.lr=')")
     q = query(page)
     assert q["adam.lr"] == "0.05" and "sgd.lr" not in q
-    page.wait_for_function("document.querySelectorAll('#legend .tuned').length === 0")
+    page.wait_for_function("() => document.querySelectorAll('#legend .tuned').length === 0")
 
 
 def test_dragging_a_box_zooms_the_map_into_the_url_and_a_double_click_undoes_it(page):

@@ -134,11 +134,39 @@ def test_a_body_round_trips_through_its_query(seed):
     ("speed=0", "speed", "more than 0"),
     ("autoplay=yes", "autoplay", "0 or 1"),
     ("inspect=newton", "inspect", "unknown optimizer 'newton'"),
+    # JavaScript's Number() reads neither, so the page refuses them; so does the server.
+    ("opt=adam&adam.lr=0.0_1", "adam.lr", "'0.0_1' is not a number"),
+    ("steps=1_000", "steps", "not a number"),
+    ("opt=adam&adam.lr=\u0660.\u0661", "adam.lr", "is not a number"),
+    ("seed=\u0663", "seed", "is not a number"),
+    ("seed=9223372036854775808", "seed", "seed = 9223372036854775808 is outside [0, 9223372036854775807]"),
+    ("opt=adam&adam.lr=" + "x" * 10_000, "adam.lr", "(10000 characters)"),
 ])
 def test_a_bad_value_raises_naming_its_key(query, key, msg):
     with pytest.raises(core.InvalidInput) as info:
         request_from_query(query)
     assert info.value.field == key and msg in info.value.reason, (info.value.field, info.value.reason)
+
+
+def test_seeds_are_read_as_integers_to_the_last_digit():
+    body = request_from_query("seed=9223372036854775807&noise=0.1&noise_seed=9007199254740993")
+    assert body["seed"] == 2**63 - 1 and body["noise"]["seed"] == 2**53 + 1
+
+
+def test_numbers_are_read_as_javascripts_number_reads_them():
+    body = request_from_query("opt=adam&adam.lr=.5e-2&adam.beta1=+0.5&adam.eps=1.&surface.kappa=3")
+    assert body["runs"][0]["hyperparameters"] == {"lr": 0.005, "beta1": 0.5, "eps": 1.0}
+
+
+@pytest.mark.parametrize("link", [
+    "http://127.0.0.1:8000/?surface=beale&opt=adam&steps=40",
+    "https://gradscape.example/embed?surface=beale&opt=adam&steps=40#top",
+    "/?surface=beale&opt=adam&steps=40",
+    "?surface=beale&opt=adam&steps=40",
+])
+def test_a_whole_link_reads_as_its_query(link):
+    body = request_from_query(link)
+    assert (body["surface"], body["steps"], body["runs"][0]["optimizer"]) == ("beale", 40, "adam")
 
 
 def test_settings_of_unused_optimizers_and_unknown_keys_are_ignored():

@@ -110,3 +110,125 @@ def test_past_the_compute_limit_a_stream_ends_with_an_error_line(limited_server)
         records = [json.loads(line) for line in r.iter_lines()]
     assert r.status_code == 200 and records[0]["type"] == "meta"
     assert records[-1]["type"] == "error" and "limit of 1e-06 s" in records[-1]["message"]
+
+
+# One row of 250,000 cells x 5,000 steps: about 35 s of work in a single row of the grid.
+WIDE_SWEEP = {"surface": "rastrigin", "optimizer": "nadam", "steps": 5000,
+              "grid": {"beta1": [0.9], "lr": {"low": 1e-4, "high": 1, "num": 250_000, "log": True}}}
+WIDE_WORK = 250_000 * 5000
+
+
+@pytest.fixture(scope="module")
+def busy_server():
+    server = LiveServer(env={"GRADSCAPE_MAX_COMPUTE_SECONDS": "2", "GRADSCAPE_COMPUTE_THREADS": "2"})
+    yield server
+    server.stop()
+
+
+def test_a_sweep_of_one_wide_row_stops_at_the_compute_limit(busy_server):
+    before = streams(busy_server.url)
+    with httpx.stream("POST", busy_server.url + "/api/sweeps/stream", json=WIDE_SWEEP, timeout=60) as r:
+        records = [json.loads(line) for line in r.iter_lines()]
+    assert r.status_code == 200 and records[0]["type"] == "meta"
+    assert records[-1]["type"] == "error" and "limit of 2 s" in records[-1]["message"]
+    progress = [rec["progress"] for rec in records if rec["type"] == "progress"]
+    assert progress and progress == sorted(progress) and progress[-1] < 1
+    after = wait_for(busy_server.url, lambda s: s["active"] == before["active"])
+    assert after["failed"] == before["failed"] + 1
+    assert 0 < after["steps"] - before["steps"] < WIDE_WORK
+
+
+def test_a_client_that_leaves_a_sweep_stops_it_and_counts_as_disconnected(busy_server):
+    before = streams(busy_server.url)
+    with httpx.stream("POST", busy_server.url + "/api/sweeps/stream", json=WIDE_SWEEP, timeout=60) as r:
+        lines = r.iter_lines()
+        assert json.loads(next(lines))["type"] == "meta"
+        assert json.loads(next(lines))["type"] == "progress"
+    after = wait_for(busy_server.url, lambda s: s["active"] == before["active"])
+    assert after["disconnected"] == before["disconnected"] + 1, (before, after)
+    assert after["completed"] == before["completed"] and after["failed"] == before["failed"]
+    assert after["steps"] - before["steps"] < WIDE_WORK
+
+
+def test_pages_static_files_and_the_catalog_answer_while_sweeps_hold_every_compute_thread(busy_server):
+    url = busy_server.url
+    before = streams(url)
+    with httpx.Client(base_url=url, timeout=60) as a, httpx.Client(base_url=url, timeout=60) as b:
+        with a.stream("POST", "/api/sweeps/stream", json=WIDE_SWEEP) as ra, \
+                b.stream("POST", "/api/sweeps/stream", json=WIDE_SWEEP) as rb:
+            for r in (ra, rb):
+                lines = r.iter_lines()
+                next(lines), next(lines)  # both sweeps are computing
+            with httpx.Client(base_url=url, timeout=60) as c:
+                for path in ("/", "/embed", "/api/catalog", "/static/js/state.js", "/api/health"):
+                    assert c.get(path).status_code == 200, path
+            # Answered while both sweeps were still running, not after them.
+            assert streams(url)["active"] == before["active"] + 2
+    wait_for(url, lambda s: s["active"] == before["active"])
+
+
+# --- connection hygiene ---------------------------------------------------------------------
+
+GUARD = 30.0  # a connection still open this long after the 1 s deadline fails the test instead of hanging it
+
+
+@pytest.fixture(scope="module")
+def deadline_server():
+    server = LiveServer(env={"GRADSCAPE_REQUEST_TIMEOUT_SECONDS": "1", "GRADSCAPE_KEEP_ALIVE_SECONDS": "1"})
+    yield server
+    server.stop()
+
+
+def read_until_closed(sock) -> bytes:
+    sock.settimeout(GUARD)
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(4096)
+        except ConnectionResetError:
+            return data
+        if not chunk:
+            return data
+        data += chunk
+
+
+@pytest.mark.parametrize("sent", [
+    b"",                                                                     # no bytes at all
+    b"GET /api/hea",                                                         # half a request line
+    b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n",                      # headers without the blank line
+    b"POST /api/trajectories HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+    b"content-length: 100\r\n\r\n{\"surface\":",                             # a short body
+], ids=["nothing", "partial-line", "no-blank-line", "short-body"])
+def test_an_incomplete_request_is_answered_408_and_closed(deadline_server, sent):
+    import socket
+
+    with socket.create_connection(("127.0.0.1", deadline_server.port), timeout=GUARD) as sock:
+        sock.sendall(sent)
+        answer = read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+
+
+def test_a_trickled_request_gains_nothing_from_its_trickle(deadline_server):
+    import socket
+
+    with socket.create_connection(("127.0.0.1", deadline_server.port), timeout=GUARD) as sock:
+        sent = 0
+        for byte in b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * 1000:
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:
+                break  # closed under us: the deadline held
+            sent += 1
+            time.sleep(0.05)
+            if sent > 200:  # 10 s of trickling, ten times the deadline
+                break
+        answer = read_until_closed(sock)
+    assert sent < 200, "ten times the deadline went by and the connection was still open"
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 408 ")
+
+
+def test_complete_requests_on_a_kept_alive_connection_are_answered(deadline_server):
+    with httpx.Client(base_url=deadline_server.url) as client:
+        for _ in range(3):
+            assert client.get("/api/health").status_code == 200
+            time.sleep(0.3)

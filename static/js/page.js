@@ -1,6 +1,7 @@
 // The interactive page: the scene plus the controls, presets, inspector, sharing and exports.
 
 import { bindControls, syncControls } from "./controls.js";
+import { bindCustom, syncCustom } from "./custom.js";
 import { bindExports } from "./exports.js";
 import { Inspector } from "./inspector.js";
 import { MapView } from "./map.js";
@@ -49,6 +50,7 @@ function showState(s) {
   put(question, "hidden", !preset);
   put(question, "textContent", preset ? preset.question : "");
   if (shownSurface !== s.surface) showSurface(s.surface);
+  syncCustom(document.body, s, catalog);
 }
 
 /** An iframe for slides: the same state, playing and looping. */
@@ -63,8 +65,8 @@ function showSurface(id) {
   const spec = catalog.surface(id);
   $(".surface-help").textContent = spec.help;
   $(".surface-ref").textContent = spec.reference;
-  // KaTeX loads after the first frame is on screen.
-  requestIdleCallback(() => typeset($(".surface-formula"), spec.formula).catch(() => {
+  // KaTeX loads after the first frame is on screen. A typed formula's LaTeX comes with its grid (custom.js).
+  if (id !== "custom") requestIdleCallback(() => typeset($(".surface-formula"), spec.formula).catch(() => {
     $(".surface-formula").textContent = spec.formula;
   }));
 }
@@ -79,6 +81,7 @@ function applyPreset(id) {
 }
 
 bindControls(document.body, scene, catalog, (msg) => showAlert([msg], "error"));
+bindCustom(document.body, scene, catalog);
 $("#preset").addEventListener("change", (e) => applyPreset(e.target.value));
 bindExports(scene, catalog, (lines) => showAlert(lines, "error"));
 

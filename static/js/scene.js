@@ -1,6 +1,7 @@
 // A state, the data it asks for, and the views that draw it: what the page and the embed share.
 
 import { ApiError, fetchGrid, streamTrajectories } from "./api.js";
+import { fetchFormulaGrid } from "./formula.js";
 import { Player } from "./player.js";
 import { requestBody, surfaceKey, withValue } from "./state.js";
 import { $, announce, fmt, put, throttle } from "./util.js";
@@ -124,13 +125,14 @@ export class Scene {
     const { signal } = controller;
     this.busyMark?.classList.add("on");
     try {
-      const gridRequest = this.surface?.key === surfaceKey(s) ? null : fetchGrid(s.surface, s.surfaceParams, signal);
+      const gridRequest = this.surface?.key === surfaceKey(s) ? null
+        : s.surface === "custom" ? fetchFormulaGrid(s.f, s.domain, signal) : fetchGrid(s.surface, s.surfaceParams, signal);
       const runsRequest = this.fetchRuns(this.body(s), signal);
       const [grid, runs] = await Promise.allSettled([gridRequest, runsRequest]);
       if (signal.aborted) return;
       if (grid.status === "rejected") throw grid.reason;
       if (grid.value) {
-        const spec = this.catalog.surface(s.surface);
+        const spec = grid.value.source !== undefined ? grid.value : this.catalog.surface(s.surface);  // a formula's own
         this.surface = { key: surfaceKey(s), spec, grid: grid.value, floor: grid.value.z_min, valueAt: interpolator(grid.value),
           minima: grid.value.minima ?? spec.minima, saddles: grid.value.saddles ?? spec.saddles };
       }

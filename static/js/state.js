@@ -1,6 +1,7 @@
 // The whole UI state and its URL form. app/state.py reads the same format in Python.
 //
 //   surface=beale  surface.kappa=100  start=1,1.5  steps=300  opt=adam,sgd
+//   surface=custom  f=(1-x)^2 + 100*(y-x^2)^2  domain=-2,2,-1,3 (a typed formula; domain when not -5,5,-5,5)
 //   adam.lr=0.01 (overrides only)  sched=cosine  sched.t_max=500
 //   noise=0.1  noise_seed=0  seed=0
 //   display: view=contour|surface3d|loss  speed=1  autoplay=0|1  loop=0|1  inspect=adam  large=1
@@ -50,7 +51,7 @@ export function initialState(catalog) {
 export function blank(catalog, surfaceId = catalog.raw.surfaces[0].id) {
   const surface = catalog.surface(surfaceId);
   return {
-    surface: surface.id, surfaceParams: {}, start: [...surface.start],
+    surface: surface.id, surfaceParams: {}, start: [...surface.start], ...formulaOf(surface),
     steps: catalog.runSettings.get("steps").default, opt: [], hp: {},
     sched: null, schedParams: {},
     noise: 0, noise_seed: 0, seed: 0,
@@ -73,6 +74,7 @@ export function parse(query, catalog) {
   for (const [key, text] of q) {
     const dot = key.indexOf(".");
     if (key === "surface" || key === "sched") continue;
+    if (key === "f" || key === "domain") { readFormulaKey(s, key, text, warnings); continue; }
     if (key === "start") {
       const xy = text.split(",").map(Number);
       if (xy.length === 2) s.start = xy;
@@ -103,6 +105,8 @@ export function parse(query, catalog) {
       warnings.push(`unknown setting "${key}"`);
     }
   }
+  if (s.surface === "custom" && q.has("f") && !q.has("domain")) s.domain = null;
+  if (s.surface === "custom" && !q.has("start")) s.start = formulaStart(s.domain ?? surface.domain.flat());
   if (!catalog.raw.views.includes(s.view)) s.view = catalog.display.view;
   return { state: s, warnings };
 }
@@ -114,6 +118,7 @@ const enc = (v) => encodeURIComponent(String(v)).replace(/%2C/g, ",");
 export function serialize(s, catalog) {
   const parts = [["surface", s.surface]];
   for (const [k, v] of Object.entries(s.surfaceParams)) parts.push([`surface.${k}`, v]);
+  if (s.surface === "custom") parts.push(["f", s.f], ...(s.domain ? [["domain", s.domain.join(",")]] : []));
   parts.push(["start", s.start.join(",")], ["steps", s.steps], ["opt", s.opt.join(",")]);
   for (const id of s.opt) {
     for (const [k, v] of Object.entries(s.hp[id] ?? {})) parts.push([`${id}.${k}`, v]);
@@ -160,11 +165,12 @@ export function withValue(key, value, s, catalog) {
     n.surface = value;
     n.surfaceParams = {};
     n.start = [...catalog.surface(value).start];
+    Object.assign(n, formulaOf(catalog.surface(value)));
   } else if (key === "sched") {
     n.sched = value === catalog.defaultSchedule() ? null : value;
     n.schedParams = {};
-  } else if (key === "start") {
-    n.start = value;
+  } else if (key === "start" || key === "f" || key === "domain") {
+    n[key] = value;
   } else if (key in catalog.display || catalog.runSettings.has(key)) {
     n[key] = value;
   } else {
@@ -182,7 +188,7 @@ export function withValue(key, value, s, catalog) {
 export function requestBody(s) {
   const hasParams = Object.keys(s.surfaceParams).length > 0;
   return {
-    surface: hasParams ? { name: s.surface, ...s.surfaceParams } : s.surface,
+    surface: s.surface === "custom" ? formulaSurface(s) : hasParams ? { name: s.surface, ...s.surfaceParams } : s.surface,
     start: s.start,
     steps: s.steps,
     runs: s.opt.map((id) => ({ optimizer: id, hyperparameters: { ...(s.hp[id] ?? {}) } })),
@@ -194,5 +200,31 @@ export function requestBody(s) {
 
 /** What the grid endpoint needs: the surface and its own parameters. */
 export function surfaceKey(s) {
-  return JSON.stringify([s.surface, s.surfaceParams]);
+  return JSON.stringify([s.surface, s.surfaceParams, s.f, s.domain]);
+}
+
+/** A typed formula as the API takes it: {formula, domain}, the domain only when it is not the default. */
+export function formulaSurface(s) {
+  return s.domain ? { formula: s.f, domain: s.domain } : { formula: s.f };
+}
+
+/** The formula keys of a fresh state: the first example for "Custom…", none for a built-in surface. */
+function formulaOf(surface) {
+  const first = surface.examples?.[0];
+  if (!first) return { f: "", domain: null };
+  const dflt = surface.domain.flat();
+  return { f: first.formula, domain: first.domain.every((v, i) => v === dflt[i]) ? null : [...first.domain] };
+}
+
+/** A formula's default start: up and to the left of its domain's centre, as core.formula places it. */
+export function formulaStart([x0, x1, y0, y1]) {
+  const round = (v) => Math.round(v * 1e6) / 1e6;
+  return [round(x0 + 0.3 * (x1 - x0)), round(y0 + 0.7 * (y1 - y0))];
+}
+
+function readFormulaKey(s, key, text, warnings) {
+  if (key === "f") { s.f = text; return; }
+  const d = text.split(",").map(Number);
+  if (d.length === 4 && d.every(Number.isFinite)) s.domain = d;
+  else warnings.push(`domain must be four numbers x_min,x_max,y_min,y_max, got "${text}"`);
 }

@@ -124,6 +124,9 @@ export class View {
   ready() { return this.surface !== null; }
 }
 
+/** A typed formula's landmarks are found by Newton's method, not known: the label says so. */
+const found = (surface) => (surface.spec.landmarks_found_numerically ? " (found numerically)" : "");
+
 /**
  * Minima, saddle points and the start as one marker trace (fewer traces draw faster).
  * `z`, when given, places them on the 3-D surface.
@@ -131,8 +134,8 @@ export class View {
 function landmarksTrace(surface, palette, start, z) {
   const points = [
     // The map view colours the minima as it colours their basins.
-    ...surface.minima.map((p, i) => [p, "minimum", z ? "diamond" : palette.minimum_symbol, surface.minimaColours?.[i] ?? palette.landmark_colour]),
-    ...surface.saddles.map((p) => [p, "saddle point", palette.saddle_symbol, palette.landmark_colour]),
+    ...surface.minima.map((p, i) => [p, `minimum${found(surface)}`, z ? "diamond" : palette.minimum_symbol, surface.minimaColours?.[i] ?? palette.landmark_colour]),
+    ...surface.saddles.map((p) => [p, `saddle point${found(surface)}`, palette.saddle_symbol, palette.landmark_colour]),
     [start, "start", "circle-open", "#000000"],
   ];
   const scale = z ? 0.5 : 1;
@@ -142,7 +145,7 @@ function landmarksTrace(surface, palette, start, z) {
     hovertemplate: "%{text} (%{x:.4g}, %{y:.4g})<extra></extra>",
     marker: {
       symbol: points.map(([, , symbol]) => symbol), color: points.map(([, , , colour]) => colour),
-      size: points.map(([, name]) => (name === "minimum" ? 16 : name === "start" ? 14 : 12) * scale),
+      size: points.map(([, name]) => (name.startsWith("minimum") ? 16 : name === "start" ? 14 : 12) * scale),
       line: { width: points.map(([, name]) => (name === "start" ? 2.5 : 1)), color: points.map(([, name]) => (name === "start" ? "#000000" : "#ffffff")) },
     },
   };

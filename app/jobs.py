@@ -1,0 +1,356 @@
+"""Export jobs in a store every server process shares, and the processes that make them.
+
+A job is a row of plain values: the shared state's query string, the export
+options, who asked, and where it stands (queued, started, done, error). No
+job holds a computed scene while it waits; the process that makes it computes
+the runs from the state string, then draws them.
+
+Two stores, one interface:
+
+- `SqliteRecords` (the default, nothing to install): a SQLite database beside the
+  files in one directory. Every `gradscape serve` worker process runs one job at a
+  time from it, in a child process of its own (forked from a single-threaded
+  forkserver), whose address space is capped at `max_memory_mb`: an export that
+  needs more fails alone, and the server's memory does not grow with the queue.
+- `RedisRecords` (with GRADSCAPE_REDIS_URL): the rows are Redis hashes, and jobs go
+  through rq to `gradscape worker` processes, which may run on other machines
+  sharing the file directory. rq was chosen over arq, saq and dramatiq because it
+  is synchronous (rendering is matplotlib code that holds the GIL: an asyncio queue
+  gains nothing), forks a fresh work horse per job (a crash or a memory cap ends
+  the job, not the worker) and records a killed horse's job as failed, which is
+  what lets every replica report such a job as failed instead of losing it.
+
+Either way any process answers any job's status and serves its file.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import resource
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+
+ACTIVE = ("queued", "started")
+STALE_SECONDS = 30.0  # a started job whose process has said nothing for this long has lost that process
+LOST = "the export stopped unexpectedly (its process ended, perhaps out of memory); try again, or a smaller export"
+FIELDS = ("id", "client", "state", "options", "status", "progress", "message", "filename", "media_type", "path",
+          "created", "started", "finished", "beat")
+
+
+# --- the rows ----------------------------------------------------------------------------
+
+class SqliteRecords:
+    """Job rows in a SQLite file; every process opens it by path, so any of them sees every job."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        with self._db() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"CREATE TABLE IF NOT EXISTS jobs ({', '.join(FIELDS)}, PRIMARY KEY (id))")
+
+    def _db(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        return db
+
+    def add(self, row: dict) -> None:
+        with self._db() as db:
+            db.execute(f"INSERT INTO jobs VALUES ({', '.join('?' * len(FIELDS))})", [row.get(f) for f in FIELDS])
+
+    def get(self, job_id: str) -> dict | None:
+        with self._db() as db:
+            found = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return None if found is None else dict(found)
+
+    def update(self, job_id: str, **fields) -> None:
+        with self._db() as db:
+            db.execute(f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?", [*fields.values(), job_id])
+
+    def all(self) -> list[dict]:
+        with self._db() as db:
+            return [dict(r) for r in db.execute("SELECT * FROM jobs ORDER BY created")]
+
+    def delete(self, job_id: str) -> None:
+        with self._db() as db:
+            db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+    def claim(self) -> dict | None:
+        """The oldest queued job, marked started; one statement, so two processes never claim the same."""
+        now = time.time()
+        with self._db() as db:
+            found = db.execute("UPDATE jobs SET status = 'started', started = ?, beat = ? WHERE id = (SELECT id FROM "
+                               "jobs WHERE status = 'queued' ORDER BY created LIMIT 1) AND status = 'queued' "
+                               "RETURNING *", (now, now)).fetchone()
+        return None if found is None else dict(found)
+
+
+class RedisRecords:
+    """Job rows as Redis hashes, with a sorted set of every kept job by creation time."""
+
+    INDEX = "gradscape:exports"
+
+    def __init__(self, redis):
+        self.redis = redis
+
+    def _key(self, job_id: str) -> str:
+        return f"gradscape:export:{job_id}"
+
+    def add(self, row: dict) -> None:
+        with self.redis.pipeline() as p:
+            p.hset(self._key(row["id"]), mapping={k: json.dumps(row.get(k)) for k in FIELDS})
+            p.zadd(self.INDEX, {row["id"]: row["created"]})
+            p.execute()
+
+    def get(self, job_id: str) -> dict | None:
+        raw = self.redis.hgetall(self._key(job_id))
+        return {k.decode(): json.loads(v) for k, v in raw.items()} if raw else None
+
+    def update(self, job_id: str, **fields) -> None:
+        if self.redis.exists(self._key(job_id)):
+            self.redis.hset(self._key(job_id), mapping={k: json.dumps(v) for k, v in fields.items()})
+
+    def all(self) -> list[dict]:
+        rows = [self.get(i.decode()) for i in self.redis.zrange(self.INDEX, 0, -1)]
+        return [r for r in rows if r is not None]
+
+    def delete(self, job_id: str) -> None:
+        with self.redis.pipeline() as p:
+            p.delete(self._key(job_id))
+            p.zrem(self.INDEX, job_id)
+            p.execute()
+
+
+# --- making one export ------------------------------------------------------------------
+
+def limit_memory(megabytes: int) -> None:
+    """Cap this process's address space: past it allocations fail with MemoryError, in this process alone."""
+    if megabytes > 0:
+        cap = megabytes * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+
+def make(records, job_id: str) -> None:
+    """Compute the job's runs from its state string, draw its file, and record how it went."""
+    from app import render
+    from app.api import Invalid
+    from app.exports import scene_from_state
+    from app.settings import get_settings
+    from core import InvalidInput
+
+    row = records.get(job_id)
+    if row is None or row["status"] not in ACTIVE:
+        return
+    records.update(job_id, status="started", started=time.time(), beat=time.time())
+    last = [0.0]
+
+    def progress(fraction: float) -> None:
+        now = time.time()
+        if fraction >= 1 or now - last[0] > 0.25:
+            last[0] = now
+            records.update(job_id, progress=min(max(fraction, 0.0), 1.0), beat=now)
+
+    try:
+        settings = get_settings()
+        scene, _ = scene_from_state(row["state"], settings, seconds=settings.max_compute_seconds)
+        render.export(scene, render.Options(**json.loads(row["options"])), row["path"], progress)
+    except Invalid as exc:
+        records.update(job_id, status="error", message=exc.errors[0]["msg"], finished=time.time())
+    except InvalidInput as exc:
+        records.update(job_id, status="error", message=str(exc), finished=time.time())
+    except MemoryError:
+        records.update(job_id, status="error", finished=time.time(), message="the export needed more memory than "
+                       "this server allows each one; ask for fewer frames, a smaller size or fewer steps")
+    except Exception:
+        import logging
+
+        logging.getLogger("gradscape.exports").exception("export %s failed", job_id)
+        records.update(job_id, status="error", finished=time.time(),
+                       message="the export failed on the server; try again, or a smaller export")
+    else:
+        records.update(job_id, status="done", progress=1.0, message=None, finished=time.time())
+
+
+def _child(db_path: str, job_id: str, megabytes: int) -> None:
+    limit_memory(megabytes)
+    make(SqliteRecords(Path(db_path)), job_id)
+
+
+_context = None
+
+
+def _forkserver():
+    # Forked from a single-threaded server that has imported the renderer once: a job starts in
+    # milliseconds, and no lock held by one of the web server's threads is copied into it.
+    global _context
+    if _context is None:
+        _context = multiprocessing.get_context("forkserver")
+        _context.set_forkserver_preload(["app.jobs", "app.exports", "app.render", "core"])
+    return _context
+
+
+class LocalRunner:
+    """One thread per server process that makes queued jobs one at a time, each in a capped child process."""
+
+    def __init__(self, records: SqliteRecords, megabytes: int):
+        self.records = records
+        self.megabytes = megabytes
+        self.wake = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="gradscape-export", daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            row = self.records.claim()
+            if row is None:
+                self.wake.wait(0.5)  # a job queued by another process is seen within half a second
+                self.wake.clear()
+                continue
+            child = _forkserver().Process(target=_child, args=(str(self.records.path), row["id"], self.megabytes),
+                                          daemon=True)
+            child.start()
+            while child.is_alive():
+                child.join(2.0)
+                self.records.update(row["id"], beat=time.time())
+            if self.records.get(row["id"])["status"] in ACTIVE:
+                self.records.update(row["id"], status="error", message=LOST, finished=time.time())
+
+
+# --- the queue ---------------------------------------------------------------------------
+
+QUEUE = "gradscape-exports"
+
+
+def rq_make(job_id: str) -> None:
+    """The rq job: runs in a work horse forked by `gradscape worker`, so the memory cap is the horse's alone."""
+    from app.exports import get_export_settings, get_jobs
+
+    limit_memory(get_export_settings().max_memory_mb)
+    make(get_jobs().records, job_id)
+
+
+class JobStore:
+    """Submitting, reading and pruning export jobs, the same in every process of every replica."""
+
+    def __init__(self, directory: str | os.PathLike | None = None, redis_url: str | None = None,
+                 max_memory_mb: int = 0):
+        if directory is None:
+            import tempfile
+
+            self._dir = tempfile.TemporaryDirectory(prefix="gradscape-exports-")
+            self._db_dir = tempfile.TemporaryDirectory(prefix="gradscape-jobs-")
+            db = Path(self._db_dir.name) / "jobs.sqlite3"
+        else:
+            Path(directory).mkdir(parents=True, exist_ok=True)
+            self._dir = _Named(str(directory))
+            db = Path(directory) / ".jobs.sqlite3"
+        self.directory = Path(self._dir.name)
+        self.redis_url = redis_url
+        if redis_url:
+            from redis import Redis
+            from rq import Queue
+
+            self.redis = Redis.from_url(redis_url)
+            self.records = RedisRecords(self.redis)
+            self.queue = Queue(QUEUE, connection=self.redis)
+            self.runner = None
+        else:
+            self.records = SqliteRecords(db)
+            self.runner = LocalRunner(self.records, max_memory_mb)
+        self._lock = threading.Lock()
+
+    def submit(self, state: str, opts, filename: str, media_type: str, client: str, settings) -> dict:
+        """Queue a job; raises Busy when the client or the store is at its limit."""
+        with self._lock:
+            rows = self.prune(settings.keep_seconds)
+            mine = sum(r["status"] in ACTIVE and r["client"] == client for r in rows)
+            if mine >= settings.max_per_client:
+                raise Busy(f"you have {mine} exports waiting or being made, the limit per client is "
+                           f"{settings.max_per_client}; try again when one is done")
+            finished = [r for r in rows if r["status"] not in ACTIVE]
+            while len(rows) >= settings.max_jobs and finished:
+                self.forget(finished.pop(0))
+                rows = [r for r in rows if r["id"] in {x["id"] for x in self.records.all()}]
+            if len(rows) >= settings.max_jobs:
+                raise Busy(f"{len(rows)} exports are in progress, the limit is {settings.max_jobs}; "
+                           "try again in a minute")
+            job_id = uuid.uuid4().hex
+            now = time.time()
+            row = {"id": job_id, "client": client, "state": state, "options": json.dumps(asdict(opts)),
+                   "status": "queued", "progress": 0.0, "message": None, "filename": filename,
+                   "media_type": media_type, "path": str(self.directory / f"{job_id}.{opts.format}"),
+                   "created": now, "started": None, "finished": None, "beat": now}
+            self.records.add(row)
+        if self.runner is not None:
+            self.runner.wake.set()
+        else:
+            self.queue.enqueue_call("app.jobs.rq_make", args=(job_id,), job_id=job_id, timeout=settings.job_seconds,
+                                    result_ttl=int(settings.keep_seconds), failure_ttl=int(settings.keep_seconds))
+        return self.status(job_id)
+
+    def row(self, job_id: str) -> dict | None:
+        """The job's row, after noticing a job whose process ended without a word."""
+        row = self.records.get(job_id)
+        if row is None or row["status"] not in ACTIVE:
+            return row
+        if self.runner is None:
+            from rq.exceptions import NoSuchJobError
+            from rq.job import Job, JobStatus
+
+            try:
+                state = Job.fetch(job_id, connection=self.redis).get_status()
+            except NoSuchJobError:  # gone from Redis (or, for a moment, not yet there)
+                state = None if time.time() - row["created"] > 5 else JobStatus.QUEUED
+            lost = state is None or state in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
+        else:
+            lost = False
+        # A process that died with its job (a worker or a server killed outright) stops its heartbeat.
+        lost = lost or row["status"] == "started" and time.time() - row["beat"] > STALE_SECONDS
+        if lost:
+            row = self.records.get(job_id)
+            if row is not None and row["status"] in ACTIVE:  # not finished in the meantime
+                self.records.update(job_id, status="error", message=LOST, finished=time.time())
+                row = {**row, "status": "error", "message": LOST}
+        return row
+
+    def status(self, job_id: str) -> dict | None:
+        """The job as the API shows it: running (waiting or being made), done or error, and where it stands."""
+        row = self.row(job_id)
+        if row is None:
+            return None
+        message = row["message"]
+        if row["status"] == "queued":
+            ahead = sum(r["status"] == "queued" and r["created"] < row["created"] for r in self.records.all())
+            message = "waiting: next in line" if ahead == 0 else \
+                f"waiting: {ahead} export{'s' if ahead > 1 else ''} before it"
+        return {"id": row["id"], "status": "running" if row["status"] in ACTIVE else row["status"],
+                "progress": round(float(row["progress"] or 0.0), 4), "message": message, "filename": row["filename"]}
+
+    def prune(self, keep_seconds: float) -> list[dict]:
+        """Forget finished jobs older than keep_seconds, with their files; the rest of the rows."""
+        now = time.time()
+        rows = []
+        for r in self.records.all():
+            if r["status"] not in ACTIVE and r["finished"] is not None and now - r["finished"] > keep_seconds:
+                self.forget(r)
+            else:
+                rows.append(r)
+        return rows
+
+    def forget(self, row: dict) -> None:
+        self.records.delete(row["id"])
+        Path(row["path"]).unlink(missing_ok=True)
+
+
+class Busy(Exception):
+    """A job refused for now: the client's share or the store is full (429)."""
+
+
+class _Named:
+    def __init__(self, name: str):
+        self.name = name

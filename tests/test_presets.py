@@ -1,0 +1,194 @@
+"""The presets show what their questions say, on the trajectories the page gets for their links.
+
+Each trajectory is computed from the preset's query through app.state, as the page's link is read,
+and each behaviour a question states (who heads for the minimum, who settles by which step, who
+overshoots and by how much more, who leaves the saddle by which step) is measured on the points.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import core
+from app.presets import PRESETS
+from app.state import query_from_request, request_from_query
+
+ADAPTIVE = ("adagrad", "adadelta", "rmsprop")
+NEAR = 0.1  # "within 0.1 of the minimum": about 1% of Beale's plotted width
+
+
+def preset(id: str):
+    return next(p for p in PRESETS if p.id == id)
+
+
+def paths(id: str) -> dict[str, np.ndarray]:
+    body = request_from_query(preset(id).query)
+    out = {}
+    for run in body["runs"]:
+        t = core.trajectory(body["surface"], run["optimizer"], body["start"], body["steps"], run["hyperparameters"],
+                            body["schedule"], body["noise"], body["seed"])
+        assert t.diverged_at is None, run["optimizer"]
+        out[run["optimizer"]] = t.points
+    return out
+
+
+def settled_by(points: np.ndarray, target, radius: float = NEAR) -> int | None:
+    """The step after which the path stays within `radius` of `target`; None if it ends outside."""
+    far = np.nonzero(np.hypot(*(points - target).T) >= radius)[0]
+    if len(far) and far[-1] == len(points) - 1:
+        return None
+    return int(far[-1]) + 1 if len(far) else 0
+
+
+def overshoot(points: np.ndarray, target) -> float:
+    """How far the path goes beyond `target` along the line from its start to `target`."""
+    u = (np.asarray(target) - points[0]) / math.dist(points[0], target)
+    return float(((points - target) @ u).max())
+
+
+def heading(points: np.ndarray, target, fraction: float = 0.1) -> float:
+    """Cosine between the first stretch of the path (a tenth of the way) and the direction to `target`."""
+    moved = np.hypot(*(points - points[0]).T)
+    k = int(np.argmax(moved >= fraction * math.dist(points[0], target)))
+    assert k > 0, "the path never covers a tenth of the way"
+    u = (np.asarray(target) - points[0]) / math.dist(points[0], target)
+    return float((points[k] - points[0]) @ u / moved[k])
+
+
+def first_step(points: np.ndarray, test) -> int | None:
+    hits = np.nonzero(test(points))[0]
+    return int(hits[0]) if len(hits) else None
+
+
+@pytest.mark.parametrize("p", PRESETS, ids=[p.id for p in PRESETS])
+def test_every_preset_is_the_canonical_link_the_page_writes(p):
+    # The page rewrites its address to the canonical form; a preset in another form would not be recognised.
+    assert query_from_request(request_from_query(p.query)) == p.query
+
+
+@pytest.mark.parametrize("id", ["beale_race", "saddle_escape", "beale_race_defaults"])
+def test_the_classic_figures_race_radfords_six_optimizers(id):
+    assert list(paths(id)) == ["sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop"]
+
+
+# --- the contour race ----------------------------------------------------------------------------
+
+BEALE_MIN = core.SURFACES["beale"].minima[0]
+
+
+def test_race_adaptive_methods_head_for_the_minimum_at_once_and_settle_by_step_400():
+    p = paths("beale_race")
+    for opt in ADAPTIVE:
+        assert heading(p[opt], BEALE_MIN) > 0.9, opt
+        assert overshoot(p[opt], BEALE_MIN) < 0.05, opt
+        assert settled_by(p[opt], BEALE_MIN) <= 400, opt
+
+
+def test_race_sgd_finds_the_direction_but_is_slower_than_every_adaptive_method():
+    p = paths("beale_race")
+    sgd = p["sgd"]
+    assert heading(sgd, BEALE_MIN) > 0.9
+    assert overshoot(sgd, BEALE_MIN) < 0.05
+    assert settled_by(sgd, BEALE_MIN) is None  # still short after all 700 steps...
+    start_gap = math.dist(sgd[0], BEALE_MIN)
+    assert math.dist(sgd[-1], BEALE_MIN) < 0.05 * start_gap  # ...though it has come 95% of the way
+    slowest_adaptive = max(settled_by(p[o], BEALE_MIN) for o in ADAPTIVE)
+    assert math.dist(sgd[slowest_adaptive], BEALE_MIN) > 2 * NEAR
+
+
+def test_race_momentum_and_nag_overshoot_momentum_twice_as_far_then_come_back():
+    p = paths("beale_race")
+    m, n = overshoot(p["momentum"], BEALE_MIN), overshoot(p["nesterov"], BEALE_MIN)
+    assert n > 0.25
+    assert 1.5 < m / n < 2.5
+    for opt in ("momentum", "nesterov"):
+        assert settled_by(p[opt], BEALE_MIN) is not None, opt
+    assert settled_by(p["nesterov"], BEALE_MIN) < settled_by(p["momentum"], BEALE_MIN)
+
+
+@pytest.mark.parametrize("id", ["beale_race", "beale_race_defaults"])
+def test_race_stays_inside_the_plotted_domain(id):
+    (x0, x1), (y0, y1) = core.SURFACES["beale"].domain
+    for opt, pts in paths(id).items():
+        assert (x0 <= pts[:, 0]).all() and (pts[:, 0] <= x1).all() and (y0 <= pts[:, 1]).all() and (pts[:, 1] <= y1).all(), opt
+
+
+# --- the race at torch's defaults ------------------------------------------------------------------
+
+def test_defaults_preset_sets_no_hyperparameter_and_starts_where_the_race_does():
+    race, defaults = request_from_query(preset("beale_race").query), request_from_query(preset("beale_race_defaults").query)
+    assert all(run["hyperparameters"] == {} for run in defaults["runs"])
+    assert (defaults["surface"], defaults["start"], defaults["steps"]) == (race["surface"], race["start"], race["steps"])
+
+
+def test_defaults_race_turns_round_as_its_question_says():
+    p = paths("beale_race_defaults")
+    for opt in ("momentum", "nesterov"):
+        assert settled_by(p[opt], BEALE_MIN) <= 450, opt
+    gap = {opt: math.dist(pts[-1], BEALE_MIN) for opt, pts in p.items()}
+    assert gap["sgd"] == pytest.approx(1.0, abs=0.05)
+    assert gap["adadelta"] == pytest.approx(1.5, abs=0.05)
+    assert gap["adagrad"] == pytest.approx(3.8, abs=0.05)
+    assert gap["rmsprop"] == pytest.approx(0.3, abs=0.05)
+    assert min(gap[o] for o in ("sgd", *ADAPTIVE)) == gap["rmsprop"]
+
+
+def test_defaults_race_adaptive_steps_have_the_sizes_the_question_gives():
+    p = paths("beale_race_defaults")
+    steps = {opt: np.abs(np.diff(pts, axis=0)) for opt, pts in p.items()}
+    lr = {opt: core.OPTIMIZERS[opt].defaults["lr"] for opt in ADAPTIVE}
+    # Adagrad: |g_1| / sqrt(g_1^2) = 1, so its first step is lr in each coordinate, and no step is larger.
+    assert steps["adagrad"][0] == pytest.approx([lr["adagrad"]] * 2)
+    assert (steps["adagrad"] <= lr["adagrad"] * (1 + 1e-12)).all()
+    # RMSprop: |g_t| / sqrt(v_t) <= 1 / sqrt(1 - alpha), reached at the first step.
+    alpha = core.OPTIMIZERS["rmsprop"].defaults["alpha"]
+    assert steps["rmsprop"][0] == pytest.approx([lr["rmsprop"] / math.sqrt(1 - alpha)] * 2, rel=1e-6)
+    assert (steps["rmsprop"] <= lr["rmsprop"] / math.sqrt(1 - alpha) * (1 + 1e-9)).all()
+    # Adadelta: sqrt(eps) / sqrt((1 - rho) g_1^2 + eps) * |g_1| ~ sqrt(eps / (1 - rho)) once g_1^2 >> eps.
+    d = core.OPTIMIZERS["adadelta"].defaults
+    assert steps["adadelta"][0] == pytest.approx([math.sqrt(d["eps"] / (1 - d["rho"]))] * 2, rel=1e-3)
+
+
+# --- the saddle ---------------------------------------------------------------------------------------
+
+SADDLE = core.SURFACES["saddle"].saddles[0]
+
+
+def escaped_at(points: np.ndarray) -> int | None:
+    """The first step a path is more than 1 off the ridge y = 0: halfway to the edge of the plot."""
+    return first_step(points, lambda p: np.abs(p[:, 1] - SADDLE[1]) > 1)
+
+
+def test_saddle_adaptive_methods_are_gone_by_step_40():
+    p = paths("saddle_escape")
+    for opt in ADAPTIVE:
+        assert escaped_at(p[opt]) <= 40, opt
+
+
+def test_saddle_momentum_and_nag_are_held_then_escape_after_step_150():
+    p = paths("saddle_escape")
+    fast = max(escaped_at(p[o]) for o in ADAPTIVE)
+    for opt in ("momentum", "nesterov"):
+        pts = p[opt]
+        k = escaped_at(pts)
+        assert k is not None and 150 < k < len(pts) - 1, opt
+        assert k > 3 * fast, opt
+        near = np.hypot(*(pts[:k] - SADDLE).T)
+        assert near.min() < 0.05, opt  # they reach the saddle itself before they leave it
+        assert (near < 0.3).sum() >= 50, opt  # and stay there for 50 steps or more
+
+
+def test_saddle_sgd_reaches_the_saddle_and_never_gets_away():
+    sgd = paths("saddle_escape")["sgd"]
+    assert escaped_at(sgd) is None
+    assert np.hypot(*(sgd - SADDLE).T).min() < 0.1
+    assert math.dist(sgd[-1], SADDLE) < 0.5
+
+
+def test_saddle_adadelta_runs_at_torchs_defaults_as_the_question_says():
+    runs = {r["optimizer"]: r["hyperparameters"] for r in request_from_query(preset("saddle_escape").query)["runs"]}
+    assert runs["adadelta"] == {} and runs["rmsprop"] == {}
+    assert core.OPTIMIZERS["rmsprop"].defaults["lr"] == 0.01  # the question names RMSprop's lr as 0.01

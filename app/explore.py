@@ -147,7 +147,7 @@ def basin_blocks(plan: core.SweepPlan, minima, radius: float):
 
 def plan_basins(body: BasinsRequest, settings: Settings):
     plan = plan_sweep(body, settings)
-    radius = default_radius(plan.surface.id) if body.radius is None else body.radius
+    radius = default_radius(plan.surface) if body.radius is None else body.radius
     try:
         minima, _, _ = plan.surface.resolved_landmarks(plan.surface_params)
         classify(np.zeros((0, 2)), minima, radius)

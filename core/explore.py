@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.spec import SurfaceSpec
 from core.engine import (
     InvalidInput, MAX_STEPS, MAX_SWEEP_CELLS, MAX_SWEEP_WORK, _fmt, _integer, _number, optimizer_spec, plan_sweep,
     resolve_hyperparameters, resolve_noise, resolve_start, resolve_surface, sweep,
@@ -194,9 +195,8 @@ class Basins:
     final_losses: np.ndarray
 
 
-def default_radius(surface) -> float:
-    """How near a minimum a run must end to count as in its basin: 2% of the domain's larger side."""
-    spec, _ = resolve_surface(surface)
+def default_radius(spec: SurfaceSpec) -> float:
+    """How near a minimum a run must end to count as in its basin: 2% of the (resolved) surface's larger side."""
     (x0, x1), (y0, y1) = spec.domain
     return 0.02 * max(x1 - x0, y1 - y0)
 
@@ -224,7 +224,7 @@ def basins(surface, optimizer, xs, ys, steps, hyperparameters=None, schedule=Non
            radius=None) -> Basins:
     """Run `optimizer` from every start of the grid xs × ys and label where each run ends (see Basins)."""
     spec, params = resolve_surface(surface)
-    radius = default_radius(surface) if radius is None else radius
+    radius = default_radius(spec) if radius is None else radius
     minima, _, _ = spec.resolved_landmarks(params)
     result = sweep(surface, optimizer, spec.start, steps, {"x": xs, "y": ys}, hyperparameters, schedule, seed=seed,
                    noise=noise)

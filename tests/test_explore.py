@@ -424,3 +424,19 @@ def test_adam_preset_wins_at_common_learning_rates_and_sgd_wins_once_tuned():
     after = {c.optimizer: first_within(core.trajectory(body["surface"], c.optimizer, body["start"], body["steps"],
                                                        {"lr": c.best_lr})) for c in tuned.curves}
     assert after["sgd"] < min(after["adam"], after["momentum"])
+
+
+def test_basins_and_tuning_on_a_typed_formula(client):
+    himmelblau = {"formula": "(x^2 + y - 11)^2 + (x + y^2 - 7)^2", "domain": [-5, 5, -5, 5]}
+    out = ndjson_lines(client.post("/api/basins/stream", json={**BASINS, "surface": himmelblau}))
+    assert out[-1]["type"] == "done"
+    minima = np.array(out[0]["minima"])
+    assert len(minima) == 4 and out[0]["radius"] == pytest.approx(0.2)
+    rows = [line for line in out if line["type"] == "rows"]
+    labels = np.concatenate([np.array(r["basin"]) for r in rows])
+    points = np.concatenate([np.array(r["final_points"], dtype=float) for r in rows])
+    assert set(np.unique(labels)) == {0, 1, 2, 3}
+    near = np.hypot(*(points - minima[labels]).transpose(2, 0, 1))
+    assert (near <= 0.2).all()
+    r = client.post("/api/tune", json={**TUNE, "surface": himmelblau, "start": [0, 0]})
+    assert r.status_code == 200 and all(res["best_lr"] is not None for res in r.json()["results"])

@@ -36,10 +36,10 @@ function ramp(t) {
 }
 
 /** The settings a map can vary for an optimizer: its float hyperparameters with a range, then the start. */
-export function axisChoices(opt, surface) {
+export function axisChoices(opt, surface, domain = surface.domain) {
   const hps = opt.hyperparameters.filter((h) => h.kind === "float" && h.high > h.low)
     .map((h) => ({ name: h.name, label: h.name, low: h.low, high: h.high, log: h.log }));
-  const [[x0, x1], [y0, y1]] = surface.domain;
+  const [[x0, x1], [y0, y1]] = domain;
   return [...hps, { name: "x", label: "start x", low: x0, high: x1, log: false, start: 0 },
     { name: "y", label: "start y", low: y0, high: y1, log: false, start: 1 }];
 }
@@ -47,7 +47,9 @@ export function axisChoices(opt, surface) {
 /** The map keys of a state with the automatic ones ("") filled in. */
 export function mapSettings(s, catalog) {
   const optId = catalog.optimizer(s["map.opt"]) ? s["map.opt"] : (s.opt[0] ?? catalog.raw.optimizers[0].id);
-  const axes = axisChoices(catalog.optimizer(optId), catalog.surface(s.surface));
+  // A typed formula may have a domain of its own.
+  const domain = s.surface === "custom" && s.domain ? [s.domain.slice(0, 2), s.domain.slice(2)] : undefined;
+  const axes = axisChoices(catalog.optimizer(optId), catalog.surface(s.surface), domain);
   const byName = new Map(axes.map((a) => [a.name, a]));
   const x = byName.has(s["map.x"]) ? s["map.x"] : "lr";
   const other = (not) => (not === "x" ? "y" : not === "y" ? "x" : axes.find((a) => a.name !== not && a.start === undefined)?.name ?? "y");

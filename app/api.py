@@ -277,7 +277,8 @@ def plan_sweep(body: SweepRequest | dict, settings: Settings | None = None, pref
     schedule = None if request.schedule is None else request.schedule.as_core()
     try:
         return core.plan_sweep(request.surface.as_core(), request.optimizer.value, _start(request), steps, grid,
-                               request.hyperparameters, schedule, request.tol, request.seed)
+                               request.hyperparameters, schedule, request.tol, request.seed,
+                               None if request.noise is None else request.noise.as_core())
     except core.InvalidInput as e:
         loc = field_loc(e.field)
         # A bad value inside a {low, high, num} range can only be one of its ends.
@@ -452,11 +453,12 @@ def trajectory_rounds(interleave: Interleave, settings: Settings):
         steps = min(steps * 4, settings.stream_chunk_steps)
 
 
-def sweep_blocks(plan: core.SweepPlan):
+def sweep_blocks(plan: core.SweepPlan, extra=None):
     """One computation per piece of the sweep (bounded cells x steps, whatever the grid's shape).
 
     A piece that completes rows gives a `rows` line; one inside a wide row gives
     a `progress` line, so the time limit and a disconnect are checked between pieces.
+    `extra(rows)`, when given, adds fields to each `rows` line (app/explore.py's basins).
     """
     rows = core.sweep_rows(plan)
     na, nb = plan.shape
@@ -474,7 +476,7 @@ def sweep_blocks(plan: core.SweepPlan):
             "type": "rows", "row0": r.row0, "row1": r.row1, "final_losses": r.final_losses,
             "final_points": np.ascontiguousarray(r.final_points),
             "steps_to_tol": [[None if k < 0 else k for k in row] for row in hit],
-            "diverged": r.diverged, "progress": done / total,
+            "diverged": r.diverged, "progress": done / total, **(extra(r) if extra else {}),
         }), steps
 
     while done < total:

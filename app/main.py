@@ -10,7 +10,7 @@ import anyio
 from fastapi import FastAPI
 
 import core
-from app import api, docs, exports, pages
+from app import api, docs, explore, exports, pages
 from app.serialize import dumps
 from app.api import compute_limiter, settings_of
 
@@ -218,6 +218,7 @@ def create_app() -> FastAPI:
         redoc_url=None,
     )
     app.include_router(api.router)
+    app.include_router(explore.router)
     app.include_router(exports.router)
     app.include_router(pages.router)
     app.include_router(docs.router)

@@ -88,7 +88,7 @@ def run_settings() -> tuple[dict, ...]:
 # Preloaded together, so the browser fetches the page's modules at once rather than import by import.
 MODULES = tuple(sorted(p.name for p in (ROOT / "static" / "js").glob("*.js")))
 SPEEDS = (0.25, 0.5, 1, 2, 4, 8)
-VIEW_LABELS = {"contour": "Contour", "surface3d": "3-D surface", "loss": "Loss"}
+VIEW_LABELS = {"contour": "Contour", "surface3d": "3-D surface", "loss": "Loss", "map": "Map"}
 VIEWS = tuple((view, VIEW_LABELS[view]) for view in state.VIEWS)
 
 
@@ -100,7 +100,7 @@ def catalog() -> dict:
         "surfaces": [*registry()["surfaces"], custom_surface_entry()],  # the page's "Custom…" choice
         "run_settings": list(run_settings()),
         # The display keys and their defaults, as app/state.py reads them from a URL.
-        "display": state.DISPLAY,
+        "display": {**state.DISPLAY, **state.MAP_DISPLAY},
         "flags": list(state.FLAGS),
         "palette": palette.as_dict(),
         "presets": [p.as_dict() for p in PRESETS],

@@ -87,4 +87,27 @@ PRESETS: tuple[Preset, ...] = (
         "towards lr, and the per-coordinate effective step is what adapts.",
         "surface=beale&start=0.7,1.4&steps=500&opt=adam&adam.lr=0.05&inspect=adam",
     ),
+    # The map, basins and tuning presets.
+    Preset(
+        "momentum_map", "Where does momentum help? (lr × momentum on the ill-conditioned quadratic)",
+        "Each cell of the map is one run on a bowl 100 times steeper across than along; bright cells converge. "
+        "Momentum widens the band of learning rates that do: click a cell on the bright band's right edge to watch "
+        "that run oscillate its way in.",
+        "surface=quadratic&surface.kappa=100&start=-1.8,1&steps=300&opt=momentum&momentum.lr=0.02&view=map"
+        "&map.opt=momentum&map.x=lr&map.y=momentum&map.xr=0.0001,1",
+    ),
+    Preset(
+        "himmelblau_basins", "Himmelblau's basins",
+        "Which of the four minima does a run end in, from each start? Each colour is one minimum's basin: SGD's are "
+        "four tidy regions, momentum's overshoot into each other. Switch the map's optimizer to compare; click a "
+        "start to run it.",
+        "surface=himmelblau&start=0,0&steps=500&opt=sgd,momentum&sgd.lr=0.01&momentum.lr=0.01&view=map"
+        "&map.opt=momentum&map.x=x&map.y=y&map.color=basin",
+    ),
+    Preset(
+        "adam_or_tuning", "Is Adam faster, or just better tuned?",
+        "With the learning rates people often reach for, Adam gets there first and SGD never does. Press “Tune lr” "
+        "to give each optimizer its best lr on this very problem, then watch the race again.",
+        "surface=quadratic&start=-1.8,1&steps=200&opt=sgd,momentum,adam&sgd.lr=0.01&momentum.lr=0.01&adam.lr=0.05",
+    ),
 )

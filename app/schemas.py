@@ -169,7 +169,7 @@ GRID_AXIS_TAGS = ("list", "range")
 class SweepRequest(BaseModel):
     """One optimizer over a grid of two hyperparameters, or of start points ("x" and "y").
 
-    Unknown keys are refused: a sweep has no noise, and a key it would ignore is a mistake.
+    Unknown keys are refused: a key it would ignore is a mistake.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -185,6 +185,8 @@ class SweepRequest(BaseModel):
     schedule: ScheduleRef | None = None
     tol: Number = Field(1e-3, description="a cell has converged once loss - minimum value <= tol")
     seed: Integer = 0
+    noise: Noise | None = Field(None, description="gradient noise; every cell sees the same draws, as every cell "
+                                "sees the same minibatches")
 
 
 # --- responses (documentation: the handlers write JSON with orjson directly) ------------------

@@ -104,7 +104,8 @@ def run_trajectory(oc, sc, k0, k1, total, p, g, h, s, P, Q, q_step, lr_a, lr_b, 
 
 
 @njit(**_cached)
-def run_sweep(oc, sc, n_steps, p0, h0, s0, P, Q, q_step, lr_a, lr_b, level, final, final_f, hit, b0, b1):
+def run_sweep(oc, sc, n_steps, p0, h0, s0, P, Q, q_step, lr_a, lr_b, noise, noise_step, level, final, final_f, hit,
+              b0, b1):
     """Steps the columns of p0 in blocks b0..b1-1, each block's trajectories side by side.
 
     Within a block the step loop is outside and the loop over trajectories
@@ -134,6 +135,8 @@ def run_sweep(oc, sc, n_steps, p0, h0, s0, P, Q, q_step, lr_a, lr_b, level, fina
                 s[q, m + j] = s0[q, lo + j]
         for k in range(n_steps + 1):
             r = min(k, n_steps - 1) * q_step
+            # Every cell sees the same noise draw per step, as every cell sees the same minibatch.
+            z = min(k, n_steps - 1) * noise_step
 {sweep_surface}
             if k < n_steps:
                 t = k + 1
@@ -255,8 +258,8 @@ def generate_source() -> str:
         sweep_surface=_chain("sc", surf, lambda sp: [
             "for j in range(m):",
             f"    f, gx, gy = {surface_call(sp, 'p[j]', 'p[m + j]', 'r')}",
-            "    g[j] = gx",
-            "    g[m + j] = gy",
+            "    g[j] = gx + noise[z, 0]",
+            "    g[m + j] = gy + noise[z, 1]",
             "    fb[j] = f",
             "    if kb[j] < 0 and f <= level:",
             "        kb[j] = k",
@@ -721,13 +724,17 @@ class SweepPlan:
     _P: np.ndarray = field(default=None, repr=False)
     _Q: np.ndarray = field(default=None, repr=False)
     _q_step: int = 0
+    noise: dict | None = None
+    _noise: np.ndarray = field(default_factory=lambda: _NO_NOISE, repr=False)
+    _noise_step: int = 0
 
     @property
     def shape(self) -> tuple[int, int]:
         return len(self.values[0]), len(self.values[1])
 
 
-def plan_sweep(surface, optimizer, start, steps, grid, hyperparameters=None, schedule=None, tol=1e-3, seed=0) -> SweepPlan:
+def plan_sweep(surface, optimizer, start, steps, grid, hyperparameters=None, schedule=None, tol=1e-3, seed=0,
+               noise=None) -> SweepPlan:
     """Validate a sweep; see `sweep`."""
     seed = _integer("seed", seed, 0, 2**63 - 1)
     sspec, sparams = resolve_surface(surface)
@@ -771,8 +778,13 @@ def plan_sweep(surface, optimizer, start, steps, grid, hyperparameters=None, sch
         Q, q_step = np.ascontiguousarray(batches.rows(0, steps)), 1
     else:
         q_step = 0
+    noise = resolve_noise(noise, seed)
+    draws, noise_step = _NO_NOISE, 0
+    if noise is not None and noise["sigma"] > 0:
+        # The same generator and draws as Run.advance, so a cell repeats core.trajectory's run exactly.
+        draws, noise_step = noise["sigma"] * np.random.default_rng([noise["seed"], 1]).standard_normal((steps, 2)), 1
     return SweepPlan(sspec, sparams, ospec, start, steps, (names[0], names[1]), (values[0], values[1]), hp, sched,
-                     tol, seed, fmin, P, Q, q_step)
+                     tol, seed, fmin, P, Q, q_step, noise, draws, noise_step)
 
 
 _executor = None
@@ -845,7 +857,7 @@ def sweep_rows(plan: SweepPlan, work: int = SWEEP_PIECE_WORK):
                 s0[spec.state.index(slot)] = h[hnames.index(value)] if isinstance(value, str) else value
             out, out_f, out_hit = np.empty((2, m)), np.empty(m), np.empty(m, dtype=np.int64)
             args = (spec.code, plan.surface.code, plan.steps, p0, h, s0, plan._P, plan._Q, plan._q_step,
-                    lr_a, lr_b, float(level), out, out_f, out_hit)
+                    lr_a, lr_b, plan._noise, plan._noise_step, float(level), out, out_f, out_hit)
             nblocks = -(-m // SWEEP_BLOCK)
             parts = min(threads, nblocks)
             cuts = [nblocks * q // parts for q in range(parts + 1)]
@@ -865,15 +877,17 @@ def sweep_rows(plan: SweepPlan, work: int = SWEEP_PIECE_WORK):
                         bad.reshape(shape), done)
 
 
-def sweep(surface, optimizer, start, steps, grid, hyperparameters=None, schedule=None, tol=1e-3, seed=0) -> Sweep:
+def sweep(surface, optimizer, start, steps, grid, hyperparameters=None, schedule=None, tol=1e-3, seed=0,
+          noise=None) -> Sweep:
     """Run one optimizer over a grid of two hyperparameters, or of start points.
 
     `grid` maps exactly two names to 1-D value arrays; a name is a
     hyperparameter of the optimizer, or "x" / "y" for a grid of start points.
     Every cell sees the same schedule and, on a stochastic surface, the same
-    minibatches, so cells differ only in what the grid varies.
+    minibatches and gradient noise ({"sigma": s, "seed": k}, as in `trajectory`), so cells differ only in
+    what the grid varies.
     """
-    plan = plan_sweep(surface, optimizer, start, steps, grid, hyperparameters, schedule, tol, seed)
+    plan = plan_sweep(surface, optimizer, start, steps, grid, hyperparameters, schedule, tol, seed, noise)
     na, nb = plan.shape
     final_losses, final_points = np.empty((na, nb)), np.empty((na, nb, 2))
     steps_to_tol, diverged = np.empty((na, nb), dtype=np.int64), np.empty((na, nb), dtype=bool)

@@ -499,7 +499,8 @@ SWEEP_ERRORS = [
     ({**SWEEP, "optimizer": "newton"}, ["body", "optimizer"], "'adam'"),
     ({**SWEEP, "tol": -1}, ["body", "tol"], "at least 0"),
     # No coercion and no key silently dropped.
-    ({**SWEEP, "noise": {"sigma": 0.1}}, ["body", "noise"], "Extra inputs"),
+    ({**SWEEP, "colour": "red"}, ["body", "colour"], "Extra inputs"),
+    ({**SWEEP, "noise": {"sigma": -0.1}}, ["body", "noise", "sigma"], "outside [0, 100]"),
     ({**SWEEP, "grid": {"lr": {"low": 0.1, "high": 1, "num": 5, "log": "yes"}, "beta1": [0.9]}},
      ["body", "grid", "lr", "log"], "valid boolean"),
     ({**SWEEP, "grid": {"lr": {"low": 0.1, "high": 1, "num": 5, "log": 1}, "beta1": [0.9]}},

@@ -2,6 +2,7 @@
 
 import { showAlert, warnIgnored, watchErrors } from "./alert.js";
 import { bindControls, syncControls } from "./controls.js";
+import { MapView } from "./map.js";
 import { Scene } from "./scene.js";
 import { Catalog, initialState } from "./state.js";
 import { $ } from "./util.js";
@@ -17,6 +18,7 @@ const scene = new Scene(catalog, state, document.body, {
   onState: (s) => syncControls(timeline, s, catalog),
   onError: (err) => showAlert(err?.lines ?? null, "error"),
 });
+scene.views.map = new MapView($(".panel-map"), scene);
 bindControls(timeline, scene, catalog, (msg) => showAlert([msg], "error"));
 syncControls(timeline, state, catalog);
 $("#open-full").href = `/${location.search}`;

@@ -42,7 +42,8 @@ export function bindExports(scene, catalog, onError) {
       const job = await json(await fetch("/api/exports", {
         method: "POST", headers: { "Content-Type": "application/json" },
         // Frames, rate and size are left to the server's defaults, which the export CLI shares.
-        body: JSON.stringify({ state: serialize(s, catalog), format, view: s.view }),
+        // The map does not move: beside it, the animation is the contour's.
+        body: JSON.stringify({ state: serialize(s, catalog), format, view: s.view === "map" ? "contour" : s.view }),
       }));
       for (;;) {
         const info = await json(await fetch(`/api/exports/${job.id}`));

@@ -4,6 +4,8 @@ import { bindControls, syncControls } from "./controls.js";
 import { bindCustom, syncCustom } from "./custom.js";
 import { bindExports } from "./exports.js";
 import { Inspector } from "./inspector.js";
+import { MapView } from "./map.js";
+import { TunePanel } from "./tune.js";
 import { typeset } from "./math.js";
 import { Scene } from "./scene.js";
 import { Catalog, initialState, parse, serialize } from "./state.js";
@@ -35,7 +37,7 @@ let shownSurface = null;
 /** The preset a state is, if any: the same run, whatever the speed, view, looping or text size. */
 function presetOf(s) {
   const query = serialize({ ...s, view: "contour", speed: 1, autoplay: true, loop: false, large: false }, catalog);
-  return catalog.presets.find((p) => p.query === query);
+  return catalog.presets.find((p) => p.query.replace(/&view=[^&]*/, "") === query);
 }
 
 function showState(s) {
@@ -115,6 +117,8 @@ document.addEventListener("keydown", (e) => {
   }
 });
 
+scene.views.map = new MapView($(".panel-map"), scene);
+new TunePanel($("#tune-lr"), scene, (lines) => showAlert(lines, "error"));
 showState(first.state);
 scene.start();
 window.gradscape = { scene, catalog };

@@ -208,7 +208,7 @@ def _start(request) -> tuple | list:
     if request.start is not None:
         return request.start
     if request.surface.formula is not None:
-        return formula_start(request.surface.as_core())
+        return _formulas.formula_start(request.surface.as_core())
     return core.SURFACES[request.surface.name.value].start
 
 
@@ -220,7 +220,7 @@ def build_runs(body: TrajectoryRequest | dict, settings: Settings | None = None,
     settings = settings or get_settings()
     prefix = list(prefix)
     request = parse(TrajectoryRequest, body, prefix)
-    check_formula(request.surface, settings, prefix)
+    _formulas.check_formula(request.surface, settings, prefix)
     if len(request.runs) > settings.max_runs:
         msg = f"{len(request.runs)} runs is more than the limit of {settings.max_runs} per request"
         raise Invalid([*prefix, "runs"], msg)
@@ -268,7 +268,7 @@ def plan_sweep(body: SweepRequest | dict, settings: Settings | None = None, pref
     settings = settings or get_settings()
     prefix = list(prefix)
     request = parse(SweepRequest, body, prefix)
-    check_formula(request.surface, settings, prefix)
+    _formulas.check_formula(request.surface, settings, prefix)
     steps = limited("steps", request.steps, 1, settings.max_sweep_steps, prefix)
     grid = {name: grid_values(name, given, settings, prefix) for name, given in request.grid.items()}
     cells = int(np.prod([len(v) for v in grid.values()], dtype=float)) if grid else 0
@@ -278,7 +278,8 @@ def plan_sweep(body: SweepRequest | dict, settings: Settings | None = None, pref
     schedule = None if request.schedule is None else request.schedule.as_core()
     try:
         return core.plan_sweep(request.surface.as_core(), request.optimizer.value, _start(request), steps, grid,
-                               request.hyperparameters, schedule, request.tol, request.seed)
+                               request.hyperparameters, schedule, request.tol, request.seed,
+                               None if request.noise is None else request.noise.as_core())
     except core.InvalidInput as e:
         loc = field_loc(e.field)
         # A bad value inside a {low, high, num} range can only be one of its ends.
@@ -459,11 +460,12 @@ def trajectory_rounds(interleave: Interleave, settings: Settings):
         steps = min(steps * 4, settings.stream_chunk_steps)
 
 
-def sweep_blocks(plan: core.SweepPlan):
+def sweep_blocks(plan: core.SweepPlan, extra=None):
     """One computation per piece of the sweep (bounded cells x steps, whatever the grid's shape).
 
     A piece that completes rows gives a `rows` line; one inside a wide row gives
     a `progress` line, so the time limit and a disconnect are checked between pieces.
+    `extra(rows)`, when given, adds fields to each `rows` line (app/explore.py's basins).
     """
     rows = core.sweep_rows(plan)
     na, nb = plan.shape
@@ -481,7 +483,7 @@ def sweep_blocks(plan: core.SweepPlan):
             "type": "rows", "row0": r.row0, "row1": r.row1, "final_losses": r.final_losses,
             "final_points": np.ascontiguousarray(r.final_points),
             "steps_to_tol": [[None if k < 0 else k for k in row] for row in hit],
-            "diverged": r.diverged, "progress": done / total,
+            "diverged": r.diverged, "progress": done / total, **(extra(r) if extra else {}),
         }), steps
 
     while done < total:
@@ -614,9 +616,5 @@ async def sweeps_stream(request: Request, body: SweepRequest, settings: Settings
     return ndjson_stream(request, settings, meta, sweep_blocks(plan))
 
 
-# --- typed formulas ----------------------------------------------------------------------
-
-from app.formulas import check_formula, formula_start  # noqa: E402
-from app.formulas import router as _formula_router  # noqa: E402
-
-router.include_router(_formula_router)
+# Typed formulas: their limits and GET /api/grid (app/formulas.py adds its route to this router).
+from app import formulas as _formulas  # noqa: E402

@@ -254,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_export(sub) -> None:
-    from app.render import FORMATS, LIMITS, VIEWS
+    from app.render import DEFAULT_SIZE, FORMATS, LIMITS, VIEWS
 
     export = sub.add_parser(
         "export", help="write a state as a GIF, MP4, HTML page, PNG or SVG, as the page's export buttons do",
@@ -280,8 +280,8 @@ def _add_export(sub) -> None:
     export.add_argument("--frames", type=int,
                         help=f"animation frames {lim['frames']}; one per step, at most 300, when omitted")
     export.add_argument("--fps", type=int, help=f"frames per second {lim['fps']}; 30 when omitted")
-    export.add_argument("--width", type=int, help=f"pixels {lim['width']}; 800 when omitted")
-    export.add_argument("--height", type=int, help=f"pixels {lim['height']}; 600 when omitted")
+    export.add_argument("--width", type=int, help=f"pixels {lim['width']}; {DEFAULT_SIZE[0]} when omitted")
+    export.add_argument("--height", type=int, help=f"pixels {lim['height']}; {DEFAULT_SIZE[1]} when omitted")
     export.add_argument("--step", type=int, help="for png and svg: the step to draw; the last when omitted")
     export.set_defaults(func=_export, parser=export)
 

@@ -52,6 +52,8 @@ class ExportSettings(BaseSettings):
     max_per_client: int = Field(2, ge=1, description="jobs one client (address) may have waiting or running")
     max_memory_mb: int = Field(3072, ge=0, description="address space of the process making one export; 0: no cap")
     job_seconds: int = Field(600, ge=1, description="time one export may take in a `gradscape worker`")
+    stale_seconds: float = Field(30.0, gt=0, description="silence after which a started job's process is taken "
+                                 "for dead and the job reported failed")
     dir: str | None = Field(None, description="directory of the files and, without Redis, of the job database; "
                             "shared by every process (a private temporary directory when unset)")
     redis_url: str | None = Field(None, validation_alias=AliasChoices("GRADSCAPE_REDIS_URL", "redis_url"),
@@ -98,7 +100,8 @@ def scene_from_state(query: str, settings: Settings, prefix=("state",),
     runs = build_runs(body, settings, prefix)
     if not run_all(runs, float("inf") if seconds is None else seconds):
         raise compute_limit(settings)
-    return render.Scene.from_runs([run.result() for run in runs]), display
+    labels = [run.get("label") for run in body["runs"]]
+    return render.Scene.from_runs([run.result() for run in runs], labels), display
 
 
 def options_for(display: dict, fmt: str, view=None, limits: dict | None = None, **given) -> render.Options:
@@ -125,7 +128,7 @@ def get_jobs() -> JobStore:
     with _jobs_lock:
         if _jobs is None:
             settings = get_export_settings()
-            _jobs = JobStore(settings.dir, settings.redis_url, settings.max_memory_mb)
+            _jobs = JobStore(settings.dir, settings.redis_url, settings.max_memory_mb, settings.stale_seconds)
     return _jobs
 
 
@@ -191,7 +194,8 @@ def start_export(request: ExportRequest, http: Request, settings: ExportSettings
         render.check(SimpleNamespace(steps=body["steps"]), opts)
     except InvalidInput as exc:
         raise Invalid(["body", exc.field], exc.reason) from None
-    surface = body["surface"] if isinstance(body["surface"], str) else body["surface"]["name"]
+    surface = body["surface"]
+    surface = surface if isinstance(surface, str) else surface.get("name", "custom")  # a formula has no name
     name = f"gradscape-{surface}-{opts.view}.{opts.format}"
     client = http.client.host if http.client else "unknown"
     try:

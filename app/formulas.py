@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 import core
 from app.api import ERRORS, Invalid, limited
+from app.api import router as api_router
 from app.serialize import dumps
 from app.settings import Settings, SettingsDep
 from core import formula as _formula
@@ -55,11 +56,14 @@ def describe(spec) -> dict:
     }
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=16)  # a 500 x 500 answer is ~5 MB, and anyone can ask for new formulas
 def formula_grid_json(text: str, domain: tuple, resolution: int) -> bytes:
     spec = _formula.custom_surface(text, domain)
     xs, ys, z = core.surface_grid({"formula": text, "domain": list(domain)}, resolution=resolution)
     finite = z[np.isfinite(z)]
+    if not finite.size:
+        # Nothing to draw or to descend: say so, as for any other unusable formula.
+        raise _formula.FormulaError("is undefined or infinite everywhere on the domain", 1)
     return dumps({
         "surface": "custom", "surface_params": {}, **describe(spec), "x": xs, "y": ys, "z": z,
         "z_min": float(finite.min()) if finite.size else None,
@@ -130,5 +134,11 @@ async def formula_grid(
         _formula.custom_surface(f, bounds)
     except _formula.FormulaError as e:
         raise Invalid(["query", "f" if e.field == "formula" else "domain"], str(e)) from None
-    body = await anyio.to_thread.run_sync(formula_grid_json, f, bounds, resolution)
+    try:
+        body = await anyio.to_thread.run_sync(formula_grid_json, f, bounds, resolution)
+    except _formula.FormulaError as e:
+        raise Invalid(["query", "f"], str(e)) from None
     return Response(body, media_type="application/json", headers={"cache-control": "public, max-age=3600"})
+
+
+api_router.include_router(router)

@@ -37,7 +37,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 ACTIVE = ("queued", "started")
-STALE_SECONDS = 30.0  # a started job whose process has said nothing for this long has lost that process
 LOST = "the export stopped unexpectedly (its process ended, perhaps out of memory); try again, or a smaller export"
 FIELDS = ("id", "client", "state", "options", "status", "progress", "message", "filename", "media_type", "path",
           "created", "started", "finished", "beat")
@@ -135,8 +134,16 @@ def limit_memory(megabytes: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 
 
-def make(records, job_id: str) -> None:
-    """Compute the job's runs from its state string, draw its file, and record how it went."""
+class Orphaned(BaseException):
+    """The server process that started this job has gone: stop drawing for nobody."""
+
+
+def make(records, job_id: str, owner: int | None = None) -> None:
+    """Compute the job's runs from its state string, draw its file, and record how it went.
+
+    `owner` is the pid of the server process waiting for it: if that process ends, so does the job
+    (its row then goes stale and is reported as stopped).
+    """
     from app import render
     from app.api import Invalid
     from app.exports import scene_from_state
@@ -150,6 +157,11 @@ def make(records, job_id: str) -> None:
     last = [0.0]
 
     def progress(fraction: float) -> None:
+        if owner is not None:
+            try:
+                os.kill(owner, 0)
+            except ProcessLookupError:
+                raise Orphaned from None
         now = time.time()
         if fraction >= 1 or now - last[0] > 0.25:
             last[0] = now
@@ -176,9 +188,12 @@ def make(records, job_id: str) -> None:
         records.update(job_id, status="done", progress=1.0, message=None, finished=time.time())
 
 
-def _child(db_path: str, job_id: str, megabytes: int) -> None:
+def _child(db_path: str, job_id: str, megabytes: int, owner: int) -> None:
     limit_memory(megabytes)
-    make(SqliteRecords(Path(db_path)), job_id)
+    try:
+        make(SqliteRecords(Path(db_path)), job_id, owner)
+    except Orphaned:
+        os._exit(1)
 
 
 _context = None
@@ -211,8 +226,8 @@ class LocalRunner:
                 self.wake.wait(0.5)  # a job queued by another process is seen within half a second
                 self.wake.clear()
                 continue
-            child = _forkserver().Process(target=_child, args=(str(self.records.path), row["id"], self.megabytes),
-                                          daemon=True)
+            child = _forkserver().Process(target=_child, daemon=True,
+                                          args=(str(self.records.path), row["id"], self.megabytes, os.getpid()))
             child.start()
             while child.is_alive():
                 child.join(2.0)
@@ -238,7 +253,9 @@ class JobStore:
     """Submitting, reading and pruning export jobs, the same in every process of every replica."""
 
     def __init__(self, directory: str | os.PathLike | None = None, redis_url: str | None = None,
-                 max_memory_mb: int = 0):
+                 max_memory_mb: int = 0, stale_seconds: float = 30.0):
+        # A started job whose process has said nothing for stale_seconds has lost that process.
+        self.stale_seconds = stale_seconds
         if directory is None:
             import tempfile
 
@@ -310,7 +327,7 @@ class JobStore:
         else:
             lost = False
         # A process that died with its job (a worker or a server killed outright) stops its heartbeat.
-        lost = lost or row["status"] == "started" and time.time() - row["beat"] > STALE_SECONDS
+        lost = lost or row["status"] == "started" and time.time() - row["beat"] > self.stale_seconds
         if lost:
             row = self.records.get(job_id)
             if row is not None and row["status"] in ACTIVE:  # not finished in the meantime

@@ -10,7 +10,7 @@ import anyio
 from fastapi import FastAPI
 
 import core
-from app import api, docs, exports, pages
+from app import api, docs, explore, exports, pages
 from app.serialize import dumps
 from app.api import compute_limiter, settings_of
 
@@ -139,11 +139,9 @@ class HeadAsGet:
 
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-       "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+       "font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'self'; "
+       "form-action 'self'; "
        "{ancestors}")
-# Only the API docs (FastAPI's Swagger UI and ReDoc pages) start their viewers with an inline script.
-DOCS_CSP = CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'")
-DOCS = ("/docs", "/redoc")
 
 
 class SecurityHeaders:
@@ -174,7 +172,7 @@ class SecurityHeaders:
         # frame-ancestors * would still refuse a slide deck opened from a file, so "any" means no directive.
         ancestors = "frame-ancestors 'none'" if not embed else (
             "" if settings.frame_ancestors.strip() == "*" else f"frame-ancestors {settings.frame_ancestors}")
-        policy = (DOCS_CSP if path in DOCS else CSP).format(ancestors=ancestors).rstrip("; ")
+        policy = CSP.format(ancestors=ancestors).rstrip("; ")
         extra = [(b"content-security-policy", policy.encode()), (b"x-content-type-options", b"nosniff"),
                  (b"referrer-policy", b"strict-origin-when-cross-origin")]
         if not embed:
@@ -182,7 +180,16 @@ class SecurityHeaders:
 
         async def with_headers(message):
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *extra]
+                headers = message.get("headers", [])
+                own = [i for i, (k, _) in enumerate(headers) if k.lower() == b"content-security-policy"]
+                if own:  # a route with a policy of its own (the API docs) keeps it, framing rule added
+                    k, v = headers[own[0]]
+                    if b"frame-ancestors" not in v and not embed:
+                        headers = [*headers[:own[0]], (k, v + b"; frame-ancestors 'none'"), *headers[own[0] + 1:]]
+                    added = extra[1:]
+                else:
+                    added = extra
+                message["headers"] = [*headers, *added]
             await send(message)
 
         await self.app(scope, receive, with_headers)
@@ -211,6 +218,7 @@ def create_app() -> FastAPI:
         redoc_url=None,
     )
     app.include_router(api.router)
+    app.include_router(explore.router)
     app.include_router(exports.router)
     app.include_router(pages.router)
     app.include_router(docs.router)

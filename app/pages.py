@@ -94,7 +94,7 @@ SPEEDS = (0.25, 0.5, 1, 2, 4, 8)
 EXPORT_SIZES = ((1280, 720), (1920, 1080), (800, 600))
 # An iframe's sizes for a 16:9 slide.
 EMBED_SIZES = ((640, 360), (800, 450), (960, 540), (1280, 720))
-VIEW_LABELS = {"contour": "Contour", "surface3d": "3-D surface", "loss": "Loss"}
+VIEW_LABELS = {"contour": "Contour", "surface3d": "3-D surface", "loss": "Loss", "map": "Map"}
 VIEWS = tuple((view, VIEW_LABELS[view]) for view in state.VIEWS)
 
 
@@ -106,7 +106,7 @@ def catalog() -> dict:
         "surfaces": [*registry()["surfaces"], custom_surface_entry()],  # the page's "Custom…" choice
         "run_settings": list(run_settings()),
         # The display keys and their defaults, as app/state.py reads them from a URL.
-        "display": state.DISPLAY,
+        "display": {**state.DISPLAY, **state.MAP_DISPLAY},
         "flags": list(state.FLAGS),
         "palette": palette.as_dict(),
         "presets": [p.as_dict() for p in PRESETS],

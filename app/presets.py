@@ -27,13 +27,14 @@ PRESETS: tuple[Preset, ...] = (
     # checks every behaviour these questions state on the computed trajectories.
     Preset(
         "beale_race", "The Beale contour race",
-        "Radford's race on Beale from (−1, −1.25), each optimizer at its own learning rate. Adagrad (lr 1), "
-        "Adadelta (lr 0.03, ε 0.1) and RMSprop (lr 0.025, α 0.9) head for (3, 0.5) at once and settle within 0.1 "
-        "of it by step 400; SGD (lr 0.006) finds the direction but is still short of it after 700 steps; "
-        "Momentum and NAG (lr 0.0023, μ 0.9) roll past the minimum, Momentum about twice as far, then come back.",
+        "Radford's race on Beale from (−1, −1.25), each optimizer at its own learning rate. Adagrad (lr 1.2), "
+        "Adadelta (lr 0.04, ρ 0.95, ε 0.3) and RMSprop (lr 0.05, α 0.9) head for (3, 0.5) at once and settle "
+        "within 0.1 of it by step 300; SGD (lr 0.0025) finds the direction but trails them all the way and is "
+        "still 0.4 short after 700 steps; Momentum and NAG (lr 0.0023, μ 0.9) roll past the minimum, Momentum "
+        "about twice as far, then come back.",
         "surface=beale&start=-1,-1.25&steps=700&opt=sgd,momentum,nesterov,adagrad,adadelta,rmsprop"
-        "&sgd.lr=0.006&momentum.lr=0.0023&nesterov.lr=0.0023&adagrad.lr=1&adadelta.lr=0.03&adadelta.eps=0.1"
-        "&rmsprop.lr=0.025&rmsprop.alpha=0.9",
+        "&sgd.lr=0.0025&momentum.lr=0.0023&nesterov.lr=0.0023&adagrad.lr=1.2&adadelta.lr=0.04&adadelta.rho=0.95"
+        "&adadelta.eps=0.3&rmsprop.lr=0.05&rmsprop.alpha=0.9",
     ),
     Preset(
         "saddle_escape", "The saddle escape",
@@ -61,13 +62,13 @@ PRESETS: tuple[Preset, ...] = (
         "&rmsprop.lr=0.002&adam.lr=0.02",
     ),
     # The state holds one run per optimizer, so the second Adam is AdamW with
-    # weight_decay = 0, which is the same update rule step for step.
+    # weight_decay = 0, which is the same update rule step for step, under a label of its own.
     Preset(
         "adam_eps", "Adam with ε = 1e-8 vs ε = 1",
-        "Near a saddle the gradients are tiny: with ε = 1 Adam (shown as AdamW with λ = 0, the same rule) "
-        "loses its adaptivity and creeps like SGD, while ε = 1e-8 escapes.",
-        "surface=saddle&start=-1.5,0.001&steps=300&opt=adam,adamw"
-        "&adam.lr=0.01&adamw.lr=0.01&adamw.eps=1&adamw.weight_decay=0&inspect=adamw",
+        "Near a saddle the gradients are tiny: with ε = 1 Adam loses its adaptivity and creeps like SGD, "
+        "while ε = 1e-8 escapes. (The ε = 1 run is AdamW with λ = 0, the same rule, so both can be drawn.)",
+        "surface=saddle&start=-1.5,0.001&steps=300&opt=adam,adamw&adam.lr=0.01&adam.label=Adam%20(%CE%B5%20%3D%201e-8)"
+        "&adamw.lr=0.01&adamw.eps=1&adamw.weight_decay=0&adamw.label=Adam%20(%CE%B5%20%3D%201)&inspect=adamw",
     ),
     Preset(
         "torch_vs_tf_adam", "PyTorch Adam vs TensorFlow Adam",
@@ -85,5 +86,28 @@ PRESETS: tuple[Preset, ...] = (
         "No: the learning rate applied stays constant. Watch the inspector: the bias-corrected step size grows "
         "towards lr, and the per-coordinate effective step is what adapts.",
         "surface=beale&start=0.7,1.4&steps=500&opt=adam&adam.lr=0.05&inspect=adam",
+    ),
+    # The map, basins and tuning presets.
+    Preset(
+        "momentum_map", "Where does momentum help? (lr × momentum on the ill-conditioned quadratic)",
+        "Each cell of the map is one run on a bowl 100 times steeper across than along; bright cells converge. "
+        "Momentum widens the band of learning rates that do: click a cell on the bright band's right edge to watch "
+        "that run oscillate its way in.",
+        "surface=quadratic&surface.kappa=100&start=-1.8,1&steps=300&opt=momentum&momentum.lr=0.02&view=map"
+        "&map.opt=momentum&map.x=lr&map.y=momentum&map.xr=0.0001,1",
+    ),
+    Preset(
+        "himmelblau_basins", "Himmelblau's basins",
+        "Which of the four minima does a run end in, from each start? Each colour is one minimum's basin: SGD's are "
+        "four tidy regions, momentum's overshoot into each other. Switch the map's optimizer to compare; click a "
+        "start to run it.",
+        "surface=himmelblau&start=0,0&steps=500&opt=sgd,momentum&sgd.lr=0.01&momentum.lr=0.01&view=map"
+        "&map.opt=momentum&map.x=x&map.y=y&map.color=basin",
+    ),
+    Preset(
+        "adam_or_tuning", "Is Adam faster, or just better tuned?",
+        "With the learning rates people often reach for, Adam gets there first and SGD never does. Press “Tune lr” "
+        "to give each optimizer its best lr on this very problem, then watch the race again.",
+        "surface=quadratic&start=-1.8,1&steps=200&opt=sgd,momentum,adam&sgd.lr=0.01&momentum.lr=0.01&adam.lr=0.05",
     ),
 )

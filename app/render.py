@@ -45,21 +45,23 @@ VIEWS = ("contour", "surface3d", "loss")
 LIMITS = {"frames": (1, 1000), "fps": (1, 60), "width": (320, 1920), "height": (240, 1080)}
 GIF_MAX_FPS = 50  # GIF delays count hundredths of a second; browsers slow anything under 2 to 10
 DEFAULT_FPS = 30
-DEFAULT_SIZE = (800, 600)
+DEFAULT_SIZE = (1280, 720)  # 16:9, the shape of a slide
 DEFAULT_MAX_FRAMES = 300
 
 # At 800 x 600 the figure is drawn at 100 dpi; other sizes scale the dpi so text
-# and lines keep their proportions.
-BASE_DPI = 100
+# and lines keep their proportions (1280 x 720: 120 dpi, 1920 x 1080: 180 dpi).
+BASE_DPI, BASE_SIZE = 100, (800, 600)
 LINE_WIDTH = 2.0  # points
 HEAD_SIZE = 8.0  # points: a run's head, the point it has reached
 RING_STEP, RING_WIDTH = 5.0, 1.8  # points: rings around a shared spot, each one a size larger
 # A run that leaves the frame is marked on the edge by a triangle pointing out of it.
 EXIT_SIZE = 11.0  # points
 EXIT_MARKERS = {"left": "<", "right": ">", "bottom": "v", "top": "^"}
-LEGEND_BESIDE = 8  # legend entries that go beside the plot; more go below it
+LEGEND_ROWS = 12  # legend entries in one column beside the plot; more take two
+LEGEND_SHARE = 0.4  # the most of the frame's width a legend beside the plot may take; a wider one goes below
 # The 3-D view's camera in degrees, and its box's height over its sides: the page's.
 ELEVATION, AZIMUTH, BOX_HEIGHT = 44.0, -59.0, 0.6
+BOX_ZOOM = 1.2
 GRID_RESOLUTION = {"contour": 200, "surface3d": 60, "html": 120}
 # plotly.js with only the trace types Gradscape draws, built by scripts/build-plotly; the page loads it too.
 PLOTLY_JS = Path(__file__).resolve().parent.parent / "static" / "vendor" / "plotly" / "plotly-gradscape-4.1.1.min.js"
@@ -168,12 +170,19 @@ class Scene:
 
     surface: dict  # {"name": id, param: value, ...}, as core.surface_grid takes it
     runs: list  # core.Trajectory
+    labels: tuple = ()  # each run's own name in legends, or None for its optimizer's label
 
     @classmethod
-    def from_runs(cls, runs) -> "Scene":
+    def from_runs(cls, runs, labels=()) -> "Scene":
         if not runs:
             raise InvalidInput("optimizers", "choose at least one optimizer")
-        return cls({"name": runs[0].surface, **runs[0].surface_params}, list(runs))
+        return cls({"name": runs[0].surface, **runs[0].surface_params}, list(runs), tuple(labels))
+
+    def name(self, run) -> str:
+        """The run's own label when the state gives one, else its optimizer's."""
+        i = next(i for i, r in enumerate(self.runs) if r is run)
+        own = self.labels[i] if i < len(self.labels) else None
+        return own or OPTIMIZERS[run.optimizer].label
 
     @property
     def spec(self):
@@ -209,7 +218,7 @@ class Scene:
 
     def legend_label(self, run, view: str = "contour", newline: str = " ") -> str:
         """The run's name, and when it leaves the view or diverges, at which step (after `newline`)."""
-        label = OPTIMIZERS[run.optimizer].label
+        label = self.name(run)
         notes = []
         left = self.exit(run, view)
         if left is not None and not (view == "loss" and run.diverged_at is not None):
@@ -346,7 +355,7 @@ def _cmap():
 
 
 def _dpi(width: int, height: int) -> float:
-    return BASE_DPI * min(max(min(width / DEFAULT_SIZE[0], height / DEFAULT_SIZE[1]), 0.5), 3.0)
+    return BASE_DPI * min(max(min(width / BASE_SIZE[0], height / BASE_SIZE[1]), 0.5), 3.0)
 
 
 def view_coords(scene: Scene, view: str, run) -> tuple[np.ndarray, ...]:
@@ -392,15 +401,28 @@ class Frames:
             # clip_on=False: a marker centred on the edge would otherwise lose its outer half.
             exit_marker, = self.ax.plot(*empty, marker, color=colour, ms=EXIT_SIZE, mec=palette.LANDMARK_COLOUR, mew=1.2,
                                         clip_on=False, zorder=6)
+            for artist in (line, head, exit_marker):
+                artist.set_in_layout(False)  # drawn per frame; empty when the layout is made
             self.lines.append(line)
             self.heads.append(head)
             self.exits.append(exit_marker)
             self.dashes.append(None if isinstance(dash, str) else dash[1])
         handles = self._legend_handles()
-        if len(handles) <= LEGEND_BESIDE:
-            self.fig.legend(handles=handles, loc="outside right upper", frameon=False)
-        else:  # a long legend beside the plot would leave it a sliver: set it below, in columns
-            self.fig.legend(handles=handles, loc="outside lower center", frameon=False, ncols=3, fontsize="small")
+        # The legend hangs on the plot's right edge, not the figure's: next to the plot at any size
+        # and shape, however the plot's own aspect narrows it. A long one goes in two columns.
+        self.legend = self.ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0,
+                                     frameon=False, ncols=1 if len(handles) <= LEGEND_ROWS else 2)
+        wide = self.legend.get_window_extent(self.canvas.get_renderer())
+        self._legend_below = wide.width > LEGEND_SHARE * width or wide.height > height - 4 * dpi / 72 * 10
+        if self._legend_below:  # beside the plot it would leave the plot a sliver: below it, in columns
+            self.legend.remove()
+            # As many columns as fit the frame's width, in smaller type if even one column does not.
+            for fontsize, ncols in [(f, n) for f in ("small", "x-small") for n in (4, 3, 2)] + [("x-small", 1)]:
+                self.legend = self.fig.legend(handles=handles, loc="outside lower center", frameon=False,
+                                              ncols=ncols, fontsize=fontsize)
+                if self.legend.get_window_extent(self.canvas.get_renderer()).width <= 0.98 * width:
+                    break
+                self.legend.remove()
         # The longest title the animation will show, so the layout leaves room for it.
         # Padded so an exit marker on the top edge stays clear of the title.
         self.title = self.ax.set_title(scene.title(scene.steps), pad=EXIT_SIZE)
@@ -409,6 +431,7 @@ class Frames:
             artist.set_animated(True)
         self.canvas.draw()
         self.fig.set_layout_engine("none")  # freeze the layout: later draws must not move the background
+        self._centre()
         self.background = self.canvas.copy_from_bbox(self.fig.bbox)
         self._trails = self.background  # the background with the trails drawn so far
         self._drawn = [0] * len(self.lines)  # points of each trail in _trails
@@ -416,6 +439,45 @@ class Frames:
         self._lengths = [self._display_lengths(c) for c in self.coords]
         self._landmarks_px = self._to_pixels(self._landmark_coords())
         self.exit_points = self._spread(self.exit_points)
+
+    def _centre(self) -> None:
+        """Hang the legend just right of the plot as drawn, and centre plot, title and legend as a block.
+
+        Constrained layout leaves the room a fixed aspect (the contour's equal axes) takes from the
+        plot on both sides of it, and a 3-D plot draws its z axis outside its own box: both would
+        leave the legend away from the plot and the block off-centre.
+        """
+        from matplotlib.transforms import Bbox
+
+        if self._legend_below:
+            return  # constrained layout sets plot and legend one above the other, centred
+        renderer = self.canvas.get_renderer()
+        margin = self.fig.dpi / 72 * 4
+        gap = self.fig.dpi / 72 * 8
+        for _ in range(3):
+            self.legend.set_visible(False)
+            plot = self.ax.get_tightbbox(renderer)  # pixels: the plot, its ticks, labels and title
+            self.legend.set_visible(True)
+            legend = self.legend.get_window_extent(renderer)
+            box = self.ax.get_position(original=False)
+            too_wide = plot.width + gap + legend.width - (self.width - 2 * margin)
+            too_high = plot.height - (self.height - 2 * margin)
+            if too_wide <= 0.5 and too_high <= 0.5:
+                break
+            # Shrink the plot about its centre until the block fits (its labels keep their size).
+            scale = min((plot.width - max(too_wide, 0)) / plot.width, (plot.height - max(too_high, 0)) / plot.height)
+            w, h = box.width * scale, box.height * scale
+            self.ax.set_position(Bbox.from_bounds(box.x0 + (box.width - w) / 2, box.y0 + (box.height - h) / 2, w, h))
+            self.canvas.draw()
+        top = self.ax.get_window_extent(renderer).y1
+        left, right = plot.x0, plot.x1 + gap + legend.width
+        bottom, upper = plot.y0, max(plot.y1, top)
+        dx = (self.width - (left + right)) / 2
+        dy = (self.height - (bottom + upper)) / 2
+        self.ax.set_position(self.ax.get_position(original=False).translated(dx / self.width, dy / self.height))
+        anchor = ((plot.x1 + gap + dx) / self.width, (top + dy) / self.height)
+        self.legend.set_bbox_to_anchor(Bbox.from_bounds(*anchor, 0, 0), transform=self.fig.transFigure)
+        self.canvas.draw()
 
     # Static parts, one method per view.
 
@@ -454,9 +516,10 @@ class Frames:
         self.ax.set_zlim(0, float(np.nanmax(zt)))
         self.ax.set_xlabel("x")
         self.ax.set_ylabel("y")
-        self.ax.set_zlabel("log(1 + f − f_min)")
+        self.ax.set_zlabel(r"$\log(1 + f - f_{\min})$")
         self.ax.view_init(elev=ELEVATION, azim=AZIMUTH)
-        self.ax.set_box_aspect((1, 1, BOX_HEIGHT))
+        # zoom: mplot3d leaves a wide margin round the box; the plot should fill its frame.
+        self.ax.set_box_aspect((1, 1, BOX_HEIGHT), zoom=BOX_ZOOM)
 
     def _draw_loss(self):
         lo, hi, log = self.scene.loss_range()
@@ -517,9 +580,20 @@ class Frames:
         Runs often leave by the same spot (Momentum and Nesterov up the same side of a saddle);
         each marker that meets earlier ones moves one marker's width along the edge per marker met.
         """
-        if self._three_d:
-            return exits
         width = self.fig.dpi / 72 * EXIT_SIZE
+        if self._three_d:
+            # An edge in 3-D has no direction on the screen to move along: ring them instead.
+            shown = [i for i, e in enumerate(exits) if e is not None]
+            pixels = self._to_pixels([exits[i][1] for i in shown])
+            for j, (i, p) in enumerate(zip(shown, pixels)):
+                under = int((np.hypot(*(pixels[:j] - p).T) < width).sum()) if j else 0
+                if under:
+                    marker = self.exits[i]
+                    marker.set_markersize(EXIT_SIZE + RING_STEP * under)
+                    marker.set_markerfacecolor("none")
+                    marker.set_markeredgecolor(marker.get_color())
+                    marker.set_markeredgewidth(RING_WIDTH)
+            return exits
         placed, out = [], []
         for e in exits:
             if e is None:
@@ -628,7 +702,8 @@ class Frames:
         if grew:
             self._trails = self.canvas.copy_from_bbox(self.fig.bbox)
         self._heads(step)
-        for artist in (*self.exits, *self.heads, self.title):
+        shown = [m for m, e in zip(self.exits, self.exit_points) if e is not None and step >= e[0]]
+        for artist in (*shown, *self.heads, self.title):
             self.ax.draw_artist(artist)
         return np.asarray(self.canvas.buffer_rgba())
 
@@ -806,6 +881,7 @@ def _landmark_traces(scene: Scene, three_d: bool) -> list[dict]:
     return traces
 
 
+HTML_EXIT_WIDTH = 0.025  # an exit marker's width as a fraction of the plot's side, roughly, at any size
 _PLOTLY_EXIT = {"left": "triangle-left", "right": "triangle-right", "bottom": "triangle-down", "top": "triangle-up"}
 
 
@@ -814,15 +890,34 @@ def _exit_traces(scene: Scene, view: str) -> list[dict]:
     player animates only the lines and heads)."""
     three_d = view == "surface3d"
     traces = []
+    if view == "loss":
+        lo, hi, _ = scene.loss_range()
+        spans = ((0.0, float(scene.steps)), (lo, hi))
+    else:
+        spans = scene.spec.domain
+    placed: list[tuple[str, float]] = []  # (side, position along it as a fraction of the edge)
     for run in scene.runs:
         left = scene.exit(run, view)
         if left is None:
             continue
         k, point, side = left
+        if not three_d:  # runs leaving by one spot are set side by side, as in the other formats
+            axis = 0 if side in ("top", "bottom") else 1
+            (a, b), width = spans[axis], HTML_EXIT_WIDTH
+            f0 = (point[axis] - a) / (b - a)
+            for shift in (0, *(sign * n for n in range(1, 2 * len(scene.runs) + 1) for sign in (1, -1))):
+                f = f0 + shift * 1.05 * width
+                if 0 <= f <= 1 and all(s != side or abs(f - g) >= width for s, g in placed):
+                    break
+            else:
+                f = f0
+            placed.append((side, f))
+            point = point.copy()
+            point[axis] = a + f * (b - a)
         what = f"diverged at step {run.diverged_at}" if view == "loss" and run.diverged_at is not None \
             else f"left the frame at step {k}"
         trace = {"type": "scatter3d" if three_d else "scatter", "mode": "markers", "showlegend": False,
-                 "legendgroup": run.optimizer, "name": f"{OPTIMIZERS[run.optimizer].label}: {what}",
+                 "legendgroup": run.optimizer, "name": f"{scene.name(run)}: {what}",
                  "hoverinfo": "name", "cliponaxis": False, "x": [point[0]], "y": [point[1]],
                  "marker": {"symbol": "diamond" if three_d else _PLOTLY_EXIT[side], "size": 7 if three_d else 13,
                             "color": palette.colour_for(run.optimizer),
@@ -838,7 +933,7 @@ def _figure(scene: Scene, view: str) -> tuple[dict, list[dict]]:
     """The Plotly figure without the moving parts, and each run's full line in view coordinates."""
     three_d = view == "surface3d"
     (x0, x1), (y0, y1) = scene.spec.domain
-    layout = {"title": {"text": scene.title(scene.steps)}, "paper_bgcolor": "white", "plot_bgcolor": "white",
+    layout = {"title": {"text": scene.title(scene.steps), "xref": "paper"}, "paper_bgcolor": "white", "plot_bgcolor": "white",
               "margin": {"l": 60, "r": 20, "t": 50, "b": 50}, "legend": {"x": 1.02, "y": 1, "xanchor": "left"},
               "font": {"family": "DejaVu Sans, Arial, sans-serif"}}
     data: list[dict] = []
@@ -935,7 +1030,19 @@ _PLAYER = """
   document.addEventListener("keydown", e => {
     if (e.key === " " && e.target === document.body) { e.preventDefault(); setPlaying(!playing); }
   });
+  // The contour keeps x and y to scale by narrowing its plot area: hang the legend on that area's
+  // right edge and centre the title over it, at any window size, instead of the page's edges.
+  function hug() {
+    const full = gd._fullLayout;
+    if (D.three_d || !full || !full.xaxis) return;
+    const [a, b] = full.xaxis.domain, x = b + 0.01, middle = (a + b) / 2;
+    if (Math.abs(full.legend.x - x) > 1e-3 || Math.abs(full.title.x - middle) > 1e-3) {
+      Plotly.relayout(gd, {"legend.x": x, "legend.xanchor": "left", "title.x": middle, "title.xanchor": "center"});
+    }
+  }
   Plotly.newPlot(gd, D.figure.data, D.figure.layout, D.config).then(() => {
+    hug();
+    gd.on("plotly_afterplot", hug);
     show(D.autoplay ? 0 : D.frames.length - 1);  // paused, it opens on the whole paths
     setPlaying(D.autoplay);
   });

@@ -55,6 +55,8 @@ class SurfaceRef(BaseModel):
     def _named(self):
         if self.formula is None and self.name is None:
             raise PydanticCustomError("missing", 'Field required: a name, or a formula such as {"formula": "x^2 + 3*y^2"}')
+        if self.formula is not None and self.name is not None:
+            raise PydanticCustomError("value_error", "a formula is the surface: give a name or a formula, not both")
         return self
 
     @model_validator(mode="before")
@@ -167,7 +169,7 @@ GRID_AXIS_TAGS = ("list", "range")
 class SweepRequest(BaseModel):
     """One optimizer over a grid of two hyperparameters, or of start points ("x" and "y").
 
-    Unknown keys are refused: a sweep has no noise, and a key it would ignore is a mistake.
+    Unknown keys are refused: a key it would ignore is a mistake.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -183,6 +185,8 @@ class SweepRequest(BaseModel):
     schedule: ScheduleRef | None = None
     tol: Number = Field(1e-3, description="a cell has converged once loss - minimum value <= tol")
     seed: Integer = 0
+    noise: Noise | None = Field(None, description="gradient noise; every cell sees the same draws, as every cell "
+                                "sees the same minibatches")
 
 
 # --- responses (documentation: the handlers write JSON with orjson directly) ------------------
@@ -241,6 +245,9 @@ class Limits(BaseModel):
     max_grid_resolution: int
     max_body_bytes: int
     max_compute_seconds: float
+    max_formula_chars: int
+    max_formula_depth: int
+    max_formula_nodes: int
 
 
 class Catalog(BaseModel):

@@ -25,8 +25,11 @@ from core.engine import (
     MAX_STEPS, optimizer_spec, resolve_hyperparameters, resolve_noise, resolve_schedule, resolve_start, resolve_surface,
 )
 
-VIEWS = ("contour", "surface3d", "loss")
+VIEWS = ("contour", "surface3d", "loss", "map")
 DISPLAY = {"view": "contour", "speed": 1.0, "autoplay": True, "loop": False, "inspect": "", "large": False}
+# The map view's optimizer, axes (hyperparameter names, or x and y), colouring, cells per axis and zoomed
+# axis ranges ("low,high"); "" is automatic. Display keys too, but only in a body when a link sets them.
+MAP_DISPLAY = dict.fromkeys(("map.opt", "map.x", "map.y", "map.color", "map.n", "map.xr", "map.yr"), "")
 FLAGS = ("autoplay", "loop", "large")
 DEFAULT_STEPS = 300
 MAX_SEED = 2**63 - 1
@@ -127,6 +130,7 @@ def query_from_request(body: dict) -> str:
         value = body.get(key, default)
         if value != default:
             parts.append((key, int(value) if key in FLAGS else value))
+    parts += [(key, body[key]) for key in MAP_DISPLAY if body.get(key)]
     return "&".join(f"{k}={_encode(v)}" for k, v in parts)
 
 
@@ -240,6 +244,7 @@ def _display(q: dict) -> dict:
             out[key] = q[key] in ("1", "true")
     if q.get("inspect"):
         out["inspect"] = _core("inspect", optimizer_spec, q["inspect"]).id
+    out.update((key, q[key]) for key in MAP_DISPLAY if q.get(key))
     return out
 
 
@@ -247,7 +252,7 @@ def formula_from_query(q: dict) -> dict:
     """surface=custom&f=<formula>&domain=x_min,x_max,y_min,y_max as the API's surface."""
     if "f" not in q:
         raise core.InvalidInput("f", 'surface=custom needs its formula, e.g. f=x^2%2B3*y^2')
-    surface = {"formula": q["f"]}
+    surface = {"name": "custom", "formula": q["f"]}  # named, as every other surface of a link is
     if q.get("domain"):
         parts = q["domain"].split(",")
         if len(parts) != 4:

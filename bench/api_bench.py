@@ -12,7 +12,10 @@ It starts `gradscape serve` on a free loopback port and prints:
   - 16 runs x 100,000 steps streamed, in JSON and in base64: time to the first chunk and total
     time, against the core;
   - 50 concurrent clients, in JSON and in base64 (what the page asks for): latency p50/p99,
-    throughput and errors.
+    throughput and errors;
+  - the page's usual request (points and losses in base64) from 50 clients against `serve --workers 1`
+    and `--workers 2`: the throughput ratio, p99 and errors of each;
+  - `/` and `/api/catalog` latency while two sweeps that break the compute limit run.
 Ratios are taken within this run, so a loaded machine moves both sides.
 """
 
@@ -57,13 +60,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server() -> tuple[subprocess.Popen, str, float]:
+def start_server(workers: int = 1) -> tuple[subprocess.Popen, str, float]:
     """Start `gradscape serve`; return it, its URL, and seconds until it answered a trajectory."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--log-level", "warning"],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--log-level", "warning",
+                             "--workers", str(workers)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     body = {"surface": "beale", "steps": 300, "runs": [{"optimizer": "adam"}]}
     while True:
         try:
@@ -229,6 +232,65 @@ async def concurrent(url: str, body: dict, clients: int, seconds: float) -> dict
             "client_cores": (time.process_time() - cpu0) / elapsed}
 
 
+# One row of 250,000 cells x 5,000 steps: some 35 s of work, stopped by the 10 s compute limit.
+WIDE_SWEEP = {"surface": "rastrigin", "optimizer": "nadam", "steps": 5000,
+              "grid": {"beta1": [0.9], "lr": {"low": 1e-4, "high": 1, "num": 250_000, "log": True}}}
+
+
+def scaling(clients: int, seconds: float) -> None:
+    """The page's usual request from `clients` clients against 1 and 2 worker processes, in one run."""
+    body = encoded(DRAWN, "base64")
+    print(f"\nworker processes: {clients} clients for {seconds:g} s, each posting the page's usual request "
+          "(12 runs x 1,000 steps, points and losses in base64)")
+    rates = {}
+    for workers in (1, 2):
+        proc, url, _ = start_server(workers)
+        time.sleep(5)  # start_server returns at the first answer; every process must be up before the clients connect
+        try:
+            run_async(concurrent(url, body, clients, min(3.0, seconds)))  # warm every process's caches
+            res = run_async(concurrent(url, body, clients, seconds))
+        finally:
+            proc.terminate()
+            proc.wait(30)
+        lat = res["latencies"]
+        rates[workers] = len(lat) / res["elapsed"]
+        print(f"  --workers {workers}: {len(lat)} requests, {len(res['errors'])} errors, p50 {ms(pct(lat, 50))}"
+              f"  p99 {ms(pct(lat, 99))}  | {rates[workers]:6.0f} req/s  | client cores {res['client_cores']:.2f}")
+    print(f"  throughput, 2 workers / 1 worker: {rates[2] / rates[1]:.2f}x   (load average now {os.getloadavg()[0]:.2f})")
+
+
+def pages_during_sweeps(url: str, seconds: float = 8.0) -> None:
+    """`/` and `/api/catalog`, one request at a time, while two limit-breaking sweeps hold the compute pool."""
+    import threading
+
+    def sweep(out: list):
+        with httpx.stream("POST", url + "/api/sweeps/stream", json=WIDE_SWEEP, timeout=120) as r:
+            for line in r.iter_lines():
+                out.append(json.loads(line)["type"])
+
+    ends = [[], []]
+    threads = [threading.Thread(target=sweep, args=(e,)) for e in ends]
+    for t in threads:
+        t.start()
+    while not all(len(e) > 1 for e in ends):  # both sweeps are computing
+        time.sleep(0.01)
+    latencies = {"/": [], "/api/catalog": []}
+    with httpx.Client(base_url=url, timeout=60) as client:
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            for path, lat in latencies.items():
+                t0 = time.perf_counter()
+                assert client.get(path).status_code == 200
+                lat.append(time.perf_counter() - t0)
+    still = sum(e[-1] not in ("error", "done") for e in ends)
+    for t in threads:
+        t.join()
+    print(f"\nwhile two sweeps past the compute limit run ({still} of 2 still running when the last request ended;"
+          f" they ended with: {', '.join(e[-1] for e in ends)})")
+    for path, lat in latencies.items():
+        print(f"  GET {path:12s} {len(lat)} requests  p50 {ms(pct(lat, 50))}  p99 {ms(pct(lat, 99))}")
+
+
 def run_async(coro):
     """Run a coroutine on uvloop (installed with uvicorn[standard]) when it is there: the client's own loop costs less."""
     try:
@@ -244,7 +306,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=30.0, help="length of the concurrent run")
     parser.add_argument("--stream-rounds", type=int, default=3)
-    parser.add_argument("--only", choices=("sequential", "stream", "concurrent"), help="run one part (start-up is always measured)")
+    parser.add_argument("--only", choices=("sequential", "stream", "concurrent", "workers", "sweeps"),
+                        help="run one part (start-up is always measured)")
     args = parser.parse_args()
 
     core.warm()
@@ -296,9 +359,14 @@ def main() -> None:
                       f" p50 {ms(pct(lat, 50))}  p99 {ms(pct(lat, 99))}  | {len(lat) / res['elapsed']:6.0f} req/s"
                       f"  | cores used: server {server_cores:.2f}, client {res['client_cores']:.2f}"
                       f"  | server page faults per request {(faults1 - faults0) / max(len(lat), 1):5.0f}")
+
+        if args.only in (None, "sweeps"):
+            pages_during_sweeps(url)
     finally:
         proc.terminate()
         proc.wait(10)
+    if args.only in (None, "workers"):
+        scaling(args.clients, args.seconds)
 
 
 if __name__ == "__main__":

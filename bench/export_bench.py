@@ -1,9 +1,9 @@
 """Export times and file sizes against the issue's targets, measured in one run.
 
-    python bench/export_bench.py [--repeat N] [--out DIR]
+    python bench/export_bench.py [--repeat N] [--out DIR] [--size WxH]
 
 Exports Adam, SGD and RMSprop on Beale, 300 steps, as 300 frames at 800 x 600
-(the README's example) in every format and view, best of N runs each, and
+(the size the targets were set for; --size 1280x720 for the default slide) in every format and view, best of N runs each, and
 prints time / target. Then, side by side, the same frames drawn the naive way
 (a full figure draw per frame) to show what the cached background saves, and
 every optimizer at 20,000 steps, where each frame draws only its new points.
@@ -73,10 +73,13 @@ def cached_frames(sc: render.Scene, view: str, frames: int) -> float:
 
 
 def main() -> None:
+    global WIDTH, HEIGHT
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best is shown")
     parser.add_argument("--out", type=Path, help="keep the files here")
+    parser.add_argument("--size", default=f"{WIDTH}x{HEIGHT}", help="frame size, WxH")
     args = parser.parse_args()
+    WIDTH, HEIGHT = map(int, args.size.lower().split("x"))
     core.warm()
     out = args.out or Path(tempfile.mkdtemp(prefix="gradscape-bench-"))
     out.mkdir(parents=True, exist_ok=True)

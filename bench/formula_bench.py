@@ -136,7 +136,28 @@ async ([head, last]) => {
 """
 
 
-def keystroke_latency(samples: int, screenshot: str | None) -> list[dict]:
+# The reference in the same run: a built-in surface picked from the menu, which also redraws the contour and runs.
+SELECT_JS = """
+async (surface) => {
+  const el = document.getElementById("surface");
+  const drawn = new Promise((resolve) => {
+    document.addEventListener("gradscape:drawn", function seen(e) {
+      if (e.detail.kind !== "data") return;
+      document.removeEventListener("gradscape:drawn", seen);
+      resolve(e.detail);
+    });
+  });
+  el.value = surface;
+  const event = new Event("change", { bubbles: true });
+  el.dispatchEvent(event);
+  const detail = await drawn;
+  return detail.at - event.timeStamp;
+}
+"""
+BUILTIN = PAGE.replace("surface=custom&f=x&domain=-2,2,-1,3&", "surface=rosenbrock&")
+
+
+def keystroke_latency(samples: int, screenshot: str | None) -> tuple[list[dict], list[float]]:
     from playwright.sync_api import sync_playwright
 
     from tests.browser_helpers import VIEWPORT, launch, wait_drawn, watch
@@ -158,6 +179,14 @@ def keystroke_latency(samples: int, screenshot: str | None) -> list[dict]:
                 if i >= 3:  # the first redraws warm Plotly's code paths
                     out.append(r)
                 page.wait_for_timeout(150)
+            menu = []
+            page.goto(f"{server.url}/?{BUILTIN}")
+            wait_drawn(page, "data")
+            for i in range(samples + 3):
+                t = page.evaluate(SELECT_JS, ["himmelblau", "rosenbrock", "beale"][i % 3])
+                if i >= 3:
+                    menu.append(t)
+                page.wait_for_timeout(150)
             if screenshot:
                 page.goto(f"{server.url}/?{SCREENSHOT}")
                 wait_drawn(page, "data")
@@ -168,7 +197,7 @@ def keystroke_latency(samples: int, screenshot: str | None) -> list[dict]:
             browser.close()
     finally:
         server.stop()
-    return out
+    return out, menu
 
 
 SCREENSHOT = ("surface=custom&f=-2*exp(-((x%20-%201)%5E2%20%2B%20y%5E2))%20-%20exp(-((x%20%2B%201.5)%5E2%20%2B%20(y%20-%201)"
@@ -237,12 +266,14 @@ def main() -> None:
     print(f"   landmarks of a new formula (Himmelblau, {formula.LANDMARK_STARTS}^2 Newton starts) "
           f"{statistics.median(times) * 1e3:.1f} ms")
     if args.page:
-        lat = keystroke_latency(args.samples, args.screenshot)
+        lat, menu = keystroke_latency(args.samples, args.screenshot)
         drawn = [r["drawn"] for r in lat]
         after = [r["afterplot"] for r in lat]
         print(f"4. last keystroke of a new formula -> redrawn, 6 runs x 500 steps, {len(lat)} formulas (target 200 ms)")
         print(f"   data drawn       p50 {percentile(drawn, 50):6.1f} ms   p95 {percentile(drawn, 95):6.1f} ms")
         print(f"   last afterplot   p50 {percentile(after, 50):6.1f} ms   p95 {percentile(after, 95):6.1f} ms")
+        print(f"   reference: a built-in surface picked from the menu -> redrawn, p50 {percentile(menu, 50):6.1f} ms   "
+              f"p95 {percentile(menu, 95):6.1f} ms; typing / menu p50 ratio {percentile(drawn, 50) / percentile(menu, 50):.2f}x")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from core.engine import (
     warm,
 )
 from core import formula
+from core.explore import Basins, LrCurve, Tuning, basins, classify, tune_lr
 from core.optimizers import OPTIMIZERS
 from core.schedules import SCHEDULES
 from core.surfaces import SURFACES
@@ -25,4 +26,5 @@ from core.surfaces import SURFACES
 __all__ = [
     "OPTIMIZERS", "SURFACES", "SCHEDULES", "InvalidInput", "Run", "Sweep", "SweepPlan", "SweepRows",
     "Trajectory", "formula", "plan_sweep", "surface_grid", "sweep", "sweep_rows", "trajectory", "warm",
+    "Basins", "LrCurve", "Tuning", "basins", "classify", "tune_lr",
 ]

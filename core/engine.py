@@ -104,7 +104,8 @@ def run_trajectory(oc, sc, k0, k1, total, p, g, h, s, P, Q, q_step, lr_a, lr_b, 
 
 
 @njit(**_cached)
-def run_sweep(oc, sc, n_steps, p0, h0, s0, P, Q, q_step, lr_a, lr_b, level, final, final_f, hit, b0, b1):
+def run_sweep(oc, sc, n_steps, p0, h0, s0, P, Q, q_step, lr_a, lr_b, noise, noise_step, level, final, final_f, hit,
+              b0, b1):
     """Steps the columns of p0 in blocks b0..b1-1, each block's trajectories side by side.
 
     Within a block the step loop is outside and the loop over trajectories
@@ -134,6 +135,8 @@ def run_sweep(oc, sc, n_steps, p0, h0, s0, P, Q, q_step, lr_a, lr_b, level, fina
                 s[q, m + j] = s0[q, lo + j]
         for k in range(n_steps + 1):
             r = min(k, n_steps - 1) * q_step
+            # Every cell sees the same noise draw per step, as every cell sees the same minibatch.
+            z = min(k, n_steps - 1) * noise_step
 {sweep_surface}
             if k < n_steps:
                 t = k + 1
@@ -255,8 +258,8 @@ def generate_source() -> str:
         sweep_surface=_chain("sc", surf, lambda sp: [
             "for j in range(m):",
             f"    f, gx, gy = {surface_call(sp, 'p[j]', 'p[m + j]', 'r')}",
-            "    g[j] = gx",
-            "    g[m + j] = gy",
+            "    g[j] = gx + noise[z, 0]",
+            "    g[m + j] = gy + noise[z, 1]",
             "    fb[j] = f",
             "    if kb[j] < 0 and f <= level:",
             "        kb[j] = k",
@@ -395,6 +398,8 @@ def resolve_surface(surface) -> tuple[SurfaceSpec, dict]:
 
 def resolve_formula(surface: dict) -> SurfaceSpec:
     """{"formula": "(1-x)^2 + 100*(y-x^2)^2", "domain": [x_min, x_max, y_min, y_max]} as a surface spec."""
+    if surface.get("name", "custom") != "custom":
+        raise InvalidInput("surface.name", f"{surface['name']!r} with a formula: a formula is the surface, named custom or not at all")
     extra = [k for k in surface if k not in ("name", "formula", "domain")]
     if extra:
         raise InvalidInput(f"surface.{extra[0]}", f"unknown name {extra[0]!r}; a formula surface takes formula and domain")
@@ -649,7 +654,8 @@ def _prepare_surface(spec: SurfaceSpec, params: dict, seed: int):
 def trajectory(surface, optimizer, start, steps, hyperparameters=None, schedule=None, noise=None, seed=0) -> Trajectory:
     """Run `optimizer` on `surface` from `start` for `steps` steps.
 
-    `surface` is a name or {"name": ..., param: value}; `schedule` a dict such
+    `surface` is a name, {"name": ..., param: value}, or a typed formula
+    {"formula": "(1-x)^2 + 100*(y-x^2)^2", "domain": [-2, 2, -1, 3]}; `schedule` a dict such
     as {"name": "cosine", "t_max": 500, "warmup_steps": 10}; `noise`
     {"sigma": s, "seed": k} adds N(0, s^2) to every gradient coordinate.
     Raises InvalidInput (a ValueError) naming the field and what is allowed.
@@ -718,13 +724,17 @@ class SweepPlan:
     _P: np.ndarray = field(default=None, repr=False)
     _Q: np.ndarray = field(default=None, repr=False)
     _q_step: int = 0
+    noise: dict | None = None
+    _noise: np.ndarray = field(default_factory=lambda: _NO_NOISE, repr=False)
+    _noise_step: int = 0
 
     @property
     def shape(self) -> tuple[int, int]:
         return len(self.values[0]), len(self.values[1])
 
 
-def plan_sweep(surface, optimizer, start, steps, grid, hyperparameters=None, schedule=None, tol=1e-3, seed=0) -> SweepPlan:
+def plan_sweep(surface, optimizer, start, steps, grid, hyperparameters=None, schedule=None, tol=1e-3, seed=0,
+               noise=None) -> SweepPlan:
     """Validate a sweep; see `sweep`."""
     seed = _integer("seed", seed, 0, 2**63 - 1)
     sspec, sparams = resolve_surface(surface)
@@ -768,8 +778,13 @@ def plan_sweep(surface, optimizer, start, steps, grid, hyperparameters=None, sch
         Q, q_step = np.ascontiguousarray(batches.rows(0, steps)), 1
     else:
         q_step = 0
+    noise = resolve_noise(noise, seed)
+    draws, noise_step = _NO_NOISE, 0
+    if noise is not None and noise["sigma"] > 0:
+        # The same generator and draws as Run.advance, so a cell repeats core.trajectory's run exactly.
+        draws, noise_step = noise["sigma"] * np.random.default_rng([noise["seed"], 1]).standard_normal((steps, 2)), 1
     return SweepPlan(sspec, sparams, ospec, start, steps, (names[0], names[1]), (values[0], values[1]), hp, sched,
-                     tol, seed, fmin, P, Q, q_step)
+                     tol, seed, fmin, P, Q, q_step, noise, draws, noise_step)
 
 
 _executor = None
@@ -780,10 +795,20 @@ def sweep_threads() -> int:
     return max(1, int(os.environ.get("GRADSCAPE_THREADS") or os.cpu_count() or 1))
 
 
+def _yield_to_others() -> None:
+    # A sweep is long batch work: at a lower priority (nice +10), a web server's event loop in the same
+    # process gets a core first when both want one, so pages are not slowed by a sweep beside them.
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10))
+    except (AttributeError, OSError):  # not Linux, or not allowed: full priority then
+        pass
+
+
 def _pool() -> ThreadPoolExecutor:
     global _executor
     if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=sweep_threads(), thread_name_prefix="gradscape-sweep")
+        _executor = ThreadPoolExecutor(max_workers=sweep_threads(), thread_name_prefix="gradscape-sweep",
+                                       initializer=_yield_to_others)
     return _executor
 
 
@@ -832,15 +857,13 @@ def sweep_rows(plan: SweepPlan, work: int = SWEEP_PIECE_WORK):
                 s0[spec.state.index(slot)] = h[hnames.index(value)] if isinstance(value, str) else value
             out, out_f, out_hit = np.empty((2, m)), np.empty(m), np.empty(m, dtype=np.int64)
             args = (spec.code, plan.surface.code, plan.steps, p0, h, s0, plan._P, plan._Q, plan._q_step,
-                    lr_a, lr_b, float(level), out, out_f, out_hit)
+                    lr_a, lr_b, plan._noise, plan._noise_step, float(level), out, out_f, out_hit)
             nblocks = -(-m // SWEEP_BLOCK)
             parts = min(threads, nblocks)
             cuts = [nblocks * q // parts for q in range(parts + 1)]
-            if parts == 1:
-                run(*args, 0, nblocks)
-            else:
-                # The kernel releases the GIL, so plain threads run the blocks in parallel.
-                list(_pool().map(lambda q: run(*args, cuts[q], cuts[q + 1]), range(parts)))
+            # The kernel releases the GIL, so plain threads run the blocks in parallel (in the pool even
+            # when one part: its threads run at a lower priority).
+            list(_pool().map(lambda q: run(*args, cuts[q], cuts[q + 1]), range(parts)))
             final[:, c0:c1], final_f[c0:c1], hit[c0:c1] = out, out_f, out_hit
             done += m
             if c1 < n:
@@ -854,15 +877,17 @@ def sweep_rows(plan: SweepPlan, work: int = SWEEP_PIECE_WORK):
                         bad.reshape(shape), done)
 
 
-def sweep(surface, optimizer, start, steps, grid, hyperparameters=None, schedule=None, tol=1e-3, seed=0) -> Sweep:
+def sweep(surface, optimizer, start, steps, grid, hyperparameters=None, schedule=None, tol=1e-3, seed=0,
+          noise=None) -> Sweep:
     """Run one optimizer over a grid of two hyperparameters, or of start points.
 
     `grid` maps exactly two names to 1-D value arrays; a name is a
     hyperparameter of the optimizer, or "x" / "y" for a grid of start points.
     Every cell sees the same schedule and, on a stochastic surface, the same
-    minibatches, so cells differ only in what the grid varies.
+    minibatches and gradient noise ({"sigma": s, "seed": k}, as in `trajectory`), so cells differ only in
+    what the grid varies.
     """
-    plan = plan_sweep(surface, optimizer, start, steps, grid, hyperparameters, schedule, tol, seed)
+    plan = plan_sweep(surface, optimizer, start, steps, grid, hyperparameters, schedule, tol, seed, noise)
     na, nb = plan.shape
     final_losses, final_points = np.empty((na, nb)), np.empty((na, nb, 2))
     steps_to_tol, diverged = np.empty((na, nb), dtype=np.int64), np.empty((na, nb), dtype=bool)

@@ -171,7 +171,7 @@ class _Parser:
         if kind == "name" and value not in NAMES:
             return FormulaError(f"unknown name {value!r} at column {col}; allowed: {', '.join(NAMES)}", col)
         if kind != "op" and self.i >= 2 and self.tokens[self.i - 2][0] in ("num", "name") and not hint:
-            hint = f"; write '*' to multiply, e.g. 2*x"
+            hint = "; write '*' to multiply, e.g. 2*x"
         return FormulaError(f"unexpected {value!r} at column {col}{hint}", col)
 
     def node(self, kind, args=(), value=0.0, column=0) -> Node:
@@ -403,70 +403,75 @@ kernel = njit(error_model="numpy", cache=True)
 
 @kernel
 def formula(x, y, P):
-    """A typed formula's value and gradient: the tape in P run on a stack of (f, df/dx, df/dy)."""
+    """A typed formula's value and gradient: the tape in P run on a stack of (f, df/dx, df/dy).
+
+    The top of the stack lives in the locals (f, fx, fy), the rest in (v, dx, dy):
+    most instructions then touch no memory.
+    """
     v = _stack(MAX_STACK)
     dx = _stack(MAX_STACK)
     dy = _stack(MAX_STACK)
-    t = -1
+    t = 0
+    f, fx, fy = 0.0, 0.0, 0.0
     for i in range(int(P[0])):
         op = int(P[2 * i + 1])
         c = P[2 * i + 2]
         if op <= CONST:
+            v[t], dx[t], dy[t] = f, fx, fy
             t += 1
             if op == X:
-                v[t], dx[t], dy[t] = x, 1.0, 0.0
+                f, fx, fy = x, 1.0, 0.0
             elif op == Y:
-                v[t], dx[t], dy[t] = y, 0.0, 1.0
+                f, fx, fy = y, 0.0, 1.0
             else:
-                v[t], dx[t], dy[t] = c, 0.0, 0.0
+                f, fx, fy = c, 0.0, 0.0
         elif op < ADDC:
             if op <= POW:
-                # a binary operation on the top two values a (below) and b (top)
+                # a binary operation on a (below) and b (the top)
                 t -= 1
                 a, ax, ay = v[t], dx[t], dy[t]
-                b, bx, by = v[t + 1], dx[t + 1], dy[t + 1]
                 if op == ADD:
-                    v[t], dx[t], dy[t] = a + b, ax + bx, ay + by
+                    f, fx, fy = a + f, ax + fx, ay + fy
                 elif op == SUB:
-                    v[t], dx[t], dy[t] = a - b, ax - bx, ay - by
+                    f, fx, fy = a - f, ax - fx, ay - fy
                 elif op == MUL:
-                    v[t], dx[t], dy[t] = a * b, ax * b + a * bx, ay * b + a * by
+                    f, fx, fy = a * f, ax * f + a * fx, ay * f + a * fy
                 elif op == DIV:
-                    q = a / b
-                    v[t], dx[t], dy[t] = q, (ax - q * bx) / b, (ay - q * by) / b
+                    q = a / f
+                    f, fx, fy = q, (ax - q * fx) / f, (ay - q * fy) / f
                 else:
+                    b = f
                     r = a ** b
                     s = b * a ** (b - 1.0)
                     # the log term only where the exponent moves: 0^b with a fixed b has no log(0)
-                    lx = r * np.log(a) * bx if bx != 0.0 else 0.0
-                    ly = r * np.log(a) * by if by != 0.0 else 0.0
-                    v[t], dx[t], dy[t] = r, s * ax + lx, s * ay + ly
+                    lx = r * np.log(a) * fx if fx != 0.0 else 0.0
+                    ly = r * np.log(a) * fy if fy != 0.0 else 0.0
+                    f, fx, fy = r, s * ax + lx, s * ay + ly
             elif op == NEG:
-                v[t], dx[t], dy[t] = -v[t], -dx[t], -dy[t]
+                f, fx, fy = -f, -fx, -fy
             elif op == SQUARE:
-                a = v[t]
-                v[t], dx[t], dy[t] = a * a, 2.0 * a * dx[t], 2.0 * a * dy[t]
+                s = 2.0 * f
+                f, fx, fy = f * f, s * fx, s * fy
             else:
-                a = v[t]
-                s = c * a ** (c - 1.0)
-                v[t], dx[t], dy[t] = a ** c, s * dx[t], s * dy[t]
+                s = c * f ** (c - 1.0)
+                f, fx, fy = f ** c, s * fx, s * fy
         elif op < SIN:
             if op == ADDC:
-                v[t] = v[t] + c
+                f = f + c
             elif op == SUBC:
-                v[t] = v[t] - c
+                f = f - c
             elif op == RSUBC:
-                v[t], dx[t], dy[t] = c - v[t], -dx[t], -dy[t]
+                f, fx, fy = c - f, -fx, -fy
             elif op == MULC:
-                v[t], dx[t], dy[t] = v[t] * c, dx[t] * c, dy[t] * c
+                f, fx, fy = f * c, fx * c, fy * c
             elif op == DIVC:
-                v[t], dx[t], dy[t] = v[t] / c, dx[t] / c, dy[t] / c
+                f, fx, fy = f / c, fx / c, fy / c
             else:
-                q = c / v[t]
-                s = -q / v[t]
-                v[t], dx[t], dy[t] = q, s * dx[t], s * dy[t]
+                q = c / f
+                s = -q / f
+                f, fx, fy = q, s * fx, s * fy
         elif op < ATAN2:
-            a = v[t]
+            a = f
             if op == SIN:
                 r, s = np.sin(a), np.cos(a)
             elif op == COS:
@@ -500,20 +505,19 @@ def formula(x, y, P):
             else:
                 r = abs(a)
                 s = 1.0 if a > 0.0 else (-1.0 if a < 0.0 else 0.0)
-            v[t], dx[t], dy[t] = r, s * dx[t], s * dy[t]
+            f, fx, fy = r, s * fx, s * fy
         else:
             t -= 1
             a, ax, ay = v[t], dx[t], dy[t]
-            b, bx, by = v[t + 1], dx[t + 1], dy[t + 1]
             if op == ATAN2:
-                d = a * a + b * b
-                v[t], dx[t], dy[t] = np.arctan2(a, b), (b * ax - a * bx) / d, (b * ay - a * by) / d
+                d = a * a + f * f
+                f, fx, fy = np.arctan2(a, f), (f * ax - a * fx) / d, (f * ay - a * fy) / d
             elif op == MIN:
-                if b < a:
-                    v[t], dx[t], dy[t] = b, bx, by
-            elif a < b:
-                v[t], dx[t], dy[t] = b, bx, by
-    return v[0], dx[0], dy[0]
+                if not f < a:
+                    f, fx, fy = a, ax, ay
+            elif not a < f:
+                f, fx, fy = a, ax, ay
+    return f, fx, fy
 
 
 @kernel

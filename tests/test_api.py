@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import time
 
 import numpy as np
@@ -498,7 +499,8 @@ SWEEP_ERRORS = [
     ({**SWEEP, "optimizer": "newton"}, ["body", "optimizer"], "'adam'"),
     ({**SWEEP, "tol": -1}, ["body", "tol"], "at least 0"),
     # No coercion and no key silently dropped.
-    ({**SWEEP, "noise": {"sigma": 0.1}}, ["body", "noise"], "Extra inputs"),
+    ({**SWEEP, "colour": "red"}, ["body", "colour"], "Extra inputs"),
+    ({**SWEEP, "noise": {"sigma": -0.1}}, ["body", "noise", "sigma"], "outside [0, 100]"),
     ({**SWEEP, "grid": {"lr": {"low": 0.1, "high": 1, "num": 5, "log": "yes"}, "beta1": [0.9]}},
      ["body", "grid", "lr", "log"], "valid boolean"),
     ({**SWEEP, "grid": {"lr": {"low": 0.1, "high": 1, "num": 5, "log": 1}, "beta1": [0.9]}},
@@ -592,3 +594,20 @@ def test_a_failed_export_does_not_show_the_servers_exception_text(tmp_path, monk
     row = records.get("j")
     assert row["status"] == "error" and "failed" in row["message"]
     assert "secret" not in row["message"] and "RuntimeError" not in row["message"]
+
+
+def test_serve_help_describes_every_option_with_its_default(capsys):
+    from app.cli import build_parser
+
+    parser = build_parser()
+    serve = next(a for a in parser._subparsers._group_actions[0].choices.items() if a[0] == "serve")[1]
+    for action in serve._actions:
+        if action.dest != "help":
+            assert action.help, action.dest
+    with pytest.raises(SystemExit):
+        parser.parse_args(["serve", "--help"])
+    out = capsys.readouterr().out
+    for option, default in (("--host", "127.0.0.1"), ("--port", "8000"), ("--log-level", "info"),
+                            ("--workers", str(os.cpu_count() or 1))):
+        assert option in out
+        assert f"(default: {default})" in " ".join(out.split()), option

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -112,3 +113,30 @@ def test_the_build_warm_up_fills_a_fresh_cache_and_the_next_process_starts_warm(
     stats = json.loads(serve.stdout.splitlines()[-1])
     for name, (hits, misses) in stats.items():
         assert hits >= 1 and misses == 0, f"{name} was compiled again: {hits} cache hits, {misses} misses"
+
+
+def test_the_image_documents_both_ways_of_making_exports():
+    text = (ROOT / "Dockerfile").read_text()
+    env = env_of(instructions())
+    assert env["GRADSCAPE_EXPORT_DIR"].startswith("/")
+    assert ("VOLUME", env["GRADSCAPE_EXPORT_DIR"]) in instructions()
+    for needed in ("GRADSCAPE_REDIS_URL", "gradscape worker", "GRADSCAPE_TRUSTED_HOSTS", "SQLite"):
+        assert needed in text, needed
+
+
+def test_the_readme_shows_a_compose_file_of_replicas_behind_one_port():
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("```yaml\n", readme.index("## Deployment"))
+    compose = readme[start + 8:readme.index("```", start + 8)]
+    services = re.findall(r"^  ([a-z0-9-]+):(?:\s|$)", compose, flags=re.M)
+    assert {"redis", "worker", "proxy"} <= set(services) and sum(s.startswith("web") for s in services) >= 2
+    assert compose.count("GRADSCAPE_REDIS_URL") >= 2 and 'command: ["gradscape", "worker"]' in compose
+    assert re.search(r'ports:\s*\n\s*- "?8000:', compose), "one port for everyone"
+
+
+def test_the_test_script_installs_redis_and_counts_no_tests_as_failure():
+    script = (ROOT / "scripts" / "test").read_text()
+    assert "missing+=(redis-server)" in script
+    run = subprocess.run(["bash", "-c", 'status=0; (exit 5) || status=$?; [ "$status" -ne 0 ] && exit "$status"'])
+    assert run.returncode == 5
+    assert script.count('[ "$status" -ne 0 ]') == 2

@@ -221,7 +221,7 @@ def test_exit_markers_at_the_same_spot_are_set_side_by_side_on_the_edge(saddle):
 def test_the_legend_drawn_names_the_step_a_run_left_the_frame(saddle, view):
     step = saddle.exit(saddle.runs[0], view)[0]
     frames = render.Frames(saddle, view, *SIZE)
-    texts = [t.get_text() for t in frames.fig.legends[0].get_texts()]
+    texts = [t.get_text() for t in frames.legend.get_texts()]
     assert f"Momentum\n(left the frame at step {step})" in texts
     assert "SGD" in texts  # a run that stays in the frame keeps its plain name
 
@@ -260,6 +260,77 @@ def test_cli_reports_a_failed_export_in_one_line_and_exits_1(tmp_path, monkeypat
     assert cli("--surface", "beale", "--optimizers", "adam", "--steps", 5, "--out", out) == 1
     err = capsys.readouterr().err
     assert err == f"gradscape export: error: could not write {out}: OverflowError: cannot convert float infinity to integer\n"
+
+
+# --- a run's own label ---------------------------------------------------------------
+
+def test_a_runs_own_label_names_it_in_every_legend(tmp_path):
+    from app.exports import scene_from_state
+    from app.settings import get_settings
+
+    link = "surface=saddle&steps=30&opt=adam,adamw&adamw.eps=1&adamw.weight_decay=0&adamw.label=Adam (ε = 1)"
+    scene, _ = scene_from_state(link, get_settings())
+    adam, adamw = scene.runs
+    assert (scene.name(adam), scene.name(adamw)) == ("Adam", "Adam (ε = 1)")
+    frames = render.Frames(scene, "contour", *SIZE)
+    assert [t.get_text() for t in frames.legend.get_texts()][:2] == ["Adam", "Adam (ε = 1)"]
+    text = export(scene, tmp_path, "html").read_text(encoding="utf-8")
+    assert '"name":"Adam (ε = 1)"' in text and '"name":"AdamW"' not in text
+    assert render.Scene.from_runs([adam]).name(adam) == "Adam"  # no label: the optimizer's own
+
+
+# --- frames for 16:9 slides ----------------------------------------------------------
+
+SLIDE_SIZES = [(1280, 720), (1920, 1080), (800, 600)]
+
+
+def test_the_default_export_is_a_16_9_slide():
+    assert render.DEFAULT_SIZE == (1280, 720)
+    opts = render.make_options("png")
+    assert (opts.width, opts.height) == (1280, 720)
+
+
+@pytest.mark.parametrize("view", render.VIEWS)
+@pytest.mark.parametrize("size", SLIDE_SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_title_and_legend_sit_by_the_plot_and_the_block_fills_the_frame(saddle, view, size):
+    width, height = size
+    frames = render.Frames(saddle, view, width, height)
+    frames.frame(saddle.steps)
+    renderer = frames.canvas.get_renderer()
+    axes = frames.ax.get_window_extent(renderer)
+    legend = frames.legend.get_window_extent(renderer)
+    title = frames.title.get_window_extent(renderer)
+    frames.legend.set_visible(False)
+    plot = frames.ax.get_tightbbox(renderer)
+    frames.legend.set_visible(True)
+    em = frames.fig.dpi / 72 * 10  # the size of the text, in pixels
+    # Everything is inside the frame.
+    for box in (plot, legend, title):
+        assert box.x0 >= -0.5 and box.x1 <= width + 0.5 and box.y0 >= -0.5 and box.y1 <= height + 0.5
+    # The legend starts within an em of the plot's right edge, level with its top.
+    assert 0 <= legend.x0 - plot.x1 <= 1.5 * em
+    assert abs(legend.y1 - axes.y1) <= em
+    # The title is just above the plot area (3-D: above the box it projects).
+    assert 0 <= title.y0 - axes.y1 <= 2 * em if view != "surface3d" else title.y0 >= axes.y1 - em
+    # Plot and legend are one block in the middle, filling the height (or the width, when that binds).
+    left, right = plot.x0, legend.x1
+    assert abs(left - (width - right)) <= 2
+    assert max((right - left) / width, (plot.y1 - plot.y0) / height) >= 0.93
+
+
+@pytest.mark.parametrize("size", SLIDE_SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_a_legend_too_long_to_stand_beside_the_plot_goes_below_it_inside_the_frame(size):
+    # Every optimizer, some leaving the frame and diverging: long, two-line legend entries.
+    runs = [core.trajectory("beale", o, (1.0, 1.5), 50, {"lr": 0.01}) for o in core.OPTIMIZERS]
+    assert any(r.diverged_at is not None for r in runs)
+    scene = render.Scene.from_runs(runs)
+    frames = render.Frames(scene, "contour", *size)
+    frames.frame(scene.steps)
+    renderer = frames.canvas.get_renderer()
+    legend, axes = frames.legend.get_window_extent(renderer), frames.ax.get_window_extent(renderer)
+    assert legend.x0 >= 0 and legend.x1 <= size[0] and legend.y0 >= 0
+    assert legend.y1 <= axes.y0  # below the plot
+    assert axes.height > size[1] / 3 and axes.width > size[1] / 3  # and the plot is still a plot
 
 
 # --- files ----------------------------------------------------------------------
@@ -379,6 +450,17 @@ def test_html_plays_and_scrubs_offline_from_a_file(scene, tmp_path):
         # Plotly draws a trace of a type the vendored bundle lacks as an empty scatter.
         assert page.evaluate("(gd => gd._fullData.every(t => t.type === (gd.data[t.index].type || 'scatter')))"
                              "(document.getElementById('plot'))")
+        # The legend hangs on the plot's right edge and the title is centred over the plot, at any window size.
+        for width, height in SLIDE_SIZES:
+            page.set_viewport_size({"width": width, "height": height})
+            page.wait_for_timeout(300)
+            boxes = page.evaluate("""() => Object.fromEntries(["nsewdrag", "legend", "gtitle"].map((c) => {
+                const r = document.querySelector("#plot ." + c).getBoundingClientRect();
+                return [c, [r.left, r.right, r.top]];
+            }))""")
+            plot, legend, title = boxes["nsewdrag"], boxes["legend"], boxes["gtitle"]
+            assert 0 <= legend[0] - plot[1] <= 0.03 * width, (width, boxes)
+            assert abs((title[0] + title[1]) / 2 - (plot[0] + plot[1]) / 2) <= 2, (width, boxes)
         browser.close()
     assert all(url.startswith("file://") for url in requests), requests
 

@@ -386,6 +386,7 @@ def test_a_new_formula_compiles_nothing():
     ({"formula": "x", "domain": "0,1,0,1"}, "surface.domain", "four"),
     ({"formula": "x", "kappa": 3}, "surface.kappa", "unknown name"),
     ({"name": "custom"}, "surface.formula", "required"),
+    ({"name": "beale", "formula": "x"}, "surface.name", "a formula is the surface"),
 ])
 def test_core_names_the_field(surface, field, words):
     with pytest.raises(InvalidInput) as e:
@@ -469,6 +470,11 @@ def test_hostile_formulas_get_a_422_naming_the_formula(client, path, text):
     assert "column" in error["msg"] or "limit" in error["msg"] or "empty" in error["msg"], error
 
 
+def test_a_name_and_a_formula_together_are_a_422(client):
+    r = client.post("/api/trajectories", json=body({"name": "beale", "formula": "x^2"}))
+    assert r.status_code == 422 and "not both" in r.json()["detail"][0]["msg"]
+
+
 def test_a_formula_that_is_not_text_is_a_422(client):
     r = client.post("/api/trajectories", json=body({"formula": {"$gt": 1}}))
     assert r.status_code == 422
@@ -477,6 +483,8 @@ def test_a_formula_that_is_not_text_is_a_422(client):
 
 def test_the_server_limits_come_from_settings():
     with api_client(max_formula_chars=10, max_formula_nodes=3, max_formula_depth=2) as c:
+        limits = c.get("/api/catalog").json()["limits"]
+        assert (limits["max_formula_chars"], limits["max_formula_nodes"], limits["max_formula_depth"]) == (10, 3, 2)
         for text, words in (("x^2 + y^2 + 1", "limit is 10"), ("x+y+x", "limit is 3"), ("((-x))", "limit is 2")):
             r = c.post("/api/trajectories", json=body({"formula": text}))
             assert r.status_code == 422 and words in r.json()["detail"][0]["msg"], r.text
@@ -540,6 +548,8 @@ def test_the_grid_of_a_formula_has_its_landmarks_found_numerically(client):
     xs, ys, z = core.surface_grid({"formula": HIMMELBLAU}, resolution=30)
     np.testing.assert_array_equal(np.array(data["z"]), z)
     assert "\\left(" in data["formula"]
+    r = client.get("/api/grid", params={"f": "sqrt(-1 - x^2)"})
+    assert r.status_code == 422 and "undefined or infinite everywhere" in r.json()["detail"][0]["msg"]
     r = client.get("/api/grid", params={"f": "x^2", "domain": "0,1,2"})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "domain"]
     r = client.get("/api/grid", params={"f": "x^2", "domain": "0,1,2,a"})
@@ -558,11 +568,11 @@ def test_a_link_carries_the_formula_and_its_domain():
     query = query_from_request(body)
     assert query.startswith("surface=custom&f=(1-x)%5E2%20%2B%20100*(y-x%5E2)%5E2&domain=-2,2,-1,3&start=-1.2,1")
     back = request_from_query(query)
-    assert back["surface"] == {"formula": ROSENBROCK, "domain": [-2.0, 2.0, -1.0, 3.0]}
+    assert back["surface"] == {"name": "custom", "formula": ROSENBROCK, "domain": [-2.0, 2.0, -1.0, 3.0]}
     assert query_from_request(back) == query
     # The default domain stays out of the link; the default start is the formula's.
     back = request_from_query("surface=custom&f=x%5E2&opt=adam")
-    assert back["surface"] == {"formula": "x^2"} and back["start"] == [-2.0, 2.0]
+    assert back["surface"] == {"name": "custom", "formula": "x^2"} and back["start"] == [-2.0, 2.0]
     assert "domain" not in query_from_request(back)
 
 
@@ -608,7 +618,7 @@ def test_the_page_exports_a_formula_as_mp4_and_html(tmp_path):
     from app import exports
 
     state = "surface=custom&f=x%5E2%20-%20y%5E2%20%2B%200.25*y%5E4&domain=-2,2,-2,2&start=-1.5,0.01&opt=adam,sgd&steps=20"
-    jobs = exports.Jobs()
+    jobs = exports.Jobs(tmp_path / "jobs")
     with api_client() as c:
         c.app.dependency_overrides[exports.get_jobs] = lambda: jobs
         r = c.post("/api/exports", json={"state": state + "&f=x%2B%5B1%5D", "format": "gif"})

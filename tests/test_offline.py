@@ -83,11 +83,10 @@ def visit(browser, base: str, path: str) -> dict:
         page.wait_for_selector(".opblock-summary-path:has-text('/api/trajectories')")
     elif path == "/redoc":
         page.wait_for_selector("h1:has-text('Gradscape')")
-        page.wait_for_selector("[role=menuitem]:has-text('trajectories'), .menu-content label:has-text('rajector')")
+        page.wait_for_selector("h2:has-text('Trajectories Stream')")  # an operation, drawn from the spec
     else:
         page.wait_for_function("() => (window.__drawn || []).length > 0 || document.querySelector('.js-plotly-plot')")
     seen["violations"] = page.evaluate("() => window.__violations")
-    seen["screenshot"] = page.screenshot()
     context.close()
     return seen
 
@@ -95,23 +94,17 @@ def visit(browser, base: str, path: str) -> dict:
 @pytest.mark.browser
 @pytest.mark.server
 @pytest.mark.parametrize("path", PAGES)
-def test_no_page_requests_another_host(browser, live_server, path):
+def test_no_page_requests_another_host_or_breaks_its_policy(browser, live_server, path):
     seen = visit(browser, live_server.url, path)
     assert seen["other_hosts"] == []
+    assert seen["violations"] == []  # the docs carry their own policy; the rest, the server's
     assert seen["errors"] == []
 
 
-@pytest.mark.parametrize("path", DOCS)
-def test_the_docs_policies_allow_scripts_from_this_origin_only(client, path):
-    policy = client.get(path).headers["content-security-policy"]
-    directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
-    assert directives["default-src"] == "'self'" and "script-src" not in directives
-
-
-@pytest.mark.browser
-@pytest.mark.server
-@pytest.mark.parametrize("path", DOCS)
-def test_the_docs_render_under_their_policy_with_no_violation(browser, live_server, path):
-    seen = visit(browser, live_server.url, path)
-    assert seen["violations"] == []
-    assert seen["errors"] == []
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_allows_scripts_from_this_origin_only(client, path):
+    policies = client.get(path).headers.get_list("content-security-policy")
+    assert policies
+    for policy in policies:
+        directives = dict(d.strip().split(" ", 1) for d in policy.split(";") if d.strip())
+        assert directives.get("script-src", directives["default-src"]) == "'self'", policy

@@ -108,5 +108,8 @@ export function syncCustom(root, s, catalog) {
     if (document.activeElement !== input) tell($("#formula-status", root), found(grid), "ok");
     const box = $(".surface-formula", root);
     typeset(box, grid.formula).catch(() => { box.textContent = grid.formula; });
-  }, () => { /* the scene reports a bad formula */ });
+  }, (err) => {
+    // A link with a bad formula: the scene keeps the alert, the box says where.
+    if (shownFormula === key && err.lines) tell($("#formula-status", root), err.lines.join(" ").replace(/^f: /, ""), "error");
+  });
 }

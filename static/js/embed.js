@@ -2,6 +2,7 @@
 
 import { showAlert, warnIgnored, watchErrors } from "./alert.js";
 import { bindControls, syncControls } from "./controls.js";
+import { MapView } from "./map.js";
 import { Scene } from "./scene.js";
 import { Catalog, initialState } from "./state.js";
 import { $ } from "./util.js";
@@ -18,6 +19,7 @@ const scene = new Scene(catalog, state, document.body, {
   onError: (err) => showAlert(err?.lines ?? null, "error"),
   empty: "This link names no optimizer: open it in Gradscape to choose some.",
 });
+scene.views.map = new MapView($(".panel-map"), scene);
 bindControls(timeline, scene, catalog, (msg) => showAlert([msg], "error"));
 syncControls(timeline, state, catalog);
 $("#open-full").href = `/${location.search}`;

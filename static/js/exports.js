@@ -11,7 +11,8 @@ const POLL_MS = 400;
 function chosen(scene) {
   const [width, height] = $("#export-size").value.split("x").map(Number);
   const view = $("#export-view").value || scene.s.view;
-  return { width, height, view };
+  // The map does not move: beside it, the animation is the contour's.
+  return { width, height, view: view === "map" ? "contour" : view };
 }
 
 async function json(resp) {

@@ -4,6 +4,8 @@ import { bindControls, syncControls } from "./controls.js";
 import { bindCustom, syncCustom } from "./custom.js";
 import { bindExports } from "./exports.js";
 import { Inspector } from "./inspector.js";
+import { MapView } from "./map.js";
+import { TunePanel } from "./tune.js";
 import { typeset } from "./math.js";
 import { Scene } from "./scene.js";
 import { Catalog, initialState, parse, runName, serialize } from "./state.js";
@@ -56,7 +58,7 @@ let shownLarge = null;
 /** The preset a state is, if any: the same run, whatever the speed, view, looping or text size. */
 function presetOf(s) {
   const query = serialize({ ...s, view: "contour", speed: 1, autoplay: true, loop: false, large: false }, catalog);
-  return catalog.presets.find((p) => p.query === query);
+  return catalog.presets.find((p) => p.query.replace(/&view=[^&]*/, "") === query);
 }
 
 function showState(s, how = "replace") {
@@ -82,7 +84,8 @@ function showState(s, how = "replace") {
 function embedSnippet(base, s) {
   const query = serialize({ ...s, autoplay: true, loop: true }, catalog);
   const [width, height] = $("#embed-size").value.split("x");
-  const title = `Gradscape: ${s.opt.map((id) => runName(id, s, catalog)).join(", ")} on ${catalog.surface(s.surface).label}`;
+  const on = s.surface === "custom" ? `f(x, y) = ${s.f}` : catalog.surface(s.surface).label;
+  const title = `Gradscape: ${s.opt.map((id) => runName(id, s, catalog)).join(", ")} on ${on}`;
   const attr = (v) => v.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;");
   return `<iframe src="${attr(`${base}/embed?${query}`)}" width="${width}" height="${height}" style="border:0" title="${attr(title)}" loading="lazy" allowfullscreen></iframe>`;
 }
@@ -183,7 +186,8 @@ document.addEventListener("keydown", (e) => {
 });
 
 $("#embed-size").addEventListener("change", () => showShare(scene.s, serialize(scene.s, catalog)));
-
+scene.views.map = new MapView($(".panel-map"), scene);
+new TunePanel($("#tune-lr"), scene, (lines) => showAlert(lines, "error"));
 showState(first.state, "replace");
 scene.start();
 window.gradscape = { scene, catalog };

@@ -90,6 +90,7 @@ export class Scene {
   shown() {
     const v = this.s.view;
     if (!this.companions || v === "loss") return [v];
+    if (v === "map") return [v, "contour"]; // a clicked cell's run is drawn beside the map
     return [v, "loss"];
   }
 

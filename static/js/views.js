@@ -227,7 +227,8 @@ const found = (surface) => (surface.spec.landmarks_found_numerically ? " (found 
  */
 function landmarksTrace(surface, palette, start, z) {
   const points = [
-    ...surface.minima.map((p) => [p, `minimum${found(surface)}`, z ? "diamond" : palette.minimum_symbol, palette.landmark_colour]),
+    // The map view colours the minima as it colours their basins.
+    ...surface.minima.map((p, i) => [p, `minimum${found(surface)}`, z ? "diamond" : palette.minimum_symbol, surface.minimaColours?.[i] ?? palette.landmark_colour]),
     ...surface.saddles.map((p) => [p, `saddle point${found(surface)}`, palette.saddle_symbol, palette.landmark_colour]),
     [start, "start", "circle-open", "#000000"],
   ];

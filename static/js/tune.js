@@ -1,0 +1,178 @@
+// "Tune lr": a fair race. Every ticked optimizer's lr is swept across its range on the current surface,
+// start, steps, schedule and noise (POST /api/tune); each gets the best lr by the chosen criterion, its
+// legend entry says "tuned" while it keeps that lr, and a small plot shows the result against lr.
+
+import { ApiError, describe } from "./api.js";
+import { requestBody, withValue } from "./state.js";
+import { $, announce, fmt, put } from "./util.js";
+import { CONFIG, FONT, fontSize } from "./views.js";
+
+const CRITERIA = { final_loss: "final loss", steps_to_tol: "steps to tolerance" };
+const NUM = 64;
+
+function el(tag, attrs = {}, text) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+export class TunePanel {
+  /** `root` is an empty element in the optimizers' section; `onError(lines)` shows a refusal. */
+  constructor(root, scene, onError) {
+    this.scene = scene;
+    this.catalog = scene.catalog;
+    this.onError = onError;
+    this.tuned = new Map(); // optimizer id -> the lr tuning gave it
+    this.context = null; // what the tuning was measured on
+    this.button = el("button", { type: "button", class: "tune-button" }, "Tune lr");
+    this.button.title = `Sweep each ticked optimizer's lr over ${NUM} values across its range and keep the best`;
+    this.criterion = el("select", { "aria-label": "Tune by" });
+    for (const [id, label] of Object.entries(CRITERIA)) this.criterion.append(el("option", { value: id }, `by ${label}`));
+    const row = el("div", { class: "tune-row" });
+    row.append(this.button, this.criterion);
+    this.status = el("p", { class: "hint tune-status", role: "status", "aria-live": "polite" });
+    this.undo = el("button", { type: "button", class: "small", hidden: "" }, "Restore the previous learning rates");
+    this.plot = el("div", { class: "plot tune-plot", hidden: "" });
+    root.append(row, this.status, this.undo, this.plot);
+    this.button.addEventListener("click", () => this.run());
+    this.undo.addEventListener("click", () => this.restore());
+    // Mark the legend again whenever it may have been rebuilt, and after every recompute (a changed lr).
+    const legend = $("#legend");
+    if (legend) new MutationObserver(() => this.markLegend()).observe(legend, { childList: true });
+    document.addEventListener("gradscape:drawn", (e) => { if (e.detail.kind === "data") this.markLegend(); });
+  }
+
+  /** What a tuning depends on besides the optimizers: a tuned lr is only "tuned" for the same of these. */
+  contextOf(s) {
+    const { runs, ...shared } = requestBody(s);
+    return JSON.stringify(shared);
+  }
+
+  async run() {
+    const s = this.scene.s;
+    if (!s.opt.length) {
+      this.onError(["Tick at least one optimizer to tune."]);
+      return;
+    }
+    const base = requestBody(s);
+    const steps = Math.min(s.steps, this.catalog.raw.limits?.max_sweep_steps ?? s.steps);
+    const body = {
+      surface: base.surface, start: base.start, steps, schedule: base.schedule, noise: base.noise, seed: base.seed,
+      criterion: this.criterion.value, num: NUM,
+      optimizers: base.runs.map((r) => {
+        const hp = { ...r.hyperparameters };
+        delete hp.lr;
+        return { optimizer: r.optimizer, hyperparameters: hp };
+      }),
+    };
+    this.button.disabled = true;
+    put(this.status, "textContent", `Tuning ${s.opt.length} optimizer${s.opt.length > 1 ? "s" : ""}…`);
+    try {
+      const resp = await fetch("/api/tune", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+      const answer = await resp.json().catch(() => null);
+      if (!resp.ok) {
+        const names = body.optimizers.map((o) => this.catalog.optimizer(o.optimizer).label);
+        throw new ApiError(answer?.detail !== undefined ? describe(answer.detail, names) : [`Tuning failed: ${resp.status}.`], resp.status);
+      }
+      this.show(answer, s);
+    } catch (err) {
+      put(this.status, "textContent", "");
+      this.onError(err instanceof ApiError ? err.lines : [`Tuning failed: ${err.message}`]);
+    } finally {
+      this.button.disabled = false;
+    }
+  }
+
+  /** Set each optimizer's tuned lr, say how it was chosen, and plot the curves. */
+  show(answer, s) {
+    let n = this.scene.s;
+    this.previous = Object.fromEntries(answer.results.map((r) => [r.optimizer, n.hp[r.optimizer]?.lr]));
+    this.tuned = new Map();
+    const notes = [];
+    for (const r of answer.results) {
+      const label = this.catalog.optimizer(r.optimizer).label;
+      if (r.best_lr === null) { notes.push(`${label} diverged at every lr.`); continue; }
+      n = withValue(`${r.optimizer}.lr`, r.best_lr, n, this.catalog);
+      this.tuned.set(r.optimizer, r.best_lr);
+      if (!r.met) notes.push(`${label} never got within ${answer.tol} of f*: picked by final loss.`);
+    }
+    this.context = this.contextOf(n);
+    const seeds = answer.seeds.length ? ` Noise is on: each lr is the mean of ${answer.seeds.length} noise seeds (${answer.seeds[0]}–${answer.seeds.at(-1)}).` : "";
+    put(this.status, "textContent", `Tuned by ${CRITERIA[answer.criterion]} after ${answer.steps} steps, over ${NUM} learning rates each.${seeds} ${notes.join(" ")}`.trim());
+    this.scene.update(n);
+    this.scene.replay();
+    put(this.undo, "hidden", false);
+    this.drawCurves(answer).then(() => this.plot.scrollIntoView({ block: "nearest" }));
+    this.markLegend();
+    announce("tuned", { results: answer.results.length });
+  }
+
+  /** Put back the learning rates from before the tuning (defaults where there were none). */
+  restore() {
+    let n = this.scene.s;
+    for (const [id, lr] of Object.entries(this.previous ?? {})) {
+      n = withValue(`${id}.lr`, lr ?? this.catalog.optimizer(id).hyperparameters.find((h) => h.name === "lr").default, n, this.catalog);
+    }
+    put(this.undo, "hidden", true);
+    this.scene.update(n);
+    this.scene.replay();
+  }
+
+  drawCurves(answer) {
+    const fStar = answer.minimum_value;
+    const bySteps = answer.criterion === "steps_to_tol";
+    const y = (r) => (bySteps ? r.steps_to_tol : r.final_losses.map((f) => (f === null ? null : fStar === null ? f : Math.max(f - fStar, 1e-16))));
+    const traces = [];
+    for (const r of answer.results) {
+      const { colour, dash } = this.catalog.optimizer(r.optimizer).style;
+      const label = this.catalog.optimizer(r.optimizer).label;
+      const ys = y(r);
+      traces.push({ type: "scatter", mode: "lines", x: r.lr, y: ys, name: label, line: { color: colour, dash, width: 2 },
+        hovertemplate: `${label}<br>lr %{x:.3g}<br>%{y:.3g}<extra></extra>` });
+      if (r.best_index !== null) {
+        traces.push({ type: "scatter", mode: "markers", x: [r.lr[r.best_index]], y: [ys[r.best_index]], name: `${label} tuned`,
+          marker: { color: colour, size: 9, line: { color: "#000", width: 1 } }, hovertemplate: `${label} tuned: lr %{x:.3g}<extra></extra>` });
+      }
+    }
+    const f = fontSize() - 1;
+    const title = bySteps ? `steps to f* + ${answer.tol}` : fStar === null ? "final loss" : "final f − f*";
+    let range;
+    if (!bySteps && fStar !== null) {
+      // Up to ten times the loss at the start: the runs that blew up to 1e300 would flatten every other curve.
+      const ys = traces.flatMap((t) => t.y).filter((v) => v !== null && Number.isFinite(v));
+      const start = this.scene.runs[0]?.losses[0];
+      const top = Number.isFinite(start) ? Math.log10(Math.max(start - fStar, 1e-16)) + 1 : Math.log10(Math.max(...ys));
+      range = [Math.log10(Math.min(...ys)) - 0.3, top];
+    }
+    const layout = {
+      height: 190, margin: { l: 5.4 * f, r: 6, t: 6, b: 3.2 * f }, font: { family: FONT, size: f }, showlegend: false,
+      xaxis: { type: "log", title: { text: "lr" }, exponentformat: "power", fixedrange: true },
+      yaxis: { type: bySteps || fStar === null ? "linear" : "log", title: { text: title }, exponentformat: "power", fixedrange: true, range },
+      paper_bgcolor: "#ffffff", plot_bgcolor: "#ffffff", hovermode: "closest",
+    };
+    put(this.plot, "hidden", false);
+    put(this.plot, "ariaLabel", `${title} against lr, one line per optimizer; dots mark the tuned lr`);
+    return Plotly.react(this.plot, traces, layout, { ...CONFIG, displayModeBar: false });
+  }
+
+  /** "tuned" beside each legend entry whose optimizer still has the lr tuning gave it, on the same problem. */
+  markLegend() {
+    const legend = $("#legend");
+    if (!legend) return;
+    const s = this.scene.s;
+    const same = this.context === this.contextOf(s);
+    this.scene.runs.forEach((run, i) => {
+      const item = legend.children[i];
+      if (!item) return;
+      const on = same && this.tuned.has(run.optimizer) && this.tuned.get(run.optimizer) === (s.hp[run.optimizer]?.lr);
+      let badge = item.querySelector(".tuned");
+      if (on && !badge) {
+        badge = el("span", { class: "tuned", title: `lr ${fmt(this.tuned.get(run.optimizer), 4)}, tuned on this surface, start, steps, schedule and noise` }, "tuned");
+        item.append(badge);
+      } else if (!on && badge) {
+        badge.remove();
+      }
+    });
+  }
+}

@@ -1,0 +1,382 @@
+"""The map view and Tune lr in Debian's Chromium, against a real server; core is the oracle for every number."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+import numpy as np
+import pytest
+
+import core
+from browser_helpers import VIEWPORT, chromium, launch, watch
+from conftest import LiveServer
+
+playwright = pytest.importorskip("playwright.sync_api")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.server,
+    pytest.mark.skipif(chromium() is None, reason="Debian's chromium is not installed"),
+]
+
+LR_MOMENTUM = ("surface=quadratic&surface.kappa=50&start=-1.8,1&steps=100&opt=momentum&view=map&autoplay=0"
+               "&map.opt=momentum&map.x=lr&map.y=momentum&map.n=32")
+BASINS = ("surface=himmelblau&start=0,0&steps=300&opt=momentum&momentum.lr=0.01&momentum.momentum=0.9&view=map"
+          "&autoplay=0&map.opt=momentum&map.x=x&map.y=y&map.color=basin&map.n=32")
+RACE = "surface=beale&start=1,1.5&steps=300&opt=sgd,adam&autoplay=0"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright.sync_playwright() as pw:
+        b = launch(pw)
+        yield b
+        b.close()
+
+
+def new_page(browser, base: str, viewport=VIEWPORT):
+    context = browser.new_context(viewport=viewport)
+    page = context.new_page()
+    page.errors = watch(page)
+    page.base = base
+    return page
+
+
+@pytest.fixture
+def page(browser, live_server):
+    page = new_page(browser, live_server.url)
+    yield page
+    page.context.close()
+
+
+def open_map(page, query: str, path: str = "/") -> dict:
+    page.goto(f"{page.base}{path}?{query}")
+    return wait_map(page)
+
+
+def wait_map(page, after: int = 0) -> dict:
+    """The newest finished (or stopped) map announcement after `after` of them."""
+    page.wait_for_function("""(after) => window.__drawn.filter((e) => e.kind === "map").slice(after)
+        .some((e) => e.done || e.error)""", arg=after, timeout=30_000)
+    return page.evaluate("window.__drawn.filter((e) => e.kind === 'map' && (e.done || e.error)).at(-1)")
+
+
+def map_count(page) -> int:
+    return page.evaluate("window.__drawn.filter((e) => e.kind === 'map').length")
+
+
+def map_data(page) -> dict:
+    return page.evaluate("""() => { const d = window.gradscape.scene.views.map.data;
+        return { xs: d.xs, ys: d.ys, nx: d.nx, ny: d.ny, rows: d.rows, loss: Array.from(d.loss, (v) => (Number.isNaN(v) ? null : v)),
+                 hit: Array.from(d.hit, (v) => (Number.isNaN(v) ? null : v)), diverged: Array.from(d.diverged),
+                 basin: Array.from(d.basin), known: Array.from(d.known) }; }""")
+
+
+def query(page) -> dict:
+    return dict(parse_qsl(page.evaluate("location.search.slice(1)")))
+
+
+def cell_point(page, i: int, j: int) -> tuple[float, float]:
+    """The page coordinates of cell (i, j)'s centre."""
+    return tuple(page.evaluate("""([i, j]) => {
+        const v = window.gradscape.scene.views.map, gd = v.plot, full = gd._fullLayout, d = v.data;
+        const r = gd.querySelector(".nsewdrag").getBoundingClientRect();
+        const lin = (a, x) => (a.log ? Math.log10(x) : x);
+        return [r.left + full.xaxis.l2p(lin(d.m.x, d.xs[i])), r.top + full.yaxis.l2p(lin(d.m.y, d.ys[j]))]; }""", [i, j]))
+
+
+def status(page) -> str:
+    return page.locator(".map-status").inner_text()
+
+
+# --- the map ---------------------------------------------------------------------------
+
+def test_the_map_streams_the_cells_core_computes(page):
+    open_map(page, LR_MOMENTUM)
+    d = map_data(page)
+    lr, momentum = core.OPTIMIZERS["momentum"].hyper("lr"), core.OPTIMIZERS["momentum"].hyper("momentum")
+    np.testing.assert_allclose(d["xs"], np.geomspace(lr.low, lr.high, 32), rtol=1e-14)
+    np.testing.assert_allclose(d["ys"], np.linspace(momentum.low, momentum.high, 32), rtol=1e-14)
+    sw = core.sweep({"name": "quadratic", "kappa": 50}, "momentum", (-1.8, 1.0), 100, {"lr": d["xs"], "momentum": d["ys"]})
+    assert d["rows"] == 32 and all(d["known"])
+    got = np.array([np.nan if v is None else v for v in d["loss"]], dtype=float).reshape(32, 32)
+    np.testing.assert_array_equal(got, sw.final_losses)
+    np.testing.assert_array_equal(np.array(d["diverged"]).reshape(32, 32), sw.diverged)
+    assert sw.diverged.any() and (~sw.diverged).any()  # the map has both sides of the boundary
+    assert "32 × 32 runs of 100 steps" in status(page)
+    assert page.evaluate("window.gradscape.scene.views.map.plot.layout.images.length") == 1
+    assert page.locator(".panel-map").is_visible() and page.locator(".panel-contour").is_visible()
+    assert page.errors == []
+
+
+def test_hovering_a_cell_shows_its_values_and_clicking_runs_it_on_the_contour(page):
+    open_map(page, LR_MOMENTUM)
+    d = map_data(page)
+    i, j = 12, 28
+    page.mouse.move(*cell_point(page, i, j))
+    tip = page.locator(".map-tip")
+    tip.wait_for(state="visible")
+    shown = page.evaluate("([x, y]) => import('/static/js/util.js').then((u) => [u.fmt(x, 4), u.fmt(y, 4)])", [d["xs"][i], d["ys"][j]])
+    assert tip.inner_text().startswith(f"lr = {shown[0]}, momentum = {shown[1]}\n")
+    count = page.evaluate("window.__drawn.filter((e) => e.kind === 'data').length")
+    page.mouse.click(*cell_point(page, i, j))
+    page.wait_for_function("(n) => window.__drawn.filter((e) => e.kind === 'data').length > n", arg=count)
+    page.wait_for_function("() => location.search.includes('momentum.momentum=')")  # the URL is written once changes settle
+    q = query(page)
+    assert float(q["momentum.lr"]) == d["xs"][i] and float(q["momentum.momentum"]) == d["ys"][j]
+    line = next(t for t in page.evaluate("document.getElementById('contour-fg').data.map((t) => ({name: t.name, n: (t.x || []).length}))")
+                if t["name"] == "Momentum")
+    assert line["n"] >= 1
+    # The map marks the settings now in force.
+    marks = page.evaluate("window.gradscape.scene.views.map.plot.data.filter((t) => t.marker?.symbol === 'circle-open').map((t) => [t.x[0], t.y[0]])")
+    assert marks and all(m == [d["xs"][i], d["ys"][j]] for m in marks)
+    assert page.errors == []
+
+
+def test_the_keyboard_moves_between_cells_and_enter_runs_one(page):
+    open_map(page, LR_MOMENTUM)
+    d = map_data(page)
+    page.locator(".map-plot").focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowUp")
+    page.locator(".map-tip").wait_for(state="visible")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => location.search.includes('momentum.lr=')")
+    q = query(page)
+    assert float(q["momentum.lr"]) == d["xs"][17] and float(q["momentum.momentum"]) == d["ys"][17]
+
+
+def test_the_map_controls_are_part_of_the_url(page):
+    open_map(page, LR_MOMENTUM)
+    n = map_count(page)
+    page.locator('select[data-map="map.color"]').select_option("steps")
+    page.wait_for_function("() => location.search.includes('map.color=steps')")
+    page.locator('select[data-map="map.x"]').select_option("momentum")  # the other axis's: they swap
+    page.wait_for_function("() => location.search.includes('map.x=momentum')")
+    wait_map(page, n)
+    q = query(page)
+    assert (q["map.x"], q["map.y"], q["map.color"], q["map.n"]) == ("momentum", "lr", "steps", "32")
+    title = page.evaluate("window.gradscape.scene.views.map.plot.layout.xaxis.title.text")
+    assert title == "momentum"
+    # The same link opens the same map.
+    again = new_page(page.context.browser, page.base)
+    open_map(again, page.evaluate("location.search.slice(1)"))
+    assert again.locator('select[data-map="map.color"]').input_value() == "steps"
+    assert again.locator('select[data-map="map.x"]').input_value() == "momentum"
+    assert again.locator('select[data-map="map.y"]').input_value() == "lr"
+    again.context.close()
+
+
+def test_himmelblaus_basins_match_core_and_colour_the_contours_minima(page):
+    open_map(page, BASINS)
+    d = map_data(page)
+    b = core.basins("himmelblau", "momentum", d["xs"], d["ys"], 300, {"lr": 0.01, "momentum": 0.9})
+    np.testing.assert_array_equal(np.array(d["basin"]).reshape(32, 32), b.labels)
+    assert {0, 1, 2, 3} <= set(d["basin"])
+    palette = page.evaluate("import('/static/js/map.js').then((m) => m.BASIN_COLOURS)")
+    landmarks = page.evaluate("document.getElementById('contour-fg').data.find((t) => t.name === 'landmarks').marker.color")
+    assert landmarks[:4] == palette[:4]
+    assert page.locator(".map-key-item").filter(has_text="ends at").count() == 4
+    # Leaving the map puts the landmarks back in their own colour.
+    page.locator('input[name="view"][value="contour"]').check()
+    page.wait_for_function("() => document.getElementById('contour-fg').data.find((t) => t.name === 'landmarks').marker.color[0] === '#000000'")
+
+
+def test_a_stopped_stream_leaves_a_partial_map_and_says_why(browser):
+    server = LiveServer(env={"GRADSCAPE_MAX_COMPUTE_SECONDS": "0.000001"})
+    try:
+        page = new_page(browser, server.url)
+        announced = open_map(page, "surface=beale&steps=2000&opt=adam&view=map&autoplay=0&map.opt=adam&map.n=128")
+        assert announced["error"] and not announced["done"]
+        text = status(page)
+        assert text.startswith("Stopped after") and "limit" in text
+        assert page.locator(".map-status.bad").is_visible()
+        d = map_data(page)
+        assert d["rows"] < 128
+        assert page.evaluate("window.gradscape.scene.views.map.plot.layout.xaxis.title.text") == "lr"
+        page.context.close()
+    finally:
+        server.stop()
+
+
+def test_the_map_in_an_embed(page):
+    open_map(page, LR_MOMENTUM, path="/embed")
+    assert page.locator(".panel-map").is_visible()
+    assert "32 × 32" in status(page)
+
+
+# --- Tune lr ---------------------------------------------------------------------------
+
+def test_tune_lr_sets_each_lr_to_the_one_core_picks_and_marks_the_legend(page):
+    page.goto(f"{page.base}/?{RACE}")
+    page.wait_for_function("() => window.__drawn.some((e) => e.kind === 'data')")
+    page.get_by_role("button", name="Tune lr").click()
+    page.wait_for_function("() => window.__drawn.some((e) => e.kind === 'tuned')")
+    expected = core.tune_lr("beale", ["sgd", "adam"], (1.0, 1.5), 300)
+    page.wait_for_function("() => location.search.includes('adam.lr=')")
+    q = query(page)
+    for curve in expected.curves:
+        assert float(q[f"{curve.optimizer}.lr"]) == curve.best_lr
+    page.wait_for_function("() => document.querySelectorAll('#legend .tuned').length === 2")
+    assert len(page.evaluate("document.querySelector('.tune-plot').data")) == 4  # a line and a dot each
+    assert "64 learning rates" in page.locator(".tune-status").inner_text()
+    # Moving SGD's lr away from the tuned value takes its mark off, and only its.
+    page.get_by_role("button", name="SGD hyperparameters", exact=True).click()
+    box = page.locator('input[type="number"][data-key="sgd.lr"]')
+    box.fill("0.001")
+    box.press("Enter")
+    page.wait_for_function("() => document.querySelectorAll('#legend .tuned').length === 1")
+    assert page.errors == []
+
+
+def test_tuning_with_noise_says_it_averaged_seeds(page):
+    page.goto(f"{page.base}/?{RACE}&noise=0.2&noise_seed=4")
+    page.wait_for_function("() => window.__drawn.some((e) => e.kind === 'data')")
+    page.get_by_role("button", name="Tune lr").click()
+    page.wait_for_function("() => window.__drawn.some((e) => e.kind === 'tuned')")
+    assert "mean of 5 noise seeds (4–8)" in page.locator(".tune-status").inner_text()
+    expected = core.tune_lr("beale", ["sgd", "adam"], (1.0, 1.5), 300, noise={"sigma": 0.2, "seed": 4})
+    page.wait_for_function("() => location.search.includes('adam.lr=')")
+    q = query(page)
+    for curve in expected.curves:
+        assert float(q[f"{curve.optimizer}.lr"]) == curve.best_lr
+
+
+def test_a_refused_tuning_shows_the_servers_reason(page):
+    page.goto(f"{page.base}/?surface=saddle&steps=100&opt=sgd&autoplay=0")
+    page.wait_for_function("() => window.__drawn.some((e) => e.kind === 'data')")
+    page.locator(".tune-row select").select_option("steps_to_tol")
+    page.get_by_role("button", name="Tune lr").click()
+    page.locator("#alert").wait_for(state="visible")
+    assert "criterion" in page.locator("#alert").inner_text() and "no" in page.locator("#alert").inner_text()
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1920, 1080), (800, 600)])
+def test_the_map_fits_each_screen(browser, live_server, size, tmp_path):
+    page = new_page(browser, live_server.url, {"width": size[0], "height": size[1]})
+    open_map(page, BASINS)
+    plot = page.locator(".map-plot").bounding_box()
+    assert plot["width"] >= 200 and plot["height"] >= 160
+    bar = page.locator(".map-bar").bounding_box()
+    assert bar["y"] + bar["height"] <= plot["y"] + 1  # the controls never cover the cells
+    page.screenshot(path=str(tmp_path / f"map-{size[0]}x{size[1]}.png"))
+    page.context.close()
+
+
+# --- the presets ---------------------------------------------------------------------------
+
+def open_preset(page, preset_id: str) -> None:
+    page.goto(f"{page.base}/?surface=booth&opt=sgd&autoplay=0")
+    page.wait_for_function("() => window.__drawn.some((e) => e.kind === 'data')")
+    page.locator("#preset").select_option(preset_id)
+
+
+def test_a_teacher_clicks_the_edge_of_convergence_and_watches_the_run_oscillate(page):
+    n = map_count(page) if page.url != "about:blank" else 0
+    open_preset(page, "momentum_map")
+    wait_map(page, n)
+    assert page.locator("#question").is_visible()
+    d = map_data(page)
+    reached = np.array([v is not None for v in d["hit"]]).reshape(d["nx"], d["ny"])
+    # The largest lr that still converges at momentum ~0.5: the edge of the bright band.
+    j = int(np.searchsorted(d["ys"], 0.5))
+    i = d["nx"] - 1 - int(np.argmax(reached[::-1, j]))
+    assert 0 < i < d["nx"] - 1 and reached[i, j] and not reached[i + 1, j]
+    count = page.evaluate("window.__drawn.filter((e) => e.kind === 'data').length")
+    page.mouse.click(*cell_point(page, i, j))
+    page.wait_for_function("(n) => window.__drawn.filter((e) => e.kind === 'data').length > n", arg=count)
+    ys = np.array(page.evaluate("window.gradscape.scene.runs.find((r) => r.optimizer === 'momentum').ys"), dtype=float)
+    crossings = int(np.sum(np.diff(np.sign(ys)) != 0))
+    assert crossings > 20, crossings  # it swings across the valley floor again and again
+    t = core.trajectory({"name": "quadratic", "kappa": 100}, "momentum", (-1.8, 1.0), 300, {"lr": d["xs"][i], "momentum": d["ys"][j]})
+    np.testing.assert_array_equal(ys, t.points[:, 1])
+
+
+def test_himmelblaus_basins_preset_shows_four_basins(page):
+    open_preset(page, "himmelblau_basins")
+    wait_map(page)
+    assert {0, 1, 2, 3} <= set(map_data(page)["basin"])
+    assert page.locator('select[data-map="map.color"]').input_value() == "basin"
+
+
+def test_after_tuning_the_adam_preset_sgd_reaches_the_minimum_first(page):
+    open_preset(page, "adam_or_tuning")
+    page.wait_for_function("() => location.search.includes('adam.lr=0.05')")
+    page.wait_for_function("() => window.__drawn.some((e) => e.kind === 'data')")
+
+    def steps_to_tol() -> dict:
+        return page.evaluate("""() => Object.fromEntries(window.gradscape.scene.runs.map((r) =>
+            [r.optimizer, r.losses.findIndex((f) => f <= 1e-3)]))""")
+
+    before = steps_to_tol()
+    assert before["sgd"] == -1 and 0 < before["adam"] < before["momentum"]
+    n = page.evaluate("window.__drawn.filter((e) => e.kind === 'data').length")
+    page.get_by_role("button", name="Tune lr").click()
+    page.wait_for_function("() => window.__drawn.some((e) => e.kind === 'tuned')")
+    page.wait_for_function("(n) => window.__drawn.filter((e) => e.kind === 'data').length > n", arg=n)
+    after = steps_to_tol()
+    assert 0 < after["sgd"] < min(after["adam"], after["momentum"])
+
+
+def test_the_map_saves_as_png_and_svg_and_an_animation_exports_the_contour_beside_it(browser, live_server, tmp_path):
+    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    page = context.new_page()
+    page.errors = watch(page)
+    page.base = live_server.url
+    open_map(page, LR_MOMENTUM)
+    with page.expect_download() as png:
+        page.locator('[data-still="png"]').click()
+    assert png.value.path().read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with page.expect_download() as svg:
+        page.locator('[data-still="svg"]').click()
+    text = svg.value.path().read_text()
+    assert "<svg" in text and "Momentum on Ill-conditioned quadratic: 32 × 32 runs of 100 steps" in text
+    assert "diverged" in text
+    with page.expect_request("**/api/exports") as request:
+        page.locator('[data-export="gif"]').click()
+    assert request.value.post_data_json["view"] == "contour"
+    context.close()
+
+
+def test_a_refused_map_says_which_field_and_why(page):
+    announced = open_map(page, LR_MOMENTUM.replace("steps=100", "steps=9000"))
+    assert announced["error"]
+    text = status(page)
+    assert text.startswith("The server refused this map: steps") and "5000" in text
+
+
+def test_the_learning_rates_from_before_tuning_can_be_restored(page):
+    page.goto(f"{page.base}/?{RACE}&adam.lr=0.05")
+    page.wait_for_function("() => window.__drawn.some((e) => e.kind === 'data')")
+    page.get_by_role("button", name="Tune lr").click()
+    page.wait_for_function("() => window.__drawn.some((e) => e.kind === 'tuned')")
+    page.wait_for_function("() => location.search.includes('sgd.lr=')")
+    page.get_by_role("button", name="Restore the previous learning rates").click()
+    page.wait_for_function("() => !location.search.includes('sgd.lr=')")
+    q = query(page)
+    assert q["adam.lr"] == "0.05" and "sgd.lr" not in q
+    page.wait_for_function("() => document.querySelectorAll('#legend .tuned').length === 0")
+
+
+def test_dragging_a_box_zooms_the_map_into_the_url_and_a_double_click_undoes_it(page):
+    open_map(page, LR_MOMENTUM)
+    n = map_count(page)
+    (x0, y0), (x1, y1) = cell_point(page, 8, 8), cell_point(page, 24, 24)
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=4)
+    page.mouse.move(x1, y1, steps=4)
+    page.mouse.up()
+    page.wait_for_function("() => location.search.includes('map.xr=') && location.search.includes('map.yr=')")
+    wait_map(page, n)
+    q = query(page)
+    lo, hi = (float(v) for v in q["map.xr"].split(","))
+    d = map_data(page)
+    assert d["nx"] == 32 and d["xs"][0] == pytest.approx(lo) and d["xs"][-1] == pytest.approx(hi)
+    assert 1e-6 < lo < hi < 10 and "momentum.lr" not in q  # a drag is not a click
+    assert page.get_by_role("button", name="Whole range").is_visible()
+    n = map_count(page)
+    page.locator(".map-plot").dblclick()
+    page.wait_for_function("() => !location.search.includes('map.xr=')")
+    wait_map(page, n)
+    assert map_data(page)["xs"][0] == pytest.approx(1e-6)

@@ -241,7 +241,7 @@ def test_each_preset_draws_what_it_names(preset_page, preset):
     q = dict(parse_qsl(preset.query))
     # A run may carry its own name (adamw.label=...); the rest are named by their optimizer.
     assert sorted(lines(page)) == sorted(q.get(f"{o}.label") or label(o) for o in q["opt"].split(","))
-    assert page.locator("#question").inner_text() == preset.question
+    assert page.locator("#question").inner_text() == f"{preset.title} – {preset.question}"
     assert alert_text(page) is None
     wait_drawn(page, "frame", after=frames)  # a preset plays from the start
     if "inspect" in q:

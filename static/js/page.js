@@ -75,7 +75,13 @@ function showState(s, how = "replace") {
   put($("#preset"), "value", preset?.id ?? "");
   const question = $("#question");
   put(question, "hidden", !preset);
-  put(question, "textContent", preset ? preset.question : "");
+  // The title in full, whatever the menu has room for, then the question it asks.
+  if (question.dataset.preset !== (preset?.id ?? "")) {
+    question.dataset.preset = preset?.id ?? "";
+    const title = document.createElement("strong");
+    title.textContent = preset ? `${preset.title} – ` : "";
+    question.replaceChildren(title, preset ? preset.question : "");
+  }
   if (shownSurface !== s.surface) showSurface(s.surface);
   syncCustom(document.body, s, catalog);
 }

@@ -71,10 +71,14 @@ export function bindExports(scene, catalog, onError) {
   }
 
   async function exportStill(format) {
-    const { width, height, view: name } = chosen(scene);
+    const { width, height, view: picked } = chosen(scene);
+    // A still taken while the map is shown is the map (it has no animation to choose a view for).
+    const name = scene.s.view === "map" ? "map" : picked;
     const view = scene.views[name];
-    if (!view.surface) return;
-    view.k = scene.player.k;
+    if (name !== "map") {
+      if (!view.surface) return;
+      view.k = scene.player.k;
+    }
     const target = view.figure({ width, height });
     const filename = `gradscape-${scene.s.surface}-${name}-step${scene.player.k}`;
     await Plotly.downloadImage(target, { format, filename, width, height });

@@ -150,8 +150,17 @@ def test_a_client_that_leaves_a_sweep_stops_it_and_counts_as_disconnected(busy_s
     assert after["steps"] - before["steps"] < WIDE_WORK
 
 
-def test_pages_static_files_and_the_catalog_answer_while_sweeps_hold_every_compute_thread(busy_server):
-    url = busy_server.url
+@pytest.fixture(scope="module")
+def patient_server():
+    # A limit far beyond the test's own duration, so the sweeps are still computing however slow the
+    # machine is when the pages are fetched; leaving the streams then stops them.
+    server = LiveServer(env={"GRADSCAPE_MAX_COMPUTE_SECONDS": "600", "GRADSCAPE_COMPUTE_THREADS": "2"})
+    yield server
+    server.stop()
+
+
+def test_pages_static_files_and_the_catalog_answer_while_sweeps_hold_every_compute_thread(patient_server):
+    url = patient_server.url
     before = streams(url)
     with httpx.Client(base_url=url, timeout=60) as a, httpx.Client(base_url=url, timeout=60) as b:
         with a.stream("POST", "/api/sweeps/stream", json=WIDE_SWEEP) as ra, \

@@ -325,10 +325,10 @@ def test_the_map_saves_as_png_and_svg_and_an_animation_exports_the_contour_besid
     page.base = live_server.url
     open_map(page, LR_MOMENTUM)
     with page.expect_download() as png:
-        page.locator('[data-still="png"]').click()
+        page.locator('[data-map-save="png"]').click()
     assert png.value.path().read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with page.expect_download() as svg:
-        page.locator('[data-still="svg"]').click()
+        page.locator('[data-map-save="svg"]').click()
     text = svg.value.path().read_text()
     assert "<svg" in text and "Momentum on Ill-conditioned quadratic: 32 × 32 runs of 100 steps" in text
     assert "diverged" in text

@@ -144,6 +144,13 @@ export class MapView extends View {
     this.unzoom.title = "Back to each axis's whole range (or double-click the map)";
     this.unzoom.addEventListener("click", () => this.zoom({ "map.xr": "", "map.yr": "" }));
     bar.append(this.unzoom);
+    // The export box saves the contour, 3-D or loss view; the map saves itself.
+    for (const format of ["png", "svg"]) {
+      const save = el("button", { type: "button", class: "small", "data-map-save": format }, format.toUpperCase());
+      save.title = `Save the map as ${format.toUpperCase()}, with its title and colour key`;
+      save.addEventListener("click", () => this.save(format));
+      bar.append(save);
+    }
     this.progress = el("progress", { max: "1", value: "0", "aria-label": "Map progress" });
     this.status = el("span", { class: "map-status", role: "status", "aria-live": "polite" });
     const statusRow = el("div", { class: "map-status-row" });
@@ -417,6 +424,14 @@ export class MapView extends View {
     const s = this.scene.s, m = this.m;
     const at = (a) => (a.start !== undefined ? s.start[a.start] : valueOf(`${m.opt}.${a.name}`, s, this.catalog));
     return [at(m.x), at(m.y)];
+  }
+
+  async save(format) {
+    if (!this.data?.xs) return;
+    const { nx, ny, steps } = this.data;
+    await Plotly.downloadImage(this.figure(), {
+      format, width: 1280, height: 720, filename: `gradscape-map-${this.scene.s.surface}-${this.data.m.opt}-${nx}x${ny}x${steps}`,
+    });
   }
 
   /** The map as one figure with a title and its colour key, for a PNG or SVG (the page shows both in HTML). */

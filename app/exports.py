@@ -87,16 +87,7 @@ def scene_from_state(query: str, settings: Settings, prefix=("state",),
     bounds the computation. Raises app.api.Invalid naming the URL key or the
     field that is wrong, its loc starting with `prefix`.
     """
-    try:
-        body = request_from_query(query)
-    except InvalidInput as exc:
-        raise Invalid([*prefix, *field_loc(exc.field)], exc.reason) from None
-    display = {k: body.pop(k) for k in DISPLAY if k in body}
-    if "loop" not in parse_qs(link_query(query)):
-        display["loop"] = True  # slides loop an animation unless the link says otherwise
-    if not body["runs"]:
-        raise Invalid([*prefix, "opt"],
-                      f"no optimizer chosen; give opt=adam,sgd,... (allowed: {', '.join(OPTIMIZERS)})")
+    body, display = read_state(query, prefix)
     runs = build_runs(body, settings, prefix)
     if not run_all(runs, float("inf") if seconds is None else seconds):
         raise compute_limit(settings)
@@ -110,10 +101,6 @@ def options_for(display: dict, fmt: str, view=None, limits: dict | None = None, 
         view = display["view"]
     return render.make_options(fmt, view, loop=display.get("loop", True), autoplay=display.get("autoplay", True),
                                limits=limits, **given)
-
-
-def filename(scene: render.Scene, opts: render.Options) -> str:
-    return f"gradscape-{scene.surface['name']}-{opts.view}.{opts.format}"
 
 
 # --- jobs --------------------------------------------------------------------------
@@ -164,18 +151,24 @@ class ExportStatus(BaseModel):
     filename: str
 
 
-def validate_state(query: str, settings: Settings, prefix=("state",)) -> tuple[dict, dict]:
-    """The request body and display keys of a shared link, validated as scene_from_state would, computing nothing."""
+def read_state(query: str, prefix=("state",)) -> tuple[dict, dict]:
+    """The request body and display keys of a shared link, read as the page reads it; nothing validated by core."""
     try:
         body = request_from_query(query)
     except InvalidInput as exc:
         raise Invalid([*prefix, *field_loc(exc.field)], exc.reason) from None
     display = {k: body.pop(k) for k in DISPLAY if k in body}
     if "loop" not in parse_qs(link_query(query)):
-        display["loop"] = True
+        display["loop"] = True  # slides loop an animation unless the link says otherwise
     if not body["runs"]:
         raise Invalid([*prefix, "opt"],
                       f"no optimizer chosen; give opt=adam,sgd,... (allowed: {', '.join(OPTIMIZERS)})")
+    return body, display
+
+
+def validate_state(query: str, settings: Settings, prefix=("state",)) -> tuple[dict, dict]:
+    """The request body and display keys of a shared link, validated as scene_from_state would, computing nothing."""
+    body, display = read_state(query, prefix)
     build_runs(body, settings, prefix)
     return body, display
 

@@ -13,7 +13,19 @@ from pathlib import Path
 import httpx
 import pytest
 
+from browser_helpers import chromium, launch
+
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def end(proc: subprocess.Popen) -> None:
+    """Terminate a child process, killing it if it has not exited within 10 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def free_port() -> int:
@@ -47,12 +59,7 @@ class LiveServer:
         raise RuntimeError("server did not answer within 120 s")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        end(self.proc)
 
 
 @pytest.fixture(scope="session")
@@ -105,12 +112,7 @@ class Worker:
         return [int(p) for p in path.read_text().split()] if path.exists() else []
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        end(self.proc)
 
 
 @pytest.fixture(scope="session")
@@ -120,3 +122,15 @@ def redis_server(tmp_path_factory):
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium for one test module (tests/browser_helpers.py); skipped where it is missing."""
+    if chromium() is None:
+        pytest.skip("Debian's chromium is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        b = launch(pw)
+        yield b
+        b.close()

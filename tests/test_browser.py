@@ -17,7 +17,7 @@ import pytest
 import core
 from app.presets import PRESETS
 from app.state import request_from_query
-from browser_helpers import VIEWPORT, chromium, drawn_count, launch, wait_drawn, watch
+from browser_helpers import VIEWPORT, chromium, drawn_count, wait_drawn, watch
 
 playwright = pytest.importorskip("playwright.sync_api")
 
@@ -31,14 +31,6 @@ TWO = "surface=beale&start=0.7,1.4&steps=200&opt=adam,sgd&adam.lr=0.05&sgd.lr=0.
 FULL = ("surface=quadratic&surface.kappa=50&start=-1.5,0.8&steps=120&opt=adam,momentum&adam.lr=0.02&adam.beta1=0.8"
         "&momentum.momentum=0.5&sched=cosine&sched.t_max=100&sched.warmup_steps=5&noise=0.1&noise_seed=3"
         "&view=loss&speed=2&autoplay=0&loop=1&inspect=adam&large=1")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright.sync_playwright() as pw:
-        b = launch(pw)
-        yield b
-        b.close()
 
 
 def new_page(browser, live_server):

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.presets import PRESETS
 from app.settings import Settings, get_settings
-from browser_helpers import VIEWPORT, chromium, launch, wait_drawn, watch
+from browser_helpers import VIEWPORT, wait_drawn, watch
 
 TWO = "surface=beale&start=0.7,1.4&steps=200&opt=adam,sgd&adam.lr=0.05&sgd.lr=0.01"
 PATHS = ["/", "/embed", "/api/catalog", "/api/health", "/static/js/page.js", "/api/surfaces/beale/grid?resolution=10",
@@ -96,16 +96,6 @@ window.__csp = [];
 document.addEventListener("securitypolicyviolation", (e) =>
   window.__csp.push(`${e.violatedDirective} blocked ${e.blockedURI} at ${e.sourceFile}:${e.lineNumber}`));
 """
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if chromium() is None:
-        pytest.skip("Debian's chromium is not installed")
-    with playwright.sync_playwright() as pw:
-        b = launch(pw)
-        yield b
-        b.close()
 
 
 @pytest.fixture

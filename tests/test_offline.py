@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from browser_helpers import VIEWPORT, chromium, launch
+from browser_helpers import VIEWPORT
 
 PAGES = ["/", "/embed", "/docs", "/redoc"]
 DOCS = ["/docs", "/redoc"]
@@ -44,16 +44,6 @@ def test_the_openapi_schema_lists_no_docs_route(client):
 
 
 playwright = pytest.importorskip("playwright.sync_api")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if chromium() is None:
-        pytest.skip("Debian's chromium is not installed")
-    with playwright.sync_playwright() as pw:
-        b = launch(pw)
-        yield b
-        b.close()
 
 
 def visit(browser, base: str, path: str) -> dict:

@@ -17,7 +17,7 @@ import pytest
 import core
 from app.presets import PRESETS
 from browser_helpers import chromium, wait_drawn, watch
-from test_browser import alert_text, browser, label, lines, plot_data, query_of  # noqa: F401 (browser is a fixture)
+from test_browser import alert_text, label, lines, plot_data, query_of
 
 playwright = pytest.importorskip("playwright.sync_api")
 

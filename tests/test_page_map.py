@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import core
-from browser_helpers import VIEWPORT, chromium, launch, watch
+from browser_helpers import VIEWPORT, chromium, watch
 from conftest import LiveServer
 
 playwright = pytest.importorskip("playwright.sync_api")
@@ -24,14 +24,6 @@ LR_MOMENTUM = ("surface=quadratic&surface.kappa=50&start=-1.8,1&steps=100&opt=mo
 BASINS = ("surface=himmelblau&start=0,0&steps=300&opt=momentum&momentum.lr=0.01&momentum.momentum=0.9&view=map"
           "&autoplay=0&map.opt=momentum&map.x=x&map.y=y&map.color=basin&map.n=32")
 RACE = "surface=beale&start=1,1.5&steps=300&opt=sgd,adam&autoplay=0"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright.sync_playwright() as pw:
-        b = launch(pw)
-        yield b
-        b.close()
 
 
 def new_page(browser, base: str, viewport=VIEWPORT):

@@ -12,8 +12,8 @@ import pytest
 
 import core
 from browser_helpers import drawn_count, wait_drawn
-# The page tests' browser, page and marks: one Chromium per module, a fresh context per test.
-from test_browser import browser, open_page, page, pytestmark  # noqa: F401
+# The page tests' page and marks (the browser fixture is in conftest): a fresh context per test.
+from test_browser import open_page, page, pytestmark  # noqa: F401
 
 HIMMELBLAU = "(x^2 + y - 11)^2 + (x + y^2 - 7)^2"
 CUSTOM = "surface=custom&f=x%5E2%20%2B%203*y%5E2&start=-2,2&steps=100&opt=adam,sgd&adam.lr=0.1&sgd.lr=0.005&autoplay=0"

@@ -147,8 +147,10 @@ function applyPreset(id) {
   if (state.inspect) $("#inspector").scrollIntoView({ block: "nearest", behavior: "smooth" });
 }
 
-// Back and Forward show the state the address now holds.
+// Back and Forward show the state the address now holds. A slider's rewrite still waiting belongs
+// to the entry just left: written now it would overwrite the entry returned to.
 window.addEventListener("popstate", () => {
+  replaceUrl.cancel();
   const { state, warnings } = initialState(catalog);
   warnIgnored(warnings);
   scene.update(state, performance.now(), "none");

@@ -42,7 +42,10 @@ export function announce(kind, detail = {}) {
   document.dispatchEvent(new CustomEvent("gradscape:drawn", { detail: { kind, at: performance.now(), ...detail } }));
 }
 
-/** Run fn once calls have stopped coming for `wait` ms; `.flush()` runs a pending call now. */
+/**
+ * Run fn once calls have stopped coming for `wait` ms; `.flush()` runs a pending call now and
+ * `.cancel()` drops it.
+ */
 export function debounce(fn, wait) {
   let timer = null, pending = null;
   const run = () => {
@@ -58,5 +61,10 @@ export function debounce(fn, wait) {
     timer = setTimeout(run, wait);
   };
   call.flush = run;
+  call.cancel = () => {
+    clearTimeout(timer);
+    timer = null;
+    pending = null;
+  };
   return call;
 }

@@ -136,9 +136,12 @@ def small_png(png: bytes, path: Path) -> None:
 
 
 def screenshots(browser, url: str, folder: Path) -> None:
-    """The README's pictures: the first preset at 1280x720, presenting with large text, and an embed in a 640x360 iframe."""
+    """The README's pictures: the first preset at 1280x720, presenting with large text, the saddle at
+    1920x1080, the first preset at 800x600, and an embed in a 640x360 iframe."""
     shots = [("screenshot.png", VIEWPORT, f"/?{PRESETS[0].query}&autoplay=0"),
-             ("presenter.png", VIEWPORT, f"/?{PRESETS[0].query}&autoplay=0&large=1")]
+             ("presenter.png", VIEWPORT, f"/?{PRESETS[0].query}&autoplay=0&large=1"),
+             ("screenshot-1920x1080.png", {"width": 1920, "height": 1080}, f"/?{PRESETS[1].query}&autoplay=0"),
+             ("screenshot-800x600.png", {"width": 800, "height": 600}, f"/?{PRESETS[0].query}&autoplay=0")]
     for name, viewport, path in shots:
         page = browser.new_page(viewport=viewport)
         watch(page)

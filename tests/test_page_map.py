@@ -372,3 +372,59 @@ def test_dragging_a_box_zooms_the_map_into_the_url_and_a_double_click_undoes_it(
     page.wait_for_function("() => !location.search.includes('map.xr=')")
     wait_map(page, n)
     assert map_data(page)["xs"][0] == pytest.approx(1e-6)
+
+
+def legend_marks(page) -> list[str]:
+    """The names of the legend entries marked "tuned"."""
+    return page.evaluate("[...document.querySelectorAll('#legend .legend-item')].filter((i) => i.querySelector('.tuned'))"
+                         ".map((i) => i.querySelector('.name').textContent)")
+
+
+def test_the_tuned_mark_is_in_the_link_survives_a_reload_and_a_moved_lr_slider_drops_it(page):
+    page.goto(f"{page.base}/?{RACE}")
+    page.wait_for_function("() => window.__drawn.some((e) => e.kind === 'data')")
+    page.locator(".tune-row select").select_option("steps_to_tol")
+    page.get_by_role("button", name="Tune lr").click()
+    page.wait_for_function("() => window.__drawn.some((e) => e.kind === 'tuned')")
+    page.wait_for_function("() => location.search.includes('tuned=')")
+    q = query(page)
+    assert (q["tuned"], q["tuned.by"]) == ("sgd,adam", "steps_to_tol")
+    expected = core.tune_lr("beale", ["sgd", "adam"], (1.0, 1.5), 300, criterion="steps_to_tol")
+    assert {c.optimizer: c.best_lr for c in expected.curves} == {k: float(q[f"{k}.lr"]) for k in ("sgd", "adam")}
+
+    page.reload()
+    page.wait_for_function("() => document.querySelectorAll('#legend .tuned').length === 2")
+    assert legend_marks(page) == ["SGD", "Adam"]
+    assert page.locator(".tune-row select").input_value() == "steps_to_tol"
+    title = page.locator("#legend .legend-item").nth(0).locator(".tuned").get_attribute("title")
+    assert "steps to tolerance" in title
+
+    # A step of SGD's lr slider, from the keyboard, takes SGD's mark off the legend and out of the link.
+    page.get_by_role("button", name="SGD hyperparameters", exact=True).click()
+    page.locator('input[type="range"][data-key="sgd.lr"]').press("ArrowRight")
+    page.wait_for_function("() => document.querySelectorAll('#legend .tuned').length === 1")
+    assert legend_marks(page) == ["Adam"]
+    page.wait_for_function("() => new URLSearchParams(location.search).get('tuned') === 'adam'")
+    assert float(query(page)["sgd.lr"]) != expected.curves[0].best_lr
+    assert page.errors == []
+
+
+@pytest.mark.parametrize("change", ["steps", "start", "reset"])
+def test_changing_what_the_tuning_measured_drops_the_marks(page, change):
+    page.goto(f"{page.base}/?{RACE}&sgd.lr=0.002&adam.lr=0.08&tuned=sgd,adam&tuned.by=final_loss")
+    page.wait_for_function("() => document.querySelectorAll('#legend .tuned').length === 2")
+    if change == "steps":
+        box = page.locator('input[type="number"][data-key="steps"]')
+        box.fill("200")
+        box.press("Enter")
+        left = []
+    elif change == "start":
+        page.locator("#contour-fg").click(position={"x": 200, "y": 200})
+        left = []
+    else:
+        page.get_by_role("button", name="Adam hyperparameters", exact=True).click()
+        page.get_by_role("button", name="Reset Adam").click()
+        left = ["SGD"]
+    page.wait_for_function("(n) => document.querySelectorAll('#legend .tuned').length === n", arg=len(left))
+    assert legend_marks(page) == left
+    page.wait_for_function("(t) => (new URLSearchParams(location.search).get('tuned') ?? '') === t", arg=",".join(left).lower())

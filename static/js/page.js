@@ -84,6 +84,7 @@ function showState(s, how = "replace") {
   }
   if (shownSurface !== s.surface) showSurface(s.surface);
   syncCustom(document.body, s, catalog);
+  tunePanel?.sync(s);
 }
 
 /** An iframe for slides: the same state, playing and looping, at the 16:9 size chosen. */
@@ -195,7 +196,7 @@ document.addEventListener("keydown", (e) => {
 
 $("#embed-size").addEventListener("change", () => showShare(scene.s, serialize(scene.s, catalog)));
 scene.views.map = new MapView($(".panel-map"), scene);
-new TunePanel($("#tune-lr"), scene, (lines) => showAlert(lines, "error"));
+const tunePanel = new TunePanel($("#tune-lr"), scene, (lines) => showAlert(lines, "error"));
 showState(first.state, "replace");
 scene.start();
 window.gradscape = { scene, catalog };

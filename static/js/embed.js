@@ -2,6 +2,7 @@
 
 import { showAlert, warnIgnored, watchErrors } from "./alert.js";
 import { bindControls, syncControls } from "./controls.js";
+import { BasinsLayer } from "./basins.js";
 import { MapView } from "./map.js";
 import { Scene } from "./scene.js";
 import { Catalog, initialState } from "./state.js";
@@ -20,6 +21,7 @@ const scene = new Scene(catalog, state, document.body, {
   empty: "This link names no optimizer: open it in Gradscape to choose some.",
 });
 scene.views.map = new MapView($(".panel-map"), scene);
+new BasinsLayer(scene);
 bindControls(timeline, scene, catalog, (msg) => showAlert([msg], "error"));
 syncControls(timeline, state, catalog);
 $("#open-full").href = `/${location.search}`;

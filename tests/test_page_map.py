@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
+import httpx
 import numpy as np
 import pytest
 
@@ -428,3 +429,150 @@ def test_changing_what_the_tuning_measured_drops_the_marks(page, change):
     page.wait_for_function("(n) => document.querySelectorAll('#legend .tuned').length === n", arg=len(left))
     assert legend_marks(page) == left
     page.wait_for_function("(t) => (new URLSearchParams(location.search).get('tuned') ?? '') === t", arg=",".join(left).lower())
+
+
+# --- basins under the contour ------------------------------------------------------------
+
+HIMMELBLAU = "surface=himmelblau&start=0,0&steps=60&opt=sgd,momentum&sgd.lr=0.01&momentum.lr=0.01&autoplay=0"
+
+
+def basins_count(page) -> int:
+    return page.evaluate("window.__drawn.filter((e) => e.kind === 'basins').length")
+
+
+def wait_basins(page, after: int = 0) -> dict:
+    """The newest finished (or stopped) basins overlay after `after` announcements of it."""
+    page.wait_for_function("""(after) => window.__drawn.filter((e) => e.kind === "basins").slice(after)
+        .some((e) => e.done || e.error)""", arg=after, timeout=30_000)
+    return page.evaluate("window.__drawn.filter((e) => e.kind === 'basins' && (e.done || e.error)).at(-1)")
+
+
+def overlay_cells(page, cells: list[tuple[int, int]]) -> list[list[list[int]]]:
+    """Every distinct RGBA of the overlay's pixels inside each cell (i across, j up) of its grid."""
+    return page.evaluate("""([cells, n]) => {
+        const c = document.querySelector(".basins-layer"), g = c.getContext("2d");
+        return cells.map(([i, j]) => {
+            const x0 = Math.ceil((i / n) * c.width), x1 = Math.floor(((i + 1) / n) * c.width);
+            const y0 = Math.ceil(((n - 1 - j) / n) * c.height), y1 = Math.floor(((n - j) / n) * c.height);
+            const d = g.getImageData(x0, y0, Math.max(1, x1 - x0), Math.max(1, y1 - y0)).data;
+            const seen = new Set();
+            for (let p = 0; p < d.length; p += 4) seen.add(`${d[p]},${d[p + 1]},${d[p + 2]},${d[p + 3]}`);
+            return [...seen].map((s) => s.split(",").map(Number));
+        }); }""", [cells, 128])
+
+
+def rgb(hex_colour: str) -> list[int]:
+    return [int(hex_colour[k:k + 2], 16) for k in (1, 3, 5)]
+
+
+def ends_in(live_url: str, start, steps: int, hp: dict, minima) -> int:
+    """Where one run from `start` ends, asked of the trajectory endpoint: a minimum's index, -1 none, -2 diverged."""
+    r = httpx.post(f"{live_url}/api/trajectories", json={
+        "surface": "himmelblau", "start": list(start), "steps": steps, "runs": [{"optimizer": "momentum", "hyperparameters": hp}]})
+    run = r.json()["runs"][0]
+    if run["diverged_at"] is not None:
+        return -2
+    d = np.hypot(*(np.array(minima) - np.array(run["points"][-1])).T)
+    return int(np.argmin(d)) if d.min() <= 0.02 * 10 else -1  # within 2% of Himmelblau's 10-wide domain
+
+
+def test_a_link_lays_the_basins_under_the_runs_in_the_colours_the_api_gives_each_start(page):
+    page.goto(f"{page.base}/?{HIMMELBLAU}&basins=momentum")
+    wait_basins(page)
+    canvas = page.locator(".basins-layer")
+    assert canvas.is_visible()
+    # It covers the contour's plot area exactly, and lies under the runs' layer.
+    area = page.locator("#contour-fg .nsewdrag").bounding_box()
+    box = canvas.bounding_box()
+    for k in ("x", "y", "width", "height"):
+        assert box[k] == pytest.approx(area[k], abs=1.5), k
+    order = page.evaluate("[...document.querySelector('.panel-contour .plot-stack').children].map((e) => e.id || e.className)")
+    assert order.index("contour-bg") < order.index("basins-layer") < order.index("contour-fg")
+
+    n = 128
+    centres = np.linspace(-5 + 5 / n, 5 - 5 / n, n)
+    labels = core.basins("himmelblau", "momentum", centres, centres, 60, {"lr": 0.01}).labels
+    assert {-2, -1, 0, 1, 2, 3} <= set(np.unique(labels))
+    # One start for each basin and for "diverged", as far inside its region as there is.
+    same = sum(np.roll(np.roll(labels, di, 0), dj, 1) == labels for di in (-1, 0, 1) for dj in (-1, 0, 1))
+    cells = []
+    for label in (-2, 0, 1, 2, 3):
+        ii, jj = np.nonzero(labels == label)
+        k = int(np.argmax(same[ii, jj]))
+        cells.append((int(ii[k]), int(jj[k])))
+    palette = page.evaluate("import('/static/js/map.js').then((m) => [m.BASIN_COLOURS, m.DIVERGED_COLOUR])")
+    minima = page.evaluate("window.gradscape.basins.data.minima")
+    for (i, j), colours in zip(cells, overlay_cells(page, cells)):
+        label = ends_in(page.base, (centres[i], centres[j]), 60, {"lr": 0.01}, minima)
+        assert label == labels[i, j]
+        want = rgb(palette[0][label]) if label >= 0 else rgb(palette[1])
+        assert len(colours) == 1 and all(abs(a - b) <= 3 for a, b in zip(colours[0], want)), (label, colours)
+        assert 60 <= colours[0][3] <= 120  # see-through: the contour's lines show
+    # Ending at no minimum: grey stripes over the bare contour, never a basin's colour.
+    ii, jj = np.nonzero(labels == -1)
+    assert ends_in(page.base, (centres[ii[0]], centres[jj[0]]), 60, {"lr": 0.01}, minima) == -1
+    stripes = {tuple(c) for cell in overlay_cells(page, list(zip(ii.tolist(), jj.tolist()))) for c in cell}
+    assert 0 in {c[3] for c in stripes} and len(stripes) == 2 and max(max(c[:3]) for c in stripes if c[3]) < 100, stripes
+    # The minima wear their basins' colours.
+    landmarks = page.evaluate("document.getElementById('contour-fg').data.find((t) => t.name === 'landmarks').marker.color")
+    assert landmarks[:4] == palette[0][:4]
+    assert "Basins of Momentum" in page.locator(".basins-note").inner_text()
+
+    # A click through the overlay still sets the start point.
+    assert page.evaluate("getComputedStyle(document.querySelector('.basins-layer')).pointerEvents") == "none"
+    page.mouse.click(area["x"] + area["width"] * 0.25, area["y"] + area["height"] * 0.25)
+    page.wait_for_function("() => !new URLSearchParams(location.search).get('start').startsWith('0,')")
+    x, y = (float(v) for v in query(page)["start"].split(","))
+    assert x == pytest.approx(-2.5, abs=0.1) and y == pytest.approx(2.5, abs=0.1)
+    assert page.errors == []
+
+
+def test_the_basins_control_turns_them_on_and_off_and_follows_the_settings(page):
+    asked = []
+    page.on("request", lambda r: asked.append(r.post_data_json) if r.url.endswith("/api/basins/stream") else None)
+    page.goto(f"{page.base}/?{HIMMELBLAU}")
+    page.wait_for_function("() => window.__drawn.some((e) => e.kind === 'data')")
+    # Off: no layer drawn and nothing asked, however the settings move.
+    page.get_by_role("button", name="SGD hyperparameters", exact=True).click()
+    n = page.evaluate("window.__drawn.filter((e) => e.kind === 'data').length")
+    page.locator('input[type="range"][data-key="sgd.lr"]').press("ArrowRight")
+    page.wait_for_function("(n) => window.__drawn.filter((e) => e.kind === 'data').length > n", arg=n)
+    assert not page.locator(".basins-layer").is_visible() and asked == []
+
+    select = page.get_by_label("Basins under the contour")
+    assert select.locator("option").all_inner_texts() == ["none", "SGD", "Momentum"]
+    select.focus()
+    page.keyboard.press("ArrowDown")  # the keyboard picks SGD
+    page.wait_for_function("() => new URLSearchParams(location.search).get('basins') === 'sgd'")
+    wait_basins(page)
+    assert page.locator(".basins-layer").is_visible()
+    sgd_lr = float(query(page)["sgd.lr"])
+    assert asked[-1]["optimizer"] == "sgd" and asked[-1]["hyperparameters"] == {"lr": sgd_lr} and asked[-1]["steps"] == 60
+    grid = asked[-1]["grid"]
+    assert grid["x"]["num"] == grid["y"]["num"] == 128 and grid["x"]["low"] == pytest.approx(-5 + 5 / 128)
+
+    # New settings, new basins.
+    n = basins_count(page)
+    box = page.locator('input[type="number"][data-key="steps"]')
+    box.fill("80")
+    box.press("Enter")
+    wait_basins(page, n)
+    assert asked[-1]["steps"] == 80
+    shown = np.array(page.evaluate("Array.from(window.gradscape.basins.shown)")).reshape(128, 128)
+    centres = np.linspace(-5 + 5 / 128, 5 - 5 / 128, 128)
+    expected = core.basins("himmelblau", "sgd", centres, centres, 80, {"lr": sgd_lr}).labels
+    np.testing.assert_array_equal(shown, expected)
+
+    select.select_option("")
+    page.wait_for_function("() => !location.search.includes('basins=')")
+    page.locator(".basins-layer").wait_for(state="hidden")
+    page.wait_for_function("() => document.getElementById('contour-fg').data.find((t) => t.name === 'landmarks').marker.color[0] === '#000000'")
+    assert not page.locator(".basins-note").is_visible()
+    assert page.errors == []
+
+
+def test_himmelblaus_basins_preset_lays_them_under_the_contour_too(page):
+    open_preset(page, "himmelblau_basins")
+    wait_basins(page)
+    assert page.locator(".basins-layer").is_visible()
+    assert page.get_by_label("Basins under the contour").input_value() == "momentum"

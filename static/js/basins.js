@@ -14,7 +14,7 @@ import { announce, debounce, fmt, put } from "./util.js";
 export const CELLS = 128;
 // Enough colour to read the basins, little enough that the contour's lines still show through.
 const ALPHA = Math.round(0.35 * 255);
-const STRIPE = { colour: [61, 70, 80], alpha: Math.round(0.55 * 255), period: 8, width: 3 };
+const STRIPE = { colour: [61, 70, 80], alpha: Math.round(0.45 * 255), period: 8, width: 3 };
 const UNKNOWN = -3;
 
 function el(tag, attrs = {}, text) {
@@ -32,6 +32,9 @@ export class BasinsLayer {
     this.bg = document.getElementById("contour-bg");
     this.canvas = el("canvas", { class: "basins-layer", "aria-hidden": "true", hidden: "" });
     this.bg.after(this.canvas);
+    // The key's part the stars do not give, on the contour itself: the settings may be folded away.
+    this.note = el("div", { class: "basins-note", hidden: "" });
+    this.bg.parentElement.append(this.note);
     this.data = null; // the sweep being streamed (or last streamed)
     this.shown = null; // each cell's class as painted: the newest known, so a change repaints as it streams
     this.wanted = null;
@@ -117,6 +120,7 @@ export class BasinsLayer {
     if (this.data) {
       this.data = this.shown = null;
       put(this.canvas, "hidden", true);
+      put(this.note, "hidden", true);
       if (this.key) this.key.replaceChildren();
       this.setStatus(1, "");
       announce("basins", { off: true });
@@ -229,8 +233,9 @@ export class BasinsLayer {
   }
 
   report(data) {
-    if (!this.status) return;
     const who = runName(data.body.optimizer, this.scene.s, this.catalog);
+    this.renderNote(data, who);
+    if (!this.status) return;
     const size = `${CELLS} × ${CELLS} starts, ${data.body.steps} steps each`;
     if (data.refused) this.setStatus(1, `The server refused the basins: ${data.error}`, true);
     else if (data.error) this.setStatus(1, `The basins stopped after ${data.rows} of ${CELLS} columns: ${data.error}`, true);
@@ -245,6 +250,23 @@ export class BasinsLayer {
     put(this.progress, "hidden", progress >= 1);
     put(this.status, "textContent", text);
     this.status.classList.toggle("bad", bad);
+  }
+
+  renderNote(data, who) {
+    const state = data.error ? "stopped" : data.done ? "" : `computing… ${Math.round(100 * data.progress)}%`;
+    const sig = JSON.stringify([who, state]);
+    put(this.note, "hidden", false);
+    this.note.classList.toggle("bad", Boolean(data.error));
+    if (this.note.dataset.sig === sig) return;
+    this.note.dataset.sig = sig;
+    const swatch = (cls, style) => {
+      const sw = el("span", { class: `map-swatch ${cls}` });
+      Object.assign(sw.style, style);
+      return sw;
+    };
+    this.note.replaceChildren(el("strong", {}, `Basins of ${who}`), swatch("", { background: DIVERGED_COLOUR }),
+      document.createTextNode("diverged"), swatch("stripes", {}), document.createTextNode("no minimum"),
+      ...(state ? [el("span", { class: "basins-state" }, state)] : []));
   }
 
   renderKey(data) {

@@ -202,4 +202,4 @@ const tunePanel = new TunePanel($("#tune-lr"), scene, (lines) => showAlert(lines
 const basinsLayer = new BasinsLayer(scene, $("#basins-ctl"));
 showState(first.state, "replace");
 scene.start();
-window.gradscape = { scene, catalog };
+window.gradscape = { scene, catalog, basins: basinsLayer };

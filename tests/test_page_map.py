@@ -516,7 +516,7 @@ def test_a_link_lays_the_basins_under_the_runs_in_the_colours_the_api_gives_each
     # The minima wear their basins' colours.
     landmarks = page.evaluate("document.getElementById('contour-fg').data.find((t) => t.name === 'landmarks').marker.color")
     assert landmarks[:4] == palette[0][:4]
-    assert "Basins of Momentum" in page.locator(".basins-note").inner_text()
+    assert page.locator(".basins-name").text_content() == "Basins of Momentum"
 
     # A click through the overlay still sets the start point.
     assert page.evaluate("getComputedStyle(document.querySelector('.basins-layer')).pointerEvents") == "none"

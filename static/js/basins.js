@@ -257,16 +257,30 @@ export class BasinsLayer {
     const sig = JSON.stringify([who, state]);
     put(this.note, "hidden", false);
     this.note.classList.toggle("bad", Boolean(data.error));
-    if (this.note.dataset.sig === sig) return;
+    if (this.note.dataset.sig === sig) return this.fitNote();
     this.note.dataset.sig = sig;
     const swatch = (cls, style) => {
       const sw = el("span", { class: `map-swatch ${cls}` });
       Object.assign(sw.style, style);
       return sw;
     };
-    this.note.replaceChildren(el("strong", {}, `Basins of ${who}`), swatch("", { background: DIVERGED_COLOUR }),
-      document.createTextNode("diverged"), swatch("stripes", {}), document.createTextNode("no minimum"),
-      ...(state ? [el("span", { class: "basins-state" }, state)] : []));
+    // Whose basins on the left of the x axis's title, the key on its right.
+    const name = el("span", { class: "basins-name" });
+    name.append(el("strong", {}, `Basins of ${who}`), ...(state ? [el("span", { class: "basins-state" }, state)] : []));
+    const key = el("span", { class: "basins-note-key" });
+    key.append(swatch("", { background: DIVERGED_COLOUR }), "diverged", swatch("stripes", {}), "no minimum");
+    this.note.replaceChildren(name, key);
+    this.fitNote();
+  }
+
+  /** On a narrow contour the two would hide the x axis's title: the key alone then takes the left. */
+  fitNote() {
+    const title = this.bg.querySelector(".xtitle")?.getBoundingClientRect();
+    const [name, key] = this.note.children;
+    if (!title || !key) return;
+    this.note.classList.remove("compact");
+    const left = name.getBoundingClientRect(), right = key.getBoundingClientRect();
+    if (left.right > title.left - 6 || right.left < title.right + 6) this.note.classList.add("compact");
   }
 
   renderKey(data) {

@@ -576,3 +576,29 @@ def test_himmelblaus_basins_preset_lays_them_under_the_contour_too(page):
     wait_basins(page)
     assert page.locator(".basins-layer").is_visible()
     assert page.get_by_label("Basins under the contour").input_value() == "momentum"
+
+
+def overlaps(a: dict, b: dict) -> bool:
+    return a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"] and a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"]
+
+
+@pytest.mark.parametrize("where", ["1280x720", "1920x1080", "800x600", "800x600 large", "embed 800x450"])
+def test_the_basins_cover_the_plot_and_their_note_leaves_the_axis_title_be(browser, live_server, where):
+    w, h = (int(v) for v in next(p for p in where.split() if "x" in p).split("x"))
+    page = new_page(browser, live_server.url, {"width": w, "height": h})
+    path = "/embed" if where.startswith("embed") else "/"
+    page.goto(f"{page.base}{path}?{HIMMELBLAU}&basins=momentum{'&large=1' if 'large' in where else ''}")
+    wait_basins(page)
+    area = page.locator("#contour-fg .nsewdrag").bounding_box()
+    box = page.locator(".basins-layer").bounding_box()
+    assert all(box[k] == pytest.approx(area[k], abs=1.5) for k in ("x", "y", "width", "height")), (box, area)
+    title = page.locator("#contour-bg .xtitle").bounding_box()
+    panel = page.locator(".panel-contour").bounding_box()
+    parts = [p.bounding_box() for p in page.locator(".basins-note > span").all() if p.is_visible()]
+    assert parts and page.locator(".basins-note-key").is_visible()  # the key is always on the contour
+    for part in parts:
+        assert not overlaps(part, title) and not overlaps(part, area)
+        assert panel["x"] <= part["x"] and part["x"] + part["width"] <= panel["x"] + panel["width"] + 0.5
+        assert part["y"] + part["height"] <= panel["y"] + panel["height"] + 0.5
+    assert page.errors == []
+    page.context.close()

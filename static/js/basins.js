@@ -6,7 +6,7 @@
 // contour's axes: the contour is never redrawn for it, it takes no click (a click on the contour sets the
 // start), and while it is off nothing is asked of the server and nothing is drawn.
 
-import { BASIN_COLOURS, DIVERGED_COLOUR, basinColour, colourMinima, streamSweep, sweepData } from "./map.js";
+import { BASIN_COLOURS, DIVERGED_COLOUR, basinColour, colourMinima, el, streamSweep, sweepData } from "./map.js";
 import { basinsOf, requestBody, runName, surfaceKey } from "./state.js";
 import { announce, debounce, fmt, put } from "./util.js";
 
@@ -16,13 +16,6 @@ export const CELLS = 128;
 const ALPHA = Math.round(0.35 * 255);
 const STRIPE = { colour: [61, 70, 80], alpha: Math.round(0.45 * 255), period: 8, width: 3 };
 const UNKNOWN = -3;
-
-function el(tag, attrs = {}, text) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
 
 export class BasinsLayer {
   /** `control`, when given, is the empty element the choice, progress and colour key go in (the page's). */

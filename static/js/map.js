@@ -197,7 +197,8 @@ export async function streamSweep(url, body, signal, data, onChunk) {
   }
 }
 
-function el(tag, attrs = {}, text) {
+/** An element with attributes and, if given, its text. */
+export function el(tag, attrs = {}, text) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
   if (text !== undefined) e.textContent = text;

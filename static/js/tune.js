@@ -5,18 +5,12 @@
 // when its settings or the problem change.
 
 import { ApiError, describe } from "./api.js";
+import { el } from "./map.js";
 import { TUNE_CRITERIA as CRITERIA, requestBody, tunedOf, valueOf, withValue } from "./state.js";
 import { $, announce, fmt, put } from "./util.js";
 import { CONFIG, FONT, fontSize } from "./views.js";
 
 const NUM = 64;
-
-function el(tag, attrs = {}, text) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
 
 export class TunePanel {
   /** `root` is an empty element in the optimizers' section; `onError(lines)` shows a refusal. */

@@ -160,8 +160,9 @@ BUILTIN = PAGE.replace("surface=custom&f=x&domain=-2,2,-1,3&", "surface=rosenbro
 def keystroke_latency(samples: int, screenshot: str | None) -> tuple[list[dict], list[float]]:
     from playwright.sync_api import sync_playwright
 
-    from tests.browser_helpers import VIEWPORT, launch, wait_drawn, watch
-    from tests.conftest import LiveServer
+    sys.path.insert(0, str(ROOT / "tests"))
+    from browser_helpers import VIEWPORT, launch, wait_drawn, watch
+    from conftest import LiveServer
 
     server = LiveServer()
     out = []

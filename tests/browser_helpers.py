@@ -56,14 +56,11 @@ def wait_drawn(page, kind: str = "data", after: int = 0, timeout: float = 30_000
 
 
 # Move a slider to `position` as a person would (an input event), and resolve with the time from the
-# event to the last plotly_afterplot of the redraw it caused, and to the page's own "data" announcement.
+# event to the page's own "data" announcement (every view has drawn the change) and to just after the
+# next frame, when the browser has painted it.
 SLIDER_LATENCY_JS = """
 async ([key, position]) => {
   const el = document.querySelector(`input[type="range"][data-key="${key}"]`);
-  const plots = [...document.querySelectorAll(".js-plotly-plot")].filter((gd) => gd.offsetParent !== null);
-  let afterplot = 0;
-  const mark = () => { afterplot = performance.now(); };
-  plots.forEach((gd) => gd.on("plotly_afterplot", mark));
   const drawn = new Promise((resolve, reject) => {
     const late = setTimeout(() => reject(new Error(`no redraw after moving ${key} to ${position}`)), 10000);
     document.addEventListener("gradscape:drawn", function seen(e) {
@@ -77,7 +74,18 @@ async ([key, position]) => {
   const event = new Event("input", { bubbles: true });
   el.dispatchEvent(event);
   const detail = await drawn;
-  plots.forEach((gd) => gd.removeListener("plotly_afterplot", mark));
-  return { afterplot: afterplot - event.timeStamp, drawn: detail.at - event.timeStamp };
+  await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+  return { drawn: detail.at - event.timeStamp, painted: performance.now() - event.timeStamp };
 }
 """
+
+
+# A plot's traces as drawn, by the id of its Plotly element: Plotly's own and, for a view's front
+# layer (`…-fg`, which holds the landmarks), the runs drawn on the canvases laid in the same stack
+# (`…-lines`, then the heads and arrows of `…-marks`), in the same shape.
+PLOT_TRACES_JS = """(id) => {
+  const el = document.getElementById(id);
+  if (!el) return [];
+  const canvases = id.endsWith("-fg") ? ["-lines", "-marks"].map((s) => document.getElementById(id.replace(/-fg$/, s))) : [];
+  return [...(el.data || []), ...canvases.flatMap((c) => c?.data || [])];
+}"""

@@ -17,7 +17,8 @@ import pytest
 import core
 from app.presets import PRESETS
 from app.state import request_from_query
-from browser_helpers import VIEWPORT, chromium, drawn_count, wait_drawn, watch
+from app.palette import colour_for
+from browser_helpers import PLOT_TRACES_JS, VIEWPORT, chromium, drawn_count, wait_drawn, watch
 
 playwright = pytest.importorskip("playwright.sync_api")
 
@@ -64,9 +65,9 @@ def open_page(page, query: str = "", path: str = "/"):
 
 def plot_data(page, element_id: str) -> list[dict]:
     """The traces Plotly holds for a plot: type, mode, name and the points drawn."""
-    return page.evaluate("""(id) => (document.getElementById(id).data || []).map((t) => ({
+    return page.evaluate(f"""(id) => ({PLOT_TRACES_JS})(id).map((t) => ({{
         type: t.type, mode: t.mode, name: t.name, x: Array.from(t.x || []), y: Array.from(t.y || []),
-        z: t.z ? t.z.length : 0 }))""", element_id)
+        z: t.z ? t.z.length : 0 }}))""", element_id)
 
 
 def lines(page, element_id: str = "contour-fg") -> dict[str, dict]:
@@ -87,6 +88,21 @@ def alert_text(page) -> str | None:
     return box.inner_text() if box.is_visible() else None
 
 
+def painted_colours(page, canvas_id: str, at_least: int = 5) -> list[str]:
+    """The opaque colours a canvas shows in at least `at_least` pixels, as lower-case #rrggbb."""
+    return page.evaluate("""([id, n]) => {
+        const c = document.getElementById(id);
+        const px = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+        const count = new Map();
+        for (let i = 0; i < px.length; i += 4) {
+          if (px[i + 3] !== 255) continue;
+          const hex = "#" + [px[i], px[i + 1], px[i + 2]].map((v) => v.toString(16).padStart(2, "0")).join("");
+          count.set(hex, (count.get(hex) || 0) + 1);
+        }
+        return [...count].filter(([, k]) => k >= n).map(([hex]) => hex);
+    }""", [canvas_id, at_least])
+
+
 def label(optimizer_id: str) -> str:
     return core.OPTIMIZERS[optimizer_id].label
 
@@ -105,7 +121,12 @@ def test_page_loads_draws_every_view_and_logs_no_errors(page):
     assert contour[0]["type"] == "contour" and contour[0]["z"] == 100
     assert sorted(lines(page, "loss-fg")) == sorted(label(o) for o in opt)
     assert page.locator("#legend .legend-item").count() == len(opt)
-    assert page.locator("#contour-fg path.js-line").count() >= len(opt)
+    # The lines are on screen, not only in the data: the canvas shows the runs' colours (a line
+    # that runs under another may be hidden, so most of them, not each).
+    page.evaluate("window.gradscape.scene.player.pause(); window.gradscape.scene.player.seek(window.gradscape.scene.player.length)")
+    page.wait_for_function("() => document.getElementById('counter').textContent.startsWith(`step ${window.gradscape.scene.player.length} `)")
+    shown = set(painted_colours(page, "contour-lines")) & {colour_for(o).lower() for o in opt}
+    assert len(shown) >= len(opt) / 2, shown
     assert query_of(page) == first.query
     assert page.errors == []
 
@@ -195,6 +216,36 @@ def test_a_click_on_the_contour_sets_the_start(page):
     for trace in lines(page).values():
         assert (trace["x"][0], trace["y"][0]) == (x, y)
     page.wait_for_function("(s) => new URLSearchParams(location.search).get('start') === s", arg=f"{xs},{ys}")
+    assert page.errors == []
+
+
+POINT_AT_JS = """([canvas, name, i, loss]) => {
+  const c = document.getElementById(canvas), t = c.data.find((t) => t.name === name);
+  const full = document.getElementById(canvas.replace(/-lines$/, "-bg"))._fullLayout, r = c.getBoundingClientRect();
+  const x = loss ? i : t.x[i], y = t.y[i];
+  return [r.left + full.xaxis._offset + full.xaxis.c2p(x), r.top + full.yaxis._offset + full.yaxis.c2p(y)];
+}"""
+
+
+@pytest.mark.parametrize("view", ["contour", "loss"])
+def test_hovering_a_line_names_the_run_its_step_and_the_cores_values_there(page, view):
+    open_page(page, f"{TWO}&view={view}")
+    run = core.trajectory("beale", "adam", (0.7, 1.4), 200, {"lr": 0.05})
+    i = 60
+    at = page.evaluate(POINT_AT_JS, [f"{view}-lines", label("adam"), i, view == "loss"])
+    page.mouse.move(*at)
+    tip = page.locator(f".panel-{view} .line-tip")
+    tip.wait_for(state="visible")
+    name, step, *values = tip.inner_text().split("\n")
+    j = int(step.removeprefix("step "))
+    assert name == label("adam") and abs(j - i) <= 3  # the nearest point drawn, within a few pixels
+    g4 = lambda v: f"{float(f'{v:.4g}'):g}"
+    if view == "contour":
+        assert values == [f"({g4(run.points[j][0])}, {g4(run.points[j][1])})", f"loss {g4(run.losses[j])}"]
+    else:
+        assert values == [f"loss f {g4(run.losses[j])}"]
+    page.mouse.move(1, 1)
+    tip.wait_for(state="hidden")
     assert page.errors == []
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import core
-from browser_helpers import drawn_count, wait_drawn
+from browser_helpers import PLOT_TRACES_JS, drawn_count, wait_drawn
 # The page tests' page and marks (the browser fixture is in conftest): a fresh context per test.
 from test_browser import open_page, page, pytestmark  # noqa: F401
 
@@ -20,9 +20,9 @@ CUSTOM = "surface=custom&f=x%5E2%20%2B%203*y%5E2&start=-2,2&steps=100&opt=adam,s
 
 
 def traces(page, element_id: str) -> list[dict]:
-    return page.evaluate("""(id) => (document.getElementById(id).data || []).map((t) => ({
+    return page.evaluate(f"""(id) => ({PLOT_TRACES_JS})(id).map((t) => ({{
         mode: t.mode, name: t.name, x: Array.from(t.x || []), y: Array.from(t.y || []),
-        text: Array.from(t.text || []) }))""", element_id)
+        text: Array.from(t.text || []) }}))""", element_id)
 
 
 def query(page) -> dict:

@@ -16,7 +16,7 @@ import pytest
 
 import core
 from app.presets import PRESETS
-from browser_helpers import chromium, wait_drawn, watch
+from browser_helpers import PLOT_TRACES_JS, chromium, wait_drawn, watch
 from test_browser import alert_text, label, lines, plot_data, query_of
 
 playwright = pytest.importorskip("playwright.sync_api")
@@ -102,7 +102,7 @@ def test_a_link_with_only_a_display_setting_opens_the_first_preset_with_it(open_
     page = open_at(query, path=path)
     view = dict(parse_qsl(query)).get("view", "contour")
     shown = {"contour": "contour-fg", "surface3d": "surface3d"}[view]
-    page.wait_for_function("(id) => (document.getElementById(id).data || []).length > 2", arg=shown)
+    page.wait_for_function(f"(id) => ({PLOT_TRACES_JS})(id).length > 2", arg=shown)
     assert sorted(lines(page, shown)) == sorted(label(o) for o in FIRST_OPT)
     page.wait_for_function(applied)
     assert page.locator(".legend-empty").count() == 0
@@ -186,8 +186,8 @@ def framed(browser, live_server, query: str, size):
 @pytest.mark.parametrize("size", FRAMES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_the_embed_fits_its_iframe_and_nothing_overlaps(browser, live_server, size, view, large):
     page, frame = framed(browser, live_server, f"{FIRST.query}&view={view}&autoplay=0{'&large=1' * large}", size)
-    shown = {"contour": "#contour-fg", "loss": "#loss-fg", "surface3d": "#surface3d"}[view]
-    frame.wait_for_function("(sel) => (document.querySelector(sel).data || []).length > 2", arg=shown)
+    shown = {"contour": "contour-fg", "loss": "loss-fg", "surface3d": "surface3d"}[view]
+    frame.wait_for_function(f"(id) => ({PLOT_TRACES_JS})(id).length > 2", arg=shown)
     parts = {name: box(frame, sel) for name, sel in [
         ("legend", "#legend"), ("panel", f".panel-{view}"), ("timeline", ".timeline"), ("play", "#play"),
         ("scrubber", "#scrubber"), ("link", "#open-full")]}
@@ -245,7 +245,7 @@ def test_a_run_that_leaves_the_plot_is_marked_on_the_edge_in_2d_and_3d(open_at):
     assert min(abs(x - x0), abs(x - x1), abs(y - y0), abs(y - y1)) < 1e-9  # on the edge
     # Before that step the arrow is not there yet.
     page.evaluate(f"window.gradscape.scene.player.seek({step - 1})")
-    page.wait_for_function("() => document.getElementById('contour-fg').data.at(-1).x.length === 0")
+    page.wait_for_function("() => document.getElementById('contour-marks').data.find((t) => t.name === 'left the frame').x.length === 0")
     page.get_by_label("3-D surface", exact=True).check()
     page.evaluate(f"window.gradscape.scene.player.seek({step})")
     page.wait_for_function("""() => { const d = document.getElementById('surface3d').data || [];
@@ -258,7 +258,7 @@ def test_a_run_that_leaves_the_plot_is_marked_on_the_edge_in_2d_and_3d(open_at):
 HEADS_JS = """() => {
   const gd = document.getElementById('contour-fg');
   const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
-  const heads = gd.data.find((t) => t.name === 'now');
+  const heads = document.getElementById('contour-marks').data.find((t) => t.name === 'now');
   const marks = gd.data.find((t) => t.name === 'landmarks');
   const px = (x, y) => [xa.l2p(x), ya.l2p(y)];
   const star = Array.from(marks.text).indexOf('minimum');
@@ -277,7 +277,7 @@ def test_end_markers_on_the_same_point_hide_neither_each_other_nor_the_minimum(o
         ends.append(core.trajectory("booth", opt, core.SURFACES["booth"].start, 400, {"lr": lr}).points[-1])
         assert np.allclose(ends[-1], (1, 3), atol=1e-3), opt
     page = open_at(query)
-    page.wait_for_function("() => document.getElementById('contour-fg').data.find((t) => t.name === 'now').marker.symbol[0] === 'circle-open'")
+    page.wait_for_function("() => document.getElementById('contour-marks').data.find((t) => t.name === 'now').marker.symbol[0] === 'circle-open'")
     got = page.evaluate(HEADS_JS)
     heads, star = got["heads"], got["star"]
     # Drawn where they are, as open rings around the star, each a size apart: all of them show.
@@ -297,7 +297,7 @@ def test_a_diverged_run_leaves_the_loss_axis_to_the_finite_runs_and_is_marked(op
     page.wait_for_function("() => document.querySelector('#legend').textContent.includes('diverged')")
     top = page.evaluate("() => document.getElementById('loss-bg').layout.yaxis.range[1]")
     assert top <= math.log10(adam.losses.max()) + 1.5
-    heads = page.evaluate("() => document.getElementById('loss-fg').data.find((t) => t.name === 'now').marker.symbol")
+    heads = page.evaluate("() => document.getElementById('loss-marks').data.find((t) => t.name === 'now').marker.symbol")
     assert list(heads) == ["circle", "triangle-up"]
     assert page.errors == []
 

@@ -117,7 +117,7 @@ def test_hovering_a_cell_shows_its_values_and_clicking_runs_it_on_the_contour(pa
     page.wait_for_function("() => location.search.includes('momentum.momentum=')")  # the URL is written once changes settle
     q = query(page)
     assert float(q["momentum.lr"]) == d["xs"][i] and float(q["momentum.momentum"]) == d["ys"][j]
-    line = next(t for t in page.evaluate("document.getElementById('contour-fg').data.map((t) => ({name: t.name, n: (t.x || []).length}))")
+    line = next(t for t in page.evaluate("document.getElementById('contour-lines').data.map((t) => ({name: t.name, n: (t.x || []).length}))")
                 if t["name"] == "Momentum")
     assert line["n"] >= 1
     # The map marks the settings now in force.

@@ -1,10 +1,10 @@
 // The views on the one timeline: contour, 3-D surface and loss, drawn with Plotly.
 //
 // Speed comes from drawing as little as possible. The contour is a static plot
-// drawn only when the surface changes; the trajectories live on a transparent
-// plot laid exactly over it, so a slider move or an animation frame redraws a
-// few line traces and never the contour. Animation restyles the existing
-// traces at requestAnimationFrame pace; there are no Plotly frames.
+// drawn only when the surface changes; the landmarks live on a transparent plot
+// laid exactly over it; the runs are stroked on canvases in the same stack,
+// through the static plot's axes. A slider move or an animation frame redraws
+// the canvases only, never a Plotly plot of the 2-D views.
 
 import { runName } from "./state.js";
 
@@ -157,6 +157,9 @@ function exitsTrace(kind, runs, k, style, name, z) {
   return trace;
 }
 
+/** A number as Plotly's `.4g` shows it. */
+const g4 = (v) => (Number.isFinite(v) ? String(Number(v.toPrecision(4))) : String(v));
+
 /** How far along its path a run is at step k: runs that diverged stop at their last finite point. */
 export function headIndex(run, k) {
   return Math.max(0, Math.min(k, run.xs.length - 1));
@@ -301,6 +304,169 @@ export function stack(points, minima, scale, size) {
   return rings;
 }
 
+/** Plotly's dash patterns (Drawing.dashStyle), in multiples of the line's width with a floor of 3 px. */
+function dashPattern(dash, width) {
+  const w = Math.max(width, 3);
+  return { dot: [w, w], dash: [3 * w, 3 * w], longdash: [5 * w, 5 * w], dashdot: [3 * w, w, w, w], longdashdot: [5 * w, 2 * w, w, 2 * w] }[dash] ?? [];
+}
+
+/** A canvas of the plot's size laid in the stack, just before or after `el`. */
+function canvasBeside(el, where, suffix) {
+  const c = document.createElement("canvas");
+  c.className = `plot runs-${suffix}`;
+  c.id = el.id.replace(/-fg$/, `-${suffix}`);
+  c.setAttribute("aria-hidden", "true");
+  c.data = [];
+  el[where](c);
+  return c;
+}
+
+/** Clear a canvas at the plot's size (in CSS pixels, drawn at the screen's resolution). */
+function clearCanvas(c, { width, height }) {
+  const ratio = window.devicePixelRatio || 1;
+  if (c.width !== Math.round(width * ratio) || c.height !== Math.round(height * ratio)) {
+    c.width = Math.round(width * ratio);
+    c.height = Math.round(height * ratio);
+    c.style.width = `${width}px`;
+    c.style.height = `${height}px`;
+  }
+  const ctx = c.getContext("2d");
+  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  ctx.clearRect(0, 0, width, height);
+  return ctx;
+}
+
+/** Plotly's marker outlines at size `s` (its diameter), centred on 0, as a canvas path. */
+function markerPath(ctx, symbol, s) {
+  const r = s / 2;
+  ctx.beginPath();
+  if (symbol.startsWith("circle")) {
+    ctx.arc(0, 0, r, 0, 2 * Math.PI);
+    return;
+  }
+  // triangle-up as Plotly draws it, turned to face left, right or down.
+  const turn = { "triangle-up": 0, "triangle-right": 0.5, "triangle-down": 1, "triangle-left": 1.5 }[symbol] ?? 0;
+  const rt = (r * 2) / Math.sqrt(3);
+  const [c, sn] = [Math.cos(turn * Math.PI), Math.sin(turn * Math.PI)];
+  [[-rt, r / 2], [rt, r / 2], [0, -r]].forEach(([x, y], i) => ctx[i ? "lineTo" : "moveTo"](x * c - y * sn, x * sn + y * c));
+  ctx.closePath();
+}
+
+/**
+ * What moves with the runs, drawn on two canvases in the plot's stack: the lines (and the step rule)
+ * between the static back plot and the Plotly front, which holds the landmarks; the heads and the
+ * edge arrows above it. Drawing 3,000 points on a canvas takes well under a millisecond, where the
+ * same lines as Plotly traces cost about 8 ms a view on every slider move and animation frame, and
+ * even a few marker traces about 5. Each canvas keeps what it drew in `canvas.data`, in Plotly's
+ * trace shape. Hovering a line is answered here: the nearest drawn point within a few pixels.
+ */
+class RunLayer {
+  constructor(back, front) {
+    this.back = back;
+    this.under = canvasBeside(front, "before", "lines");
+    this.over = canvasBeside(front, "after", "marks");
+    this.tip = document.createElement("div");
+    this.tip.className = "line-tip";
+    this.tip.hidden = true;
+    this.over.after(this.tip);
+    this.lines = [];
+    this.hovered = null;
+    front.addEventListener("mousemove", (e) => {
+      this.hovered ??= requestAnimationFrame(() => { this.hovered = null; this.hover(e); });
+    });
+    front.addEventListener("mouseleave", () => { this.tip.hidden = true; });
+  }
+
+  /** Data to canvas pixels, through the back plot's axes (the front's are the same). */
+  axes() {
+    const full = this.back._fullLayout;
+    if (!full?.xaxis?._length) return null;
+    const { xaxis: xa, yaxis: ya } = full;
+    return { xa, ya, x: (v) => xa._offset + xa.c2p(v), y: (v) => ya._offset + ya.c2p(v) };
+  }
+
+  /**
+   * `lines`: [{name, x, y, line: {color, dash, width}, hover(i)}], x left out for the step index;
+   * `marks`: Plotly marker traces (heads, arrows); `rule`: a step to mark with a dotted vertical line.
+   */
+  draw({ lines, marks, rule = null }, size) {
+    const under = clearCanvas(this.under, size), over = clearCanvas(this.over, size);
+    this.lines = lines;
+    this.under.data = lines.map(({ hover, ...t }) => ({ type: "scatter", mode: "lines", ...t }));
+    this.over.data = marks;
+    const a = this.axes();
+    if (!a) return;
+    under.save();
+    under.beginPath();
+    under.rect(a.xa._offset, a.ya._offset, a.xa._length, a.ya._length);
+    under.clip();
+    under.lineJoin = "round";
+    for (const t of lines) {
+      if (t.y.length < 2) continue;
+      under.beginPath();
+      for (let i = 0; i < t.y.length; i++) under[i ? "lineTo" : "moveTo"](a.x(t.x ? t.x[i] : i), a.y(t.y[i]));
+      under.strokeStyle = t.line.color;
+      under.lineWidth = t.line.width;
+      under.setLineDash(dashPattern(t.line.dash, t.line.width));
+      under.stroke();
+    }
+    if (rule !== null) {
+      under.beginPath();
+      under.moveTo(a.x(rule), a.ya._offset);
+      under.lineTo(a.x(rule), a.ya._offset + a.ya._length);
+      under.strokeStyle = "#666";
+      under.lineWidth = 1;
+      under.setLineDash(dashPattern("dot", 1));
+      under.stroke();
+    }
+    under.restore();
+    // Heads and arrows are drawn whole on the plot's edge, not cut at it.
+    for (const t of marks) {
+      const m = t.marker, each = (v, i) => (Array.isArray(v) ? v[i] : v);
+      t.x.forEach((x, i) => {
+        const symbol = each(m.symbol, i), open = symbol.endsWith("-open");
+        over.save();
+        over.translate(a.x(x), a.y(t.y[i]));
+        markerPath(over, symbol, each(m.size, i));
+        over.lineWidth = each(m.line.width, i);
+        if (open) {
+          over.strokeStyle = each(m.color, i);
+        } else {
+          over.fillStyle = each(m.color, i);
+          over.fill();
+          over.strokeStyle = each(m.line.color, i);
+        }
+        over.stroke();
+        over.restore();
+      });
+    }
+  }
+
+  hover(e) {
+    const a = this.axes();
+    if (!a || !this.lines.length) return;
+    const r = this.under.getBoundingClientRect();
+    const mx = e.clientX - r.left, my = e.clientY - r.top;
+    let best = null, bestD = 8 * 8;
+    for (const t of this.lines) {
+      for (let i = 0; i < t.y.length; i++) {
+        const dx = a.x(t.x ? t.x[i] : i) - mx, dy = a.y(t.y[i]) - my;
+        const d = dx * dx + dy * dy;
+        if (d < bestD) { bestD = d; best = [t, i]; }
+      }
+    }
+    if (!best) { this.tip.hidden = true; return; }
+    const [t, i] = best;
+    this.tip.replaceChildren(...t.hover(i).flatMap((line, j) => (j ? [document.createElement("br"), line] : [line])));
+    this.tip.style.setProperty("--c", t.line.color);
+    this.tip.style.left = `${a.x(t.x ? t.x[i] : i) + 12}px`;
+    this.tip.style.top = `${a.y(t.y[i]) - 12}px`;
+    // Past two thirds of the way across, the tip opens to the left and stays inside the plot.
+    this.tip.classList.toggle("flip", mx > r.width * 0.65);
+    this.tip.hidden = false;
+  }
+}
+
 /**
  * A static plot under a transparent one with the same size, margins and ranges.
  * The back (axes, contour) is redrawn only when its key changes; the front (the runs) on every change.
@@ -312,14 +478,22 @@ class Layers {
     this.backKey = null;
   }
 
-  async draw(backKey, backFigure, frontFigure) {
+  /**
+   * `between()` draws what moves, once the back's axes are laid out. The front (the landmarks) is
+   * redrawn only when it changed: a slider move leaves it as it was.
+   */
+  async draw(backKey, backFigure, frontFigure, between) {
     if (backKey !== this.backKey) {
       const { data, layout } = backFigure();
       await Plotly.react(this.back, data, layout, { ...CONFIG, staticPlot: true });
       this.backKey = backKey;
     }
+    between();
     const { data, layout } = frontFigure();
+    const frontKey = JSON.stringify([data, layout]);
+    if (frontKey === this.frontKey) return;
     await Plotly.react(this.front, data, layout, { ...CONFIG, displayModeBar: false });
+    this.frontKey = frontKey;
   }
 }
 
@@ -342,6 +516,7 @@ export class ContourView extends View {
   constructor(bg, fg, ctx) {
     super(ctx);
     this.layers = new Layers(bg, fg);
+    this.moving = new RunLayer(bg, fg);
     this.fg = fg;
     fg.addEventListener("click", (e) => this.click(e));
   }
@@ -386,6 +561,17 @@ export class ContourView extends View {
     };
   }
 
+  /** A run's line as the canvas draws it, up to the current step, with what hovering a point says. */
+  lineData(run) {
+    const { colour, dash } = this.style(run.optimizer);
+    const m = headIndex(run, this.k);
+    const label = this.label(run.optimizer);
+    return {
+      name: label, x: run.px.slice(0, m + 1), y: run.py.slice(0, m + 1), line: { color: colour, dash, width: 2.5 * thickness() },
+      hover: (i) => [label, `step ${i}`, `(${g4(run.xs[i])}, ${g4(run.ys[i])})`, `loss ${g4(run.losses[i])}`],
+    };
+  }
+
   /** Pixels per data unit on each axis, once Plotly has laid the plot out; null before. */
   scale() {
     const full = this.fg._fullLayout;
@@ -404,14 +590,9 @@ export class ContourView extends View {
     return exitsTrace("scatter", this.runs, this.k, (id) => this.style(id), (id) => this.label(id));
   }
 
-  /** Lines first, then the landmarks, then the heads and the edge arrows on top. */
-  runData() {
-    return [
-      ...this.runs.map((r) => this.lineTrace(r)),
-      landmarksTrace(this.surface, this.ctx.catalog.palette, this.ctx.state().start),
-      this.heads(),
-      this.exits(),
-    ];
+  /** The lines, then the landmarks (the front), then the heads and the edge arrows on top. */
+  drawRuns() {
+    this.moving.draw({ lines: this.runs.map((r) => this.lineData(r)), marks: [this.heads(), this.exits()] }, plotSize(this.fg.parentElement));
   }
 
   async draw() {
@@ -420,25 +601,15 @@ export class ContourView extends View {
     await this.layers.draw(
       JSON.stringify([this.surface.key, layout.width, layout.height, fontSize()]),
       () => ({ data: [this.contourTrace()], layout }),
-      () => ({ data: this.runData(), layout: frontLayout(layout) }),
+      () => ({ data: [landmarksTrace(this.surface, this.ctx.catalog.palette, this.ctx.state().start)], layout: frontLayout(layout) }),
+      () => this.drawRuns(),
     );
     // Which heads share a point needs the plot's scale, known only once it has been laid out.
-    if (!scaled && this.runs.length) await this.drawStep();
+    if (!scaled && this.runs.length) this.drawRuns();
   }
 
   async drawStep() {
-    const n = this.runs.length;
-    if (!n) return;
-    const lines = this.runs.map((r) => this.lineTrace(r));
-    const heads = this.heads();
-    const exits = this.exits();
-    await Plotly.restyle(this.fg, {
-      x: [...lines.map((t) => t.x), heads.x, exits.x], y: [...lines.map((t) => t.y), heads.y, exits.y],
-      text: [...lines.map(() => undefined), undefined, exits.text], "marker.symbol": [...lines.map(() => undefined), heads.marker.symbol, exits.marker.symbol],
-      "marker.color": [...lines.map(() => undefined), undefined, exits.marker.color],
-      "marker.size": [...lines.map(() => undefined), heads.marker.size, undefined],
-      "marker.line.width": [...lines.map(() => undefined), heads.marker.line.width, undefined],
-    }, [...lines.keys(), n + 1, n + 2]);
+    this.drawRuns();
   }
 
   /** A click anywhere on the plot area sets the start point. */
@@ -455,7 +626,8 @@ export class ContourView extends View {
 
   /** The contour and the trajectories as one figure with a legend, for a PNG or SVG of this frame. */
   figure(size) {
-    return { data: [this.contourTrace(), ...this.runData()], layout: { ...this.layout(size), ...STILL_LEGEND } };
+    const landmarks = landmarksTrace(this.surface, this.ctx.catalog.palette, this.ctx.state().start);
+    return { data: [this.contourTrace(), ...this.runs.map((r) => this.lineTrace(r)), landmarks, this.heads(), this.exits()], layout: { ...this.layout(size), ...STILL_LEGEND } };
   }
 }
 
@@ -601,6 +773,7 @@ export class LossView extends View {
   constructor(bg, fg, ctx) {
     super(ctx);
     this.layers = new Layers(bg, fg);
+    this.moving = new RunLayer(bg, fg);
     this.fg = fg;
     this.range = null;
   }
@@ -652,6 +825,14 @@ export class LossView extends View {
     };
   }
 
+  drawRuns() {
+    const lines = this.runs.map((run) => {
+      const { name, y, line } = this.lineTrace(run);
+      return { name, y, line, hover: (i) => [name, `step ${i}`, `${this.m.title.split(" (")[0]} ${g4(this.m.y(run.losses[i]))}`] };
+    });
+    this.moving.draw({ lines, marks: [this.heads()], rule: this.k }, plotSize(this.fg.parentElement));
+  }
+
   /** Heads above the axis sit on its top edge as an upward arrow: that run has run off (or diverged). */
   heads() {
     const top = this.ceiling();
@@ -682,10 +863,6 @@ export class LossView extends View {
     };
   }
 
-  runData() {
-    return [...this.runs.map((r) => this.lineTrace(r)), this.heads()];
-  }
-
   draw() {
     this.m = this.measure();
     this.range = this.yRange(this.m);
@@ -693,17 +870,13 @@ export class LossView extends View {
     return this.layers.draw(
       JSON.stringify([this.surface.key, layout.width, layout.height, fontSize(), layout.xaxis.range, this.range, this.m.title]),
       () => ({ data: [], layout }),
-      () => ({ data: this.runData(), layout: { ...frontLayout(layout), shapes: this.stepLine() } }),
+      () => ({ data: [], layout: frontLayout(layout) }),
+      () => this.drawRuns(),
     );
   }
 
   async drawStep() {
-    const n = this.runs.length;
-    const heads = this.heads();
-    await Plotly.update(this.fg, {
-      y: [...this.runs.map((r) => this.lineTrace(r).y), heads.y], x: [...this.runs.map(() => undefined), heads.x],
-      "marker.symbol": [...this.runs.map(() => undefined), heads.marker.symbol],
-    }, { shapes: this.stepLine() }, [...this.runs.keys(), n]);
+    this.drawRuns();
   }
 
   /** The axes and the lines as one figure with a legend, for a PNG or SVG of this frame. */
@@ -712,6 +885,6 @@ export class LossView extends View {
       this.m = this.measure();
       this.range = this.yRange(this.m);
     }
-    return { data: this.runData(), layout: { ...this.layout(size), shapes: this.stepLine(), ...STILL_LEGEND } };
+    return { data: [...this.runs.map((r) => this.lineTrace(r)), this.heads()], layout: { ...this.layout(size), shapes: this.stepLine(), ...STILL_LEGEND } };
   }
 }

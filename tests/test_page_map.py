@@ -487,7 +487,7 @@ def test_a_link_lays_the_basins_under_the_runs_in_the_colours_the_api_gives_each
     for k in ("x", "y", "width", "height"):
         assert box[k] == pytest.approx(area[k], abs=1.5), k
     order = page.evaluate("[...document.querySelector('.panel-contour .plot-stack').children].map((e) => e.id || e.className)")
-    assert order.index("contour-bg") < order.index("basins-layer") < order.index("contour-fg")
+    assert order.index("contour-bg") < order.index("basins-layer") < order.index("contour-lines") < order.index("contour-fg")
 
     n = 128
     centres = np.linspace(-5 + 5 / n, 5 - 5 / n, n)

@@ -481,8 +481,8 @@ def test_a_link_lays_the_basins_under_the_runs_in_the_colours_the_api_gives_each
     wait_basins(page)
     canvas = page.locator(".basins-layer")
     assert canvas.is_visible()
-    # It covers the contour's plot area exactly, and lies under the runs' layer.
-    area = page.locator("#contour-fg .nsewdrag").bounding_box()
+    # It covers the contour's plot area exactly (the filled contour spans the domain), under the runs' layer.
+    area = page.locator("#contour-bg .contourlayer").bounding_box()
     box = canvas.bounding_box()
     for k in ("x", "y", "width", "height"):
         assert box[k] == pytest.approx(area[k], abs=1.5), k
@@ -513,9 +513,14 @@ def test_a_link_lays_the_basins_under_the_runs_in_the_colours_the_api_gives_each
     assert ends_in(page.base, (centres[ii[0]], centres[jj[0]]), 60, {"lr": 0.01}, minima) == -1
     stripes = {tuple(c) for cell in overlay_cells(page, list(zip(ii.tolist(), jj.tolist()))) for c in cell}
     assert 0 in {c[3] for c in stripes} and len(stripes) == 2 and max(max(c[:3]) for c in stripes if c[3]) < 100, stripes
-    # The minima wear their basins' colours.
-    landmarks = page.evaluate("document.getElementById('contour-fg').data.find((t) => t.name === 'landmarks').marker.color")
-    assert landmarks[:4] == palette[0][:4]
+    # The minima wear their basins' colours: each star the colour of the cells around it.
+    landmarks = page.evaluate("document.getElementById('contour-fg').data.find((t) => t.name === 'landmarks')")
+    stars = [(x, y, c) for x, y, c, s in zip(landmarks["x"], landmarks["y"], landmarks["marker"]["color"], landmarks["text"])
+             if s.startswith("minimum")]
+    assert len(stars) == 4
+    at = [(int((x + 5) / 10 * n), int((y + 5) / 10 * n)) for x, y, _ in stars]
+    for (_, _, colour), cell in zip(stars, overlay_cells(page, at)):
+        assert len(cell) == 1 and all(abs(a - b) <= 3 for a, b in zip(cell[0], rgb(colour))), (colour, cell)
     assert page.locator(".basins-name").text_content() == "Basins of Momentum"
 
     # A click through the overlay still sets the start point.
@@ -589,7 +594,7 @@ def test_the_basins_cover_the_plot_and_their_note_leaves_the_axis_title_be(brows
     path = "/embed" if where.startswith("embed") else "/"
     page.goto(f"{page.base}{path}?{HIMMELBLAU}&basins=momentum{'&large=1' if 'large' in where else ''}")
     wait_basins(page)
-    area = page.locator("#contour-fg .nsewdrag").bounding_box()
+    area = page.locator("#contour-bg .contourlayer").bounding_box()
     box = page.locator(".basins-layer").bounding_box()
     assert all(box[k] == pytest.approx(area[k], abs=1.5) for k in ("x", "y", "width", "height")), (box, area)
     title = page.locator("#contour-bg .xtitle").bounding_box()
@@ -602,3 +607,32 @@ def test_the_basins_cover_the_plot_and_their_note_leaves_the_axis_title_be(brows
         assert part["y"] + part["height"] <= panel["y"] + panel["height"] + 0.5
     assert page.errors == []
     page.context.close()
+
+
+def test_the_basins_follow_another_surface_and_another_size(page):
+    page.goto(f"{page.base}/?{HIMMELBLAU}&basins=sgd")
+    wait_basins(page)
+    page.locator("#surface").select_option("six_hump_camel")
+    page.wait_for_function("() => window.gradscape.basins.data?.body.surface === 'six_hump_camel' && window.gradscape.basins.data.done")
+    wait_basins(page, basins_count(page) - 1)
+    body = page.evaluate("window.gradscape.basins.data.body")
+    assert body["surface"] == "six_hump_camel" and body["optimizer"] == "sgd"
+    (x0, x1), (y0, y1) = core.SURFACES["six_hump_camel"].domain
+    xs, ys = np.linspace(x0 + (x1 - x0) / 256, x1 - (x1 - x0) / 256, 128), np.linspace(y0 + (y1 - y0) / 256, y1 - (y1 - y0) / 256, 128)
+    np.testing.assert_allclose([body["grid"]["x"]["low"], body["grid"]["y"]["high"]], [xs[0], ys[-1]], rtol=1e-12)
+    shown = np.array(page.evaluate("Array.from(window.gradscape.basins.shown)")).reshape(128, 128)
+    np.testing.assert_array_equal(shown, core.basins("six_hump_camel", "sgd", xs, ys, 60, {"lr": 0.01}).labels)
+
+    def placed() -> tuple[dict, dict]:
+        return page.locator(".basins-layer").bounding_box(), page.locator("#contour-bg .contourlayer").bounding_box()
+
+    box, area = placed()
+    assert box["width"] / box["height"] == pytest.approx(4 / 2.4, rel=0.02)  # the domain's shape, not a square
+    assert all(box[k] == pytest.approx(area[k], abs=1.5) for k in area), (box, area)
+    page.set_viewport_size({"width": 1000, "height": 640})
+    page.wait_for_function("""(w) => {
+        const a = document.querySelector('#contour-bg .contourlayer').getBoundingClientRect();
+        const b = document.querySelector('.basins-layer').getBoundingClientRect();
+        return a.width !== w && Math.abs(a.left - b.left) < 1.5 && Math.abs(a.top - b.top) < 1.5
+            && Math.abs(a.width - b.width) < 1.5 && Math.abs(a.height - b.height) < 1.5; }""", arg=area["width"])
+    assert page.errors == []

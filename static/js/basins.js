@@ -164,10 +164,18 @@ export class BasinsLayer {
     });
   }
 
-  /** The domain's box in the contour's pixels, from its laid-out axes; null before the contour is drawn. */
+  /**
+   * The domain's box in the contour's pixels, from its laid-out axes; null before the contour is drawn,
+   * and while it shows another surface than the basins (they are hidden until the new ones come).
+   */
   box() {
     const full = this.bg._fullLayout;
     const { xaxis: xa, yaxis: ya } = full ?? {};
+    if (this.data && this.data.surface !== this.scene.surface) {
+      put(this.canvas, "hidden", true);
+      put(this.note, "hidden", true);
+      return null;
+    }
     if (!xa?._length || !ya?._length || !this.data) return null;
     const [[x0, x1], [y0, y1]] = this.data.surface.spec.domain;
     const left = xa._offset + xa.l2p(x0), right = xa._offset + xa.l2p(x1);
@@ -179,17 +187,20 @@ export class BasinsLayer {
   place() {
     const b = this.box();
     if (!b) return;
-    const style = this.canvas.style;
-    for (const [k, v] of Object.entries(b)) style[k] = `${v}px`;
     const ratio = window.devicePixelRatio || 1;
-    const [w, h] = [Math.round(b.width * ratio), Math.round(b.height * ratio)];
-    if (this.canvas.width !== w || this.canvas.height !== h) this.paint();
+    if (this.canvas.width !== Math.round(b.width * ratio) || this.canvas.height !== Math.round(b.height * ratio)) this.paint();
+    else this.lay(b);
+  }
+
+  lay(b) {
+    for (const [k, v] of Object.entries(b)) this.canvas.style[k] = `${v}px`;
   }
 
   paint() {
     const data = this.data;
     const b = this.box();
     if (!data || !b) return;
+    this.lay(b);
     const shown = this.shown;
     for (let c = 0; c < shown.length; c++) {
       if (data.known[c]) shown[c] = data.diverged[c] ? -2 : data.basin[c];

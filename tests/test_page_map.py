@@ -636,3 +636,29 @@ def test_the_basins_follow_another_surface_and_another_size(page):
         return a.width !== w && Math.abs(a.left - b.left) < 1.5 && Math.abs(a.top - b.top) < 1.5
             && Math.abs(a.width - b.width) < 1.5 && Math.abs(a.height - b.height) < 1.5; }""", arg=area["width"])
     assert page.errors == []
+
+
+def test_refused_basins_say_why_and_leave_no_stale_colours(page):
+    page.goto(f"{page.base}/?{HIMMELBLAU}&basins=momentum")
+    wait_basins(page)
+    n = basins_count(page)
+    box = page.locator('input[type="number"][data-key="steps"]')
+    box.fill("9000")  # more than a sweep may take
+    box.press("Enter")
+    announced = wait_basins(page, n)
+    assert announced["error"] and not announced["done"]
+    text = page.locator(".basins-status").inner_text()
+    assert text.startswith("The server refused the basins: steps") and "5000" in text
+    assert page.locator(".basins-status.bad").is_visible()
+    assert "refused" in page.locator(".basins-name").text_content()
+    assert set(page.evaluate("Array.from(new Set(window.gradscape.basins.shown))")) == {-3}
+    assert page.evaluate("""(() => { const c = document.querySelector('.basins-layer');
+        return c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some((v, i) => i % 4 === 3 && v > 0); })()""") is False
+
+
+def test_an_embed_marks_the_tuned_runs_of_its_link(page):
+    page.goto(f"{page.base}/embed?{RACE}&sgd.lr=0.002&adam.lr=0.08&tuned=adam&tuned.by=steps_to_tol")
+    page.wait_for_function("() => document.querySelectorAll('#legend .tuned').length === 1")
+    assert legend_marks(page) == ["Adam"]
+    assert "steps to tolerance" in page.locator("#legend .tuned").get_attribute("title")
+    assert page.errors == []

@@ -202,8 +202,10 @@ export class BasinsLayer {
     if (!data || !b) return;
     this.lay(b);
     const shown = this.shown;
+    // A stopped or refused stream leaves what it computed, and none of the older settings' cells.
     for (let c = 0; c < shown.length; c++) {
       if (data.known[c]) shown[c] = data.diverged[c] ? -2 : data.basin[c];
+      else if (data.error) shown[c] = UNKNOWN;
     }
     const ratio = window.devicePixelRatio || 1;
     const [w, h] = [Math.round(b.width * ratio), Math.round(b.height * ratio)];
@@ -257,7 +259,7 @@ export class BasinsLayer {
   }
 
   renderNote(data, who) {
-    const state = data.error ? "stopped" : data.done ? "" : `computing… ${Math.round(100 * data.progress)}%`;
+    const state = data.refused ? "refused" : data.error ? "stopped" : data.done ? "" : `computing… ${Math.round(100 * data.progress)}%`;
     const sig = JSON.stringify([who, state]);
     put(this.note, "hidden", false);
     this.note.classList.toggle("bad", Boolean(data.error));

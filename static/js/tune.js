@@ -30,11 +30,10 @@ export class TunePanel {
     root.append(row, this.status, this.undo, this.plot);
     this.button.addEventListener("click", () => this.run());
     this.undo.addEventListener("click", () => this.restore());
-    // Mark the legend again whenever it may have been rebuilt, and after every recompute (a changed lr).
-    const legend = $("#legend");
-    if (legend) new MutationObserver(() => this.markLegend()).observe(legend, { childList: true });
-    document.addEventListener("gradscape:drawn", (e) => { if (e.detail.kind === "data") this.markLegend(); });
+    this.marks = new TunedMarks(scene);
   }
+
+  markLegend() { this.marks.mark(); }
 
   /** Show a state: the criterion of the tuning it holds, and its legend's marks. */
   sync(s) {
@@ -149,8 +148,20 @@ export class TunePanel {
     return Plotly.react(this.plot, traces, layout, { ...CONFIG, displayModeBar: false });
   }
 
-  /** "tuned" beside each legend entry whose optimizer the state marks as tuned. */
-  markLegend() {
+}
+
+/** "tuned" beside each legend entry whose optimizer the state marks as tuned (the page's legend, and the embed's). */
+export class TunedMarks {
+  constructor(scene) {
+    this.scene = scene;
+    this.catalog = scene.catalog;
+    // Mark the legend again whenever it may have been rebuilt, and after every recompute (a changed lr).
+    const legend = $("#legend");
+    if (legend) new MutationObserver(() => this.mark()).observe(legend, { childList: true });
+    document.addEventListener("gradscape:drawn", (e) => { if (e.detail.kind === "data") this.mark(); });
+  }
+
+  mark() {
     const legend = $("#legend");
     if (!legend) return;
     const s = this.scene.s;

@@ -47,3 +47,18 @@ def test_a_bad_value_names_its_key_and_what_is_allowed(query, field):
     assert e.value.field == field
     assert "allowed" in e.value.reason
     assert ("final_loss" if field == "tuned.by" else "momentum") in e.value.reason
+
+
+def test_an_export_takes_the_keys_and_names_a_bad_one():
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    with TestClient(create_app()) as client:
+        r = client.post("/api/exports", json={"state": f"{BASE}&tuned=sgd,nope", "format": "gif"})
+        assert r.status_code == 422
+        assert r.json()["detail"][0]["loc"] == ["body", "state", "tuned"] and "nope" in r.json()["detail"][0]["msg"]
+    from app.exports import read_state
+
+    body, display = read_state(f"{BASE}&basins=momentum&tuned=sgd&tuned.by=steps_to_tol")
+    assert (body["basins"], body["tuned"], body["tuned.by"]) == ("momentum", "sgd", "steps_to_tol")

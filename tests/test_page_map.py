@@ -581,6 +581,8 @@ def test_himmelblaus_basins_preset_lays_them_under_the_contour_too(page):
     wait_basins(page)
     assert page.locator(".basins-layer").is_visible()
     assert page.get_by_label("Basins under the contour").input_value() == "momentum"
+    assert page.locator("#question").is_visible()  # the state is still the preset's
+    assert query(page)["basins"] == "momentum"
 
 
 def overlaps(a: dict, b: dict) -> bool:

@@ -573,6 +573,19 @@ def test_the_basins_control_turns_them_on_and_off_and_follows_the_settings(page)
     page.locator(".basins-layer").wait_for(state="hidden")
     page.wait_for_function("() => document.getElementById('contour-fg').data.find((t) => t.name === 'landmarks').marker.color[0] === '#000000'")
     assert not page.locator(".basins-note").is_visible()
+    # On again: the same basins and their key, and a click that moves the start asks for nothing new.
+    n = basins_count(page)
+    select.select_option("sgd")
+    wait_basins(page, n)
+    assert page.locator(".basins-key .map-key-item").count() == 6  # four minima, diverged, no minimum
+    asked.clear()
+    key = page.evaluate("window.gradscape.basins.wanted")
+    n = page.evaluate("window.__drawn.filter((e) => e.kind === 'data').length")
+    area = page.locator("#contour-bg .contourlayer").bounding_box()
+    page.mouse.click(area["x"] + 40, area["y"] + 40)
+    page.wait_for_function("(n) => window.__drawn.filter((e) => e.kind === 'data').length > n", arg=n)
+    assert not query(page)["start"].startswith("0,")
+    assert page.evaluate("window.gradscape.basins.wanted") == key and asked == []
     assert page.errors == []
 
 

@@ -114,20 +114,26 @@ export class BasinsLayer {
       this.data = this.shown = null;
       put(this.canvas, "hidden", true);
       put(this.note, "hidden", true);
-      if (this.key) this.key.replaceChildren();
+      if (this.key) {
+        this.key.replaceChildren();
+        delete this.key.dataset.sig;
+      }
       this.setStatus(1, "");
       announce("basins", { off: true });
     }
     colourMinima(this.scene, "basins", false);
   }
 
-  /** The basins stream of the state's problem for optimizer `opt`: cells that tile the contour's domain exactly. */
+  /**
+   * The basins stream of the state's problem for optimizer `opt`: cells that tile the contour's domain exactly.
+   * No start: the cells are the starts, so a click that moves the start asks for nothing new.
+   */
   body(s, opt, surface) {
     const base = requestBody(s);
     const [[x0, x1], [y0, y1]] = surface.spec.domain;
     const cells = (lo, hi) => ({ low: lo + (hi - lo) / (2 * CELLS), high: hi - (hi - lo) / (2 * CELLS), num: CELLS, log: false });
     return {
-      surface: base.surface, optimizer: opt, start: base.start, steps: base.steps, grid: { x: cells(x0, x1), y: cells(y0, y1) },
+      surface: base.surface, optimizer: opt, steps: base.steps, grid: { x: cells(x0, x1), y: cells(y0, y1) },
       hyperparameters: { ...(s.hp[opt] ?? {}) }, schedule: base.schedule, noise: base.noise, seed: base.seed,
     };
   }

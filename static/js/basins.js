@@ -280,7 +280,7 @@ export class BasinsLayer {
     const name = el("span", { class: "basins-name" });
     name.append(el("strong", {}, `Basins of ${who}`), ...(state ? [el("span", { class: "basins-state" }, state)] : []));
     const key = el("span", { class: "basins-note-key" });
-    key.append(swatch("", { background: DIVERGED_COLOUR }), "diverged", swatch("stripes", {}), "no minimum");
+    key.append(swatch("", { background: DIVERGED_COLOUR }), "diverged", swatch("stripes", {}), "not converged");
     this.note.replaceChildren(name, key);
     this.fitNote();
   }
@@ -306,7 +306,7 @@ export class BasinsLayer {
     };
     data.minima.forEach((p, i) => swatch(`ends at (${fmt(p[0])}, ${fmt(p[1])})`, { background: BASIN_COLOURS[i % BASIN_COLOURS.length] }, "star"));
     swatch("diverged", { background: DIVERGED_COLOUR });
-    swatch("ends at no minimum", {}, "stripes");
+    swatch("ends at no minimum (not converged)", {}, "stripes");
     const sig = items.map((i) => i.textContent).join("|");
     if (this.key.dataset.sig !== sig) {
       this.key.dataset.sig = sig;

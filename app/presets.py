@@ -100,9 +100,9 @@ PRESETS: tuple[Preset, ...] = (
         "himmelblau_basins", "Himmelblau's basins",
         "Which of the four minima does a run end in, from each start? Each colour is one minimum's basin: SGD's are "
         "four tidy regions, momentum's overshoot into each other. Switch the map's optimizer to compare; click a "
-        "start to run it.",
+        "start to run it on the contour, which shows momentum's basins under the runs.",
         "surface=himmelblau&start=0,0&steps=500&opt=sgd,momentum&sgd.lr=0.01&momentum.lr=0.01&view=map"
-        "&map.opt=momentum&map.x=x&map.y=y&map.color=basin",
+        "&map.opt=momentum&map.x=x&map.y=y&map.color=basin&basins=momentum",
     ),
     Preset(
         "adam_or_tuning", "Is Adam faster, or just better tuned?",

@@ -4,6 +4,7 @@
     adam.lr=0.01 (overrides only)  sched=cosine  sched.t_max=500
     noise=0.1  noise_seed=0  seed=0
     display: view=contour|surface3d|loss  speed=1  autoplay=0|1  loop=0|1  inspect=adam  large=1
+    basins=momentum (its basins under the contour)  tuned=sgd,adam  tuned.by=final_loss|steps_to_tol
 
 `request_from_query` gives the body of POST /api/trajectories plus the display
 keys; `query_from_request` writes the canonical query back: the run in full,
@@ -24,12 +25,16 @@ import core
 from core.engine import (
     MAX_STEPS, optimizer_spec, resolve_hyperparameters, resolve_noise, resolve_schedule, resolve_start, resolve_surface,
 )
+from core.explore import CRITERIA
 
 VIEWS = ("contour", "surface3d", "loss", "map")
 DISPLAY = {"view": "contour", "speed": 1.0, "autoplay": True, "loop": False, "inspect": "", "large": False}
 # The map view's optimizer, axes (hyperparameter names, or x and y), colouring, cells per axis and zoomed
 # axis ranges ("low,high"); "" is automatic. Display keys too, but only in a body when a link sets them.
 MAP_DISPLAY = dict.fromkeys(("map.opt", "map.x", "map.y", "map.color", "map.n", "map.xr", "map.yr"), "")
+# The optimizer whose basins of attraction colour the contour, and the optimizers whose lr "Tune lr" chose,
+# with the criterion it chose by. Only ticked optimizers count; "" is none.
+EXPLORE_DISPLAY = {"basins": "", "tuned": "", "tuned.by": ""}
 FLAGS = ("autoplay", "loop", "large")
 DEFAULT_STEPS = 300
 MAX_SEED = 2**63 - 1
@@ -85,7 +90,7 @@ def request_from_query(qs: str) -> dict:
     steps = _whole("steps", q.get("steps", str(DEFAULT_STEPS)), 1, MAX_STEPS)
     body = {"surface": surface, "start": start, "steps": steps, "runs": runs, "schedule": schedule, "noise": noise,
             "seed": seed}
-    return {**body, **_display(q)}
+    return {**body, **_display(q), **_explore(q, [run["optimizer"] for run in runs])}
 
 
 def link_query(link: str) -> str:
@@ -131,6 +136,7 @@ def query_from_request(body: dict) -> str:
         if value != default:
             parts.append((key, int(value) if key in FLAGS else value))
     parts += [(key, body[key]) for key in MAP_DISPLAY if body.get(key)]
+    parts += [(key, body[key]) for key in EXPLORE_DISPLAY if body.get(key)]
     return "&".join(f"{k}={_encode(v)}" for k, v in parts)
 
 
@@ -245,6 +251,24 @@ def _display(q: dict) -> dict:
     if q.get("inspect"):
         out["inspect"] = _core("inspect", optimizer_spec, q["inspect"]).id
     out.update((key, q[key]) for key in MAP_DISPLAY if q.get(key))
+    return out
+
+
+def _explore(q: dict, opt: list[str]) -> dict:
+    """basins, tuned and tuned.by as static/js/state.js keeps them: about ticked optimizers only."""
+    out = {}
+    if q.get("basins"):
+        basins = _core("basins", optimizer_spec, q["basins"]).id
+        if basins in opt:
+            out["basins"] = basins
+    tuned = [_core("tuned", optimizer_spec, i).id for i in dict.fromkeys(filter(None, q.get("tuned", "").split(",")))]
+    tuned = [i for i in tuned if i in opt]
+    if tuned:
+        out["tuned"] = ",".join(tuned)
+        by = q.get("tuned.by") or CRITERIA[0]
+        if by not in CRITERIA:
+            raise core.InvalidInput("tuned.by", f"unknown criterion {_shown(by)}; allowed: {', '.join(CRITERIA)}")
+        out["tuned.by"] = by
     return out
 
 

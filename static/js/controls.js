@@ -1,7 +1,7 @@
 // The page's controls, bound by their data-key (the URL key they set). The
 // template renders them from the registry; this file never names an optimizer.
 
-import { specOf, valueOf } from "./state.js";
+import { specOf, untuned, valueOf } from "./state.js";
 import { mustBeBetween } from "./api.js";
 import { $, $$, fmt, put } from "./util.js";
 
@@ -112,7 +112,7 @@ export function bindControls(root, scene, catalog, onInvalid) {
     el.addEventListener("click", (e) => {
       const hp = { ...scene.s.hp };
       delete hp[el.dataset.reset];
-      scene.update({ ...scene.s, hp }, e.timeStamp);
+      scene.update(untuned({ ...scene.s, hp }, el.dataset.reset), e.timeStamp);
     });
   }
 }

@@ -2,7 +2,9 @@
 
 import { showAlert, warnIgnored, watchErrors } from "./alert.js";
 import { bindControls, syncControls } from "./controls.js";
+import { BasinsLayer } from "./basins.js";
 import { MapView } from "./map.js";
+import { TunedMarks } from "./tune.js";
 import { Scene } from "./scene.js";
 import { Catalog, initialState } from "./state.js";
 import { $ } from "./util.js";
@@ -20,6 +22,8 @@ const scene = new Scene(catalog, state, document.body, {
   empty: "This link names no optimizer: open it in Gradscape to choose some.",
 });
 scene.views.map = new MapView($(".panel-map"), scene);
+new BasinsLayer(scene);
+new TunedMarks(scene);
 bindControls(timeline, scene, catalog, (msg) => showAlert([msg], "error"));
 syncControls(timeline, state, catalog);
 $("#open-full").href = `/${location.search}`;

@@ -22,7 +22,7 @@ export const BASIN_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4
 const VIRIDIS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b", "#fde725"];
 const MAX_CANVAS = 640;
 
-function rgb(hex) {
+export function rgb(hex) {
   const n = Number.parseInt(hex.slice(1), 16);
   return [(n >> 16) & 255, (n >> 8) & 255, n & 255];
 }
@@ -33,6 +33,28 @@ function ramp(t) {
   const u = Math.max(0, Math.min(1, t)) * (VIRIDIS_RGB.length - 1);
   const i = Math.min(VIRIDIS_RGB.length - 2, Math.floor(u)), f = u - i;
   return VIRIDIS_RGB[i].map((c, k) => Math.round(c + f * (VIRIDIS_RGB[i + 1][k] - c)));
+}
+
+/** A start's colour by the basin it ends in (the index of a minimum, -1 elsewhere, -2 diverged), as [r, g, b]. */
+export function basinColour(b, diverged) {
+  if (diverged || b === -2) return rgb(DIVERGED_COLOUR);
+  return b < 0 ? rgb(NOT_CONVERGED_COLOUR) : rgb(BASIN_COLOURS[b % BASIN_COLOURS.length]);
+}
+
+/**
+ * The contour's minima take their basins' colours while `who` ("map", "basins") shows basins, and their
+ * landmark colour again once nothing does.
+ */
+export function colourMinima(scene, who, on) {
+  const asking = (scene.minimaColouredBy ??= new Set());
+  if (on) asking.add(who);
+  else asking.delete(who);
+  const surface = scene.surface;
+  const colours = asking.size ? BASIN_COLOURS : null;
+  if (!surface || (surface.minimaColours ?? null) === colours) return;
+  if (colours) surface.minimaColours = colours;
+  else delete surface.minimaColours;
+  scene.views.contour.schedule("full");
 }
 
 /** The settings a map can vary for an optimizer: its float hyperparameters with a range, then the start. */
@@ -102,7 +124,81 @@ function edges(values, log) {
   return [v[0] - d / 2, v[v.length - 1] + d / 2];
 }
 
-function el(tag, attrs = {}, text) {
+/** The arrays a streamed sweep fills, for a body whose grid varies `x` across and `y` up. */
+export function sweepData(body, x, y) {
+  const [nx, ny] = [body.grid[x].num, body.grid[y].num];
+  return {
+    steps: body.steps, nx, ny, rows: 0, progress: 0, done: false, error: null, refused: false, xs: null, ys: null,
+    fmin: null, minima: [], loss: new Float64Array(nx * ny).fill(NaN), hit: new Float64Array(nx * ny).fill(NaN),
+    diverged: new Uint8Array(nx * ny), basin: new Int8Array(nx * ny), known: new Uint8Array(nx * ny),
+  };
+}
+
+/** One line of /api/sweeps/stream or /api/basins/stream, into `data` (from sweepData). */
+function takeLine(data, msg) {
+  const ny = data.ny;
+  if (msg.type === "meta") {
+    [data.xs, data.ys] = msg.values;
+    data.fmin = msg.minimum_value;
+    data.minima = msg.minima ?? [];
+  } else if (msg.type === "rows") {
+    for (let i = msg.row0; i < msg.row1; i++) {
+      const r = i - msg.row0;
+      for (let j = 0; j < ny; j++) {
+        const c = i * ny + j;
+        data.loss[c] = msg.final_losses[r][j] ?? NaN;
+        data.hit[c] = msg.steps_to_tol[r][j] ?? NaN;
+        data.diverged[c] = msg.diverged[r][j] ? 1 : 0;
+        if (msg.basin) data.basin[c] = msg.basin[r][j];
+        data.known[c] = 1;
+      }
+    }
+    data.rows = msg.row1;
+    data.progress = msg.progress ?? data.rows / data.nx;
+  } else if (msg.type === "progress") {
+    // Inside a row too wide for one piece of work: no new cells yet, but the bar moves.
+    data.progress = msg.progress;
+  } else if (msg.type === "done") {
+    data.done = true;
+  } else if (msg.type === "error") {
+    data.error = msg.message;
+  }
+}
+
+/**
+ * Stream a sweep into `data`, calling `onChunk()` after each piece read; it returns false to stop
+ * reading. A refusal or a lost connection ends up in data.error (data.refused for a refusal); an abort
+ * just returns.
+ */
+export async function streamSweep(url, body, signal, data, onChunk) {
+  try {
+    const resp = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body), signal });
+    if (!resp.ok) {
+      const detail = await resp.json().then((b) => b.detail, () => null);
+      throw new ApiError(detail ? describe(detail) : [`The server answered ${resp.status}.`], resp.status);
+    }
+    const reader = resp.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (value) buffer += decoder.decode(value, { stream: true });
+      const lines = buffer.split("\n");
+      buffer = done ? "" : lines.pop();
+      for (const line of lines) if (line) takeLine(data, JSON.parse(line));
+      if (!onChunk()) return;
+      if (done) break;
+    }
+    if (!data.done && !data.error) data.error = "the stream ended early";
+  } catch (err) {
+    if (err.name === "AbortError" || signal.aborted) return;
+    data.refused = err instanceof ApiError;
+    data.error = data.refused ? err.lines.join(" ") : `could not reach the server: ${err.message}`;
+  }
+}
+
+/** An element with attributes and, if given, its text. */
+export function el(tag, attrs = {}, text) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
   if (text !== undefined) e.textContent = text;
@@ -213,7 +309,7 @@ export class MapView extends View {
   setActive(on) {
     if (!on && this.active) {
       this.controller?.abort();
-      this.paintMinima(null);
+      colourMinima(this.scene, "map", false);
     }
     return super.setActive(on);
   }
@@ -245,84 +341,20 @@ export class MapView extends View {
     const key = JSON.stringify([url, body]);
     if (this.data?.key !== key) this.fetch(key, url, body);
     else this.data.m = this.m; // the same cells, coloured by something else
-    this.paintMinima(this.m.color === "basin" ? BASIN_COLOURS : null);
+    colourMinima(this.scene, "map", this.m.color === "basin");
     await this.render();
-  }
-
-  /** Colour the contour's minima as their basins (or back to the landmark colour with null). */
-  paintMinima(colours) {
-    const surface = this.scene.surface;
-    if (!surface || (surface.minimaColours ?? null) === colours) return;
-    if (colours) surface.minimaColours = colours;
-    else delete surface.minimaColours;
-    this.scene.views.contour.schedule("full");
   }
 
   async fetch(key, url, body) {
     this.controller?.abort();
     const controller = (this.controller = new AbortController());
-    const [nx, ny] = [body.grid[this.m.x.name].num, body.grid[this.m.y.name].num];
-    const data = (this.data = {
-      key, m: this.m, steps: body.steps, nx, ny, rows: 0, progress: 0, done: false, error: null, xs: null, ys: null,
-      fmin: null, minima: [], loss: new Float64Array(nx * ny).fill(NaN), hit: new Float64Array(nx * ny).fill(NaN),
-      diverged: new Uint8Array(nx * ny), basin: new Int8Array(nx * ny), known: new Uint8Array(nx * ny),
-    });
+    const data = (this.data = { key, m: this.m, ...sweepData(body, this.m.x.name, this.m.y.name) });
     this.setStatus(0, "Computing the map…");
-    const take = (msg) => {
-      if (msg.type === "meta") {
-        [data.xs, data.ys] = msg.values;
-        data.fmin = msg.minimum_value;
-        data.minima = msg.minima ?? [];
-      } else if (msg.type === "rows") {
-        for (let i = msg.row0; i < msg.row1; i++) {
-          const r = i - msg.row0;
-          for (let j = 0; j < ny; j++) {
-            const c = i * ny + j;
-            data.loss[c] = msg.final_losses[r][j] ?? NaN;
-            data.hit[c] = msg.steps_to_tol[r][j] ?? NaN;
-            data.diverged[c] = msg.diverged[r][j] ? 1 : 0;
-            if (msg.basin) data.basin[c] = msg.basin[r][j];
-            data.known[c] = 1;
-          }
-        }
-        data.rows = msg.row1;
-        data.progress = msg.progress ?? data.rows / nx;
-      } else if (msg.type === "progress") {
-        // Inside a row too wide for one piece of work: no new cells yet, but the bar moves.
-        data.progress = msg.progress;
-      } else if (msg.type === "done") {
-        data.done = true;
-      } else if (msg.type === "error") {
-        data.error = msg.message;
-      }
-    };
-    try {
-      const resp = await fetch(url, {
-        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body), signal: controller.signal,
-      });
-      if (!resp.ok) {
-        const detail = await resp.json().then((b) => b.detail, () => null);
-        throw new ApiError(detail ? describe(detail) : [`The server answered ${resp.status}.`], resp.status);
-      }
-      const reader = resp.body.getReader();
-      const decoder = new TextDecoder();
-      let buffer = "";
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (value) buffer += decoder.decode(value, { stream: true });
-        const lines = buffer.split("\n");
-        buffer = done ? "" : lines.pop();
-        for (const line of lines) if (line) take(JSON.parse(line));
-        if (this.data !== data) return;
-        this.requestRender();
-        if (done) break;
-      }
-      if (!data.done && !data.error) data.error = "the stream ended early";
-    } catch (err) {
-      if (err.name === "AbortError" || this.data !== data) return;
-      data.refused = err instanceof ApiError;
-      data.error = data.refused ? err.lines.join(" ") : `could not reach the server: ${err.message}`;
-    }
+    await streamSweep(url, body, controller.signal, data, () => {
+      if (this.data !== data) return false;
+      this.requestRender();
+      return true;
+    });
     if (this.data === data) this.requestRender();
   }
 
@@ -377,11 +409,7 @@ export class MapView extends View {
   colourOf(data, c, sc) {
     if (!data.known[c]) return null;
     if (data.diverged[c]) return rgb(DIVERGED_COLOUR);
-    if (data.m.color === "basin") {
-      const b = data.basin[c];
-      if (b === -2) return rgb(DIVERGED_COLOUR);
-      return b < 0 ? rgb(NOT_CONVERGED_COLOUR) : rgb(BASIN_COLOURS[b % BASIN_COLOURS.length]);
-    }
+    if (data.m.color === "basin") return basinColour(data.basin[c], false);
     const v = sc.value(c);
     if (!Number.isFinite(v)) return rgb(NOT_CONVERGED_COLOUR);
     return ramp(1 - (v - sc.lo) / (sc.hi - sc.lo));

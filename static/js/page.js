@@ -4,6 +4,7 @@ import { bindControls, syncControls } from "./controls.js";
 import { bindCustom, syncCustom } from "./custom.js";
 import { bindExports } from "./exports.js";
 import { Inspector } from "./inspector.js";
+import { BasinsLayer } from "./basins.js";
 import { MapView } from "./map.js";
 import { TunePanel } from "./tune.js";
 import { typeset } from "./math.js";
@@ -84,6 +85,8 @@ function showState(s, how = "replace") {
   }
   if (shownSurface !== s.surface) showSurface(s.surface);
   syncCustom(document.body, s, catalog);
+  tunePanel?.sync(s);
+  basinsLayer?.sync();
 }
 
 /** An iframe for slides: the same state, playing and looping, at the 16:9 size chosen. */
@@ -195,7 +198,8 @@ document.addEventListener("keydown", (e) => {
 
 $("#embed-size").addEventListener("change", () => showShare(scene.s, serialize(scene.s, catalog)));
 scene.views.map = new MapView($(".panel-map"), scene);
-new TunePanel($("#tune-lr"), scene, (lines) => showAlert(lines, "error"));
+const tunePanel = new TunePanel($("#tune-lr"), scene, (lines) => showAlert(lines, "error"));
+const basinsLayer = new BasinsLayer(scene, $("#basins-ctl"));
 showState(first.state, "replace");
 scene.start();
-window.gradscape = { scene, catalog };
+window.gradscape = { scene, catalog, basins: basinsLayer };

@@ -6,6 +6,9 @@
 //   noise=0.1  noise_seed=0  seed=0
 //   display: view=contour|surface3d|loss  speed=1  autoplay=0|1  loop=0|1  inspect=adam  large=1
 //   adam.label=eps 1 (a run's own name in the legend, at most LABEL_MAX characters)
+//   basins=momentum (its basins of attraction under the contour)
+//   tuned=sgd,adam  tuned.by=final_loss|steps_to_tol (the learning rates "Tune lr" chose, and how)
+//   basins and tuned name ticked optimizers only; a link's others are dropped, as their settings are.
 //
 // Every name below comes from the catalog: there is no list of optimizers here.
 
@@ -44,6 +47,10 @@ function readNumber(text, kind) {
 }
 
 export const LABEL_MAX = 40;
+/** How "Tune lr" may pick the best lr (core.explore.CRITERIA), the first being the default. */
+export const TUNE_CRITERIA = { final_loss: "final loss", steps_to_tol: "steps to tolerance" };
+// What a tuning was measured on: changing any of these leaves no learning rate tuned.
+const TUNED_ON = new Set(["surface", "f", "domain", "start", "steps", "sched", "noise", "noise_seed", "seed"]);
 
 /**
  * The state in the page's URL. A link that holds no run, only display settings (`?large=1`,
@@ -128,6 +135,11 @@ export function parse(query, catalog) {
   if (s.surface === "custom" && !q.has("start")) s.start = formulaStart(s.domain ?? surface.domain.flat());
   if (!catalog.raw.views.includes(s.view)) s.view = catalog.display.view;
   for (const id of Object.keys(s.labels)) if (!s.opt.includes(id)) delete s.labels[id];
+  for (const id of [s.basins, ...s.tuned.split(",")]) if (id && !catalog.optimizer(id)) warnings.push(`unknown optimizer "${id}"`);
+  if (s.basins && !catalog.optimizer(s.basins)) s.basins = "";
+  s.tuned = s.tuned.split(",").filter((id, i, all) => catalog.optimizer(id) && all.indexOf(id) === i).join(",");
+  if (s["tuned.by"] && !(s["tuned.by"] in TUNE_CRITERIA)) warnings.push(`unknown tuning criterion "${s["tuned.by"]}"`);
+  s["tuned.by"] = s.tuned ? (s["tuned.by"] in TUNE_CRITERIA ? s["tuned.by"] : Object.keys(TUNE_CRITERIA)[0]) : "";
   return { state: s, warnings };
 }
 
@@ -150,8 +162,10 @@ export function serialize(s, catalog) {
   }
   if (s.noise > 0) parts.push(["noise", s.noise], ["noise_seed", s.noise_seed]);
   if (s.seed !== 0) parts.push(["seed", s.seed]);
+  const shown = { ...s, basins: basinsOf(s), tuned: tunedOf(s).join(",") };
+  if (!shown.tuned) shown["tuned.by"] = "";
   for (const [k, d] of Object.entries(catalog.display)) {
-    if (s[k] !== d) parts.push([k, catalog.flags.has(k) ? Number(s[k]) : s[k]]);
+    if (shown[k] !== d) parts.push([k, catalog.flags.has(k) ? Number(shown[k]) : shown[k]]);
   }
   return parts.map(([k, v]) => `${k}=${enc(v)}`).join("&");
 }
@@ -178,8 +192,37 @@ export function valueOf(key, s, catalog) {
   return given ?? specOf(key, s, catalog)?.default;
 }
 
-/** A new state with one setting changed. Picking another surface or schedule resets what belonged to the old one. */
+/** The optimizer whose basins colour the contour: only a ticked one, whose settings are in the state. */
+export function basinsOf(s) {
+  return s.basins && s.opt.includes(s.basins) ? s.basins : "";
+}
+
+/** The ticked optimizers whose lr is the one "Tune lr" chose. */
+export function tunedOf(s) {
+  return (s.tuned ?? "").split(",").filter((id) => id && s.opt.includes(id));
+}
+
+/** A state in which optimizer `id` (every optimizer, for null) no longer counts as tuned. */
+export function untuned(s, id = null) {
+  const tuned = id === null ? [] : (s.tuned ?? "").split(",").filter((t) => t && t !== id);
+  return { ...s, tuned: tuned.join(","), "tuned.by": tuned.length ? s["tuned.by"] : "" };
+}
+
+/**
+ * A new state with one setting changed. Picking another surface or schedule resets what belonged to the old one.
+ * A learning rate "Tune lr" chose stays marked tuned only while the problem it was chosen on and the
+ * optimizer's own settings stay as they were.
+ */
 export function withValue(key, value, s, catalog) {
+  const n = changed(key, value, s, catalog);
+  if (!s.tuned || JSON.stringify(valueOf(key, s, catalog)) === JSON.stringify(valueOf(key, n, catalog))) return n;
+  const owner = key.includes(".") ? key.slice(0, key.indexOf(".")) : "";
+  if (TUNED_ON.has(key) || owner === "surface" || owner === "sched") return untuned(n);
+  if (catalog.optimizer(owner) && !key.endsWith(".label")) return untuned(n, owner);
+  return n;
+}
+
+function changed(key, value, s, catalog) {
   const n = structuredClone(s);
   if (key === "surface") {
     if (value === s.surface) return n;

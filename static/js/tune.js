@@ -1,21 +1,16 @@
 // "Tune lr": a fair race. Every ticked optimizer's lr is swept across its range on the current surface,
-// start, steps, schedule and noise (POST /api/tune); each gets the best lr by the chosen criterion, its
-// legend entry says "tuned" while it keeps that lr, and a small plot shows the result against lr.
+// start, steps, schedule and noise (POST /api/tune); each gets the best lr by the chosen criterion, and a
+// small plot shows the result against lr. Which optimizers are tuned, and by what, is part of the state
+// (`tuned`, `tuned.by`), so a link keeps the legend's "tuned"; state.js's withValue drops an optimizer's mark
+// when its settings or the problem change.
 
 import { ApiError, describe } from "./api.js";
-import { requestBody, withValue } from "./state.js";
+import { el } from "./map.js";
+import { TUNE_CRITERIA as CRITERIA, requestBody, tunedOf, valueOf, withValue } from "./state.js";
 import { $, announce, fmt, put } from "./util.js";
 import { CONFIG, FONT, fontSize } from "./views.js";
 
-const CRITERIA = { final_loss: "final loss", steps_to_tol: "steps to tolerance" };
 const NUM = 64;
-
-function el(tag, attrs = {}, text) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
 
 export class TunePanel {
   /** `root` is an empty element in the optimizers' section; `onError(lines)` shows a refusal. */
@@ -23,8 +18,6 @@ export class TunePanel {
     this.scene = scene;
     this.catalog = scene.catalog;
     this.onError = onError;
-    this.tuned = new Map(); // optimizer id -> the lr tuning gave it
-    this.context = null; // what the tuning was measured on
     this.button = el("button", { type: "button", class: "tune-button" }, "Tune lr");
     this.button.title = `Sweep each ticked optimizer's lr over ${NUM} values across its range and keep the best`;
     this.criterion = el("select", { "aria-label": "Tune by" });
@@ -37,16 +30,15 @@ export class TunePanel {
     root.append(row, this.status, this.undo, this.plot);
     this.button.addEventListener("click", () => this.run());
     this.undo.addEventListener("click", () => this.restore());
-    // Mark the legend again whenever it may have been rebuilt, and after every recompute (a changed lr).
-    const legend = $("#legend");
-    if (legend) new MutationObserver(() => this.markLegend()).observe(legend, { childList: true });
-    document.addEventListener("gradscape:drawn", (e) => { if (e.detail.kind === "data") this.markLegend(); });
+    this.marks = new TunedMarks(scene);
   }
 
-  /** What a tuning depends on besides the optimizers: a tuned lr is only "tuned" for the same of these. */
-  contextOf(s) {
-    const { runs, ...shared } = requestBody(s);
-    return JSON.stringify(shared);
+  markLegend() { this.marks.mark(); }
+
+  /** Show a state: the criterion of the tuning it holds, and its legend's marks. */
+  sync(s) {
+    if (s["tuned.by"] in CRITERIA) put(this.criterion, "value", s["tuned.by"]);
+    this.markLegend();
   }
 
   async run() {
@@ -88,16 +80,16 @@ export class TunePanel {
   show(answer, s) {
     let n = this.scene.s;
     this.previous = Object.fromEntries(answer.results.map((r) => [r.optimizer, n.hp[r.optimizer]?.lr]));
-    this.tuned = new Map();
+    const tuned = [];
     const notes = [];
     for (const r of answer.results) {
       const label = this.catalog.optimizer(r.optimizer).label;
       if (r.best_lr === null) { notes.push(`${label} diverged at every lr.`); continue; }
       n = withValue(`${r.optimizer}.lr`, r.best_lr, n, this.catalog);
-      this.tuned.set(r.optimizer, r.best_lr);
+      tuned.push(r.optimizer);
       if (!r.met) notes.push(`${label} never got within ${answer.tol} of f*: picked by final loss.`);
     }
-    this.context = this.contextOf(n);
+    n = { ...n, tuned: tuned.join(","), "tuned.by": tuned.length ? answer.criterion : "" };
     const seeds = answer.seeds.length ? ` Noise is on: each lr is the mean of ${answer.seeds.length} noise seeds (${answer.seeds[0]}–${answer.seeds.at(-1)}).` : "";
     put(this.status, "textContent", `Tuned by ${CRITERIA[answer.criterion]} after ${answer.steps} steps, over ${NUM} learning rates each.${seeds} ${notes.join(" ")}`.trim());
     this.scene.update(n);
@@ -156,23 +148,38 @@ export class TunePanel {
     return Plotly.react(this.plot, traces, layout, { ...CONFIG, displayModeBar: false });
   }
 
-  /** "tuned" beside each legend entry whose optimizer still has the lr tuning gave it, on the same problem. */
-  markLegend() {
+}
+
+/** "tuned" beside each legend entry whose optimizer the state marks as tuned (the page's legend, and the embed's). */
+export class TunedMarks {
+  constructor(scene) {
+    this.scene = scene;
+    this.catalog = scene.catalog;
+    // Mark the legend again whenever it may have been rebuilt, and after every recompute (a changed lr).
+    const legend = $("#legend");
+    if (legend) new MutationObserver(() => this.mark()).observe(legend, { childList: true });
+    document.addEventListener("gradscape:drawn", (e) => { if (e.detail.kind === "data") this.mark(); });
+  }
+
+  mark() {
     const legend = $("#legend");
     if (!legend) return;
     const s = this.scene.s;
-    const same = this.context === this.contextOf(s);
+    const tuned = tunedOf(s);
     this.scene.runs.forEach((run, i) => {
       const item = legend.children[i];
       if (!item) return;
-      const on = same && this.tuned.has(run.optimizer) && this.tuned.get(run.optimizer) === (s.hp[run.optimizer]?.lr);
+      const on = tuned.includes(run.optimizer);
+      const title = on && `lr ${fmt(valueOf(`${run.optimizer}.lr`, s, this.catalog), 4)}: the best of ${NUM} by ${CRITERIA[s["tuned.by"]]}`
+        + " on this surface, start, steps, schedule and noise";
       let badge = item.querySelector(".tuned");
       if (on && !badge) {
-        badge = el("span", { class: "tuned", title: `lr ${fmt(this.tuned.get(run.optimizer), 4)}, tuned on this surface, start, steps, schedule and noise` }, "tuned");
+        badge = el("span", { class: "tuned" }, "tuned");
         item.append(badge);
       } else if (!on && badge) {
         badge.remove();
       }
+      if (badge && on) put(badge, "title", title);
     });
   }
 }

@@ -886,8 +886,8 @@ _PLOTLY_EXIT = {"left": "triangle-left", "right": "triangle-right", "bottom": "t
 
 
 def _exit_traces(scene: Scene, view: str) -> list[dict]:
-    """A marker on the edge where each run leaves the frame, named with the step (static: the file's
-    player animates only the lines and heads)."""
+    """A marker on the edge where each run leaves the frame, named with the step; each trace carries
+    `step` and `at` (its point), and starts empty: the file's player shows it from that step on."""
     three_d = view == "surface3d"
     traces = []
     if view == "loss":
@@ -918,13 +918,15 @@ def _exit_traces(scene: Scene, view: str) -> list[dict]:
             else f"left the frame at step {k}"
         trace = {"type": "scatter3d" if three_d else "scatter", "mode": "markers", "showlegend": False,
                  "legendgroup": run.optimizer, "name": f"{scene.name(run)}: {what}",
-                 "hoverinfo": "name", "cliponaxis": False, "x": [point[0]], "y": [point[1]],
+                 "hoverinfo": "name", "cliponaxis": False, "x": [], "y": [], "step": k,
+                 "at": {"x": [point[0]], "y": [point[1]]},
                  "marker": {"symbol": "diamond" if three_d else _PLOTLY_EXIT[side], "size": 7 if three_d else 13,
                             "color": palette.colour_for(run.optimizer),
                             "line": {"color": palette.LANDMARK_COLOUR, "width": 1.2}}}
         if three_d:
             trace.pop("cliponaxis")
-            trace["z"] = scene.landmark_heights(point[None, :], GRID_RESOLUTION["html"])
+            trace["z"] = []
+            trace["at"]["z"] = scene.landmark_heights(point[None, :], GRID_RESOLUTION["html"])
         traces.append(trace)
     return traces
 
@@ -992,7 +994,7 @@ _PLAYER = """
   const scrub = document.getElementById("scrub"), play = document.getElementById("play");
   const label = document.getElementById("step");
   const axes = D.three_d ? ["x", "y", "z"] : ["x", "y"];
-  const traces = D.runs.flatMap((_, j) => [D.first + 2 * j, D.first + 2 * j + 1]);
+  const traces = D.runs.flatMap((_, j) => [D.first + 2 * j, D.first + 2 * j + 1]).concat(D.exits.map(e => e.trace));
   let shown = 0, playing = false, last = -Infinity;
   function show(i) {
     shown = i;
@@ -1002,6 +1004,8 @@ _PLAYER = """
       const n = Math.min(k + 1, run.x.length);
       axes.forEach(a => { update[a].push(run[a].slice(0, n)); update[a].push(run[a].slice(n - 1, n)); });
     });
+    // A run's exit marker appears at the step it leaves the frame, not before.
+    D.exits.forEach(e => axes.forEach(a => update[a].push(k >= e.step ? e[a] : [])));
     Plotly.update(gd, update, {"title.text": D.title.replace("{step}", k)}, traces);
     scrub.value = i;
     label.textContent = "step " + k;
@@ -1090,7 +1094,10 @@ def _json(obj) -> str:
 def html_document(scene: Scene, opts: Options) -> str:
     """A self-contained page: plotly.js, the data and the player inline, no external reference."""
     figure, runs = _figure(scene, opts.view)
+    # Exit markers: which trace, the step from which it shows, and its point.
+    exits = [{"trace": i, "step": t.pop("step"), **t.pop("at")} for i, t in enumerate(figure["data"]) if "at" in t]
     payload = {
+        "exits": exits,
         "figure": figure,
         "config": {"displaylogo": False, "responsive": True},
         "runs": runs,

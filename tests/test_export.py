@@ -232,6 +232,60 @@ def test_the_html_file_marks_where_a_run_left_the_frame(saddle, tmp_path):
     assert f"Momentum: left the frame at step {step}" in text and "triangle-up" in text
 
 
+def html_payload(path) -> dict:
+    text = Path(path).read_text(encoding="utf-8")
+    return json.loads(re.search(r'<script id="gradscape-data" type="application/json">(.*?)</script>', text, re.S)[1])
+
+
+@pytest.mark.parametrize("view", ["contour", "surface3d"])
+def test_the_html_files_exit_markers_start_hidden_and_know_their_step(saddle, tmp_path, view):
+    data = html_payload(export(saddle, tmp_path, "html", view))
+    exits = {e["trace"]: e for e in data["exits"]}
+    traces = data["figure"]["data"]
+    # One per run that leaves (Momentum and Nesterov), at the step core's path first lies outside the domain.
+    (x0, x1), (y0, y1) = saddle.spec.domain
+    steps = []
+    for run in saddle.runs[:2]:
+        x, y = run.points.T
+        steps.append(int(np.flatnonzero((x < x0) | (x > x1) | (y < y0) | (y > y1))[0]))
+    assert sorted(e["step"] for e in exits.values()) == sorted(steps)
+    for i, e in exits.items():
+        assert traces[i]["x"] == [] and traces[i]["y"] == []  # nothing shows before the player says so
+        assert "left the frame at step" in traces[i]["name"] and f"step {e['step']}" in traces[i]["name"]
+        assert len(e["x"]) == len(e["y"]) == 1
+
+
+@pytest.mark.browser
+def test_the_html_files_exit_marker_appears_at_the_step_the_run_leaves(saddle, tmp_path):
+    playwright = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed")
+    # One frame per step, paused: frame i shows step i.
+    out = tmp_path / "exits.html"
+    render.export(saddle, render.make_options("html", "contour", frames=saddle.steps + 1, autoplay=False,
+                                              width=SIZE[0], height=SIZE[1]), out)
+    momentum = saddle.runs[0]
+    (x0, x1), (y0, y1) = saddle.spec.domain
+    x, y = momentum.points.T
+    k = int(np.flatnonzero((x < x0) | (x > x1) | (y < y0) | (y > y1))[0])
+    assert 2 < k < saddle.steps
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.goto(out.as_uri())
+        page.wait_for_selector("#plot .main-svg")
+        shown = {}
+        for step in (0, 1, k - 2, k - 1, k, k + 1, saddle.steps):
+            page.eval_on_selector("#scrub", "(el, i) => { el.value = i; el.dispatchEvent(new Event('input')); }", step)
+            assert page.text_content("#step") == f"step {step}"
+            shown[step] = page.evaluate("""() => document.getElementById('plot').data
+                .filter((t) => (t.name || '').startsWith('Momentum: left the frame'))
+                .map((t) => t.x.length)""")
+        browser.close()
+    assert shown == {step: [int(step >= k)] for step in shown}, (k, shown)
+
+
 def test_heads_on_one_spot_become_rings_so_each_and_the_minimum_stay_visible(tmp_path):
     # Adam and AdamW with weight_decay = 0 take the same path: their heads share every spot.
     runs = [core.trajectory("quadratic", o, (-1.8, 1.0), 400, {"lr": 0.05, **({"weight_decay": 0.0} if o == "adamw" else {})})

@@ -1319,7 +1319,8 @@ def _map_traces(data) -> list[dict]:
     if m.color == "basin":
         for i, (colour, label, _) in enumerate(key[:len(data.minima)]):
             at = data.minima[i] if m.of_starts else (None, None)
-            traces.append(marker(label, [at[0]], [at[1]], palette.MINIMUM_SYMBOL, colour, MAP_MINIMUM_SIZE * 1.15))
+            traces.append(marker(label, [at[0]], [at[1]], palette.MINIMUM_SYMBOL, colour, MAP_MINIMUM_SIZE * 1.15,
+                                  line=palette.LANDMARK_COLOUR))
         key = key[len(data.minima):]
     elif m.of_starts and data.minima:
         points = np.asarray(data.minima, dtype=float)

@@ -89,7 +89,7 @@ def test_frame_steps_cover_the_run_evenly():
     assert render.Options("gif").frame_count(10_000) == render.DEFAULT_MAX_FRAMES
 
 
-@pytest.mark.parametrize("view", render.VIEWS)
+@pytest.mark.parametrize("view", render.PATH_VIEWS)
 def test_a_frame_drawn_over_the_cached_background_equals_a_fresh_drawing(scene, view):
     frames = render.Frames(scene, view, *SIZE)
     frames.frame(STEPS)  # draw everything first: nothing of it may stay behind
@@ -344,7 +344,7 @@ def test_the_default_export_is_a_16_9_slide():
     assert (opts.width, opts.height) == (1280, 720)
 
 
-@pytest.mark.parametrize("view", render.VIEWS)
+@pytest.mark.parametrize("view", render.PATH_VIEWS)
 @pytest.mark.parametrize("size", SLIDE_SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_title_and_legend_sit_by_the_plot_and_the_block_fills_the_frame(saddle, view, size):
     width, height = size
@@ -424,7 +424,7 @@ def test_mp4_is_h264_yuv420p_with_the_frames_and_size_asked_for(scene, tmp_path,
     assert int(info["nb_read_frames"]) == FRAMES
 
 
-@pytest.mark.parametrize("view", render.VIEWS)
+@pytest.mark.parametrize("view", render.PATH_VIEWS)
 def test_png_and_svg_of_a_step(scene, tmp_path, view):
     png = Image.open(export(scene, tmp_path, "png", view, step=10))
     assert png.format == "PNG" and png.size == SIZE
@@ -454,7 +454,7 @@ def test_no_asset_the_page_or_an_export_uses_names_a_cdn():
     assert found == {}
 
 
-@pytest.mark.parametrize("view", render.VIEWS)
+@pytest.mark.parametrize("view", render.PATH_VIEWS)
 def test_html_is_self_contained_and_holds_the_trajectories(scene, tmp_path, view):
     out = export(scene, tmp_path, "html", view)
     text = out.read_text(encoding="utf-8")
@@ -533,6 +533,9 @@ def test_html_plays_and_scrubs_offline_from_a_file(scene, tmp_path):
     ({"format": "mp4", "width": 801}, "width", "must be even for mp4"),
     ({"format": "gif", "frames": 500, "limits": {"frames": (1, 100)}}, "frames", "outside [1, 100]"),
     ({"format": "mp4", "step": 3}, "step", "step picks the step of a still (png, svg); an animation shows every step"),
+    ({"format": "gif", "view": "map"}, "view", "view = map is a still picture"),
+    ({"format": "mp4", "view": "map"}, "view", "it exports as png, svg, html; a mp4 animates view contour, surface3d"),
+    ({"format": "png", "view": "map", "step": 3}, "step", "the map shows where each run ends"),
 ])
 def test_bad_options_name_the_field_and_the_allowed_values(kwargs, field, message):
     with pytest.raises(core.InvalidInput) as err:

@@ -147,7 +147,7 @@ def plan(query: str, body: dict, display: dict, settings, prefix=("state",)):
 
     Raises app.api.Invalid naming the link key, under the sweep endpoints' limits.
     """
-    from app.api import Invalid, plan_sweep
+    from app.api import Invalid, parse, plan_sweep
     from app.explore import BasinsRequest, plan_basins
 
     prefix = list(prefix)
@@ -161,7 +161,7 @@ def plan(query: str, body: dict, display: dict, settings, prefix=("state",)):
     request = sweep_request(body, hp, m)
     try:
         if m.color == "basin":
-            sweep, minima, radius = plan_basins(BasinsRequest.model_validate(request), settings)
+            sweep, minima, radius = plan_basins(parse(BasinsRequest, request, ["body"]), settings)
         else:
             sweep, minima, radius = plan_sweep(request, settings), None, None
     except Invalid as e:

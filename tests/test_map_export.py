@@ -360,3 +360,12 @@ def test_the_map_colours_are_the_pages():
     assert json.loads(const("SIZES")) == list(maps.SIZES)
     assert float(const("TOL")) == maps.TOL
     assert list(json.loads(re.sub(r"(\w+):", r'"\1":', const("COLOURINGS")))) == list(maps.COLOURINGS)
+
+
+def test_a_typed_formula_maps_starts_over_its_own_domain(tmp_path):
+    link = "surface=custom&f=x%5E2%2B3*y%5E2&domain=-2,2,-1,1&opt=adam&view=map&map.x=x&map.y=y&map.n=32&steps=60"
+    m = settings_of(link)
+    assert (m.x.low, m.x.high, m.y.low, m.y.high, m.color) == (-2, 2, -1, 1, "basin")
+    out = tmp_path / "formula.svg"
+    assert main(["export", "--state", link, "--out", str(out)]) == 0
+    assert "<!-- ends at (0, 0) -->" in out.read_text()

@@ -1075,25 +1075,35 @@ _PAGE = """<!DOCTYPE html>
 html, body {{ margin: 0; height: 100%; background: #fff; font-family: system-ui, sans-serif; }}
 body {{ display: flex; flex-direction: column; }}
 #plot {{ flex: 1; min-height: 0; }}
-#controls {{ display: flex; align-items: center; gap: 0.75em; padding: 0.4em 1em 0.6em; }}
-#scrub {{ flex: 1; }}
-#play {{ font: inherit; min-width: 5.5em; }}
-#step {{ min-width: 7em; font-variant-numeric: tabular-nums; }}
+{style}
 </style>
 </head>
 <body>
 <div id="plot"></div>
-<div id="controls">
-<button id="play" type="button">Play</button>
-<input id="scrub" type="range" min="0" max="{last}" value="0" step="1" aria-label="Frame">
-<output id="step" for="scrub"></output>
-</div>
+{below}
 <script>{plotly}</script>
 <script id="gradscape-data" type="application/json">{data}</script>
-<script>{player}</script>
+<script>{script}</script>
 </body>
 </html>
 """
+_PLAYER_STYLE = """#controls { display: flex; align-items: center; gap: 0.75em; padding: 0.4em 1em 0.6em; }
+#scrub { flex: 1; }
+#play { font: inherit; min-width: 5.5em; }
+#step { min-width: 7em; font-variant-numeric: tabular-nums; }"""
+_PLAYER_CONTROLS = """<div id="controls">
+<button id="play" type="button">Play</button>
+<input id="scrub" type="range" min="0" max="{last}" value="0" step="1" aria-label="Frame">
+<output id="step" for="scrub"></output>
+</div>"""
+
+
+def _html_page(title: str, payload: dict, script: str, style: str = "", below: str = "") -> str:
+    """A page of one plot filling the window, with plotly.js, the data and `script` inline."""
+    # Inlined scripts end at the first "</script"; plotly.js has none today, and an escaped one means the same.
+    plotly_js = _plotly_js().replace("</script", "<\\/script")
+    return _PAGE.format(title=html.escape(title), style=style, below=below, plotly=plotly_js, data=_json(payload),
+                        script=script)
 
 
 def _json(obj) -> str:
@@ -1120,10 +1130,8 @@ def html_document(scene: Scene, opts: Options) -> str:
         "loop": opts.loop,
         "autoplay": opts.autoplay,
     }
-    # Inlined scripts end at the first "</script"; plotly.js has none today, and an escaped one means the same.
-    plotly_js = _plotly_js().replace("</script", "<\\/script")
-    return _PAGE.format(title=html.escape(scene.title(scene.steps)), last=len(payload["frames"]) - 1,
-                        plotly=plotly_js, data=_json(payload), player=_PLAYER)
+    return _html_page(scene.title(scene.steps), payload, _PLAYER, _PLAYER_STYLE,
+                      _PLAYER_CONTROLS.format(last=len(payload["frames"]) - 1))
 
 
 # --- the map -------------------------------------------------------------------
@@ -1156,8 +1164,6 @@ class MapFigure:
         from matplotlib.figure import Figure
         from matplotlib.lines import Line2D
         from matplotlib.patches import Patch
-
-        from app import maps
 
         self.data, self.width, self.height = data, width, height
         m = data.settings
@@ -1360,41 +1366,21 @@ def map_plotly_figure(data) -> dict:
     return {"data": _map_traces(data), "layout": layout}
 
 
-_MAP_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="Gradscape">
-<title>{title}</title>
-<style>
-html, body {{ margin: 0; height: 100%; background: #fff; font-family: system-ui, sans-serif; }}
-body {{ display: flex; flex-direction: column; }}
-#plot {{ flex: 1; min-height: 0; }}
-#note {{ margin: 0; padding: 0.3em 1em 0.6em; color: #444; }}
-</style>
-</head>
-<body>
-<div id="plot"></div>
-<p id="note">Hover a cell for its settings and where its run ended; drag to zoom, double-click for the whole map.</p>
-<script>{plotly}</script>
-<script id="gradscape-data" type="application/json">{data}</script>
-<script>
-(() => {{
+_MAP_NOTE = ('<p id="note">Hover a cell for its settings and where its run ended; drag to zoom, double-click for '
+             'the whole map.</p>')
+_MAP_SCRIPT = """
+(() => {
   const D = JSON.parse(document.getElementById("gradscape-data").textContent);
   Plotly.newPlot(document.getElementById("plot"), D.figure.data, D.figure.layout, D.config);
-}})();
-</script>
-</body>
-</html>
+})();
 """
 
 
 def map_html_document(data) -> str:
     """The map as a self-contained interactive page: plotly.js and the data inline, no external reference."""
     payload = {"figure": map_plotly_figure(data), "config": {"displaylogo": False, "responsive": True}}
-    plotly_js = _plotly_js().replace("</script", "<\\/script")
-    return _MAP_PAGE.format(title=html.escape(data.title()), plotly=plotly_js, data=_json(payload))
+    return _html_page(data.title(), payload, _MAP_SCRIPT, "#note { margin: 0; padding: 0.3em 1em 0.6em; color: #444; }",
+                      _MAP_NOTE)
 
 
 def _map_file(data, opts: Options, path: str) -> None:

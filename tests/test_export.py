@@ -256,11 +256,7 @@ def test_the_html_files_exit_markers_start_hidden_and_know_their_step(saddle, tm
 
 
 @pytest.mark.browser
-def test_the_html_files_exit_marker_appears_at_the_step_the_run_leaves(saddle, tmp_path):
-    playwright = pytest.importorskip("playwright.sync_api")
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("chromium is not installed")
+def test_the_html_files_exit_marker_appears_at_the_step_the_run_leaves(saddle, tmp_path, browser):
     # One frame per step, paused: frame i shows step i.
     out = tmp_path / "exits.html"
     render.export(saddle, render.make_options("html", "contour", frames=saddle.steps + 1, autoplay=False,
@@ -270,19 +266,17 @@ def test_the_html_files_exit_marker_appears_at_the_step_the_run_leaves(saddle, t
     x, y = momentum.points.T
     k = int(np.flatnonzero((x < x0) | (x > x1) | (y < y0) | (y > y1))[0])
     assert 2 < k < saddle.steps
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        page = browser.new_page()
-        page.goto(out.as_uri())
-        page.wait_for_selector("#plot .main-svg")
-        shown = {}
-        for step in (0, 1, k - 2, k - 1, k, k + 1, saddle.steps):
-            page.eval_on_selector("#scrub", "(el, i) => { el.value = i; el.dispatchEvent(new Event('input')); }", step)
-            assert page.text_content("#step") == f"step {step}"
-            shown[step] = page.evaluate("""() => document.getElementById('plot').data
-                .filter((t) => (t.name || '').startsWith('Momentum: left the frame'))
-                .map((t) => t.x.length)""")
-        browser.close()
+    page = browser.new_page()
+    page.goto(out.as_uri())
+    page.wait_for_selector("#plot .main-svg")
+    shown = {}
+    for step in (0, 1, k - 2, k - 1, k, k + 1, saddle.steps):
+        page.eval_on_selector("#scrub", "(el, i) => { el.value = i; el.dispatchEvent(new Event('input')); }", step)
+        assert page.text_content("#step") == f"step {step}"
+        shown[step] = page.evaluate("""() => document.getElementById('plot').data
+            .filter((t) => (t.name || '').startsWith('Momentum: left the frame'))
+            .map((t) => t.x.length)""")
+    page.close()
     assert shown == {step: [int(step >= k)] for step in shown}, (k, shown)
 
 
@@ -478,44 +472,38 @@ def test_html_is_self_contained_and_holds_the_trajectories(scene, tmp_path, view
 
 
 @pytest.mark.browser
-def test_html_plays_and_scrubs_offline_from_a_file(scene, tmp_path):
-    playwright = pytest.importorskip("playwright.sync_api")
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("chromium is not installed")
+def test_html_plays_and_scrubs_offline_from_a_file(scene, tmp_path, browser):
     out = export(scene, tmp_path, "html", frames=FRAMES)
     requests = []
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        page = browser.new_page()
-        page.on("request", lambda r: requests.append(r.url))
-        page.goto(out.as_uri())
-        page.wait_for_selector("#plot .main-svg")
-        # It autoplays and loops; pause, then scrub to a frame.
-        page.wait_for_function("Number(document.getElementById('scrub').value) > 0")
-        page.click("#play")
-        page.eval_on_selector("#scrub", "(el) => { el.value = 3; el.dispatchEvent(new Event('input')); }")
-        step = render.frame_steps(STEPS, FRAMES)[3]
-        assert page.text_content("#step") == f"step {step}"
-        assert f"step {step} / {STEPS}" in page.text_content(".gtitle")
-        shown = page.evaluate("document.getElementById('plot').data.filter(t => t.mode === 'lines')"
-                              ".map(t => t.x.length)")
-        assert shown == [min(step + 1, len(r.points)) for r in scene.runs]
-        # Plotly draws a trace of a type the vendored bundle lacks as an empty scatter.
-        assert page.evaluate("(gd => gd._fullData.every(t => t.type === (gd.data[t.index].type || 'scatter')))"
-                             "(document.getElementById('plot'))")
-        # The legend hangs on the plot's right edge and the title is centred over the plot, at any window size.
-        for width, height in SLIDE_SIZES:
-            page.set_viewport_size({"width": width, "height": height})
-            page.wait_for_timeout(300)
-            boxes = page.evaluate("""() => Object.fromEntries(["nsewdrag", "legend", "gtitle"].map((c) => {
-                const r = document.querySelector("#plot ." + c).getBoundingClientRect();
-                return [c, [r.left, r.right, r.top]];
-            }))""")
-            plot, legend, title = boxes["nsewdrag"], boxes["legend"], boxes["gtitle"]
-            assert 0 <= legend[0] - plot[1] <= 0.03 * width, (width, boxes)
-            assert abs((title[0] + title[1]) / 2 - (plot[0] + plot[1]) / 2) <= 2, (width, boxes)
-        browser.close()
+    page = browser.new_page()
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(out.as_uri())
+    page.wait_for_selector("#plot .main-svg")
+    # It autoplays and loops; pause, then scrub to a frame.
+    page.wait_for_function("Number(document.getElementById('scrub').value) > 0")
+    page.click("#play")
+    page.eval_on_selector("#scrub", "(el) => { el.value = 3; el.dispatchEvent(new Event('input')); }")
+    step = render.frame_steps(STEPS, FRAMES)[3]
+    assert page.text_content("#step") == f"step {step}"
+    assert f"step {step} / {STEPS}" in page.text_content(".gtitle")
+    shown = page.evaluate("document.getElementById('plot').data.filter(t => t.mode === 'lines')"
+                          ".map(t => t.x.length)")
+    assert shown == [min(step + 1, len(r.points)) for r in scene.runs]
+    # Plotly draws a trace of a type the vendored bundle lacks as an empty scatter.
+    assert page.evaluate("(gd => gd._fullData.every(t => t.type === (gd.data[t.index].type || 'scatter')))"
+                         "(document.getElementById('plot'))")
+    # The legend hangs on the plot's right edge and the title is centred over the plot, at any window size.
+    for width, height in SLIDE_SIZES:
+        page.set_viewport_size({"width": width, "height": height})
+        page.wait_for_timeout(300)
+        boxes = page.evaluate("""() => Object.fromEntries(["nsewdrag", "legend", "gtitle"].map((c) => {
+            const r = document.querySelector("#plot ." + c).getBoundingClientRect();
+            return [c, [r.left, r.right, r.top]];
+        }))""")
+        plot, legend, title = boxes["nsewdrag"], boxes["legend"], boxes["gtitle"]
+        assert 0 <= legend[0] - plot[1] <= 0.03 * width, (width, boxes)
+        assert abs((title[0] + title[1]) / 2 - (plot[0] + plot[1]) / 2) <= 2, (width, boxes)
+    page.close()
     assert all(url.startswith("file://") for url in requests), requests
 
 

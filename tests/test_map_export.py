@@ -11,7 +11,6 @@ import io
 import json
 import math
 import re
-import shutil
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -21,7 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from app import exports, maps, palette, render
+from app import exports, maps, render
 from app.api import Invalid
 from app.cli import main
 from app.main import create_app
@@ -164,29 +163,23 @@ def test_the_html_map_is_self_contained(client):
 
 
 @pytest.mark.browser
-def test_the_html_map_draws_a_heatmap_and_hovers_offline(client, tmp_path):
-    playwright = pytest.importorskip("playwright.sync_api")
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("chromium is not installed")
+def test_the_html_map_draws_a_heatmap_and_hovers_offline(client, tmp_path, browser):
     out = tmp_path / "map.html"
     out.write_bytes(export_file(client, LR_MOMENTUM, "html")[1])
     requests = []
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 720})
-        page.on("request", lambda r: requests.append(r.url))
-        page.goto(out.as_uri())
-        page.wait_for_selector("#plot .hm image")  # Plotly paints a heatmap as one image
-        # The bundle knows every trace type the file asks for (it would draw an unknown one as an empty scatter).
-        types = page.evaluate("(gd => gd._fullData.map(t => [gd.data[t.index].type || 'scatter', t.type]))"
-                              "(document.getElementById('plot'))")
-        assert all(a == b for a, b in types) and ["heatmap", "heatmap"] in types
-        box = page.locator("#plot .nsewdrag").bounding_box()
-        page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.5)
-        page.wait_for_selector("#plot .hoverlayer .hovertext")
-        assert "final f − f* =" in page.text_content("#plot .hoverlayer")
-        browser.close()
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(out.as_uri())
+    page.wait_for_selector("#plot .hm image")  # Plotly paints a heatmap as one image
+    # The bundle knows every trace type the file asks for (it would draw an unknown one as an empty scatter).
+    types = page.evaluate("(gd => gd._fullData.map(t => [gd.data[t.index].type || 'scatter', t.type]))"
+                          "(document.getElementById('plot'))")
+    assert all(a == b for a, b in types) and ["heatmap", "heatmap"] in types
+    box = page.locator("#plot .nsewdrag").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.5)
+    page.wait_for_selector("#plot .hoverlayer .hovertext")
+    assert "final f − f* =" in page.text_content("#plot .hoverlayer")
+    page.close()
     assert all(url.startswith("file://") for url in requests), requests
 
 

@@ -998,7 +998,26 @@ def _figure(scene: Scene, view: str) -> tuple[dict, list[dict]]:
     return {"data": data, "layout": layout}, runs
 
 
-_PLAYER = """
+# A plot keeping x and y to scale (the contour, a map of starts) narrows its plot area: hang the legend
+# on that area's right edge (unless it lies below the plot) and centre the title over it, at any window
+# size, instead of the page's edges.
+_HUG = """
+function hug(gd) {
+  const full = gd._fullLayout;
+  if (!full || !full.xaxis) return;
+  const [a, b] = full.xaxis.domain, x = b + 0.01, middle = (a + b) / 2, update = {};
+  if (full.showlegend && full.legend.orientation !== "h" && Math.abs(full.legend.x - x) > 1e-3) {
+    Object.assign(update, {"legend.x": x, "legend.xanchor": "left"});
+  }
+  if (Math.abs(full.title.x - middle) > 1e-3) Object.assign(update, {"title.x": middle, "title.xanchor": "center"});
+  if (Object.keys(update).length) Plotly.relayout(gd, update);
+  // A colour bar too (the map's): beside the plot, not at the page's edge.
+  const bars = gd._fullData.filter((t) => t.showscale && t.colorbar && Math.abs(t.colorbar.x - x) > 1e-3);
+  if (bars.length) Plotly.restyle(gd, {"colorbar.x": x, "colorbar.xanchor": "left"}, bars.map((t) => t.index));
+}
+"""
+
+_PLAYER = _HUG + """
 (() => {
   const D = JSON.parse(document.getElementById("gradscape-data").textContent);
   const gd = document.getElementById("plot");
@@ -1045,19 +1064,10 @@ _PLAYER = """
   document.addEventListener("keydown", e => {
     if (e.key === " " && e.target === document.body) { e.preventDefault(); setPlaying(!playing); }
   });
-  // The contour keeps x and y to scale by narrowing its plot area: hang the legend on that area's
-  // right edge and centre the title over it, at any window size, instead of the page's edges.
-  function hug() {
-    const full = gd._fullLayout;
-    if (D.three_d || !full || !full.xaxis) return;
-    const [a, b] = full.xaxis.domain, x = b + 0.01, middle = (a + b) / 2;
-    if (Math.abs(full.legend.x - x) > 1e-3 || Math.abs(full.title.x - middle) > 1e-3) {
-      Plotly.relayout(gd, {"legend.x": x, "legend.xanchor": "left", "title.x": middle, "title.xanchor": "center"});
-    }
-  }
+  const hugs = () => { if (!D.three_d) hug(gd); };
   Plotly.newPlot(gd, D.figure.data, D.figure.layout, D.config).then(() => {
-    hug();
-    gd.on("plotly_afterplot", hug);
+    hugs();
+    gd.on("plotly_afterplot", hugs);
     show(D.autoplay ? 0 : D.frames.length - 1);  // paused, it opens on the whole paths
     setPlaying(D.autoplay);
   });
@@ -1361,17 +1371,22 @@ def map_plotly_figure(data) -> dict:
         layout["legend"] = {"x": 1.02, "y": 1, "xanchor": "left"}
     else:
         # The colour bar takes the right; the key goes under the plot.
-        layout["legend"] = {"orientation": "h", "x": 0.5, "xanchor": "center", "y": -0.12, "yanchor": "top"}
-        layout["margin"]["b"] = 100
+        layout["legend"] = {"orientation": "h", "x": 0.5, "xanchor": "center", "yref": "container", "y": 0,
+                            "yanchor": "bottom"}
+        layout["margin"]["b"] = 95
     return {"data": _map_traces(data), "layout": layout}
 
 
 _MAP_NOTE = ('<p id="note">Hover a cell for its settings and where its run ended; drag to zoom, double-click for '
              'the whole map.</p>')
-_MAP_SCRIPT = """
+_MAP_SCRIPT = _HUG + """
 (() => {
   const D = JSON.parse(document.getElementById("gradscape-data").textContent);
-  Plotly.newPlot(document.getElementById("plot"), D.figure.data, D.figure.layout, D.config);
+  const gd = document.getElementById("plot");
+  Plotly.newPlot(gd, D.figure.data, D.figure.layout, D.config).then(() => {
+    hug(gd);
+    gd.on("plotly_afterplot", () => hug(gd));
+  });
 })();
 """
 

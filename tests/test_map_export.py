@@ -362,3 +362,51 @@ def test_a_typed_formula_maps_starts_over_its_own_domain(tmp_path):
     out = tmp_path / "formula.svg"
     assert main(["export", "--state", link, "--out", str(out)]) == 0
     assert "<!-- ends at (0, 0) -->" in out.read_text()
+
+
+@pytest.fixture(scope="module")
+def lr_map():
+    body, display = exports.read_state(LR_MOMENTUM)
+    return maps.compute(LR_MOMENTUM, body, display, get_settings())
+
+
+def test_each_cell_of_the_png_has_its_colour_and_the_links_settings_are_ringed(lr_map):
+    figure = render.MapFigure(lr_map, 1280, 720)
+    pixels = np.asarray(figure.rgba())[..., :3].astype(int)
+    colours = lr_map.colours()
+    assert (colours[lr_map.diverged] == [int(maps.DIVERGED_COLOUR[k:k + 2], 16) for k in (1, 3, 5)]).all()
+
+    def pixel(x, y):
+        px, py = figure.ax.transData.transform((x, y))
+        return int(round(figure.height - py)), int(round(px))
+
+    rng = np.random.default_rng(0)
+    for i, j in rng.integers(0, 32, size=(40, 2)):
+        r, c = pixel(lr_map.xs[i], lr_map.ys[j])
+        assert (pixels[r, c] == colours[i, j]).all(), (i, j)
+    # A black ring round the link's own lr and momentum, a white one outside it.
+    r, c = pixel(*lr_map.current)
+    radius = render.MAP_RING_SIZE / 2 * figure.fig.dpi / 72
+    angles = np.linspace(0, 2 * np.pi, 16, endpoint=False)
+    ring = pixels[np.rint(r + radius * np.sin(angles)).astype(int), np.rint(c + radius * np.cos(angles)).astype(int)]
+    assert (ring.max(axis=-1) < 60).mean() > 0.8
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("link, beside", [(BASINS, "legend"), (BASINS.replace("&view=map", "&view=map&map.color=loss"),
+                                                                "colorbar")])
+def test_the_html_maps_key_or_colour_bar_hangs_beside_the_plot_at_every_size(client, tmp_path, browser, link, beside):
+    out = tmp_path / "map.html"
+    out.write_bytes(export_file(client, link, "html")[1])
+    page = browser.new_page()
+    page.goto(out.as_uri())
+    page.wait_for_selector("#plot .hm image")
+    for width, height in SLIDES:
+        page.set_viewport_size({"width": width, "height": height})
+        page.wait_for_timeout(300)
+        plot, key = page.evaluate("""(key) => [".nsewdrag", key].map((c) => {
+            const r = document.querySelector("#plot " + c).getBoundingClientRect();
+            return [r.left, r.right];
+        })""", "." + beside)
+        assert 0 <= key[0] - plot[1] <= 0.03 * width, (width, plot, key)
+    page.close()

@@ -270,14 +270,15 @@ class Scale:
     title: str
     values: np.ndarray  # (nx, ny)
 
-    def ticks(self) -> list[int]:
-        """Whole powers of ten on a log scale, at most about six."""
+    def ticks(self) -> list[tuple[float, str]]:
+        """Colour-bar ticks of a log scale as (log10 value, label): whole powers of ten, at most about six;
+        on a scale spanning less than one, a few values between, written out. [] on a linear scale."""
         if not self.log:
             return []
         a, b = math.ceil(self.lo), math.floor(self.hi)
-        if b < a:
-            return []
-        return list(range(a, b + 1, max(1, math.ceil((b - a) / 6))))
+        if b >= a:
+            return [(k, "1" if k == 0 else f"10^{k}") for k in range(a, b + 1, max(1, math.ceil((b - a) / 6)))]
+        return [(float(t), fmt(10 ** float(t))) for t in np.linspace(self.lo, self.hi, 4)]
 
 
 @dataclass

@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 import io
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -1159,8 +1160,10 @@ def _map_cmap():
     return LinearSegmentedColormap.from_list("gradscape-map", maps.VIRIDIS[::-1])
 
 
-def _power_label(k: int) -> str:
-    return "1" if k == 0 else f"$10^{{{k}}}$"
+def _power_label(label: str) -> str:
+    """A tick label of Scale.ticks as mathtext: 10^-3 as a raised power."""
+    base, _, power = label.partition("^")
+    return f"$10^{{{power}}}$" if power else base
 
 
 class MapFigure:
@@ -1219,7 +1222,8 @@ class MapFigure:
         ring = {"marker": "o", "ms": MAP_RING_SIZE, "mfc": "none", "mec": "black", "mew": 1.8, "linestyle": "none"}
         ax.plot([cx], [cy], zorder=7, **ring)
         handles.append(Line2D([], [], label=data.current_label(), **ring))
-        ax.set_title(data.title())
+        # Over the whole block (plot and colour bar or key), which is centred in the frame.
+        self.title = self.fig.suptitle(data.title())
         self.colorbar = None
         if m.color != "basin":
             sc = data.scale()
@@ -1228,7 +1232,7 @@ class MapFigure:
             self.colorbar.set_label(sc.title)
             if sc.log:
                 ticks = sc.ticks()
-                self.colorbar.set_ticks(ticks, labels=[_power_label(k) for k in ticks])
+                self.colorbar.set_ticks([t for t, _ in ticks], labels=[_power_label(label) for _, label in ticks])
             self.colorbar.outline.set_visible(False)
             # Beside a colour bar, the key goes below the plot.
             self.legend = self.fig.legend(handles=handles, loc="outside lower center", frameon=False,
@@ -1249,8 +1253,20 @@ class MapFigure:
 
         renderer = self.canvas.get_renderer()
         self.fig.set_layout_engine("none")
-        gap = self.fig.dpi / 72 * 10
+        gap, margin = self.fig.dpi / 72 * 10, self.fig.dpi / 72 * 4
         plot = self.ax.get_tightbbox(renderer)
+        if self.colorbar is None:
+            # Constrained layout left the key its room beside the plot's box, which labels on a long axis
+            # may overrun: narrow the plot (its labels keep their size) until both fit the frame.
+            for _ in range(3):
+                key = self.legend.get_window_extent(renderer)
+                too_wide = plot.width + gap + key.width - (self.width - 2 * margin)
+                if too_wide <= 0.5:
+                    break
+                box = self.ax.get_position(original=False)
+                self.ax.set_position([box.x0, box.y0, box.width - too_wide / self.width, box.height])
+                self.canvas.draw()
+                plot = self.ax.get_tightbbox(renderer)
         if self.colorbar is not None:
             cax, box = self.colorbar.ax, self.ax.get_position(original=False)
             bar = cax.get_position(original=False)
@@ -1315,7 +1331,8 @@ def _map_traces(data) -> list[dict]:
         colourbar = {"title": {"text": sc.title, "side": "right"}, "thickness": 14, "len": 0.9, "outlinewidth": 0}
         if sc.log:
             ticks = sc.ticks()
-            colourbar.update(tickvals=ticks, ticktext=["1" if k == 0 else f"10<sup>{k}</sup>" for k in ticks])
+            colourbar.update(tickvals=[t for t, _ in ticks],
+                             ticktext=[re.sub(r"\^(.+)", r"<sup>\1</sup>", label) for _, label in ticks])
         traces.append({**cells, "name": sc.title, "z": grid(shown), "zmin": sc.lo, "zmax": sc.hi,
                        "colorscale": [[i / (n - 1), c] for i, c in enumerate(maps.VIRIDIS)], "reversescale": True,
                        "colorbar": colourbar})

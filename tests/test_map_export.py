@@ -410,3 +410,13 @@ def test_the_html_maps_key_or_colour_bar_hangs_beside_the_plot_at_every_size(cli
         })""", "." + beside)
         assert 0 <= key[0] - plot[1] <= 0.03 * width, (width, plot, key)
     page.close()
+
+
+def test_a_log_colour_bar_is_ticked_at_powers_of_ten_or_between_them_when_it_spans_less_than_one():
+    wide = maps.Scale(-16.0, 1.06, True, "", np.zeros(0))
+    assert wide.ticks() == [(k, f"10^{k}") for k in (-16, -13, -10, -7, -4)] + [(-1, "10^-1")]
+    narrow = maps.Scale(0.61, 0.86, True, "", np.zeros(0))
+    values = [t for t, _ in narrow.ticks()]
+    assert values[0] == 0.61 and values[-1] == 0.86 and len(values) == 4
+    assert [label for _, label in narrow.ticks()] == [maps.fmt(10 ** t) for t in values]
+    assert maps.Scale(0, 300, False, "", np.zeros(0)).ticks() == []

@@ -10,7 +10,8 @@ running; finished files are kept for `keep_seconds`, and at most `max_jobs` jobs
 are kept at all.
 
 The CLI and the HTTP route share `scene_from_state`: both turn the page's URL
-query string into runs with app.state, exactly as the page does.
+query string into runs with app.state, exactly as the page does, or, for the
+map view, into the link's map (app/maps.py), which exports as PNG, SVG or HTML.
 """
 
 from __future__ import annotations

@@ -420,3 +420,13 @@ def test_a_log_colour_bar_is_ticked_at_powers_of_ten_or_between_them_when_it_spa
     assert values[0] == 0.61 and values[-1] == 0.86 and len(values) == 4
     assert [label for _, label in narrow.ticks()] == [maps.fmt(10 ** t) for t in values]
     assert maps.Scale(0, 300, False, "", np.zeros(0)).ticks() == []
+
+
+def test_a_map_link_needs_no_race_its_map_names_its_own_optimizer():
+    link = "surface=himmelblau&view=map&map.opt=sgd&map.x=x&map.y=y&map.n=32&steps=50"
+    data, display = exports.scene_from_state(link, get_settings())
+    assert isinstance(data, maps.MapData) and display["view"] == "map"
+    assert data.title() == "SGD on Himmelblau: 32 × 32 runs of 50 steps"
+    # Without a map, the same link is refused for racing nothing.
+    with pytest.raises(Invalid, match="no optimizer chosen"):
+        exports.scene_from_state(link, get_settings(), view="contour")

@@ -18,6 +18,8 @@ from urllib.parse import parse_qsl, urlencode
 import numpy as np
 
 import core
+from app.api import Invalid, compute_limit, field_loc, parse, plan_sweep
+from app.explore import BasinsRequest, plan_basins
 from app.state import link_query, request_from_query
 from core.engine import optimizer_spec, resolve_hyperparameters, resolve_surface
 
@@ -147,16 +149,11 @@ def plan(query: str, body: dict, display: dict, settings, prefix=("state",)):
 
     Raises app.api.Invalid naming the link key, under the sweep endpoints' limits.
     """
-    from app.api import Invalid, parse, plan_sweep
-    from app.explore import BasinsRequest, plan_basins
-
     prefix = list(prefix)
     m = map_settings(body, display)
     try:
         hp = _hyperparameters(query, m.opt)
     except core.InvalidInput as e:
-        from app.api import field_loc
-
         raise Invalid([*prefix, *field_loc(e.field)], e.reason) from None
     request = sweep_request(body, hp, m)
     try:
@@ -174,8 +171,6 @@ def plan(query: str, body: dict, display: dict, settings, prefix=("state",)):
 def compute(query: str, body: dict, display: dict, settings, prefix=("state",),
             seconds: float | None = None) -> "MapData":
     """The link's map, every cell computed; past `seconds` raises the API's compute-limit error (413)."""
-    from app.api import compute_limit
-
     m, hp, sweep, minima, radius = plan(query, body, display, settings, prefix)
     nx, ny = sweep.shape
     loss, hit = np.full((nx, ny), np.nan), np.full((nx, ny), np.nan)

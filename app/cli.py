@@ -168,7 +168,7 @@ def _export(args) -> int:
         parser.error(f"--out {out}: not writable")
     query, flags = _state_query(args, parser)
     try:
-        scene, display = scene_from_state(query, get_settings())
+        scene, display = scene_from_state(query, get_settings(), view=args.view)
     except Invalid as exc:
         loc = [str(p) for p in exc.errors[0]["loc"][1:]]
         key = ".".join(loc)

@@ -10,7 +10,8 @@ running; finished files are kept for `keep_seconds`, and at most `max_jobs` jobs
 are kept at all.
 
 The CLI and the HTTP route share `scene_from_state`: both turn the page's URL
-query string into runs with app.state, exactly as the page does.
+query string into runs with app.state, exactly as the page does, or, for the
+map view, into the link's map (app/maps.py), which exports as PNG, SVG or HTML.
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ from fastapi.responses import FileResponse
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictInt
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from app import render
+from app import maps, render
 from app.api import Invalid, build_runs, compute_limit, field_loc, run_all
 from app.jobs import Busy, JobStore
 from app.settings import Settings, SettingsDep
-from app.state import DISPLAY, link_query, request_from_query
+from app.state import DISPLAY, MAP_DISPLAY, link_query, request_from_query
 from core import OPTIMIZERS, InvalidInput
 
 router = APIRouter(prefix="/api/exports", tags=["exports"])
@@ -79,15 +80,20 @@ ExportSettingsDep = Annotated[ExportSettings, Depends(get_export_settings)]
 # --- from a shared state to a scene ------------------------------------------------
 
 def scene_from_state(query: str, settings: Settings, prefix=("state",),
-                     seconds: float | None = None) -> tuple[render.Scene, dict]:
+                     seconds: float | None = None, view: str | None = None) -> tuple[render.Scene, dict]:
     """The scene a shared link shows, and its display keys (view, autoplay, loop, ...).
 
     The query is read as the page reads it, and the runs are validated and
     computed by the API's own code under the server's `settings`; `seconds`
-    bounds the computation. Raises app.api.Invalid naming the URL key or the
-    field that is wrong, its loc starting with `prefix`.
+    bounds the computation. For the map view (`view`, else the link's own),
+    the scene is the link's map (app.maps.MapData), computed as the map
+    endpoints compute it under their limits. Raises app.api.Invalid naming the
+    URL key or the field that is wrong, its loc starting with `prefix`.
     """
-    body, display = read_state(query, prefix)
+    body, display = read_state(query, prefix, need_runs=False)
+    if (view or display.get("view")) == render.MAP:
+        return maps.compute(query, body, display, settings, prefix, seconds), display
+    _need_runs(body, prefix)
     runs = build_runs(body, settings, prefix)
     if not run_all(runs, float("inf") if seconds is None else seconds):
         raise compute_limit(settings)
@@ -134,7 +140,8 @@ class ExportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     state: str = Field("", description="the page's URL query string, e.g. surface=beale&opt=adam,sgd&steps=300")
     format: Format
-    view: View | None = Field(None, description="the state's view when omitted; contour if it has none")
+    view: View | None = Field(None, description="the state's view when omitted; contour if it has none. "
+                              "map (the state's map.* keys) is a still: png, svg or html")
     frames: StrictInt | None = Field(None, description=f"frames of an animation; one per step, at most "
                                                  f"{render.DEFAULT_MAX_FRAMES}, when omitted")
     fps: StrictInt | None = Field(None, description=f"frames per second; {render.DEFAULT_FPS} when omitted")
@@ -151,25 +158,37 @@ class ExportStatus(BaseModel):
     filename: str
 
 
-def read_state(query: str, prefix=("state",)) -> tuple[dict, dict]:
-    """The request body and display keys of a shared link, read as the page reads it; nothing validated by core."""
+def read_state(query: str, prefix=("state",), need_runs: bool = True) -> tuple[dict, dict]:
+    """The request body and display keys of a shared link, read as the page reads it; nothing validated by core.
+
+    `need_runs`: refuse a link that races no optimizer (a map needs none: it picks its own).
+    """
     try:
         body = request_from_query(query)
     except InvalidInput as exc:
         raise Invalid([*prefix, *field_loc(exc.field)], exc.reason) from None
-    display = {k: body.pop(k) for k in DISPLAY if k in body}
+    display = {k: body.pop(k) for k in (*DISPLAY, *MAP_DISPLAY) if k in body}
     if "loop" not in parse_qs(link_query(query)):
         display["loop"] = True  # slides loop an animation unless the link says otherwise
-    if not body["runs"]:
-        raise Invalid([*prefix, "opt"],
-                      f"no optimizer chosen; give opt=adam,sgd,... (allowed: {', '.join(OPTIMIZERS)})")
+    if need_runs:
+        _need_runs(body, prefix)
     return body, display
 
 
-def validate_state(query: str, settings: Settings, prefix=("state",)) -> tuple[dict, dict]:
+def _need_runs(body: dict, prefix) -> None:
+    if not body["runs"]:
+        raise Invalid([*prefix, "opt"],
+                      f"no optimizer chosen; give opt=adam,sgd,... (allowed: {', '.join(OPTIMIZERS)})")
+
+
+def validate_state(query: str, settings: Settings, prefix=("state",), view: str | None = None) -> tuple[dict, dict]:
     """The request body and display keys of a shared link, validated as scene_from_state would, computing nothing."""
-    body, display = read_state(query, prefix)
-    build_runs(body, settings, prefix)
+    body, display = read_state(query, prefix, need_runs=False)
+    if (view or display.get("view")) == render.MAP:
+        maps.plan(query, body, display, settings, prefix)
+    else:
+        _need_runs(body, prefix)
+        build_runs(body, settings, prefix)
     return body, display
 
 
@@ -179,11 +198,15 @@ def validate_state(query: str, settings: Settings, prefix=("state",)) -> tuple[d
 def start_export(request: ExportRequest, http: Request, settings: ExportSettingsDep, api_settings: SettingsDep,
                  jobs: JobsDep):
     """Queue an export file; poll its status (its place in the queue, then its progress), then fetch its file."""
-    body, display = validate_state(request.state, api_settings, ("body", "state"))
-    given = {k: getattr(request, k) for k in ("frames", "fps", "width", "height", "step")}
     view = request.view.value if request.view is not None else None
+    _, display = read_state(request.state, ("body", "state"), need_runs=False)
+    given = {k: getattr(request, k) for k in ("frames", "fps", "width", "height", "step")}
     try:
         opts = options_for(display, request.format.value, view, settings.limits(), **given)
+    except InvalidInput as exc:
+        raise Invalid(["body", exc.field], exc.reason) from None
+    body, display = validate_state(request.state, api_settings, ("body", "state"), opts.view)
+    try:
         render.check(SimpleNamespace(steps=body["steps"]), opts)
     except InvalidInput as exc:
         raise Invalid(["body", exc.field], exc.reason) from None

@@ -169,8 +169,9 @@ def make(records, job_id: str, owner: int | None = None) -> None:
 
     try:
         settings = get_settings()
-        scene, _ = scene_from_state(row["state"], settings, seconds=settings.max_compute_seconds)
-        render.export(scene, render.Options(**json.loads(row["options"])), row["path"], progress)
+        opts = render.Options(**json.loads(row["options"]))
+        scene, _ = scene_from_state(row["state"], settings, seconds=settings.max_compute_seconds, view=opts.view)
+        render.export(scene, opts, row["path"], progress)
     except Invalid as exc:
         records.update(job_id, status="error", message=exc.errors[0]["msg"], finished=time.time())
     except InvalidInput as exc:

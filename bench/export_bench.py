@@ -7,6 +7,8 @@ Exports Adam, SGD and RMSprop on Beale, 300 steps, as 300 frames at 800 x 600
 prints time / target. Then, side by side, the same frames drawn the naive way
 (a full figure draw per frame) to show what the cached background saves, and
 every optimizer at 20,000 steps, where each frame draws only its new points.
+Last, the map view: a 64 x 64 lr x momentum map of 500 steps (and Himmelblau's
+basins) computed, then drawn as PNG, SVG and HTML, each against the computing.
 """
 
 from __future__ import annotations
@@ -107,6 +109,24 @@ def main() -> None:
     seconds, size = export(big, "gif", "contour", out, 1)
     print(f"\nAll {len(big.runs)} optimizers x 20,000 steps ({points:,} points), contour GIF: "
           f"{seconds:.2f} s, {size / 1e3:,.0f} kB")
+    print("\nThe map view, 64 x 64 runs of 500 steps: computing it, then drawing it (x the computing)")
+    from app import maps
+    from app.exports import read_state
+    from app.settings import get_settings
+
+    for name, link in [("lr x momentum", "surface=quadratic&surface.kappa=100&opt=momentum&steps=500&view=map"
+                                         "&map.x=lr&map.y=momentum&map.n=64"),
+                       ("basins", "surface=himmelblau&opt=sgd&steps=500&view=map&map.x=x&map.y=y&map.n=64")]:
+        body, display = read_state(link, need_runs=False)
+        data = maps.compute(link, body, display, get_settings())
+        computing = timed(lambda: maps.compute(link, body, display, get_settings()), args.repeat)
+        print(f"  {name:14s} computing {computing * 1e3:7.1f} ms")
+        for fmt in render.MAP_FORMATS:
+            path = out / f"map-{name.split()[0]}.{fmt}"
+            opts = render.make_options(fmt, "map", width=WIDTH, height=HEIGHT)
+            seconds = timed(lambda: render.export(data, opts, path), args.repeat)
+            print(f"  {'':14s} {fmt:4s} {seconds * 1e3:9.1f} ms {seconds / computing:7.1f}x"
+                  f"{path.stat().st_size / 1e3:9,.0f} kB")
     print(f"\nFiles in {out}")
 
 

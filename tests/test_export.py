@@ -89,7 +89,7 @@ def test_frame_steps_cover_the_run_evenly():
     assert render.Options("gif").frame_count(10_000) == render.DEFAULT_MAX_FRAMES
 
 
-@pytest.mark.parametrize("view", render.VIEWS)
+@pytest.mark.parametrize("view", render.PATH_VIEWS)
 def test_a_frame_drawn_over_the_cached_background_equals_a_fresh_drawing(scene, view):
     frames = render.Frames(scene, view, *SIZE)
     frames.frame(STEPS)  # draw everything first: nothing of it may stay behind
@@ -232,6 +232,54 @@ def test_the_html_file_marks_where_a_run_left_the_frame(saddle, tmp_path):
     assert f"Momentum: left the frame at step {step}" in text and "triangle-up" in text
 
 
+def html_payload(path) -> dict:
+    text = Path(path).read_text(encoding="utf-8")
+    return json.loads(re.search(r'<script id="gradscape-data" type="application/json">(.*?)</script>', text, re.S)[1])
+
+
+@pytest.mark.parametrize("view", ["contour", "surface3d"])
+def test_the_html_files_exit_markers_start_hidden_and_know_their_step(saddle, tmp_path, view):
+    data = html_payload(export(saddle, tmp_path, "html", view))
+    exits = {e["trace"]: e for e in data["exits"]}
+    traces = data["figure"]["data"]
+    # One per run that leaves (Momentum and Nesterov), at the step core's path first lies outside the domain.
+    (x0, x1), (y0, y1) = saddle.spec.domain
+    steps = []
+    for run in saddle.runs[:2]:
+        x, y = run.points.T
+        steps.append(int(np.flatnonzero((x < x0) | (x > x1) | (y < y0) | (y > y1))[0]))
+    assert sorted(e["step"] for e in exits.values()) == sorted(steps)
+    for i, e in exits.items():
+        assert traces[i]["x"] == [] and traces[i]["y"] == []  # nothing shows before the player says so
+        assert "left the frame at step" in traces[i]["name"] and f"step {e['step']}" in traces[i]["name"]
+        assert len(e["x"]) == len(e["y"]) == 1
+
+
+@pytest.mark.browser
+def test_the_html_files_exit_marker_appears_at_the_step_the_run_leaves(saddle, tmp_path, browser):
+    # One frame per step, paused: frame i shows step i.
+    out = tmp_path / "exits.html"
+    render.export(saddle, render.make_options("html", "contour", frames=saddle.steps + 1, autoplay=False,
+                                              width=SIZE[0], height=SIZE[1]), out)
+    momentum = saddle.runs[0]
+    (x0, x1), (y0, y1) = saddle.spec.domain
+    x, y = momentum.points.T
+    k = int(np.flatnonzero((x < x0) | (x > x1) | (y < y0) | (y > y1))[0])
+    assert 2 < k < saddle.steps
+    page = browser.new_page()
+    page.goto(out.as_uri())
+    page.wait_for_selector("#plot .main-svg")
+    shown = {}
+    for step in (0, 1, k - 2, k - 1, k, k + 1, saddle.steps):
+        page.eval_on_selector("#scrub", "(el, i) => { el.value = i; el.dispatchEvent(new Event('input')); }", step)
+        assert page.text_content("#step") == f"step {step}"
+        shown[step] = page.evaluate("""() => document.getElementById('plot').data
+            .filter((t) => (t.name || '').startsWith('Momentum: left the frame'))
+            .map((t) => t.x.length)""")
+    page.close()
+    assert shown == {step: [int(step >= k)] for step in shown}, (k, shown)
+
+
 def test_heads_on_one_spot_become_rings_so_each_and_the_minimum_stay_visible(tmp_path):
     # Adam and AdamW with weight_decay = 0 take the same path: their heads share every spot.
     runs = [core.trajectory("quadratic", o, (-1.8, 1.0), 400, {"lr": 0.05, **({"weight_decay": 0.0} if o == "adamw" else {})})
@@ -290,7 +338,7 @@ def test_the_default_export_is_a_16_9_slide():
     assert (opts.width, opts.height) == (1280, 720)
 
 
-@pytest.mark.parametrize("view", render.VIEWS)
+@pytest.mark.parametrize("view", render.PATH_VIEWS)
 @pytest.mark.parametrize("size", SLIDE_SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_title_and_legend_sit_by_the_plot_and_the_block_fills_the_frame(saddle, view, size):
     width, height = size
@@ -370,7 +418,7 @@ def test_mp4_is_h264_yuv420p_with_the_frames_and_size_asked_for(scene, tmp_path,
     assert int(info["nb_read_frames"]) == FRAMES
 
 
-@pytest.mark.parametrize("view", render.VIEWS)
+@pytest.mark.parametrize("view", render.PATH_VIEWS)
 def test_png_and_svg_of_a_step(scene, tmp_path, view):
     png = Image.open(export(scene, tmp_path, "png", view, step=10))
     assert png.format == "PNG" and png.size == SIZE
@@ -400,7 +448,7 @@ def test_no_asset_the_page_or_an_export_uses_names_a_cdn():
     assert found == {}
 
 
-@pytest.mark.parametrize("view", render.VIEWS)
+@pytest.mark.parametrize("view", render.PATH_VIEWS)
 def test_html_is_self_contained_and_holds_the_trajectories(scene, tmp_path, view):
     out = export(scene, tmp_path, "html", view)
     text = out.read_text(encoding="utf-8")
@@ -424,44 +472,38 @@ def test_html_is_self_contained_and_holds_the_trajectories(scene, tmp_path, view
 
 
 @pytest.mark.browser
-def test_html_plays_and_scrubs_offline_from_a_file(scene, tmp_path):
-    playwright = pytest.importorskip("playwright.sync_api")
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("chromium is not installed")
+def test_html_plays_and_scrubs_offline_from_a_file(scene, tmp_path, browser):
     out = export(scene, tmp_path, "html", frames=FRAMES)
     requests = []
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        page = browser.new_page()
-        page.on("request", lambda r: requests.append(r.url))
-        page.goto(out.as_uri())
-        page.wait_for_selector("#plot .main-svg")
-        # It autoplays and loops; pause, then scrub to a frame.
-        page.wait_for_function("Number(document.getElementById('scrub').value) > 0")
-        page.click("#play")
-        page.eval_on_selector("#scrub", "(el) => { el.value = 3; el.dispatchEvent(new Event('input')); }")
-        step = render.frame_steps(STEPS, FRAMES)[3]
-        assert page.text_content("#step") == f"step {step}"
-        assert f"step {step} / {STEPS}" in page.text_content(".gtitle")
-        shown = page.evaluate("document.getElementById('plot').data.filter(t => t.mode === 'lines')"
-                              ".map(t => t.x.length)")
-        assert shown == [min(step + 1, len(r.points)) for r in scene.runs]
-        # Plotly draws a trace of a type the vendored bundle lacks as an empty scatter.
-        assert page.evaluate("(gd => gd._fullData.every(t => t.type === (gd.data[t.index].type || 'scatter')))"
-                             "(document.getElementById('plot'))")
-        # The legend hangs on the plot's right edge and the title is centred over the plot, at any window size.
-        for width, height in SLIDE_SIZES:
-            page.set_viewport_size({"width": width, "height": height})
-            page.wait_for_timeout(300)
-            boxes = page.evaluate("""() => Object.fromEntries(["nsewdrag", "legend", "gtitle"].map((c) => {
-                const r = document.querySelector("#plot ." + c).getBoundingClientRect();
-                return [c, [r.left, r.right, r.top]];
-            }))""")
-            plot, legend, title = boxes["nsewdrag"], boxes["legend"], boxes["gtitle"]
-            assert 0 <= legend[0] - plot[1] <= 0.03 * width, (width, boxes)
-            assert abs((title[0] + title[1]) / 2 - (plot[0] + plot[1]) / 2) <= 2, (width, boxes)
-        browser.close()
+    page = browser.new_page()
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(out.as_uri())
+    page.wait_for_selector("#plot .main-svg")
+    # It autoplays and loops; pause, then scrub to a frame.
+    page.wait_for_function("Number(document.getElementById('scrub').value) > 0")
+    page.click("#play")
+    page.eval_on_selector("#scrub", "(el) => { el.value = 3; el.dispatchEvent(new Event('input')); }")
+    step = render.frame_steps(STEPS, FRAMES)[3]
+    assert page.text_content("#step") == f"step {step}"
+    assert f"step {step} / {STEPS}" in page.text_content(".gtitle")
+    shown = page.evaluate("document.getElementById('plot').data.filter(t => t.mode === 'lines')"
+                          ".map(t => t.x.length)")
+    assert shown == [min(step + 1, len(r.points)) for r in scene.runs]
+    # Plotly draws a trace of a type the vendored bundle lacks as an empty scatter.
+    assert page.evaluate("(gd => gd._fullData.every(t => t.type === (gd.data[t.index].type || 'scatter')))"
+                         "(document.getElementById('plot'))")
+    # The legend hangs on the plot's right edge and the title is centred over the plot, at any window size.
+    for width, height in SLIDE_SIZES:
+        page.set_viewport_size({"width": width, "height": height})
+        page.wait_for_timeout(300)
+        boxes = page.evaluate("""() => Object.fromEntries(["nsewdrag", "legend", "gtitle"].map((c) => {
+            const r = document.querySelector("#plot ." + c).getBoundingClientRect();
+            return [c, [r.left, r.right, r.top]];
+        }))""")
+        plot, legend, title = boxes["nsewdrag"], boxes["legend"], boxes["gtitle"]
+        assert 0 <= legend[0] - plot[1] <= 0.03 * width, (width, boxes)
+        assert abs((title[0] + title[1]) / 2 - (plot[0] + plot[1]) / 2) <= 2, (width, boxes)
+    page.close()
     assert all(url.startswith("file://") for url in requests), requests
 
 
@@ -479,6 +521,9 @@ def test_html_plays_and_scrubs_offline_from_a_file(scene, tmp_path):
     ({"format": "mp4", "width": 801}, "width", "must be even for mp4"),
     ({"format": "gif", "frames": 500, "limits": {"frames": (1, 100)}}, "frames", "outside [1, 100]"),
     ({"format": "mp4", "step": 3}, "step", "step picks the step of a still (png, svg); an animation shows every step"),
+    ({"format": "gif", "view": "map"}, "view", "view = map is a still picture"),
+    ({"format": "mp4", "view": "map"}, "view", "it exports as png, svg, html; a mp4 animates view contour, surface3d"),
+    ({"format": "png", "view": "map", "step": 3}, "step", "the map shows where each run ends"),
 ])
 def test_bad_options_name_the_field_and_the_allowed_values(kwargs, field, message):
     with pytest.raises(core.InvalidInput) as err:

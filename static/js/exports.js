@@ -8,11 +8,11 @@ import { $, $$ } from "./util.js";
 const POLL_MS = 400;
 
 /** The size and view chosen in the export box: {width, height, view}. */
-function chosen(scene) {
+function chosen(scene, format) {
   const [width, height] = $("#export-size").value.split("x").map(Number);
   const view = $("#export-view").value || scene.s.view;
-  // The map does not move: beside it, the animation is the contour's.
-  return { width, height, view: view === "map" ? "contour" : view };
+  // The map does not move: beside it, the animation is the contour's; its HTML page is the map itself.
+  return { width, height, view: view === "map" && format !== "html" ? "contour" : view };
 }
 
 async function json(resp) {
@@ -50,7 +50,7 @@ export function bindExports(scene, catalog, onError) {
       const job = await json(await fetch("/api/exports", {
         method: "POST", headers: { "Content-Type": "application/json" },
         // Frames and rate are left to the server's defaults, which the export CLI shares.
-        body: JSON.stringify({ state: serialize(s, catalog), format, ...chosen(scene) }),
+        body: JSON.stringify({ state: serialize(s, catalog), format, ...chosen(scene, format) }),
       }));
       for (;;) {
         const info = await json(await fetch(`/api/exports/${job.id}`));

@@ -33,7 +33,7 @@ from app import maps, render
 from app.api import Invalid, build_runs, compute_limit, field_loc, run_all
 from app.jobs import Busy, JobStore
 from app.settings import Settings, SettingsDep
-from app.state import DISPLAY, MAP_DISPLAY, link_query, request_from_query
+from app.state import DISPLAY, EXPLORE_DISPLAY, MAP_DISPLAY, link_query, request_from_query
 from core import OPTIMIZERS, InvalidInput
 
 router = APIRouter(prefix="/api/exports", tags=["exports"])
@@ -167,7 +167,7 @@ def read_state(query: str, prefix=("state",), need_runs: bool = True) -> tuple[d
         body = request_from_query(query)
     except InvalidInput as exc:
         raise Invalid([*prefix, *field_loc(exc.field)], exc.reason) from None
-    display = {k: body.pop(k) for k in (*DISPLAY, *MAP_DISPLAY) if k in body}
+    display = {k: body.pop(k) for k in (*DISPLAY, *MAP_DISPLAY, *EXPLORE_DISPLAY) if k in body}
     if "loop" not in parse_qs(link_query(query)):
         display["loop"] = True  # slides loop an animation unless the link says otherwise
     if need_runs:

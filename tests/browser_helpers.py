@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
+
 CHROMIUM_ARGS = [
     "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
@@ -25,6 +27,14 @@ document.addEventListener("gradscape:drawn", (e) => window.__drawn.push(e.detail
 
 def chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+# A module of browser tests drives a real server from Debian's Chromium.
+BROWSER_MARKS = [
+    pytest.mark.browser,
+    pytest.mark.server,
+    pytest.mark.skipif(chromium() is None, reason="Debian's chromium is not installed"),
+]
 
 
 def launch(playwright, user_data_dir: str | None = None):

@@ -18,15 +18,11 @@ import core
 from app.presets import PRESETS
 from app.state import request_from_query
 from app.palette import colour_for
-from browser_helpers import PLOT_TRACES_JS, VIEWPORT, chromium, drawn_count, wait_drawn, watch
+from browser_helpers import BROWSER_MARKS, PLOT_TRACES_JS, VIEWPORT, drawn_count, wait_drawn, watch
 
 playwright = pytest.importorskip("playwright.sync_api")
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.server,
-    pytest.mark.skipif(chromium() is None, reason="Debian's chromium is not installed"),
-]
+pytestmark = BROWSER_MARKS
 
 TWO = "surface=beale&start=0.7,1.4&steps=200&opt=adam,sgd&adam.lr=0.05&sgd.lr=0.01&autoplay=0"
 FULL = ("surface=quadratic&surface.kappa=50&start=-1.5,0.8&steps=120&opt=adam,momentum&adam.lr=0.02&adam.beta1=0.8"

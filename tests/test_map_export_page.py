@@ -7,15 +7,11 @@ import re
 
 import pytest
 
-from browser_helpers import VIEWPORT, chromium, watch
+from browser_helpers import BROWSER_MARKS, VIEWPORT, watch
 
 pytest.importorskip("playwright.sync_api")
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.server,
-    pytest.mark.skipif(chromium() is None, reason="Debian's chromium is not installed"),
-]
+pytestmark = BROWSER_MARKS
 
 MAP = ("surface=quadratic&surface.kappa=20&start=-1.8,1&steps=80&opt=momentum&view=map&autoplay=0"
        "&map.opt=momentum&map.x=lr&map.y=momentum&map.n=32")

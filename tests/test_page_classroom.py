@@ -16,16 +16,12 @@ import pytest
 
 import core
 from app.presets import PRESETS
-from browser_helpers import PLOT_TRACES_JS, chromium, wait_drawn, watch
+from browser_helpers import BROWSER_MARKS, PLOT_TRACES_JS, wait_drawn, watch
 from test_browser import alert_text, label, lines, plot_data, query_of
 
 playwright = pytest.importorskip("playwright.sync_api")
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.server,
-    pytest.mark.skipif(chromium() is None, reason="Debian's chromium is not installed"),
-]
+pytestmark = BROWSER_MARKS
 
 FIRST = PRESETS[0]
 FIRST_OPT = dict(parse_qsl(FIRST.query))["opt"].split(",")

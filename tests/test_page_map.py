@@ -9,16 +9,12 @@ import numpy as np
 import pytest
 
 import core
-from browser_helpers import VIEWPORT, chromium, watch
+from browser_helpers import BROWSER_MARKS, VIEWPORT, watch
 from conftest import LiveServer
 
 playwright = pytest.importorskip("playwright.sync_api")
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.server,
-    pytest.mark.skipif(chromium() is None, reason="Debian's chromium is not installed"),
-]
+pytestmark = BROWSER_MARKS
 
 LR_MOMENTUM = ("surface=quadratic&surface.kappa=50&start=-1.8,1&steps=100&opt=momentum&view=map&autoplay=0"
                "&map.opt=momentum&map.x=lr&map.y=momentum&map.n=32")

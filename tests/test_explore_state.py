@@ -61,4 +61,5 @@ def test_an_export_takes_the_keys_and_names_a_bad_one():
     from app.exports import read_state
 
     body, display = read_state(f"{BASE}&basins=momentum&tuned=sgd&tuned.by=steps_to_tol")
-    assert (body["basins"], body["tuned"], body["tuned.by"]) == ("momentum", "sgd", "steps_to_tol")
+    assert (display["basins"], display["tuned"], display["tuned.by"]) == ("momentum", "sgd", "steps_to_tol")
+    assert not set(EXPLORE_DISPLAY) & set(body)  # display keys, not part of the runs' request

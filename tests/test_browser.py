@@ -245,6 +245,25 @@ def test_hovering_a_line_names_the_run_its_step_and_the_cores_values_there(page,
     assert page.errors == []
 
 
+AXES_JS = """() => ['contour-bg', 'contour-fg'].map((id) => {
+  const { xaxis: x, yaxis: y } = document.getElementById(id)._fullLayout;
+  return { x: [...x.range], y: [...y.range], px: [x._length / (x.range[1] - x.range[0]), y._length / (y.range[1] - y.range[0])] };
+})"""
+
+
+def test_another_domains_shape_gets_its_own_axes_at_equal_scales(page):
+    # From a square domain to a wide one: the axes hold the new domain, not a stretched copy of the old.
+    open_page(page, "surface=himmelblau&opt=sgd&autoplay=0")
+    count = drawn_count(page, "data")
+    page.locator("#surface").select_option("six_hump_camel")
+    wait_drawn(page, "data", after=count)
+    (x0, x1), (y0, y1) = core.SURFACES["six_hump_camel"].domain
+    for plot in page.evaluate(AXES_JS):
+        assert plot["x"] == pytest.approx([x0, x1]) and plot["y"] == pytest.approx([y0, y1])
+        assert plot["px"][0] == pytest.approx(plot["px"][1], rel=1e-6)  # a unit is as long across as up
+    assert page.errors == []
+
+
 def test_the_url_holds_the_whole_state_and_a_reload_restores_it(page):
     sent = []
     page.on("request", lambda r: sent.append(r.post_data) if r.url.endswith("/api/trajectories/stream") else None)

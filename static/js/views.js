@@ -497,9 +497,9 @@ class Layers {
   }
 }
 
-/** The front layer's copy of an axis: the same range and constraints, nothing drawn. */
+/** The front layer's copy of an axis: the same range and domain, nothing drawn. */
 function hidden(axis) {
-  return { range: axis.range, type: axis.type, visible: false, fixedrange: true, scaleanchor: axis.scaleanchor, constrain: axis.constrain };
+  return { range: axis.range, type: axis.type, visible: false, fixedrange: true, domain: axis.domain };
 }
 
 function frontLayout(backLayout) {
@@ -524,16 +524,21 @@ export class ContourView extends View {
   layout(size = plotSize(this.fg.parentElement)) {
     const [x, y] = this.surface.spec.domain;
     const m = margin();
-    // Equal scales: the shorter side of the plot area holds its axis's whole range.
-    const perUnit = Math.min((size.width - m.l - m.r) / (x[1] - x[0]), (size.height - m.t - m.b) / (y[1] - y[0]));
-    const axis = (range, title, across) => ({
-      range, title: { text: title }, fixedrange: true, showgrid: false, zeroline: false, ticks: "outside", mirror: true,
-      linecolor: "#444", constrain: "domain", ...linearTicks(range, perUnit * (range[1] - range[0]), across),
-    });
+    const across = size.width - m.l - m.r, down = size.height - m.t - m.b;
+    const perUnit = Math.min(across / (x[1] - x[0]), down / (y[1] - y[0]));
+    // Equal scales, so a circle in the plane looks like one: each axis takes the centred share of
+    // its side that its range needs. Set here rather than by Plotly's scaleanchor, whose constraint
+    // a redraw for another domain's shape does not always undo (the range grew instead).
+    const axis = (range, title, pixels, isX) => {
+      const share = Math.min(1, (perUnit * (range[1] - range[0])) / pixels);
+      return {
+        range, domain: [(1 - share) / 2, (1 + share) / 2], title: { text: title }, fixedrange: true, showgrid: false, zeroline: false,
+        ticks: "outside", mirror: true, linecolor: "#444", ...linearTicks(range, perUnit * (range[1] - range[0]), isX),
+      };
+    };
     return {
       ...size, margin: m, showlegend: false, font: { family: FONT, size: fontSize() },
-      // Equal scales, so a circle in the plane looks like one.
-      xaxis: axis(x, "x", true), yaxis: { ...axis(y, "y", false), scaleanchor: "x" },
+      xaxis: axis(x, "x", across, true), yaxis: axis(y, "y", down, false),
       paper_bgcolor: "#ffffff", plot_bgcolor: "#ffffff", hovermode: false, dragmode: false,
     };
   }
@@ -627,7 +632,13 @@ export class ContourView extends View {
   /** The contour and the trajectories as one figure with a legend, for a PNG or SVG of this frame. */
   figure(size) {
     const landmarks = landmarksTrace(this.surface, this.ctx.catalog.palette, this.ctx.state().start);
-    return { data: [this.contourTrace(), ...this.runs.map((r) => this.lineTrace(r)), landmarks, this.heads(), this.exits()], layout: { ...this.layout(size), ...STILL_LEGEND } };
+    // A still is drawn afresh, with a legend that takes room of its own: Plotly keeps the scales equal.
+    const layout = this.layout(size);
+    const equal = (axis) => ({ ...axis, domain: [0, 1], constrain: "domain" });
+    return {
+      data: [this.contourTrace(), ...this.runs.map((r) => this.lineTrace(r)), landmarks, this.heads(), this.exits()],
+      layout: { ...layout, xaxis: equal(layout.xaxis), yaxis: { ...equal(layout.yaxis), scaleanchor: "x" }, ...STILL_LEGEND },
+    };
   }
 }
 

@@ -97,7 +97,10 @@ def scene_from_state(query: str, settings: Settings, prefix=("state",),
     runs = build_runs(body, settings, prefix)
     if not run_all(runs, float("inf") if seconds is None else seconds):
         raise compute_limit(settings)
-    labels = [run.get("label") for run in body["runs"]]
+    # A run whose lr Tune lr chose says so in the legend, as on the page.
+    tuned = set(display.get("tuned", "").split(","))
+    labels = [f"{run.get('label') or OPTIMIZERS[run['optimizer']].label} (tuned)" if run["optimizer"] in tuned
+              else run.get("label") for run in body["runs"]]
     return render.Scene.from_runs([run.result() for run in runs], labels), display
 
 

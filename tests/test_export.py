@@ -327,6 +327,19 @@ def test_a_runs_own_label_names_it_in_every_legend(tmp_path):
     assert render.Scene.from_runs([adam]).name(adam) == "Adam"  # no label: the optimizer's own
 
 
+def test_a_tuned_run_says_so_in_every_legend(tmp_path):
+    from app.exports import scene_from_state
+    from app.settings import get_settings
+
+    link = "surface=beale&steps=30&opt=sgd,adam,momentum&sgd.lr=0.004&adam.lr=0.03&adam.label=Mine&tuned=sgd,adam&tuned.by=final_loss"
+    scene, _ = scene_from_state(link, get_settings())
+    assert [scene.name(r) for r in scene.runs] == ["SGD (tuned)", "Mine (tuned)", "Momentum"]
+    frames = render.Frames(scene, "contour", *SIZE)
+    assert [t.get_text() for t in frames.legend.get_texts()][:3] == ["SGD (tuned)", "Mine (tuned)", "Momentum"]
+    text = export(scene, tmp_path, "html").read_text(encoding="utf-8")
+    assert '"name":"SGD (tuned)"' in text and '"name":"Momentum"' in text
+
+
 # --- frames for 16:9 slides ----------------------------------------------------------
 
 SLIDE_SIZES = [(1280, 720), (1920, 1080), (800, 600)]

@@ -2,8 +2,8 @@
 // each cell coloured by where its run ends. Rows stream in from the sweep endpoints; a click on a cell
 // puts its settings into the state, so the contour beside the map shows that run.
 //
-// The cells are painted on a canvas that Plotly lays under its axes as an image (the bundle has no heatmap
-// trace), so a 128 × 128 map costs one image, not 16,384 SVG shapes.
+// The cells are painted on a canvas that Plotly lays under its axes as an image, so a 128 × 128 map costs
+// one image, not 16,384 SVG shapes (the bundle's heatmap serves the exported HTML map).
 
 import { ApiError, describe } from "./api.js";
 import { requestBody, valueOf, withValue } from "./state.js";

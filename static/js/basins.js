@@ -8,7 +8,7 @@
 
 import { BASIN_COLOURS, DIVERGED_COLOUR, basinColour, colourMinima, el, streamSweep, sweepData } from "./map.js";
 import { basinsOf, requestBody, runName, surfaceKey } from "./state.js";
-import { announce, debounce, fmt, put } from "./util.js";
+import { announce, debounce, fmt, oncePerFrame, put } from "./util.js";
 
 /** Starts per side: 16,384 runs, a few tens of milliseconds of server time at 500 steps. */
 export const CELLS = 128;
@@ -161,14 +161,9 @@ export class BasinsLayer {
   }
 
   /** Paint at most once per frame, however many rows arrive. */
-  requestPaint() {
-    if (this.paintPending) return;
-    this.paintPending = true;
-    requestAnimationFrame(() => {
-      this.paintPending = false;
-      if (this.data) this.paint();
-    });
-  }
+  requestPaint = oncePerFrame(() => {
+    if (this.data) this.paint();
+  });
 
   /**
    * The domain's box in the contour's pixels, from its laid-out axes; null before the contour is drawn,

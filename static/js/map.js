@@ -7,7 +7,7 @@
 
 import { ApiError, describe } from "./api.js";
 import { requestBody, valueOf, withValue } from "./state.js";
-import { announce, fmt, put } from "./util.js";
+import { announce, fmt, oncePerFrame, put } from "./util.js";
 import { CONFIG, FONT, View, fontSize } from "./views.js";
 
 export const SIZES = [32, 64, 128];
@@ -359,14 +359,9 @@ export class MapView extends View {
   }
 
   /** Render at most once per frame, however many rows arrive: the timeline keeps its frames. */
-  requestRender() {
-    if (this.renderPending) return;
-    this.renderPending = true;
-    requestAnimationFrame(() => {
-      this.renderPending = false;
-      if (this.active) this.schedule("full");
-    });
-  }
+  requestRender = oncePerFrame(() => {
+    if (this.active) this.schedule("full");
+  });
 
   setStatus(progress, text, bad = false) {
     put(this.progress, "value", progress);

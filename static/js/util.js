@@ -42,6 +42,19 @@ export function announce(kind, detail = {}) {
   document.dispatchEvent(new CustomEvent("gradscape:drawn", { detail: { kind, at: performance.now(), ...detail } }));
 }
 
+/** A function that runs `fn` at the next animation frame, once however often it is called before then. */
+export function oncePerFrame(fn) {
+  let pending = false;
+  return () => {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => {
+      pending = false;
+      fn();
+    });
+  };
+}
+
 /**
  * Run fn once calls have stopped coming for `wait` ms; `.flush()` runs a pending call now and
  * `.cancel()` drops it.

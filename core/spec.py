@@ -121,6 +121,7 @@ class SurfaceSpec:
     batch_columns: int = 0
     landmarks: Callable | None = field(default=None, repr=False)
     kernel: Callable | None = field(default=None, repr=False)
+    hessian: Callable | None = field(default=None, repr=False)
     code: int = -1
     whole_params: bool = False
     constants: np.ndarray | None = field(default=None, repr=False)
@@ -170,6 +171,15 @@ class Registry(dict):
 
         def attach(fn):
             spec.kernel = fn
+            return fn
+
+        return attach
+
+    def hessian(self, spec):
+        """Decorator: attach a surface's second-derivative kernel, (x, y, ...) -> (fxx, fxy, fyy)."""
+
+        def attach(fn):
+            spec.hessian = fn
             return fn
 
         return attach

@@ -1,12 +1,26 @@
 """Every optimizer: one block each, the spec followed by its kernel.
 
-A kernel is a pure scalar function that advances one coordinate by one step:
+A kernel has one of two forms. Most are pure scalar functions that advance
+one coordinate by one step:
 
     kernel(x, g, t, lr_t, <hyperparameters in spec order>, <state in spec order>)
         -> (x, <state in spec order>)      (just x when there is no state)
 
 `g` is the gradient, `t` the 1-based step and `lr_t` the learning rate the
 schedule applies at this step (the hyperparameter `lr` is the base rate).
+
+An optimizer that looks at the whole parameter (a norm, a matrix, a history),
+takes gradients elsewhere or needs curvature has `whole=True` and a kernel
+that updates arrays in place and returns nothing:
+
+    kernel(x, g, f, t, lr_t, <hyperparameters>, <state slots as arrays>, surf)
+
+`x` and `g` are the parameter vector and its gradient, `f` the loss at x,
+each state slot an array of its spec shape. `core.probe.gradient(surf, p, out)`
+and `core.probe.hessian(surf, p, out)` evaluate the surface elsewhere (same
+minibatch). Whole kernels are compiled with `whole_kernel` (no cache of their
+own: the generated loop that calls them is cached, and knows every surface).
+
 The engine generates the loops that call kernels from these names, and a test
 checks that every kernel's arguments match its spec. Kernels validate nothing.
 
@@ -22,10 +36,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from core import probe
 from core.spec import Hyperparameter, OptimizerSpec, Registry
 
 OPTIMIZERS: Registry = Registry()
 kernel = njit(error_model="numpy", cache=True)
+whole_kernel = njit(error_model="numpy")
 
 
 # Hyperparameters shared by many optimizers; ranges are the sliders' ranges.
@@ -188,6 +204,7 @@ def nesterov(x, g, t, lr_t, lr, momentum, weight_decay, b):
 # --- adagrad ---------------------------------------------------------------
 ADAGRAD = OPTIMIZERS.add(OptimizerSpec(
     id="adagrad",
+    group="adaptive",
     label="Adagrad",
     help="Divides each coordinate's step by the root of its summed squared gradients, so steps only shrink.",
     hyperparameters=(
@@ -222,6 +239,7 @@ def adagrad(x, g, t, lr_t, lr, lr_decay, weight_decay, initial_accumulator_value
 # --- rmsprop ---------------------------------------------------------------
 RMSPROP = OPTIMIZERS.add(OptimizerSpec(
     id="rmsprop",
+    group="adaptive",
     label="RMSprop",
     help="Divides each step by a running root-mean-square of gradients (torch: alpha 0.99, eps outside the root).",
     hyperparameters=(
@@ -264,6 +282,7 @@ def rmsprop(x, g, t, lr_t, lr, alpha, eps, weight_decay, momentum, centered, v, 
 # --- adadelta --------------------------------------------------------------
 ADADELTA = OPTIMIZERS.add(OptimizerSpec(
     id="adadelta",
+    group="adaptive",
     label="Adadelta",
     help="Scales steps by the ratio of running RMS of past steps to RMS of gradients; torch keeps an lr (default 1).",
     hyperparameters=(
@@ -299,6 +318,7 @@ def adadelta(x, g, t, lr_t, lr, rho, eps, weight_decay, square_avg, acc_delta):
 # --- adam ------------------------------------------------------------------
 ADAM = OPTIMIZERS.add(OptimizerSpec(
     id="adam",
+    group="adaptive",
     label="Adam",
     help="Momentum on the gradient divided by the root of a running mean square, both bias-corrected (torch form).",
     hyperparameters=(lr(1e-3), beta1(), beta2(), eps(1e-8), weight_decay()),
@@ -322,6 +342,7 @@ def adam(x, g, t, lr_t, lr, beta1, beta2, eps, weight_decay, m, v, _beta1_power,
 # --- adamw -----------------------------------------------------------------
 ADAMW = OPTIMIZERS.add(OptimizerSpec(
     id="adamw",
+    group="adaptive",
     label="AdamW",
     help="Adam with decoupled weight decay: the parameters shrink by lr·weight_decay before each Adam step.",
     hyperparameters=(lr(1e-3), beta1(), beta2(), eps(1e-8), weight_decay(1e-2, "decoupled decay: x shrinks by lr·λ each step")),
@@ -346,6 +367,7 @@ def adamw(x, g, t, lr_t, lr, beta1, beta2, eps, weight_decay, m, v, _beta1_power
 # --- amsgrad ---------------------------------------------------------------
 AMSGRAD = OPTIMIZERS.add(OptimizerSpec(
     id="amsgrad",
+    group="adaptive",
     label="AMSGrad",
     help="Adam that never lets its denominator shrink: the max of all raw second moments so far (torch form).",
     hyperparameters=(lr(1e-3), beta1(), beta2(), eps(1e-8), weight_decay()),
@@ -371,6 +393,7 @@ def amsgrad(x, g, t, lr_t, lr, beta1, beta2, eps, weight_decay, m, v, _beta1_pow
 # --- adamax ----------------------------------------------------------------
 ADAMAX = OPTIMIZERS.add(OptimizerSpec(
     id="adamax",
+    group="adaptive",
     label="Adamax",
     help="Adam with the infinity norm: divides by a decaying max of |g| instead of a root mean square.",
     hyperparameters=(lr(2e-3), beta1(), beta2(), eps(1e-8), weight_decay()),
@@ -402,6 +425,7 @@ def adamax(x, g, t, lr_t, lr, beta1, beta2, eps, weight_decay, m, u, _beta1_powe
 # --- nadam -----------------------------------------------------------------
 NADAM = OPTIMIZERS.add(OptimizerSpec(
     id="nadam",
+    group="adaptive",
     label="NAdam",
     help="Adam with Nesterov momentum; torch warms the momentum up through momentum_decay.",
     hyperparameters=(
@@ -444,6 +468,7 @@ def nadam(x, g, t, lr_t, lr, beta1, beta2, eps, weight_decay, momentum_decay, m,
 # --- radam -----------------------------------------------------------------
 RADAM = OPTIMIZERS.add(OptimizerSpec(
     id="radam",
+    group="adaptive",
     label="RAdam",
     help="Adam whose adaptive step is switched on gradually, once the variance of v is trustworthy (rho_t > 5).",
     hyperparameters=(lr(1e-3), beta1(), beta2(), eps(1e-8), weight_decay()),
@@ -485,6 +510,7 @@ def radam(x, g, t, lr_t, lr, beta1, beta2, eps, weight_decay, m, v, _beta1_power
 # --- lion ------------------------------------------------------------------
 LION = OPTIMIZERS.add(OptimizerSpec(
     id="lion",
+    group="modern",
     label="Lion",
     help="Steps by exactly ±lr per coordinate: the sign of an interpolation between momentum and gradient.",
     hyperparameters=(
@@ -516,6 +542,7 @@ def lion(x, g, t, lr_t, lr, beta1, beta2, weight_decay, m):
 # --- adam_tf ---------------------------------------------------------------
 ADAM_TF = OPTIMIZERS.add(OptimizerSpec(
     id="adam_tf",
+    group="dialects",
     label="Adam (TensorFlow)",
     help="TensorFlow 1 / Keras Adam: bias correction folded into lr_t, so eps ('epsilon hat') acts on the raw sqrt(v).",
     hyperparameters=(lr(1e-3), beta1(), beta2(), eps(1e-8, "epsilon hat: added to the raw, uncorrected sqrt(v)")),
@@ -546,6 +573,7 @@ def adam_tf(x, g, t, lr_t, lr, beta1, beta2, eps, m, v, _beta1_power, _beta2_pow
 # --- rmsprop_tf ------------------------------------------------------------
 RMSPROP_TF = OPTIMIZERS.add(OptimizerSpec(
     id="rmsprop_tf",
+    group="dialects",
     label="RMSprop (TensorFlow 1)",
     help="TensorFlow 1 RMSprop: eps inside the square root, mean square starts at 1, lr inside the momentum buffer.",
     hyperparameters=(
@@ -583,6 +611,7 @@ def rmsprop_tf(x, g, t, lr_t, lr, alpha, eps, momentum, centered, ms, mg, mom):
 # --- momentum_cs231n -------------------------------------------------------
 MOMENTUM_CS231N = OPTIMIZERS.add(OptimizerSpec(
     id="momentum_cs231n",
+    group="dialects",
     label="Momentum (CS231n / Keras)",
     help="Momentum with lr folded into the velocity. Equal to torch's form at constant lr, different once lr changes.",
     hyperparameters=(lr(1e-3), momentum(0.9)),
@@ -603,6 +632,7 @@ def momentum_cs231n(x, g, t, lr_t, lr, momentum, v):
 # --- swats -----------------------------------------------------------------
 SWATS = OPTIMIZERS.add(OptimizerSpec(
     id="swats",
+    group="adaptive",
     label="Adam → SGD (SWATS-style)",
     help="Adam early, SGD with momentum late: hands over at a chosen step, as SWATS does at an estimated one.",
     hyperparameters=(
@@ -634,3 +664,63 @@ def swats(x, g, t, lr_t, lr, beta1, beta2, eps, switch_step, sgd_lr, momentum, m
     # The schedule scales the SGD phase's lr by the same factor as lr.
     x, b = _sgd_momentum(x, g, t == switch_step + 1, sgd_lr * (lr_t / lr), momentum, 0.0, False, b)
     return x, m, v, _beta1_power, _beta2_power, b
+
+# --- sam -------------------------------------------------------------------
+SAM = OPTIMIZERS.add(OptimizerSpec(
+    id="sam",
+    label="SAM",
+    help="Sharpness-aware: takes its gradient at the worst point within rho of x, then steps from x with plain SGD.",
+    hyperparameters=(
+        lr(1e-3),
+        Hyperparameter("rho", r"\rho", 0.05, 0.0, 10.0, "radius of the ascent step that looks for the worst nearby loss"),
+        Hyperparameter("adaptive", r"a", 0.0, 0.0, 1.0, "ASAM: scale the ascent step by |x| per coordinate", kind="bool"),
+        Hyperparameter("perturb_eps", r"\delta", 1e-12, 1e-16, 1e-2, "added to the gradient norm", log=True),
+    ),
+    rule=(
+        r"e_t = \rho\, \frac{g_t}{\lVert g_t \rVert + \delta} \;(\text{ASAM: } x^2 g_t, \lVert |x| g_t \rVert) \\ "
+        r"x_t = x_{t-1} - \eta\, \nabla f(x_{t-1} + e_t)"
+    ),
+    reference="Foret et al. (2021), Sharpness-Aware Minimization, ICLR, arXiv:2010.01412, Algorithm 1; pytorch_optimizer.SAM over torch.optim.SGD",
+    state=("ascent", "ascent_grad"),
+    points=("ascent",),
+    whole=True,
+    group="modern",
+    package=("pytorch_optimizer:SAM", {"base_optimizer": "torch.optim:SGD"}),
+))
+
+
+@OPTIMIZERS.kernel(SAM)
+@whole_kernel
+def sam(x, g, f, t, lr_t, lr, rho, adaptive, perturb_eps, ascent, ascent_grad, surf):
+    """pytorch_optimizer's SAM (first_step, then second_step) over torch SGD without momentum."""
+    n = x.shape[0]
+    sq = 0.0
+    for i in range(n):
+        w = g[i] * abs(x[i]) if adaptive != 0.0 else g[i]
+        sq += w * w
+    # The reference sums the squared norm in float32, so its scale carries float32 rounding.
+    norm = np.float32(np.sqrt(sq))
+    norm = np.float32(np.sqrt(np.float32(norm * norm))) + np.float32(perturb_eps)
+    scale = float(np.float32(np.float32(1.0) / norm) * np.float32(rho))
+    for i in range(n):
+        e = (x[i] * x[i] if adaptive != 0.0 else 1.0) * g[i] * scale
+        ascent[i] = x[i] + e
+    probe.gradient(surf, ascent, ascent_grad)
+    for i in range(n):
+        x[i] = x[i] + (-lr_t) * ascent_grad[i]
+
+
+# === torch.optim's newer optimizers ===========================================
+# (muon, adafactor, rprop, asgd, lbfgs)
+
+
+# === pytorch_optimizer's elementwise family ===================================
+# (adabelief, lamb, adan, adopt, ademamix, mars, lookahead)
+
+
+# === preconditioners and schedule-free ========================================
+# (soap, shampoo, prodigy, schedulefree_adamw, schedulefree_sgd)
+
+
+# === curvature ================================================================
+# (sophia, newton)

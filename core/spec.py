@@ -12,6 +12,16 @@ from typing import Callable
 import numpy as np
 
 
+# The catalog's headings, in the order the page lists them.
+GROUPS = {
+    "classic": "Classic",
+    "adaptive": "Adaptive",
+    "dialects": "Framework dialects",
+    "modern": "Modern",
+    "second-order": "Second-order",
+}
+
+
 @dataclass(frozen=True)
 class Hyperparameter:
     """One tunable number: its torch.optim name, its range and its slider."""
@@ -53,6 +63,16 @@ class OptimizerSpec:
     `step_size`, when given, maps (lr per step, t, hyperparameters, state)
     to the bias-corrected step size the inspector plots; `state` maps every
     slot, bookkeeping included, to its values per step (coordinate 0).
+
+    `whole`: the kernel takes the whole parameter vector and array state
+    instead of one coordinate (see core/optimizers.py for its form). Then
+    `shapes` gives a slot's shape, in numbers and "n" (the parameter count;
+    default ("n",)); public slots are ("n",) or (1,), wider ones are "_"
+    bookkeeping. `points` names the slots that hold a point of the surface
+    (SAM's ascent point, Schedule-Free's y and z), which the page can draw.
+    `package` names a reference implementation outside torch.optim as
+    ("module:Class", fixed keyword arguments); `group` is the catalog's
+    heading for the optimizer.
     """
 
     id: str
@@ -65,8 +85,16 @@ class OptimizerSpec:
     init: dict[str, float | str] = field(default_factory=dict)
     torch: tuple[str, dict] | None = None
     step_size: Callable[[np.ndarray, np.ndarray, dict, dict], np.ndarray] | None = None
+    group: str = "classic"
+    whole: bool = False
+    shapes: dict[str, tuple] = field(default_factory=dict)
+    points: tuple[str, ...] = ()
+    package: tuple[str, dict] | None = None
     kernel: Callable | None = field(default=None, repr=False)
     code: int = -1
+
+    def shape(self, slot: str) -> tuple:
+        return self.shapes.get(slot, ("n",))
 
     def hyper(self, name: str) -> Hyperparameter:
         for h in self.hyperparameters:
@@ -87,6 +115,10 @@ class OptimizerSpec:
             "reference": self.reference,
             "state": list(self.state),
             "torch": None if self.torch is None else {"class": self.torch[0], "kwargs": self.torch[1]},
+            "package": None if self.package is None else {"class": self.package[0], "kwargs": self.package[1]},
+            "group": self.group,
+            "whole": self.whole,
+            "points": list(self.points),
             "has_step_size": self.step_size is not None,
             "hyperparameters": [h.as_dict() for h in self.hyperparameters],
         }

@@ -10,6 +10,7 @@ import pytest
 import core
 import oracles
 from core.schedules import SCHEDULES
+from core.spec import GROUPS
 
 OPTIMIZERS = list(core.OPTIMIZERS.values())
 SURFACES = list(core.SURFACES.values())
@@ -60,8 +61,29 @@ def test_optimizer_hyperparameters(spec):
 @optimizers
 def test_optimizer_kernel_signature(spec):
     assert spec.kernel is not None, f"{spec.id} has no kernel"
-    expected = ["x", "g", "t", "lr_t"] + [h.name for h in spec.hyperparameters] + list(spec.state)
+    hp = [h.name for h in spec.hyperparameters]
+    if spec.whole:
+        expected = ["x", "g", "f", "t", "lr_t"] + hp + list(spec.state) + ["surf"]
+    else:
+        expected = ["x", "g", "t", "lr_t"] + hp + list(spec.state)
     assert kernel_args(spec) == expected
+
+
+@optimizers
+def test_optimizer_group_shapes_and_points(spec):
+    assert spec.group in GROUPS, f"{spec.id}: group {spec.group!r} is not one of {list(GROUPS)}"
+    assert set(spec.shapes) <= set(spec.state), f"{spec.id}: shapes name slots it does not keep"
+    for slot in spec.state:
+        shape = spec.shape(slot)
+        assert shape and all(d == "n" or (isinstance(d, int) and d > 0) for d in shape), (spec.id, slot, shape)
+        if not slot.startswith("_"):
+            assert shape in (("n",), (1,)), f"{spec.id}: public slot {slot!r} must be a vector or a number, not {shape}"
+    assert not spec.shapes or spec.whole, f"{spec.id}: only a whole-vector kernel has shaped state"
+    for slot in spec.points:
+        assert slot in spec.state and spec.shape(slot) == ("n",), f"{spec.id}: point {slot!r} is not a vector slot"
+    if spec.package is not None:
+        module, _, attr = spec.package[0].partition(":")
+        assert module and attr, f"{spec.id}: package {spec.package[0]!r} is not 'module:Class'"
 
 
 @optimizers

@@ -1,0 +1,164 @@
+"""Every optimizer with a reference implementation outside the scalar torch.optim table, step for step.
+
+An optimizer whose spec names a `package` ("module:Class") or whose kernel
+takes the whole parameter (`whole=True`) is run here against its authors'
+own code in float64: the reference class is built from the spec (tuples such
+as `betas` reassembled from `beta1`, `beta2`, ...), given the surface's
+analytic gradient (the same the engine uses, checked against the oracles in
+test_surfaces) and stepped as its README says to step it. `DRIVERS` holds
+what differs per optimizer: the parameter's shape, a closure, train/eval.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import pytest
+
+import core
+from test_optimizers import (  # noqa: F401
+    assert_close, conditioned_steps, draw, finite_prefix, float64_torch, surface_gradient,
+)
+
+torch = pytest.importorskip("torch")
+
+STEPS = 300
+RTOL = 1e-9
+# A tuple argument of a reference constructor, spelt as the registry's separate hyperparameters.
+TUPLES = {
+    "betas": ("beta1", "beta2", "beta3"),
+    "etas": ("eta_minus", "eta_plus"),
+    "step_sizes": ("step_size_min", "step_size_max"),
+}
+SURFACES = [
+    {"name": "quadratic", "kappa": 10.0},
+    {"name": "rosenbrock"},
+    {"name": "beale"},
+    {"name": "himmelblau"},
+]
+
+
+def referenced(spec) -> bool:
+    return spec.package is not None or (spec.whole and spec.torch is not None)
+
+
+REFERENCED = [s for s in core.OPTIMIZERS.values() if referenced(s)]
+WHOLE = [s for s in core.OPTIMIZERS.values() if s.whole]
+
+
+def resolve(name: str):
+    module, _, attr = name.partition(":")
+    obj = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def reference_class(spec):
+    if spec.package is not None:
+        return resolve(spec.package[0])
+    return getattr(torch.optim, spec.torch[0])
+
+
+def reference_kwargs(spec, hp: dict) -> dict:
+    fixed = dict((spec.package or spec.torch)[1])
+    for key, value in fixed.items():
+        if isinstance(value, str) and ":" in value:
+            fixed[key] = resolve(value)
+    kinds = {h.name: h.kind for h in spec.hyperparameters}
+    hp = {k: bool(v) if kinds[k] == "bool" else int(v) if kinds[k] == "int" else float(v) for k, v in hp.items()}
+    for name, parts in TUPLES.items():
+        present = [p for p in parts if p in hp]
+        if present:
+            fixed[name] = tuple(hp.pop(p) for p in present)
+    return {**fixed, **hp}
+
+
+class Driver:
+    """How the reference is stepped: plain `step()` after setting the gradient."""
+
+    shape = (2,)
+    closure = False
+
+    def build(self, spec, p, hp):
+        return reference_class(spec)([p], **reference_kwargs(spec, hp))
+
+    def step(self, opt, closure):
+        opt.step(closure) if self.closure else opt.step()
+
+    def point(self, opt, p) -> np.ndarray:
+        return p.detach().numpy().reshape(-1).copy()
+
+
+class ClosureDriver(Driver):
+    closure = True
+
+
+DRIVERS: dict[str, Driver] = {
+    "sam": ClosureDriver(),
+    # torch.optim's newer optimizers
+
+    # pytorch_optimizer's elementwise family
+
+    # preconditioners and schedule-free
+
+}
+
+
+def reference_points(spec, surface, start, steps, hp) -> np.ndarray:
+    grad = surface_gradient(surface)
+    value = core.SURFACES[surface["name"]]
+    consts = [float(surface.get(h.name, h.default)) for h in value.params]
+    fn = value.kernel.py_func if hasattr(value.kernel, "py_func") else value.kernel
+    driver = DRIVERS.get(spec.id, Driver())
+    p = torch.tensor(np.array(start, dtype=float).reshape(driver.shape), dtype=torch.float64, requires_grad=True)
+    opt = driver.build(spec, p, hp)
+
+    def closure():
+        x = p.detach().numpy().reshape(-1)
+        with np.errstate(all="ignore"):
+            p.grad = torch.tensor(grad(x[0], x[1]).reshape(driver.shape))
+        return torch.tensor(fn(x[0], x[1], *consts)[0])
+
+    points = [driver.point(opt, p)]
+    for _ in range(steps):
+        closure()
+        driver.step(opt, closure)
+        points.append(driver.point(opt, p))
+        if not np.all(np.isfinite(points[-1])):
+            break
+    return np.array(points)
+
+
+@pytest.mark.parametrize("spec", WHOLE, ids=[s.id for s in WHOLE])
+def test_every_whole_kernel_has_a_reference(spec):
+    import oracles
+    assert referenced(spec) or spec.id in oracles.OPTIMIZERS, f"{spec.id} has neither a reference package nor an oracle"
+
+
+@pytest.mark.parametrize("spec", REFERENCED, ids=[s.id for s in REFERENCED])
+@pytest.mark.parametrize("surface", SURFACES, ids=[s["name"] for s in SURFACES])
+def test_matches_reference_at_defaults(spec, surface):
+    hp = spec.defaults
+    hp["lr"] = max(hp["lr"], 1e-3)
+    start = core.SURFACES[surface["name"]].start
+    ours = core.trajectory(surface, spec.id, start, STEPS, hp)
+    ref = reference_points(spec, surface, start, STEPS, hp)
+    n = min(len(ours.points), finite_prefix(ref))
+    assert n == STEPS + 1, f"{spec.id} on {surface['name']}: only {n} finite points"
+    assert_close(ours.points[:n], ref[:n], RTOL, f"{spec.id} on {surface['name']}")
+
+
+@pytest.mark.parametrize("spec", REFERENCED, ids=[s.id for s in REFERENCED])
+@pytest.mark.parametrize("seed", range(3))
+def test_matches_reference_with_random_hyperparameters(spec, seed):
+    surface = {"name": "quadratic", "kappa": 10.0}
+    hp = draw(spec, np.random.default_rng([seed, spec.code, 7]), int_high=STEPS + 1)
+    start = core.SURFACES["quadratic"].start
+    ours = core.trajectory(surface, spec.id, start, STEPS, hp)
+    ref = reference_points(spec, surface, start, STEPS, hp)
+    # Compare while both runs are finite and the run is well-conditioned (see test_optimizers.FAR_START).
+    n = min(len(ours.points), finite_prefix(ref), conditioned_steps(ours, surface, spec.id, start, hp, 1000))
+    assert n > 1, f"{spec.id} {hp}: nothing to compare"
+    assert_close(ours.points[:n], ref[:n], RTOL, f"{spec.id} {hp}")

@@ -27,6 +27,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
+from core import external as _external
 from core import formula as _formula
 from core import probe as _probe
 from core import schedules as _schedules
@@ -530,9 +531,20 @@ def _params(field: str, given: dict | None, specs: tuple[Hyperparameter, ...]) -
 
 
 def optimizer_spec(name) -> OptimizerSpec:
+    """A registry optimizer by id, or a spec already made (e.g. by core.external.load); never imports anything."""
+    if isinstance(name, OptimizerSpec):
+        return name
     if not isinstance(name, str) or name not in OPTIMIZERS:
         raise InvalidInput("optimizer", f"unknown optimizer {name!r}; allowed: {', '.join(OPTIMIZERS)}")
     return OPTIMIZERS[name]
+
+
+def load_optimizer(name: str) -> OptimizerSpec:
+    """The spec of a torch optimizer class named "module:Class", importing it (never on a request's word)."""
+    try:
+        return _external.load(name)
+    except _external.ExternalError as e:
+        raise InvalidInput(e.field, e.reason) from None
 
 
 def resolve_surface(surface) -> tuple[SurfaceSpec, dict]:
@@ -692,6 +704,11 @@ class Run:
 
         self._P, self._batches, self._Q = _prepare_surface(self.surface, self.surface_params, self.seed)
         self._noise_rng = None if self.noise is None else np.random.default_rng([self.noise["seed"], 1])
+        if self.optimizer.external is not None:
+            try:
+                self._stepper = _external.Stepper(self.optimizer, self.hyperparameters, self.start, None)
+            except _external.ExternalError as e:
+                raise InvalidInput(e.field, e.reason) from None
         hp = self.hyperparameters
         self._h = np.repeat(np.array([[float(hp[h.name])] for h in self.optimizer.hyperparameters]), 2, axis=1)
         self._s = _initial_state(self.optimizer, hp, 2)
@@ -719,6 +736,8 @@ class Run:
         k1 = min(self.steps, k0 + max(1, int(n)))
         if self.finished:
             return k0, k0
+        if self.optimizer.external is not None:
+            return self._advance_external(k0, k1)
         lr_a, lr_b = _schedules.factors(self.schedule, k0, k1)
         if self._batches is not None:
             Q, q_step = np.ascontiguousarray(self._batches.rows(k0, k1)), 1
@@ -735,11 +754,45 @@ class Run:
             self._points, self._losses, self._grads, self._states, self._lrs,
         )
         if bad >= 0:
-            self.diverged_at = int(bad)
-            self.done_steps = max(int(bad) - 1, 0)
-            return k0, self.done_steps
+            return self._stop(k0, int(bad))
         self.done_steps = k1
         return k0, k1
+
+    def _advance_external(self, k0: int, k1: int) -> tuple[int, int]:
+        """Steps k0..k1-1 of a class loaded by core.external, which steps itself."""
+        Q = np.ascontiguousarray(self._batches.rows(k0, k1)) if self._batches is not None else self._Q
+        row = [0]
+        at = kernels().gradient_at
+
+        def gradient(p, out):
+            return at((self.surface.code, self._P, Q, row[0]), p, out)
+
+        self._stepper.gradient = gradient
+        lr_a, lr_b = _schedules.factors(self.schedule, k0, k1)
+        noisy = self._noise_rng is not None and self.noise["sigma"] > 0
+        noise = self.noise["sigma"] * self._noise_rng.standard_normal((k1 - k0, 2)) if noisy else np.zeros((k1 - k0, 2))
+        for k in range(k0, k1):
+            row[0] = (k - k0) if self._batches is not None else 0
+            lr_t = lr_a[k - k0] * self.hyperparameters["lr"] + lr_b[k - k0]
+            f, g, p = self._stepper.step(lr_t, noise[k - k0])
+            self._losses[k] = f
+            if not (math.isfinite(f) and np.all(np.isfinite(g))):
+                return self._stop(k0, k)
+            self._grads[k], self._lrs[k], self._points[k + 1] = g, lr_t, p
+            if not np.all(np.isfinite(p)):
+                return self._stop(k0, k + 1)
+        if k1 == self.steps:
+            with np.errstate(all="ignore"):
+                self._losses[k1] = gradient(self._points[k1].copy(), np.zeros(2))
+            if not math.isfinite(self._losses[k1]):
+                return self._stop(k0, k1)
+        self.done_steps = k1
+        return k0, k1
+
+    def _stop(self, k0: int, bad: int) -> tuple[int, int]:
+        self.diverged_at = bad
+        self.done_steps = max(bad - 1, 0)
+        return k0, self.done_steps
 
     @property
     def valid_points(self) -> int:
@@ -833,8 +886,13 @@ def trajectory(surface, optimizer, start, steps, hyperparameters=None, schedule=
     {"formula": "(1-x)^2 + 100*(y-x^2)^2", "domain": [-2, 2, -1, 3]}; `schedule` a dict such
     as {"name": "cosine", "t_max": 500, "warmup_steps": 10}; `noise`
     {"sigma": s, "seed": k} adds N(0, s^2) to every gradient coordinate.
+    `optimizer` is a registry id, or any torch.optim.Optimizer subclass named
+    "module:Class" (e.g. "pytorch_optimizer:Tiger"), which is imported and
+    stepped itself: its hyperparameters are its constructor's numeric arguments.
     Raises InvalidInput (a ValueError) naming the field and what is allowed.
     """
+    if _external.is_external(optimizer):
+        optimizer = load_optimizer(optimizer)
     run = Run(surface, optimizer, start, steps, hyperparameters, schedule, noise, seed)
     while not run.finished:
         run.advance(1 << 16)
@@ -914,6 +972,8 @@ def plan_sweep(surface, optimizer, start, steps, grid, hyperparameters=None, sch
     seed = _integer("seed", seed, 0, 2**63 - 1)
     sspec, sparams = resolve_surface(surface)
     ospec = optimizer_spec(optimizer)
+    if ospec.external is not None:
+        raise InvalidInput("optimizer", f"{ospec.id} steps itself in Python, one trajectory at a time: sweeps take registry optimizers")
     start = resolve_start(start)
     steps = _integer("steps", steps, 1, MAX_STEPS)
     hp = resolve_hyperparameters(ospec, hyperparameters)

@@ -724,3 +724,86 @@ def sam(x, g, f, t, lr_t, lr, rho, adaptive, perturb_eps, ascent, ascent_grad, s
 
 # === curvature ================================================================
 # (sophia, newton)
+
+# --- sophia ----------------------------------------------------------------
+SOPHIA = OPTIMIZERS.add(OptimizerSpec(
+    id="sophia",
+    label="Sophia",
+    group="second-order",
+    help="Momentum divided by a running diagonal Hessian, clipped per coordinate; the curvature is refreshed every k steps.",
+    hyperparameters=(
+        lr(1e-4),
+        beta1(0.96),
+        beta2(0.99),
+        Hyperparameter("gamma", r"\gamma", 0.01, 1e-6, 10.0, "scale of the curvature in the denominator", log=True),
+        eps(1e-12, "floor of the denominator, so flat or concave directions take a clipped step"),
+        weight_decay(0.0, "decoupled decay: x shrinks by lr·λ each step"),
+        Hyperparameter("k", r"k", 10, 1, 1000, "steps between two refreshes of the diagonal Hessian", kind="int"),
+    ),
+    rule=(
+        r"m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t \\ "
+        r"h_t = \beta_2 h_{t-k} + (1-\beta_2)\, \mathrm{diag}\,\nabla^2 f(x_t) \;\text{if } t \bmod k = 1 \text{, else } h_{t-1} \\ "
+        r"x_t = x_{t-1}(1 - \eta\lambda) - \eta\, \mathrm{clip}\!\left(\frac{m_t}{\max(\gamma h_t, \epsilon)}, 1\right)"
+    ),
+    reference=(
+        "Liu, Li, Hall, Liang & Ma (2023), Sophia: A Scalable Stochastic Second-order Optimizer, arXiv:2305.14342, "
+        "Algorithm 3, with the surface's exact diagonal Hessian as the estimator"
+    ),
+    state=("m", "h", "_hessian"),
+    shapes={"_hessian": ("n", "n")},
+    whole=True,
+))
+
+
+@OPTIMIZERS.kernel(SOPHIA)
+@whole_kernel
+def sophia(x, g, f, t, lr_t, lr, beta1, beta2, gamma, eps, weight_decay, k, m, h, _hessian, surf):
+    """Sophia's Algorithm 3; the Hutchinson or Gauss-Newton estimate replaced by the exact diagonal."""
+    n = x.shape[0]
+    refresh = (t - 1) % k == 0
+    if refresh:
+        probe.hessian(surf, x, _hessian)
+    for i in range(n):
+        m[i] = beta1 * m[i] + (1.0 - beta1) * g[i]
+        if refresh:
+            h[i] = beta2 * h[i] + (1.0 - beta2) * _hessian[i, i]
+        x[i] = x[i] * (1.0 - lr_t * weight_decay)
+        step = m[i] / max(gamma * h[i], eps)
+        x[i] = x[i] - lr_t * min(max(step, -1.0), 1.0)
+
+
+# --- newton ----------------------------------------------------------------
+NEWTON = OPTIMIZERS.add(OptimizerSpec(
+    id="newton",
+    label="Newton",
+    group="second-order",
+    help="Steps to the minimum of the local quadratic model: the gradient multiplied by the inverse Hessian.",
+    hyperparameters=(
+        Hyperparameter("lr", r"\eta", 1.0, 1e-6, 10.0, "fraction of the Newton step taken (1: the full step)", log=True),
+        Hyperparameter("damping", r"\lambda", 0.0, 0.0, 100.0, "added to the Hessian's diagonal (Levenberg–Marquardt)"),
+    ),
+    rule=r"x_t = x_{t-1} - \eta\, \left(\nabla^2 f(x_{t-1}) + \lambda I\right)^{-1} g_t",
+    reference="Newton's method, damped as in Levenberg (1944) and Marquardt (1963); Nocedal & Wright, Numerical Optimization (2006), ch. 3",
+    state=("step", "_hessian"),
+    shapes={"_hessian": ("n", "n")},
+    whole=True,
+))
+
+
+@OPTIMIZERS.kernel(NEWTON)
+@whole_kernel
+def newton(x, g, f, t, lr_t, lr, damping, step, _hessian, surf):
+    """x minus lr times the solution of (H + damping·I) d = g."""
+    n = x.shape[0]
+    probe.hessian(surf, x, _hessian)
+    for i in range(n):
+        _hessian[i, i] += damping
+    if n == 2:
+        # Cramer's rule: exact for the 2-D surfaces, and a singular Hessian gives inf rather than a LAPACK error.
+        det = _hessian[0, 0] * _hessian[1, 1] - _hessian[0, 1] * _hessian[1, 0]
+        step[0] = (_hessian[1, 1] * g[0] - _hessian[0, 1] * g[1]) / det
+        step[1] = (_hessian[0, 0] * g[1] - _hessian[1, 0] * g[0]) / det
+    else:
+        step[:] = np.linalg.solve(_hessian, g)
+    for i in range(n):
+        x[i] = x[i] - lr_t * step[i]

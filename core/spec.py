@@ -72,7 +72,8 @@ class OptimizerSpec:
     (SAM's ascent point, Schedule-Free's y and z), which the page can draw.
     `package` names a reference implementation outside torch.optim as
     ("module:Class", fixed keyword arguments); `group` is the catalog's
-    heading for the optimizer.
+    heading for the optimizer. `external` holds what core.external loaded
+    for an optimizer class given as "module:Class" (no kernel, no code).
     """
 
     id: str
@@ -90,6 +91,7 @@ class OptimizerSpec:
     shapes: dict[str, tuple] = field(default_factory=dict)
     points: tuple[str, ...] = ()
     package: tuple[str, dict] | None = None
+    external: object = field(default=None, repr=False)
     kernel: Callable | None = field(default=None, repr=False)
     code: int = -1
 

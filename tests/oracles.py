@@ -255,6 +255,37 @@ def swats(x, g, t, lr, hp, s):
     return x - hp["sgd_lr"] * (lr / hp["lr"]) * s["b"]
 
 
+# --- whole-vector optimizers without a reference package -------------------
+# step(x, g, t, lr, hp, s, surface): `surface.hessian(p)` is the exact Hessian
+# at p from these oracles' own surfaces (test_surfaces checks the kernels'
+# Hessians against it).
+
+WHOLE: set = set()
+
+
+def _whole(fn):
+    WHOLE.add(fn.__name__)
+    return _optimizer(fn)
+
+
+@_whole
+def sophia(x, g, t, lr, hp, s, surface):
+    """Liu et al. (2023), Algorithm 3, with the exact diagonal Hessian as the estimate."""
+    m = s["m"] = hp["beta1"] * s.get("m", _zeros(x)) + (1 - hp["beta1"]) * g
+    h = s.setdefault("h", _zeros(x))
+    if t % hp["k"] == 1 or hp["k"] == 1:
+        h = s["h"] = hp["beta2"] * h + (1 - hp["beta2"]) * np.diag(surface.hessian(x))
+    x = x * (1 - lr * hp["weight_decay"])
+    return x - lr * np.clip(m / np.maximum(hp["gamma"] * h, hp["eps"]), -1.0, 1.0)
+
+
+@_whole
+def newton(x, g, t, lr, hp, s, surface):
+    """x - lr (H + damping I)^-1 g."""
+    step = s["step"] = np.linalg.solve(surface.hessian(x) + hp["damping"] * np.eye(len(x)), g)
+    return x - lr * step
+
+
 # --- surfaces --------------------------------------------------------------
 # f(x, y, params) from each surface's published formula; np.cos accepts the
 # complex arguments of the complex-step gradient below.

@@ -1184,8 +1184,13 @@ def surface_grid(surface, x_range=None, y_range=None, resolution: int = 100):
 
 def warm() -> None:
     """Compile (or load from the disk cache) every kernel, so no request waits for it."""
-    first_opt, first_surf = next(iter(OPTIMIZERS)), next(iter(SURFACES))
-    trajectory(first_surf, first_opt, SURFACES[first_surf].start, 2)
-    sweep(first_surf, first_opt, SURFACES[first_surf].start, 2, {"x": [0.0], "y": [0.0]})
+    first_surf = next(iter(SURFACES))
+    start = SURFACES[first_surf].start
+    # One optimizer of each kernel form: each form has loops of its own.
+    for form in (False, True):
+        spec = next((o for o in OPTIMIZERS.values() if o.whole == form), None)
+        if spec is not None:
+            trajectory(first_surf, spec.id, start, 2)
+            sweep(first_surf, spec.id, start, 2, {"x": [0.0], "y": [0.0]})
     surface_grid(first_surf, resolution=2)
     _formula.warm()

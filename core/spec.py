@@ -19,6 +19,7 @@ GROUPS = {
     "dialects": "Framework dialects",
     "modern": "Modern",
     "second-order": "Second-order",
+    "external": "Loaded by name",
 }
 
 
@@ -119,6 +120,8 @@ class OptimizerSpec:
             "torch": None if self.torch is None else {"class": self.torch[0], "kwargs": self.torch[1]},
             "package": None if self.package is None else {"class": self.package[0], "kwargs": self.package[1]},
             "group": self.group,
+            "group_label": GROUPS.get(self.group, self.group),
+            "group_order": list(GROUPS).index(self.group) if self.group in GROUPS else len(GROUPS),
             "whole": self.whole,
             "points": list(self.points),
             "has_step_size": self.step_size is not None,

@@ -106,7 +106,7 @@ def test_the_build_warm_up_fills_a_fresh_cache_and_the_next_process_starts_warm(
         "core.warm()\n"
         "k = core.engine.kernels()\n"
         "print(json.dumps({n: [sum(getattr(k, n).stats.cache_hits.values()), "
-        "sum(getattr(k, n).stats.cache_misses.values())] for n in ('run_trajectory', 'run_sweep', 'surface_grid')}))\n"
+        "sum(getattr(k, n).stats.cache_misses.values())] for n in ('run_trajectory', 'run_sweep', 'run_whole_trajectory', 'run_whole_sweep', 'surface_grid')}))\n"
     )
     serve = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True)
     assert serve.returncode == 0, serve.stderr

@@ -620,3 +620,11 @@ def test_core_runs_with_the_jit_disabled(tmp_path):
     np.testing.assert_allclose(got["points"], t.points, rtol=1e-13)
     np.testing.assert_allclose(got["final"], s.final_points, rtol=1e-13)
     assert got["hit"] == s.steps_to_tol.tolist()
+
+
+@pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="counts compiled signatures; nothing compiles with the JIT off")
+def test_warm_compiles_every_loop_so_no_request_waits_for_one():
+    core.warm()
+    k = engine.kernels()
+    for name in ("run_trajectory", "run_sweep", "run_whole_trajectory", "run_whole_sweep", "surface_grid"):
+        assert getattr(k, name).signatures, f"{name} is left to compile on a request"

@@ -117,6 +117,42 @@ export function bindControls(root, scene, catalog, onInvalid) {
   }
 }
 
+/**
+ * The optimizer search box: shows the optimizers whose id, name, help or group holds every typed word
+ * (ticked ones stay, so they can be unticked), hides groups left empty, and says how many match.
+ */
+export function bindOptimizerSearch(root) {
+  const box = $("#opt-search", root);
+  if (!box) return;
+  const count = $("#opt-search-count", root);
+  const filter = () => {
+    const words = box.value.trim().toLowerCase().split(/\s+/).filter(Boolean);
+    let shown = 0, total = 0;
+    for (const group of $$(".opt-group", root)) {
+      let any = false;
+      for (const li of $$("li.opt", group)) {
+        total += 1;
+        const on = $("[data-opt-toggle]", li).checked;
+        const hit = words.every((w) => li.dataset.find.includes(w));
+        li.hidden = !(hit || on);
+        if (hit) shown += 1;
+        any ||= !li.hidden;
+      }
+      group.hidden = !any;
+    }
+    count.hidden = words.length === 0;
+    count.textContent = shown === 0 ? `No optimizer matches "${box.value.trim()}".` : `${shown} of ${total} optimizers match.`;
+  };
+  box.addEventListener("input", filter);
+  box.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && box.value) {
+      box.value = "";
+      filter();
+      e.stopPropagation();
+    }
+  });
+}
+
 /** Show a state in every control (after a load, a preset, or a click on the contour). */
 export function syncControls(root, s, catalog) {
   const surface = catalog.surface(s.surface);

@@ -1,6 +1,6 @@
 // The interactive page: the scene plus the controls, presets, inspector, sharing and exports.
 
-import { bindControls, syncControls } from "./controls.js";
+import { bindControls, bindOptimizerSearch, syncControls } from "./controls.js";
 import { bindCustom, syncCustom } from "./custom.js";
 import { bindExports } from "./exports.js";
 import { Inspector } from "./inspector.js";
@@ -161,6 +161,7 @@ window.addEventListener("popstate", () => {
 });
 
 bindControls(document.body, scene, catalog, (msg) => showAlert([msg], "error"));
+bindOptimizerSearch(document.body);
 bindCustom(document.body, scene, catalog);
 $("#preset").addEventListener("change", (e) => applyPreset(e.target.value));
 const exportBox = bindExports(scene, catalog, (lines) => showAlert(lines, "error"));

@@ -4,6 +4,7 @@
     adam.lr=0.01 (overrides only)  sched=cosine  sched.t_max=500
     noise=0.1  noise_seed=0  seed=0
     display: view=contour|surface3d|loss  speed=1  autoplay=0|1  loop=0|1  inspect=adam  large=1
+    extras=1 (each run's extra points on the contour: SAM's ascent point, Schedule-Free's y and z, ...)
     basins=momentum (its basins under the contour)  tuned=sgd,adam  tuned.by=final_loss|steps_to_tol
 
 `request_from_query` gives the body of POST /api/trajectories plus the display
@@ -28,14 +29,14 @@ from core.engine import (
 from core.explore import CRITERIA
 
 VIEWS = ("contour", "surface3d", "loss", "map")
-DISPLAY = {"view": "contour", "speed": 1.0, "autoplay": True, "loop": False, "inspect": "", "large": False}
+DISPLAY = {"view": "contour", "speed": 1.0, "autoplay": True, "loop": False, "inspect": "", "large": False, "extras": False}
 # The map view's optimizer, axes (hyperparameter names, or x and y), colouring, cells per axis and zoomed
 # axis ranges ("low,high"); "" is automatic. Display keys too, but only in a body when a link sets them.
 MAP_DISPLAY = dict.fromkeys(("map.opt", "map.x", "map.y", "map.color", "map.n", "map.xr", "map.yr"), "")
 # The optimizer whose basins of attraction colour the contour, and the optimizers whose lr "Tune lr" chose,
 # with the criterion it chose by. Only ticked optimizers count; "" is none.
 EXPLORE_DISPLAY = {"basins": "", "tuned": "", "tuned.by": ""}
-FLAGS = ("autoplay", "loop", "large")
+FLAGS = ("autoplay", "loop", "large", "extras")
 DEFAULT_STEPS = 300
 MAX_SEED = 2**63 - 1
 

@@ -5,7 +5,7 @@ import { specOf, untuned, valueOf } from "./state.js";
 import { mustBeBetween } from "./api.js";
 import { $, $$, fmt, put } from "./util.js";
 
-const DISPLAY_FLAGS = new Set(["large", "loop", "autoplay"]);
+const DISPLAY_FLAGS = new Set(["large", "loop", "autoplay", "extras"]);
 
 /** Where a value sits on a slider of `max` positions; log sliders are even in decades. */
 function toPosition(el, v) {

@@ -75,7 +75,8 @@ export class Scene {
   body(s) {
     const body = requestBody(s);
     const inspecting = this.extraViews.length > 0 && s.opt.includes(s.inspect);
-    if (!inspecting) body.fields = ["points", "losses"];
+    const extras = s.extras && s.opt.some((id) => this.catalog.optimizer(id)?.points?.length);
+    if (!inspecting) body.fields = extras ? ["points", "losses", "state"] : ["points", "losses"];
     return body;
   }
 

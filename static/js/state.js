@@ -4,7 +4,7 @@
 //   surface=custom  f=(1-x)^2 + 100*(y-x^2)^2  domain=-2,2,-1,3 (a typed formula; domain when not -5,5,-5,5)
 //   adam.lr=0.01 (overrides only)  sched=cosine  sched.t_max=500
 //   noise=0.1  noise_seed=0  seed=0
-//   display: view=contour|surface3d|loss  speed=1  autoplay=0|1  loop=0|1  inspect=adam  large=1
+//   display: view=contour|surface3d|loss  speed=1  autoplay=0|1  loop=0|1  inspect=adam  large=1  extras=1
 //   adam.label=eps 1 (a run's own name in the legend, at most LABEL_MAX characters)
 //   basins=momentum (its basins of attraction under the contour)
 //   tuned=sgd,adam  tuned.by=final_loss|steps_to_tol (the learning rates "Tune lr" chose, and how)

@@ -277,6 +277,33 @@ function headsTrace(kind, runs, k, style, coords, rings) {
   return trace;
 }
 
+/**
+ * With `extras=1`, each run's extra points at step k (the spec's `points` slots, read from the run's
+ * state: row k - 1 is the state after step k) as open diamonds in the run's colour; points off the
+ * plotted domain are left out. Null when the flag is off or no run has any.
+ */
+function extrasTrace(runs, k, ctx, style, label, domain) {
+  if (!ctx.state().extras) return null;
+  const [[x0, x1], [y0, y1]] = domain;
+  const x = [], y = [], color = [], text = [];
+  for (const run of runs) {
+    const m = headIndex(run, k);
+    for (const slot of ctx.catalog.optimizer(run.optimizer)?.points ?? []) {
+      const s = run.state[slot];
+      if (!s || m < 1 || m > s.x.length) continue;
+      const [px, py] = [s.x[m - 1], s.y[m - 1]];
+      if (!(px >= x0 && px <= x1 && py >= y0 && py <= y1)) continue;
+      x.push(px); y.push(py); color.push(style(run.optimizer).colour); text.push(`${label(run.optimizer)}: ${slot.replaceAll("_", " ")}`);
+    }
+  }
+  if (!x.length) return null;
+  const size = HEAD_PX * 0.9 * thickness();
+  return {
+    type: "scatter", mode: "markers", name: "extra points", showlegend: false, hoverinfo: "text", text, x, y,
+    marker: { symbol: "diamond-open", size, color, line: { color, width: 2 * thickness() } },
+  };
+}
+
 const HEAD_PX = 12;
 const STAR_PX = 16;
 
@@ -342,6 +369,11 @@ function markerPath(ctx, symbol, s) {
   ctx.beginPath();
   if (symbol.startsWith("circle")) {
     ctx.arc(0, 0, r, 0, 2 * Math.PI);
+    return;
+  }
+  if (symbol.startsWith("diamond")) {
+    [[0, -r], [r, 0], [0, r], [-r, 0]].forEach(([x, y], i) => ctx[i ? "lineTo" : "moveTo"](x, y));
+    ctx.closePath();
     return;
   }
   // triangle-up as Plotly draws it, turned to face left, right or down.
@@ -595,9 +627,15 @@ export class ContourView extends View {
     return exitsTrace("scatter", this.runs, this.k, (id) => this.style(id), (id) => this.label(id));
   }
 
-  /** The lines, then the landmarks (the front), then the heads and the edge arrows on top. */
+  /** The extra points of the runs whose spec names some (SAM's ascent point, ...) at the current step. */
+  extras() {
+    return extrasTrace(this.runs, this.k, this.ctx, (id) => this.style(id), (id) => this.label(id), this.surface.spec.domain);
+  }
+
+  /** The lines, then the landmarks (the front), then the extra points, the heads and the edge arrows on top. */
   drawRuns() {
-    this.moving.draw({ lines: this.runs.map((r) => this.lineData(r)), marks: [this.heads(), this.exits()] }, plotSize(this.fg.parentElement));
+    const marks = [this.extras(), this.heads(), this.exits()].filter(Boolean);
+    this.moving.draw({ lines: this.runs.map((r) => this.lineData(r)), marks }, plotSize(this.fg.parentElement));
   }
 
   async draw() {

@@ -21,15 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.spec import Hyperparameter, OptimizerSpec
+from core.spec import Hyperparameter, OptimizerSpec, tuple_parts
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-# Tuple arguments spelt as the registry spells them; any other tuple's parts become name_0, name_1, ...
-TUPLE_PARTS = {
-    "betas": ("beta1", "beta2", "beta3"),
-    "etas": ("eta_minus", "eta_plus"),
-    "step_sizes": ("step_size_min", "step_size_max"),
-}
 # An integer default is a count (kind "int") only under such a name; torch writes weight_decay=0 too.
 COUNTS = re.compile(r"(^k$|^n_|_size$|_iter$|_steps?$|_freq(uency)?$|_eval$|^num_)")
 # Constructor arguments that select machinery rather than arithmetic, kept at the class's default.
@@ -108,8 +102,7 @@ def _arguments(cls) -> list[_Argument]:
         elif isinstance(d, (int, float)) and math.isfinite(d):
             out.append(_Argument(p.name, (p.name,), "int" if isinstance(d, int) and COUNTS.search(p.name) else "float"))
         elif isinstance(d, tuple) and d and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in d):
-            names = TUPLE_PARTS.get(p.name, ())
-            parts = names[:len(d)] if len(names) >= len(d) else tuple(f"{p.name}_{i}" for i in range(len(d)))
+            parts = tuple_parts(p.name, len(d))
             out.append(_Argument(p.name, parts, "float", is_tuple=True))
     # The schedule scales the first hyperparameter, so lr leads.
     out.sort(key=lambda a: a.name != "lr")

@@ -23,6 +23,20 @@ GROUPS = {
 }
 
 
+# A reference constructor's tuple argument, spelt as separate hyperparameters (`betas` -> beta1, beta2).
+TUPLE_PARTS = {
+    "betas": ("beta1", "beta2", "beta3"),
+    "etas": ("eta_minus", "eta_plus"),
+    "step_sizes": ("step_size_min", "step_size_max"),
+}
+
+
+def tuple_parts(name: str, n: int) -> tuple[str, ...]:
+    """The hyperparameter names of an n-tuple argument: TUPLE_PARTS', else name1, name2, ... (eps -> eps1, eps2)."""
+    known = TUPLE_PARTS.get(name, ())
+    return known[:n] if len(known) >= n else tuple(f"{name}{i + 1}" for i in range(n))
+
+
 @dataclass(frozen=True)
 class Hyperparameter:
     """One tunable number: its torch.optim name, its range and its slider."""

@@ -8,8 +8,8 @@ LOADED = True
 class SignDescent(torch.optim.Optimizer):
     """Steps every coordinate by lr against the sign of its gradient, scaled by a decaying `shrink`."""
 
-    def __init__(self, params, lr=0.1, shrink=0.99, history_size=3, betas=(0.5, 0.25)):
-        super().__init__(params, {"lr": lr, "shrink": shrink, "history_size": history_size, "betas": betas})
+    def __init__(self, params, lr=0.1, shrink=0.99, history_size=3, betas=(0.5, 0.25), eps=(1e-8, 1e-3)):
+        super().__init__(params, {"lr": lr, "shrink": shrink, "history_size": history_size, "betas": betas, "eps": eps})
 
     @torch.no_grad()
     def step(self, closure=None):

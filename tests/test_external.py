@@ -24,7 +24,7 @@ def test_torch_adam_by_name_is_the_registry_adam():
 def test_hyperparameters_come_from_the_constructor():
     spec = core.engine.load_optimizer("custom_optimizers:SignDescent")
     h = {x.name: x for x in spec.hyperparameters}
-    assert [x.name for x in spec.hyperparameters] == ["lr", "shrink", "history_size", "beta1", "beta2"]
+    assert [x.name for x in spec.hyperparameters] == ["lr", "shrink", "history_size", "beta1", "beta2", "eps1", "eps2"]
     assert h["history_size"].kind == "int" and h["shrink"].kind == "float" and h["lr"].default == 0.1
     assert (h["beta1"].default, h["beta2"].default) == (0.5, 0.25)
     assert core.engine.load_optimizer("torch.optim:Adam").hyper("weight_decay").kind == "float"

@@ -333,7 +333,7 @@ def surface_value(name, x, y, params):
 
 def surface_gradient(name, x, y, params, **kw):
     """Complex-step derivative: Im f(x + ih) / h, exact to rounding with no cancellation."""
-    h = 1e-30
+    h = 2.0**-100  # a power of two, so that dividing by it adds no rounding of its own
     f = SURFACES[name]
     return np.array([
         np.imag(f(np.complex128(x, h), y, params, **kw)) / h,

@@ -730,6 +730,17 @@ def ams_bound() -> Hyperparameter:
     return Hyperparameter("ams_bound", r"a", 0.0, 0.0, 1.0, "divide by the running maximum of the second moment (AMSGrad)", kind="bool")
 
 
+def rectify() -> Hyperparameter:
+    return Hyperparameter("rectify", r"r", 0.0, 0.0, 1.0, "RAdam's rectification: no adaptive step until rho_t ≥ 5", kind="bool")
+
+
+def degenerated_to_sgd(default: float) -> Hyperparameter:
+    return Hyperparameter(
+        "degenerated_to_sgd", r"\sigma", default, 0.0, 1.0,
+        "with rectify: momentum steps while rho_t < 5 (off: no step at all)", kind="bool",
+    )
+
+
 @njit(inline="always")
 def _weight_decay(x, d, lr_t, weight_decay, weight_decouple, fixed_decay):
     """pytorch_optimizer's apply_weight_decay: shrink x (decoupled) or add λx to the gradient d (coupled)."""
@@ -781,11 +792,8 @@ ADABELIEF = OPTIMIZERS.add(OptimizerSpec(
         weight_decay(0.0, "weight decay: shrinks x (decoupled) or is added to the gradient"),
         decouple(1.0),
         fixed_decay(),
-        Hyperparameter("rectify", r"r", 0.0, 0.0, 1.0, "RAdam's rectification: no adaptive step until rho_t ≥ 5", kind="bool"),
-        Hyperparameter(
-            "degenerated_to_sgd", r"\sigma", 1.0, 0.0, 1.0,
-            "with rectify: momentum-SGD steps while rho_t < 5 (off: no step at all)", kind="bool",
-        ),
+        rectify(),
+        degenerated_to_sgd(1.0),
         ams_bound(),
         Hyperparameter("eps", r"\epsilon", 1e-16, 1e-20, 10.0, "added to s each step and to the denominator", log=True),
     ),
@@ -854,11 +862,8 @@ LAMB = OPTIMIZERS.add(OptimizerSpec(
         weight_decay(0.0, "weight decay: shrinks x (decoupled) or λx is added to the Adam step"),
         decouple(1.0, "decoupled: x shrinks by lr·λ; off: λx is added to the step before the trust ratio"),
         fixed_decay(),
-        Hyperparameter("rectify", r"r", 0.0, 0.0, 1.0, "RAdam's rectification: no adaptive step until rho_t ≥ 5", kind="bool"),
-        Hyperparameter(
-            "degenerated_to_sgd", r"\sigma", 0.0, 0.0, 1.0,
-            "with rectify: momentum steps while rho_t < 5 (off: no step at all)", kind="bool",
-        ),
+        rectify(),
+        degenerated_to_sgd(0.0),
         Hyperparameter("grad_averaging", r"\gamma", 1.0, 0.0, 1.0, "scale the new gradient by 1 - beta1 in m", kind="bool"),
         Hyperparameter(
             "max_grad_norm", r"G", 1.0, 0.0, 100.0, "with pre_norm: the gradient is scaled down to this norm (0: never)",
@@ -1072,10 +1077,12 @@ ADEMAMIX = OPTIMIZERS.add(OptimizerSpec(
     help="Adam whose step adds alpha times a very slow momentum, which remembers gradients from thousands of steps back.",
     hyperparameters=(
         lr(1e-3),
-        # log(beta1) and log(beta3) enter the warm-up of beta3; the reference raises at 0 (math.log).
-        Hyperparameter("beta1", r"\beta_1", 0.9, 1e-3, 0.9999, "decay of the fast momentum m1"),
+        # The warm-up of beta3 takes log(beta1) and log(beta3), where the reference's math.log raises at 0,
+        # and with beta1 > beta3 its exponent's denominator crosses 0 after T steps, where math.exp overflows
+        # and raises: the ranges keep 0 < beta1 <= 0.99 <= beta3.
+        Hyperparameter("beta1", r"\beta_1", 0.9, 1e-3, 0.99, "decay of the fast momentum m1"),
         beta2(),
-        Hyperparameter("beta3", r"\beta_3", 0.9999, 1e-3, 0.999999, "decay of the slow momentum m2"),
+        Hyperparameter("beta3", r"\beta_3", 0.9999, 0.99, 0.999999, "decay of the slow momentum m2"),
         weight_decay(0.0, "weight decay: added to the gradient, or decoupled (x shrinks by lr·λ)"),
         decouple(0.0),
         fixed_decay(),

@@ -196,7 +196,7 @@ BRANCHES = {
         {"pre_norm": 1, "max_grad_norm": 0.5}, {"grad_averaging": 0, "adam": 1, "fixed_decay": 1, "weight_decay": 0.01},
     ],
     "adan": [{"weight_decay": 0.1}, {"weight_decay": 0.1, "weight_decouple": 1}],
-    "ademamix": [{"t_alpha_beta3": 50}, {"t_alpha_beta3": 500, "beta1": 0.99, "beta3": 0.9}],
+    "ademamix": [{"t_alpha_beta3": 50}, {"t_alpha_beta3": 500, "beta1": 0.99, "beta3": 0.99}],
     "mars": [{"optimize_1d": 0}, {"cautious": 1, "ams_bound": 1}, {"weight_decouple": 0, "weight_decay": 0.3}],
     "lookahead": [{"k": 1}, {"k": 7, "alpha": 0.0}],
 }

@@ -718,6 +718,555 @@ def sam(x, g, f, t, lr_t, lr, rho, adaptive, perturb_eps, ascent, ascent_grad, s
 # (adabelief, lamb, adan, adopt, ademamix, mars, lookahead)
 
 
+def decouple(default: float, help: str = "decoupled: x shrinks by lr·λ each step; off: λx is added to the gradient") -> Hyperparameter:
+    return Hyperparameter("weight_decouple", r"d", default, 0.0, 1.0, help, kind="bool")
+
+
+def fixed_decay() -> Hyperparameter:
+    return Hyperparameter("fixed_decay", r"\phi", 0.0, 0.0, 1.0, "decoupled decay shrinks x by λ itself, not by lr·λ", kind="bool")
+
+
+def ams_bound() -> Hyperparameter:
+    return Hyperparameter("ams_bound", r"a", 0.0, 0.0, 1.0, "divide by the running maximum of the second moment (AMSGrad)", kind="bool")
+
+
+def rectify() -> Hyperparameter:
+    return Hyperparameter("rectify", r"r", 0.0, 0.0, 1.0, "RAdam's rectification: no adaptive step until rho_t ≥ 5", kind="bool")
+
+
+def degenerated_to_sgd(default: float) -> Hyperparameter:
+    return Hyperparameter(
+        "degenerated_to_sgd", r"\sigma", default, 0.0, 1.0,
+        "with rectify: momentum steps while rho_t < 5 (off: no step at all)", kind="bool",
+    )
+
+
+@njit(inline="always")
+def _weight_decay(x, d, lr_t, weight_decay, weight_decouple, fixed_decay):
+    """pytorch_optimizer's apply_weight_decay: shrink x (decoupled) or add λx to the gradient d (coupled)."""
+    if weight_decay == 0.0:
+        return x, d
+    if weight_decouple != 0.0:
+        return x * (1.0 - weight_decay * (1.0 if fixed_decay != 0.0 else lr_t)), d
+    if weight_decay > 0.0:
+        d = d + weight_decay * x
+    return x, d
+
+
+@njit(inline="always")
+def _rectified_step_size(lr_t, t, beta2, beta2_power, degenerated_to_sgd):
+    """pytorch_optimizer's get_rectify_step_size: lr·r_t and the SMA length rho_t (threshold 5).
+
+    Below the threshold r_t is 1 with degenerated_to_sgd (a momentum-SGD step) and -1
+    without it, which the callers read as "no step".
+    """
+    n_sma_max = 2.0 / (1.0 - beta2) - 1.0
+    n_sma = n_sma_max - 2.0 * t * beta2_power / (1.0 - beta2_power)
+    if n_sma >= 5.0:
+        rt = np.sqrt(
+            (1.0 - beta2_power) * (n_sma - 4.0) / (n_sma_max - 4.0) * (n_sma - 2.0) / n_sma * n_sma_max / (n_sma_max - 2.0)
+        )
+    elif degenerated_to_sgd != 0.0:
+        rt = 1.0
+    else:
+        rt = -1.0
+    return lr_t * rt, n_sma
+
+
+RECTIFY_RULE = (
+    r"\text{rectify: } \rho_t = \tfrac{2}{1-\beta_2} - 1 - \tfrac{2t\beta_2^t}{1-\beta_2^t},\;"
+    r"\text{RAdam's } r_t \text{ once } \rho_t \ge 5"
+)
+
+
+# --- adabelief -------------------------------------------------------------
+ADABELIEF = OPTIMIZERS.add(OptimizerSpec(
+    id="adabelief",
+    group="modern",
+    label="AdaBelief",
+    help="Adam that divides by how far the gradient strays from its own running mean (its 'belief'), not by its size.",
+    hyperparameters=(
+        lr(1e-3),
+        beta1(),
+        Hyperparameter("beta2", r"\beta_2", 0.999, 0.0, 0.999999, "decay of the average squared deviation of g from m"),
+        weight_decay(0.0, "weight decay: shrinks x (decoupled) or is added to the gradient"),
+        decouple(1.0),
+        fixed_decay(),
+        rectify(),
+        degenerated_to_sgd(1.0),
+        ams_bound(),
+        Hyperparameter("eps", r"\epsilon", 1e-16, 1e-20, 10.0, "added to s each step and to the denominator", log=True),
+    ),
+    rule=(
+        r"m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t \\ "
+        r"s_t = \beta_2 s_{t-1} + (1-\beta_2)(g_t - m_t)^2 + \epsilon \\ "
+        r"x_t = x_{t-1} - \frac{\eta}{1-\beta_1^t} \cdot \frac{m_t}{\sqrt{s_t}/\sqrt{1-\beta_2^t} + \epsilon} \\ "
+        + RECTIFY_RULE
+    ),
+    reference=(
+        "Zhuang et al. (2020), AdaBelief Optimizer, NeurIPS, arXiv:2010.07468, Algorithm 2; "
+        "pytorch_optimizer.AdaBelief (n_sma_threshold 5; adanorm, a keyword it passes through, left off)"
+    ),
+    state=("m", "s", "s_max", "_beta1_power", "_beta2_power"),
+    init=ADAM_INIT,
+    package=("pytorch_optimizer:AdaBelief", {"n_sma_threshold": 5}),
+))
+
+
+@OPTIMIZERS.kernel(ADABELIEF)
+@kernel
+def adabelief(x, g, t, lr_t, lr, beta1, beta2, weight_decay, weight_decouple, fixed_decay, rectify,
+              degenerated_to_sgd, ams_bound, eps, m, s, s_max, _beta1_power, _beta2_power):
+    """pytorch_optimizer's AdaBelief: eps added to s every step as well as to the denominator."""
+    _beta1_power = _power(_beta1_power, beta1)
+    _beta2_power = _power(_beta2_power, beta2)
+    step_size, n_sma = lr_t, 0.0
+    if rectify != 0.0:
+        step_size, n_sma = _rectified_step_size(lr_t, t, beta2, _beta2_power, degenerated_to_sgd)
+    step_size = step_size / (1.0 - _beta1_power)
+    x, d = _weight_decay(x, g, lr_t, weight_decay, weight_decouple, fixed_decay)
+    m = _lerp(m, d, 1.0 - beta1)
+    r = d - m
+    s = s * beta2 + (1.0 - beta2) * r * r
+    s = s + eps
+    if ams_bound != 0.0:
+        s_max = max(s_max, s)
+        denom = np.sqrt(s_max)
+    else:
+        denom = np.sqrt(s)
+    if rectify == 0.0:
+        denom = denom / np.sqrt(1.0 - _beta2_power) + eps
+        return x + (-step_size) * m / denom, m, s, s_max, _beta1_power, _beta2_power
+    # Rectified, the reference leaves 1 - beta2^t inside r_t and divides by the raw sqrt(s).
+    denom = denom + eps
+    if n_sma >= 5.0:
+        x = x + (-step_size) * m / denom
+    elif step_size > 0.0:
+        x = x + (-step_size) * m
+    return x, m, s, s_max, _beta1_power, _beta2_power
+
+
+# --- lamb ------------------------------------------------------------------
+# pytorch_optimizer's Lamb clamps the weight norm at this value.
+LAMB_WEIGHT_NORM_CLAMP = 10.0
+
+LAMB = OPTIMIZERS.add(OptimizerSpec(
+    id="lamb",
+    group="modern",
+    label="LAMB",
+    help="Adam rescaled by a trust ratio ‖x‖/‖step‖: on a single layer each step has length about lr·‖x‖.",
+    hyperparameters=(
+        lr(1e-3),
+        beta1(),
+        beta2(),
+        weight_decay(0.0, "weight decay: shrinks x (decoupled) or λx is added to the Adam step"),
+        decouple(1.0, "decoupled: x shrinks by lr·λ; off: λx is added to the step before the trust ratio"),
+        fixed_decay(),
+        rectify(),
+        degenerated_to_sgd(0.0),
+        Hyperparameter("grad_averaging", r"\gamma", 1.0, 0.0, 1.0, "scale the new gradient by 1 - beta1 in m", kind="bool"),
+        Hyperparameter(
+            "max_grad_norm", r"G", 1.0, 0.0, 100.0, "with pre_norm: the gradient is scaled down to this norm (0: never)",
+        ),
+        Hyperparameter("adam", r"A", 0.0, 0.0, 1.0, "trust ratio fixed at 1: plain Adam without bias-corrected v", kind="bool"),
+        Hyperparameter("pre_norm", r"p", 0.0, 0.0, 1.0, "clip the gradient to norm max_grad_norm first", kind="bool"),
+        eps(1e-6),
+    ),
+    rule=(
+        r"m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\; v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2 \\ "
+        r"u_t = \frac{m_t}{\sqrt{v_t} + \epsilon},\; \tau_t = \frac{\min(\lVert x_{t-1} \rVert, 10)}{\lVert u_t \rVert + \epsilon} \\ "
+        r"x_t = x_{t-1} - \frac{\eta}{1-\beta_1^t}\, \tau_t\, u_t"
+    ),
+    reference=(
+        "You et al. (2020), Large Batch Optimization for Deep Learning: Training BERT in 76 minutes, ICLR, "
+        "arXiv:1904.00962, Algorithm 2; pytorch_optimizer.Lamb (n_sma_threshold 5; adanorm, a keyword it passes through, left off)"
+    ),
+    state=("m", "v", "trust_ratio"),
+    shapes={"trust_ratio": (1,)},
+    init={"trust_ratio": 1.0},
+    whole=True,
+    package=("pytorch_optimizer:Lamb", {"n_sma_threshold": 5}),
+))
+
+
+@njit(inline="always")
+def _norm(a):
+    sq = 0.0
+    for i in range(a.shape[0]):
+        sq += a[i] * a[i]
+    return np.sqrt(sq)
+
+
+@njit(inline="always")
+def _float32_clip(g, max_grad_norm, eps):
+    """pytorch_optimizer's get_global_gradient_norm clip factor, min(G / (‖g‖ + eps), 1).
+
+    The reference squares and sums the norm in float32, so the factor carries float32 rounding.
+    """
+    norm = np.float32(_norm(g))
+    norm = np.float32(np.sqrt(np.float32(norm * norm))) + np.float32(eps)
+    return float(min(np.float32(np.float32(1.0) / norm) * np.float32(max_grad_norm), np.float32(1.0)))
+
+
+@njit(inline="always")
+def _lamb_update(xi, mi, vi, step_size, rectify, adaptive, coupled, eps):
+    """What Lamb measures against ‖x‖: the Adam step, or (rectified) the would-be new point."""
+    if rectify == 0.0:
+        # The batched path multiplies m by the reciprocal of the denominator.
+        u = mi * (1.0 / (np.sqrt(vi) + eps))
+        return u + coupled * xi if coupled > 0.0 else u
+    # The rectified path measures the norm of x - step itself, not of the step.
+    if adaptive:
+        return xi + (-step_size) * mi / (np.sqrt(vi) + eps)
+    return xi + (-step_size) * mi
+
+
+@OPTIMIZERS.kernel(LAMB)
+@whole_kernel
+def lamb(x, g, f, t, lr_t, lr, beta1, beta2, weight_decay, weight_decouple, fixed_decay, rectify, degenerated_to_sgd,
+         grad_averaging, max_grad_norm, adam, pre_norm, eps, m, v, trust_ratio, surf):
+    """pytorch_optimizer's Lamb: its batched path, or its per-parameter one when rectified."""
+    n = x.shape[0]
+    scale = 1.0
+    if pre_norm != 0.0 and max_grad_norm != 0.0:
+        scale = _float32_clip(g, max_grad_norm, eps)
+    beta3 = 1.0 - beta1 if grad_averaging != 0.0 else 1.0
+    step_size, n_sma = lr_t, 0.0
+    if rectify != 0.0:
+        step_size, n_sma = _rectified_step_size(lr_t, t, beta2, beta2 ** float(t), degenerated_to_sgd)
+    step_size = step_size / (1.0 - beta1 ** float(t))
+    shrink, coupled = 1.0, 0.0
+    if weight_decouple != 0.0 and weight_decay != 0.0:
+        shrink = 1.0 - weight_decay * (1.0 if fixed_decay != 0.0 else lr_t)
+    elif weight_decouple == 0.0 and weight_decay > 0.0 and rectify == 0.0:
+        # Coupled decay joins the batched path's step; the rectified path drops it.
+        coupled = weight_decay
+    for i in range(n):
+        d = g[i] * scale
+        m[i] = m[i] * beta1 + beta3 * d
+        v[i] = v[i] * beta2 + (1.0 - beta2) * d * d
+        x[i] = x[i] * shrink
+    if rectify != 0.0 and step_size <= 0.0:
+        return
+    adaptive = rectify == 0.0 or n_sma >= 5.0
+    sq = 0.0
+    for i in range(n):
+        u = _lamb_update(x[i], m[i], v[i], step_size, rectify, adaptive, coupled, eps)
+        sq += u * u
+    weight_norm = min(_norm(x), LAMB_WEIGHT_NORM_CLAMP)
+    update_norm = np.sqrt(sq)
+    ratio = weight_norm / (update_norm + eps) if weight_norm != 0.0 and update_norm != 0.0 else 1.0
+    trust_ratio[0] = ratio
+    if adam != 0.0:
+        ratio = 1.0
+    for i in range(n):
+        if rectify == 0.0:
+            x[i] = x[i] + (-step_size) * (_lamb_update(x[i], m[i], v[i], step_size, rectify, adaptive, coupled, eps) * ratio)
+        elif adaptive:
+            x[i] = x[i] + (-step_size * ratio) * m[i] / (np.sqrt(v[i]) + eps)
+        else:
+            x[i] = x[i] + (-step_size * ratio) * m[i]
+
+
+# --- adan ------------------------------------------------------------------
+ADAN = OPTIMIZERS.add(OptimizerSpec(
+    id="adan",
+    group="modern",
+    label="Adan",
+    help="Adam plus a second momentum on the change of the gradient, a cheap look-ahead (Nesterov) estimate.",
+    hyperparameters=(
+        lr(1e-3),
+        Hyperparameter("beta1", r"\beta_1", 0.98, 0.0, 0.9999, "decay of the gradient average m"),
+        Hyperparameter("beta2", r"\beta_2", 0.92, 0.0, 0.9999, "decay of the gradient-difference average m_diff"),
+        Hyperparameter("beta3", r"\beta_3", 0.99, 0.0, 0.999999, "decay of the squared corrected gradient n"),
+        weight_decay(0.0, "weight decay: proximal x/(1 + lr·λ) after the step, or decoupled x(1 - lr·λ)"),
+        decouple(0.0, "decoupled: x shrinks by lr·λ first; off: the step is divided by 1 + lr·λ (proximal)"),
+        eps(1e-8),
+    ),
+    rule=(
+        r"\Delta_t = g_t - g_{t-1} \;(\Delta_1 = 0) \\ "
+        r"m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\; d_t = \beta_2 d_{t-1} + (1-\beta_2) \Delta_t \\ "
+        r"n_t = \beta_3 n_{t-1} + (1-\beta_3)(g_t + \beta_2 \Delta_t)^2 \\ "
+        r"x_t = x_{t-1} - \eta\,\frac{m_t/(1-\beta_1^t) + \beta_2 d_t/(1-\beta_2^t)}{\sqrt{n_t/(1-\beta_3^t)} + \epsilon}"
+    ),
+    reference=(
+        "Xie et al. (2024), Adan: Adaptive Nesterov Momentum Algorithm, IEEE TPAMI, arXiv:2208.06677, Algorithm 1; "
+        "pytorch_optimizer.Adan (its max_grad_norm clipping, off by default, left off)"
+    ),
+    state=("m", "m_diff", "n", "g_prev", "_beta1_power", "_beta2_power", "_beta3_power"),
+    init={"_beta1_power": 1.0, "_beta2_power": 1.0, "_beta3_power": 1.0},
+    package=("pytorch_optimizer:Adan", {"max_grad_norm": 0.0}),
+))
+
+
+@OPTIMIZERS.kernel(ADAN)
+@kernel
+def adan(x, g, t, lr_t, lr, beta1, beta2, beta3, weight_decay, weight_decouple, eps,
+         m, m_diff, n, g_prev, _beta1_power, _beta2_power, _beta3_power):
+    """pytorch_optimizer's Adan without gradient clipping."""
+    _beta1_power = _power(_beta1_power, beta1)
+    _beta2_power = _power(_beta2_power, beta2)
+    _beta3_power = _power(_beta3_power, beta3)
+    # The reference starts its previous gradient at the first gradient, so the first difference is 0.
+    if t == 1:
+        g_prev = g
+    diff = g - g_prev
+    m = _lerp(m, g, 1.0 - beta1)
+    m_diff = _lerp(m_diff, diff, 1.0 - beta2)
+    c = diff * beta2 + g
+    n = n * beta3 + (1.0 - beta3) * c * c
+    denom = np.sqrt(n) / np.sqrt(1.0 - _beta3_power) + eps
+    if weight_decay != 0.0 and weight_decouple != 0.0:
+        x = x * (1.0 - lr_t * weight_decay)
+    x = x + (-(lr_t / (1.0 - _beta1_power))) * m / denom
+    x = x + (-(lr_t * beta2 / (1.0 - _beta2_power))) * m_diff / denom
+    if weight_decay != 0.0 and weight_decouple == 0.0:
+        x = x / (1.0 + lr_t * weight_decay)
+    return x, m, m_diff, n, g, _beta1_power, _beta2_power, _beta3_power
+
+
+# --- adopt -----------------------------------------------------------------
+ADOPT = OPTIMIZERS.add(OptimizerSpec(
+    id="adopt",
+    group="modern",
+    label="ADOPT",
+    help="Adam that normalises each gradient by the second moment of the steps before it, then averages: converges for any beta2.",
+    hyperparameters=(
+        lr(1e-3),
+        beta1(),
+        beta2(0.9999),
+        weight_decay(0.0, "weight decay: added to the gradient, or decoupled (x shrinks by lr·λ)"),
+        decouple(0.0),
+        fixed_decay(),
+        eps(1e-6, "lower bound of the denominator sqrt(v)"),
+    ),
+    rule=(
+        r"t = 1:\; v_1 = g_1^2,\ \text{no step} \\ "
+        r"m_t = \beta_1 m_{t-1} + (1-\beta_1)\, \mathrm{clip}_{t^{1/4}}\!\left(\frac{g_t}{\max(\sqrt{v_{t-1}}, \epsilon)}\right) \\ "
+        r"x_t = x_{t-1} - \eta\, m_t,\; v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2"
+    ),
+    reference=(
+        "Taniguchi et al. (2024), ADOPT: Modified Adam Can Converge with Any beta2 with the Optimal Rate, NeurIPS, "
+        "arXiv:2411.02853, Algorithm 2 (clipped); pytorch_optimizer.ADOPT (clip_lambda at its default step**0.25)"
+    ),
+    state=("m", "v"),
+    package=("pytorch_optimizer:ADOPT", {}),
+))
+
+
+@OPTIMIZERS.kernel(ADOPT)
+@kernel
+def adopt(x, g, t, lr_t, lr, beta1, beta2, weight_decay, weight_decouple, fixed_decay, eps, m, v):
+    """pytorch_optimizer's ADOPT: the first step only sets v (after the weight decay)."""
+    x, d = _weight_decay(x, g, lr_t, weight_decay, weight_decouple, fixed_decay)
+    if t == 1:
+        return x, m, v + d * d
+    clip = float(t) ** 0.25
+    normed = min(max(d / max(np.sqrt(v), eps), -clip), clip)
+    m = _lerp(m, normed, 1.0 - beta1)
+    x = x + (-lr_t) * m
+    v = v * beta2 + (1.0 - beta2) * d * d
+    return x, m, v
+
+
+# --- ademamix --------------------------------------------------------------
+ADEMAMIX = OPTIMIZERS.add(OptimizerSpec(
+    id="ademamix",
+    group="modern",
+    label="AdEMAMix",
+    help="Adam whose step adds alpha times a very slow momentum, which remembers gradients from thousands of steps back.",
+    hyperparameters=(
+        lr(1e-3),
+        # The warm-up of beta3 takes log(beta1) and log(beta3), where the reference's math.log raises at 0,
+        # and with beta1 > beta3 its exponent's denominator crosses 0 after T steps, where math.exp overflows
+        # and raises: the ranges keep 0 < beta1 <= 0.99 <= beta3.
+        Hyperparameter("beta1", r"\beta_1", 0.9, 1e-3, 0.99, "decay of the fast momentum m1"),
+        beta2(),
+        Hyperparameter("beta3", r"\beta_3", 0.9999, 0.99, 0.999999, "decay of the slow momentum m2"),
+        weight_decay(0.0, "weight decay: added to the gradient, or decoupled (x shrinks by lr·λ)"),
+        decouple(0.0),
+        fixed_decay(),
+        Hyperparameter("alpha", r"\alpha", 5.0, 0.0, 20.0, "weight of the slow momentum in the step"),
+        Hyperparameter(
+            "t_alpha_beta3", r"T_{\alpha,\beta_3}", 0, 0, 1_000_000,
+            "steps over which alpha and beta3 warm up (0: none, the reference's None)", kind="int",
+        ),
+        eps(1e-8),
+    ),
+    rule=(
+        r"m_{1,t} = \beta_1 m_{1,t-1} + (1-\beta_1) g_t,\; v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2 \\ "
+        r"m_{2,t} = \beta_{3,t} m_{2,t-1} + (1-\beta_{3,t}) g_t \\ "
+        r"x_t = x_{t-1} - \eta\, \frac{m_{1,t}/(1-\beta_1^t) + \alpha_t m_{2,t}}{\sqrt{v_t/(1-\beta_2^t)} + \epsilon} \\ "
+        r"\alpha_t = \min(\tfrac{t\alpha}{T}, \alpha),\; "
+        r"\beta_{3,t} = \min\!\left(\exp \tfrac{\ln\beta_1 \ln\beta_3}{(1-t/T)\ln\beta_3 + (t/T)\ln\beta_1}, \beta_3\right)"
+    ),
+    reference=(
+        "Pagliardini, Ablin & Grangier (2024), The AdEMAMix Optimizer: Better, Faster, Older, arXiv:2409.03137, "
+        "Algorithm 1; pytorch_optimizer.AdEMAMix"
+    ),
+    state=("m", "v", "m_slow", "_beta1_power", "_beta2_power"),
+    init=ADAM_INIT,
+    package=("pytorch_optimizer:AdEMAMix", {}),
+))
+
+
+@OPTIMIZERS.kernel(ADEMAMIX)
+@kernel
+def ademamix(x, g, t, lr_t, lr, beta1, beta2, beta3, weight_decay, weight_decouple, fixed_decay, alpha,
+             t_alpha_beta3, eps, m, v, m_slow, _beta1_power, _beta2_power):
+    """pytorch_optimizer's AdEMAMix with its alpha and beta3 warm-up schedules."""
+    _beta1_power = _power(_beta1_power, beta1)
+    _beta2_power = _power(_beta2_power, beta2)
+    alpha_t, beta3_t = alpha, beta3
+    if t_alpha_beta3 != 0.0:
+        alpha_t = min(t * alpha / t_alpha_beta3, alpha)
+        log_beta1, log_beta3 = np.log(beta1), np.log(beta3)
+        r = t / t_alpha_beta3
+        beta3_t = min(np.exp(log_beta1 * log_beta3 / ((1.0 - r) * log_beta3 + r * log_beta1)), beta3)
+    x, d = _weight_decay(x, g, lr_t, weight_decay, weight_decouple, fixed_decay)
+    m = _lerp(m, d, 1.0 - beta1)
+    v = v * beta2 + (1.0 - beta2) * d * d
+    m_slow = _lerp(m_slow, d, 1.0 - beta3_t)
+    denom = np.sqrt(v) / np.sqrt(1.0 - _beta2_power) + eps
+    update = m / (1.0 - _beta1_power) + alpha_t * m_slow
+    return x + (-lr_t) * update / denom, m, v, m_slow, _beta1_power, _beta2_power
+
+
+# --- mars ------------------------------------------------------------------
+# What the reference runs on a 1-D parameter when optimize_1d is off: AdamW with these betas.
+MARS_BETAS_1D = (0.9, 0.95)
+
+MARS = OPTIMIZERS.add(OptimizerSpec(
+    id="mars",
+    group="modern",
+    label="MARS",
+    help="AdamW on a variance-reduced gradient: g plus gamma·beta1/(1-beta1) times its change since the last step, clipped to norm 1.",
+    hyperparameters=(
+        lr(3e-3),
+        Hyperparameter("beta1", r"\beta_1", 0.95, 0.0, 0.9999, "decay of the momentum of the corrected gradient"),
+        Hyperparameter("beta2", r"\beta_2", 0.99, 0.0, 0.999999, "decay of the second moment of the corrected gradient"),
+        Hyperparameter("gamma", r"\gamma", 0.025, 0.0, 1.0, "strength of the gradient correction"),
+        Hyperparameter(
+            "optimize_1d", r"o", 1.0, 0.0, 1.0,
+            "on: MARS on this 1-D parameter; off (the reference's default): AdamW with lr_1d, betas (0.9, 0.95)", kind="bool",
+        ),
+        Hyperparameter("lr_1d", r"\eta_{1d}", 3e-3, 1e-6, 10.0, "with optimize_1d off: the AdamW learning rate", log=True),
+        weight_decay(0.0, "weight decay: x shrinks by lr·λ (decoupled), or λx is added to the stored gradient"),
+        Hyperparameter("weight_decay_1d", r"\lambda_{1d}", 0.1, 0.0, 1.0, "with optimize_1d off: the AdamW weight decay"),
+        decouple(1.0, "decoupled: x shrinks by lr·λ; off: λx only enters the gradient kept for the next correction"),
+        fixed_decay(),
+        ams_bound(),
+        Hyperparameter("cautious", r"c", 0.0, 0.0, 1.0, "drop step coordinates whose sign disagrees with g, rescale the rest", kind="bool"),
+        eps(1e-8),
+    ),
+    rule=(
+        r"c_t = g_t + \gamma \tfrac{\beta_1}{1-\beta_1}(g_t - g_{t-1}),\; c_t \leftarrow c_t / \max(\lVert c_t \rVert, 1) \\ "
+        r"m_t = \beta_1 m_{t-1} + (1-\beta_1) c_t,\; v_t = \beta_2 v_{t-1} + (1-\beta_2) c_t^2 \\ "
+        r"x_t = x_{t-1}(1-\eta\lambda) - \eta\, \frac{m_t/(1-\beta_1^t)}{\sqrt{v_t}/\sqrt{1-\beta_2^t} + \epsilon}"
+    ),
+    reference=(
+        "Yuan et al. (2024), MARS: Unleashing the Power of Variance Reduction for Training Large Models, "
+        "arXiv:2411.10438, Algorithm 2 (MARS-AdamW); pytorch_optimizer.MARS (mars_type 'adamw', optimize_1d passed explicitly)"
+    ),
+    state=("m", "v", "v_max", "last_grad"),
+    whole=True,
+    package=("pytorch_optimizer:MARS", {"mars_type": "adamw", "betas_1d": MARS_BETAS_1D}),
+))
+
+
+@OPTIMIZERS.kernel(MARS)
+@whole_kernel
+def mars(x, g, f, t, lr_t, lr, beta1, beta2, gamma, optimize_1d, lr_1d, weight_decay, weight_decay_1d,
+         weight_decouple, fixed_decay, ams_bound, cautious, eps, m, v, v_max, last_grad, surf):
+    """pytorch_optimizer's MARS-AdamW, batched path; with optimize_1d off, its AdamW for 1-D parameters."""
+    n = x.shape[0]
+    if optimize_1d != 0.0:
+        b1, b2, step_lr, decay = beta1, beta2, lr_t, weight_decay
+        k = gamma * beta1 / (1.0 - beta1)
+        sq = 0.0
+        for i in range(n):
+            c = (g[i] - last_grad[i]) * k + g[i]
+            sq += c * c
+        norm = max(np.sqrt(sq), 1.0)
+    else:
+        b1, b2, step_lr, decay = MARS_BETAS_1D[0], MARS_BETAS_1D[1], lr_t * (lr_1d / lr), weight_decay_1d
+        k, norm = 0.0, 1.0
+    agree = 0.0
+    for i in range(n):
+        c = g[i]
+        if optimize_1d != 0.0:
+            c = ((g[i] - last_grad[i]) * k + g[i]) / norm
+        m[i] = _lerp(m[i], c, 1.0 - b1)
+        v[i] = v[i] * b2 + (1.0 - b2) * c * c
+        if m[i] * g[i] > 0.0:
+            agree += 1.0
+    # apply_cautious: numel / (mask.sum() + 1), which torch computes as a reciprocal times numel.
+    rescale = (1.0 / (agree + 1.0)) * n
+    bias_correction1 = 1.0 - b1 ** float(t)
+    bias_correction2_sq = np.sqrt(1.0 - b2 ** float(t))
+    shrink = 1.0
+    if weight_decouple != 0.0 and decay != 0.0:
+        shrink = 1.0 - decay * (1.0 if fixed_decay != 0.0 else step_lr)
+    for i in range(n):
+        u = m[i]
+        if cautious != 0.0:
+            u = u * (rescale if m[i] * g[i] > 0.0 else 0.0)
+        # apply_ams_bound_foreach adds 1e-15 under the root.
+        if ams_bound != 0.0:
+            v_max[i] = max(v_max[i], v[i])
+            denom = np.sqrt(v_max[i] + 1e-15) + eps
+        else:
+            denom = np.sqrt(v[i] + 1e-15) + eps
+        u = u / (denom / bias_correction2_sq * bias_correction1)
+        d = g[i]
+        # Coupled decay is added to the gradient after the step is formed: it only reaches last_grad.
+        if weight_decouple == 0.0 and decay > 0.0:
+            d = d + decay * x[i]
+        x[i] = x[i] * shrink + (-step_lr) * u
+        last_grad[i] = d
+
+
+# --- lookahead -------------------------------------------------------------
+LOOKAHEAD = OPTIMIZERS.add(OptimizerSpec(
+    id="lookahead",
+    group="modern",
+    label="Lookahead (Adam)",
+    help="Adam explores k steps ahead, then the slow weights move alpha of the way toward it and Adam restarts from there.",
+    hyperparameters=(
+        lr(1e-3), beta1(), beta2(), eps(1e-8), weight_decay(),
+        Hyperparameter("k", r"k", 5, 1, 100, "Adam steps between two syncs of the slow weights", kind="int"),
+        # The reference requires alpha < 1.
+        Hyperparameter("alpha", r"\alpha", 0.5, 0.0, 0.99, "fraction of the way the slow weights move toward Adam's point"),
+    ),
+    rule=(
+        r"x_t = \text{Adam}(x_{t-1}) \\ "
+        r"t \bmod k = 0:\; \phi \leftarrow \phi + \alpha (x_t - \phi),\; x_t \leftarrow \phi"
+    ),
+    reference=(
+        "Zhang, Lucas, Hinton & Ba (2019), Lookahead Optimizer: k steps forward, 1 step back, NeurIPS, "
+        "arXiv:1907.08610, Algorithm 1; pytorch_optimizer.Lookahead over torch.optim.Adam (pullback_momentum 'none')"
+    ),
+    state=ADAM_STATE[:2] + ("slow",) + ADAM_STATE[2:],
+    points=("slow",),
+    init=ADAM_INIT,
+    package=("pytorch_optimizer:Lookahead", {"optimizer": "torch.optim:Adam"}),
+))
+
+
+@OPTIMIZERS.kernel(LOOKAHEAD)
+@kernel
+def lookahead(x, g, t, lr_t, lr, beta1, beta2, eps, weight_decay, k, alpha, m, v, slow, _beta1_power, _beta2_power):
+    """pytorch_optimizer's Lookahead around torch Adam: the plotted point is the fast weights."""
+    # The reference copies the slow weights at construction, i.e. the start.
+    if t == 1:
+        slow = x
+    x, m, v, p1, p2, _ = _adam_core(x, g + weight_decay * x, lr_t, beta1, beta2, eps, m, v, _beta1_power, _beta2_power, 0.0, False)
+    if t % k == 0:
+        x = _lerp(x, slow, 1.0 - alpha)
+        slow = x
+    return x, m, v, slow, p1, p2
+
+
 # === preconditioners and schedule-free ========================================
 # (soap, shampoo, prodigy, schedulefree_adamw, schedulefree_sgd)
 

@@ -285,6 +285,103 @@ def newton(x, g, t, lr, hp, s, surface):
     step = s["step"] = np.linalg.solve(surface.hessian(x) + hp["damping"] * np.eye(len(x)), g)
     return x - lr * step
 
+# pytorch_optimizer 4.1 (optimizer/*.py): its weight decay, written as base/optimizer.py's apply_weight_decay.
+def _pto_weight_decay(x, g, lr, hp):
+    wd = hp["weight_decay"]
+    if wd == 0:
+        return x, g
+    if hp["weight_decouple"]:
+        return x * (1 - wd * (1 if hp["fixed_decay"] else lr)), g
+    return x, g + wd * x
+
+
+@_optimizer
+def adabelief(x, g, t, lr, hp, s):
+    b1, b2, eps = hp["beta1"], hp["beta2"], hp["eps"]
+    step_size, sgd_phase = lr, False
+    if hp["rectify"]:
+        # get_rectify_step_size, threshold 5
+        rho_inf = 2 / (1 - b2) - 1
+        rho = rho_inf - 2 * t * b2**t / (1 - b2**t)
+        if rho >= 5:
+            step_size = lr * math.sqrt((1 - b2**t) * (rho - 4) / (rho_inf - 4) * (rho - 2) / rho * rho_inf / (rho_inf - 2))
+        elif hp["degenerated_to_sgd"]:
+            sgd_phase = True
+        else:
+            step_size = -lr
+            sgd_phase = True
+    step_size = step_size / (1 - b1**t)
+    x, d = _pto_weight_decay(x, g, lr, hp)
+    s["m"] = _lerp(s.get("m", _zeros(x)), d, 1 - b1)
+    s["s"] = b2 * s.get("s", _zeros(x)) + (1 - b2) * (d - s["m"]) * (d - s["m"]) + eps
+    s["s_max"] = np.maximum(s.get("s_max", _zeros(x)), s["s"]) if hp["ams_bound"] else s.get("s_max", _zeros(x))
+    root = np.sqrt(s["s_max"] if hp["ams_bound"] else s["s"])
+    if not hp["rectify"]:
+        return x - step_size * s["m"] / (root / math.sqrt(1 - b2**t) + eps)
+    if sgd_phase:
+        return x - step_size * s["m"] if step_size > 0 else x
+    return x - step_size * s["m"] / (root + eps)
+
+
+@_optimizer
+def adan(x, g, t, lr, hp, s):
+    b1, b2, b3 = hp["beta1"], hp["beta2"], hp["beta3"]
+    diff = g - s.get("g_prev", g)  # the first step's difference is 0
+    s["m"] = _lerp(s.get("m", _zeros(x)), g, 1 - b1)
+    s["m_diff"] = _lerp(s.get("m_diff", _zeros(x)), diff, 1 - b2)
+    c = g + b2 * diff
+    s["n"] = b3 * s.get("n", _zeros(x)) + (1 - b3) * c * c
+    s["g_prev"] = g.copy()
+    denom = np.sqrt(s["n"]) / math.sqrt(1 - b3**t) + hp["eps"]
+    wd = hp["weight_decay"]
+    if wd and hp["weight_decouple"]:
+        x = x * (1 - lr * wd)
+    # Two addcdiv steps in the reference's order: late in a run m_diff, an average of
+    # differences of nearly equal gradients, magnifies any other rounding of x.
+    x = x - lr / (1 - b1**t) * s["m"] / denom
+    x = x - lr * b2 / (1 - b2**t) * s["m_diff"] / denom
+    return x / (1 + lr * wd) if wd and not hp["weight_decouple"] else x
+
+
+@_optimizer
+def adopt(x, g, t, lr, hp, s):
+    x, d = _pto_weight_decay(x, g, lr, hp)
+    v, m = s.get("v", _zeros(x)), s.get("m", _zeros(x))
+    if t == 1:
+        s["v"], s["m"] = d * d, m
+        return x
+    clip = t**0.25
+    s["m"] = _lerp(m, np.clip(d / np.maximum(np.sqrt(v), hp["eps"]), -clip, clip), 1 - hp["beta1"])
+    s["v"] = hp["beta2"] * v + (1 - hp["beta2"]) * d * d
+    return x - lr * s["m"]
+
+
+@_optimizer
+def ademamix(x, g, t, lr, hp, s):
+    b1, b2, b3, alpha, T = hp["beta1"], hp["beta2"], hp["beta3"], hp["alpha"], hp["t_alpha_beta3"]
+    if T:
+        alpha = min(t * alpha / T, alpha)
+        l1, l3 = math.log(b1), math.log(b3)
+        b3 = min(math.exp(l1 * l3 / ((1 - t / T) * l3 + (t / T) * l1)), b3)
+    x, d = _pto_weight_decay(x, g, lr, hp)
+    s["m"] = _lerp(s.get("m", _zeros(x)), d, 1 - b1)
+    s["v"] = b2 * s.get("v", _zeros(x)) + (1 - b2) * d * d
+    s["m_slow"] = _lerp(s.get("m_slow", _zeros(x)), d, 1 - b3)
+    denom = np.sqrt(s["v"]) / math.sqrt(1 - b2**t) + hp["eps"]
+    return x - lr * (s["m"] / (1 - b1**t) + alpha * s["m_slow"]) / denom
+
+
+@_optimizer
+def lookahead(x, g, t, lr, hp, s):
+    if t == 1:
+        s["slow"] = x.copy()  # the slow weights start at the start
+    m, v = _adam_moments(x, g + hp["weight_decay"] * x, hp, s)
+    x = x - lr / (1 - hp["beta1"] ** t) * m / (np.sqrt(v) / math.sqrt(1 - hp["beta2"] ** t) + hp["eps"])
+    if t % hp["k"] == 0:
+        s["slow"] = _lerp(x, s["slow"], 1 - hp["alpha"])
+        x = s["slow"].copy()
+    return x
+
 
 # --- surfaces --------------------------------------------------------------
 # f(x, y, params) from each surface's published formula; np.cos accepts the
@@ -364,7 +461,7 @@ def surface_value(name, x, y, params):
 
 def surface_gradient(name, x, y, params, **kw):
     """Complex-step derivative: Im f(x + ih) / h, exact to rounding with no cancellation."""
-    h = 1e-30
+    h = 2.0**-100  # a power of two, so that dividing by it adds no rounding of its own
     f = SURFACES[name]
     return np.array([
         np.imag(f(np.complex128(x, h), y, params, **kw)) / h,

@@ -95,11 +95,34 @@ class ClosureDriver(Driver):
     closure = True
 
 
+class AdEMAMixDriver(Driver):
+    def build(self, spec, p, hp):
+        kwargs = reference_kwargs(spec, hp)
+        # 0 on the slider is the reference's None (no warm-up); 0 itself would divide by zero there.
+        kwargs["t_alpha_beta3"] = kwargs["t_alpha_beta3"] or None
+        return reference_class(spec)([p], **kwargs)
+
+
+class WrapperDriver(Driver):
+    """A wrapper such as Lookahead: the fixed `optimizer` is built on [p] with the hyperparameters not in `own`."""
+
+    def __init__(self, own: tuple[str, ...]):
+        self.own = own
+
+    def build(self, spec, p, hp):
+        kwargs = reference_kwargs(spec, hp)
+        base = kwargs.pop("optimizer")
+        own = {name: kwargs.pop(name) for name in self.own}
+        return reference_class(spec)(base([p], **kwargs), **own)
+
+
 DRIVERS: dict[str, Driver] = {
     "sam": ClosureDriver(),
     # torch.optim's newer optimizers
 
     # pytorch_optimizer's elementwise family
+    "ademamix": AdEMAMixDriver(),
+    "lookahead": WrapperDriver(("k", "alpha")),
 
     # preconditioners and schedule-free
 
@@ -162,3 +185,30 @@ def test_matches_reference_with_random_hyperparameters(spec, seed):
     n = min(len(ours.points), finite_prefix(ref), conditioned_steps(ours, surface, spec.id, start, hp, 1000))
     assert n > 1, f"{spec.id} {hp}: nothing to compare"
     assert_close(ours.points[:n], ref[:n], RTOL, f"{spec.id} {hp}")
+
+
+
+# Branches that three random draws may miss, each held against the reference on the quadratic.
+BRANCHES = {
+    "adabelief": [{"rectify": 1}, {"rectify": 1, "degenerated_to_sgd": 0, "ams_bound": 1}, {"weight_decouple": 0, "weight_decay": 0.1}],
+    "lamb": [
+        {"weight_decouple": 0, "weight_decay": 0.1}, {"rectify": 1}, {"rectify": 1, "degenerated_to_sgd": 1},
+        {"pre_norm": 1, "max_grad_norm": 0.5}, {"grad_averaging": 0, "adam": 1, "fixed_decay": 1, "weight_decay": 0.01},
+    ],
+    "adan": [{"weight_decay": 0.1}, {"weight_decay": 0.1, "weight_decouple": 1}],
+    "ademamix": [{"t_alpha_beta3": 50}, {"t_alpha_beta3": 500, "beta1": 0.99, "beta3": 0.99}],
+    "mars": [{"optimize_1d": 0}, {"cautious": 1, "ams_bound": 1}, {"weight_decouple": 0, "weight_decay": 0.3}],
+    "lookahead": [{"k": 1}, {"k": 7, "alpha": 0.0}],
+}
+BRANCH_CASES = [(core.OPTIMIZERS[oid], hp) for oid, hps in BRANCHES.items() if oid in core.OPTIMIZERS for hp in hps]
+
+
+@pytest.mark.parametrize("spec,extra", BRANCH_CASES, ids=[f"{s.id}-{'-'.join(f'{k}={v}' for k, v in h.items())}" for s, h in BRANCH_CASES])
+def test_matches_reference_on_branches(spec, extra):
+    surface = {"name": "quadratic", "kappa": 10.0}
+    hp = {**spec.defaults, "lr": 0.01, **{k: float(v) for k, v in extra.items()}}
+    start = core.SURFACES["quadratic"].start
+    ours = core.trajectory(surface, spec.id, start, STEPS, hp)
+    ref = reference_points(spec, surface, start, STEPS, hp)
+    assert len(ours.points) == len(ref) == STEPS + 1
+    assert_close(ours.points, ref, RTOL, f"{spec.id} {extra}")

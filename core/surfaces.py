@@ -1,8 +1,10 @@
 """Every loss surface: one block each, the spec followed by its kernel.
 
-A kernel is a pure scalar function giving the value and analytic gradient:
+A kernel is a pure scalar function giving the value and analytic gradient,
+and beside it a second one giving the analytic Hessian from the same arguments:
 
     kernel(x, y, <constants>, <batch columns>) -> (f, df/dx, df/dy)
+    hessian(x, y, <constants>, <batch columns>) -> (fxx, fxy, fyy)
 
 The constants are the surface's params in spec order, or what its `prepare`
 derives from them; a stochastic surface's last `batch_columns` arguments are
@@ -45,6 +47,13 @@ def rosenbrock(x, y):
     return a * a + 100.0 * b * b, -2.0 * a - 400.0 * x * b, 200.0 * b
 
 
+@SURFACES.hessian(ROSENBROCK)
+@kernel
+def rosenbrock_hessian(x, y):
+    """Second derivatives of Rosenbrock with a = 1, b = 100."""
+    return 2.0 - 400.0 * (y - x * x) + 800.0 * x * x, -400.0 * x, 200.0
+
+
 # --- beale -----------------------------------------------------------------
 BEALE = SURFACES.add(SurfaceSpec(
     id="beale",
@@ -75,6 +84,22 @@ def beale(x, y):
     return f, gx, gy
 
 
+@SURFACES.hessian(BEALE)
+@kernel
+def beale_hessian(x, y):
+    """Second derivatives of Beale's function: each square (r^2)'' = 2 (r'^2 + r r'')."""
+    y2 = y * y
+    a = 1.5 - x + x * y
+    b = 2.25 - x + x * y2
+    c = 2.625 - x + x * y2 * y
+    ax, bx, cx = y - 1.0, y2 - 1.0, y2 * y - 1.0
+    ay, by, cy = x, 2.0 * x * y, 3.0 * x * y2
+    fxx = 2.0 * (ax * ax + bx * bx + cx * cx)
+    fxy = 2.0 * (ax * ay + a + bx * by + 2.0 * b * y + cx * cy + 3.0 * c * y2)
+    fyy = 2.0 * (ay * ay + by * by + 2.0 * b * x + cy * cy + 6.0 * c * x * y)
+    return fxx, fxy, fyy
+
+
 # --- saddle ----------------------------------------------------------------
 SADDLE = SURFACES.add(SurfaceSpec(
     id="saddle",
@@ -96,6 +121,13 @@ def saddle(x, y):
     return x * x - y * y, 2.0 * x, -2.0 * y
 
 
+@SURFACES.hessian(SADDLE)
+@kernel
+def saddle_hessian(x, y):
+    """Second derivatives of x^2 - y^2."""
+    return 2.0, 0.0, -2.0
+
+
 # --- monkey_saddle ---------------------------------------------------------
 MONKEY_SADDLE = SURFACES.add(SurfaceSpec(
     id="monkey_saddle",
@@ -115,6 +147,13 @@ MONKEY_SADDLE = SURFACES.add(SurfaceSpec(
 def monkey_saddle(x, y):
     """x^3 - 3 x y^2."""
     return x * x * x - 3.0 * x * y * y, 3.0 * x * x - 3.0 * y * y, -6.0 * x * y
+
+
+@SURFACES.hessian(MONKEY_SADDLE)
+@kernel
+def monkey_saddle_hessian(x, y):
+    """Second derivatives of x^3 - 3 x y^2: all zero at the origin."""
+    return 6.0 * x, -6.0 * y, -6.0 * x
 
 
 # --- himmelblau ------------------------------------------------------------
@@ -151,6 +190,15 @@ def himmelblau(x, y):
     return a * a + b * b, 4.0 * x * a + 2.0 * b, 2.0 * a + 4.0 * y * b
 
 
+@SURFACES.hessian(HIMMELBLAU)
+@kernel
+def himmelblau_hessian(x, y):
+    """Second derivatives of Himmelblau's function."""
+    a = x * x + y - 11.0
+    b = x + y * y - 7.0
+    return 4.0 * a + 8.0 * x * x + 2.0, 4.0 * (x + y), 2.0 + 4.0 * b + 8.0 * y * y
+
+
 # --- rastrigin -------------------------------------------------------------
 RASTRIGIN = SURFACES.add(SurfaceSpec(
     id="rastrigin",
@@ -174,6 +222,14 @@ def rastrigin(x, y):
     return f, 2.0 * x + 10.0 * w * math.sin(w * x), 2.0 * y + 10.0 * w * math.sin(w * y)
 
 
+@SURFACES.hessian(RASTRIGIN)
+@kernel
+def rastrigin_hessian(x, y):
+    """Second derivatives of Rastrigin with A = 10: separable, so fxy = 0."""
+    w = 2.0 * math.pi
+    return 2.0 + 10.0 * w * w * math.cos(w * x), 0.0, 2.0 + 10.0 * w * w * math.cos(w * y)
+
+
 # --- booth -----------------------------------------------------------------
 BOOTH = SURFACES.add(SurfaceSpec(
     id="booth",
@@ -195,6 +251,13 @@ def booth(x, y):
     a = x + 2.0 * y - 7.0
     b = 2.0 * x + y - 5.0
     return a * a + b * b, 2.0 * a + 4.0 * b, 4.0 * a + 2.0 * b
+
+
+@SURFACES.hessian(BOOTH)
+@kernel
+def booth_hessian(x, y):
+    """Second derivatives of Booth's function: a constant matrix."""
+    return 10.0, 8.0, 10.0
 
 
 # --- goldstein_price -------------------------------------------------------
@@ -232,6 +295,32 @@ def goldstein_price(x, y):
     return a * b, da_dx * b + a * db_dx, da_dy * b + a * db_dy
 
 
+@SURFACES.hessian(GOLDSTEIN_PRICE)
+@kernel
+def goldstein_price_hessian(x, y):
+    """Second derivatives of Goldstein-Price, as a product of a function of t = x + y and one of d = 2x - 3y."""
+    # The first factor depends on x and y only through t, the second only through d
+    # (its quadratic is 18 - 16 d + 3 d^2), so each has one first and one second derivative.
+    t = x + y
+    s = t + 1.0
+    u = 19.0 - 14.0 * t + 3.0 * t * t
+    ut = -14.0 + 6.0 * t
+    a = 1.0 + s * s * u
+    at = 2.0 * s * u + s * s * ut
+    att = 2.0 * u + 4.0 * s * ut + 6.0 * s * s
+    d = 2.0 * x - 3.0 * y
+    w = 18.0 - 16.0 * d + 3.0 * d * d
+    wd = -16.0 + 6.0 * d
+    b = 30.0 + d * d * w
+    bd = 2.0 * d * w + d * d * wd
+    bdd = 2.0 * w + 4.0 * d * wd + 6.0 * d * d
+    # dt/dx = dt/dy = 1, dd/dx = 2, dd/dy = -3
+    fxx = att * b + 4.0 * at * bd + 4.0 * a * bdd
+    fxy = att * b - at * bd - 6.0 * a * bdd
+    fyy = att * b - 6.0 * at * bd + 9.0 * a * bdd
+    return fxx, fxy, fyy
+
+
 # --- six_hump_camel --------------------------------------------------------
 SIX_HUMP_CAMEL = SURFACES.add(SurfaceSpec(
     id="six_hump_camel",
@@ -259,6 +348,14 @@ def six_hump_camel(x, y):
     return f, gx, gy
 
 
+@SURFACES.hessian(SIX_HUMP_CAMEL)
+@kernel
+def six_hump_camel_hessian(x, y):
+    """Second derivatives of the six-hump camel function."""
+    x2 = x * x
+    return 8.0 - 25.2 * x2 + 10.0 * x2 * x2, 1.0, -8.0 + 48.0 * y * y
+
+
 # --- quadratic -------------------------------------------------------------
 QUADRATIC = SURFACES.add(SurfaceSpec(
     id="quadratic",
@@ -279,6 +376,13 @@ QUADRATIC = SURFACES.add(SurfaceSpec(
 def quadratic(x, y, kappa):
     """(x^2 + kappa y^2) / 2."""
     return 0.5 * (x * x + kappa * y * y), x, kappa * y
+
+
+@SURFACES.hessian(QUADRATIC)
+@kernel
+def quadratic_hessian(x, y, kappa):
+    """Second derivatives of (x^2 + kappa y^2) / 2."""
+    return 1.0, 0.0, kappa
 
 
 # --- regression ------------------------------------------------------------
@@ -361,3 +465,11 @@ def regression(x, y, mean_xx, mean_x, a_fit, b_fit, residual, batch_xx, batch_x,
     gx = 2.0 * (x * batch_xx + y * batch_x - batch_xy)
     gy = 2.0 * (x * batch_x + y - batch_y)
     return f, gx, gy
+
+
+@SURFACES.hessian(REGRESSION)
+@kernel
+def regression_hessian(x, y, mean_xx, mean_x, a_fit, b_fit, residual, batch_xx, batch_x, batch_xy, batch_y):
+    """Hessian of the minibatch loss, the one whose gradient the kernel gives: 2 [[mean x^2, mean x], [mean x, 1]]."""
+    return 2.0 * batch_xx, 2.0 * batch_x, 2.0
+

@@ -257,7 +257,26 @@ def swats(x, g, t, lr, hp, s):
 
 # --- surfaces --------------------------------------------------------------
 # f(x, y, params) from each surface's published formula; np.cos accepts the
-# complex arguments of the complex-step gradient below.
+# complex arguments of the complex-step gradient below, and _cos and _exp also
+# accept mpmath's numbers, which the Hessian tests difference at 50 digits.
+
+
+def _elementary(name):
+    """numpy's function `name`, or mpmath's for an mpmath number (numpy's ufuncs reject those)."""
+    numpy_fn = getattr(np, name)
+
+    def fn(z):
+        if type(z).__module__.startswith("mpmath"):
+            import mpmath
+
+            return getattr(mpmath, name)(z)
+        return numpy_fn(z)
+
+    return fn
+
+
+_cos = _elementary("cos")
+_exp = _elementary("exp")
 
 
 @_surface
@@ -287,7 +306,7 @@ def himmelblau(x, y, p):
 
 @_surface
 def rastrigin(x, y, p):
-    return 2 * 10 + (x**2 - 10 * np.cos(2 * np.pi * x)) + (y**2 - 10 * np.cos(2 * np.pi * y))
+    return 2 * 10 + (x**2 - 10 * _cos(2 * np.pi * x)) + (y**2 - 10 * _cos(2 * np.pi * y))
 
 
 @_surface

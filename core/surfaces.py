@@ -473,3 +473,119 @@ def regression_hessian(x, y, mean_xx, mean_x, a_fit, b_fit, residual, batch_xx, 
     """Hessian of the minibatch loss, the one whose gradient the kernel gives: 2 [[mean x^2, mean x], [mean x, 1]]."""
     return 2.0 * batch_xx, 2.0 * batch_x, 2.0
 
+
+# --- rotated_quadratic -----------------------------------------------------
+ROTATED_QUADRATIC = SURFACES.add(SurfaceSpec(
+    id="rotated_quadratic",
+    label="Rotated ill-conditioned quadratic",
+    help="The elongated bowl turned by an angle: Newton's path turns with it, Adam's per-coordinate steps change shape.",
+    formula=(
+        r"f(x, y) = \tfrac12 (u^2 + \kappa v^2),\quad "
+        r"u = x\cos\theta + y\sin\theta,\; v = y\cos\theta - x\sin\theta"
+    ),
+    domain=((-2.0, 2.0), (-2.0, 2.0)),
+    start=(-1.8, 1.0),
+    minima=((0.0, 0.0),),
+    minimum_value=0.0,
+    params=(
+        Hyperparameter("kappa", r"\kappa", 10.0, 1.0, 1e4, "condition number: curvature along v over curvature along u", log=True),
+        Hyperparameter("angle", r"\theta", 30.0, 0.0, 90.0, "angle in degrees from the x and y axes to the bowl's axes u and v"),
+    ),
+    reference="Goh (2017), Why Momentum Really Works, Distill; Nocedal & Wright (2006), Numerical Optimization, "
+              "ch. 3 (Newton's method is invariant under rotation, Adam's diagonal scaling is not)",
+))
+
+
+@SURFACES.kernel(ROTATED_QUADRATIC)
+@kernel
+def rotated_quadratic(x, y, kappa, angle):
+    """(u^2 + kappa v^2) / 2 in the axes (u, v) turned by angle degrees."""
+    radians = angle * (math.pi / 180.0)
+    c = math.cos(radians)
+    s = math.sin(radians)
+    u = c * x + s * y
+    v = c * y - s * x
+    return 0.5 * (u * u + kappa * v * v), c * u - s * kappa * v, s * u + c * kappa * v
+
+
+@SURFACES.hessian(ROTATED_QUADRATIC)
+@kernel
+def rotated_quadratic_hessian(x, y, kappa, angle):
+    """The constant Hessian R^T diag(1, kappa) R of the rotated quadratic."""
+    radians = angle * (math.pi / 180.0)
+    c = math.cos(radians)
+    s = math.sin(radians)
+    return c * c + kappa * s * s, (1.0 - kappa) * c * s, s * s + kappa * c * c
+
+
+# --- sharp_flat ------------------------------------------------------------
+# Two Gaussian wells multiplied, so each is exactly 0 at its centre: both minima
+# are known in closed form and equally deep. The narrow well sits on the flank of
+# the wide one. A start inside the narrow well's basin takes gradient descent
+# into it; SAM, whose gradient is taken rho uphill of the point, with rho above the
+# narrow well's reach (about 0.8 to 1.4 here) does not stay there and ends on the
+# wide one's side of the ridge.
+SHARP_WIDTH = 0.2
+FLAT_WIDTH = 2.5
+
+SHARP_FLAT = SURFACES.add(SurfaceSpec(
+    id="sharp_flat",
+    label="Sharp and flat minima",
+    help="Two equally deep minima, narrow at (−1, 0) and wide at (1, 0): from the start SGD falls into "
+         "the sharp one, while SAM ends on the flat one's side.",
+    formula=(
+        r"f(x, y) = \left(1 - e^{-\|p - a\|^2 / 2\sigma_1^2}\right)\left(1 - e^{-\|p - b\|^2 / 2\sigma_2^2}\right),"
+        r"\quad p = (x, y),\; a = (-1, 0),\; b = (1, 0),\; \sigma_1 = 0.2,\; \sigma_2 = 2.5"
+    ),
+    domain=((-2.5, 2.5), (-2.0, 2.0)),
+    start=(-0.7, 0.12),
+    minima=((-1.0, 0.0), (1.0, 0.0)),
+    # The pass between them, on the axis by symmetry: the root of df/dx(x, 0) in (-1, 1), found to 40 digits.
+    saddles=((-0.5674802033527149, 0.0),),
+    minimum_value=0.0,
+    reference="Keskar et al. (2017), On Large-Batch Training for Deep Learning: Generalization Gap and Sharp Minima, "
+              "ICLR; Foret et al. (2021), Sharpness-Aware Minimization for Efficiently Improving Generalization, ICLR",
+))
+
+
+@SURFACES.kernel(SHARP_FLAT)
+@kernel
+def sharp_flat(x, y):
+    """A narrow well at (-1, 0) times a wide one at (1, 0), each 1 - exp(-r^2 / 2 width^2)."""
+    ax, bx = x + 1.0, x - 1.0
+    sharp_curv = 1.0 / (SHARP_WIDTH * SHARP_WIDTH)
+    flat_curv = 1.0 / (FLAT_WIDTH * FLAT_WIDTH)
+    sharp_e = math.exp(-0.5 * (ax * ax + y * y) * sharp_curv)
+    flat_e = math.exp(-0.5 * (bx * bx + y * y) * flat_curv)
+    # expm1 keeps 1 - exp(-q) exact to rounding near the centres, where q is tiny.
+    sharp = -math.expm1(-0.5 * (ax * ax + y * y) * sharp_curv)
+    flat = -math.expm1(-0.5 * (bx * bx + y * y) * flat_curv)
+    gx = flat * sharp_e * sharp_curv * ax + sharp * flat_e * flat_curv * bx
+    gy = (flat * sharp_e * sharp_curv + sharp * flat_e * flat_curv) * y
+    return sharp * flat, gx, gy
+
+
+@SURFACES.hessian(SHARP_FLAT)
+@kernel
+def sharp_flat_hessian(x, y):
+    """Hessian of the product: flat H_sharp + sharp H_flat + the two cross terms of the gradients."""
+    ax, bx = x + 1.0, x - 1.0
+    sharp_curv = 1.0 / (SHARP_WIDTH * SHARP_WIDTH)
+    flat_curv = 1.0 / (FLAT_WIDTH * FLAT_WIDTH)
+    sharp_e = math.exp(-0.5 * (ax * ax + y * y) * sharp_curv)
+    flat_e = math.exp(-0.5 * (bx * bx + y * y) * flat_curv)
+    sharp = -math.expm1(-0.5 * (ax * ax + y * y) * sharp_curv)
+    flat = -math.expm1(-0.5 * (bx * bx + y * y) * flat_curv)
+    # Each well's gradient is e c (p - centre), its Hessian e c (I - c (p - centre)(p - centre)^T).
+    sharp_x, sharp_y = sharp_e * sharp_curv * ax, sharp_e * sharp_curv * y
+    flat_x, flat_y = flat_e * flat_curv * bx, flat_e * flat_curv * y
+    sharp_xx = sharp_e * sharp_curv * (1.0 - sharp_curv * ax * ax)
+    sharp_xy = -sharp_e * sharp_curv * sharp_curv * ax * y
+    sharp_yy = sharp_e * sharp_curv * (1.0 - sharp_curv * y * y)
+    flat_xx = flat_e * flat_curv * (1.0 - flat_curv * bx * bx)
+    flat_xy = -flat_e * flat_curv * flat_curv * bx * y
+    flat_yy = flat_e * flat_curv * (1.0 - flat_curv * y * y)
+    fxx = flat * sharp_xx + sharp * flat_xx + 2.0 * sharp_x * flat_x
+    fxy = flat * sharp_xy + sharp * flat_xy + sharp_x * flat_y + sharp_y * flat_x
+    fyy = flat * sharp_yy + sharp * flat_yy + 2.0 * sharp_y * flat_y
+    return fxx, fxy, fyy

@@ -346,6 +346,23 @@ def regression(a, b, p, rows=None):
     return np.mean((a * xs + b - ys) ** 2)
 
 
+@_surface
+def rotated_quadratic(x, y, p):
+    """(u^2 + kappa v^2) / 2 where (u, v) are (x, y) in axes turned by `angle` degrees."""
+    angle = np.deg2rad(p["angle"])
+    u = np.cos(angle) * x + np.sin(angle) * y
+    v = -np.sin(angle) * x + np.cos(angle) * y
+    return 0.5 * (u**2 + p["kappa"] * v**2)
+
+
+@_surface
+def sharp_flat(x, y, p):
+    """A Gaussian well of width 0.2 at (-1, 0) times one of width 2.5 at (1, 0), each 1 - exp(-r^2 / 2 width^2)."""
+    sharp = 1 - _exp(-((x + 1) ** 2 + y**2) / (2 * 0.2**2))
+    flat = 1 - _exp(-((x - 1) ** 2 + y**2) / (2 * 2.5**2))
+    return sharp * flat
+
+
 def surface_value(name, x, y, params):
     return float(np.real(SURFACES[name](x, y, params)))
 

@@ -250,6 +250,41 @@ def test_hessian_is_semidefinite_at_minima_and_indefinite_at_saddles(spec, param
         assert eig[0] < 0 < eig[1], f"Hessian eigenvalues {eig} at the saddle ({x}, {y}) are not of both signs"
 
 
+def test_the_rotated_quadratic_is_the_quadratic_turned():
+    spec, plain = core.SURFACES["rotated_quadratic"], core.SURFACES["quadratic"]
+    rng = np.random.default_rng(spec.code)
+    for kappa, angle in ((10.0, 0.0), (10.0, 30.0), (250.0, 90.0), (3.0, 71.5)):
+        a = math.radians(angle)
+        for x, y in random_points(spec, rng, 4):
+            u, v = math.cos(a) * x + math.sin(a) * y, -math.sin(a) * x + math.cos(a) * y
+            f = spec.kernel(x, y, kappa, angle)[0]
+            assert f == pytest.approx(plain.kernel(u, v, kappa)[0], rel=1e-13, abs=1e-15)
+            # The same curvatures 1 and kappa at every angle, along the turned axes.
+            eig = np.linalg.eigvalsh(matrix(spec.hessian(x, y, kappa, angle)))
+            np.testing.assert_allclose(eig, [1.0, kappa], rtol=1e-12)
+
+
+def test_sgd_falls_into_the_sharp_minimum_and_sam_ends_on_the_flat_side():
+    spec = core.SURFACES["sharp_flat"]
+    sharp, flat = spec.minima
+    lr, steps = 0.1, 1500
+    assert lr * np.max(np.linalg.eigvalsh(matrix(spec.hessian(*sharp)))) < 2, "SGD should be stable in the sharp well"
+    sgd = core.trajectory(spec.id, "sgd", spec.start, steps, {"lr": lr}).points[-1]
+    assert math.dist(sgd, sharp) < 1e-6
+    grad = lambda p: np.array(spec.kernel(p[0], p[1])[1:])
+    for rho in (0.8, 1.0, 1.2, 1.4):
+        # SAM (Foret et al. 2021, Algorithm 1): step along the gradient taken at x + rho g / |g|.
+        x = np.array(spec.start)
+        for _ in range(steps):
+            g = grad(x)
+            x = x - lr * grad(x + rho * g / np.linalg.norm(g))
+        # SAM comes to rest where the gradient rho uphill vanishes, not at a minimum: here rho from the
+        # sharp minimum, past the ridge. Gradient descent from there reaches the flat minimum.
+        assert math.dist(x, sharp) > 0.5, f"SAM with rho = {rho} stayed in the sharp well"
+        end = core.trajectory(spec.id, "sgd", tuple(x), steps, {"lr": lr}).points[-1]
+        assert math.dist(end, flat) < 1e-3, f"SAM with rho = {rho} ended at {x}, in the sharp minimum's basin"
+
+
 # --- the stochastic regression surface --------------------------------------
 
 REGRESSION = core.SURFACES["regression"]

@@ -521,10 +521,10 @@ def rotated_quadratic_hessian(x, y, kappa, angle):
 # --- sharp_flat ------------------------------------------------------------
 # Two Gaussian wells multiplied, so each is exactly 0 at its centre: both minima
 # are known in closed form and equally deep. The narrow well sits on the flank of
-# the wide one. A start inside the narrow well's basin takes gradient descent
-# into it; SAM, whose gradient is taken rho uphill of the point, with rho above the
-# narrow well's reach (about 0.8 to 1.4 here) does not stay there and ends on the
-# wide one's side of the ridge.
+# the wide one, its ridge 0.43 from its centre. The start lies inside its basin, so
+# gradient descent at any stable lr falls into it. SAM takes its gradient rho uphill
+# and rests where that gradient vanishes: for rho from about 0.8 to 1.4 that is rho
+# from the sharp minimum, past the ridge, in the flat minimum's basin (tested).
 SHARP_WIDTH = 0.2
 FLAT_WIDTH = 2.5
 

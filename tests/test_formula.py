@@ -496,6 +496,24 @@ def test_landmarks_are_found_classified_and_deduplicated(text, minima, saddles):
             assert min(math.dist(w, g) for g in got) < tol
 
 
+@pytest.mark.parametrize("text, point, kind", [
+    ("x^2 + 3*y^2", (0, 0), "minimum"),
+    ("x^2 - y^2", (0, 0), "saddle"),
+    ("-x^2 - y^2", (0, 0), "maximum"),
+    ("x^4 + y^2", (0, 0), "degenerate"),  # the exact fxx is 0 there
+    ("sqrt(x) + y^2", (-1, 0), "unknown"),
+])
+def test_critical_points_are_classified_by_the_exact_hessian(text, point, kind):
+    got, value = F._classify(F.compile_tape(F.parse(text)), np.array(point, dtype=float))
+    assert got == kind
+    assert value == pytest.approx(value_or_nan(text, *point), nan_ok=True)
+
+
+def value_or_nan(text: str, x: float, y: float) -> float:
+    with np.errstate(all="ignore"):
+        return value(text, x, y)
+
+
 # --- the engine ----------------------------------------------------------------
 
 def test_the_tape_kernel_is_part_of_the_cache_key():

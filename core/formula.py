@@ -14,6 +14,8 @@ of stack-machine instructions. One precompiled numba kernel (`formula`)
 evaluates any tape with forward-mode derivatives, carrying (f, df/dx, df/dy)
 through every instruction, so a new formula runs at once: the generated
 dispatch loop treats it as one more surface whose constants are the tape.
+A second one (`formula_hessian`) runs the same tape in second-order forward
+mode for the exact Hessian, the surface's `hessian` as for a built-in one.
 abs, min and max return a subgradient: sign(a) da with sign(0) = 0, and the
 derivative of the argument chosen (the first one at a tie).
 """
@@ -521,6 +523,162 @@ def formula(x, y, P):
 
 
 @kernel
+def formula_hessian(x, y, P):
+    """A typed formula's Hessian (fxx, fxy, fyy): the tape in P run on a stack of (f, fx, fy, fxx, fxy, fyy).
+
+    Second-order forward mode on the same tape as `formula`, the top of the stack
+    again in locals. A unary instruction g(a) gives g, g' and g'' and one chain rule
+    carries them through; a binary one either has a rule of its own or gives its
+    first and second partial derivatives to a common rule. abs, min and max are
+    piecewise linear in their arguments: their second derivative is 0 off the kinks.
+    """
+    v = _stack(MAX_STACK)
+    dx = _stack(MAX_STACK)
+    dy = _stack(MAX_STACK)
+    dxx = _stack(MAX_STACK)
+    dxy = _stack(MAX_STACK)
+    dyy = _stack(MAX_STACK)
+    t = 0
+    f, fx, fy, fxx, fxy, fyy = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    for i in range(int(P[0])):
+        op = int(P[2 * i + 1])
+        c = P[2 * i + 2]
+        if op <= CONST:
+            v[t], dx[t], dy[t], dxx[t], dxy[t], dyy[t] = f, fx, fy, fxx, fxy, fyy
+            t += 1
+            if op == X:
+                f, fx, fy = x, 1.0, 0.0
+            elif op == Y:
+                f, fx, fy = y, 0.0, 1.0
+            else:
+                f, fx, fy = c, 0.0, 0.0
+            fxx, fxy, fyy = 0.0, 0.0, 0.0
+        elif op <= POW or op >= ATAN2:
+            # a binary operation on a (below) and b (the top)
+            t -= 1
+            a, ax, ay, axx, axy, ayy = v[t], dx[t], dy[t], dxx[t], dxy[t], dyy[t]
+            if op == ADD:
+                f, fx, fy, fxx, fxy, fyy = a + f, ax + fx, ay + fy, axx + fxx, axy + fxy, ayy + fyy
+            elif op == SUB:
+                f, fx, fy, fxx, fxy, fyy = a - f, ax - fx, ay - fy, axx - fxx, axy - fxy, ayy - fyy
+            elif op == MUL:
+                fxx, fxy, fyy = (axx * f + 2.0 * ax * fx + a * fxx, axy * f + ax * fy + ay * fx + a * fxy,
+                                 ayy * f + 2.0 * ay * fy + a * fyy)
+                f, fx, fy = a * f, ax * f + a * fx, ay * f + a * fy
+            elif op == DIV:
+                # q = a / b from q b = a, differentiated once and twice
+                q = a / f
+                qx = (ax - q * fx) / f
+                qy = (ay - q * fy) / f
+                fxx, fxy, fyy = ((axx - 2.0 * qx * fx - q * fxx) / f, (axy - qx * fy - qy * fx - q * fxy) / f,
+                                 (ayy - 2.0 * qy * fy - q * fyy) / f)
+                f, fx, fy = q, qx, qy
+            elif op == MIN:
+                if not f < a:
+                    f, fx, fy, fxx, fxy, fyy = a, ax, ay, axx, axy, ayy
+            elif op == MAX:
+                if not a < f:
+                    f, fx, fy, fxx, fxy, fyy = a, ax, ay, axx, axy, ayy
+            else:
+                b = f
+                if op == POW:
+                    r = a ** b
+                    pa = b * a ** (b - 1.0)
+                    paa = b * (b - 1.0) * a ** (b - 2.0)
+                    # the log terms only where the exponent moves: 0^b with a fixed b has no log(0)
+                    if fx != 0.0 or fy != 0.0 or fxx != 0.0 or fxy != 0.0 or fyy != 0.0:
+                        la = np.log(a)
+                        pb = r * la
+                        pab = a ** (b - 1.0) * (1.0 + b * la)
+                        pbb = pb * la
+                    else:
+                        pb, pab, pbb = 0.0, 0.0, 0.0
+                else:
+                    d = a * a + b * b
+                    r = np.arctan2(a, b)
+                    pa, pb = b / d, -a / d
+                    paa, pab, pbb = -2.0 * a * b / (d * d), (a * a - b * b) / (d * d), 2.0 * a * b / (d * d)
+                fxx, fxy, fyy = (paa * ax * ax + 2.0 * pab * ax * fx + pbb * fx * fx + pa * axx + pb * fxx,
+                                 paa * ax * ay + pab * (ax * fy + ay * fx) + pbb * fx * fy + pa * axy + pb * fxy,
+                                 paa * ay * ay + 2.0 * pab * ay * fy + pbb * fy * fy + pa * ayy + pb * fyy)
+                f, fx, fy = r, pa * ax + pb * fx, pa * ay + pb * fy
+        else:
+            # a unary instruction g(a): r = g(a), s = g'(a), s2 = g''(a)
+            a = f
+            if op == NEG:
+                r, s, s2 = -a, -1.0, 0.0
+            elif op == SQUARE:
+                r, s, s2 = a * a, 2.0 * a, 2.0
+            elif op == POWC:
+                r, s = a ** c, c * a ** (c - 1.0)
+                # a^1 is linear: no 0 * inf at a = 0
+                s2 = c * (c - 1.0) * a ** (c - 2.0) if c != 1.0 else 0.0
+            elif op == ADDC:
+                r, s, s2 = a + c, 1.0, 0.0
+            elif op == SUBC:
+                r, s, s2 = a - c, 1.0, 0.0
+            elif op == RSUBC:
+                r, s, s2 = c - a, -1.0, 0.0
+            elif op == MULC:
+                r, s, s2 = a * c, c, 0.0
+            elif op == DIVC:
+                r, s, s2 = a / c, 1.0 / c, 0.0
+            elif op == RDIVC:
+                r = c / a
+                s = -r / a
+                s2 = -2.0 * s / a
+            elif op == SIN:
+                r, s = np.sin(a), np.cos(a)
+                s2 = -r
+            elif op == COS:
+                r, s = np.cos(a), -np.sin(a)
+                s2 = -r
+            elif op == TAN:
+                r = np.tan(a)
+                s = 1.0 + r * r
+                s2 = 2.0 * r * s
+            elif op == ASIN:
+                s = 1.0 / np.sqrt(1.0 - a * a)
+                r, s2 = np.arcsin(a), a * s * s * s
+            elif op == ACOS:
+                s = -1.0 / np.sqrt(1.0 - a * a)
+                r, s2 = np.arccos(a), a * s * s * s
+            elif op == ATAN:
+                s = 1.0 / (1.0 + a * a)
+                r, s2 = np.arctan(a), -2.0 * a * s * s
+            elif op == SINH:
+                r, s = np.sinh(a), np.cosh(a)
+                s2 = r
+            elif op == COSH:
+                r, s = np.cosh(a), np.sinh(a)
+                s2 = r
+            elif op == TANH:
+                r = np.tanh(a)
+                s = 1.0 - r * r
+                s2 = -2.0 * r * s
+            elif op == EXP:
+                r = np.exp(a)
+                s, s2 = r, r
+            elif op == LOG:
+                r, s = np.log(a), 1.0 / a
+                s2 = -s * s
+            elif op == LOG10:
+                r, s = np.log10(a), 1.0 / (a * 2.302585092994046)
+                s2 = -s / a
+            elif op == SQRT:
+                r = np.sqrt(a)
+                s = 0.5 / r
+                s2 = -0.5 * s / a
+            else:
+                r = abs(a)
+                s = 1.0 if a > 0.0 else (-1.0 if a < 0.0 else 0.0)
+                s2 = 0.0
+            fxx, fxy, fyy = s2 * fx * fx + s * fxx, s2 * fx * fy + s * fxy, s2 * fy * fy + s * fyy
+            f, fx, fy = r, s * fx, s * fy
+    return fxx, fxy, fyy
+
+
+@kernel
 def evaluate(P, points, out):
     """(f, df/dx, df/dy) of the tape at each row of points."""
     for j in range(points.shape[0]):
@@ -671,14 +829,11 @@ def critical_points(tape: np.ndarray, domain) -> tuple[tuple, tuple, float | Non
 
 
 def _classify(tape: np.ndarray, p: np.ndarray) -> tuple[str, float]:
-    h = 1e-5 * np.maximum(1.0, np.abs(p))
-    pts = np.array([p, p + [h[0], 0], p - [h[0], 0], p + [0, h[1]], p - [0, h[1]]])
-    ev = np.empty((5, 3))
+    ev = np.empty((1, 3))
     with np.errstate(all="ignore"):
-        evaluate(tape, pts, ev)
-    hxx = (ev[1, 1] - ev[2, 1]) / (2 * h[0])
-    hyy = (ev[3, 2] - ev[4, 2]) / (2 * h[1])
-    hxy = 0.5 * ((ev[1, 2] - ev[2, 2]) / (2 * h[0]) + (ev[3, 1] - ev[4, 1]) / (2 * h[1]))
+        evaluate(tape, np.array([p], dtype=float), ev)
+        # Exact, where differences of the gradient err by ~h^2 times its third derivative, and one evaluation, not four.
+        hxx, hxy, hyy = formula_hessian(float(p[0]), float(p[1]), tape)
     eig = np.linalg.eigvalsh(np.array([[hxx, hxy], [hxy, hyy]])) if np.isfinite([hxx, hyy, hxy]).all() else None
     if eig is None or not np.isfinite(ev[0, 0]):
         return "unknown", math.nan
@@ -701,6 +856,7 @@ CUSTOM = SurfaceSpec(
     reference="typed by the user",
     whole_params=True,
     kernel=formula,
+    hessian=formula_hessian,
     code=CUSTOM_CODE,
 )
 
@@ -732,6 +888,7 @@ def custom_surface(text: str, domain: tuple[float, float, float, float] = DEFAUL
         landmarks=landmarks,
         whole_params=True,
         kernel=formula,
+        hessian=formula_hessian,
         code=CUSTOM_CODE,
         constants=tape,
         source=text,

@@ -1,8 +1,10 @@
 """Every loss surface: one block each, the spec followed by its kernel.
 
-A kernel is a pure scalar function giving the value and analytic gradient:
+A kernel is a pure scalar function giving the value and analytic gradient,
+and beside it a second one giving the analytic Hessian from the same arguments:
 
     kernel(x, y, <constants>, <batch columns>) -> (f, df/dx, df/dy)
+    hessian(x, y, <constants>, <batch columns>) -> (fxx, fxy, fyy)
 
 The constants are the surface's params in spec order, or what its `prepare`
 derives from them; a stochastic surface's last `batch_columns` arguments are
@@ -45,6 +47,13 @@ def rosenbrock(x, y):
     return a * a + 100.0 * b * b, -2.0 * a - 400.0 * x * b, 200.0 * b
 
 
+@SURFACES.hessian(ROSENBROCK)
+@kernel
+def rosenbrock_hessian(x, y):
+    """Second derivatives of Rosenbrock with a = 1, b = 100."""
+    return 2.0 - 400.0 * (y - x * x) + 800.0 * x * x, -400.0 * x, 200.0
+
+
 # --- beale -----------------------------------------------------------------
 BEALE = SURFACES.add(SurfaceSpec(
     id="beale",
@@ -75,6 +84,22 @@ def beale(x, y):
     return f, gx, gy
 
 
+@SURFACES.hessian(BEALE)
+@kernel
+def beale_hessian(x, y):
+    """Second derivatives of Beale's function: each square (r^2)'' = 2 (r'^2 + r r'')."""
+    y2 = y * y
+    a = 1.5 - x + x * y
+    b = 2.25 - x + x * y2
+    c = 2.625 - x + x * y2 * y
+    ax, bx, cx = y - 1.0, y2 - 1.0, y2 * y - 1.0
+    ay, by, cy = x, 2.0 * x * y, 3.0 * x * y2
+    fxx = 2.0 * (ax * ax + bx * bx + cx * cx)
+    fxy = 2.0 * (ax * ay + a + bx * by + 2.0 * b * y + cx * cy + 3.0 * c * y2)
+    fyy = 2.0 * (ay * ay + by * by + 2.0 * b * x + cy * cy + 6.0 * c * x * y)
+    return fxx, fxy, fyy
+
+
 # --- saddle ----------------------------------------------------------------
 SADDLE = SURFACES.add(SurfaceSpec(
     id="saddle",
@@ -96,6 +121,13 @@ def saddle(x, y):
     return x * x - y * y, 2.0 * x, -2.0 * y
 
 
+@SURFACES.hessian(SADDLE)
+@kernel
+def saddle_hessian(x, y):
+    """Second derivatives of x^2 - y^2."""
+    return 2.0, 0.0, -2.0
+
+
 # --- monkey_saddle ---------------------------------------------------------
 MONKEY_SADDLE = SURFACES.add(SurfaceSpec(
     id="monkey_saddle",
@@ -115,6 +147,13 @@ MONKEY_SADDLE = SURFACES.add(SurfaceSpec(
 def monkey_saddle(x, y):
     """x^3 - 3 x y^2."""
     return x * x * x - 3.0 * x * y * y, 3.0 * x * x - 3.0 * y * y, -6.0 * x * y
+
+
+@SURFACES.hessian(MONKEY_SADDLE)
+@kernel
+def monkey_saddle_hessian(x, y):
+    """Second derivatives of x^3 - 3 x y^2: all zero at the origin."""
+    return 6.0 * x, -6.0 * y, -6.0 * x
 
 
 # --- himmelblau ------------------------------------------------------------
@@ -151,6 +190,15 @@ def himmelblau(x, y):
     return a * a + b * b, 4.0 * x * a + 2.0 * b, 2.0 * a + 4.0 * y * b
 
 
+@SURFACES.hessian(HIMMELBLAU)
+@kernel
+def himmelblau_hessian(x, y):
+    """Second derivatives of Himmelblau's function."""
+    a = x * x + y - 11.0
+    b = x + y * y - 7.0
+    return 4.0 * a + 8.0 * x * x + 2.0, 4.0 * (x + y), 2.0 + 4.0 * b + 8.0 * y * y
+
+
 # --- rastrigin -------------------------------------------------------------
 RASTRIGIN = SURFACES.add(SurfaceSpec(
     id="rastrigin",
@@ -174,6 +222,14 @@ def rastrigin(x, y):
     return f, 2.0 * x + 10.0 * w * math.sin(w * x), 2.0 * y + 10.0 * w * math.sin(w * y)
 
 
+@SURFACES.hessian(RASTRIGIN)
+@kernel
+def rastrigin_hessian(x, y):
+    """Second derivatives of Rastrigin with A = 10: separable, so fxy = 0."""
+    w = 2.0 * math.pi
+    return 2.0 + 10.0 * w * w * math.cos(w * x), 0.0, 2.0 + 10.0 * w * w * math.cos(w * y)
+
+
 # --- booth -----------------------------------------------------------------
 BOOTH = SURFACES.add(SurfaceSpec(
     id="booth",
@@ -195,6 +251,13 @@ def booth(x, y):
     a = x + 2.0 * y - 7.0
     b = 2.0 * x + y - 5.0
     return a * a + b * b, 2.0 * a + 4.0 * b, 4.0 * a + 2.0 * b
+
+
+@SURFACES.hessian(BOOTH)
+@kernel
+def booth_hessian(x, y):
+    """Second derivatives of Booth's function: a constant matrix."""
+    return 10.0, 8.0, 10.0
 
 
 # --- goldstein_price -------------------------------------------------------
@@ -232,6 +295,32 @@ def goldstein_price(x, y):
     return a * b, da_dx * b + a * db_dx, da_dy * b + a * db_dy
 
 
+@SURFACES.hessian(GOLDSTEIN_PRICE)
+@kernel
+def goldstein_price_hessian(x, y):
+    """Second derivatives of Goldstein-Price, as a product of a function of t = x + y and one of d = 2x - 3y."""
+    # The first factor depends on x and y only through t, the second only through d
+    # (its quadratic is 18 - 16 d + 3 d^2), so each has one first and one second derivative.
+    t = x + y
+    s = t + 1.0
+    u = 19.0 - 14.0 * t + 3.0 * t * t
+    ut = -14.0 + 6.0 * t
+    a = 1.0 + s * s * u
+    at = 2.0 * s * u + s * s * ut
+    att = 2.0 * u + 4.0 * s * ut + 6.0 * s * s
+    d = 2.0 * x - 3.0 * y
+    w = 18.0 - 16.0 * d + 3.0 * d * d
+    wd = -16.0 + 6.0 * d
+    b = 30.0 + d * d * w
+    bd = 2.0 * d * w + d * d * wd
+    bdd = 2.0 * w + 4.0 * d * wd + 6.0 * d * d
+    # dt/dx = dt/dy = 1, dd/dx = 2, dd/dy = -3
+    fxx = att * b + 4.0 * at * bd + 4.0 * a * bdd
+    fxy = att * b - at * bd - 6.0 * a * bdd
+    fyy = att * b - 6.0 * at * bd + 9.0 * a * bdd
+    return fxx, fxy, fyy
+
+
 # --- six_hump_camel --------------------------------------------------------
 SIX_HUMP_CAMEL = SURFACES.add(SurfaceSpec(
     id="six_hump_camel",
@@ -259,6 +348,14 @@ def six_hump_camel(x, y):
     return f, gx, gy
 
 
+@SURFACES.hessian(SIX_HUMP_CAMEL)
+@kernel
+def six_hump_camel_hessian(x, y):
+    """Second derivatives of the six-hump camel function."""
+    x2 = x * x
+    return 8.0 - 25.2 * x2 + 10.0 * x2 * x2, 1.0, -8.0 + 48.0 * y * y
+
+
 # --- quadratic -------------------------------------------------------------
 QUADRATIC = SURFACES.add(SurfaceSpec(
     id="quadratic",
@@ -279,6 +376,13 @@ QUADRATIC = SURFACES.add(SurfaceSpec(
 def quadratic(x, y, kappa):
     """(x^2 + kappa y^2) / 2."""
     return 0.5 * (x * x + kappa * y * y), x, kappa * y
+
+
+@SURFACES.hessian(QUADRATIC)
+@kernel
+def quadratic_hessian(x, y, kappa):
+    """Second derivatives of (x^2 + kappa y^2) / 2."""
+    return 1.0, 0.0, kappa
 
 
 # --- regression ------------------------------------------------------------
@@ -361,3 +465,127 @@ def regression(x, y, mean_xx, mean_x, a_fit, b_fit, residual, batch_xx, batch_x,
     gx = 2.0 * (x * batch_xx + y * batch_x - batch_xy)
     gy = 2.0 * (x * batch_x + y - batch_y)
     return f, gx, gy
+
+
+@SURFACES.hessian(REGRESSION)
+@kernel
+def regression_hessian(x, y, mean_xx, mean_x, a_fit, b_fit, residual, batch_xx, batch_x, batch_xy, batch_y):
+    """Hessian of the minibatch loss, the one whose gradient the kernel gives: 2 [[mean x^2, mean x], [mean x, 1]]."""
+    return 2.0 * batch_xx, 2.0 * batch_x, 2.0
+
+
+# --- rotated_quadratic -----------------------------------------------------
+ROTATED_QUADRATIC = SURFACES.add(SurfaceSpec(
+    id="rotated_quadratic",
+    label="Rotated ill-conditioned quadratic",
+    help="The elongated bowl turned by an angle: Newton's path turns with it, Adam's per-coordinate steps change shape.",
+    formula=(
+        r"f(x, y) = \tfrac12 (u^2 + \kappa v^2),\quad "
+        r"u = x\cos\theta + y\sin\theta,\; v = y\cos\theta - x\sin\theta"
+    ),
+    domain=((-2.0, 2.0), (-2.0, 2.0)),
+    start=(-1.8, 1.0),
+    minima=((0.0, 0.0),),
+    minimum_value=0.0,
+    params=(
+        Hyperparameter("kappa", r"\kappa", 10.0, 1.0, 1e4, "condition number: curvature along v over curvature along u", log=True),
+        Hyperparameter("angle", r"\theta", 30.0, 0.0, 90.0, "angle in degrees from the x and y axes to the bowl's axes u and v"),
+    ),
+    reference="Goh (2017), Why Momentum Really Works, Distill; Nocedal & Wright (2006), Numerical Optimization, "
+              "ch. 3 (Newton's method is invariant under rotation, Adam's diagonal scaling is not)",
+))
+
+
+@SURFACES.kernel(ROTATED_QUADRATIC)
+@kernel
+def rotated_quadratic(x, y, kappa, angle):
+    """(u^2 + kappa v^2) / 2 in the axes (u, v) turned by angle degrees."""
+    radians = angle * (math.pi / 180.0)
+    c = math.cos(radians)
+    s = math.sin(radians)
+    u = c * x + s * y
+    v = c * y - s * x
+    return 0.5 * (u * u + kappa * v * v), c * u - s * kappa * v, s * u + c * kappa * v
+
+
+@SURFACES.hessian(ROTATED_QUADRATIC)
+@kernel
+def rotated_quadratic_hessian(x, y, kappa, angle):
+    """The constant Hessian R^T diag(1, kappa) R of the rotated quadratic."""
+    radians = angle * (math.pi / 180.0)
+    c = math.cos(radians)
+    s = math.sin(radians)
+    return c * c + kappa * s * s, (1.0 - kappa) * c * s, s * s + kappa * c * c
+
+
+# --- sharp_flat ------------------------------------------------------------
+# Two Gaussian wells multiplied, so each is exactly 0 at its centre: both minima
+# are known in closed form and equally deep. The narrow well sits on the flank of
+# the wide one, its ridge 0.43 from its centre. The start lies inside its basin, so
+# gradient descent at any stable lr falls into it. SAM takes its gradient rho uphill
+# and rests where that gradient vanishes: for rho from about 0.8 to 1.4 that is rho
+# from the sharp minimum, past the ridge, in the flat minimum's basin (tested).
+SHARP_WIDTH = 0.2
+FLAT_WIDTH = 2.5
+
+SHARP_FLAT = SURFACES.add(SurfaceSpec(
+    id="sharp_flat",
+    label="Sharp and flat minima",
+    help="Two equally deep minima, narrow at (−1, 0) and wide at (1, 0): from the start SGD falls into "
+         "the sharp one, while SAM ends on the flat one's side.",
+    formula=(
+        r"f(x, y) = \left(1 - e^{-\|p - a\|^2 / 2\sigma_1^2}\right)\left(1 - e^{-\|p - b\|^2 / 2\sigma_2^2}\right),"
+        r"\quad p = (x, y),\; a = (-1, 0),\; b = (1, 0),\; \sigma_1 = 0.2,\; \sigma_2 = 2.5"
+    ),
+    domain=((-2.5, 2.5), (-2.0, 2.0)),
+    start=(-0.7, 0.12),
+    minima=((-1.0, 0.0), (1.0, 0.0)),
+    # The pass between them, on the axis by symmetry: the root of df/dx(x, 0) in (-1, 1), found to 40 digits.
+    saddles=((-0.5674802033527149, 0.0),),
+    minimum_value=0.0,
+    reference="Keskar et al. (2017), On Large-Batch Training for Deep Learning: Generalization Gap and Sharp Minima, "
+              "ICLR; Foret et al. (2021), Sharpness-Aware Minimization for Efficiently Improving Generalization, ICLR",
+))
+
+
+@SURFACES.kernel(SHARP_FLAT)
+@kernel
+def sharp_flat(x, y):
+    """A narrow well at (-1, 0) times a wide one at (1, 0), each 1 - exp(-r^2 / 2 width^2)."""
+    ax, bx = x + 1.0, x - 1.0
+    sharp_curv = 1.0 / (SHARP_WIDTH * SHARP_WIDTH)
+    flat_curv = 1.0 / (FLAT_WIDTH * FLAT_WIDTH)
+    sharp_e = math.exp(-0.5 * (ax * ax + y * y) * sharp_curv)
+    flat_e = math.exp(-0.5 * (bx * bx + y * y) * flat_curv)
+    # expm1 keeps 1 - exp(-q) exact to rounding near the centres, where q is tiny.
+    sharp = -math.expm1(-0.5 * (ax * ax + y * y) * sharp_curv)
+    flat = -math.expm1(-0.5 * (bx * bx + y * y) * flat_curv)
+    gx = flat * sharp_e * sharp_curv * ax + sharp * flat_e * flat_curv * bx
+    gy = (flat * sharp_e * sharp_curv + sharp * flat_e * flat_curv) * y
+    return sharp * flat, gx, gy
+
+
+@SURFACES.hessian(SHARP_FLAT)
+@kernel
+def sharp_flat_hessian(x, y):
+    """Hessian of the product: flat H_sharp + sharp H_flat + the two cross terms of the gradients."""
+    ax, bx = x + 1.0, x - 1.0
+    sharp_curv = 1.0 / (SHARP_WIDTH * SHARP_WIDTH)
+    flat_curv = 1.0 / (FLAT_WIDTH * FLAT_WIDTH)
+    sharp_e = math.exp(-0.5 * (ax * ax + y * y) * sharp_curv)
+    flat_e = math.exp(-0.5 * (bx * bx + y * y) * flat_curv)
+    sharp = -math.expm1(-0.5 * (ax * ax + y * y) * sharp_curv)
+    flat = -math.expm1(-0.5 * (bx * bx + y * y) * flat_curv)
+    # Each well's gradient is e c (p - centre), its Hessian e c (I - c (p - centre)(p - centre)^T).
+    sharp_x, sharp_y = sharp_e * sharp_curv * ax, sharp_e * sharp_curv * y
+    flat_x, flat_y = flat_e * flat_curv * bx, flat_e * flat_curv * y
+    sharp_xx = sharp_e * sharp_curv * (1.0 - sharp_curv * ax * ax)
+    sharp_xy = -sharp_e * sharp_curv * sharp_curv * ax * y
+    sharp_yy = sharp_e * sharp_curv * (1.0 - sharp_curv * y * y)
+    flat_xx = flat_e * flat_curv * (1.0 - flat_curv * bx * bx)
+    flat_xy = -flat_e * flat_curv * flat_curv * bx * y
+    flat_yy = flat_e * flat_curv * (1.0 - flat_curv * y * y)
+    fxx = flat * sharp_xx + sharp * flat_xx + 2.0 * sharp_x * flat_x
+    fxy = flat * sharp_xy + sharp * flat_xy + sharp_x * flat_y + sharp_y * flat_x
+    fyy = flat * sharp_yy + sharp * flat_yy + 2.0 * sharp_y * flat_y
+    return fxx, fxy, fyy

@@ -385,7 +385,26 @@ def lookahead(x, g, t, lr, hp, s):
 
 # --- surfaces --------------------------------------------------------------
 # f(x, y, params) from each surface's published formula; np.cos accepts the
-# complex arguments of the complex-step gradient below.
+# complex arguments of the complex-step gradient below, and _cos and _exp also
+# accept mpmath's numbers, which the Hessian tests difference at 50 digits.
+
+
+def _elementary(name):
+    """numpy's function `name`, or mpmath's for an mpmath number (numpy's ufuncs reject those)."""
+    numpy_fn = getattr(np, name)
+
+    def fn(z):
+        if type(z).__module__.startswith("mpmath"):
+            import mpmath
+
+            return getattr(mpmath, name)(z)
+        return numpy_fn(z)
+
+    return fn
+
+
+_cos = _elementary("cos")
+_exp = _elementary("exp")
 
 
 @_surface
@@ -415,7 +434,7 @@ def himmelblau(x, y, p):
 
 @_surface
 def rastrigin(x, y, p):
-    return 2 * 10 + (x**2 - 10 * np.cos(2 * np.pi * x)) + (y**2 - 10 * np.cos(2 * np.pi * y))
+    return 2 * 10 + (x**2 - 10 * _cos(2 * np.pi * x)) + (y**2 - 10 * _cos(2 * np.pi * y))
 
 
 @_surface
@@ -453,6 +472,23 @@ def regression(a, b, p, rows=None):
     if rows is not None:
         xs, ys = xs[rows], ys[rows]
     return np.mean((a * xs + b - ys) ** 2)
+
+
+@_surface
+def rotated_quadratic(x, y, p):
+    """(u^2 + kappa v^2) / 2 where (u, v) are (x, y) in axes turned by `angle` degrees."""
+    angle = np.deg2rad(p["angle"])
+    u = np.cos(angle) * x + np.sin(angle) * y
+    v = -np.sin(angle) * x + np.cos(angle) * y
+    return 0.5 * (u**2 + p["kappa"] * v**2)
+
+
+@_surface
+def sharp_flat(x, y, p):
+    """A Gaussian well of width 0.2 at (-1, 0) times one of width 2.5 at (1, 0), each 1 - exp(-r^2 / 2 width^2)."""
+    sharp = 1 - _exp(-((x + 1) ** 2 + y**2) / (2 * 0.2**2))
+    flat = 1 - _exp(-((x - 1) ** 2 + y**2) / (2 * 2.5**2))
+    return sharp * flat
 
 
 def surface_value(name, x, y, params):

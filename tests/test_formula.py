@@ -1,8 +1,8 @@
-"""Typed formulas: the parser, the tape's exact gradients, trajectories, landmarks, and hostile input.
+"""Typed formulas: the parser, the tape's exact gradients and Hessians, trajectories, landmarks, and hostile input.
 
 Oracles: Python's math for values, mpmath central differences at 40 digits
-for gradients, torch autograd for whole trajectories, the built-in kernels for
-the same function typed out.
+for gradients and at 50 for Hessians, torch autograd for whole trajectories,
+the built-in kernels for the same function typed out.
 """
 
 from __future__ import annotations
@@ -223,6 +223,137 @@ def test_subgradients_of_abs_min_max_at_their_kinks():
     assert gradient("abs(x) + min(x, y)", [[-1.0, 2.0]])[0, 1:].tolist() == [0.0, 0.0]
 
 
+# --- exact Hessians ------------------------------------------------------------
+
+def hessian(text: str, points) -> np.ndarray:
+    tape = F.compile_tape(F.parse(text))
+    with np.errstate(all="ignore"):
+        return np.array([F.formula_hessian(float(x), float(y), tape) for x, y in points])
+
+
+MP_NAMES = {
+    "sin": mpmath.sin, "cos": mpmath.cos, "tan": mpmath.tan, "asin": mpmath.asin, "acos": mpmath.acos,
+    "atan": mpmath.atan, "sinh": mpmath.sinh, "cosh": mpmath.cosh, "tanh": mpmath.tanh, "exp": mpmath.exp,
+    "log": mpmath.log, "log10": lambda u: mpmath.log(u, 10), "sqrt": mpmath.sqrt, "abs": abs,
+    "atan2": mpmath.atan2, "min": min, "max": max,
+}
+
+
+def mp_function(text: str):
+    """The formula as an mpmath function of (x, y): our own test strings, read by Python.
+
+    Python's ** has the grammar's precedence (above unary minus, right-associative); pi and e
+    are the doubles the parser folds, so both sides compute the same function.
+    """
+    code = compile(text.replace("^", "**"), "<formula>", "eval")
+    names = {**MP_NAMES, "pi": mpmath.mpf(math.pi), "e": mpmath.mpf(math.e)}
+    return lambda x, y: eval(code, {"__builtins__": {}}, {**names, "x": x, "y": y})
+
+
+def mp_hessian(fn, x: float, y: float) -> np.ndarray:
+    """(fxx, fxy, fyy) by central second differences at 50 digits: with h = 1e-12 the truncation
+    (~h^2 |d^4 f|) and rounding (~1e-50 |f| / h^2) errors are far below double precision."""
+    with mpmath.workdps(50):
+        X, Y, h = mpmath.mpf(float(x)), mpmath.mpf(float(y)), mpmath.mpf("1e-12")
+        f0 = fn(X, Y)
+        fxx = (fn(X + h, Y) - 2 * f0 + fn(X - h, Y)) / h**2
+        fyy = (fn(X, Y + h) - 2 * f0 + fn(X, Y - h)) / h**2
+        fxy = (fn(X + h, Y + h) - fn(X + h, Y - h) - fn(X - h, Y + h) + fn(X - h, Y - h)) / (4 * h**2)
+        return np.array([float(fxx), float(fxy), float(fyy)])
+
+
+INNER = "(0.5*x*y + 0.3*x - 0.2*y)"  # a nonlinear argument, so every chain-rule term counts
+IN_DOMAIN = {"asin": "(0.4*x*y + 0.3*x)", "acos": "(0.4*x*y + 0.3*x)",
+             "log": "(2 + x*y + 0.5*x)", "log10": "(2 + x*y + 0.5*x)", "sqrt": "(2 + x*y + 0.5*x)"}
+BINARY_FORMS = {
+    "atan2": ["atan2(x*y + 0.5, 1 + x^2)", "atan2(1, 2 + x*y)"],
+    "min": ["min(x^2, y^3 + x)", "min(x*y, 0.1)"],
+    "max": ["max(x*y, x - y)", "max(0.1, x^2*y)"],
+}
+OPERATOR_FORMS = {
+    # each operator between two functions of x and y, with a constant on the right and on the left
+    op: [f"(x*y + x^2) {op} (2 + y^2 - x)", f"(x*y + x^2) {op} 3", f"3 {op} (2 + x*y + x^2)"]
+    for op in F.OPERATORS
+} | {
+    "^": ["(2 + x*y)^(x - y)", "2^(x*y)", "(x + x*y)^2", "(2 + x*y)^1.5", "(x*y)^1 + x^2", "(x*y)^3",
+          "(1.5 + x)^(y - y + 3)"],  # the last exponent is fixed but not a constant: POW without its log terms
+    "neg": ["-(x*y^2)"],
+}
+GRAMMAR = [
+    *[pytest.param(f"{name}({IN_DOMAIN.get(name, INNER)})", id=name) for name in F.UNARY],
+    *[pytest.param(text, id=f"{name}-{k}") for name, forms in BINARY_FORMS.items() for k, text in enumerate(forms)],
+    *[pytest.param(text, id=f"{op}-{k}") for op, forms in OPERATOR_FORMS.items() for k, text in enumerate(forms)],
+]
+
+
+def test_the_hessian_cases_cover_every_function_and_instruction():
+    assert set(BINARY_FORMS) == set(F.BINARY_CALLS) and set(F.FUNCTIONS) == set(F.UNARY) | set(F.BINARY_CALLS)
+    used = set()
+    for case in GRAMMAR:
+        tape = F.compile_tape(F.parse(case.values[0]))
+        used |= {int(op) for op in tape[1::2]}
+    assert used == set(range(F.X, F.MAX + 1)), f"no Hessian case for opcodes {set(range(F.X, F.MAX + 1)) - used}"
+
+
+@pytest.mark.parametrize("text", GRAMMAR)
+def test_hessian_of_every_instruction_matches_50_digit_central_differences(text):
+    rng = random.Random(text)
+    pts = [(rng.uniform(-1, 1), rng.uniform(-1, 1)) for _ in range(6)]
+    fn = mp_function(text)
+    for (x, y), got in zip(pts, hessian(text, pts)):
+        want = mp_hessian(fn, x, y)
+        # Each rule adds an ulp or two to terms of about the size of the result in these small formulas
+        # (at worst ~1e-15 of the largest entry); 1e-12 of it still catches any wrong term.
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12 * np.max(np.abs(want)), err_msg=f"{text} at {x, y}")
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_hessian_of_random_formulas_matches_50_digit_central_differences(seed):
+    rng = random.Random(seed)
+    text, fn = random_formula(rng, 4)
+    pts = [(rng.uniform(-2, 2), rng.uniform(-2, 2)) for _ in range(6)]
+    m = MP()
+    for (x, y), got in zip(pts, hessian(text, pts)):
+        want = mp_hessian(lambda X, Y: fn(X, Y, m), x, y)
+        # Deeper formulas chain a dozen rules, and where their terms cancel the rounding shows: at worst
+        # ~7e-12 of the largest entry over these seeds, so 1e-9 of it. Where the Hessian vanishes (min
+        # choosing a linear argument) the differences leave their own ~1e-26 |f|, hence the 1e-20.
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9 * np.max(np.abs(want)) + 1e-20, err_msg=text)
+
+
+TYPED = {
+    "rosenbrock": ROSENBROCK,
+    "beale": "(1.5 - x + x*y)^2 + (2.25 - x + x*y^2)^2 + (2.625 - x + x*y^3)^2",
+    "saddle": "x^2 - y^2",
+    "monkey_saddle": "x^3 - 3*x*y^2",
+    "himmelblau": HIMMELBLAU,
+    "rastrigin": "20 + x^2 - 10*cos(2*pi*x) + y^2 - 10*cos(2*pi*y)",
+    "booth": "(x + 2*y - 7)^2 + (2*x + y - 5)^2",
+    "goldstein_price": "(1 + (x+y+1)^2*(19 - 14*x + 3*x^2 - 14*y + 6*x*y + 3*y^2))"
+                       " * (30 + (2*x - 3*y)^2*(18 - 32*x + 12*x^2 + 48*y - 36*x*y + 27*y^2))",
+    "six_hump_camel": "(4 - 2.1*x^2 + x^4/3)*x^2 + x*y + (-4 + 4*y^2)*y^2",
+    "quadratic": "0.5*(x^2 + 10*y^2)",
+    "sharp_flat": "(1 - exp(-((x + 1)^2 + y^2)/(2*0.2^2))) * (1 - exp(-((x - 1)^2 + y^2)/(2*2.5^2)))",
+}
+
+
+@pytest.mark.parametrize("name", TYPED)
+def test_a_typed_builtin_has_the_builtins_hessian(name):
+    spec = core.SURFACES[name]
+    typed = F.custom_surface(TYPED[name], (*spec.domain[0], *spec.domain[1]))
+    assert typed.hessian is F.formula_hessian and F.CUSTOM.hessian is F.formula_hessian
+    consts = [h.default for h in spec.params]
+    rng = np.random.default_rng(spec.code)
+    (x0, x1), (y0, y1) = spec.domain
+    for x, y in [*zip(rng.uniform(x0, x1, 16), rng.uniform(y0, y1, 16)), *spec.minima, *spec.saddles]:
+        # Called as the engine calls a surface's kernels: (x, y, constants), the tape for a formula.
+        got = np.array(typed.hessian(float(x), float(y), typed.constants))
+        want = np.array(spec.hessian(float(x), float(y), *consts))
+        # The two round differently (the typed Goldstein-Price expands what its kernel factors): at
+        # worst ~2e-15 of the largest entry.
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12 * np.max(np.abs(want)), err_msg=f"at {x, y}")
+
+
 # --- trajectories --------------------------------------------------------------
 
 TYPED_ROSENBROCK = {"formula": ROSENBROCK, "domain": [-2, 2, -1, 3]}
@@ -363,6 +494,24 @@ def test_landmarks_are_found_classified_and_deduplicated(text, minima, saddles):
     for want, got in ((minima, got_min), (saddles, got_saddle)):
         for w in want:
             assert min(math.dist(w, g) for g in got) < tol
+
+
+@pytest.mark.parametrize("text, point, kind", [
+    ("x^2 + 3*y^2", (0, 0), "minimum"),
+    ("x^2 - y^2", (0, 0), "saddle"),
+    ("-x^2 - y^2", (0, 0), "maximum"),
+    ("x^4 + y^2", (0, 0), "degenerate"),  # the exact fxx is 0 there
+    ("sqrt(x) + y^2", (-1, 0), "unknown"),
+])
+def test_critical_points_are_classified_by_the_exact_hessian(text, point, kind):
+    got, value = F._classify(F.compile_tape(F.parse(text)), np.array(point, dtype=float))
+    assert got == kind
+    assert value == pytest.approx(value_or_nan(text, *point), nan_ok=True)
+
+
+def value_or_nan(text: str, x: float, y: float) -> float:
+    with np.errstate(all="ignore"):
+        return value(text, x, y)
 
 
 # --- the engine ----------------------------------------------------------------

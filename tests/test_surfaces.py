@@ -1,9 +1,11 @@
-"""Every surface: value and gradient against the oracle and against finite differences, and its landmarks."""
+"""Every surface: value, gradient and Hessian against the oracle and against finite differences, and its landmarks."""
 
 from __future__ import annotations
 
 import inspect
+import math
 
+import mpmath
 import numpy as np
 import pytest
 
@@ -166,6 +168,121 @@ def test_saddles(spec):
             # A degenerate saddle (the monkey saddle's Hessian vanishes): the ring test above decides.
             continue
         assert eig[0] < 0 < eig[1], f"Hessian eigenvalues {eig} at the saddle ({x}, {y}) are not of both signs"
+
+
+# --- the Hessian --------------------------------------------------------------
+
+def hessian_evaluator(spec, params: dict):
+    """(x, y) -> (fxx, fxy, fyy) from the jitted Hessian kernel, fed what the value kernel is fed."""
+    if spec.prepare is None:
+        consts = [float(params[h.name]) for h in spec.params]
+    else:
+        P, _, Q = spec.prepare(params, 0)
+        consts = list(P) + list(Q[0])
+    return lambda x, y: np.array(spec.hessian(float(x), float(y), *consts))
+
+
+def kernel_args(kernel) -> list[str]:
+    return list(inspect.signature(oracles.python_function(kernel)).parameters)
+
+
+def oracle_hessian(name: str, x: float, y: float, params: dict) -> np.ndarray:
+    """(fxx, fxy, fyy) by central second differences of the oracle's value in 50-digit arithmetic.
+
+    With h = 1e-12 the truncation error is ~h^2 |d^4 f| / 12 and the rounding error
+    ~1e-50 |f| / h^2 = 1e-26 |f|: exact to double precision for every surface here.
+    """
+    f = oracles.SURFACES[name]
+    with mpmath.workdps(50):
+        X, Y, h = mpmath.mpf(float(x)), mpmath.mpf(float(y)), mpmath.mpf("1e-12")
+        f0 = f(X, Y, params)
+        fxx = (f(X + h, Y, params) - 2 * f0 + f(X - h, Y, params)) / h**2
+        fyy = (f(X, Y + h, params) - 2 * f0 + f(X, Y - h, params)) / h**2
+        fxy = (f(X + h, Y + h, params) - f(X + h, Y - h, params) - f(X - h, Y + h, params)
+               + f(X - h, Y - h, params)) / (4 * h**2)
+        return np.array([float(fxx), float(fxy), float(fyy)])
+
+
+def matrix(h) -> np.ndarray:
+    fxx, fxy, fyy = h
+    return np.array([[fxx, fxy], [fxy, fyy]])
+
+
+@surfaces
+def test_every_surface_has_a_hessian_kernel(spec):
+    assert spec.hessian is not None, f"{spec.id} has no Hessian kernel"
+    # Jitted as the value kernel is (both plain functions with NUMBA_DISABLE_JIT=1), and fed the same arguments.
+    assert type(spec.hessian) is type(spec.kernel)
+    assert kernel_args(spec.hessian) == kernel_args(spec.kernel)
+
+
+@pytest.mark.parametrize("spec,params", param_cases())
+def test_hessian_matches_50_digit_central_differences_of_the_oracle(spec, params):
+    rng = np.random.default_rng([spec.code, 6])
+    H = hessian_evaluator(spec, params)
+    minima, saddles, _ = spec.resolved_landmarks(params)
+    for x, y in [*random_points(spec, rng, 8), *minima, *saddles]:
+        ours = H(x, y)
+        # Symmetric by construction: the kernel gives fxy once.
+        assert ours.shape == (3,) and np.all(np.isfinite(ours))
+        want = oracle_hessian(spec.id, x, y, params)
+        # The reference is exact to double precision, so the difference is the kernel's own rounding:
+        # a few ulps of its largest intermediate term, at worst ~4e-15 of the largest entry here
+        # (Goldstein-Price's terms cancel). 1e-12 of the largest entry leaves a factor of hundreds for
+        # other points and params and still catches a wrong term or coefficient.
+        np.testing.assert_allclose(ours, want, rtol=1e-12, atol=1e-12 * np.max(np.abs(want)),
+                                   err_msg=f"{spec.id} at ({x}, {y})")
+
+
+@pytest.mark.parametrize("spec,params", param_cases())
+def test_hessian_is_semidefinite_at_minima_and_indefinite_at_saddles(spec, params):
+    minima, saddles, _ = spec.resolved_landmarks(params)
+    H = hessian_evaluator(spec, params)
+    for x, y in minima:
+        eig = np.linalg.eigvalsh(matrix(H(x, y)))
+        assert eig[0] >= -1e-12 * abs(eig[1]), f"Hessian eigenvalues {eig} at the minimum ({x}, {y})"
+    for x, y in saddles:
+        h = H(x, y)
+        if np.all(h == 0):
+            # A degenerate saddle (the monkey saddle's): test_saddles' ring decides.
+            continue
+        eig = np.linalg.eigvalsh(matrix(h))
+        assert eig[0] < 0 < eig[1], f"Hessian eigenvalues {eig} at the saddle ({x}, {y}) are not of both signs"
+
+
+def test_the_rotated_quadratic_is_the_quadratic_turned():
+    spec, plain = core.SURFACES["rotated_quadratic"], core.SURFACES["quadratic"]
+    rng = np.random.default_rng(spec.code)
+    for kappa, angle in ((10.0, 0.0), (10.0, 30.0), (250.0, 90.0), (3.0, 71.5)):
+        a = math.radians(angle)
+        for x, y in random_points(spec, rng, 4):
+            u, v = math.cos(a) * x + math.sin(a) * y, -math.sin(a) * x + math.cos(a) * y
+            f = spec.kernel(x, y, kappa, angle)[0]
+            assert f == pytest.approx(plain.kernel(u, v, kappa)[0], rel=1e-13, abs=1e-15)
+            # The same curvatures 1 and kappa at every angle, along the turned axes.
+            eig = np.linalg.eigvalsh(matrix(spec.hessian(x, y, kappa, angle)))
+            np.testing.assert_allclose(eig, [1.0, kappa], rtol=1e-12)
+
+
+def test_sgd_falls_into_the_sharp_minimum_and_sam_ends_on_the_flat_side():
+    spec = core.SURFACES["sharp_flat"]
+    sharp, flat = spec.minima
+    lr, steps = 0.1, 1500
+    assert lr * np.max(np.linalg.eigvalsh(matrix(spec.hessian(*sharp)))) < 2, "SGD should be stable in the sharp well"
+    sgd = core.trajectory(spec.id, "sgd", spec.start, steps, {"lr": lr}).points[-1]
+    assert math.dist(sgd, sharp) < 1e-6
+    grad = lambda p: np.array(spec.kernel(p[0], p[1])[1:])
+    for rho in (0.8, 1.0, 1.2, 1.4):
+        # SAM (Foret et al. 2021, Algorithm 1): step along the gradient taken at x + rho g / |g|.
+        x = np.array(spec.start)
+        for _ in range(steps):
+            g = grad(x)
+            x = x - lr * grad(x + rho * g / np.linalg.norm(g))
+        # SAM comes to rest where the gradient rho uphill vanishes, not at a minimum: here rho from the
+        # sharp minimum, past the ridge. Gradient descent from there reaches the flat minimum.
+        assert math.dist(x, sharp) > 0.5, f"SAM with rho = {rho} stayed in the sharp well"
+        end = core.trajectory(spec.id, "sgd", tuple(x), steps, {"lr": lr}).points[-1]
+        assert math.dist(end, flat) < 1e-3, f"SAM with rho = {rho} ended at {x}, in the sharp minimum's basin"
 
 
 # --- the stochastic regression surface --------------------------------------

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import core
+import oracles
 from test_optimizers import (  # noqa: F401
     assert_close, conditioned_steps, draw, finite_prefix, float64_torch, surface_gradient,
 )
@@ -156,7 +157,6 @@ def reference_points(spec, surface, start, steps, hp) -> np.ndarray:
 
 @pytest.mark.parametrize("spec", WHOLE, ids=[s.id for s in WHOLE])
 def test_every_whole_kernel_has_a_reference(spec):
-    import oracles
     assert referenced(spec) or spec.id in oracles.OPTIMIZERS, f"{spec.id} has neither a reference package nor an oracle"
 
 
@@ -212,3 +212,38 @@ def test_matches_reference_on_branches(spec, extra):
     ref = reference_points(spec, surface, start, STEPS, hp)
     assert len(ours.points) == len(ref) == STEPS + 1
     assert_close(ours.points, ref, RTOL, f"{spec.id} {extra}")
+
+
+# --- whole kernels held against an oracle of their own ----------------------
+
+ORACLED = [s for s in WHOLE if not referenced(s)]
+
+
+class OracleSurface:
+    """What a whole-vector oracle may ask of the surface: its exact Hessian, from the oracles' own formula."""
+
+    def __init__(self, name: str, params: dict):
+        self.name, self.params = name, params
+
+    def hessian(self, p):
+        return oracles.surface_hessian(self.name, p[0], p[1], self.params)
+
+
+@pytest.mark.parametrize("spec", ORACLED, ids=[s.id for s in ORACLED])
+@pytest.mark.parametrize("surface", SURFACES, ids=[s["name"] for s in SURFACES])
+def test_whole_kernel_matches_its_oracle_step_by_step(spec, surface):
+    """Each step of the oracle starts from the engine's own point, gradient and public state."""
+    step = oracles.OPTIMIZERS[spec.id]
+    params = {h.name: float(surface.get(h.name, h.default)) for h in core.SURFACES[surface["name"]].params}
+    where = OracleSurface(surface["name"], params)
+    for seed in range(3):
+        hp = spec.defaults if seed == 0 else draw(spec, np.random.default_rng([seed, spec.code, 11]), int_high=60)
+        ours = core.trajectory(surface, spec.id, core.SURFACES[surface["name"]].start, 60, hp)
+        assert len(ours.lr) > 0
+        state: dict = {}
+        for k in range(len(ours.lr)):
+            x = step(ours.points[k].copy(), ours.gradients[k].copy(), k + 1, ours.lr[k], hp, state, where)
+            assert_close(ours.points[k + 1][None], x[None], 1e-9, f"{spec.id} {hp} step {k + 1}")
+            for slot in ours.state:
+                assert_close(ours.state[slot][k][None], state[slot][None], 1e-9, f"{spec.id} state {slot} step {k + 1}")
+            state = {slot: ours.state[slot][k].copy() for slot in ours.state}

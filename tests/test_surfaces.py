@@ -187,20 +187,9 @@ def kernel_args(kernel) -> list[str]:
 
 
 def oracle_hessian(name: str, x: float, y: float, params: dict) -> np.ndarray:
-    """(fxx, fxy, fyy) by central second differences of the oracle's value in 50-digit arithmetic.
-
-    With h = 1e-12 the truncation error is ~h^2 |d^4 f| / 12 and the rounding error
-    ~1e-50 |f| / h^2 = 1e-26 |f|: exact to double precision for every surface here.
-    """
-    f = oracles.SURFACES[name]
-    with mpmath.workdps(50):
-        X, Y, h = mpmath.mpf(float(x)), mpmath.mpf(float(y)), mpmath.mpf("1e-12")
-        f0 = f(X, Y, params)
-        fxx = (f(X + h, Y, params) - 2 * f0 + f(X - h, Y, params)) / h**2
-        fyy = (f(X, Y + h, params) - 2 * f0 + f(X, Y - h, params)) / h**2
-        fxy = (f(X + h, Y + h, params) - f(X + h, Y - h, params) - f(X - h, Y + h, params)
-               + f(X - h, Y - h, params)) / (4 * h**2)
-        return np.array([float(fxx), float(fxy), float(fyy)])
+    """(fxx, fxy, fyy) of oracles.surface_hessian: 50-digit central differences of the oracle's value."""
+    h = oracles.surface_hessian(name, x, y, params)
+    return np.array([h[0, 0], h[0, 1], h[1, 1]])
 
 
 def matrix(h) -> np.ndarray:

@@ -9,17 +9,24 @@ import sys
 
 
 def catalog_markdown() -> str:
-    """The registry as the README's catalog section: one table of optimizers, one of surfaces."""
+    """The registry as the README's catalog section: a table of optimizers per group, one of surfaces."""
     from core import OPTIMIZERS, SCHEDULES, SURFACES
+    from core.spec import GROUPS
 
     def cell(text: str) -> str:
         return text.replace("|", "\\|")
 
-    lines = ["| id | optimizer | hyperparameters (defaults) | reference |", "|---|---|---|---|"]
-    for spec in OPTIMIZERS.values():
-        hp = ", ".join(f"`{h.name}`={h.default:g}" for h in spec.hyperparameters)
-        lines.append(f"| `{spec.id}` | {cell(spec.label)}: {cell(spec.help)} | {hp} | {cell(spec.reference)} |")
-    lines += ["", "| id | surface | default start | minima |", "|---|---|---|---|"]
+    lines = []
+    for group, title in GROUPS.items():
+        specs = [spec for spec in OPTIMIZERS.values() if spec.group == group]
+        if not specs:
+            continue
+        lines += [f"**{title}**", "", "| id | optimizer | hyperparameters (defaults) | reference |", "|---|---|---|---|"]
+        for spec in specs:
+            hp = ", ".join(f"`{h.name}`={h.default:g}" for h in spec.hyperparameters)
+            lines.append(f"| `{spec.id}` | {cell(spec.label)}: {cell(spec.help)} | {hp} | {cell(spec.reference)} |")
+        lines.append("")
+    lines += ["| id | surface | default start | minima |", "|---|---|---|---|"]
     for spec in SURFACES.values():
         minima = ", ".join(f"({x:.4g}, {y:.4g})" for x, y in spec.minima) or "none"
         lines.append(f"| `{spec.id}` | {cell(spec.label)}: {cell(spec.help)} | ({spec.start[0]:g}, {spec.start[1]:g}) | {minima} |")
@@ -33,10 +40,15 @@ def _catalog(args) -> int:
         return 0
     from core import OPTIMIZERS, SURFACES
 
-    print("Optimizers:")
-    for spec in OPTIMIZERS.values():
-        hp = ", ".join(f"{h.name}={h.default:g}" for h in spec.hyperparameters)
-        print(f"  {spec.id:16s} {spec.label} ({hp})")
+    from core.spec import GROUPS
+
+    for group, title in GROUPS.items():
+        specs = [spec for spec in OPTIMIZERS.values() if spec.group == group]
+        if specs:
+            print(f"Optimizers, {title.lower()}:")
+        for spec in specs:
+            hp = ", ".join(f"{h.name}={h.default:g}" for h in spec.hyperparameters)
+            print(f"  {spec.id:18s} {spec.label} ({hp})")
     print("Surfaces:")
     for spec in SURFACES.values():
         print(f"  {spec.id:16s} {spec.label}: start {spec.start}, minima {list(spec.minima) or 'none'}")

@@ -714,6 +714,92 @@ def sam(x, g, f, t, lr_t, lr, rho, adaptive, perturb_eps, ascent, ascent_grad, s
 # (muon, adafactor, rprop, asgd, lbfgs)
 
 
+# --- rprop -----------------------------------------------------------------
+RPROP = OPTIMIZERS.add(OptimizerSpec(
+    id="rprop",
+    group="classic",
+    label="Rprop",
+    help="Ignores the gradient's size: each coordinate's own step grows while the gradient's sign holds and shrinks when it flips.",
+    hyperparameters=(
+        lr(1e-2),
+        Hyperparameter("eta_minus", r"\eta^-", 0.5, 0.01, 0.99, "factor a step size shrinks by when the gradient's sign flips (torch: 0 < η⁻ < 1)"),
+        Hyperparameter("eta_plus", r"\eta^+", 1.2, 1.01, 5.0, "factor a step size grows by while the gradient's sign holds (torch: η⁺ > 1)"),
+        Hyperparameter("step_size_min", r"\Delta_{min}", 1e-6, 1e-12, 1e-2, "smallest step size", log=True),
+        Hyperparameter("step_size_max", r"\Delta_{max}", 50.0, 1e-3, 1e3, "largest step size", log=True),
+    ),
+    rule=(
+        r"\Delta_t = \mathrm{clip}\big(\Delta_{t-1} \cdot \{\eta^+, \eta^-, 1\}[\mathrm{sign}(g_t g_{t-1})],\, \Delta_{min}, \Delta_{max}\big),\; \Delta_0 = \eta \\ "
+        r"g_t \leftarrow 0 \text{ where the sign flipped} \\ "
+        r"x_t = x_{t-1} - \Delta_t\, \mathrm{sign}(g_t)"
+    ),
+    reference="Riedmiller & Braun (1993), A Direct Adaptive Method for Faster Backpropagation Learning: the RPROP Algorithm, IEEE ICNN; torch.optim.Rprop",
+    state=("prev", "step_size"),
+    torch=("Rprop", {}),
+    init={"step_size": "lr"},
+))
+
+
+@OPTIMIZERS.kernel(RPROP)
+@kernel
+def rprop(x, g, t, lr_t, lr, eta_minus, eta_plus, step_size_min, step_size_max, prev, step_size):
+    """torch Rprop: lr only sets the first step size, so a schedule does not reach it."""
+    s = g * prev
+    if s > 0.0:
+        factor = eta_plus
+    elif s < 0.0:
+        factor = eta_minus
+    elif s == 0.0:
+        factor = 1.0
+    else:
+        factor = s
+    step_size = min(max(step_size * factor, step_size_min), step_size_max)
+    # torch zeroes the gradient where the factor it chose equals eta_minus, i.e. where the sign flipped.
+    d = 0.0 if factor == eta_minus else g
+    return x + (-1.0) * (np.sign(d) * step_size), d, step_size
+
+
+# --- asgd ------------------------------------------------------------------
+ASGD = OPTIMIZERS.add(OptimizerSpec(
+    id="asgd",
+    group="classic",
+    label="ASGD",
+    help="SGD with a slowly shrinking step that also keeps a running average of its iterates (from step t0 on).",
+    hyperparameters=(
+        lr(1e-2),
+        Hyperparameter("lambd", r"\lambda", 1e-4, 0.0, 1.0, "decay term: shrinks x by η_t·λ each step and slows the decay of η_t"),
+        Hyperparameter("alpha", r"\alpha", 0.75, 0.0, 2.0, "power of the step-size decay η_t = η / (1 + λ η t)^α"),
+        Hyperparameter("t0", r"t_0", 1e6, 0.0, 1e6, "step after which the average starts (before it, ax just follows x)"),
+        weight_decay(),
+    ),
+    rule=(
+        r"x_t = x_{t-1}(1 - \lambda \eta_t) - \eta_t (g_t + w x_{t-1}) \\ "
+        r"\bar x_t = \bar x_{t-1} + \mu_t (x_t - \bar x_{t-1}) \\ "
+        r"\eta_{t+1} = \eta / (1 + \lambda \eta t)^\alpha,\; \mu_{t+1} = 1 / \max(1, t - t_0)"
+    ),
+    reference="Polyak & Juditsky (1992), SIAM J. Control Optim. 30(4); Bottou (2012), Stochastic Gradient Descent Tricks; torch.optim.ASGD",
+    state=("ax", "eta", "_mu"),
+    torch=("ASGD", {}),
+    init={"eta": "lr", "_mu": 1.0},
+))
+
+
+@OPTIMIZERS.kernel(ASGD)
+@kernel
+def asgd(x, g, t, lr_t, lr, lambd, alpha, t0, weight_decay, ax, eta, _mu):
+    """torch ASGD (single-tensor path): eta and mu for the next step come from this step's lr and count."""
+    d = g + weight_decay * x if weight_decay != 0.0 else g
+    x = x * (1.0 - lambd * eta)
+    x = x + (-eta) * d
+    if _mu != 1.0:
+        ax = ax + (x - ax) * _mu
+    else:
+        ax = x
+    tf = float(t)
+    eta = lr_t / ((1.0 + lambd * lr_t * tf) ** alpha)
+    _mu = 1.0 / max(1.0, tf - t0)
+    return x, ax, eta, _mu
+
+
 # === pytorch_optimizer's elementwise family ===================================
 # (adabelief, lamb, adan, adopt, ademamix, mars, lookahead)
 

@@ -714,6 +714,65 @@ def sam(x, g, f, t, lr_t, lr, rho, adaptive, perturb_eps, ascent, ascent_grad, s
 # (muon, adafactor, rprop, asgd, lbfgs)
 
 
+# --- adafactor -------------------------------------------------------------
+ADAFACTOR = OPTIMIZERS.add(OptimizerSpec(
+    id="adafactor",
+    label="Adafactor",
+    help="Adam-like steps without momentum, sized relative to the parameters' own RMS and clipped in RMS; a matrix would keep only row and column averages.",
+    hyperparameters=(
+        lr(1e-2),
+        Hyperparameter("beta2_decay", r"c", -0.8, -1.0, 0.0, "the second-moment average weighs the new gradient by t^c (torch: c ≤ 0)"),
+        Hyperparameter("eps1", r"\epsilon_1", float(np.finfo(np.float64).eps), 1e-30, 1e-3,
+                       "floor of the root second moment (torch's eps[0]; None there means float64's machine epsilon)", log=True),
+        Hyperparameter("eps2", r"\epsilon_2", 1e-3, 1e-12, 1.0, "floor of the parameters' RMS in the step size (torch's eps[1])", log=True),
+        Hyperparameter("d", r"d", 1.0, 1.0, 10.0, "clipping threshold: the update's RMS is cut down to d"),
+        weight_decay(0.0, "decoupled decay: x shrinks by lr·λ each step"),
+    ),
+    rule=(
+        r"\rho_t = \min(\eta, 1/\sqrt t),\; \alpha_t = \max(\epsilon_2, \mathrm{RMS}(x_{t-1}))\, \rho_t \\ "
+        r"v_t = v_{t-1} + t^{c} (g_t^2 - v_{t-1}) \\ "
+        r"u_t = g_t / \sqrt{\max(v_t, \epsilon_1^2)} \\ "
+        r"x_t = x_{t-1} - \frac{\alpha_t}{\max(1, \mathrm{RMS}(u_t)/d)}\, u_t"
+    ),
+    reference="Shazeer & Stern (2018), Adafactor: Adaptive Learning Rates with Sublinear Memory Cost, ICML, arXiv:1804.04235, "
+              "Algorithm 4 (vector form); torch.optim.Adafactor",
+    state=("variance", "update"),
+    whole=True,
+    group="modern",
+    torch=("Adafactor", {}),
+))
+
+
+@OPTIMIZERS.kernel(ADAFACTOR)
+@whole_kernel
+def adafactor(x, g, f, t, lr_t, lr, beta2_decay, eps1, eps2, d, weight_decay, variance, update, surf):
+    """torch Adafactor on a vector parameter (unfactored second moment)."""
+    n = x.shape[0]
+    tf = float(t)
+    one_minus_beta2_t = tf ** beta2_decay
+    # torch uses Python's min and max here, which keep the first argument on ties.
+    inv_sqrt_t = 1.0 / (tf ** 0.5)
+    rho_t = inv_sqrt_t if inv_sqrt_t < lr_t else lr_t
+    sq = 0.0
+    for i in range(n):
+        sq += x[i] * x[i]
+    rms = np.sqrt(sq) / (n ** 0.5)
+    alpha = (rms if rms > eps2 else eps2) * rho_t
+    if weight_decay != 0.0:
+        for i in range(n):
+            x[i] = x[i] * (1.0 - lr_t * weight_decay)
+    sq = 0.0
+    for i in range(n):
+        variance[i] = _lerp(variance[i], g[i] * g[i], one_minus_beta2_t)
+        update[i] = 1.0 / np.sqrt(max(variance[i], eps1 * eps1)) * g[i]
+        sq += update[i] * update[i]
+    ratio = np.sqrt(sq) / ((n ** 0.5) * d)
+    denom = ratio if ratio > 1.0 else 1.0
+    step = -alpha / denom
+    for i in range(n):
+        x[i] = x[i] + step * update[i]
+
+
 # --- rprop -----------------------------------------------------------------
 RPROP = OPTIMIZERS.add(OptimizerSpec(
     id="rprop",

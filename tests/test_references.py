@@ -95,9 +95,19 @@ class ClosureDriver(Driver):
     closure = True
 
 
+class AdafactorDriver(Driver):
+    """torch.optim.Adafactor takes its two epsilons as one tuple `eps`."""
+
+    def build(self, spec, p, hp):
+        kwargs = reference_kwargs(spec, hp)
+        kwargs["eps"] = (kwargs.pop("eps1"), kwargs.pop("eps2"))
+        return reference_class(spec)([p], **kwargs)
+
+
 DRIVERS: dict[str, Driver] = {
     "sam": ClosureDriver(),
     # torch.optim's newer optimizers
+    "adafactor": AdafactorDriver(),
 
     # pytorch_optimizer's elementwise family
 

@@ -33,6 +33,8 @@ TensorFlow's Adam does; it differs from torch's pow by at most t ulps.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -712,6 +714,95 @@ def sam(x, g, f, t, lr_t, lr, rho, adaptive, perturb_eps, ascent, ascent_grad, s
 
 # === torch.optim's newer optimizers ===========================================
 # (muon, adafactor, rprop, asgd, lbfgs)
+
+
+# --- muon ------------------------------------------------------------------
+# torch's Newton-Schulz coefficients (a, b, c), as float32: torch's bfloat16 matmuls take their scalars so.
+MUON_A = float(np.float32(3.4445))
+MUON_B = float(np.float32(-4.7750))
+MUON_C = float(np.float32(2.0315))
+
+MUON = OPTIMIZERS.add(OptimizerSpec(
+    id="muon",
+    label="Muon",
+    help="Momentum whose step is orthogonalised by a few Newton-Schulz iterations; for a 1×2 or 2×1 matrix that is about its direction at a fixed length.",
+    hyperparameters=(
+        lr(1e-3),
+        weight_decay(0.1, "decoupled decay: x shrinks by lr·λ each step"),
+        momentum(0.95, "decay of the momentum buffer"),
+        Hyperparameter("nesterov", r"N", 1.0, 0.0, 1.0, "orthogonalise g + μ(b − g) (Nesterov) instead of the buffer b", kind="bool"),
+        eps(1e-7, "floor of the norm the step is divided by before the iterations"),
+        Hyperparameter("ns_steps", r"k", 5, 0, 20, "Newton-Schulz iterations (torch allows fewer than 100)", kind="int"),
+        Hyperparameter("adjust_lr_fn", r"s", 0, 0, 1, "0: original, lr·√max(1, A/B); 1: match_rms_adamw, lr·0.2·√max(A, B)", kind="int"),
+        Hyperparameter("shape", r"A{\times}B", 0, 0, 1, "the parameter as a 1×2 (0) or a 2×1 (1) matrix: the lr adjustment sees the difference", kind="bool"),
+    ),
+    rule=(
+        r"b_t = \mu b_{t-1} + (1-\mu) g_t,\; \tilde b_t = g_t + \mu (b_t - g_t) \;(\text{Nesterov}) \\ "
+        r"O_t = \mathrm{NS}^{(a,b,c)}_k\big(\tilde b_t / \max(\lVert \tilde b_t \rVert, \epsilon)\big),\; X \leftarrow aX + (bXX^\top + c(XX^\top)^2)X \\ "
+        r"x_t = x_{t-1}(1 - \eta\lambda) - \eta\, s(A, B)\, O_t"
+    ),
+    reference="Jordan et al. (2024), Muon: An optimizer for hidden layers in neural networks (kellerjordan.github.io/posts/muon); "
+              "Liu et al. (2025), Muon is Scalable for LLM Training, arXiv:2502.16982 (match_rms_adamw); torch.optim.Muon",
+    state=("b", "update"),
+    whole=True,
+    group="modern",
+    torch=("Muon", {}),
+))
+
+
+@njit(inline="always")
+def _bfloat16(v):
+    """v as torch rounds a float64 to bfloat16: to float32 first, then to nearest-even in 8 significant bits."""
+    v = float(np.float32(v))
+    if v - v != 0.0:
+        return v
+    if abs(v) < 2.0 ** -126:
+        # bfloat16's subnormals are float32's with 16 fewer bits: a quantum of 2**-133.
+        return np.rint(v * 2.0 ** 133) * 2.0 ** -133
+    m, e = math.frexp(v)
+    r = math.ldexp(np.rint(m * 256.0), e - 8)
+    return r if abs(r) < 2.0 ** 128 else r * np.inf
+
+
+@OPTIMIZERS.kernel(MUON)
+@whole_kernel
+def muon(x, g, f, t, lr_t, lr, weight_decay, momentum, nesterov, eps, ns_steps, adjust_lr_fn, shape, b, update, surf):
+    """torch Muon on a 1×2 or 2×1 matrix, its Newton-Schulz iteration in bfloat16 as torch runs it on the CPU.
+
+    torch casts the step to bfloat16 and computes every norm, quotient and matmul
+    in float32, rounding each result to bfloat16; a 2×1 step is transposed to 1×2
+    first, so both shapes iterate on the same row vector.
+    """
+    n = x.shape[0]
+    for i in range(n):
+        b[i] = _lerp(b[i], g[i], 1.0 - momentum)
+        update[i] = _bfloat16(_lerp(g[i], b[i], momentum) if nesterov != 0.0 else b[i])
+    sq = 0.0
+    for i in range(n):
+        sq = float(np.float32(sq + update[i] * update[i]))
+    norm = _bfloat16(np.sqrt(sq))
+    floor = _bfloat16(eps)
+    if norm < floor:
+        norm = floor
+    for i in range(n):
+        update[i] = _bfloat16(update[i] / norm)
+    for _ in range(int(ns_steps)):
+        gram = 0.0
+        for i in range(n):
+            gram = float(np.float32(gram + update[i] * update[i]))
+        gram = _bfloat16(gram)
+        gram_update = _bfloat16(float(np.float32(MUON_B * gram)) + float(np.float32(MUON_C * float(np.float32(gram * gram)))))
+        for i in range(n):
+            update[i] = _bfloat16(float(np.float32(MUON_A * update[i])) + float(np.float32(gram_update * update[i])))
+    rows, cols = (2.0, 1.0) if shape != 0.0 else (1.0, 2.0)
+    if adjust_lr_fn != 0.0:
+        ratio = 0.2 * np.sqrt(max(rows, cols))
+    else:
+        ratio = np.sqrt(max(1.0, rows / cols))
+    adjusted_lr = lr_t * ratio
+    for i in range(n):
+        x[i] = x[i] * (1.0 - lr_t * weight_decay)
+        x[i] = x[i] + (-adjusted_lr) * update[i]
 
 
 # --- adafactor -------------------------------------------------------------

@@ -34,9 +34,13 @@ TensorFlow's Adam does; it differs from torch's pow by at most t ulps.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
+import numba
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 from core import probe
 from core.spec import Hyperparameter, OptimizerSpec, Registry
@@ -82,6 +86,27 @@ def _lerp(a, b, w):
     if w < 0.5:
         return a + w * (b - a)
     return b - (b - a) * (1.0 - w)
+
+
+# torch's `a.add_(b, alpha=c)` computes a + c·b with one rounding on x86 (its CPU kernel is built
+# with FMA contraction), which matters where rounding is amplified (L-BFGS on Rosenbrock).
+if numba.config.DISABLE_JIT:
+    def _fma(a, b, c):
+        if math.isfinite(a) and math.isfinite(b) and math.isfinite(c):
+            return float(Fraction(a) * Fraction(b) + Fraction(c))
+        return a * b + c
+else:
+    @intrinsic
+    def _llvm_fma(typingctx, a, b, c):
+        def codegen(context, builder, signature, args):
+            f64 = ir.DoubleType()
+            fma = builder.module.declare_intrinsic("llvm.fma", [f64], ir.FunctionType(f64, [f64, f64, f64]))
+            return builder.call(fma, args)
+        return types.float64(types.float64, types.float64, types.float64), codegen
+
+    @njit(inline="always")
+    def _fma(a, b, c):
+        return _llvm_fma(float(a), float(b), float(c))
 
 
 @njit(inline="always")
@@ -802,7 +827,7 @@ def muon(x, g, f, t, lr_t, lr, weight_decay, momentum, nesterov, eps, ns_steps, 
     adjusted_lr = lr_t * ratio
     for i in range(n):
         x[i] = x[i] * (1.0 - lr_t * weight_decay)
-        x[i] = x[i] + (-adjusted_lr) * update[i]
+        x[i] = _fma(-adjusted_lr, update[i], x[i])
 
 
 # --- adafactor -------------------------------------------------------------
@@ -861,7 +886,7 @@ def adafactor(x, g, f, t, lr_t, lr, beta2_decay, eps1, eps2, d, weight_decay, va
     denom = ratio if ratio > 1.0 else 1.0
     step = -alpha / denom
     for i in range(n):
-        x[i] = x[i] + step * update[i]
+        x[i] = _fma(step, update[i], x[i])
 
 
 # --- rprop -----------------------------------------------------------------
@@ -948,6 +973,250 @@ def asgd(x, g, t, lr_t, lr, lambd, alpha, t0, weight_decay, ax, eta, _mu):
     eta = lr_t / ((1.0 + lambd * lr_t * tf) ** alpha)
     _mu = 1.0 / max(1.0, tf - t0)
     return x, ax, eta, _mu
+
+
+
+# --- lbfgs -----------------------------------------------------------------
+LBFGS_HISTORY = 100  # the history_size slider's high end: the history slots hold that many pairs
+
+LBFGS = OPTIMIZERS.add(OptimizerSpec(
+    id="lbfgs",
+    label="L-BFGS",
+    help="Quasi-Newton: builds a curvature estimate from the last few steps and gradient changes, one iteration per step.",
+    hyperparameters=(
+        lr(1.0),
+        Hyperparameter("max_eval", r"n_{eval}", 1, 1, 25,
+                       "evaluations per step, the first included: the line search gets max_eval − 1 (torch's default for one iteration: 1)",
+                       kind="int"),
+        Hyperparameter("tolerance_grad", r"\tau_g", 1e-7, 1e-12, 1.0, "stop when every |g| is this small", log=True),
+        Hyperparameter("tolerance_change", r"\tau_c", 1e-9, 1e-12, 1.0, "stop when the step barely changes the loss along d", log=True),
+        Hyperparameter("history_size", r"m", 100, 1, LBFGS_HISTORY, "how many past (step, gradient change) pairs the estimate keeps", kind="int"),
+        Hyperparameter("line_search", r"LS", 0.0, 0.0, 1.0, "1: torch's strong-Wolfe line search (line_search_fn='strong_wolfe'); 0: step lr·d", kind="bool"),
+    ),
+    rule=(
+        r"s_k = x_{k} - x_{k-1},\; y_k = g_k - g_{k-1},\; \text{kept if } y_k^\top s_k > 10^{-10} \\ "
+        r"d_t = -H_t g_t \text{ (two-loop recursion over the last } m \text{ pairs, } H_0 = \tfrac{y^\top s}{y^\top y}) \\ "
+        r"x_t = x_{t-1} + \alpha_t d_t,\; \alpha_1 = \eta \min(1, 1/\lVert g_1 \rVert_1),\; \alpha_t = \eta \text{ or strong Wolfe}"
+    ),
+    reference="Liu & Nocedal (1989), Math. Programming 45, On the limited memory BFGS method; Nocedal & Wright (2006), "
+              "Numerical Optimization, Algorithms 7.4 and 3.5; torch.optim.LBFGS(max_iter=1)",
+    state=("d", "step_length", "trial", "_old_dirs", "_old_stps", "_ro", "_al", "_head", "_num_old", "_H_diag",
+           "_prev_g", "_n_iter", "_g_new"),
+    shapes={
+        "step_length": (1,), "_old_dirs": (LBFGS_HISTORY, "n"), "_old_stps": (LBFGS_HISTORY, "n"), "_ro": (LBFGS_HISTORY,),
+        "_al": (LBFGS_HISTORY,), "_head": (1,), "_num_old": (1,), "_H_diag": (1,), "_n_iter": (1,),
+    },
+    points=("trial",),
+    whole=True,
+    group="second-order",
+    torch=("LBFGS", {"max_iter": 1}),
+))
+
+
+@njit(inline="always")
+def _py_max(a, b):
+    # Python's max keeps the first argument unless the second is greater; torch's L-BFGS uses it on tensors.
+    return b if b > a else a
+
+
+@njit(inline="always")
+def _py_min(a, b):
+    return b if b < a else a
+
+
+@njit(inline="always")
+def _dot(a, b):
+    s = 0.0
+    for i in range(a.shape[0]):
+        s += a[i] * b[i]
+    return s
+
+
+@njit(inline="always")
+def _cubic_interpolate(x1, f1, g1, x2, f2, g2, xmin_bound, xmax_bound):
+    """torch.optim.lbfgs._cubic_interpolate: the minimiser of the cubic through two points and slopes, clipped."""
+    d1 = g1 + g2 - 3.0 * (f1 - f2) / (x1 - x2)
+    d2_square = d1 * d1 - g1 * g2
+    if d2_square >= 0.0:
+        d2 = np.sqrt(d2_square)
+        if x1 <= x2:
+            min_pos = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2.0 * d2))
+        else:
+            min_pos = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2.0 * d2))
+        return _py_min(_py_max(min_pos, xmin_bound), xmax_bound)
+    return (xmin_bound + xmax_bound) / 2.0
+
+
+@njit(inline="always")
+def _directional(x, t, d, trial, g_new, surf):
+    for i in range(x.shape[0]):
+        trial[i] = _fma(t, d[i], x[i])
+    f_new = probe.gradient(surf, trial, g_new)
+    return f_new, _dot(g_new, d)
+
+
+@whole_kernel
+def _strong_wolfe(x, t, d, f, gtd, tolerance_change, max_ls, trial, g_new, surf):
+    """torch.optim.lbfgs._strong_wolfe (c1 = 1e-4, c2 = 0.9), returning the step it settles on.
+
+    The gradient it would return is not needed: with one iteration per step the
+    next step evaluates the gradient afresh. `trial` ends at the last point it evaluated.
+    """
+    c1 = 1e-4
+    c2 = 0.9
+    d_norm = 0.0
+    for i in range(d.shape[0]):
+        d_norm = _py_max(d_norm, abs(d[i])) if i > 0 else abs(d[i])
+    f_new, gtd_new = _directional(x, t, d, trial, g_new, surf)
+    t_prev, f_prev, gtd_prev = 0.0, f, gtd
+    done = False
+    ls_iter = 0
+    b0, b1, bf0, bf1, bg0, bg1 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    while ls_iter < max_ls:
+        if f_new > (f + c1 * t * gtd) or (ls_iter > 1 and f_new >= f_prev):
+            b0, b1, bf0, bf1, bg0, bg1 = t_prev, t, f_prev, f_new, gtd_prev, gtd_new
+            break
+        if abs(gtd_new) <= -c2 * gtd:
+            # A one-point bracket: both ends hold it.
+            b0, b1, bf0, bf1 = t, t, f_new, f_new
+            done = True
+            break
+        if gtd_new >= 0.0:
+            b0, b1, bf0, bf1, bg0, bg1 = t_prev, t, f_prev, f_new, gtd_prev, gtd_new
+            break
+        min_step = t + 0.01 * (t - t_prev)
+        max_step = t * 10.0
+        tmp = t
+        t = _cubic_interpolate(t_prev, f_prev, gtd_prev, t, f_new, gtd_new, min_step, max_step)
+        t_prev = tmp
+        f_prev = f_new
+        gtd_prev = gtd_new
+        f_new, gtd_new = _directional(x, t, d, trial, g_new, surf)
+        ls_iter += 1
+    if ls_iter == max_ls:
+        b0, b1, bf0, bf1 = 0.0, t, f, f_new
+    insuf_progress = False
+    low = 0 if bf0 <= bf1 else 1
+    while not done and ls_iter < max_ls:
+        if abs(b1 - b0) * d_norm < tolerance_change:
+            break
+        t = _cubic_interpolate(b0, bf0, bg0, b1, bf1, bg1, b0 if b0 <= b1 else b1, b1 if b0 <= b1 else b0)
+        hi = _py_max(b0, b1)
+        lo = _py_min(b0, b1)
+        eps = 0.1 * (hi - lo)
+        if _py_min(hi - t, t - lo) < eps:
+            if insuf_progress or t >= hi or t <= lo:
+                if abs(t - hi) < abs(t - lo):
+                    t = hi - eps
+                else:
+                    t = lo + eps
+                insuf_progress = False
+            else:
+                insuf_progress = True
+        else:
+            insuf_progress = False
+        f_new, gtd_new = _directional(x, t, d, trial, g_new, surf)
+        ls_iter += 1
+        f_low = bf0 if low == 0 else bf1
+        if f_new > (f + c1 * t * gtd) or f_new >= f_low:
+            if low == 0:
+                b1, bf1, bg1 = t, f_new, gtd_new
+            else:
+                b0, bf0, bg0 = t, f_new, gtd_new
+            low = 0 if bf0 <= bf1 else 1
+        else:
+            if abs(gtd_new) <= -c2 * gtd:
+                done = True
+            elif gtd_new * ((b1 - b0) if low == 0 else (b0 - b1)) >= 0.0:
+                if low == 0:
+                    b1, bf1, bg1 = b0, bf0, bg0
+                else:
+                    b0, bf0, bg0 = b1, bf1, bg1
+            if low == 0:
+                b0, bf0, bg0 = t, f_new, gtd_new
+            else:
+                b1, bf1, bg1 = t, f_new, gtd_new
+    return b0 if low == 0 else b1
+
+
+@OPTIMIZERS.kernel(LBFGS)
+@whole_kernel
+def lbfgs(x, g, f, t, lr_t, lr, max_eval, tolerance_grad, tolerance_change, history_size, line_search,
+          d, step_length, trial, _old_dirs, _old_stps, _ro, _al, _head, _num_old, _H_diag, _prev_g, _n_iter, _g_new, surf):
+    """torch LBFGS(max_iter=1).step(closure): one quasi-Newton iteration, its history kept across steps."""
+    n = x.shape[0]
+    for i in range(n):
+        trial[i] = x[i]
+    g_max = abs(g[0])
+    for i in range(1, n):
+        g_max = _py_max(g_max, abs(g[i]))
+    # torch returns before counting the iteration: a converged run stands still.
+    if g_max <= tolerance_grad:
+        return
+    _n_iter[0] += 1
+    m = int(history_size)
+    if _n_iter[0] == 1:
+        for i in range(n):
+            d[i] = -g[i]
+        _head[0] = 0.0
+        _num_old[0] = 0.0
+        _H_diag[0] = 1.0
+    else:
+        # The last step, s = d·t, and the change in gradient since it, y (torch keeps t even when it did not move).
+        tau = step_length[0]
+        ys = 0.0
+        for i in range(n):
+            ys += (g[i] - _prev_g[i]) * (d[i] * tau)
+        head, num = int(_head[0]), int(_num_old[0])
+        if ys > 1e-10:
+            if num == m:
+                head = (head + 1) % m
+                num -= 1
+            k = (head + num) % m
+            yy = 0.0
+            for i in range(n):
+                _old_dirs[k, i] = g[i] - _prev_g[i]
+                _old_stps[k, i] = d[i] * tau
+                yy += _old_dirs[k, i] * _old_dirs[k, i]
+            _ro[k] = 1.0 / ys
+            num += 1
+            _H_diag[0] = ys / yy
+            _head[0], _num_old[0] = head, num
+        for i in range(n):
+            d[i] = -g[i]
+        for j in range(num - 1, -1, -1):
+            k = (head + j) % m
+            _al[j] = _dot(_old_stps[k], d) * _ro[k]
+            for i in range(n):
+                d[i] = _fma(-_al[j], _old_dirs[k, i], d[i])
+        for i in range(n):
+            d[i] = d[i] * _H_diag[0]
+        for j in range(num):
+            k = (head + j) % m
+            be_j = _dot(_old_dirs[k], d) * _ro[k]
+            for i in range(n):
+                d[i] = _fma(_al[j] - be_j, _old_stps[k, i], d[i])
+    for i in range(n):
+        _prev_g[i] = g[i]
+    if _n_iter[0] == 1:
+        g_sum = 0.0
+        for i in range(n):
+            g_sum += abs(g[i])
+        tau = _py_min(1.0, 1.0 / g_sum) * lr_t
+    else:
+        tau = lr_t
+    step_length[0] = tau
+    gtd = _dot(g, d)
+    if gtd > -tolerance_change:
+        return
+    if line_search != 0.0:
+        tau = _strong_wolfe(x, tau, d, f, gtd, tolerance_change, int(max_eval) - 1, trial, _g_new, surf)
+        step_length[0] = tau
+    for i in range(n):
+        x[i] = _fma(tau, d[i], x[i])
+    if line_search == 0.0:
+        for i in range(n):
+            trial[i] = x[i]
 
 
 # === pytorch_optimizer's elementwise family ===================================

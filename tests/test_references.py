@@ -112,6 +112,21 @@ class MuonDriver(Driver):
         return reference_class(spec)([p], **kwargs)
 
 
+class LBFGSDriver(ClosureDriver):
+    """torch.optim.LBFGS: one iteration per step (max_iter=1 is fixed in the spec), its line search a switch.
+
+    60 steps: L-BFGS converges within them on every surface, and from there on
+    its tolerance checks keep it still or it moves by rounding alone.
+    """
+
+    steps = 60
+
+    def build(self, spec, p, hp):
+        kwargs = reference_kwargs(spec, hp)
+        kwargs["line_search_fn"] = "strong_wolfe" if kwargs.pop("line_search") else None
+        return reference_class(spec)([p], **kwargs)
+
+
 class AdafactorDriver(Driver):
     """torch.optim.Adafactor takes its two epsilons as one tuple `eps`."""
 
@@ -126,6 +141,7 @@ DRIVERS: dict[str, Driver] = {
     # torch.optim's newer optimizers
     "muon": MuonDriver(),
     "adafactor": AdafactorDriver(),
+    "lbfgs": LBFGSDriver(),
 
     # pytorch_optimizer's elementwise family
 

@@ -919,14 +919,8 @@ RPROP = OPTIMIZERS.add(OptimizerSpec(
 def rprop(x, g, t, lr_t, lr, eta_minus, eta_plus, step_size_min, step_size_max, prev, step_size):
     """torch Rprop: lr only sets the first step size, so a schedule does not reach it."""
     s = g * prev
-    if s > 0.0:
-        factor = eta_plus
-    elif s < 0.0:
-        factor = eta_minus
-    elif s == 0.0:
-        factor = 1.0
-    else:
-        factor = s
+    # torch maps sign(s) to eta_plus, eta_minus or 1 in place: a NaN stays NaN.
+    factor = eta_plus if s > 0.0 else (eta_minus if s < 0.0 else (1.0 if s == 0.0 else s))
     step_size = min(max(step_size * factor, step_size_min), step_size_max)
     # torch zeroes the gradient where the factor it chose equals eta_minus, i.e. where the sign flipped.
     d = 0.0 if factor == eta_minus else g

@@ -1026,10 +1026,21 @@ def _dot(a, b):
     return s
 
 
+# torch's line search mixes Python floats and 0-d tensors, and `float / tensor` is computed as
+# reciprocal(tensor) * float: two roundings where a float division has one. So each step length
+# below carries whether torch holds it as a tensor (`..._tensor`); the losses are always floats
+# and the directional derivatives always tensors.
 @njit(inline="always")
-def _cubic_interpolate(x1, f1, g1, x2, f2, g2, xmin_bound, xmax_bound):
-    """torch.optim.lbfgs._cubic_interpolate: the minimiser of the cubic through two points and slopes, clipped."""
-    d1 = g1 + g2 - 3.0 * (f1 - f2) / (x1 - x2)
+def _cubic_interpolate(x1, f1, g1, x2, f2, g2, xmin_bound, xmax_bound, x_tensor, xmin_tensor, xmax_tensor):
+    """torch.optim.lbfgs._cubic_interpolate: the minimiser of the cubic through two points and slopes, clipped.
+
+    `x_tensor`: x1 - x2 is a tensor. Returns the point and whether it is a tensor.
+    """
+    if x_tensor:
+        q = (1.0 / (x1 - x2)) * (3.0 * (f1 - f2))
+    else:
+        q = 3.0 * (f1 - f2) / (x1 - x2)
+    d1 = g1 + g2 - q
     d2_square = d1 * d1 - g1 * g2
     if d2_square >= 0.0:
         d2 = np.sqrt(d2_square)
@@ -1037,8 +1048,10 @@ def _cubic_interpolate(x1, f1, g1, x2, f2, g2, xmin_bound, xmax_bound):
             min_pos = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2.0 * d2))
         else:
             min_pos = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2.0 * d2))
-        return _py_min(_py_max(min_pos, xmin_bound), xmax_bound)
-    return (xmin_bound + xmax_bound) / 2.0
+        # Python's min(max(min_pos, xmin), xmax), which returns one of the objects.
+        v, v_tensor = (xmin_bound, xmin_tensor) if xmin_bound > min_pos else (min_pos, True)
+        return (xmax_bound, xmax_tensor) if xmax_bound < v else (v, v_tensor)
+    return (xmin_bound + xmax_bound) / 2.0, xmin_tensor or xmax_tensor
 
 
 @njit(inline="always")
@@ -1050,51 +1063,61 @@ def _directional(x, t, d, trial, g_new, surf):
 
 
 @whole_kernel
-def _strong_wolfe(x, t, d, f, gtd, tolerance_change, max_ls, trial, g_new, surf):
+def _strong_wolfe(x, t, t_tensor, d, f, gtd, max_ls, trial, g_new, surf):
     """torch.optim.lbfgs._strong_wolfe (c1 = 1e-4, c2 = 0.9), returning the step it settles on.
+
+    torch's LBFGS.step does not pass its tolerance_change on: the search keeps its own default, 1e-9.
 
     The gradient it would return is not needed: with one iteration per step the
     next step evaluates the gradient afresh. `trial` ends at the last point it evaluated.
     """
     c1 = 1e-4
     c2 = 0.9
-    d_norm = 0.0
-    for i in range(d.shape[0]):
-        d_norm = _py_max(d_norm, abs(d[i])) if i > 0 else abs(d[i])
+    tolerance_change = 1e-9
+    d_norm = abs(d[0])
+    for i in range(1, d.shape[0]):
+        d_norm = _py_max(d_norm, abs(d[i]))
     f_new, gtd_new = _directional(x, t, d, trial, g_new, surf)
     t_prev, f_prev, gtd_prev = 0.0, f, gtd
+    tp_tensor = False  # torch's t_prev starts as the int 0
     done = False
     ls_iter = 0
+    # The bracket [b0, b1], its losses and directional derivatives; a one-point bracket holds its point twice.
     b0, b1, bf0, bf1, bg0, bg1 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    b0_tensor, b1_tensor = False, False
     while ls_iter < max_ls:
         if f_new > (f + c1 * t * gtd) or (ls_iter > 1 and f_new >= f_prev):
-            b0, b1, bf0, bf1, bg0, bg1 = t_prev, t, f_prev, f_new, gtd_prev, gtd_new
+            b0, b1, bf0, bf1, bg0, bg1, b0_tensor, b1_tensor = t_prev, t, f_prev, f_new, gtd_prev, gtd_new, tp_tensor, t_tensor
             break
         if abs(gtd_new) <= -c2 * gtd:
-            # A one-point bracket: both ends hold it.
-            b0, b1, bf0, bf1 = t, t, f_new, f_new
+            b0, b1, bf0, bf1, b0_tensor, b1_tensor = t, t, f_new, f_new, t_tensor, t_tensor
             done = True
             break
         if gtd_new >= 0.0:
-            b0, b1, bf0, bf1, bg0, bg1 = t_prev, t, f_prev, f_new, gtd_prev, gtd_new
+            b0, b1, bf0, bf1, bg0, bg1, b0_tensor, b1_tensor = t_prev, t, f_prev, f_new, gtd_prev, gtd_new, tp_tensor, t_tensor
             break
         min_step = t + 0.01 * (t - t_prev)
         max_step = t * 10.0
-        tmp = t
-        t = _cubic_interpolate(t_prev, f_prev, gtd_prev, t, f_new, gtd_new, min_step, max_step)
-        t_prev = tmp
+        tmp, tmp_tensor = t, t_tensor
+        t, t_tensor = _cubic_interpolate(t_prev, f_prev, gtd_prev, t, f_new, gtd_new, min_step, max_step,
+                                         tp_tensor or t_tensor, tp_tensor or t_tensor, t_tensor)
+        t_prev, tp_tensor = tmp, tmp_tensor
         f_prev = f_new
         gtd_prev = gtd_new
         f_new, gtd_new = _directional(x, t, d, trial, g_new, surf)
         ls_iter += 1
     if ls_iter == max_ls:
-        b0, b1, bf0, bf1 = 0.0, t, f, f_new
+        b0, b1, bf0, bf1, b0_tensor, b1_tensor = 0.0, t, f, f_new, False, t_tensor
     insuf_progress = False
     low = 0 if bf0 <= bf1 else 1
     while not done and ls_iter < max_ls:
         if abs(b1 - b0) * d_norm < tolerance_change:
             break
-        t = _cubic_interpolate(b0, bf0, bg0, b1, bf1, bg1, b0 if b0 <= b1 else b1, b1 if b0 <= b1 else b0)
+        either = b0_tensor or b1_tensor
+        if b0 <= b1:
+            t, t_tensor = _cubic_interpolate(b0, bf0, bg0, b1, bf1, bg1, b0, b1, either, b0_tensor, b1_tensor)
+        else:
+            t, t_tensor = _cubic_interpolate(b0, bf0, bg0, b1, bf1, bg1, b1, b0, either, b1_tensor, b0_tensor)
         hi = _py_max(b0, b1)
         lo = _py_min(b0, b1)
         eps = 0.1 * (hi - lo)
@@ -1104,6 +1127,7 @@ def _strong_wolfe(x, t, d, f, gtd, tolerance_change, max_ls, trial, g_new, surf)
                     t = hi - eps
                 else:
                     t = lo + eps
+                t_tensor = either
                 insuf_progress = False
             else:
                 insuf_progress = True
@@ -1114,22 +1138,22 @@ def _strong_wolfe(x, t, d, f, gtd, tolerance_change, max_ls, trial, g_new, surf)
         f_low = bf0 if low == 0 else bf1
         if f_new > (f + c1 * t * gtd) or f_new >= f_low:
             if low == 0:
-                b1, bf1, bg1 = t, f_new, gtd_new
+                b1, bf1, bg1, b1_tensor = t, f_new, gtd_new, t_tensor
             else:
-                b0, bf0, bg0 = t, f_new, gtd_new
+                b0, bf0, bg0, b0_tensor = t, f_new, gtd_new, t_tensor
             low = 0 if bf0 <= bf1 else 1
         else:
             if abs(gtd_new) <= -c2 * gtd:
                 done = True
             elif gtd_new * ((b1 - b0) if low == 0 else (b0 - b1)) >= 0.0:
                 if low == 0:
-                    b1, bf1, bg1 = b0, bf0, bg0
+                    b1, bf1, bg1, b1_tensor = b0, bf0, bg0, b0_tensor
                 else:
-                    b0, bf0, bg0 = b1, bf1, bg1
+                    b0, bf0, bg0, b0_tensor = b1, bf1, bg1, b1_tensor
             if low == 0:
-                b0, bf0, bg0 = t, f_new, gtd_new
+                b0, bf0, bg0, b0_tensor = t, f_new, gtd_new, t_tensor
             else:
-                b1, bf1, bg1 = t, f_new, gtd_new
+                b1, bf1, bg1, b1_tensor = t, f_new, gtd_new, t_tensor
     return b0 if low == 0 else b1
 
 
@@ -1192,11 +1216,15 @@ def lbfgs(x, g, f, t, lr_t, lr, max_eval, tolerance_grad, tolerance_change, hist
                 d[i] = _fma(_al[j] - be_j, _old_stps[k, i], d[i])
     for i in range(n):
         _prev_g[i] = g[i]
+    # torch: min(1.0, 1.0 / sum|g|) * lr, a tensor when the tensor is the smaller; lr alone is a float.
+    tau_tensor = False
     if _n_iter[0] == 1:
         g_sum = 0.0
         for i in range(n):
             g_sum += abs(g[i])
-        tau = _py_min(1.0, 1.0 / g_sum) * lr_t
+        inv = 1.0 / g_sum
+        tau_tensor = inv < 1.0
+        tau = (inv if tau_tensor else 1.0) * lr_t
     else:
         tau = lr_t
     step_length[0] = tau
@@ -1204,7 +1232,7 @@ def lbfgs(x, g, f, t, lr_t, lr, max_eval, tolerance_grad, tolerance_change, hist
     if gtd > -tolerance_change:
         return
     if line_search != 0.0:
-        tau = _strong_wolfe(x, tau, d, f, gtd, tolerance_change, int(max_eval) - 1, trial, _g_new, surf)
+        tau = _strong_wolfe(x, tau, tau_tensor, d, f, gtd, int(max_eval) - 1, trial, _g_new, surf)
         step_length[0] = tau
     for i in range(n):
         x[i] = _fma(tau, d[i], x[i])

@@ -18,7 +18,7 @@ import pytest
 
 import core
 from core import optimizers
-from test_optimizers import assert_close, float64_torch, torch_points  # noqa: F401
+from test_optimizers import assert_close, finite_prefix, float64_torch, torch_points  # noqa: F401
 from test_references import SURFACES, reference_points
 
 torch = pytest.importorskip("torch")
@@ -50,6 +50,31 @@ def test_lbfgs_strong_wolfe_matches_torch(surface, max_eval, history_size):
 @pytest.mark.parametrize("surface", SURFACES, ids=[s["name"] for s in SURFACES])
 def test_lbfgs_with_a_short_history_matches_torch(surface):
     assert_matches_torch("lbfgs", surface, {"history_size": 3, "lr": 0.5}, 60)
+
+
+# Starts and settings (found by a search over random ones) at which torch's strong-Wolfe search takes
+# its rarer turns: the cubic without a real minimiser, the bracket's low end on its right, a step too
+# close to the bracket's ends pushed inwards, the bracket shrunk below tolerance_change.
+LINE_SEARCH_CORNERS = [
+    ("beale", (-0.6729423763583204, 1.0819210681384002), 12, 7.307544707911362, 9.976038967520548e-08, 4),
+    ("goldstein_price", (-0.41963316656812966, 1.4940905244829286), 11, 0.015441393675349436, 1.8147158722346096e-05, 3),
+    ("monkey_saddle", (1.2415130030194885, -0.07155878409374083), 25, 8.355130056861247, 1.0883530333078505e-07, 5),
+    ("monkey_saddle", (0.10769678873734301, 0.5157084104330716), 9, 0.03237691796300544, 5.915336975507826e-07, 7),
+    ("six_hump_camel", (-1.8867213154181481, -0.9017201364010465), 3, 0.079274894295021, 0.004906241083254894, 5),
+    ("goldstein_price", (-0.5977807545284475, -1.3159142399173036), 21, 2.75253142616075, 0.9728394472127352, 5),
+]
+
+
+@pytest.mark.parametrize("surface,start,max_eval,lr,tolerance_change,history_size", LINE_SEARCH_CORNERS)
+def test_lbfgs_line_search_corners_match_torch(surface, start, max_eval, lr, tolerance_change, history_size):
+    hp = {**core.OPTIMIZERS["lbfgs"].defaults, "line_search": 1.0, "max_eval": max_eval, "lr": lr,
+          "tolerance_change": tolerance_change, "history_size": history_size}
+    ours = core.trajectory(surface, "lbfgs", start, 30, hp)
+    ref = reference_points(core.OPTIMIZERS["lbfgs"], {"name": surface}, start, 30, hp)
+    # The monkey saddle has no minimum: a run may leave the finite numbers within a few steps.
+    n = min(len(ours.points), finite_prefix(ref))
+    assert n > 3
+    assert_close(ours.points[:n], ref[:n], 1e-9, f"lbfgs {hp} on {surface}")
 
 
 def test_lbfgs_line_search_trial_points_lie_on_the_search_line():

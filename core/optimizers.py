@@ -983,7 +983,7 @@ LBFGS = OPTIMIZERS.add(OptimizerSpec(
                        "evaluations per step, the first included: the line search gets max_eval − 1 (torch's default for one iteration: 1)",
                        kind="int"),
         Hyperparameter("tolerance_grad", r"\tau_g", 1e-7, 1e-12, 1.0, "stop when every |g| is this small", log=True),
-        Hyperparameter("tolerance_change", r"\tau_c", 1e-9, 1e-12, 1.0, "stop when the step barely changes the loss along d", log=True),
+        Hyperparameter("tolerance_change", r"\tau_c", 1e-9, 1e-12, 1.0, "skip the step when the slope along d, g·d, is above −τ (the line search keeps torch's own 1e-9)", log=True),
         Hyperparameter("history_size", r"m", 100, 1, LBFGS_HISTORY, "how many past (step, gradient change) pairs the estimate keeps", kind="int"),
         Hyperparameter("line_search", r"LS", 0.0, 0.0, 1.0, "1: torch's strong-Wolfe line search (line_search_fn='strong_wolfe'); 0: step lr·d", kind="bool"),
     ),

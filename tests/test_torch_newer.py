@@ -153,3 +153,24 @@ def test_fma_rounds_once():
     a, b, c = 0.1, 10.0, -1.0
     assert optimizers._fma(a, b, c) == float(Fraction(a) * Fraction(b) + Fraction(c)) != a * b + c
     assert optimizers._fma(np.inf, 1.0, 0.0) == np.inf
+
+
+def test_lbfgs_line_search_gives_up_on_a_kink_as_torch_does():
+    # On |x| + 2|y - 0.3| no step satisfies the curvature condition across the kink, so the
+    # search shrinks its bracket until it is narrower than its tolerance and stops there.
+    surface = {"formula": "abs(x) + 2*abs(y - 0.3)", "domain": [-2, 2, -2, 2]}
+    hp = {**core.OPTIMIZERS["lbfgs"].defaults, "line_search": 1.0, "max_eval": 25}
+    ours = core.trajectory(surface, "lbfgs", (1.3, -0.7), 20, hp)
+    p = torch.tensor([1.3, -0.7], requires_grad=True)
+    opt = torch.optim.LBFGS([p], max_iter=1, max_eval=25, line_search_fn="strong_wolfe")
+
+    def closure():
+        x, y = p.detach().numpy()
+        p.grad = torch.tensor([np.sign(x), 2.0 * np.sign(y - 0.3)])
+        return torch.tensor(abs(x) + 2 * abs(y - 0.3))
+
+    points = [p.detach().numpy().copy()]
+    for _ in range(20):
+        opt.step(closure)
+        points.append(p.detach().numpy().copy())
+    assert_close(ours.points, np.array(points), 1e-9, "lbfgs on a kink")

@@ -33,8 +33,14 @@ TensorFlow's Adam does; it differs from torch's pow by at most t ulps.
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+
+import numba
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 from core import probe
 from core.spec import Hyperparameter, OptimizerSpec, Registry
@@ -80,6 +86,27 @@ def _lerp(a, b, w):
     if w < 0.5:
         return a + w * (b - a)
     return b - (b - a) * (1.0 - w)
+
+
+# torch's `a.add_(b, alpha=c)` computes a + c·b with one rounding on x86 (its CPU kernel is built
+# with FMA contraction), which matters where rounding is amplified (L-BFGS on Rosenbrock).
+if numba.config.DISABLE_JIT:
+    def _fma(a, b, c):
+        if math.isfinite(a) and math.isfinite(b) and math.isfinite(c):
+            return float(Fraction(a) * Fraction(b) + Fraction(c))
+        return a * b + c
+else:
+    @intrinsic
+    def _llvm_fma(typingctx, a, b, c):
+        def codegen(context, builder, signature, args):
+            f64 = ir.DoubleType()
+            fma = builder.module.declare_intrinsic("llvm.fma", [f64], ir.FunctionType(f64, [f64, f64, f64]))
+            return builder.call(fma, args)
+        return types.float64(types.float64, types.float64, types.float64), codegen
+
+    @njit(inline="always")
+    def _fma(a, b, c):
+        return _llvm_fma(float(a), float(b), float(c))
 
 
 @njit(inline="always")
@@ -712,6 +739,506 @@ def sam(x, g, f, t, lr_t, lr, rho, adaptive, perturb_eps, ascent, ascent_grad, s
 
 # === torch.optim's newer optimizers ===========================================
 # (muon, adafactor, rprop, asgd, lbfgs)
+
+
+# --- muon ------------------------------------------------------------------
+# torch's Newton-Schulz coefficients (a, b, c), as float32: torch's bfloat16 matmuls take their scalars so.
+MUON_A = float(np.float32(3.4445))
+MUON_B = float(np.float32(-4.7750))
+MUON_C = float(np.float32(2.0315))
+
+MUON = OPTIMIZERS.add(OptimizerSpec(
+    id="muon",
+    label="Muon",
+    help="Momentum whose step is orthogonalised by a few Newton-Schulz iterations; for a 1×2 or 2×1 matrix that is about its direction at a fixed length.",
+    hyperparameters=(
+        lr(1e-3),
+        weight_decay(0.1, "decoupled decay: x shrinks by lr·λ each step"),
+        momentum(0.95, "decay of the momentum buffer"),
+        Hyperparameter("nesterov", r"N", 1.0, 0.0, 1.0, "orthogonalise g + μ(b − g) (Nesterov) instead of the buffer b", kind="bool"),
+        eps(1e-7, "floor of the norm the step is divided by before the iterations"),
+        Hyperparameter("ns_steps", r"k", 5, 0, 20, "Newton-Schulz iterations (torch allows fewer than 100)", kind="int"),
+        Hyperparameter("adjust_lr_fn", r"s", 0, 0, 1, "0: original, lr·√max(1, A/B); 1: match_rms_adamw, lr·0.2·√max(A, B)", kind="int"),
+        Hyperparameter("shape", r"A{\times}B", 0, 0, 1, "the parameter as a 1×2 (0) or a 2×1 (1) matrix: the lr adjustment sees the difference", kind="bool"),
+    ),
+    rule=(
+        r"b_t = \mu b_{t-1} + (1-\mu) g_t,\; \tilde b_t = g_t + \mu (b_t - g_t) \;(\text{Nesterov}) \\ "
+        r"O_t = \mathrm{NS}^{(a,b,c)}_k\big(\tilde b_t / \max(\lVert \tilde b_t \rVert, \epsilon)\big),\; X \leftarrow aX + (bXX^\top + c(XX^\top)^2)X \\ "
+        r"x_t = x_{t-1}(1 - \eta\lambda) - \eta\, s(A, B)\, O_t"
+    ),
+    reference="Jordan et al. (2024), Muon: An optimizer for hidden layers in neural networks (kellerjordan.github.io/posts/muon); "
+              "Liu et al. (2025), Muon is Scalable for LLM Training, arXiv:2502.16982 (match_rms_adamw); torch.optim.Muon",
+    state=("b", "update"),
+    whole=True,
+    group="modern",
+    torch=("Muon", {}),
+))
+
+
+@njit(inline="always")
+def _bfloat16(v):
+    """v as torch rounds a float64 to bfloat16: to float32 first, then to nearest-even in 8 significant bits."""
+    v = float(np.float32(v))
+    if v - v != 0.0:
+        return v
+    if abs(v) < 2.0 ** -126:
+        # bfloat16's subnormals are float32's with 16 fewer bits: a quantum of 2**-133.
+        return np.rint(v * 2.0 ** 133) * 2.0 ** -133
+    m, e = math.frexp(v)
+    r = math.ldexp(np.rint(m * 256.0), e - 8)
+    return r if abs(r) < 2.0 ** 128 else r * np.inf
+
+
+@OPTIMIZERS.kernel(MUON)
+@whole_kernel
+def muon(x, g, f, t, lr_t, lr, weight_decay, momentum, nesterov, eps, ns_steps, adjust_lr_fn, shape, b, update, surf):
+    """torch Muon on a 1×2 or 2×1 matrix, its Newton-Schulz iteration in bfloat16 as torch runs it on the CPU.
+
+    torch casts the step to bfloat16 and computes every norm, quotient and matmul
+    in float32, rounding each result to bfloat16; a 2×1 step is transposed to 1×2
+    first, so both shapes iterate on the same row vector.
+    """
+    n = x.shape[0]
+    for i in range(n):
+        b[i] = _lerp(b[i], g[i], 1.0 - momentum)
+        update[i] = _bfloat16(_lerp(g[i], b[i], momentum) if nesterov != 0.0 else b[i])
+    sq = 0.0
+    for i in range(n):
+        sq = float(np.float32(sq + update[i] * update[i]))
+    norm = _bfloat16(np.sqrt(sq))
+    floor = _bfloat16(eps)
+    if norm < floor:
+        norm = floor
+    for i in range(n):
+        update[i] = _bfloat16(update[i] / norm)
+    for _ in range(int(ns_steps)):
+        gram = 0.0
+        for i in range(n):
+            gram = float(np.float32(gram + update[i] * update[i]))
+        gram = _bfloat16(gram)
+        gram_update = _bfloat16(float(np.float32(MUON_B * gram)) + float(np.float32(MUON_C * float(np.float32(gram * gram)))))
+        for i in range(n):
+            update[i] = _bfloat16(float(np.float32(MUON_A * update[i])) + float(np.float32(gram_update * update[i])))
+    rows, cols = (2.0, 1.0) if shape != 0.0 else (1.0, 2.0)
+    if adjust_lr_fn != 0.0:
+        ratio = 0.2 * np.sqrt(max(rows, cols))
+    else:
+        ratio = np.sqrt(max(1.0, rows / cols))
+    adjusted_lr = lr_t * ratio
+    for i in range(n):
+        x[i] = x[i] * (1.0 - lr_t * weight_decay)
+        x[i] = _fma(-adjusted_lr, update[i], x[i])
+
+
+# --- adafactor -------------------------------------------------------------
+ADAFACTOR = OPTIMIZERS.add(OptimizerSpec(
+    id="adafactor",
+    label="Adafactor",
+    help="Adam-like steps without momentum, sized relative to the parameters' own RMS and clipped in RMS; a matrix would keep only row and column averages.",
+    hyperparameters=(
+        lr(1e-2),
+        Hyperparameter("beta2_decay", r"c", -0.8, -1.0, 0.0, "the second-moment average weighs the new gradient by t^c (torch: c ≤ 0)"),
+        Hyperparameter("eps1", r"\epsilon_1", float(np.finfo(np.float64).eps), 1e-30, 1e-3,
+                       "floor of the root second moment (torch's eps[0]; None there means float64's machine epsilon)", log=True),
+        Hyperparameter("eps2", r"\epsilon_2", 1e-3, 1e-12, 1.0, "floor of the parameters' RMS in the step size (torch's eps[1])", log=True),
+        Hyperparameter("d", r"d", 1.0, 1.0, 10.0, "clipping threshold: the update's RMS is cut down to d"),
+        weight_decay(0.0, "decoupled decay: x shrinks by lr·λ each step"),
+    ),
+    rule=(
+        r"\rho_t = \min(\eta, 1/\sqrt t),\; \alpha_t = \max(\epsilon_2, \mathrm{RMS}(x_{t-1}))\, \rho_t \\ "
+        r"v_t = v_{t-1} + t^{c} (g_t^2 - v_{t-1}) \\ "
+        r"u_t = g_t / \sqrt{\max(v_t, \epsilon_1^2)} \\ "
+        r"x_t = x_{t-1} - \frac{\alpha_t}{\max(1, \mathrm{RMS}(u_t)/d)}\, u_t"
+    ),
+    reference="Shazeer & Stern (2018), Adafactor: Adaptive Learning Rates with Sublinear Memory Cost, ICML, arXiv:1804.04235, "
+              "Algorithm 4 (vector form); torch.optim.Adafactor",
+    state=("variance", "update"),
+    whole=True,
+    group="modern",
+    torch=("Adafactor", {}),
+))
+
+
+@OPTIMIZERS.kernel(ADAFACTOR)
+@whole_kernel
+def adafactor(x, g, f, t, lr_t, lr, beta2_decay, eps1, eps2, d, weight_decay, variance, update, surf):
+    """torch Adafactor on a vector parameter (unfactored second moment)."""
+    n = x.shape[0]
+    tf = float(t)
+    one_minus_beta2_t = tf ** beta2_decay
+    # torch uses Python's min and max here, which keep the first argument on ties.
+    inv_sqrt_t = 1.0 / (tf ** 0.5)
+    rho_t = inv_sqrt_t if inv_sqrt_t < lr_t else lr_t
+    sq = 0.0
+    for i in range(n):
+        sq += x[i] * x[i]
+    rms = np.sqrt(sq) / (n ** 0.5)
+    alpha = (rms if rms > eps2 else eps2) * rho_t
+    if weight_decay != 0.0:
+        for i in range(n):
+            x[i] = x[i] * (1.0 - lr_t * weight_decay)
+    sq = 0.0
+    for i in range(n):
+        variance[i] = _lerp(variance[i], g[i] * g[i], one_minus_beta2_t)
+        update[i] = 1.0 / np.sqrt(max(variance[i], eps1 * eps1)) * g[i]
+        sq += update[i] * update[i]
+    ratio = np.sqrt(sq) / ((n ** 0.5) * d)
+    denom = ratio if ratio > 1.0 else 1.0
+    step = -alpha / denom
+    for i in range(n):
+        x[i] = _fma(step, update[i], x[i])
+
+
+# --- rprop -----------------------------------------------------------------
+RPROP = OPTIMIZERS.add(OptimizerSpec(
+    id="rprop",
+    group="classic",
+    label="Rprop",
+    help="Ignores the gradient's size: each coordinate's own step grows while the gradient's sign holds and shrinks when it flips.",
+    hyperparameters=(
+        lr(1e-2),
+        Hyperparameter("eta_minus", r"\eta^-", 0.5, 0.01, 0.99, "factor a step size shrinks by when the gradient's sign flips (torch: 0 < η⁻ < 1)"),
+        Hyperparameter("eta_plus", r"\eta^+", 1.2, 1.01, 5.0, "factor a step size grows by while the gradient's sign holds (torch: η⁺ > 1)"),
+        Hyperparameter("step_size_min", r"\Delta_{min}", 1e-6, 1e-12, 1e-2, "smallest step size", log=True),
+        Hyperparameter("step_size_max", r"\Delta_{max}", 50.0, 1e-3, 1e3, "largest step size", log=True),
+    ),
+    rule=(
+        r"\Delta_t = \mathrm{clip}\big(\Delta_{t-1} \cdot \{\eta^+, \eta^-, 1\}[\mathrm{sign}(g_t g_{t-1})],\, \Delta_{min}, \Delta_{max}\big),\; \Delta_0 = \eta \\ "
+        r"g_t \leftarrow 0 \text{ where the sign flipped} \\ "
+        r"x_t = x_{t-1} - \Delta_t\, \mathrm{sign}(g_t)"
+    ),
+    reference="Riedmiller & Braun (1993), A Direct Adaptive Method for Faster Backpropagation Learning: the RPROP Algorithm, IEEE ICNN; torch.optim.Rprop",
+    state=("prev", "step_size"),
+    torch=("Rprop", {}),
+    init={"step_size": "lr"},
+))
+
+
+@OPTIMIZERS.kernel(RPROP)
+@kernel
+def rprop(x, g, t, lr_t, lr, eta_minus, eta_plus, step_size_min, step_size_max, prev, step_size):
+    """torch Rprop: lr only sets the first step size, so a schedule does not reach it."""
+    s = g * prev
+    # torch maps sign(s) to eta_plus, eta_minus or 1 in place: a NaN stays NaN.
+    factor = eta_plus if s > 0.0 else (eta_minus if s < 0.0 else (1.0 if s == 0.0 else s))
+    step_size = min(max(step_size * factor, step_size_min), step_size_max)
+    # torch zeroes the gradient where the factor it chose equals eta_minus, i.e. where the sign flipped.
+    d = 0.0 if factor == eta_minus else g
+    return x + (-1.0) * (np.sign(d) * step_size), d, step_size
+
+
+# --- asgd ------------------------------------------------------------------
+ASGD = OPTIMIZERS.add(OptimizerSpec(
+    id="asgd",
+    group="classic",
+    label="ASGD",
+    help="SGD with a slowly shrinking step that also keeps a running average of its iterates (from step t0 on).",
+    hyperparameters=(
+        lr(1e-2),
+        Hyperparameter("lambd", r"\lambda", 1e-4, 0.0, 1.0, "decay term: shrinks x by η_t·λ each step and slows the decay of η_t"),
+        Hyperparameter("alpha", r"\alpha", 0.75, 0.0, 2.0, "power of the step-size decay η_t = η / (1 + λ η t)^α"),
+        Hyperparameter("t0", r"t_0", 1e6, 0.0, 1e6, "step after which the average starts (before it, ax just follows x)"),
+        weight_decay(),
+    ),
+    rule=(
+        r"x_t = x_{t-1}(1 - \lambda \eta_t) - \eta_t (g_t + w x_{t-1}) \\ "
+        r"\bar x_t = \bar x_{t-1} + \mu_t (x_t - \bar x_{t-1}) \\ "
+        r"\eta_{t+1} = \eta / (1 + \lambda \eta t)^\alpha,\; \mu_{t+1} = 1 / \max(1, t - t_0)"
+    ),
+    reference="Polyak & Juditsky (1992), SIAM J. Control Optim. 30(4); Bottou (2012), Stochastic Gradient Descent Tricks; torch.optim.ASGD",
+    state=("ax", "eta", "_mu"),
+    torch=("ASGD", {}),
+    init={"eta": "lr", "_mu": 1.0},
+))
+
+
+@OPTIMIZERS.kernel(ASGD)
+@kernel
+def asgd(x, g, t, lr_t, lr, lambd, alpha, t0, weight_decay, ax, eta, _mu):
+    """torch ASGD (single-tensor path): eta and mu for the next step come from this step's lr and count."""
+    d = g + weight_decay * x if weight_decay != 0.0 else g
+    x = x * (1.0 - lambd * eta)
+    x = x + (-eta) * d
+    if _mu != 1.0:
+        ax = ax + (x - ax) * _mu
+    else:
+        ax = x
+    tf = float(t)
+    eta = lr_t / ((1.0 + lambd * lr_t * tf) ** alpha)
+    _mu = 1.0 / max(1.0, tf - t0)
+    return x, ax, eta, _mu
+
+
+
+# --- lbfgs -----------------------------------------------------------------
+LBFGS_HISTORY = 100  # the history_size slider's high end: the history slots hold that many pairs
+
+LBFGS = OPTIMIZERS.add(OptimizerSpec(
+    id="lbfgs",
+    label="L-BFGS",
+    help="Quasi-Newton: builds a curvature estimate from the last few steps and gradient changes, one iteration per step.",
+    hyperparameters=(
+        lr(1.0),
+        Hyperparameter("max_eval", r"n_{eval}", 1, 1, 25,
+                       "evaluations per step, the first included: the line search gets max_eval − 1 (torch's default for one iteration: 1)",
+                       kind="int"),
+        Hyperparameter("tolerance_grad", r"\tau_g", 1e-7, 1e-12, 1.0, "stop when every |g| is this small", log=True),
+        Hyperparameter("tolerance_change", r"\tau_c", 1e-9, 1e-12, 1.0, "skip the step when the slope along d, g·d, is above −τ (the line search keeps torch's own 1e-9)", log=True),
+        Hyperparameter("history_size", r"m", 100, 1, LBFGS_HISTORY, "how many past (step, gradient change) pairs the estimate keeps", kind="int"),
+        Hyperparameter("line_search", r"LS", 0.0, 0.0, 1.0, "1: torch's strong-Wolfe line search (line_search_fn='strong_wolfe'); 0: step lr·d", kind="bool"),
+    ),
+    rule=(
+        r"s_k = x_{k} - x_{k-1},\; y_k = g_k - g_{k-1},\; \text{kept if } y_k^\top s_k > 10^{-10} \\ "
+        r"d_t = -H_t g_t \text{ (two-loop recursion over the last } m \text{ pairs, } H_0 = \tfrac{y^\top s}{y^\top y}) \\ "
+        r"x_t = x_{t-1} + \alpha_t d_t,\; \alpha_1 = \eta \min(1, 1/\lVert g_1 \rVert_1),\; \alpha_t = \eta \text{ or strong Wolfe}"
+    ),
+    reference="Liu & Nocedal (1989), Math. Programming 45, On the limited memory BFGS method; Nocedal & Wright (2006), "
+              "Numerical Optimization, Algorithms 7.4 and 3.5; torch.optim.LBFGS(max_iter=1)",
+    state=("d", "step_length", "trial", "_old_dirs", "_old_stps", "_ro", "_al", "_head", "_num_old", "_H_diag",
+           "_prev_g", "_n_iter", "_g_new"),
+    shapes={
+        "step_length": (1,), "_old_dirs": (LBFGS_HISTORY, "n"), "_old_stps": (LBFGS_HISTORY, "n"), "_ro": (LBFGS_HISTORY,),
+        "_al": (LBFGS_HISTORY,), "_head": (1,), "_num_old": (1,), "_H_diag": (1,), "_n_iter": (1,),
+    },
+    points=("trial",),
+    whole=True,
+    group="second-order",
+    torch=("LBFGS", {"max_iter": 1}),
+))
+
+
+@njit(inline="always")
+def _py_max(a, b):
+    # Python's max keeps the first argument unless the second is greater; torch's L-BFGS uses it on tensors.
+    return b if b > a else a
+
+
+@njit(inline="always")
+def _py_min(a, b):
+    return b if b < a else a
+
+
+@njit(inline="always")
+def _dot(a, b):
+    s = 0.0
+    for i in range(a.shape[0]):
+        s += a[i] * b[i]
+    return s
+
+
+# torch's line search mixes Python floats and 0-d tensors, and `float / tensor` is computed as
+# reciprocal(tensor) * float: two roundings where a float division has one. So each step length
+# below carries whether torch holds it as a tensor (`..._tensor`); the losses are always floats
+# and the directional derivatives always tensors.
+@njit(inline="always")
+def _cubic_interpolate(x1, f1, g1, x2, f2, g2, xmin_bound, xmax_bound, x_tensor, xmin_tensor, xmax_tensor):
+    """torch.optim.lbfgs._cubic_interpolate: the minimiser of the cubic through two points and slopes, clipped.
+
+    `x_tensor`: x1 - x2 is a tensor. Returns the point and whether it is a tensor.
+    """
+    if x_tensor:
+        q = (1.0 / (x1 - x2)) * (3.0 * (f1 - f2))
+    else:
+        q = 3.0 * (f1 - f2) / (x1 - x2)
+    d1 = g1 + g2 - q
+    d2_square = d1 * d1 - g1 * g2
+    if d2_square >= 0.0:
+        d2 = np.sqrt(d2_square)
+        if x1 <= x2:
+            min_pos = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2.0 * d2))
+        else:
+            min_pos = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2.0 * d2))
+        # Python's min(max(min_pos, xmin), xmax), which returns one of the objects.
+        v, v_tensor = (xmin_bound, xmin_tensor) if xmin_bound > min_pos else (min_pos, True)
+        return (xmax_bound, xmax_tensor) if xmax_bound < v else (v, v_tensor)
+    return (xmin_bound + xmax_bound) / 2.0, xmin_tensor or xmax_tensor
+
+
+@njit(inline="always")
+def _directional(x, t, d, trial, g_new, surf):
+    for i in range(x.shape[0]):
+        trial[i] = _fma(t, d[i], x[i])
+    f_new = probe.gradient(surf, trial, g_new)
+    return f_new, _dot(g_new, d)
+
+
+@whole_kernel
+def _strong_wolfe(x, t, t_tensor, d, f, gtd, max_ls, trial, g_new, surf):
+    """torch.optim.lbfgs._strong_wolfe (c1 = 1e-4, c2 = 0.9), returning the step it settles on.
+
+    torch's LBFGS.step does not pass its tolerance_change on: the search keeps its own default, 1e-9.
+
+    The gradient it would return is not needed: with one iteration per step the
+    next step evaluates the gradient afresh. `trial` ends at the last point it evaluated.
+    """
+    c1 = 1e-4
+    c2 = 0.9
+    tolerance_change = 1e-9
+    d_norm = abs(d[0])
+    for i in range(1, d.shape[0]):
+        d_norm = _py_max(d_norm, abs(d[i]))
+    f_new, gtd_new = _directional(x, t, d, trial, g_new, surf)
+    t_prev, f_prev, gtd_prev = 0.0, f, gtd
+    tp_tensor = False  # torch's t_prev starts as the int 0
+    done = False
+    ls_iter = 0
+    # The bracket [b0, b1], its losses and directional derivatives; a one-point bracket holds its point twice.
+    b0, b1, bf0, bf1, bg0, bg1 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    b0_tensor, b1_tensor = False, False
+    while ls_iter < max_ls:
+        if f_new > (f + c1 * t * gtd) or (ls_iter > 1 and f_new >= f_prev):
+            b0, b1, bf0, bf1, bg0, bg1, b0_tensor, b1_tensor = t_prev, t, f_prev, f_new, gtd_prev, gtd_new, tp_tensor, t_tensor
+            break
+        if abs(gtd_new) <= -c2 * gtd:
+            b0, b1, bf0, bf1, b0_tensor, b1_tensor = t, t, f_new, f_new, t_tensor, t_tensor
+            done = True
+            break
+        if gtd_new >= 0.0:
+            b0, b1, bf0, bf1, bg0, bg1, b0_tensor, b1_tensor = t_prev, t, f_prev, f_new, gtd_prev, gtd_new, tp_tensor, t_tensor
+            break
+        min_step = t + 0.01 * (t - t_prev)
+        max_step = t * 10.0
+        tmp, tmp_tensor = t, t_tensor
+        t, t_tensor = _cubic_interpolate(t_prev, f_prev, gtd_prev, t, f_new, gtd_new, min_step, max_step,
+                                         tp_tensor or t_tensor, tp_tensor or t_tensor, t_tensor)
+        t_prev, tp_tensor = tmp, tmp_tensor
+        f_prev = f_new
+        gtd_prev = gtd_new
+        f_new, gtd_new = _directional(x, t, d, trial, g_new, surf)
+        ls_iter += 1
+    if ls_iter == max_ls:
+        b0, b1, bf0, bf1, b0_tensor, b1_tensor = 0.0, t, f, f_new, False, t_tensor
+    insuf_progress = False
+    low = 0 if bf0 <= bf1 else 1
+    while not done and ls_iter < max_ls:
+        if abs(b1 - b0) * d_norm < tolerance_change:
+            break
+        either = b0_tensor or b1_tensor
+        if b0 <= b1:
+            t, t_tensor = _cubic_interpolate(b0, bf0, bg0, b1, bf1, bg1, b0, b1, either, b0_tensor, b1_tensor)
+        else:
+            t, t_tensor = _cubic_interpolate(b0, bf0, bg0, b1, bf1, bg1, b1, b0, either, b1_tensor, b0_tensor)
+        hi = _py_max(b0, b1)
+        lo = _py_min(b0, b1)
+        eps = 0.1 * (hi - lo)
+        if _py_min(hi - t, t - lo) < eps:
+            if insuf_progress or t >= hi or t <= lo:
+                if abs(t - hi) < abs(t - lo):
+                    t = hi - eps
+                else:
+                    t = lo + eps
+                t_tensor = either
+                insuf_progress = False
+            else:
+                insuf_progress = True
+        else:
+            insuf_progress = False
+        f_new, gtd_new = _directional(x, t, d, trial, g_new, surf)
+        ls_iter += 1
+        f_low = bf0 if low == 0 else bf1
+        if f_new > (f + c1 * t * gtd) or f_new >= f_low:
+            if low == 0:
+                b1, bf1, bg1, b1_tensor = t, f_new, gtd_new, t_tensor
+            else:
+                b0, bf0, bg0, b0_tensor = t, f_new, gtd_new, t_tensor
+            low = 0 if bf0 <= bf1 else 1
+        else:
+            if abs(gtd_new) <= -c2 * gtd:
+                done = True
+            elif gtd_new * ((b1 - b0) if low == 0 else (b0 - b1)) >= 0.0:
+                if low == 0:
+                    b1, bf1, bg1, b1_tensor = b0, bf0, bg0, b0_tensor
+                else:
+                    b0, bf0, bg0, b0_tensor = b1, bf1, bg1, b1_tensor
+            if low == 0:
+                b0, bf0, bg0, b0_tensor = t, f_new, gtd_new, t_tensor
+            else:
+                b1, bf1, bg1, b1_tensor = t, f_new, gtd_new, t_tensor
+    return b0 if low == 0 else b1
+
+
+@OPTIMIZERS.kernel(LBFGS)
+@whole_kernel
+def lbfgs(x, g, f, t, lr_t, lr, max_eval, tolerance_grad, tolerance_change, history_size, line_search,
+          d, step_length, trial, _old_dirs, _old_stps, _ro, _al, _head, _num_old, _H_diag, _prev_g, _n_iter, _g_new, surf):
+    """torch LBFGS(max_iter=1).step(closure): one quasi-Newton iteration, its history kept across steps."""
+    n = x.shape[0]
+    for i in range(n):
+        trial[i] = x[i]
+    g_max = abs(g[0])
+    for i in range(1, n):
+        g_max = _py_max(g_max, abs(g[i]))
+    # torch returns before counting the iteration: a converged run stands still.
+    if g_max <= tolerance_grad:
+        return
+    _n_iter[0] += 1
+    m = int(history_size)
+    if _n_iter[0] == 1:
+        for i in range(n):
+            d[i] = -g[i]
+        _head[0] = 0.0
+        _num_old[0] = 0.0
+        _H_diag[0] = 1.0
+    else:
+        # The last step, s = d·t, and the change in gradient since it, y (torch keeps t even when it did not move).
+        tau = step_length[0]
+        ys = 0.0
+        for i in range(n):
+            ys += (g[i] - _prev_g[i]) * (d[i] * tau)
+        head, num = int(_head[0]), int(_num_old[0])
+        if ys > 1e-10:
+            if num == m:
+                head = (head + 1) % m
+                num -= 1
+            k = (head + num) % m
+            yy = 0.0
+            for i in range(n):
+                _old_dirs[k, i] = g[i] - _prev_g[i]
+                _old_stps[k, i] = d[i] * tau
+                yy += _old_dirs[k, i] * _old_dirs[k, i]
+            _ro[k] = 1.0 / ys
+            num += 1
+            _H_diag[0] = ys / yy
+            _head[0], _num_old[0] = head, num
+        for i in range(n):
+            d[i] = -g[i]
+        for j in range(num - 1, -1, -1):
+            k = (head + j) % m
+            _al[j] = _dot(_old_stps[k], d) * _ro[k]
+            for i in range(n):
+                d[i] = _fma(-_al[j], _old_dirs[k, i], d[i])
+        for i in range(n):
+            d[i] = d[i] * _H_diag[0]
+        for j in range(num):
+            k = (head + j) % m
+            be_j = _dot(_old_dirs[k], d) * _ro[k]
+            for i in range(n):
+                d[i] = _fma(_al[j] - be_j, _old_stps[k, i], d[i])
+    for i in range(n):
+        _prev_g[i] = g[i]
+    # torch: min(1.0, 1.0 / sum|g|) * lr, a tensor when the tensor is the smaller; lr alone is a float.
+    tau_tensor = False
+    if _n_iter[0] == 1:
+        g_sum = 0.0
+        for i in range(n):
+            g_sum += abs(g[i])
+        inv = 1.0 / g_sum
+        tau_tensor = inv < 1.0
+        tau = (inv if tau_tensor else 1.0) * lr_t
+    else:
+        tau = lr_t
+    step_length[0] = tau
+    gtd = _dot(g, d)
+    if gtd > -tolerance_change:
+        return
+    if line_search != 0.0:
+        tau = _strong_wolfe(x, tau, tau_tensor, d, f, gtd, int(max_eval) - 1, trial, _g_new, surf)
+        step_length[0] = tau
+    for i in range(n):
+        x[i] = _fma(tau, d[i], x[i])
+    if line_search == 0.0:
+        for i in range(n):
+            trial[i] = x[i]
 
 
 # === pytorch_optimizer's elementwise family ===================================

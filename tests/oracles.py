@@ -380,6 +380,32 @@ def lookahead(x, g, t, lr, hp, s):
     if t % hp["k"] == 0:
         s["slow"] = _lerp(x, s["slow"], 1 - hp["alpha"])
         x = s["slow"].copy()
+
+
+@_optimizer
+def rprop(x, g, t, lr, hp, s):
+    # torch.optim.Rprop: the step size starts at the constructor's lr; a schedule never reaches it.
+    prev = s.get("prev", _zeros(x))
+    size = s.get("step_size", np.full_like(x, hp["lr"]))
+    sign = np.sign(g * prev)
+    factor = np.where(sign > 0, hp["eta_plus"], np.where(sign < 0, hp["eta_minus"], 1.0))
+    size = np.minimum(np.maximum(size * factor, hp["step_size_min"]), hp["step_size_max"])
+    g = np.where(sign < 0, 0.0, g)
+    s["prev"], s["step_size"] = g, size
+    return x - np.sign(g) * size
+
+
+@_optimizer
+def asgd(x, g, t, lr, hp, s):
+    # torch.optim.ASGD: the eta used at step t was computed at the end of step t - 1 (with that
+    # step's lr), the first one is the constructor's lr; mu is 1 / max(1, (t - 1) - t0).
+    lambd, alpha, t0 = hp["lambd"], hp["alpha"], hp["t0"]
+    eta = s.get("eta", np.full_like(x, hp["lr"]))
+    mu = 1.0 if t == 1 else 1.0 / max(1.0, (t - 1) - t0)
+    d = g + hp["weight_decay"] * x
+    x = x * (1 - lambd * eta) - eta * d
+    s["ax"] = x.copy() if mu == 1 else s.get("ax", _zeros(x)) + mu * (x - s.get("ax", _zeros(x)))
+    s["eta"] = np.full_like(x, lr / (1 + lambd * lr * t) ** alpha)
     return x
 
 

@@ -119,8 +119,11 @@ def torch_kwargs(spec, hp: dict) -> dict:
     for h in spec.hyperparameters:
         if h.kind == "bool":
             hp[h.name] = bool(hp[h.name])
-    if "beta1" in hp:
-        kwargs["betas"] = (hp.pop("beta1"), hp.pop("beta2"))
+    # torch's tuple arguments, spelt as the registry's separate hyperparameters.
+    for name, parts in (("betas", ("beta1", "beta2")), ("etas", ("eta_minus", "eta_plus")),
+                        ("step_sizes", ("step_size_min", "step_size_max"))):
+        if parts[0] in hp:
+            kwargs[name] = tuple(hp.pop(p) for p in parts)
     return {**kwargs, **hp}
 
 

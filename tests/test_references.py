@@ -81,6 +81,11 @@ class Driver:
 
     shape = (2,)
     closure = False
+    steps = STEPS
+
+    def parameter_shape(self, hp) -> tuple:
+        """The reference parameter's shape, which may follow a hyperparameter."""
+        return self.shape
 
     def build(self, spec, p, hp):
         return reference_class(spec)([p], **reference_kwargs(spec, hp))
@@ -116,10 +121,48 @@ class WrapperDriver(Driver):
         own = {name: kwargs.pop(name) for name in self.own}
         return reference_class(spec)(base([p], **kwargs), **own)
 
+class MuonDriver(Driver):
+    """torch.optim.Muon takes only matrices: the point is a 1×2 or 2×1 one, as `shape` says."""
+
+    def parameter_shape(self, hp) -> tuple:
+        return (2, 1) if hp.get("shape") else (1, 2)
+
+    def build(self, spec, p, hp):
+        kwargs = reference_kwargs(spec, {k: v for k, v in hp.items() if k != "shape"})
+        kwargs["adjust_lr_fn"] = ("original", "match_rms_adamw")[kwargs["adjust_lr_fn"]]
+        return reference_class(spec)([p], **kwargs)
+
+
+class LBFGSDriver(ClosureDriver):
+    """torch.optim.LBFGS: one iteration per step (max_iter=1 is fixed in the spec), its line search a switch.
+
+    60 steps: L-BFGS converges within them on every surface, and from there on
+    its tolerance checks keep it still or it moves by rounding alone.
+    """
+
+    steps = 60
+
+    def build(self, spec, p, hp):
+        kwargs = reference_kwargs(spec, hp)
+        kwargs["line_search_fn"] = "strong_wolfe" if kwargs.pop("line_search") else None
+        return reference_class(spec)([p], **kwargs)
+
+
+class AdafactorDriver(Driver):
+    """torch.optim.Adafactor takes its two epsilons as one tuple `eps`."""
+
+    def build(self, spec, p, hp):
+        kwargs = reference_kwargs(spec, hp)
+        kwargs["eps"] = (kwargs.pop("eps1"), kwargs.pop("eps2"))
+        return reference_class(spec)([p], **kwargs)
+
 
 DRIVERS: dict[str, Driver] = {
     "sam": ClosureDriver(),
     # torch.optim's newer optimizers
+    "muon": MuonDriver(),
+    "adafactor": AdafactorDriver(),
+    "lbfgs": LBFGSDriver(),
 
     # pytorch_optimizer's elementwise family
     "ademamix": AdEMAMixDriver(),
@@ -136,13 +179,14 @@ def reference_points(spec, surface, start, steps, hp) -> np.ndarray:
     consts = [float(surface.get(h.name, h.default)) for h in value.params]
     fn = value.kernel.py_func if hasattr(value.kernel, "py_func") else value.kernel
     driver = DRIVERS.get(spec.id, Driver())
-    p = torch.tensor(np.array(start, dtype=float).reshape(driver.shape), dtype=torch.float64, requires_grad=True)
+    shape = driver.parameter_shape(hp)
+    p = torch.tensor(np.array(start, dtype=float).reshape(shape), dtype=torch.float64, requires_grad=True)
     opt = driver.build(spec, p, hp)
 
     def closure():
         x = p.detach().numpy().reshape(-1)
         with np.errstate(all="ignore"):
-            p.grad = torch.tensor(grad(x[0], x[1]).reshape(driver.shape))
+            p.grad = torch.tensor(grad(x[0], x[1]).reshape(shape))
         return torch.tensor(fn(x[0], x[1], *consts)[0])
 
     points = [driver.point(opt, p)]
@@ -166,10 +210,11 @@ def test_matches_reference_at_defaults(spec, surface):
     hp = spec.defaults
     hp["lr"] = max(hp["lr"], 1e-3)
     start = core.SURFACES[surface["name"]].start
-    ours = core.trajectory(surface, spec.id, start, STEPS, hp)
-    ref = reference_points(spec, surface, start, STEPS, hp)
+    steps = DRIVERS.get(spec.id, Driver()).steps
+    ours = core.trajectory(surface, spec.id, start, steps, hp)
+    ref = reference_points(spec, surface, start, steps, hp)
     n = min(len(ours.points), finite_prefix(ref))
-    assert n == STEPS + 1, f"{spec.id} on {surface['name']}: only {n} finite points"
+    assert n == steps + 1, f"{spec.id} on {surface['name']}: only {n} finite points"
     assert_close(ours.points[:n], ref[:n], RTOL, f"{spec.id} on {surface['name']}")
 
 
@@ -177,10 +222,11 @@ def test_matches_reference_at_defaults(spec, surface):
 @pytest.mark.parametrize("seed", range(3))
 def test_matches_reference_with_random_hyperparameters(spec, seed):
     surface = {"name": "quadratic", "kappa": 10.0}
-    hp = draw(spec, np.random.default_rng([seed, spec.code, 7]), int_high=STEPS + 1)
+    steps = DRIVERS.get(spec.id, Driver()).steps
+    hp = draw(spec, np.random.default_rng([seed, spec.code, 7]), int_high=steps + 1)
     start = core.SURFACES["quadratic"].start
-    ours = core.trajectory(surface, spec.id, start, STEPS, hp)
-    ref = reference_points(spec, surface, start, STEPS, hp)
+    ours = core.trajectory(surface, spec.id, start, steps, hp)
+    ref = reference_points(spec, surface, start, steps, hp)
     # Compare while both runs are finite and the run is well-conditioned (see test_optimizers.FAR_START).
     n = min(len(ours.points), finite_prefix(ref), conditioned_steps(ours, surface, spec.id, start, hp, 1000))
     assert n > 1, f"{spec.id} {hp}: nothing to compare"

@@ -1874,12 +1874,27 @@ def newton(x, g, f, t, lr_t, lr, damping, step, _hessian, surf):
     probe.hessian(surf, x, _hessian)
     for i in range(n):
         _hessian[i, i] += damping
-    if n == 2:
-        # Cramer's rule: exact for the 2-D surfaces, and a singular Hessian gives inf rather than a LAPACK error.
-        det = _hessian[0, 0] * _hessian[1, 1] - _hessian[0, 1] * _hessian[1, 0]
-        step[0] = (_hessian[1, 1] * g[0] - _hessian[0, 1] * g[1]) / det
-        step[1] = (_hessian[0, 0] * g[1] - _hessian[1, 0] * g[0]) / det
-    else:
-        step[:] = np.linalg.solve(_hessian, g)
+        step[i] = g[i]
+    # Gaussian elimination with partial pivoting, in place: np.linalg would need SciPy at run time. A
+    # singular Hessian divides by zero, and the run stops at the non-finite point as any divergence does.
+    for c in range(n):
+        p = c
+        for r in range(c + 1, n):
+            if abs(_hessian[r, c]) > abs(_hessian[p, c]):
+                p = r
+        if p != c:
+            for k in range(n):
+                _hessian[c, k], _hessian[p, k] = _hessian[p, k], _hessian[c, k]
+            step[c], step[p] = step[p], step[c]
+        for r in range(c + 1, n):
+            w = _hessian[r, c] / _hessian[c, c]
+            for k in range(c, n):
+                _hessian[r, k] -= w * _hessian[c, k]
+            step[r] -= w * step[c]
+    for c in range(n - 1, -1, -1):
+        acc = step[c]
+        for k in range(c + 1, n):
+            acc -= _hessian[c, k] * step[k]
+        step[c] = acc / _hessian[c, c]
     for i in range(n):
         x[i] = x[i] - lr_t * step[i]

@@ -12,7 +12,10 @@ what differs per optimizer: the parameter's shape, a closure, train/eval.
 from __future__ import annotations
 
 import importlib
+import math
+from fractions import Fraction
 
+import numba
 import numpy as np
 import pytest
 
@@ -95,6 +98,21 @@ class ClosureDriver(Driver):
     closure = True
 
 
+class ScheduleFreeDriver(Driver):
+    """Steps in train mode (the parameter holds y); the plotted point is x, read in eval mode."""
+
+    def build(self, spec, p, hp):
+        opt = super().build(spec, p, hp)
+        opt.train()
+        return opt
+
+    def point(self, opt, p) -> np.ndarray:
+        opt.eval()
+        x = super().point(opt, p)
+        opt.train()
+        return x
+
+
 DRIVERS: dict[str, Driver] = {
     "sam": ClosureDriver(),
     # torch.optim's newer optimizers
@@ -102,6 +120,8 @@ DRIVERS: dict[str, Driver] = {
     # pytorch_optimizer's elementwise family
 
     # preconditioners and schedule-free
+    "schedulefree_adamw": ScheduleFreeDriver(),
+    "schedulefree_sgd": ScheduleFreeDriver(),
 
 }
 
@@ -162,3 +182,41 @@ def test_matches_reference_with_random_hyperparameters(spec, seed):
     n = min(len(ours.points), finite_prefix(ref), conditioned_steps(ours, surface, spec.id, start, hp, 1000))
     assert n > 1, f"{spec.id} {hp}: nothing to compare"
     assert_close(ours.points[:n], ref[:n], RTOL, f"{spec.id} {hp}")
+
+
+def grid_values(h) -> list[float]:
+    """The default and one other value of a hyperparameter, inside its range."""
+    if h.kind == "bool":
+        return [0.0, 1.0]
+    if h.kind == "int":
+        return [h.default, h.default + 1 if h.default < h.high else h.default - 1]
+    other = h.low if h.default != h.low else h.high
+    return [h.default, float(np.sqrt(h.default * other) if h.log else (h.default + other) / 2)]
+
+
+@pytest.mark.parametrize("spec", WHOLE, ids=[s.id for s in WHOLE])
+def test_sweep_cells_match_trajectories(spec):
+    # A sweep runs whole kernels one cell after another in a loop of its own; each cell must be that trajectory.
+    lr, other = spec.hyperparameters[0], spec.hyperparameters[1]
+    grid = {"lr": grid_values(lr), other.name: grid_values(other)}
+    start, steps = (-1.2, 1.0), 200
+    sweep = core.sweep("rosenbrock", spec.id, start, steps, grid)
+    for a, lr_value in enumerate(grid["lr"]):
+        for b, value in enumerate(grid[other.name]):
+            run = core.trajectory("rosenbrock", spec.id, start, steps, {"lr": lr_value, other.name: value})
+            assert sweep.diverged[a, b] == (run.diverged_at is not None), (spec.id, lr_value, value)
+            if run.diverged_at is None:
+                np.testing.assert_array_equal(sweep.final_points[a, b], run.points[-1], err_msg=f"{spec.id} {lr_value} {value}")
+
+
+def test_fma_rounds_once():
+    from core.optimizers import fma
+    fused = numba.njit(lambda a, b, c: fma(a, b, c))
+    rng = np.random.default_rng(0)
+    for a, b, c in rng.standard_normal((200, 3)):
+        exact = float(Fraction(a) * Fraction(b) + Fraction(c))
+        assert fma(a, b, c) == fused(a, b, c) == exact
+    assert fma(0.1, 10.0, -1.0) == 2.0**-54 and 0.1 * 10.0 - 1.0 == 0.0
+    assert fma(1e308, 10.0, 0.0) == math.inf and fma(-1e308, 10.0, 0.0) == -math.inf
+    assert math.isnan(fma(math.inf, 0.0, 1.0)) and fma(math.inf, 1.0, 1.0) == math.inf
+

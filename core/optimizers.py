@@ -908,5 +908,106 @@ def schedulefree_sgd(x, g, f, t, lr_t, lr, momentum, weight_decay, warmup_steps,
     _schedulefree_points(x, y, z, momentum)
 
 
+# --- prodigy -----------------------------------------------------------------
+PRODIGY = OPTIMIZERS.add(OptimizerSpec(
+    id="prodigy",
+    group="modern",
+    label="Prodigy",
+    help="Adam whose step size d is learnt: it grows from d0 while the gradients keep pointing away from the start.",
+    hyperparameters=(
+        lr(1.0),
+        beta1(),
+        beta2(),
+        # The reference's beta3=None means sqrt(beta2); a slider needs a number, sqrt(0.999) at the default beta2.
+        Hyperparameter("beta3", r"\beta_3", float(np.sqrt(0.999)), 0.0, 0.999999,
+                       "decay of the sums behind d (the reference's None means sqrt(beta2), the default here)"),
+        eps(1e-8, "added to sqrt(v), times d"),
+        weight_decay(0.0, "weight decay; decoupled (x shrinks by d·lr·λ) or added to the gradient, as decouple says"),
+        Hyperparameter("decouple", r"\mathrm{dec}", 1, 0, 1, "AdamW-style decoupled weight decay instead of L2", kind="bool"),
+        Hyperparameter("use_bias_correction", r"\mathrm{bc}", 0, 0, 1, "Adam's bias correction on the step d·lr", kind="bool"),
+        Hyperparameter("safeguard_warmup", r"\mathrm{sw}", 0, 0, 1, "leave lr out of the sum s behind d (for lr warmup)", kind="bool"),
+        Hyperparameter("d0", r"d_0", 1e-6, 1e-12, 1.0, "initial step size d", log=True),
+        Hyperparameter("d_coef", r"c_d", 1.0, 0.01, 100.0, "d is scaled by this; the paper's preferred knob", log=True),
+        # The reference's default is inf (no limit), which a slider cannot hold: 1e12 acts alike here.
+        Hyperparameter("growth_rate", r"\gamma", 1e12, 1.0, 1e12, "d may grow at most by this factor per step (the reference: inf)", log=True),
+    ),
+    rule=(
+        r"m_t = \beta_1 m_{t-1} + (1-\beta_1) d_t g_t,\; v_t = \beta_2 v_{t-1} + (1-\beta_2) d_t^2 g_t^2 \\ "
+        r"r_t = \beta_3 r_{t-1} + \tfrac{d_t}{d_0}\, d_t \eta\, \langle g_t, x_0 - x_{t-1}\rangle,\; "
+        r"s_t = \beta_3 s_{t-1} + \tfrac{d_t}{d_0}\, d_t \eta\, g_t \\ "
+        r"d_{t+1} = \min\!\left(\max_{i \le t} c_d\, r_i / \lVert s_i \rVert_1,\; \gamma d_t\right) \\ "
+        r"x_t = x_{t-1} - d_t \eta\, m_t / (\sqrt{v_t} + d_{t+1} \epsilon)"
+    ),
+    reference=(
+        "Mishchenko & Defazio (2024), Prodigy: An Expeditiously Adaptive Parameter-Free Learner, ICML, "
+        "arXiv:2306.06101, Algorithm 4; prodigyopt.Prodigy (slice_p 1; fsdp_in_use left out)"
+    ),
+    state=("d", "m", "v", "s", "_p0", "_grad", "_d_max", "_d_numerator", "_k"),
+    shapes={"d": (1,), "_d_max": (1,), "_d_numerator": (1,), "_k": (1,)},
+    init={"d": "d0", "_d_max": "d0"},
+    whole=True,
+    package=("prodigyopt:Prodigy", {"slice_p": 1}),
+))
+
+
+@OPTIMIZERS.kernel(PRODIGY)
+@whole_kernel
+def prodigy(x, g, f, t, lr_t, lr, beta1, beta2, beta3, eps, weight_decay, decouple, use_bias_correction,
+            safeguard_warmup, d0, d_coef, growth_rate, d, m, v, s, _p0, _grad, _d_max, _d_numerator, _k, surf):
+    """prodigyopt's Prodigy.step on one parameter group holding the whole point."""
+    n = x.shape[0]
+    if t == 1:
+        for i in range(n):
+            _p0[i] = x[i]
+    # The reference counts its own steps, and skips the count on a step it returns from early.
+    k = _k[0]
+    dk = d[0]
+    if use_bias_correction != 0.0:
+        bias_correction = (1.0 - beta2 ** (k + 1.0)) ** 0.5 / (1.0 - beta1 ** (k + 1.0))
+    else:
+        bias_correction = 1.0
+    dlr = dk * lr_t * bias_correction
+    d_numerator = _d_numerator[0] * beta3
+    dot = 0.0
+    for i in range(n):
+        _grad[i] = fma(weight_decay, x[i], g[i]) if weight_decay != 0.0 and decouple == 0.0 else g[i]
+        dot += _grad[i] * (_p0[i] - x[i])
+    delta_numerator = dk / d0 * dlr * dot
+    scale = dk / d0 * (dk if safeguard_warmup != 0.0 else dlr)
+    d_denom = 0.0
+    for i in range(n):
+        if beta1 > 0.0:
+            m[i] = fma(dk * (1.0 - beta1), _grad[i], m[i] * beta1)
+        v[i] = fma(dk * dk * (1.0 - beta2) * _grad[i], _grad[i], v[i] * beta2)
+        s[i] = fma(scale, _grad[i], s[i] * beta3)
+        d_denom += abs(s[i])
+    # Without any gradient so far the reference returns before it updates d or moves.
+    if d_denom == 0.0:
+        return
+    d_numerator = d_numerator + delta_numerator
+    d_hat = d_coef * d_numerator / d_denom
+    # Python's max and min, which keep their first argument on ties.
+    if dk == d0 and d_hat > dk:
+        dk = d_hat
+    if d_hat > _d_max[0]:
+        _d_max[0] = d_hat
+    if dk * growth_rate < _d_max[0]:
+        dk = dk * growth_rate
+    else:
+        dk = _d_max[0]
+    _d_numerator[0] = d_numerator
+    d[0] = dk
+    _k[0] = k + 1.0
+    for i in range(n):
+        denom = np.sqrt(v[i]) + dk * eps
+        if weight_decay != 0.0 and decouple != 0.0:
+            x[i] = fma(-weight_decay * dlr, x[i], x[i])
+        # torch's addcdiv multiplies by the value before it divides.
+        if beta1 > 0.0:
+            x[i] = x[i] + (-dlr) * m[i] / denom
+        else:
+            x[i] = x[i] + (-dlr * dk) * _grad[i] / denom
+
+
 # === curvature ================================================================
 # (sophia, newton)

@@ -21,7 +21,7 @@ import pytest
 
 import core
 from test_optimizers import (  # noqa: F401
-    assert_close, conditioned_steps, draw, finite_prefix, float64_torch, surface_gradient,
+    QUADRATIC, assert_close, conditioned_steps, draw, finite_prefix, float64_torch, surface_gradient,
 )
 
 torch = pytest.importorskip("torch")
@@ -113,6 +113,15 @@ class ScheduleFreeDriver(Driver):
         return x
 
 
+class ProdigyDriver(Driver):
+    """Prodigy takes betas=(beta1, beta2) and beta3 apart."""
+
+    def build(self, spec, p, hp):
+        kwargs = reference_kwargs(spec, hp)
+        beta1, beta2, beta3 = kwargs.pop("betas")
+        return reference_class(spec)([p], **kwargs, betas=(beta1, beta2), beta3=beta3)
+
+
 DRIVERS: dict[str, Driver] = {
     "sam": ClosureDriver(),
     # torch.optim's newer optimizers
@@ -122,6 +131,7 @@ DRIVERS: dict[str, Driver] = {
     # preconditioners and schedule-free
     "schedulefree_adamw": ScheduleFreeDriver(),
     "schedulefree_sgd": ScheduleFreeDriver(),
+    "prodigy": ProdigyDriver(),
 
 }
 
@@ -207,6 +217,23 @@ def test_sweep_cells_match_trajectories(spec):
             assert sweep.diverged[a, b] == (run.diverged_at is not None), (spec.id, lr_value, value)
             if run.diverged_at is None:
                 np.testing.assert_array_equal(sweep.final_points[a, b], run.points[-1], err_msg=f"{spec.id} {lr_value} {value}")
+
+
+# --- preconditioners and schedule-free: corners the parity runs above do not reach ---
+
+@pytest.mark.parametrize("optimizer, hp, start", [
+    pytest.param("prodigy", {"beta1": 0.0}, (-1.8, 1.0), id="prodigy-beta1-0"),
+    pytest.param("prodigy", {"growth_rate": 1.05, "weight_decay": 0.1, "use_bias_correction": 1.0}, (-1.8, 1.0), id="prodigy-growth"),
+    # No gradient at the minimum: the reference returns before it counts the step or moves.
+    pytest.param("prodigy", {}, (0.0, 0.0), id="prodigy-at-minimum"),
+])
+def test_matches_reference_in_corners(optimizer, hp, start):
+    spec = core.OPTIMIZERS[optimizer]
+    hp = {**spec.defaults, **hp}
+    ours = core.trajectory(QUADRATIC, optimizer, start, STEPS, hp)
+    ref = reference_points(spec, QUADRATIC, start, STEPS, hp)
+    assert len(ours.points) == len(ref) == STEPS + 1
+    assert_close(ours.points, ref, RTOL, f"{optimizer} {hp} from {start}")
 
 
 def test_fma_rounds_once():

@@ -1009,5 +1009,203 @@ def prodigy(x, g, f, t, lr_t, lr, beta1, beta2, beta3, eps, weight_decay, decoup
             x[i] = x[i] + (-dlr * dk) * _grad[i] / denom
 
 
+# Shampoo's and SOAP's matrices are 2 x 2 here (the parameter is a point of the plane). They are
+# decomposed in closed form, as LAPACK itself decomposes a 2 x 2 block, instead of through
+# np.linalg, whose numba implementation needs SciPy at run time.
+@njit(inline="always")
+def _sign(a, b):
+    # Fortran's SIGN(a, b).
+    return abs(a) if b >= 0.0 else -abs(a)
+
+
+@njit(inline="always")
+def _lapy2(x, y):
+    """sqrt(x^2 + y^2) without overflow (LAPACK dlapy2)."""
+    w = max(abs(x), abs(y))
+    z = min(abs(x), abs(y))
+    if z == 0.0:
+        return w
+    return w * np.sqrt(1.0 + (z / w) ** 2)
+
+
+@njit(inline="always")
+def _lasv2(f, g, h):
+    """SVD of the upper triangular [[f, g], [0, h]] (LAPACK dlasv2): ssmin, ssmax, snr, csr, snl, csl."""
+    ft, fa, ht, ha = f, abs(f), h, abs(h)
+    pmax = 1
+    swap = ha > fa
+    if swap:
+        pmax = 3
+        ft, ht = ht, ft
+        fa, ha = ha, fa
+    gt, ga = g, abs(g)
+    if ga == 0.0:
+        ssmin, ssmax = ha, fa
+        clt, crt, slt, srt = 1.0, 1.0, 0.0, 0.0
+    else:
+        gasmal = True
+        if ga > fa:
+            pmax = 2
+            if fa / ga < 2.0**-53:
+                gasmal = False
+                ssmax = ga
+                ssmin = fa / (ga / ha) if ha > 1.0 else (fa / ga) * ha
+                clt, slt, srt, crt = 1.0, ht / gt, 1.0, ft / gt
+        if gasmal:
+            d = fa - ha
+            el = 1.0 if d == fa else d / fa
+            m = gt / ft
+            t = 2.0 - el
+            mm = m * m
+            s = np.sqrt(t * t + mm)
+            r = abs(m) if el == 0.0 else np.sqrt(el * el + mm)
+            a = 0.5 * (s + r)
+            ssmin, ssmax = ha / a, fa * a
+            if mm == 0.0:
+                t = _sign(2.0, ft) * _sign(1.0, gt) if el == 0.0 else gt / _sign(d, ft) + m / t
+            else:
+                t = (m / (s + t) + m / (r + el)) * (1.0 + a)
+            el = np.sqrt(t * t + 4.0)
+            crt, srt = 2.0 / el, t / el
+            clt = (crt + srt * m) / a
+            slt = (ht / ft) * srt / a
+    if swap:
+        csl, snl, csr, snr = srt, crt, slt, clt
+    else:
+        csl, snl, csr, snr = clt, slt, crt, srt
+    if pmax == 1:
+        tsign = _sign(1.0, csr) * _sign(1.0, csl) * _sign(1.0, f)
+    elif pmax == 2:
+        tsign = _sign(1.0, snr) * _sign(1.0, csl) * _sign(1.0, g)
+    else:
+        tsign = _sign(1.0, snr) * _sign(1.0, snl) * _sign(1.0, h)
+    return _sign(ssmin, tsign * _sign(1.0, f) * _sign(1.0, h)), _sign(ssmax, tsign), snr, csr, snl, csl
+
+
+@njit(inline="always")
+def _inverse_root2(A, out):
+    """U diag(s^(-1/2)) Vᵀ from torch.linalg.svd of the 2 x 2 A, as LAPACK's dgesdd computes it on this size.
+
+    dgebrd's Householder reflection (dlarfg: beta from dlapy2, v scaled by a reciprocal), dbdsqr's
+    2 x 2 step (dlasv2, or a split when the off-diagonal is negligible), signs made positive, sorted,
+    U reflected back (dormbr). Bit for bit torch's result over thousands of draws, where a closed-form
+    eigendecomposition was off by its own rounding: on ill-conditioned statistics, up to 1e-9.
+    """
+    a11, a12, a21, a22 = A[0, 0], A[0, 1], A[1, 0], A[1, 1]
+    tau, v = 0.0, 0.0
+    d1, e1, d2 = a11, a12, a22
+    if a21 != 0.0:
+        beta = -_sign(_lapy2(a11, abs(a21)), a11)
+        tau = (beta - a11) / beta
+        v = a21 * (1.0 / (a11 - beta))
+        d1 = beta
+        w = -tau * (a12 + a22 * v)
+        e1 = a12 + w
+        d2 = a22 + v * w
+    eps = 2.0**-53
+    tol = max(10.0, min(100.0, eps**-0.125)) * eps
+    mu = abs(d2) * (abs(d1) / (abs(d1) + abs(e1)))
+    thresh = max(tol * (min(abs(d1), mu) / np.sqrt(2.0)), 24.0 * 2.2250738585072014e-308)
+    if abs(e1) > thresh:
+        ssmin, ssmax, snr, csr, snl, csl = _lasv2(d1, e1, d2)
+        s1, s2 = ssmax, ssmin
+        u00, u01, u10, u11 = csl, -snl, snl, csl
+        v00, v01, v10, v11 = csr, snr, -snr, csr
+    else:
+        s1, s2 = d1, d2
+        u00, u01, u10, u11 = 1.0, 0.0, 0.0, 1.0
+        v00, v01, v10, v11 = 1.0, 0.0, 0.0, 1.0
+    # Vᵀ's rows carry the signs of negative singular values; then the larger first.
+    if s1 < 0.0:
+        s1, v00, v01 = -s1, -v00, -v01
+    if s2 < 0.0:
+        s2, v10, v11 = -s2, -v10, -v11
+    if s2 > s1:
+        s1, s2 = s2, s1
+        v00, v01, v10, v11 = v10, v11, v00, v01
+        u00, u01, u10, u11 = u01, u00, u11, u10
+    if tau != 0.0:
+        w = -tau * (u00 + u10 * v)
+        u00, u10 = u00 + w, u10 + v * w
+        w = -tau * (u01 + u11 * v)
+        u01, u11 = u01 + w, u11 + v * w
+    # torch raises the singular values to -1/2 as 1/sqrt, then (U * s) @ Vᵀ.
+    r1 = 1.0 / np.sqrt(s1)
+    r2 = 1.0 / np.sqrt(s2)
+    out[0, 0] = (u00 * r1) * v00 + (u01 * r2) * v10
+    out[0, 1] = (u00 * r1) * v01 + (u01 * r2) * v11
+    out[1, 0] = (u10 * r1) * v00 + (u11 * r2) * v10
+    out[1, 1] = (u10 * r1) * v01 + (u11 * r2) * v11
+
+
+# --- shampoo -----------------------------------------------------------------
+SHAMPOO = OPTIMIZERS.add(OptimizerSpec(
+    id="shampoo",
+    group="second-order",
+    label="Shampoo",
+    help="On a vector parameter, full-matrix AdaGrad: the gradient times the inverse square root of the summed g gᵀ.",
+    hyperparameters=(
+        lr(1e-3),
+        momentum(0.0, "blend of the previous preconditioned step into the new gradient"),
+        weight_decay(),
+        Hyperparameter("weight_decouple", r"\mathrm{dec}", 0, 0, 1, "decoupled decay: x shrinks by lr·λ instead of λx joining g", kind="bool"),
+        Hyperparameter("fixed_decay", r"\mathrm{fix}", 0, 0, 1, "decoupled decay by λ alone, not lr·λ", kind="bool"),
+        Hyperparameter("preconditioning_compute_steps", r"T_p", 1, 1, 1000,
+                       "recompute the inverse root every T_p steps (it is zero until the first time)", kind="int"),
+        Hyperparameter("matrix_eps", r"\epsilon", 1e-6, 1e-12, 10.0, "the statistics start at this times the identity", log=True),
+    ),
+    rule=(
+        r"\tilde g_t = \mu\, u_{t-1} + (1-\mu) g_t \\ "
+        r"G_t = G_{t-1} + \tilde g_t \tilde g_t^\top,\; G_0 = \epsilon I \\ "
+        r"u_t = G_t^{-1/2} \tilde g_t \;(\text{SVD}),\quad x_t = x_{t-1} - \eta\, u_t"
+    ),
+    reference=(
+        "Gupta, Koren & Singer (2018), Shampoo: Preconditioned Stochastic Tensor Optimization, ICML, "
+        "arXiv:1802.09568, Algorithm 1 (order 1); pytorch_optimizer.Shampoo"
+    ),
+    state=("momentum_buffer", "_pre_cond", "_inv_pre_cond"),
+    shapes={"_pre_cond": ("n", "n"), "_inv_pre_cond": ("n", "n")},
+    whole=True,
+    package=("pytorch_optimizer:Shampoo", {}),
+))
+
+
+@OPTIMIZERS.kernel(SHAMPOO)
+@whole_kernel
+def shampoo(x, g, f, t, lr_t, lr, momentum, weight_decay, weight_decouple, fixed_decay, preconditioning_compute_steps,
+            matrix_eps, momentum_buffer, _pre_cond, _inv_pre_cond, surf):
+    """pytorch_optimizer's Shampoo on a parameter of order 1: one preconditioner, the root 2 * order = 2."""
+    if t == 1:
+        _pre_cond[0, 0] = matrix_eps
+        _pre_cond[1, 1] = matrix_eps
+        # The buffer starts as the first gradient, so the first blend leaves it unchanged.
+        momentum_buffer[0] = g[0]
+        momentum_buffer[1] = g[1]
+    g0, g1 = g[0], g[1]
+    if momentum > 0.0:
+        g0 = _lerp_fused(g0, momentum_buffer[0], momentum)
+        g1 = _lerp_fused(g1, momentum_buffer[1], momentum)
+    if weight_decay != 0.0:
+        if weight_decouple != 0.0:
+            shrink = 1.0 - weight_decay * (1.0 if fixed_decay != 0.0 else lr_t) * 1.0
+            x[0] = x[0] * shrink
+            x[1] = x[1] * shrink
+        elif weight_decay > 0.0:
+            g0 = fma(weight_decay, x[0], g0)
+            g1 = fma(weight_decay, x[1], g1)
+    _pre_cond[0, 0] = _pre_cond[0, 0] + g0 * g0
+    _pre_cond[0, 1] = _pre_cond[0, 1] + g0 * g1
+    _pre_cond[1, 0] = _pre_cond[1, 0] + g1 * g0
+    _pre_cond[1, 1] = _pre_cond[1, 1] + g1 * g1
+    if t % preconditioning_compute_steps == 0:
+        _inverse_root2(_pre_cond, _inv_pre_cond)
+    u0 = g0 * _inv_pre_cond[0, 0] + g1 * _inv_pre_cond[1, 0]
+    u1 = g0 * _inv_pre_cond[0, 1] + g1 * _inv_pre_cond[1, 1]
+    momentum_buffer[0] = u0
+    momentum_buffer[1] = u1
+    x[0] = fma(-lr_t, u0, x[0])
+    x[1] = fma(-lr_t, u1, x[1])
+
+
 # === curvature ================================================================
 # (sophia, newton)

@@ -226,6 +226,8 @@ def test_sweep_cells_match_trajectories(spec):
     pytest.param("prodigy", {"growth_rate": 1.05, "weight_decay": 0.1, "use_bias_correction": 1.0}, (-1.8, 1.0), id="prodigy-growth"),
     # No gradient at the minimum: the reference returns before it counts the step or moves.
     pytest.param("prodigy", {}, (0.0, 0.0), id="prodigy-at-minimum"),
+    # Statistics that stay diagonal: the SVD splits, then sorts its singular values.
+    pytest.param("shampoo", {"lr": 0.01}, (0.0, 1.0), id="shampoo-diagonal"),
 ])
 def test_matches_reference_in_corners(optimizer, hp, start):
     spec = core.OPTIMIZERS[optimizer]
@@ -246,4 +248,47 @@ def test_fma_rounds_once():
     assert fma(0.1, 10.0, -1.0) == 2.0**-54 and 0.1 * 10.0 - 1.0 == 0.0
     assert fma(1e308, 10.0, 0.0) == math.inf and fma(-1e308, 10.0, 0.0) == -math.inf
     assert math.isnan(fma(math.inf, 0.0, 1.0)) and fma(math.inf, 1.0, 1.0) == math.inf
+
+
+def random_matrices(rng, count):
+    """Statistics as Shampoo gathers them (eps I + sums of g gᵀ, nearly rank one or not) and general 2 x 2 matrices."""
+    for k in range(count):
+        g = rng.standard_normal(2) * 10 ** rng.uniform(-3, 3)
+        eps = 10 ** rng.uniform(-12, 1)
+        if k % 3 == 0:
+            yield np.outer(g, g) + eps * np.eye(2)
+        elif k % 3 == 1:
+            h = g + rng.standard_normal(2) * 10 ** rng.uniform(-6, 0) * np.abs(g).max()
+            yield np.outer(g, g) + np.outer(h, h) + eps * np.eye(2)
+        else:
+            yield rng.standard_normal((2, 2)) * 10 ** rng.uniform(-3, 3)
+
+
+def test_inverse_root_is_torchs_svd_bit_for_bit():
+    from pytorch_optimizer.optimizer.utils.matrix import compute_power_svd
+    from core.optimizers import _inverse_root2
+    crafted = [np.diag([2.0, 3.0]), np.diag([3.0, 2.0]), np.array([[1e-17, 1.0], [0.0, 1e-17]]),
+               np.array([[2.0, 1e20], [0.0, 3.0]]), np.array([[-1.0, 2.0], [3.0, -4.0]]), np.array([[0.0, 1.0], [2.0, 3.0]])]
+    # As the kernels are compiled: a singular value of 0 (eps lost beside g gᵀ) gives inf, as in torch.
+    root = numba.njit(error_model="numpy")(lambda A, out: _inverse_root2(A, out))
+    for A in crafted + list(random_matrices(np.random.default_rng(1), 3000)):
+        ours = np.empty((2, 2))
+        with np.errstate(all="ignore"):
+            root(A, ours)
+        ref = compute_power_svd(torch.tensor(A), 2).numpy()
+        np.testing.assert_array_equal(ours, ref, err_msg=str(A.tolist()))
+
+
+def test_lasv2_diagonalizes_in_every_branch():
+    from core.optimizers import _lasv2
+    cases = [(1.0, 1e-200, 1.0), (2.0, 1e-200, 1.0), (1e-17, 1.0, 1e-17), (2.0, 1e20, 3.0), (3.0, 0.0, -2.0),
+             (-1.0, 2.0, 3.0), (1.0, 2.0, -3.0), (0.5, -4.0, 0.25)]
+    for f, g, h in cases:
+        ssmin, ssmax, snr, csr, snl, csl = _lasv2(f, g, h)
+        left = np.array([[csl, snl], [-snl, csl]])
+        right = np.array([[csr, -snr], [snr, csr]])
+        out = left @ np.array([[f, g], [0.0, h]]) @ right
+        scale = max(abs(f), abs(g), abs(h))
+        np.testing.assert_allclose(out, np.diag([ssmax, ssmin]), rtol=0, atol=1e-15 * scale, err_msg=str((f, g, h)))
+        assert abs(ssmax) >= abs(ssmin)
 

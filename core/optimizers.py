@@ -1207,5 +1207,197 @@ def shampoo(x, g, f, t, lr_t, lr, momentum, weight_decay, weight_decouple, fixed
     x[1] = fma(-lr_t, u1, x[1])
 
 
+@njit(inline="always")
+def _eigh2(a, b, c):
+    """Eigenvalues of [[a, b], [b, c]], larger magnitude first, and the first one's unit eigenvector (LAPACK dlaev2).
+
+    On SOAP's first statistics (rank one, plus 1e-30 I) these are torch.linalg.eigh's bits, up to sign.
+    """
+    sm = a + c
+    df = a - c
+    adf = abs(df)
+    tb = b + b
+    ab = abs(tb)
+    if abs(a) > abs(c):
+        acmx, acmn = a, c
+    else:
+        acmx, acmn = c, a
+    if adf > ab:
+        rt = adf * np.sqrt(1.0 + (ab / adf) ** 2)
+    elif adf < ab:
+        rt = ab * np.sqrt(1.0 + (adf / ab) ** 2)
+    else:
+        rt = ab * np.sqrt(2.0)
+    if sm < 0.0:
+        rt1 = 0.5 * (sm - rt)
+        sgn1 = -1
+        rt2 = (acmx / rt1) * acmn - (b / rt1) * b
+    elif sm > 0.0:
+        rt1 = 0.5 * (sm + rt)
+        sgn1 = 1
+        rt2 = (acmx / rt1) * acmn - (b / rt1) * b
+    else:
+        rt1 = 0.5 * rt
+        rt2 = -0.5 * rt
+        sgn1 = 1
+    if df >= 0.0:
+        cs = df + rt
+        sgn2 = 1
+    else:
+        cs = df - rt
+        sgn2 = -1
+    if abs(cs) > ab:
+        ct = -tb / cs
+        sn1 = 1.0 / np.sqrt(1.0 + ct * ct)
+        cs1 = ct * sn1
+    elif ab == 0.0:
+        cs1 = 1.0
+        sn1 = 0.0
+    else:
+        tn = -cs / tb
+        cs1 = 1.0 / np.sqrt(1.0 + tn * tn)
+        sn1 = tn * cs1
+    if sgn1 == sgn2:
+        tn = cs1
+        cs1 = -sn1
+        sn1 = tn
+    return rt1, rt2, cs1, sn1
+
+
+@njit(inline="always")
+def _f32(a):
+    return float(np.float32(a))
+
+
+@njit(inline="always")
+def _qr2_float32(a, b):
+    """Q of torch.linalg.qr in float32 of a 2 x 2 matrix whose first column is (a, b): one Householder reflection.
+
+    Each operation is rounded to float32 as LAPACK's sgeqrf/sorgqr round it (slarfg's beta from
+    slapy2, v = x / (alpha - beta)); for the second column a reflection of length 1 is the identity.
+    Rounding float64 results of single float32 operations to float32 is exact (53 >= 2 * 24 + 2).
+    The same Q comes from (a, b) and (-a, -b), so the signs of the eigenbasis it refines never matter.
+    """
+    alpha, x = _f32(a), _f32(b)
+    if x == 0.0:
+        return 1.0, 0.0, 0.0, 1.0
+    w, z = max(abs(alpha), abs(x)), min(abs(alpha), abs(x))
+    q = _f32(z / w)
+    norm = _f32(w * _f32(np.sqrt(_f32(1.0 + _f32(q * q)))))
+    beta = -norm if alpha >= 0.0 else norm
+    tau = _f32(_f32(beta - alpha) / beta)
+    v = _f32(x / _f32(alpha - beta))
+    q10 = _f32(-tau * v)
+    return _f32(1.0 - tau), q10, q10, _f32(1.0 + _f32(v * q10))
+
+
+@njit(inline="always")
+def _soap_outer(GG, g, w):
+    # GG.lerp_(g gᵀ, 1 - shampoo_beta), the outer product itself rounded once per entry.
+    for i in range(2):
+        for j in range(2):
+            GG[i, j] = _lerp_fused(GG[i, j], g[i] * g[j], w)
+
+
+# --- soap --------------------------------------------------------------------
+SOAP = OPTIMIZERS.add(OptimizerSpec(
+    id="soap",
+    group="second-order",
+    label="SOAP",
+    help="Adam run in the eigenbasis of Shampoo's gradient statistics, that basis refreshed every few steps.",
+    hyperparameters=(
+        lr(3e-3),
+        beta1(0.95),
+        beta2(0.95),
+        # The reference's shampoo_beta=None means beta2; a slider needs a number, beta2's default.
+        Hyperparameter("shampoo_beta", r"\beta_s", 0.95, 0.0, 0.9999,
+                       "decay of the statistics G whose eigenbasis is used (the reference's None means beta2)"),
+        weight_decay(1e-2, "decoupled decay: x shrinks by lr·λ after each step"),
+        Hyperparameter("precondition_frequency", r"T_Q", 10, 1, 1000, "steps between refreshes of the eigenbasis Q", kind="int"),
+        # Off in the reference, where a vector parameter then gets plain Adam; on here, passed explicitly.
+        Hyperparameter("precondition_1d", r"\mathrm{1d}", 1, 0, 1,
+                       "precondition this vector parameter (off: plain Adam; the reference's default is off)", kind="bool"),
+        Hyperparameter("correct_bias", r"\mathrm{bc}", 1, 0, 1, "Adam's bias correction", kind="bool"),
+        Hyperparameter("normalize_gradient", r"\mathrm{norm}", 0, 0, 1, "divide the step by its root mean square", kind="bool"),
+        eps(1e-8),
+    ),
+    rule=(
+        r"G_t = \beta_s G_{t-1} + (1-\beta_s) g_t g_t^\top,\; Q \text{ from } \mathrm{eigh}(G_1), "
+        r"\text{then } \mathrm{qr}(G_t Q) \text{ every } T_Q \\ "
+        r"m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\; v_t = \beta_2 v_{t-1} + (1-\beta_2) (Q^\top g_t)^2 \\ "
+        r"x_t = x_{t-1} - \eta \tfrac{\sqrt{1-\beta_2^{t-1}}}{1-\beta_1^{t-1}}\, Q \frac{Q^\top m_t}{\sqrt{v_t} + \epsilon} "
+        r"\;(\text{no step at } t = 1)"
+    ),
+    reference=(
+        "Vyas et al. (2025), SOAP: Improving and Stabilizing Shampoo using Adam, ICLR, arXiv:2409.11321, "
+        "Algorithm 3; pytorch_optimizer.SOAP (precondition_1d passed; max_precondition_dim, merge_dims, data_format left out)"
+    ),
+    state=("m", "v", "_GG", "_Q", "_work"),
+    shapes={"_GG": ("n", "n"), "_Q": ("n", "n"), "_work": ("n", "n")},
+    whole=True,
+    package=("pytorch_optimizer:SOAP", {}),
+))
+
+
+@OPTIMIZERS.kernel(SOAP)
+@whole_kernel
+def soap(x, g, f, t, lr_t, lr, beta1, beta2, shampoo_beta, weight_decay, precondition_frequency, precondition_1d,
+         correct_bias, normalize_gradient, eps, m, v, _GG, _Q, _work, surf):
+    """pytorch_optimizer's SOAP on a parameter of order 1; Q is the identity when it is not preconditioned."""
+    if t == 1:
+        _Q[0, 0] = 1.0
+        _Q[1, 1] = 1.0
+        if precondition_1d != 0.0:
+            _soap_outer(_GG, g, 1.0 - shampoo_beta)
+            # torch.linalg.eigh(GG + 1e-30 I), its columns flipped to descending order. Q's signs cancel in every use.
+            # GG is positive semidefinite, so the eigenvalue of larger magnitude is the larger one.
+            _, _, cs, sn = _eigh2(_GG[0, 0] + 1e-30, _GG[0, 1], _GG[1, 1] + 1e-30)
+            _Q[0, 0], _Q[1, 0], _Q[0, 1], _Q[1, 1] = cs, sn, -sn, cs
+        # The reference's first step only gathers statistics.
+        return
+    step = float(t - 1)
+    step_size = lr_t
+    if correct_bias != 0.0:
+        step_size = step_size * (np.sqrt(1.0 - beta2 ** step) / (1.0 - beta1 ** step))
+    # _work's rows: the projected gradient, then the step before it is projected back.
+    p = _work[0]
+    u = _work[1]
+    for k in range(2):
+        p[k] = g[0] * _Q[0, k] + g[1] * _Q[1, k]
+    for k in range(2):
+        m[k] = _lerp_fused(m[k], g[k], 1.0 - beta1)
+        v[k] = _lerp_fused(v[k], p[k] * p[k], 1.0 - beta2)
+    for k in range(2):
+        u[k] = (m[0] * _Q[0, k] + m[1] * _Q[1, k]) / (np.sqrt(v[k]) + eps)
+    n0 = u[0] * _Q[0, 0] + u[1] * _Q[0, 1]
+    n1 = u[0] * _Q[1, 0] + u[1] * _Q[1, 1]
+    if normalize_gradient != 0.0:
+        rms = np.sqrt((n0 * n0 + n1 * n1) / 2.0) + eps
+        n0 = n0 / rms
+        n1 = n1 / rms
+    x[0] = fma(-step_size, n0, x[0])
+    x[1] = fma(-step_size, n1, x[1])
+    if weight_decay != 0.0:
+        shrink = 1.0 - weight_decay * lr_t
+        x[0] = x[0] * shrink
+        x[1] = x[1] * shrink
+    if precondition_1d == 0.0:
+        return
+    _soap_outer(_GG, g, 1.0 - shampoo_beta)
+    if (t - 1) % precondition_frequency == 0:
+        # One power iteration GG Q, its columns sorted by the Rayleigh quotients (v follows them), then QR in float32.
+        a = _work[0]
+        b = _work[1]
+        for k in range(2):
+            a[k] = _GG[0, 0] * _Q[0, k] + _GG[0, 1] * _Q[1, k]
+            b[k] = _GG[1, 0] * _Q[0, k] + _GG[1, 1] * _Q[1, k]
+        e0 = _Q[0, 0] * a[0] + _Q[1, 0] * b[0]
+        e1 = _Q[0, 1] * a[1] + _Q[1, 1] * b[1]
+        first = 1 if e1 > e0 else 0
+        if first == 1:
+            v[0], v[1] = v[1], v[0]
+        _Q[0, 0], _Q[0, 1], _Q[1, 0], _Q[1, 1] = _qr2_float32(a[first], b[first])
+
+
 # === curvature ================================================================
 # (sophia, newton)

@@ -228,6 +228,7 @@ def test_sweep_cells_match_trajectories(spec):
     pytest.param("prodigy", {}, (0.0, 0.0), id="prodigy-at-minimum"),
     # Statistics that stay diagonal: the SVD splits, then sorts its singular values.
     pytest.param("shampoo", {"lr": 0.01}, (0.0, 1.0), id="shampoo-diagonal"),
+    pytest.param("soap", {"precondition_frequency": 1}, (1.5, 0.0), id="soap-diagonal"),
 ])
 def test_matches_reference_in_corners(optimizer, hp, start):
     spec = core.OPTIMIZERS[optimizer]
@@ -292,3 +293,35 @@ def test_lasv2_diagonalizes_in_every_branch():
         np.testing.assert_allclose(out, np.diag([ssmax, ssmin]), rtol=0, atol=1e-15 * scale, err_msg=str((f, g, h)))
         assert abs(ssmax) >= abs(ssmin)
 
+
+def test_float32_qr_is_torchs_bit_for_bit():
+    from core.optimizers import _qr2_float32
+    rng = np.random.default_rng(2)
+    matrices = [np.array([[3.0, 1.0], [0.0, 2.0]]), np.array([[-3.0, 1.0], [0.0, 2.0]])]
+    matrices += [rng.standard_normal((2, 2)) * 10 ** rng.uniform(-3, 3) for _ in range(3000)]
+    for A in matrices:
+        q00, q01, q10, q11 = _qr2_float32(A[0, 0], A[1, 0])
+        ref = torch.linalg.qr(torch.tensor(A).to(torch.float32))[0].to(torch.float64).numpy()
+        np.testing.assert_array_equal([[q00, q01], [q10, q11]], ref, err_msg=str(A.tolist()))
+
+
+def test_eigh2_is_torchs_eigh():
+    from core.optimizers import _eigh2
+    rng = np.random.default_rng(3)
+    crafted = [np.diag([1.0, -1.0]), np.diag([2.0, 1.0]), np.array([[1.0, 0.5], [0.5, 1.0]]),
+               np.array([[-1.0, 0.1], [0.1, -2.0]]), np.zeros((2, 2)), np.array([[1.0, 3.0], [3.0, 2.0]])]
+    firsts = [np.outer(g, g) * rng.uniform(0.05, 1) + 1e-30 * np.eye(2) for g in rng.standard_normal((1000, 2)) * 30]
+    for k, M in enumerate(crafted + firsts):
+        rt1, rt2, cs, sn = _eigh2(M[0, 0], M[0, 1], M[1, 1])
+        values, vectors = torch.linalg.eigh(torch.tensor(M))
+        big = int(np.argmax(np.abs(values.numpy())))
+        np.testing.assert_allclose(sorted([rt1, rt2]), values.numpy(), rtol=1e-15, atol=1e-15)
+        ref = vectors.numpy()[:, big]
+        ours = np.array([cs, sn]) * np.sign(np.dot([cs, sn], ref) or 1.0)
+        if k < len(crafted):
+            # An eigenvector is defined (up to sign) when the magnitudes differ.
+            if abs(rt1) != abs(rt2):
+                np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-15)
+        else:
+            # SOAP's first eigenbasis: torch's bits, up to the sign that cancels in every use.
+            np.testing.assert_array_equal(ours, ref)

@@ -773,7 +773,7 @@ def _lerp_fused(a, b, w):
 @njit(inline="always")
 def _schedulefree_weight(t, lr_t, warmup_steps, r, weight_lr_power, lr_max, weight_sum):
     """(warmed-up lr, c_{k+1}) of schedulefree 1.4, whose Python floats round as here; updates lr_max, weight_sum."""
-    lr = lr_t * (float(t) / float(warmup_steps)) if t <= warmup_steps else lr_t * 1.0
+    lr = lr_t * (float(t) / float(warmup_steps)) if t <= warmup_steps else lr_t
     if not lr_max[0] > lr:
         lr_max[0] = lr
     weight = float(t) ** r * lr_max[0] ** weight_lr_power
@@ -1187,7 +1187,7 @@ def shampoo(x, g, f, t, lr_t, lr, momentum, weight_decay, weight_decouple, fixed
         g1 = _lerp_fused(g1, momentum_buffer[1], momentum)
     if weight_decay != 0.0:
         if weight_decouple != 0.0:
-            shrink = 1.0 - weight_decay * (1.0 if fixed_decay != 0.0 else lr_t) * 1.0
+            shrink = 1.0 - weight_decay * (1.0 if fixed_decay != 0.0 else lr_t)
             x[0] = x[0] * shrink
             x[1] = x[1] * shrink
         elif weight_decay > 0.0:

@@ -216,14 +216,16 @@ def test_sweep_cells_match_trajectories(spec):
             run = core.trajectory("rosenbrock", spec.id, start, steps, {"lr": lr_value, other.name: value})
             assert sweep.diverged[a, b] == (run.diverged_at is not None), (spec.id, lr_value, value)
             if run.diverged_at is None:
-                np.testing.assert_array_equal(sweep.final_points[a, b], run.points[-1], err_msg=f"{spec.id} {lr_value} {value}")
+                where = f"{spec.id} lr={lr_value} {other.name}={value}"
+                np.testing.assert_array_equal(sweep.final_points[a, b], run.points[-1], err_msg=where)
 
 
 # --- preconditioners and schedule-free: corners the parity runs above do not reach ---
 
 @pytest.mark.parametrize("optimizer, hp, start", [
     pytest.param("prodigy", {"beta1": 0.0}, (-1.8, 1.0), id="prodigy-beta1-0"),
-    pytest.param("prodigy", {"growth_rate": 1.05, "weight_decay": 0.1, "use_bias_correction": 1.0}, (-1.8, 1.0), id="prodigy-growth"),
+    pytest.param("prodigy", {"growth_rate": 1.05, "weight_decay": 0.1, "use_bias_correction": 1.0}, (-1.8, 1.0),
+                 id="prodigy-growth"),
     # No gradient at the minimum: the reference returns before it counts the step or moves.
     pytest.param("prodigy", {}, (0.0, 0.0), id="prodigy-at-minimum"),
     # Statistics that stay diagonal: the SVD splits, then sorts its singular values.
@@ -252,7 +254,7 @@ def test_fma_rounds_once():
 
 
 def random_matrices(rng, count):
-    """Statistics as Shampoo gathers them (eps I + sums of g gᵀ, nearly rank one or not) and general 2 x 2 matrices."""
+    """Statistics as Shampoo gathers them (eps I + sums of g gᵀ, nearly rank one or not), and general matrices."""
     for k in range(count):
         g = rng.standard_normal(2) * 10 ** rng.uniform(-3, 3)
         eps = 10 ** rng.uniform(-12, 1)
@@ -269,7 +271,8 @@ def test_inverse_root_is_torchs_svd_bit_for_bit():
     from pytorch_optimizer.optimizer.utils.matrix import compute_power_svd
     from core.optimizers import _inverse_root2
     crafted = [np.diag([2.0, 3.0]), np.diag([3.0, 2.0]), np.array([[1e-17, 1.0], [0.0, 1e-17]]),
-               np.array([[2.0, 1e20], [0.0, 3.0]]), np.array([[-1.0, 2.0], [3.0, -4.0]]), np.array([[0.0, 1.0], [2.0, 3.0]])]
+               np.array([[2.0, 1e20], [0.0, 3.0]]), np.array([[-1.0, 2.0], [3.0, -4.0]]),
+               np.array([[0.0, 1.0], [2.0, 3.0]])]
     # As the kernels are compiled: a singular value of 0 (eps lost beside g gᵀ) gives inf, as in torch.
     root = numba.njit(error_model="numpy")(lambda A, out: _inverse_root2(A, out))
     for A in crafted + list(random_matrices(np.random.default_rng(1), 3000)):

@@ -36,11 +36,10 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-import numba
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 from core import probe
 from core.spec import Hyperparameter, OptimizerSpec, Registry
@@ -88,25 +87,39 @@ def _lerp(a, b, w):
     return b - (b - a) * (1.0 - w)
 
 
-# torch's `a.add_(b, alpha=c)` computes a + c·b with one rounding on x86 (its CPU kernel is built
-# with FMA contraction), which matters where rounding is amplified (L-BFGS on Rosenbrock).
-if numba.config.DISABLE_JIT:
-    def _fma(a, b, c):
-        if math.isfinite(a) and math.isfinite(b) and math.isfinite(c):
-            return float(Fraction(a) * Fraction(b) + Fraction(c))
-        return a * b + c
-else:
-    @intrinsic
-    def _llvm_fma(typingctx, a, b, c):
-        def codegen(context, builder, signature, args):
-            f64 = ir.DoubleType()
-            fma = builder.module.declare_intrinsic("llvm.fma", [f64], ir.FunctionType(f64, [f64, f64, f64]))
-            return builder.call(fma, args)
-        return types.float64(types.float64, types.float64, types.float64), codegen
+def fma(a, b, c):
+    """a * b + c rounded once.
 
-    @njit(inline="always")
-    def _fma(a, b, c):
-        return _llvm_fma(float(a), float(b), float(c))
+    torch's CPU kernels are built for AVX2 with floating-point contraction, so
+    on such a CPU its lerp, addcmul and add/sub with alpha round a fused
+    multiply-add (measured on torch 2.13: every one of thousands of draws).
+    Where a reference amplifies the last bit (SOAP divides rounding-level
+    projections by eps) only the fused rounding matches it. This Python body
+    runs when numba is disabled; compiled code uses the instruction.
+    """
+    if not (math.isfinite(a) and math.isfinite(b) and math.isfinite(c)):
+        return a * b + c
+    exact = Fraction(a) * Fraction(b) + Fraction(c)
+    try:
+        return float(exact)
+    except OverflowError:
+        return math.inf if exact > 0 else -math.inf
+
+
+@intrinsic
+def _llvm_fma(typingctx, a, b, c):
+    def codegen(context, builder, signature, args):
+        args = [context.cast(builder, v, t, types.float64) for v, t in zip(args, signature.args)]
+        double = ir.DoubleType()
+        fn = builder.module.declare_intrinsic("llvm.fma", [double], ir.FunctionType(double, [double] * 3))
+        return builder.call(fn, args)
+
+    return types.float64(a, b, c), codegen
+
+
+@overload(fma)
+def _fma_compiled(a, b, c):
+    return lambda a, b, c: _llvm_fma(a, b, c)
 
 
 @njit(inline="always")
@@ -827,7 +840,7 @@ def muon(x, g, f, t, lr_t, lr, weight_decay, momentum, nesterov, eps, ns_steps, 
     adjusted_lr = lr_t * ratio
     for i in range(n):
         x[i] = x[i] * (1.0 - lr_t * weight_decay)
-        x[i] = _fma(-adjusted_lr, update[i], x[i])
+        x[i] = fma(-adjusted_lr, update[i], x[i])
 
 
 # --- adafactor -------------------------------------------------------------
@@ -886,7 +899,7 @@ def adafactor(x, g, f, t, lr_t, lr, beta2_decay, eps1, eps2, d, weight_decay, va
     denom = ratio if ratio > 1.0 else 1.0
     step = -alpha / denom
     for i in range(n):
-        x[i] = _fma(step, update[i], x[i])
+        x[i] = fma(step, update[i], x[i])
 
 
 # --- rprop -----------------------------------------------------------------
@@ -1057,7 +1070,7 @@ def _cubic_interpolate(x1, f1, g1, x2, f2, g2, xmin_bound, xmax_bound, x_tensor,
 @njit(inline="always")
 def _directional(x, t, d, trial, g_new, surf):
     for i in range(x.shape[0]):
-        trial[i] = _fma(t, d[i], x[i])
+        trial[i] = fma(t, d[i], x[i])
     f_new = probe.gradient(surf, trial, g_new)
     return f_new, _dot(g_new, d)
 
@@ -1206,14 +1219,14 @@ def lbfgs(x, g, f, t, lr_t, lr, max_eval, tolerance_grad, tolerance_change, hist
             k = (head + j) % m
             _al[j] = _dot(_old_stps[k], d) * _ro[k]
             for i in range(n):
-                d[i] = _fma(-_al[j], _old_dirs[k, i], d[i])
+                d[i] = fma(-_al[j], _old_dirs[k, i], d[i])
         for i in range(n):
             d[i] = d[i] * _H_diag[0]
         for j in range(num):
             k = (head + j) % m
             be_j = _dot(_old_dirs[k], d) * _ro[k]
             for i in range(n):
-                d[i] = _fma(_al[j] - be_j, _old_stps[k, i], d[i])
+                d[i] = fma(_al[j] - be_j, _old_stps[k, i], d[i])
     for i in range(n):
         _prev_g[i] = g[i]
     # torch: min(1.0, 1.0 / sum|g|) * lr, a tensor when the tensor is the smaller; lr alone is a float.
@@ -1235,7 +1248,7 @@ def lbfgs(x, g, f, t, lr_t, lr, max_eval, tolerance_grad, tolerance_change, hist
         tau = _strong_wolfe(x, tau, tau_tensor, d, f, gtd, int(max_eval) - 1, trial, _g_new, surf)
         step_length[0] = tau
     for i in range(n):
-        x[i] = _fma(tau, d[i], x[i])
+        x[i] = fma(tau, d[i], x[i])
     if line_search == 0.0:
         for i in range(n):
             trial[i] = x[i]
@@ -1796,6 +1809,643 @@ def lookahead(x, g, t, lr_t, lr, beta1, beta2, eps, weight_decay, k, alpha, m, v
 
 # === preconditioners and schedule-free ========================================
 # (soap, shampoo, prodigy, schedulefree_adamw, schedulefree_sgd)
+
+
+@njit(inline="always")
+def _lerp_fused(a, b, w):
+    # torch.lerp: its formula chosen by |w| (Schedule-Free moves to x with the negative weight 1 - 1/beta1), fused.
+    if abs(w) < 0.5:
+        return fma(w, b - a, a)
+    return fma(w - 1.0, b - a, b)
+
+
+@njit(inline="always")
+def _schedulefree_weight(t, lr_t, warmup_steps, r, weight_lr_power, lr_max, weight_sum):
+    """(warmed-up lr, c_{k+1}) of schedulefree 1.4, whose Python floats round as here; updates lr_max, weight_sum."""
+    lr = lr_t * (float(t) / float(warmup_steps)) if t <= warmup_steps else lr_t
+    if not lr_max[0] > lr:
+        lr_max[0] = lr
+    weight = float(t) ** r * lr_max[0] ** weight_lr_power
+    weight_sum[0] = weight_sum[0] + weight
+    # The reference guards against weight_sum = 0; lr > 0 at every step here, so the first weight is positive.
+    ckp1 = weight / weight_sum[0]
+    return lr, ckp1
+
+
+@njit(inline="always")
+def _schedulefree_start(x, y, z, t):
+    # The reference's first step clones z from y, which is still x: train() has nothing to interpolate yet.
+    if t == 1:
+        for i in range(x.shape[0]):
+            y[i] = x[i]
+            z[i] = x[i]
+
+
+@njit(inline="always")
+def _schedulefree_move(y, z, i, d, weight_decay, lr, beta, ckp1):
+    # Decay is taken at y; y moves in place, as the reference moves it, without forming x.
+    if weight_decay != 0.0:
+        d = fma(weight_decay, y[i], d)
+    y[i] = _lerp_fused(y[i], z[i], ckp1)
+    y[i] = fma(lr * (beta * (1.0 - ckp1) - 1.0), d, y[i])
+    z[i] = fma(-lr, d, z[i])
+
+
+@njit(inline="always")
+def _schedulefree_points(x, y, z, beta):
+    # eval() moves the parameter to x = y + (1 - 1/beta)(z - y), train() back to y = x + (1 - beta)(z - x);
+    # the reference's next gradient is taken at that round trip's y, not at the y its step left.
+    for i in range(x.shape[0]):
+        x[i] = _lerp_fused(y[i], z[i], 1.0 - 1.0 / beta)
+        y[i] = _lerp_fused(x[i], z[i], 1.0 - beta)
+
+
+SCHEDULEFREE_HYPERPARAMETERS = (
+    Hyperparameter("weight_decay", r"\lambda", 0.0, 0.0, 1.0, "L2 penalty, taken at y and added to the (normalised) gradient"),
+    Hyperparameter("warmup_steps", r"T_w", 0, 0, 1000, "steps over which lr rises linearly from lr/T_w to lr", kind="int"),
+    Hyperparameter("r", r"r", 0.0, 0.0, 4.0, "polynomial weighting: step t counts t^r in the average x"),
+    Hyperparameter("weight_lr_power", r"p", 2.0, 0.0, 4.0, "step t also counts (max lr so far)^p in the average x"),
+)
+SCHEDULEFREE_RULE = (
+    r"c_{t} = \frac{t^r \eta_{\max}^p}{\sum_{i \le t} i^r \eta_{\max,i}^p} \\ "
+    r"z_t = z_{t-1} - \eta_t\, d_t,\quad x_t = (1 - c_t)\, x_{t-1} + c_t z_t \\ "
+    r"y_t = (1 - \beta)\, z_t + \beta x_t,\quad d_t \text{ from } \nabla f(y_{t-1})"
+)
+
+
+# --- schedulefree_adamw ------------------------------------------------------
+SCHEDULEFREE_ADAMW = OPTIMIZERS.add(OptimizerSpec(
+    id="schedulefree_adamw",
+    group="modern",
+    label="Schedule-Free AdamW",
+    help="No lr schedule: Adam-normalised steps move z, the plotted x averages the z's, gradients are taken at y between them.",
+    hyperparameters=(
+        lr(2.5e-3),
+        Hyperparameter("beta1", r"\beta_1", 0.9, 0.01, 0.9999, "where y sits between x (1) and z (0); x is recovered from y by 1/beta1"),
+        beta2(),
+        eps(1e-8),
+    ) + SCHEDULEFREE_HYPERPARAMETERS,
+    rule=(
+        r"v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\; g_t = \nabla f(y_{t-1}) \\ "
+        r"d_t = g_t \big/ \left(\sqrt{v_t / (1-\beta_2^t)} + \epsilon\right) + \lambda y_{t-1} \\ "
+    ) + SCHEDULEFREE_RULE.replace(r"\beta", r"\beta_1"),
+    reference=(
+        "Defazio et al. (2024), The Road Less Scheduled, arXiv:2405.15682, Algorithm 1; "
+        "schedulefree.AdamWScheduleFree (train() before each step, x read after eval())"
+    ),
+    state=("y", "z", "v", "_grad", "_lr_max", "_weight_sum"),
+    shapes={"_lr_max": (1,), "_weight_sum": (1,)},
+    init={"_lr_max": -1.0},
+    points=("y", "z"),
+    whole=True,
+    package=("schedulefree:AdamWScheduleFree", {}),
+))
+
+
+@OPTIMIZERS.kernel(SCHEDULEFREE_ADAMW)
+@whole_kernel
+def schedulefree_adamw(x, g, f, t, lr_t, lr, beta1, beta2, eps, weight_decay, warmup_steps, r, weight_lr_power,
+                       y, z, v, _grad, _lr_max, _weight_sum, surf):
+    """schedulefree's AdamWScheduleFree.step between train() and eval(); x is the plotted point, the gradient is taken at y."""
+    _schedulefree_start(x, y, z, t)
+    lr_k, ckp1 = _schedulefree_weight(t, lr_t, warmup_steps, r, weight_lr_power, _lr_max, _weight_sum)
+    # The reference computes beta2 ** (k+1) with pow each step.
+    bias_correction2 = 1.0 - beta2 ** float(t)
+    probe.gradient(surf, y, _grad)
+    for i in range(x.shape[0]):
+        v[i] = fma((1.0 - beta2) * _grad[i], _grad[i], v[i] * beta2)
+        denom = np.sqrt(v[i] / bias_correction2) + eps
+        _schedulefree_move(y, z, i, _grad[i] / denom, weight_decay, lr_k, beta1, ckp1)
+    _schedulefree_points(x, y, z, beta1)
+
+
+# --- schedulefree_sgd --------------------------------------------------------
+SCHEDULEFREE_SGD = OPTIMIZERS.add(OptimizerSpec(
+    id="schedulefree_sgd",
+    group="modern",
+    label="Schedule-Free SGD",
+    help="No lr schedule: plain gradient steps move z, the plotted x averages the z's, gradients are taken at y between them.",
+    hyperparameters=(
+        # The reference's default lr is 1.0, sized for normalised deep networks; on these surfaces it diverges at once.
+        Hyperparameter("lr", r"\eta", 1e-3, 1e-6, 10.0, "learning rate of the z steps (the reference defaults to 1.0)", log=True),
+        Hyperparameter("momentum", r"\beta", 0.9, 0.01, 0.999, "where y sits between x (1) and z (0); the reference needs 0 < momentum < 1"),
+    ) + SCHEDULEFREE_HYPERPARAMETERS,
+    rule=r"d_t = \nabla f(y_{t-1}) + \lambda y_{t-1} \\ " + SCHEDULEFREE_RULE,
+    reference=(
+        "Defazio et al. (2024), The Road Less Scheduled, arXiv:2405.15682, Algorithm 1; "
+        "schedulefree.SGDScheduleFree (train() before each step, x read after eval())"
+    ),
+    state=("y", "z", "_grad", "_lr_max", "_weight_sum"),
+    shapes={"_lr_max": (1,), "_weight_sum": (1,)},
+    init={"_lr_max": -1.0},
+    points=("y", "z"),
+    whole=True,
+    package=("schedulefree:SGDScheduleFree", {}),
+))
+
+
+@OPTIMIZERS.kernel(SCHEDULEFREE_SGD)
+@whole_kernel
+def schedulefree_sgd(x, g, f, t, lr_t, lr, momentum, weight_decay, warmup_steps, r, weight_lr_power,
+                     y, z, _grad, _lr_max, _weight_sum, surf):
+    """schedulefree's SGDScheduleFree.step between train() and eval(); x is the plotted point, the gradient is taken at y."""
+    _schedulefree_start(x, y, z, t)
+    lr_k, ckp1 = _schedulefree_weight(t, lr_t, warmup_steps, r, weight_lr_power, _lr_max, _weight_sum)
+    probe.gradient(surf, y, _grad)
+    for i in range(x.shape[0]):
+        _schedulefree_move(y, z, i, _grad[i], weight_decay, lr_k, momentum, ckp1)
+    _schedulefree_points(x, y, z, momentum)
+
+
+# --- prodigy -----------------------------------------------------------------
+PRODIGY = OPTIMIZERS.add(OptimizerSpec(
+    id="prodigy",
+    group="modern",
+    label="Prodigy",
+    help="Adam whose step size d is learnt: it grows from d0 while the gradients keep pointing away from the start.",
+    hyperparameters=(
+        lr(1.0),
+        beta1(),
+        beta2(),
+        # The reference's beta3=None means sqrt(beta2); a slider needs a number, sqrt(0.999) at the default beta2.
+        Hyperparameter("beta3", r"\beta_3", float(np.sqrt(0.999)), 0.0, 0.999999,
+                       "decay of the sums behind d (the reference's None means sqrt(beta2), the default here)"),
+        eps(1e-8, "added to sqrt(v), times d"),
+        weight_decay(0.0, "weight decay; decoupled (x shrinks by d·lr·λ) or added to the gradient, as decouple says"),
+        Hyperparameter("decouple", r"\mathrm{dec}", 1, 0, 1, "AdamW-style decoupled weight decay instead of L2", kind="bool"),
+        Hyperparameter("use_bias_correction", r"\mathrm{bc}", 0, 0, 1, "Adam's bias correction on the step d·lr", kind="bool"),
+        Hyperparameter("safeguard_warmup", r"\mathrm{sw}", 0, 0, 1, "leave lr out of the sum s behind d (for lr warmup)", kind="bool"),
+        Hyperparameter("d0", r"d_0", 1e-6, 1e-12, 1.0, "initial step size d", log=True),
+        Hyperparameter("d_coef", r"c_d", 1.0, 0.01, 100.0, "d is scaled by this; the paper's preferred knob", log=True),
+        # The reference's default is inf (no limit), which a slider cannot hold: 1e12 acts alike here.
+        Hyperparameter("growth_rate", r"\gamma", 1e12, 1.0, 1e12, "d may grow at most by this factor per step (the reference: inf)", log=True),
+    ),
+    rule=(
+        r"m_t = \beta_1 m_{t-1} + (1-\beta_1) d_t g_t,\; v_t = \beta_2 v_{t-1} + (1-\beta_2) d_t^2 g_t^2 \\ "
+        r"r_t = \beta_3 r_{t-1} + \tfrac{d_t}{d_0}\, d_t \eta\, \langle g_t, x_0 - x_{t-1}\rangle,\; "
+        r"s_t = \beta_3 s_{t-1} + \tfrac{d_t}{d_0}\, d_t \eta\, g_t \\ "
+        r"d_{t+1} = \min\!\left(\max_{i \le t} c_d\, r_i / \lVert s_i \rVert_1,\; \gamma d_t\right) \\ "
+        r"x_t = x_{t-1} - d_t \eta\, m_t / (\sqrt{v_t} + d_{t+1} \epsilon)"
+    ),
+    reference=(
+        "Mishchenko & Defazio (2024), Prodigy: An Expeditiously Adaptive Parameter-Free Learner, ICML, "
+        "arXiv:2306.06101, Algorithm 4; prodigyopt.Prodigy (slice_p 1; fsdp_in_use left out)"
+    ),
+    state=("d", "m", "v", "s", "_p0", "_grad", "_d_max", "_d_numerator", "_k"),
+    shapes={"d": (1,), "_d_max": (1,), "_d_numerator": (1,), "_k": (1,)},
+    init={"d": "d0", "_d_max": "d0"},
+    whole=True,
+    package=("prodigyopt:Prodigy", {"slice_p": 1}),
+))
+
+
+@OPTIMIZERS.kernel(PRODIGY)
+@whole_kernel
+def prodigy(x, g, f, t, lr_t, lr, beta1, beta2, beta3, eps, weight_decay, decouple, use_bias_correction,
+            safeguard_warmup, d0, d_coef, growth_rate, d, m, v, s, _p0, _grad, _d_max, _d_numerator, _k, surf):
+    """prodigyopt's Prodigy.step on one parameter group holding the whole point."""
+    n = x.shape[0]
+    if t == 1:
+        for i in range(n):
+            _p0[i] = x[i]
+    # The reference counts its own steps, and skips the count on a step it returns from early.
+    k = _k[0]
+    dk = d[0]
+    if use_bias_correction != 0.0:
+        bias_correction = (1.0 - beta2 ** (k + 1.0)) ** 0.5 / (1.0 - beta1 ** (k + 1.0))
+    else:
+        bias_correction = 1.0
+    dlr = dk * lr_t * bias_correction
+    d_numerator = _d_numerator[0] * beta3
+    dot = 0.0
+    for i in range(n):
+        _grad[i] = fma(weight_decay, x[i], g[i]) if weight_decay != 0.0 and decouple == 0.0 else g[i]
+        dot += _grad[i] * (_p0[i] - x[i])
+    delta_numerator = dk / d0 * dlr * dot
+    scale = dk / d0 * (dk if safeguard_warmup != 0.0 else dlr)
+    d_denom = 0.0
+    for i in range(n):
+        if beta1 > 0.0:
+            m[i] = fma(dk * (1.0 - beta1), _grad[i], m[i] * beta1)
+        v[i] = fma(dk * dk * (1.0 - beta2) * _grad[i], _grad[i], v[i] * beta2)
+        s[i] = fma(scale, _grad[i], s[i] * beta3)
+        d_denom += abs(s[i])
+    # Without any gradient so far the reference returns before it updates d or moves.
+    if d_denom == 0.0:
+        return
+    d_numerator = d_numerator + delta_numerator
+    d_hat = d_coef * d_numerator / d_denom
+    # Python's max and min, which keep their first argument on ties.
+    if dk == d0 and d_hat > dk:
+        dk = d_hat
+    if d_hat > _d_max[0]:
+        _d_max[0] = d_hat
+    if dk * growth_rate < _d_max[0]:
+        dk = dk * growth_rate
+    else:
+        dk = _d_max[0]
+    _d_numerator[0] = d_numerator
+    d[0] = dk
+    _k[0] = k + 1.0
+    for i in range(n):
+        denom = np.sqrt(v[i]) + dk * eps
+        if weight_decay != 0.0 and decouple != 0.0:
+            x[i] = fma(-weight_decay * dlr, x[i], x[i])
+        # torch's addcdiv multiplies by the value before it divides.
+        if beta1 > 0.0:
+            x[i] = x[i] + (-dlr) * m[i] / denom
+        else:
+            x[i] = x[i] + (-dlr * dk) * _grad[i] / denom
+
+
+# Shampoo's and SOAP's matrices are 2 x 2 here (the parameter is a point of the plane). They are
+# decomposed in closed form, as LAPACK itself decomposes a 2 x 2 block, instead of through
+# np.linalg, whose numba implementation needs SciPy at run time.
+@njit(inline="always")
+def _sign(a, b):
+    # Fortran's SIGN(a, b).
+    return abs(a) if b >= 0.0 else -abs(a)
+
+
+@njit(inline="always")
+def _lapy2(x, y):
+    """sqrt(x^2 + y^2) without overflow (LAPACK dlapy2)."""
+    w = max(abs(x), abs(y))
+    z = min(abs(x), abs(y))
+    if z == 0.0:
+        return w
+    return w * np.sqrt(1.0 + (z / w) ** 2)
+
+
+@njit(inline="always")
+def _lasv2(f, g, h):
+    """SVD of the upper triangular [[f, g], [0, h]] (LAPACK dlasv2): ssmin, ssmax, snr, csr, snl, csl."""
+    ft, fa, ht, ha = f, abs(f), h, abs(h)
+    pmax = 1
+    swap = ha > fa
+    if swap:
+        pmax = 3
+        ft, ht = ht, ft
+        fa, ha = ha, fa
+    gt, ga = g, abs(g)
+    if ga == 0.0:
+        ssmin, ssmax = ha, fa
+        clt, crt, slt, srt = 1.0, 1.0, 0.0, 0.0
+    else:
+        gasmal = True
+        if ga > fa:
+            pmax = 2
+            if fa / ga < 2.0**-53:
+                gasmal = False
+                ssmax = ga
+                ssmin = fa / (ga / ha) if ha > 1.0 else (fa / ga) * ha
+                clt, slt, srt, crt = 1.0, ht / gt, 1.0, ft / gt
+        if gasmal:
+            d = fa - ha
+            el = 1.0 if d == fa else d / fa
+            m = gt / ft
+            t = 2.0 - el
+            mm = m * m
+            s = np.sqrt(t * t + mm)
+            r = abs(m) if el == 0.0 else np.sqrt(el * el + mm)
+            a = 0.5 * (s + r)
+            ssmin, ssmax = ha / a, fa * a
+            if mm == 0.0:
+                t = _sign(2.0, ft) * _sign(1.0, gt) if el == 0.0 else gt / _sign(d, ft) + m / t
+            else:
+                t = (m / (s + t) + m / (r + el)) * (1.0 + a)
+            el = np.sqrt(t * t + 4.0)
+            crt, srt = 2.0 / el, t / el
+            clt = (crt + srt * m) / a
+            slt = (ht / ft) * srt / a
+    if swap:
+        csl, snl, csr, snr = srt, crt, slt, clt
+    else:
+        csl, snl, csr, snr = clt, slt, crt, srt
+    if pmax == 1:
+        tsign = _sign(1.0, csr) * _sign(1.0, csl) * _sign(1.0, f)
+    elif pmax == 2:
+        tsign = _sign(1.0, snr) * _sign(1.0, csl) * _sign(1.0, g)
+    else:
+        tsign = _sign(1.0, snr) * _sign(1.0, snl) * _sign(1.0, h)
+    return _sign(ssmin, tsign * _sign(1.0, f) * _sign(1.0, h)), _sign(ssmax, tsign), snr, csr, snl, csl
+
+
+@njit(inline="always")
+def _inverse_root2(A, out):
+    """U diag(s^(-1/2)) Vᵀ from torch.linalg.svd of the 2 x 2 A, as LAPACK's dgesdd computes it on this size.
+
+    dgebrd's Householder reflection (dlarfg: beta from dlapy2, v scaled by a reciprocal), dbdsqr's
+    2 x 2 step (dlasv2, or a split when the off-diagonal is negligible), signs made positive, sorted,
+    U reflected back (dormbr). Bit for bit torch's result over thousands of draws, where a closed-form
+    eigendecomposition was off by its own rounding: on ill-conditioned statistics, up to 1e-9.
+    """
+    a11, a12, a21, a22 = A[0, 0], A[0, 1], A[1, 0], A[1, 1]
+    tau, v = 0.0, 0.0
+    d1, e1, d2 = a11, a12, a22
+    if a21 != 0.0:
+        beta = -_sign(_lapy2(a11, abs(a21)), a11)
+        tau = (beta - a11) / beta
+        v = a21 * (1.0 / (a11 - beta))
+        d1 = beta
+        w = -tau * (a12 + a22 * v)
+        e1 = a12 + w
+        d2 = a22 + v * w
+    eps = 2.0**-53
+    tol = max(10.0, min(100.0, eps**-0.125)) * eps
+    mu = abs(d2) * (abs(d1) / (abs(d1) + abs(e1)))
+    thresh = max(tol * (min(abs(d1), mu) / np.sqrt(2.0)), 24.0 * 2.2250738585072014e-308)
+    if abs(e1) > thresh:
+        ssmin, ssmax, snr, csr, snl, csl = _lasv2(d1, e1, d2)
+        s1, s2 = ssmax, ssmin
+        u00, u01, u10, u11 = csl, -snl, snl, csl
+        v00, v01, v10, v11 = csr, snr, -snr, csr
+    else:
+        s1, s2 = d1, d2
+        u00, u01, u10, u11 = 1.0, 0.0, 0.0, 1.0
+        v00, v01, v10, v11 = 1.0, 0.0, 0.0, 1.0
+    # Vᵀ's rows carry the signs of negative singular values; then the larger first.
+    if s1 < 0.0:
+        s1, v00, v01 = -s1, -v00, -v01
+    if s2 < 0.0:
+        s2, v10, v11 = -s2, -v10, -v11
+    if s2 > s1:
+        s1, s2 = s2, s1
+        v00, v01, v10, v11 = v10, v11, v00, v01
+        u00, u01, u10, u11 = u01, u00, u11, u10
+    if tau != 0.0:
+        w = -tau * (u00 + u10 * v)
+        u00, u10 = u00 + w, u10 + v * w
+        w = -tau * (u01 + u11 * v)
+        u01, u11 = u01 + w, u11 + v * w
+    # torch raises the singular values to -1/2 as 1/sqrt, then (U * s) @ Vᵀ.
+    r1 = 1.0 / np.sqrt(s1)
+    r2 = 1.0 / np.sqrt(s2)
+    out[0, 0] = (u00 * r1) * v00 + (u01 * r2) * v10
+    out[0, 1] = (u00 * r1) * v01 + (u01 * r2) * v11
+    out[1, 0] = (u10 * r1) * v00 + (u11 * r2) * v10
+    out[1, 1] = (u10 * r1) * v01 + (u11 * r2) * v11
+
+
+# --- shampoo -----------------------------------------------------------------
+SHAMPOO = OPTIMIZERS.add(OptimizerSpec(
+    id="shampoo",
+    group="second-order",
+    label="Shampoo",
+    help="On a vector parameter, full-matrix AdaGrad: the gradient times the inverse square root of the summed g gᵀ.",
+    hyperparameters=(
+        lr(1e-3),
+        momentum(0.0, "blend of the previous preconditioned step into the new gradient"),
+        weight_decay(),
+        Hyperparameter("weight_decouple", r"\mathrm{dec}", 0, 0, 1, "decoupled decay: x shrinks by lr·λ instead of λx joining g", kind="bool"),
+        Hyperparameter("fixed_decay", r"\mathrm{fix}", 0, 0, 1, "decoupled decay by λ alone, not lr·λ", kind="bool"),
+        Hyperparameter("preconditioning_compute_steps", r"T_p", 1, 1, 1000,
+                       "recompute the inverse root every T_p steps (it is zero until the first time)", kind="int"),
+        Hyperparameter("matrix_eps", r"\epsilon", 1e-6, 1e-12, 10.0, "the statistics start at this times the identity", log=True),
+    ),
+    rule=(
+        r"\tilde g_t = \mu\, u_{t-1} + (1-\mu) g_t \\ "
+        r"G_t = G_{t-1} + \tilde g_t \tilde g_t^\top,\; G_0 = \epsilon I \\ "
+        r"u_t = G_t^{-1/2} \tilde g_t \;(\text{SVD}),\quad x_t = x_{t-1} - \eta\, u_t"
+    ),
+    reference=(
+        "Gupta, Koren & Singer (2018), Shampoo: Preconditioned Stochastic Tensor Optimization, ICML, "
+        "arXiv:1802.09568, Algorithm 1 (order 1); pytorch_optimizer.Shampoo"
+    ),
+    state=("momentum_buffer", "_pre_cond", "_inv_pre_cond"),
+    shapes={"_pre_cond": ("n", "n"), "_inv_pre_cond": ("n", "n")},
+    whole=True,
+    package=("pytorch_optimizer:Shampoo", {}),
+))
+
+
+@OPTIMIZERS.kernel(SHAMPOO)
+@whole_kernel
+def shampoo(x, g, f, t, lr_t, lr, momentum, weight_decay, weight_decouple, fixed_decay, preconditioning_compute_steps,
+            matrix_eps, momentum_buffer, _pre_cond, _inv_pre_cond, surf):
+    """pytorch_optimizer's Shampoo on a parameter of order 1: one preconditioner, the root 2 * order = 2."""
+    if t == 1:
+        _pre_cond[0, 0] = matrix_eps
+        _pre_cond[1, 1] = matrix_eps
+        # The buffer starts as the first gradient, so the first blend leaves it unchanged.
+        momentum_buffer[0] = g[0]
+        momentum_buffer[1] = g[1]
+    g0, g1 = g[0], g[1]
+    if momentum > 0.0:
+        g0 = _lerp_fused(g0, momentum_buffer[0], momentum)
+        g1 = _lerp_fused(g1, momentum_buffer[1], momentum)
+    if weight_decay != 0.0:
+        if weight_decouple != 0.0:
+            shrink = 1.0 - weight_decay * (1.0 if fixed_decay != 0.0 else lr_t)
+            x[0] = x[0] * shrink
+            x[1] = x[1] * shrink
+        elif weight_decay > 0.0:
+            g0 = fma(weight_decay, x[0], g0)
+            g1 = fma(weight_decay, x[1], g1)
+    _pre_cond[0, 0] = _pre_cond[0, 0] + g0 * g0
+    _pre_cond[0, 1] = _pre_cond[0, 1] + g0 * g1
+    _pre_cond[1, 0] = _pre_cond[1, 0] + g1 * g0
+    _pre_cond[1, 1] = _pre_cond[1, 1] + g1 * g1
+    if t % preconditioning_compute_steps == 0:
+        _inverse_root2(_pre_cond, _inv_pre_cond)
+    u0 = g0 * _inv_pre_cond[0, 0] + g1 * _inv_pre_cond[1, 0]
+    u1 = g0 * _inv_pre_cond[0, 1] + g1 * _inv_pre_cond[1, 1]
+    momentum_buffer[0] = u0
+    momentum_buffer[1] = u1
+    x[0] = fma(-lr_t, u0, x[0])
+    x[1] = fma(-lr_t, u1, x[1])
+
+
+@njit(inline="always")
+def _eigh2(a, b, c):
+    """Eigenvalues of [[a, b], [b, c]], larger magnitude first, and the first one's unit eigenvector (LAPACK dlaev2).
+
+    On SOAP's first statistics (rank one, plus 1e-30 I) these are torch.linalg.eigh's bits, up to sign.
+    """
+    sm = a + c
+    df = a - c
+    adf = abs(df)
+    tb = b + b
+    ab = abs(tb)
+    if abs(a) > abs(c):
+        acmx, acmn = a, c
+    else:
+        acmx, acmn = c, a
+    if adf > ab:
+        rt = adf * np.sqrt(1.0 + (ab / adf) ** 2)
+    elif adf < ab:
+        rt = ab * np.sqrt(1.0 + (adf / ab) ** 2)
+    else:
+        rt = ab * np.sqrt(2.0)
+    if sm < 0.0:
+        rt1 = 0.5 * (sm - rt)
+        sgn1 = -1
+        rt2 = (acmx / rt1) * acmn - (b / rt1) * b
+    elif sm > 0.0:
+        rt1 = 0.5 * (sm + rt)
+        sgn1 = 1
+        rt2 = (acmx / rt1) * acmn - (b / rt1) * b
+    else:
+        rt1 = 0.5 * rt
+        rt2 = -0.5 * rt
+        sgn1 = 1
+    if df >= 0.0:
+        cs = df + rt
+        sgn2 = 1
+    else:
+        cs = df - rt
+        sgn2 = -1
+    if abs(cs) > ab:
+        ct = -tb / cs
+        sn1 = 1.0 / np.sqrt(1.0 + ct * ct)
+        cs1 = ct * sn1
+    elif ab == 0.0:
+        cs1 = 1.0
+        sn1 = 0.0
+    else:
+        tn = -cs / tb
+        cs1 = 1.0 / np.sqrt(1.0 + tn * tn)
+        sn1 = tn * cs1
+    if sgn1 == sgn2:
+        tn = cs1
+        cs1 = -sn1
+        sn1 = tn
+    return rt1, rt2, cs1, sn1
+
+
+@njit(inline="always")
+def _f32(a):
+    return float(np.float32(a))
+
+
+@njit(inline="always")
+def _qr2_float32(a, b):
+    """Q of torch.linalg.qr in float32 of a 2 x 2 matrix whose first column is (a, b): one Householder reflection.
+
+    Each operation is rounded to float32 as LAPACK's sgeqrf/sorgqr round it (slarfg's beta from
+    slapy2, v = x / (alpha - beta)); for the second column a reflection of length 1 is the identity.
+    Rounding float64 results of single float32 operations to float32 is exact (53 >= 2 * 24 + 2).
+    The same Q comes from (a, b) and (-a, -b), so the signs of the eigenbasis it refines never matter.
+    """
+    alpha, x = _f32(a), _f32(b)
+    if x == 0.0:
+        return 1.0, 0.0, 0.0, 1.0
+    w, z = max(abs(alpha), abs(x)), min(abs(alpha), abs(x))
+    q = _f32(z / w)
+    norm = _f32(w * _f32(np.sqrt(_f32(1.0 + _f32(q * q)))))
+    beta = -norm if alpha >= 0.0 else norm
+    tau = _f32(_f32(beta - alpha) / beta)
+    v = _f32(x / _f32(alpha - beta))
+    q10 = _f32(-tau * v)
+    return _f32(1.0 - tau), q10, q10, _f32(1.0 + _f32(v * q10))
+
+
+@njit(inline="always")
+def _soap_outer(GG, g, w):
+    # GG.lerp_(g gᵀ, 1 - shampoo_beta), the outer product itself rounded once per entry.
+    for i in range(2):
+        for j in range(2):
+            GG[i, j] = _lerp_fused(GG[i, j], g[i] * g[j], w)
+
+
+# --- soap --------------------------------------------------------------------
+SOAP = OPTIMIZERS.add(OptimizerSpec(
+    id="soap",
+    group="second-order",
+    label="SOAP",
+    help="Adam run in the eigenbasis of Shampoo's gradient statistics, that basis refreshed every few steps.",
+    hyperparameters=(
+        lr(3e-3),
+        beta1(0.95),
+        beta2(0.95),
+        # The reference's shampoo_beta=None means beta2; a slider needs a number, beta2's default.
+        Hyperparameter("shampoo_beta", r"\beta_s", 0.95, 0.0, 0.9999,
+                       "decay of the statistics G whose eigenbasis is used (the reference's None means beta2)"),
+        weight_decay(1e-2, "decoupled decay: x shrinks by lr·λ after each step"),
+        Hyperparameter("precondition_frequency", r"T_Q", 10, 1, 1000, "steps between refreshes of the eigenbasis Q", kind="int"),
+        # Off in the reference, where a vector parameter then gets plain Adam; on here, passed explicitly.
+        Hyperparameter("precondition_1d", r"\mathrm{1d}", 1, 0, 1,
+                       "precondition this vector parameter (off: plain Adam; the reference's default is off)", kind="bool"),
+        Hyperparameter("correct_bias", r"\mathrm{bc}", 1, 0, 1, "Adam's bias correction", kind="bool"),
+        Hyperparameter("normalize_gradient", r"\mathrm{norm}", 0, 0, 1, "divide the step by its root mean square", kind="bool"),
+        eps(1e-8),
+    ),
+    rule=(
+        r"G_t = \beta_s G_{t-1} + (1-\beta_s) g_t g_t^\top,\; Q \text{ from } \mathrm{eigh}(G_1), "
+        r"\text{then } \mathrm{qr}(G_t Q) \text{ every } T_Q \\ "
+        r"m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\; v_t = \beta_2 v_{t-1} + (1-\beta_2) (Q^\top g_t)^2 \\ "
+        r"x_t = x_{t-1} - \eta \tfrac{\sqrt{1-\beta_2^{t-1}}}{1-\beta_1^{t-1}}\, Q \frac{Q^\top m_t}{\sqrt{v_t} + \epsilon} "
+        r"\;(\text{no step at } t = 1)"
+    ),
+    reference=(
+        "Vyas et al. (2025), SOAP: Improving and Stabilizing Shampoo using Adam, ICLR, arXiv:2409.11321, "
+        "Algorithm 3; pytorch_optimizer.SOAP (precondition_1d passed; max_precondition_dim, merge_dims, data_format left out)"
+    ),
+    state=("m", "v", "_GG", "_Q", "_work"),
+    shapes={"_GG": ("n", "n"), "_Q": ("n", "n"), "_work": ("n", "n")},
+    whole=True,
+    package=("pytorch_optimizer:SOAP", {}),
+))
+
+
+@OPTIMIZERS.kernel(SOAP)
+@whole_kernel
+def soap(x, g, f, t, lr_t, lr, beta1, beta2, shampoo_beta, weight_decay, precondition_frequency, precondition_1d,
+         correct_bias, normalize_gradient, eps, m, v, _GG, _Q, _work, surf):
+    """pytorch_optimizer's SOAP on a parameter of order 1; Q is the identity when it is not preconditioned."""
+    if t == 1:
+        _Q[0, 0] = 1.0
+        _Q[1, 1] = 1.0
+        if precondition_1d != 0.0:
+            _soap_outer(_GG, g, 1.0 - shampoo_beta)
+            # torch.linalg.eigh(GG + 1e-30 I), its columns flipped to descending order. Q's signs cancel in every use.
+            # GG is positive semidefinite, so the eigenvalue of larger magnitude is the larger one.
+            _, _, cs, sn = _eigh2(_GG[0, 0] + 1e-30, _GG[0, 1], _GG[1, 1] + 1e-30)
+            _Q[0, 0], _Q[1, 0], _Q[0, 1], _Q[1, 1] = cs, sn, -sn, cs
+        # The reference's first step only gathers statistics.
+        return
+    step = float(t - 1)
+    step_size = lr_t
+    if correct_bias != 0.0:
+        step_size = step_size * (np.sqrt(1.0 - beta2 ** step) / (1.0 - beta1 ** step))
+    # _work's rows: the projected gradient, then the step before it is projected back.
+    p = _work[0]
+    u = _work[1]
+    for k in range(2):
+        p[k] = g[0] * _Q[0, k] + g[1] * _Q[1, k]
+    for k in range(2):
+        m[k] = _lerp_fused(m[k], g[k], 1.0 - beta1)
+        v[k] = _lerp_fused(v[k], p[k] * p[k], 1.0 - beta2)
+    for k in range(2):
+        u[k] = (m[0] * _Q[0, k] + m[1] * _Q[1, k]) / (np.sqrt(v[k]) + eps)
+    n0 = u[0] * _Q[0, 0] + u[1] * _Q[0, 1]
+    n1 = u[0] * _Q[1, 0] + u[1] * _Q[1, 1]
+    if normalize_gradient != 0.0:
+        rms = np.sqrt((n0 * n0 + n1 * n1) / 2.0) + eps
+        n0 = n0 / rms
+        n1 = n1 / rms
+    x[0] = fma(-step_size, n0, x[0])
+    x[1] = fma(-step_size, n1, x[1])
+    if weight_decay != 0.0:
+        shrink = 1.0 - weight_decay * lr_t
+        x[0] = x[0] * shrink
+        x[1] = x[1] * shrink
+    if precondition_1d == 0.0:
+        return
+    _soap_outer(_GG, g, 1.0 - shampoo_beta)
+    if (t - 1) % precondition_frequency == 0:
+        # One power iteration GG Q, its columns sorted by the Rayleigh quotients (v follows them), then QR in float32.
+        a = _work[0]
+        b = _work[1]
+        for k in range(2):
+            a[k] = _GG[0, 0] * _Q[0, k] + _GG[0, 1] * _Q[1, k]
+            b[k] = _GG[1, 0] * _Q[0, k] + _GG[1, 1] * _Q[1, k]
+        e0 = _Q[0, 0] * a[0] + _Q[1, 0] * b[0]
+        e1 = _Q[0, 1] * a[1] + _Q[1, 1] * b[1]
+        first = 1 if e1 > e0 else 0
+        if first == 1:
+            v[0], v[1] = v[1], v[0]
+        _Q[0, 0], _Q[0, 1], _Q[1, 0], _Q[1, 1] = _qr2_float32(a[first], b[first])
 
 
 # === curvature ================================================================

@@ -12,14 +12,17 @@ what differs per optimizer: the parameter's shape, a closure, train/eval.
 from __future__ import annotations
 
 import importlib
+import math
+from fractions import Fraction
 
+import numba
 import numpy as np
 import pytest
 
 import core
 import oracles
 from test_optimizers import (  # noqa: F401
-    assert_close, conditioned_steps, draw, finite_prefix, float64_torch, surface_gradient,
+    QUADRATIC, assert_close, conditioned_steps, draw, finite_prefix, float64_torch, surface_gradient,
 )
 
 torch = pytest.importorskip("torch")
@@ -156,6 +159,29 @@ class AdafactorDriver(Driver):
         kwargs["eps"] = (kwargs.pop("eps1"), kwargs.pop("eps2"))
         return reference_class(spec)([p], **kwargs)
 
+class ScheduleFreeDriver(Driver):
+    """Steps in train mode (the parameter holds y); the plotted point is x, read in eval mode."""
+
+    def build(self, spec, p, hp):
+        opt = super().build(spec, p, hp)
+        opt.train()
+        return opt
+
+    def point(self, opt, p) -> np.ndarray:
+        opt.eval()
+        x = super().point(opt, p)
+        opt.train()
+        return x
+
+
+class ProdigyDriver(Driver):
+    """Prodigy takes betas=(beta1, beta2) and beta3 apart."""
+
+    def build(self, spec, p, hp):
+        kwargs = reference_kwargs(spec, hp)
+        beta1, beta2, beta3 = kwargs.pop("betas")
+        return reference_class(spec)([p], **kwargs, betas=(beta1, beta2), beta3=beta3)
+
 
 DRIVERS: dict[str, Driver] = {
     "sam": ClosureDriver(),
@@ -169,6 +195,9 @@ DRIVERS: dict[str, Driver] = {
     "lookahead": WrapperDriver(("k", "alpha")),
 
     # preconditioners and schedule-free
+    "schedulefree_adamw": ScheduleFreeDriver(),
+    "schedulefree_sgd": ScheduleFreeDriver(),
+    "prodigy": ProdigyDriver(),
 
 }
 
@@ -300,3 +329,138 @@ def test_whole_kernel_matches_its_oracle_step_by_step(spec, surface):
             for slot in ours.state:
                 assert_close(ours.state[slot][k][None], state[slot][None], rtol, f"{spec.id} state {slot} step {k + 1}")
             state = {slot: ours.state[slot][k].copy() for slot in ours.state}
+
+def grid_values(h) -> list[float]:
+    """The default and one other value of a hyperparameter, inside its range."""
+    if h.kind == "bool":
+        return [0.0, 1.0]
+    if h.kind == "int":
+        return [h.default, h.default + 1 if h.default < h.high else h.default - 1]
+    other = h.low if h.default != h.low else h.high
+    return [h.default, float(np.sqrt(h.default * other) if h.log else (h.default + other) / 2)]
+
+
+@pytest.mark.parametrize("spec", WHOLE, ids=[s.id for s in WHOLE])
+def test_sweep_cells_match_trajectories(spec):
+    # A sweep runs whole kernels one cell after another in a loop of its own; each cell must be that trajectory.
+    lr, other = spec.hyperparameters[0], spec.hyperparameters[1]
+    grid = {"lr": grid_values(lr), other.name: grid_values(other)}
+    start, steps = (-1.2, 1.0), 200
+    sweep = core.sweep("rosenbrock", spec.id, start, steps, grid)
+    for a, lr_value in enumerate(grid["lr"]):
+        for b, value in enumerate(grid[other.name]):
+            run = core.trajectory("rosenbrock", spec.id, start, steps, {"lr": lr_value, other.name: value})
+            assert sweep.diverged[a, b] == (run.diverged_at is not None), (spec.id, lr_value, value)
+            if run.diverged_at is None:
+                where = f"{spec.id} lr={lr_value} {other.name}={value}"
+                np.testing.assert_array_equal(sweep.final_points[a, b], run.points[-1], err_msg=where)
+
+
+# --- preconditioners and schedule-free: corners the parity runs above do not reach ---
+
+@pytest.mark.parametrize("optimizer, hp, start", [
+    pytest.param("prodigy", {"beta1": 0.0}, (-1.8, 1.0), id="prodigy-beta1-0"),
+    pytest.param("prodigy", {"growth_rate": 1.05, "weight_decay": 0.1, "use_bias_correction": 1.0}, (-1.8, 1.0),
+                 id="prodigy-growth"),
+    # No gradient at the minimum: the reference returns before it counts the step or moves.
+    pytest.param("prodigy", {}, (0.0, 0.0), id="prodigy-at-minimum"),
+    # Statistics that stay diagonal: the SVD splits, then sorts its singular values.
+    pytest.param("shampoo", {"lr": 0.01}, (0.0, 1.0), id="shampoo-diagonal"),
+    pytest.param("soap", {"precondition_frequency": 1}, (1.5, 0.0), id="soap-diagonal"),
+])
+def test_matches_reference_in_corners(optimizer, hp, start):
+    spec = core.OPTIMIZERS[optimizer]
+    hp = {**spec.defaults, **hp}
+    ours = core.trajectory(QUADRATIC, optimizer, start, STEPS, hp)
+    ref = reference_points(spec, QUADRATIC, start, STEPS, hp)
+    assert len(ours.points) == len(ref) == STEPS + 1
+    assert_close(ours.points, ref, RTOL, f"{optimizer} {hp} from {start}")
+
+
+def test_fma_rounds_once():
+    from core.optimizers import fma
+    fused = numba.njit(lambda a, b, c: fma(a, b, c))
+    rng = np.random.default_rng(0)
+    for a, b, c in rng.standard_normal((200, 3)):
+        exact = float(Fraction(a) * Fraction(b) + Fraction(c))
+        assert fma(a, b, c) == fused(a, b, c) == exact
+    assert fma(0.1, 10.0, -1.0) == 2.0**-54 and 0.1 * 10.0 - 1.0 == 0.0
+    assert fma(1e308, 10.0, 0.0) == math.inf and fma(-1e308, 10.0, 0.0) == -math.inf
+    assert math.isnan(fma(math.inf, 0.0, 1.0)) and fma(math.inf, 1.0, 1.0) == math.inf
+
+
+def random_matrices(rng, count):
+    """Statistics as Shampoo gathers them (eps I + sums of g gᵀ, nearly rank one or not), and general matrices."""
+    for k in range(count):
+        g = rng.standard_normal(2) * 10 ** rng.uniform(-3, 3)
+        eps = 10 ** rng.uniform(-12, 1)
+        if k % 3 == 0:
+            yield np.outer(g, g) + eps * np.eye(2)
+        elif k % 3 == 1:
+            h = g + rng.standard_normal(2) * 10 ** rng.uniform(-6, 0) * np.abs(g).max()
+            yield np.outer(g, g) + np.outer(h, h) + eps * np.eye(2)
+        else:
+            yield rng.standard_normal((2, 2)) * 10 ** rng.uniform(-3, 3)
+
+
+def test_inverse_root_is_torchs_svd_bit_for_bit():
+    from pytorch_optimizer.optimizer.utils.matrix import compute_power_svd
+    from core.optimizers import _inverse_root2
+    crafted = [np.diag([2.0, 3.0]), np.diag([3.0, 2.0]), np.array([[1e-17, 1.0], [0.0, 1e-17]]),
+               np.array([[2.0, 1e20], [0.0, 3.0]]), np.array([[-1.0, 2.0], [3.0, -4.0]]),
+               np.array([[0.0, 1.0], [2.0, 3.0]])]
+    # As the kernels are compiled: a singular value of 0 (eps lost beside g gᵀ) gives inf, as in torch.
+    root = numba.njit(error_model="numpy")(lambda A, out: _inverse_root2(A, out))
+    for A in crafted + list(random_matrices(np.random.default_rng(1), 3000)):
+        ours = np.empty((2, 2))
+        with np.errstate(all="ignore"):
+            root(A, ours)
+        ref = compute_power_svd(torch.tensor(A), 2).numpy()
+        np.testing.assert_array_equal(ours, ref, err_msg=str(A.tolist()))
+
+
+def test_lasv2_diagonalizes_in_every_branch():
+    from core.optimizers import _lasv2
+    cases = [(1.0, 1e-200, 1.0), (2.0, 1e-200, 1.0), (1e-17, 1.0, 1e-17), (2.0, 1e20, 3.0), (3.0, 0.0, -2.0),
+             (-1.0, 2.0, 3.0), (1.0, 2.0, -3.0), (0.5, -4.0, 0.25)]
+    for f, g, h in cases:
+        ssmin, ssmax, snr, csr, snl, csl = _lasv2(f, g, h)
+        left = np.array([[csl, snl], [-snl, csl]])
+        right = np.array([[csr, -snr], [snr, csr]])
+        out = left @ np.array([[f, g], [0.0, h]]) @ right
+        scale = max(abs(f), abs(g), abs(h))
+        np.testing.assert_allclose(out, np.diag([ssmax, ssmin]), rtol=0, atol=1e-15 * scale, err_msg=str((f, g, h)))
+        assert abs(ssmax) >= abs(ssmin)
+
+
+def test_float32_qr_is_torchs_bit_for_bit():
+    from core.optimizers import _qr2_float32
+    rng = np.random.default_rng(2)
+    matrices = [np.array([[3.0, 1.0], [0.0, 2.0]]), np.array([[-3.0, 1.0], [0.0, 2.0]])]
+    matrices += [rng.standard_normal((2, 2)) * 10 ** rng.uniform(-3, 3) for _ in range(3000)]
+    for A in matrices:
+        q00, q01, q10, q11 = _qr2_float32(A[0, 0], A[1, 0])
+        ref = torch.linalg.qr(torch.tensor(A).to(torch.float32))[0].to(torch.float64).numpy()
+        np.testing.assert_array_equal([[q00, q01], [q10, q11]], ref, err_msg=str(A.tolist()))
+
+
+def test_eigh2_is_torchs_eigh():
+    from core.optimizers import _eigh2
+    rng = np.random.default_rng(3)
+    crafted = [np.diag([1.0, -1.0]), np.diag([2.0, 1.0]), np.array([[1.0, 0.5], [0.5, 1.0]]),
+               np.array([[-1.0, 0.1], [0.1, -2.0]]), np.zeros((2, 2)), np.array([[1.0, 3.0], [3.0, 2.0]])]
+    firsts = [np.outer(g, g) * rng.uniform(0.05, 1) + 1e-30 * np.eye(2) for g in rng.standard_normal((1000, 2)) * 30]
+    for k, M in enumerate(crafted + firsts):
+        rt1, rt2, cs, sn = _eigh2(M[0, 0], M[0, 1], M[1, 1])
+        values, vectors = torch.linalg.eigh(torch.tensor(M))
+        big = int(np.argmax(np.abs(values.numpy())))
+        np.testing.assert_allclose(sorted([rt1, rt2]), values.numpy(), rtol=1e-15, atol=1e-15)
+        ref = vectors.numpy()[:, big]
+        ours = np.array([cs, sn]) * np.sign(np.dot([cs, sn], ref) or 1.0)
+        if k < len(crafted):
+            # An eigenvector is defined (up to sign) when the magnitudes differ.
+            if abs(rt1) != abs(rt2):
+                np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-15)
+        else:
+            # SOAP's first eigenbasis: torch's bits, up to the sign that cancels in every use.
+            np.testing.assert_array_equal(ours, ref)

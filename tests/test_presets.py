@@ -210,3 +210,66 @@ def test_adam_eps_preset_labels_its_adamw_run_as_the_adam_it_is():
                            {k: v for k, v in adamw["hyperparameters"].items() if k != "weight_decay"})
     assert adamw["hyperparameters"]["weight_decay"] == 0 and adamw["hyperparameters"]["eps"] == 1
     np.testing.assert_array_equal(p["adamw"], same.points)
+
+
+# --- the modern and second-order presets -------------------------------------
+
+def test_newton_in_one_step_lbfgs_in_a_few():
+    p = paths("newton_lbfgs")
+    dist = {k: np.hypot(*v.T) for k, v in p.items()}
+    assert dist["newton"][1] == 0.0 and np.all(dist["newton"][1:] == 0.0)
+    assert dist["lbfgs"][5] < 0.002 and dist["lbfgs"][4] > 0.002
+    assert dist["lbfgs"][7] < 3e-5 and dist["lbfgs"][6] > 3e-5
+    assert np.all(p["lbfgs"][7:] == p["lbfgs"][7])  # standing still from step 7
+    assert 0.01 < dist["sgd"][-1] < 0.015 and 0.25 < dist["adam"][-1] < 0.27
+
+
+def test_sam_prefers_the_flat_minimum():
+    p = paths("sam_flat")
+    narrow, wide = (-1.0, 0.0), (1.0, 0.0)
+    assert settled_by(p["sgd"], narrow, 0.05) == 49
+    assert np.hypot(*(p["sam"] - narrow).T).min() > 0.5
+    assert settled_by(p["sam"], wide, 0.05) == 185
+
+
+def test_on_a_vector_muon_is_normalized_nesterov_momentum():
+    body = request_from_query(preset("muon_vector").query)
+    run = core.trajectory(body["surface"], "muon", body["start"], body["steps"], body["runs"][0]["hyperparameters"])
+    lr = body["runs"][0]["hyperparameters"]["lr"]
+    steps = np.diff(run.points, axis=0)
+    length = np.hypot(*steps.T) / lr
+    assert length.min() >= 0.68 and length.max() <= 0.72
+    # torch's Muon: buf = lerp(buf, g, 1 - mu); Nesterov update = lerp(g, buf, mu).
+    mu, buf = 0.95, np.zeros(2)
+    for k, g in enumerate(run.gradients):
+        buf = buf + (1 - mu) * (g - buf)
+        nesterov = g + mu * (buf - g)
+        cos = -steps[k] @ nesterov / (np.hypot(*steps[k]) * np.hypot(*nesterov))
+        assert cos > 0.9999, k
+    p = paths("muon_vector")
+    assert settled_by(p["nesterov"], (0, 0), 0.01) == 140
+    last = np.hypot(*np.diff(p["muon"][-31:], axis=0).T)
+    assert last.min() > 0.013  # its last steps are as long as its first
+
+
+def turned(angle: float, points):
+    a = math.radians(angle)
+    rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+    return np.asarray(points) @ rot.T
+
+
+def test_which_optimizers_care_which_way_the_valley_points():
+    body = request_from_query(preset("rotated_valley").query)
+    angle = body["surface"]["angle"]
+    np.testing.assert_allclose(body["start"], turned(angle, [-1.5, 1.0]), atol=1e-8)
+    back = tuple(turned(-angle, body["start"]))
+    unturned = {**body["surface"], "angle": 0.0}
+    for run in body["runs"]:
+        opt, hp = run["optimizer"], run["hyperparameters"]
+        here = core.trajectory(body["surface"], opt, body["start"], body["steps"], hp).points
+        there = turned(angle, core.trajectory(unturned, opt, back, body["steps"], hp).points)
+        gap = np.abs(here - there).max()
+        if opt == "adam":
+            assert gap > 0.1, "Adam's path should change shape with the angle"
+        else:
+            assert gap < 1e-9, f"{opt}'s path should only turn with the valley ({gap:.2g})"

@@ -380,6 +380,7 @@ def lookahead(x, g, t, lr, hp, s):
     if t % hp["k"] == 0:
         s["slow"] = _lerp(x, s["slow"], 1 - hp["alpha"])
         x = s["slow"].copy()
+    return x
 
 
 @_optimizer

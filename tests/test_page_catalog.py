@@ -81,3 +81,28 @@ def test_extra_points_are_drawn_where_the_run_keeps_them_when_asked(page):
     np.testing.assert_allclose([extra[0]["x"][0], extra[0]["y"][0]], run.state["ascent"][k - 1], rtol=1e-12)
     assert extra[0]["marker"]["symbol"] == "diamond-open"
     assert page.errors == []
+
+
+NEW = [s.id for s in core.OPTIMIZERS.values() if s.whole or s.package is not None]
+
+
+def test_every_modern_optimizer_runs_on_the_page_as_in_the_core(page):
+    """The whole-vector kernels and the optimizers matched to other packages, ticked together, drawn as computed."""
+    steps = 40
+    query = f"surface=beale&start=1,1.5&steps={steps}&opt={','.join(NEW)}&autoplay=0"
+    open_page(page, query)
+    page.keyboard.press("End")
+    page.wait_for_function(f"() => Number(document.getElementById('scrubber').value) === {steps}")
+    page.wait_for_timeout(200)
+    drawn = {t["name"]: t for t in page.evaluate(PLOT_TRACES_JS, "contour-fg") if t.get("mode") == "lines"}
+    (x0, x1), (y0, y1) = core.SURFACES["beale"].domain
+    for opt in NEW:
+        spec = core.OPTIMIZERS[opt]
+        run = core.trajectory("beale", opt, (1.0, 1.5), steps)
+        line = drawn.get(spec.label)
+        assert line is not None, f"{opt} is not drawn (lines: {sorted(drawn)})"
+        inside = np.all((run.points >= (x0, y0)) & (run.points <= (x1, y1)), axis=1)
+        n = int(np.argmin(inside)) if not inside.all() else len(run.points)
+        assert len(line["x"]) >= n > 1, opt
+        np.testing.assert_allclose(np.c_[line["x"], line["y"]][:n], run.points[:n], rtol=1e-12, atol=1e-12, err_msg=opt)
+    assert page.errors == []

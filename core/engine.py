@@ -531,9 +531,14 @@ def _params(field: str, given: dict | None, specs: tuple[Hyperparameter, ...]) -
 
 
 def optimizer_spec(name) -> OptimizerSpec:
-    """A registry optimizer by id, or a spec already made (e.g. by core.external.load); never imports anything."""
+    """A registry optimizer by id, a class an operator offered (core.external.offer), or a spec already made.
+
+    Never imports anything: a name no one offered is unknown, whatever module it names.
+    """
     if isinstance(name, OptimizerSpec):
         return name
+    if isinstance(name, str) and name in _external.OFFERED:
+        return _external.OFFERED[name]
     if not isinstance(name, str) or name not in OPTIMIZERS:
         raise InvalidInput("optimizer", f"unknown optimizer {name!r}; allowed: {', '.join(OPTIMIZERS)}")
     return OPTIMIZERS[name]

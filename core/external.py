@@ -51,6 +51,21 @@ def is_external(name) -> bool:
     return isinstance(name, str) and ":" in name
 
 
+# Classes an operator chose to offer (a server setting, the CLI's own arguments), by name. Requests may
+# name these and no others: `core.engine.optimizer_spec` looks names up here and imports nothing.
+OFFERED: dict[str, OptimizerSpec] = {}
+
+
+def offer(names) -> list[OptimizerSpec]:
+    """Load each "module:Class" in `names` and offer it to later look-ups by name; returns their specs."""
+    specs = []
+    for name in names:
+        spec = OFFERED.get(name) or load(name)
+        OFFERED[name] = spec
+        specs.append(spec)
+    return specs
+
+
 def load(name: str) -> OptimizerSpec:
     """The spec of the optimizer class `module:Class`, importing its module."""
     if not isinstance(name, str) or not _NAME.match(name):

@@ -99,3 +99,20 @@ def test_sweeps_take_registry_optimizers_only():
     spec = core.engine.load_optimizer("torch.optim:Adam")
     with pytest.raises(InvalidInput, match="sweeps take registry optimizers"):
         core.sweep("rosenbrock", spec, (0.0, 0.0), 3, {"lr": [0.1], "beta1": [0.9]})
+
+
+def test_an_offered_class_is_known_by_name_and_nothing_else_is():
+    from core import external
+
+    try:
+        specs = external.offer(["custom_optimizers:SignDescent"])
+        assert optimizer_spec("custom_optimizers:SignDescent") is specs[0]
+        run = core.Run("quadratic", "custom_optimizers:SignDescent", (1.0, 1.0), 5, {"lr": 0.01})
+        run.advance(5)
+        assert run.result().points.shape == (6, 2)
+        with pytest.raises(InvalidInput, match="unknown optimizer"):
+            optimizer_spec("custom_optimizers:NotAnOptimizer")
+    finally:
+        external.OFFERED.clear()
+    with pytest.raises(InvalidInput, match="unknown optimizer"):
+        optimizer_spec("custom_optimizers:SignDescent")

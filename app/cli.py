@@ -67,7 +67,8 @@ def _serve(args) -> int:
 
 def _worker(args) -> int:
     """An rq worker for the export queue: one job at a time, each in a work horse forked for it."""
-    from app.exports import get_export_settings, get_jobs
+    from app.exports.jobs import get_jobs
+    from app.settings import get_export_settings
 
     settings = get_export_settings()
     if not settings.redis_url:
@@ -149,9 +150,9 @@ def _export(args) -> int:
     import time
     from pathlib import Path
 
-    from app import render
-    from app.api import Invalid
-    from app.exports import options_for, scene_from_state
+    from app.exports.formats import FORMATS, check, export
+    from app.exports.link import options_for, scene_from_state
+    from app.services.validation import Invalid
     from app.settings import get_settings
     from core import InvalidInput
 
@@ -160,8 +161,8 @@ def _export(args) -> int:
     if out.is_dir():
         parser.error(f"--out {out}: is a directory; give a file name such as {out / 'gradscape.gif'}")
     fmt = args.format or out.suffix.lstrip(".").lower()
-    if fmt not in render.FORMATS:
-        parser.error(f"--format: give one of {', '.join(render.FORMATS)}, or an --out ending in one of them")
+    if fmt not in FORMATS:
+        parser.error(f"--format: give one of {', '.join(FORMATS)}, or an --out ending in one of them")
     if not out.parent.is_dir():
         parser.error(f"--out {out}: the directory {out.parent} does not exist")
     if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
@@ -178,7 +179,7 @@ def _export(args) -> int:
     try:
         opts = options_for(display, fmt, args.view, frames=args.frames, fps=args.fps, width=args.width,
                            height=args.height, step=args.step)
-        render.check(scene, opts)
+        check(scene, opts)
     except InvalidInput as exc:
         parser.error(f"--{exc.field}: {exc.reason}")
 
@@ -191,7 +192,7 @@ def _export(args) -> int:
 
     t0 = time.perf_counter()
     try:
-        render.export(scene, opts, out, progress)
+        export(scene, opts, out, progress)
     except Exception as exc:  # a teacher needs the reason in one line, not a traceback
         if show:
             print(file=sys.stderr)
@@ -254,7 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_export(sub) -> None:
-    from app.render import DEFAULT_SIZE, FORMATS, LIMITS, VIEWS
+    from app.exports.formats import FORMATS
+    from app.exports.options import DEFAULT_SIZE, LIMITS, VIEWS
 
     export = sub.add_parser(
         "export", help="write a state as a GIF, MP4, HTML page, PNG or SVG, as the page's export buttons do",
@@ -273,7 +275,7 @@ def _add_export(sub) -> None:
                         help="start point, the surface's default when omitted; --start=-1,2 for a negative x")
     export.add_argument("--hyper", action="append", metavar="KEY=VALUE",
                         help="a setting as in a shared link, repeatable: adam.lr=0.05, surface.kappa=100, sched=cosine")
-    export.add_argument("--format", choices=FORMATS, help="the file type; taken from --out's extension when omitted")
+    export.add_argument("--format", choices=tuple(FORMATS), help="the file type; taken from --out's extension when omitted")
     export.add_argument("--out", required=True, metavar="FILE", help="where to write")
     export.add_argument("--view", choices=VIEWS, help="the state's view when omitted; contour if it has none")
     lim = {k: f"[{lo}, {hi}]" for k, (lo, hi) in LIMITS.items()}

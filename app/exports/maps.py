@@ -3,7 +3,7 @@
 A link's `map.*` keys are read as static/js/map.js reads them (an unknown or
 missing value falls back the way the page's does, so a link exports what it
 shows), the sweep is validated by the sweep endpoints' own code under this
-server's limits (app.api.plan_sweep, app.explore.plan_basins), computed by
+server's limits (app.services.sweeps: plan_sweep, plan_basins), computed by
 core.sweep_rows and, for basins, labelled by core.classify, as the map streams
 do. `MapData` then holds every cell and colours it exactly as the page does.
 """
@@ -18,8 +18,10 @@ from urllib.parse import parse_qsl, urlencode
 import numpy as np
 
 import core
-from app.api import Invalid, compute_limit, field_loc, parse, plan_sweep
-from app.explore import BasinsRequest, plan_basins
+from app.schemas import BasinsRequest
+from app.services.compute import compute_limit
+from app.services.sweeps import plan_basins, plan_sweep
+from app.services.validation import Invalid, field_loc, parse
 from app.state import link_query, request_from_query
 from core.engine import optimizer_spec, resolve_hyperparameters, resolve_surface
 
@@ -147,7 +149,7 @@ def _state_loc(loc: list, m: MapSettings, prefix: list) -> list:
 def plan(query: str, body: dict, display: dict, settings, prefix=("state",)):
     """The map's settings and its validated sweep (nothing computed): (MapSettings, hp, plan, minima, radius).
 
-    Raises app.api.Invalid naming the link key, under the sweep endpoints' limits.
+    Raises app.services.validation.Invalid naming the link key, under the sweep endpoints' limits.
     """
     prefix = list(prefix)
     m = map_settings(body, display)

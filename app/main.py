@@ -12,14 +12,16 @@ from fastapi import FastAPI
 import core
 from app.http import api, docs, explore, exports, formulas, pages
 from app.http.routing import EXCEPTION_HANDLERS
-from app.middleware import BodyLimit, HeadAsGet, SecurityHeaders, ServerTiming
-from app.services.compute import compute_limiter
+from app.middleware import BodyLimit, HeadAsGet, SecurityHeaders, ServerErrors, ServerTiming
+from app.services.compute import budget, compute_limiter, return_freed_memory
 from app.settings import settings_of
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     compute_limiter(app)
+    budget(app)
+    return_freed_memory()
     # uvicorn binds its socket only after start-up ends, so no request waits for a compile.
     if settings_of(app).warm_on_startup:
         await warm_kernels()
@@ -68,6 +70,7 @@ def create_app() -> FastAPI:
     app.include_router(pages.router)
     app.include_router(docs.router)
     # The last added runs first: time everything, including a refused body.
+    app.add_middleware(ServerErrors)
     app.add_middleware(BodyLimit, fastapi=app)
     app.add_middleware(HeadAsGet)
     app.add_middleware(SecurityHeaders, fastapi=app)

@@ -3,6 +3,7 @@ and the server-timing header the bench reads."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 from fastapi import FastAPI
@@ -10,21 +11,33 @@ from fastapi import FastAPI
 from app.serialize import dumps
 from app.settings import settings_of
 
+log = logging.getLogger("gradscape.api")
 
-class BodyLimit:
-    """Refuse request bodies over max_body_bytes with 413 before anything parses them.
 
-    Checks the declared Content-Length, then counts the bytes as they arrive
-    (a chunked body declares none), and hands the app the body it read.
-    """
+class HTTPMiddleware:
+    """Pure ASGI middleware for HTTP requests (lifespan and websockets pass through): `http` handles each."""
 
-    def __init__(self, app, fastapi: FastAPI):
+    def __init__(self, app, fastapi: FastAPI | None = None):
         self.app = app
         self.fastapi = fastapi
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        await self.http(scope, receive, send)
+
+    async def http(self, scope, receive, send):
+        raise NotImplementedError
+
+
+class BodyLimit(HTTPMiddleware):
+    """Refuse request bodies over max_body_bytes with 413 before anything parses them.
+
+    Checks the declared Content-Length, then counts the bytes as they arrive
+    (a chunked body declares none), and hands the app the body it read.
+    """
+
+    async def http(self, scope, receive, send):
         limit = settings_of(self.fastapi).max_body_bytes
         declared = dict(scope["headers"]).get(b"content-length", b"0")
         body = []
@@ -60,15 +73,35 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
-class ServerTiming:
+class ServerErrors(HTTPMiddleware):
+    """An unexpected exception as a JSON 500 that still passes through the security headers (Starlette's
+    own answer is made outside every middleware); once an answer has started, the connection is closed."""
+
+    async def http(self, scope, receive, send):
+        started = False
+
+        async def watched(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception:
+            log.exception("request failed: %s %s", scope["method"], scope["path"])
+            if started:
+                raise
+            body = dumps({"detail": [{"loc": [], "msg": "internal error; the server has logged it", "type": "internal"}]})
+            await send({"type": "http.response.start", "status": 500, "headers": [
+                (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close")]})
+            await send({"type": "http.response.body", "body": body})
+
+
+class ServerTiming(HTTPMiddleware):
     """Add `server-timing: app;dur=<ms>`: the time from request to response headers, for the bench."""
 
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
+    async def http(self, scope, receive, send):
         t0 = time.perf_counter()
 
         async def timed(message):
@@ -80,14 +113,11 @@ class ServerTiming:
         await self.app(scope, receive, timed)
 
 
-class HeadAsGet:
+class HeadAsGet(HTTPMiddleware):
     """Answer HEAD wherever GET is answered (FastAPI registers GET alone): the GET's headers, no body."""
 
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["method"] != "HEAD":
+    async def http(self, scope, receive, send):
+        if scope["method"] != "HEAD":
             return await self.app(scope, receive, send)
 
         async def headers_only(message):
@@ -106,20 +136,14 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline';
        "{ancestors}")
 
 
-class SecurityHeaders:
+class SecurityHeaders(HTTPMiddleware):
     """Refuse a Host this server is not, and send CSP, nosniff and Referrer-Policy with every answer.
 
     Plotly.js sets inline styles, hence style-src 'unsafe-inline'; no page runs an inline script.
     Only /embed may be framed (by `frame_ancestors`, any site by default: slides embed it).
     """
 
-    def __init__(self, app, fastapi: FastAPI):
-        self.app = app
-        self.fastapi = fastapi
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
+    async def http(self, scope, receive, send):
         settings = settings_of(self.fastapi)
         host = host_name(dict(scope["headers"]).get(b"host", b"").decode("latin-1"))
         if not host_allowed(host, settings.trusted_host_list()):

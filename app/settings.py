@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     max_formula_depth: int = Field(32, ge=1, le=32, description="nesting depth of a typed formula")
     max_formula_nodes: int = Field(200, ge=1, le=200, description="numbers, names and operations in a typed formula")
     warm_on_startup: bool = Field(True, description="compile or load every kernel before accepting requests")
+    # One stream of 24 runs x 100,000 steps holds ~270 MB (Adam) until its client has read it all; a client
+    # that never reads would hold it for good, and twenty of them took a server to 3.2 GB.
+    max_request_memory_mb: int = Field(320, ge=1, description="memory one request's computation may hold "
+                                       "(estimated from its size before anything is allocated)")
+    max_compute_memory_mb: int = Field(448, ge=1, description="memory all computations of one server process "
+                                       "may hold at once; a request past it waits for memory to come free")
     compute_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1,
                                  description="worker threads computing and writing answers at once")
     # A thread hop, and the GIL handoffs around it, cost more than a small answer's own work: with 50

@@ -7,13 +7,14 @@ link the same way while computing nothing.
 
 from __future__ import annotations
 
+import math
 from urllib.parse import parse_qs
 
 from app.exports import maps
 from app.exports.formats import make_options
 from app.exports.options import MAP, VIEWS, Options
 from app.exports.scene import Scene
-from app.services.compute import compute_limit, run_all
+from app.services.compute import Work, run_all
 from app.services.trajectories import build_runs
 from app.services.validation import Invalid, field_loc
 from app.settings import Settings
@@ -37,8 +38,7 @@ def scene_from_state(query: str, settings: Settings, prefix=("state",),
         return maps.compute(query, body, display, settings, prefix, seconds), display
     _need_runs(body, prefix)
     runs = build_runs(body, settings, prefix)
-    if not run_all(runs, float("inf") if seconds is None else seconds):
-        raise compute_limit(settings)
+    run_all(runs, Work(settings, math.inf if seconds is None else seconds))
     # A run whose lr Tune lr chose says so in the legend, as on the page.
     tuned = set(display.get("tuned", "").split(","))
     labels = [f"{run.get('label') or OPTIMIZERS[run['optimizer']].label} (tuned)" if run["optimizer"] in tuned

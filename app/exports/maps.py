@@ -11,7 +11,6 @@ do. `MapData` then holds every cell and colours it exactly as the page does.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode
 
@@ -19,7 +18,7 @@ import numpy as np
 
 import core
 from app.schemas import BasinsRequest
-from app.services.compute import compute_limit
+from app.services.compute import Work
 from app.services.sweeps import plan_basins, plan_sweep
 from app.services.validation import Invalid, field_loc, parse
 from app.state import link_query, request_from_query
@@ -178,8 +177,7 @@ def compute(query: str, body: dict, display: dict, settings, prefix=("state",),
     loss, hit = np.full((nx, ny), np.nan), np.full((nx, ny), np.nan)
     diverged = np.zeros((nx, ny), dtype=bool)
     basin = np.full((nx, ny), core.explore.NOT_CONVERGED, dtype=np.int64) if minima is not None else None
-    t0 = time.perf_counter()
-    limit = math.inf if seconds is None else seconds
+    work = Work(settings, math.inf if seconds is None else seconds)
     for rows in core.sweep_rows(sweep):
         if rows.row1 > rows.row0:
             s = slice(rows.row0, rows.row1)
@@ -188,8 +186,7 @@ def compute(query: str, body: dict, display: dict, settings, prefix=("state",),
             diverged[s] = rows.diverged
             if basin is not None:
                 basin[s] = core.classify(rows.final_points, minima, radius)
-        if time.perf_counter() - t0 > limit:
-            raise compute_limit(settings)
+        work.check()
     spec, params = resolve_surface(body["surface"])
     full = resolve_hyperparameters(sweep.optimizer, hp)
     current = tuple(float(body["start"][a.start]) if a.start is not None else float(full[a.name]) for a in (m.x, m.y))

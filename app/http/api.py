@@ -18,10 +18,12 @@ from app.schemas import (
 )
 from app.serialize import JSONBytes
 from app.services.catalog import SURFACE_PARAMS, grid_json, registry
-from app.services.compute import NDJSONResponse, in_pool, ndjson_stream, stream_stats
+from app.services.compute import (
+    NDJSONResponse, in_pool, json_answer, ndjson_stream, reserve, stream_stats,
+)
 from app.services.sweeps import plan_sweep, sweep_blocks, sweep_meta
 from app.services.trajectories import (
-    Interleave, answers_in_place, build_runs, header, label_of, trajectories_json, trajectory_rounds,
+    Interleave, answers_in_place, build_runs, header, label_of, run_memory, trajectories_json, trajectory_rounds,
 )
 from app.services.validation import Invalid, field_loc, limited
 from app.settings import SettingsDep
@@ -72,11 +74,9 @@ async def surface_grid(request: Request, name: SurfaceName, query: Annotated[Gri
 async def trajectories(request: Request, body: TrajectoryRequest, settings: SettingsDep) -> Response:
     """Every run's whole trajectory, with the learning rates and optimizer state the inspector shows."""
     if answers_in_place(body, settings):
-        data = trajectories_json(body, settings)
-    else:
-        data = await in_pool(request, trajectories_json, body, settings)
-    return Response(data, media_type="application/json")
-
+        return Response(trajectories_json(body, settings), media_type="application/json")
+    with await reserve(request, settings, run_memory(body, settings), ["body", "steps"], "these runs"):
+        return await json_answer(request, settings, trajectories_json, body, settings)
 
 
 @router.post("/trajectories/stream", response_class=NDJSONResponse, responses={200: STREAM_DOC, **STREAM_ERRORS})
@@ -89,13 +89,18 @@ async def trajectories_stream(request: Request, body: TrajectoryRequest, setting
     finishes (with `diverged_at` and its point count); finally `done`, or
     `error` with a message if the stream had to stop.
     """
-    runs = await in_pool(request, build_runs, body, settings)
+    lease = await reserve(request, settings, run_memory(body, settings), ["body", "steps"], "these runs")
+    try:
+        runs = await in_pool(request, build_runs, body, settings)
+    except BaseException:
+        lease.release()
+        raise
     meta = {**header(runs), "runs": [
         {"index": i, "optimizer": run.optimizer.id, **label_of(run), "hyperparameters": run.hyperparameters}
         for i, run in enumerate(runs)
     ]}
     interleave = Interleave(runs, body.field_names(), body.encoding)
-    return ndjson_stream(request, settings, meta, trajectory_rounds(interleave, settings))
+    return ndjson_stream(request, settings, meta, trajectory_rounds(interleave, settings), lease)
 
 
 @router.post("/sweeps/stream", response_class=NDJSONResponse, responses={200: STREAM_DOC, **STREAM_ERRORS})

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from app.http.routing import ERRORS, STREAM_DOC, STREAM_ERRORS, JSONRoute
 from app.schemas import BasinsRequest, TuneRequest, TuneResponse
 from app.serialize import JSONBytes
-from app.services.compute import NDJSONResponse, in_pool, ndjson_stream
+from app.services.compute import NDJSONResponse, in_pool, json_answer, ndjson_stream
 from app.services.sweeps import basin_blocks, plan_basins, sweep_meta
 from app.services.tune import tune_json
 from app.settings import SettingsDep
@@ -24,8 +24,7 @@ router = APIRouter(prefix="/api", tags=["explore"], default_response_class=JSONB
 async def tune(request: Request, body: TuneRequest, settings: SettingsDep) -> Response:
     """For each optimizer, sweep lr across its range on the same surface, start, steps, schedule and noise,
     and pick the best by the criterion; with noise, each lr is judged by the mean over several seeds."""
-    data = await in_pool(request, tune_json, body, settings)
-    return Response(data, media_type="application/json")
+    return await json_answer(request, settings, tune_json, body, settings)
 
 
 @router.post("/basins/stream", response_class=NDJSONResponse, responses={200: STREAM_DOC, **STREAM_ERRORS})

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 
 from app.schemas import ErrorResponse
-from app.services.compute import NDJSON
+from app.services.compute import NDJSON, Busy
 from app.services.validation import Invalid, clean_errors, error_response
 
 
@@ -77,12 +77,20 @@ async def validation_handler(request: Request, exc: RequestValidationError) -> R
     return error_response(422, clean_errors(exc.errors()))
 
 
-EXCEPTION_HANDLERS = {Invalid: invalid_handler, RequestValidationError: validation_handler}
-ERRORS = {
-    413: {"model": ErrorResponse, "description": "past a size limit: body bytes, computation time or answer size"},
-    422: {"model": ErrorResponse, "description": "the field that is wrong and why"},
-}
+async def busy_handler(request: Request, exc: Busy) -> Response:
+    response = error_response(503, [{"loc": [], "msg": str(exc), "type": "busy"}])
+    response.headers["retry-after"] = "5"
+    return response
 
+
+EXCEPTION_HANDLERS = {Invalid: invalid_handler, RequestValidationError: validation_handler, Busy: busy_handler}
+ERRORS = {
+    413: {"model": ErrorResponse, "description": "past a size limit: body bytes, computation time, memory or "
+          "answer size"},
+    422: {"model": ErrorResponse, "description": "the field that is wrong and why"},
+    503: {"model": ErrorResponse, "description": "the server's computations hold all the memory it allows; "
+          "try again after Retry-After seconds"},
+}
 
 
 # The errors of a stream route come before any line, as ordinary JSON.

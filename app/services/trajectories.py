@@ -5,7 +5,7 @@ from __future__ import annotations
 import core
 from app.schemas import TrajectoryRequest
 from app.serialize import FIELDS, Encoding, dumps, encode_arrays, ndjson
-from app.services.compute import compute_limit, run_all
+from app.services.compute import Work, run_all
 from app.services.validation import Invalid, check_formula, limited, parse, start_of
 from app.settings import Settings, get_settings
 
@@ -36,6 +36,22 @@ def build_runs(body: TrajectoryRequest | dict, settings: Settings | None = None,
 
 
 
+# Bytes a Run holds per step: its point (2 floats), loss, gradient (2), lr, and 2 floats per state slot.
+BYTES_PER_STEP = 8 * (2 + 1 + 2 + 1)
+BYTES_PER_SLOT_STEP = 8 * 2
+
+
+def run_memory(body: TrajectoryRequest, settings: Settings) -> int:
+    """The bytes the request's runs will hold once built (core.Run allocates every step's arrays up
+    front), estimated before anything is allocated; 0 for a request validation will refuse anyway, so
+    it gets that 422 rather than a 413."""
+    steps = body.steps
+    if type(steps) is not int or not 1 <= steps <= settings.max_steps or len(body.runs) > settings.max_runs:
+        return 0
+    slots = sum(max(1, len(core.OPTIMIZERS[spec.optimizer.value].state)) for spec in body.runs)
+    return (steps + 1) * (len(body.runs) * BYTES_PER_STEP + slots * BYTES_PER_SLOT_STEP)
+
+
 def label_of(run: core.Run) -> dict:
     """A run's own name, when its request gave one."""
     label = getattr(run, "label", None)
@@ -48,16 +64,18 @@ def header(runs: list[core.Run]) -> dict:
             "steps": first.steps}
 
 
-def trajectories_json(body: TrajectoryRequest, settings: Settings) -> bytes:
-    """The whole non-streamed answer, as bytes."""
-    runs = build_runs(body, settings)
-    total = len(runs) * runs[0].steps
-    if total > settings.max_answer_steps:
-        raise Invalid(["body"], f"{len(runs)} runs x {runs[0].steps} steps = {total} steps is more than the limit of "
+def trajectories_json(body: TrajectoryRequest, settings: Settings, work: Work | None = None) -> bytes:
+    """The whole non-streamed answer, as bytes; a request past the answer's size is refused before any run
+    is allocated, and `work` stops it between blocks of steps."""
+    steps = body.steps
+    valid = type(steps) is int and 1 <= steps <= settings.max_steps and len(body.runs) <= settings.max_runs
+    if valid and len(body.runs) * steps > settings.max_answer_steps:
+        total = len(body.runs) * steps
+        raise Invalid(["body"], f"{len(body.runs)} runs x {steps} steps = {total} steps is more than the limit of "
                       f"{settings.max_answer_steps} for one answer; /api/trajectories/stream streams it",
                       type="limit_exceeded", status=413)
-    if not run_all(runs, settings.max_compute_seconds):
-        raise compute_limit(settings)
+    runs = build_runs(body, settings)
+    run_all(runs, work or Work(settings))
     fields = body.field_names()
     return dumps({**header(runs), "runs": [
         {"optimizer": run.optimizer.id, **label_of(run), "hyperparameters": run.hyperparameters,

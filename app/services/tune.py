@@ -5,24 +5,27 @@ from __future__ import annotations
 import core
 from app.schemas import TuneRequest
 from app.serialize import dumps
-from app.services.compute import compute_limit
-from app.services.validation import Invalid, field_loc, limited, parse, start_of
+from app.services.compute import Work
+from app.services.validation import Invalid, field_loc, limited, parse, start_of, whole_number
 from app.settings import Settings
-from core.explore import TimeLimitExceeded
 
 
-def tune_json(body: TuneRequest, settings: Settings) -> bytes:
-    """Validate, tune within the time limit and write the answer; raises Invalid."""
+def tune_json(body: TuneRequest, settings: Settings, work: Work | None = None) -> bytes:
+    """Validate, tune and write the answer; raises Invalid, and stops between the sweeps' pieces once
+    `work` (the time limit, or the client leaving) says so."""
+    work = work or Work(settings)
     prefix = ["body"]
     request = parse(TuneRequest, body, prefix)
     if len(request.optimizers) > settings.max_runs:
         raise Invalid([*prefix, "optimizers"], f"{len(request.optimizers)} optimizers is more than the limit of "
                       f"{settings.max_runs} per request")
     steps = limited("steps", request.steps, 1, settings.max_sweep_steps, prefix)
-    num = limited("num", request.num, 2, settings.max_sweep_cells, prefix)
+    num = whole_number("num", request.num, 2, settings.max_sweep_cells, prefix)
     seeds = request.seeds
     noisy = request.noise is not None and request.noise.sigma not in (0, 0.0, None)
-    cells = num * len(request.optimizers) * (seeds if noisy and isinstance(seeds, int) else 1)
+    if noisy:  # its range is core's to check
+        seeds = whole_number("seeds", seeds, -(2**63), 2**63, prefix)
+    cells = num * len(request.optimizers) * (seeds if noisy else 1)
     if cells > settings.max_sweep_cells:
         raise Invalid([*prefix, "num"], f"{num} learning rates x {len(request.optimizers)} optimizers"
                       f"{f' x {seeds} seeds' if noisy else ''} = {cells} runs is more than the limit of "
@@ -34,10 +37,8 @@ def tune_json(body: TuneRequest, settings: Settings) -> bytes:
             {spec.optimizer.value: spec.hyperparameters for spec in request.optimizers},
             None if request.schedule is None else request.schedule.as_core(),
             None if request.noise is None else request.noise.as_core(), request.seed, num, request.criterion,
-            request.tol, seeds, request.lr_range, time_limit=settings.max_compute_seconds,
+            request.tol, request.seeds, request.lr_range, check=work.check,
         )
-    except TimeLimitExceeded:
-        raise compute_limit(settings) from None
     except core.InvalidInput as e:
         loc = field_loc(e.field)
         # core names an optimizer's settings by its id; the request, by its place in the list.

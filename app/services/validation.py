@@ -95,6 +95,16 @@ def limited(field: str, value, low: int, high: int, prefix: list):
     return value
 
 
+def whole_number(field: str, value, low: int, high: int, prefix: list) -> int:
+    """value as an int within this server's range, for a number the server computes with before core sees it
+    (as core reads one: 2 and 2.0 are whole, "2", 2.5, true and null are not); raises Invalid naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        shown = value if isinstance(value, (int, float)) else repr(value)[:40]
+        raise Invalid([*prefix, *field_loc(field)], f"{field} = {shown} is not a whole number")
+    return int(limited(field, value, low, high, prefix))
+
+
 def parse(model: type[BaseModel], body, prefix: list):
     if isinstance(body, model):
         return body

@@ -65,23 +65,44 @@ def _serve(args) -> int:
     return 0
 
 
+WORKER_RETRY_SECONDS = 1.0
+
+
 def _worker(args) -> int:
     """An rq worker for the export queue: one job at a time, each in a work horse forked for it."""
-    from app.exports.jobs import get_jobs
     from app.settings import get_export_settings
 
     settings = get_export_settings()
     if not settings.redis_url:
         args.parser.error("set GRADSCAPE_REDIS_URL (e.g. redis://localhost:6379/0): the worker takes its jobs "
                           "from Redis, and the servers must use the same URL and GRADSCAPE_EXPORT_DIR")
-    from rq import Worker
+    import time
+
+    from redis import Redis
+    from redis.exceptions import ConnectionError, TimeoutError
+    from rq import Queue, Worker
 
     import core
+    from app.exports.jobs import QUEUE
 
     core.warm()  # before the first fork, so no work horse compiles a kernel
-    store = get_jobs()
-    Worker([store.queue], connection=store.redis, name=args.name).work(logging_level=args.log_level.upper())
-    return 0
+    waiting = False
+    while True:
+        # A connection of its own, without the servers' short socket timeout: a worker blocks on the
+        # queue for minutes at a time. When Redis goes away the worker waits for it and starts again.
+        redis = Redis.from_url(settings.redis_url)
+        try:
+            redis.ping()
+            waiting = False
+            Worker([Queue(QUEUE, connection=redis)], connection=redis, name=args.name).work(
+                logging_level=args.log_level.upper())
+            return 0
+        except (ConnectionError, TimeoutError) as exc:
+            if not waiting:
+                print(f"gradscape worker: Redis at {settings.redis_url} does not answer ({type(exc).__name__}); "
+                      "waiting for it", file=sys.stderr, flush=True)
+            waiting = True
+            time.sleep(WORKER_RETRY_SECONDS)
 
 
 _HYPER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?=\S+")

@@ -14,7 +14,9 @@ from app.http import api, docs, explore, exports, formulas, pages
 from app.http.routing import EXCEPTION_HANDLERS
 from app.middleware import BodyLimit, HeadAsGet, SecurityHeaders, ServerErrors, ServerTiming
 from app.services.compute import budget, compute_limiter, return_freed_memory
-from app.settings import settings_of
+from app.exports.jobs import current_jobs
+from app.exports.stores import unreachable_errors
+from app.settings import get_export_settings, settings_of
 
 
 @asynccontextmanager
@@ -25,7 +27,26 @@ async def lifespan(app: FastAPI):
     # uvicorn binds its socket only after start-up ends, so no request waits for a compile.
     if settings_of(app).warm_on_startup:
         await warm_kernels()
-    yield
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(housekeeping)
+        yield
+        tg.cancel_scope.cancel()
+
+
+async def housekeeping() -> None:
+    """Remove expired export jobs and files on a timer, in anyio's default threads (never the compute
+    pool); a store that does not answer is tried again next time."""
+    log = logging.getLogger("gradscape.exports")
+    while True:
+        settings = get_export_settings()
+        await anyio.sleep(settings.housekeeping_seconds)
+        store = await anyio.to_thread.run_sync(current_jobs)
+        if store is None:
+            continue
+        try:
+            await anyio.to_thread.run_sync(store.housekeeping, settings.keep_seconds)
+        except unreachable_errors():
+            log.warning("the export job store is unreachable; expired exports are removed once it answers")
 
 
 COMPILE_NOTICE_SECONDS = 1.0  # loading cached kernels takes well under this; compiling takes 15-60 s
@@ -59,7 +80,7 @@ def create_app() -> FastAPI:
         summary="Gradient-descent optimizers stepping across 2-D loss surfaces, exactly as torch.optim steps them.",
         version="0.1.0",
         lifespan=lifespan,
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers={**EXCEPTION_HANDLERS, **exports.STORE_ERRORS},
         docs_url=None,  # app/http/docs.py serves both from this server, not a CDN
         redoc_url=None,
     )

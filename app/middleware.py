@@ -145,10 +145,14 @@ class SecurityHeaders(HTTPMiddleware):
 
     async def http(self, scope, receive, send):
         settings = settings_of(self.fastapi)
-        host = host_name(dict(scope["headers"]).get(b"host", b"").decode("latin-1"))
-        if not host_allowed(host, settings.trusted_host_list()):
-            body = dumps({"detail": [{"loc": ["header", "host"], "type": "untrusted_host", "msg":
-                         f"this server does not answer to the host {host[:100]!r}; add it to GRADSCAPE_TRUSTED_HOSTS"}]})
+        given = [v for k, v in scope["headers"] if k == b"host"]
+        host = host_name(given[0].decode("latin-1") if given else "")
+        # Two Host headers are a request smuggled past whatever read the other one (a proxy, a cache).
+        msg = f"a request names its host once; this one has {len(given)} Host headers" if len(given) > 1 else \
+            None if host_allowed(host, settings.trusted_host_list()) else \
+            f"this server does not answer to the host {host[:100]!r}; add it to GRADSCAPE_TRUSTED_HOSTS"
+        if msg is not None:
+            body = dumps({"detail": [{"loc": ["header", "host"], "type": "untrusted_host", "msg": msg}]})
             await send({"type": "http.response.start", "status": 400, "headers": [
                 (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
             await send({"type": "http.response.body", "body": body})

@@ -129,6 +129,8 @@ class ExportSettings(BaseSettings):
     max_per_client: int = Field(2, ge=1, description="jobs one client (address) may have waiting or running")
     max_memory_mb: int = Field(3072, ge=0, description="address space of the process making one export; 0: no cap")
     job_seconds: int = Field(600, ge=1, description="time one export may take in a `gradscape worker`")
+    housekeeping_seconds: float = Field(60.0, gt=0, description="how often expired jobs and their files are "
+                                        "removed, whether or not anyone exports")
     stale_seconds: float = Field(30.0, gt=0, description="silence after which a started job's process is taken "
                                  "for dead and the job reported failed")
     dir: str | None = Field(None, description="directory of the files and, without Redis, of the job database; "

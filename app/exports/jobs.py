@@ -31,14 +31,13 @@ import os
 import resource
 import threading
 import time
-import uuid
 from dataclasses import asdict
 from pathlib import Path
 
 from app.exports.formats import export
 from app.exports.link import scene_from_state
 from app.exports.options import Options
-from app.exports.stores import ACTIVE, RedisRecords, SqliteRecords
+from app.exports.stores import ACTIVE, RedisRecords, SqliteRecords, unreachable_errors
 from app.services.validation import Invalid
 from app.settings import get_export_settings, get_settings
 from core import InvalidInput
@@ -155,6 +154,9 @@ class LocalRunner:
 # --- the queue ---------------------------------------------------------------------------
 
 QUEUE = "gradscape-exports"
+STORE_TIMEOUT = 3.0  # seconds a Redis command may take before the store counts as unreachable
+NO_WORKER = "no export worker is running; it starts when one does (`gradscape worker`)"
+RESTARTED = "was lost when the job store restarted (its data went with it); export it again"
 
 
 def rq_make(job_id: str) -> None:
@@ -186,7 +188,8 @@ class JobStore:
             from redis import Redis
             from rq import Queue
 
-            self.redis = Redis.from_url(redis_url)
+            # A dead or paused Redis answers nothing: give up after a few seconds and say so (503).
+            self.redis = Redis.from_url(redis_url, socket_timeout=STORE_TIMEOUT, socket_connect_timeout=STORE_TIMEOUT)
             self.records = RedisRecords(self.redis)
             self.queue = Queue(QUEUE, connection=self.redis)
             self.runner = None
@@ -210,7 +213,7 @@ class JobStore:
             if len(rows) >= settings.max_jobs:
                 raise Busy(f"{len(rows)} exports are in progress, the limit is {settings.max_jobs}; "
                            "try again in a minute")
-            job_id = uuid.uuid4().hex
+            job_id = self.records.new_id()
             now = time.time()
             row = {"id": job_id, "client": client, "state": state, "options": json.dumps(asdict(opts)),
                    "status": "queued", "progress": 0.0, "message": None, "filename": filename,
@@ -259,6 +262,8 @@ class JobStore:
             ahead = sum(r["status"] == "queued" and r["created"] < row["created"] for r in self.records.all())
             message = "waiting: next in line" if ahead == 0 else \
                 f"waiting: {ahead} export{'s' if ahead > 1 else ''} before it"
+            if self.workers() == 0:
+                message = f"{message}; {NO_WORKER}"
         return {"id": row["id"], "status": "running" if row["status"] in ACTIVE else row["status"],
                 "progress": round(float(row["progress"] or 0.0), 4), "message": message, "filename": row["filename"]}
 
@@ -277,6 +282,48 @@ class JobStore:
         self.records.delete(row["id"])
         Path(row["path"]).unlink(missing_ok=True)
 
+    def sweep_files(self, keep_seconds: float) -> None:
+        """Delete files no kept job names (their rows expired, or went with a store that restarted) once
+        older than keep_seconds; a file being written is younger than that or named by its job."""
+        named = {Path(r["path"]).name for r in self.records.all()}
+        cutoff = time.time() - keep_seconds
+        for f in self.directory.iterdir():
+            if f.is_file() and not f.name.startswith(".jobs.sqlite3") and f.name not in named:
+                try:
+                    if f.stat().st_mtime < cutoff:
+                        f.unlink()
+                except FileNotFoundError:
+                    pass
+
+    def workers(self) -> int:
+        """Processes that make this store's jobs and are alive now."""
+        if self.runner is not None:
+            return int(self.runner.thread.is_alive())
+        # rq's index of workers (a set) is written once, when a worker starts: after Redis restarts empty a
+        # worker that reconnected is missing from it. Each worker's own key is written on every heartbeat.
+        # A worker that stopped keeps its key a minute longer, marked with its death.
+        keys = [key for key in self.redis.scan_iter(match=b"rq:worker:*", count=1000) if key.count(b":") == 2]
+        with self.redis.pipeline() as p:
+            for key in keys:
+                p.hexists(key, "death")
+            dead = p.execute()
+        return dead.count(False)
+
+    def lost_in_restart(self, job_id: str) -> bool:
+        return self.records.lost_in_restart(job_id)
+
+    def health(self) -> dict:
+        """The store and its workers: {"store": "ok" or "unreachable", "workers": n}."""
+        try:
+            return {"store": "ok", "workers": self.workers()}
+        except unreachable_errors():
+            return {"store": "unreachable", "workers": None}
+
+    def housekeeping(self, keep_seconds: float) -> None:
+        """Expired jobs and files removed, on a timer rather than only when the next export comes."""
+        self.prune(keep_seconds)
+        self.sweep_files(keep_seconds)
+
 
 class Busy(Exception):
     """A job refused for now: the client's share or the store is full (429)."""
@@ -289,6 +336,23 @@ class _Named:
 
 _jobs: JobStore | None = None
 _jobs_lock = threading.Lock()
+
+
+def export_health() -> dict:
+    """The export store and its workers as /api/health reports them: "ready" when the store answers and a
+    worker is alive, "degraded" when either fails, "idle" before this process has a store at all."""
+    store = current_jobs()
+    if store is None:
+        return {"status": "idle", "store": None, "workers": None}
+    found = store.health()
+    ready = found["store"] == "ok" and found["workers"] > 0
+    return {"status": "ready" if ready else "degraded", **found}
+
+
+def current_jobs() -> JobStore | None:
+    """This process's store if it has one, or should (a shared directory or Redis is configured)."""
+    settings = get_export_settings()
+    return _jobs if _jobs is not None or not (settings.dir or settings.redis_url) else get_jobs()
 
 
 def get_jobs() -> JobStore:

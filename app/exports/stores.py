@@ -10,12 +10,22 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+import uuid
 from pathlib import Path
 
 ACTIVE = ("queued", "started")
 FIELDS = ("id", "client", "state", "options", "status", "progress", "message", "filename", "media_type", "path",
           "created", "started", "finished", "beat")
 
+
+
+def unreachable_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean the store did not answer."""
+    try:
+        from redis.exceptions import ConnectionError, TimeoutError
+    except ImportError:
+        return (sqlite3.OperationalError,)
+    return (ConnectionError, TimeoutError, sqlite3.OperationalError)
 
 
 class SqliteRecords:
@@ -62,14 +72,38 @@ class SqliteRecords:
                                "RETURNING *", (now, now)).fetchone()
         return None if found is None else dict(found)
 
+    def new_id(self) -> str:
+        return uuid.uuid4().hex
+
+    def lost_in_restart(self, job_id: str) -> bool:
+        """The file beside the rows keeps them: a restart loses none."""
+        return False
+
 
 class RedisRecords:
-    """Job rows as Redis hashes, with a sorted set of every kept job by creation time."""
+    """Job rows as Redis hashes, with a sorted set of every kept job by creation time.
+
+    Redis without persistence comes back from a restart empty. An id starts with the store's epoch, a
+    random key set once in Redis, so a job missing from a store whose epoch has changed is known to
+    have been lost with the data rather than expired.
+    """
 
     INDEX = "gradscape:exports"
+    EPOCH = "gradscape:epoch"
+    EPOCH_CHARS = 8
 
     def __init__(self, redis):
         self.redis = redis
+
+    def epoch(self) -> str:
+        self.redis.set(self.EPOCH, uuid.uuid4().hex[:self.EPOCH_CHARS], nx=True)
+        return self.redis.get(self.EPOCH).decode()
+
+    def new_id(self) -> str:
+        return self.epoch() + uuid.uuid4().hex[self.EPOCH_CHARS:]
+
+    def lost_in_restart(self, job_id: str) -> bool:
+        return len(job_id) == 32 and job_id[:self.EPOCH_CHARS] != self.epoch()
 
     def _key(self, job_id: str) -> str:
         return f"gradscape:export:{job_id}"

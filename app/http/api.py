@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 import core
+from app.exports.jobs import export_health
 from app.http.routing import ERRORS, STREAM_DOC, STREAM_ERRORS, JSONRoute
 from app.schemas import (
     Catalog, GridQuery, GridResponse, Limits, SurfaceName, SweepRequest, TrajectoryRequest, TrajectoryResponse,
@@ -41,8 +43,11 @@ async def catalog(settings: SettingsDep) -> Response:
 
 @router.get("/health")
 async def health(request: Request) -> dict:
-    """Liveness, and how the streams served so far have ended."""
-    return {"status": "ok", "streams": dict(stream_stats(request))}
+    """Liveness ("ok", or "degraded" when the export store or its workers are down), the export store and
+    its workers, and how the streams served so far have ended."""
+    exports = await anyio.to_thread.run_sync(export_health)  # Redis may take seconds to time out
+    return {"status": "degraded" if exports["status"] == "degraded" else "ok", "exports": exports,
+            "streams": dict(stream_stats(request))}
 
 
 _GRID_LOC = {"x_range": "x_min", "x_range[0]": "x_min", "x_range[1]": "x_max",

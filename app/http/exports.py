@@ -18,11 +18,12 @@ from types import SimpleNamespace
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from app.exports.formats import FORMATS, check
-from app.exports.jobs import Busy, JobStore, get_jobs
+from app.exports.jobs import RESTARTED, Busy, JobStore, get_jobs
+from app.exports.stores import unreachable_errors
 from app.exports.link import options_for, read_state, validate_state
 from app.exports.options import DEFAULT_FPS, DEFAULT_MAX_FRAMES, DEFAULT_SIZE, VIEWS
 from app.services.validation import Invalid
@@ -91,8 +92,19 @@ def start_export(request: ExportRequest, http: Request, settings: ExportSettings
 def _status(jobs: JobStore, job_id: str) -> dict:
     status = jobs.status(job_id)
     if status is None:
+        if jobs.lost_in_restart(job_id):
+            raise HTTPException(404, f"export {job_id[:40]!r} {RESTARTED}")
         raise HTTPException(404, f"no export {job_id[:40]!r}; exports are kept for a limited time")
     return status
+
+
+async def store_unreachable(request: Request, exc: Exception) -> JSONResponse:
+    """Redis down, paused or out of reach: say so (503) rather than fail (500)."""
+    return JSONResponse({"detail": "the export job store is unreachable; exports resume when it answers again"},
+                        status_code=503, headers={"retry-after": "10"})
+
+
+STORE_ERRORS = {cls: store_unreachable for cls in unreachable_errors()}
 
 
 @router.get("/{job_id}", response_model=ExportStatus)

@@ -77,22 +77,44 @@ def _serve(args) -> int:
     return 0
 
 
+WORKER_RETRY_SECONDS = 1.0
+
+
 def _worker(args) -> int:
     """An rq worker for the export queue: one job at a time, each in a work horse forked for it."""
-    from app.exports import get_export_settings, get_jobs
+    from app.settings import get_export_settings
 
     settings = get_export_settings()
     if not settings.redis_url:
         args.parser.error("set GRADSCAPE_REDIS_URL (e.g. redis://localhost:6379/0): the worker takes its jobs "
                           "from Redis, and the servers must use the same URL and GRADSCAPE_EXPORT_DIR")
-    from rq import Worker
+    import time
+
+    from redis import Redis
+    from redis.exceptions import ConnectionError, TimeoutError
+    from rq import Queue, Worker
 
     import core
+    from app.exports.jobs import QUEUE
 
     core.warm()  # before the first fork, so no work horse compiles a kernel
-    store = get_jobs()
-    Worker([store.queue], connection=store.redis, name=args.name).work(logging_level=args.log_level.upper())
-    return 0
+    waiting = False
+    while True:
+        # A connection of its own, without the servers' short socket timeout: a worker blocks on the
+        # queue for minutes at a time. When Redis goes away the worker waits for it and starts again.
+        redis = Redis.from_url(settings.redis_url)
+        try:
+            redis.ping()
+            waiting = False
+            Worker([Queue(QUEUE, connection=redis)], connection=redis, name=args.name).work(
+                logging_level=args.log_level.upper())
+            return 0
+        except (ConnectionError, TimeoutError) as exc:
+            if not waiting:
+                print(f"gradscape worker: Redis at {settings.redis_url} does not answer ({type(exc).__name__}); "
+                      "waiting for it", file=sys.stderr, flush=True)
+            waiting = True
+            time.sleep(WORKER_RETRY_SECONDS)
 
 
 _HYPER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?=\S+")
@@ -161,9 +183,9 @@ def _export(args) -> int:
     import time
     from pathlib import Path
 
-    from app import render
-    from app.api import Invalid
-    from app.exports import options_for, scene_from_state
+    from app.exports.formats import FORMATS, check, export
+    from app.exports.link import options_for, scene_from_state
+    from app.services.validation import Invalid
     from app.settings import get_settings
     from core import InvalidInput
 
@@ -172,8 +194,8 @@ def _export(args) -> int:
     if out.is_dir():
         parser.error(f"--out {out}: is a directory; give a file name such as {out / 'gradscape.gif'}")
     fmt = args.format or out.suffix.lstrip(".").lower()
-    if fmt not in render.FORMATS:
-        parser.error(f"--format: give one of {', '.join(render.FORMATS)}, or an --out ending in one of them")
+    if fmt not in FORMATS:
+        parser.error(f"--format: give one of {', '.join(FORMATS)}, or an --out ending in one of them")
     if not out.parent.is_dir():
         parser.error(f"--out {out}: the directory {out.parent} does not exist")
     if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
@@ -190,7 +212,7 @@ def _export(args) -> int:
     try:
         opts = options_for(display, fmt, args.view, frames=args.frames, fps=args.fps, width=args.width,
                            height=args.height, step=args.step)
-        render.check(scene, opts)
+        check(scene, opts)
     except InvalidInput as exc:
         parser.error(f"--{exc.field}: {exc.reason}")
 
@@ -203,7 +225,7 @@ def _export(args) -> int:
 
     t0 = time.perf_counter()
     try:
-        render.export(scene, opts, out, progress)
+        export(scene, opts, out, progress)
     except Exception as exc:  # a teacher needs the reason in one line, not a traceback
         if show:
             print(file=sys.stderr)
@@ -266,7 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_export(sub) -> None:
-    from app.render import DEFAULT_SIZE, FORMATS, LIMITS, VIEWS
+    from app.exports.formats import FORMATS
+    from app.exports.options import DEFAULT_SIZE, LIMITS, VIEWS
 
     export = sub.add_parser(
         "export", help="write a state as a GIF, MP4, HTML page, PNG or SVG, as the page's export buttons do",
@@ -285,7 +308,7 @@ def _add_export(sub) -> None:
                         help="start point, the surface's default when omitted; --start=-1,2 for a negative x")
     export.add_argument("--hyper", action="append", metavar="KEY=VALUE",
                         help="a setting as in a shared link, repeatable: adam.lr=0.05, surface.kappa=100, sched=cosine")
-    export.add_argument("--format", choices=FORMATS, help="the file type; taken from --out's extension when omitted")
+    export.add_argument("--format", choices=tuple(FORMATS), help="the file type; taken from --out's extension when omitted")
     export.add_argument("--out", required=True, metavar="FILE", help="where to write")
     export.add_argument("--view", choices=VIEWS, help="the state's view when omitted; contour if it has none")
     lim = {k: f"[{lo}, {hi}]" for k, (lo, hi) in LIMITS.items()}

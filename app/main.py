@@ -1,4 +1,4 @@
-"""The app factory: routers, error handlers, the body-size limit, and kernels warmed before serving."""
+"""The app factory: routers, error handlers, middleware, and kernels warmed before serving."""
 
 from __future__ import annotations
 
@@ -10,18 +10,43 @@ import anyio
 from fastapi import FastAPI
 
 import core
-from app import api, docs, explore, exports, pages
-from app.serialize import dumps
-from app.api import compute_limiter, settings_of
+from app.http import api, docs, explore, exports, formulas, pages
+from app.http.routing import EXCEPTION_HANDLERS
+from app.middleware import BodyLimit, HeadAsGet, SecurityHeaders, ServerErrors, ServerTiming
+from app.services.compute import budget, compute_limiter, return_freed_memory
+from app.exports.jobs import current_jobs
+from app.exports.stores import unreachable_errors
+from app.settings import get_export_settings, settings_of
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     compute_limiter(app)
+    budget(app)
+    return_freed_memory()
     # uvicorn binds its socket only after start-up ends, so no request waits for a compile.
     if settings_of(app).warm_on_startup:
         await warm_kernels()
-    yield
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(housekeeping)
+        yield
+        tg.cancel_scope.cancel()
+
+
+async def housekeeping() -> None:
+    """Remove expired export jobs and files on a timer, in anyio's default threads (never the compute
+    pool); a store that does not answer is tried again next time."""
+    log = logging.getLogger("gradscape.exports")
+    while True:
+        settings = get_export_settings()
+        await anyio.sleep(settings.housekeeping_seconds)
+        store = await anyio.to_thread.run_sync(current_jobs)
+        if store is None:
+            continue
+        try:
+            await anyio.to_thread.run_sync(store.housekeeping, settings.keep_seconds)
+        except unreachable_errors():
+            log.warning("the export job store is unreachable; expired exports are removed once it answers")
 
 
 COMPILE_NOTICE_SECONDS = 1.0  # loading cached kernels takes well under this; compiling takes 15-60 s
@@ -49,180 +74,24 @@ async def warm_kernels() -> None:
         log.info("Kernels compiled in %.0f s.", seconds)
 
 
-class BodyLimit:
-    """Refuse request bodies over max_body_bytes with 413 before anything parses them.
-
-    Checks the declared Content-Length, then counts the bytes as they arrive
-    (a chunked body declares none), and hands the app the body it read.
-    """
-
-    def __init__(self, app, fastapi: FastAPI):
-        self.app = app
-        self.fastapi = fastapi
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        limit = settings_of(self.fastapi).max_body_bytes
-        declared = dict(scope["headers"]).get(b"content-length", b"0")
-        body = []
-        size = int(declared) if declared.isdigit() else 0
-        if size <= limit:
-            size = 0
-            while True:
-                message = await receive()
-                if message["type"] != "http.request":
-                    return  # the client left before sending its body
-                body.append(message.get("body", b""))
-                size += len(body[-1])
-                if size > limit or not message.get("more_body", False):
-                    break
-        if size > limit:
-            msg = f"the request body is more than the limit of {limit} bytes"
-            response = dumps({"detail": [{"loc": ["body"], "msg": msg, "type": "limit_exceeded"}]})
-            await send({"type": "http.response.start", "status": 413, "headers": [
-                (b"content-type", b"application/json"), (b"content-length", str(len(response)).encode()),
-                (b"connection", b"close")]})
-            await send({"type": "http.response.body", "body": response})
-            return
-
-        whole = {"type": "http.request", "body": b"".join(body), "more_body": False}
-
-        async def replay():
-            nonlocal whole
-            if whole is not None:
-                message, whole = whole, None
-                return message
-            return await receive()  # after the body: http.disconnect, which streams watch for
-
-        await self.app(scope, replay, send)
-
-
-class ServerTiming:
-    """Add `server-timing: app;dur=<ms>`: the time from request to response headers, for the bench."""
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        t0 = time.perf_counter()
-
-        async def timed(message):
-            if message["type"] == "http.response.start":
-                ms = (time.perf_counter() - t0) * 1e3
-                message["headers"] = [*message.get("headers", []), (b"server-timing", f"app;dur={ms:.3f}".encode())]
-            await send(message)
-
-        await self.app(scope, receive, timed)
-
-
-class HeadAsGet:
-    """Answer HEAD wherever GET is answered (FastAPI registers GET alone): the GET's headers, no body."""
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["method"] != "HEAD":
-            return await self.app(scope, receive, send)
-
-        async def headers_only(message):
-            if message["type"] == "http.response.body":
-                if message.get("more_body", False):
-                    return
-                message = {"type": "http.response.body", "body": b"", "more_body": False}
-            await send(message)
-
-        await self.app({**scope, "method": "GET"}, receive, headers_only)
-
-
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-       "font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'self'; "
-       "form-action 'self'; "
-       "{ancestors}")
-
-
-class SecurityHeaders:
-    """Refuse a Host this server is not, and send CSP, nosniff and Referrer-Policy with every answer.
-
-    Plotly.js sets inline styles, hence style-src 'unsafe-inline'; no page runs an inline script.
-    Only /embed may be framed (by `frame_ancestors`, any site by default: slides embed it).
-    """
-
-    def __init__(self, app, fastapi: FastAPI):
-        self.app = app
-        self.fastapi = fastapi
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        settings = settings_of(self.fastapi)
-        host = host_name(dict(scope["headers"]).get(b"host", b"").decode("latin-1"))
-        if not host_allowed(host, settings.trusted_host_list()):
-            body = dumps({"detail": [{"loc": ["header", "host"], "type": "untrusted_host", "msg":
-                         f"this server does not answer to the host {host[:100]!r}; add it to GRADSCAPE_TRUSTED_HOSTS"}]})
-            await send({"type": "http.response.start", "status": 400, "headers": [
-                (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-            await send({"type": "http.response.body", "body": body})
-            return
-        path = scope["path"]
-        embed = path == "/embed" or path.startswith("/embed/")
-        # frame-ancestors * would still refuse a slide deck opened from a file, so "any" means no directive.
-        ancestors = "frame-ancestors 'none'" if not embed else (
-            "" if settings.frame_ancestors.strip() == "*" else f"frame-ancestors {settings.frame_ancestors}")
-        policy = CSP.format(ancestors=ancestors).rstrip("; ")
-        extra = [(b"content-security-policy", policy.encode()), (b"x-content-type-options", b"nosniff"),
-                 (b"referrer-policy", b"strict-origin-when-cross-origin")]
-        if not embed:
-            extra.append((b"x-frame-options", b"DENY"))  # for browsers older than frame-ancestors
-
-        async def with_headers(message):
-            if message["type"] == "http.response.start":
-                headers = message.get("headers", [])
-                own = [i for i, (k, _) in enumerate(headers) if k.lower() == b"content-security-policy"]
-                if own:  # a route with a policy of its own (the API docs) keeps it, framing rule added
-                    k, v = headers[own[0]]
-                    if b"frame-ancestors" not in v and not embed:
-                        headers = [*headers[:own[0]], (k, v + b"; frame-ancestors 'none'"), *headers[own[0] + 1:]]
-                    added = extra[1:]
-                else:
-                    added = extra
-                message["headers"] = [*headers, *added]
-            await send(message)
-
-        await self.app(scope, receive, with_headers)
-
-
-def host_name(header: str) -> str:
-    """The host of a Host header, without its port: "[::1]:8000" -> "::1", "Example.org:80" -> "example.org"."""
-    header = header.strip().lower()
-    if header.startswith("["):
-        return header[1:header.find("]")] if "]" in header else header
-    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
-
-
-def host_allowed(host: str, allowed: list[str]) -> bool:
-    return any(a == "*" or host == a or (a.startswith("*.") and host.endswith(a[1:])) for a in allowed)
-
-
 def create_app() -> FastAPI:
     app = FastAPI(
         title="Gradscape",
         summary="Gradient-descent optimizers stepping across 2-D loss surfaces, exactly as torch.optim steps them.",
         version="0.1.0",
         lifespan=lifespan,
-        exception_handlers=api.EXCEPTION_HANDLERS,
-        docs_url=None,  # app/docs.py serves both from this server, not a CDN
+        exception_handlers={**EXCEPTION_HANDLERS, **exports.STORE_ERRORS},
+        docs_url=None,  # app/http/docs.py serves both from this server, not a CDN
         redoc_url=None,
     )
     app.include_router(api.router)
+    app.include_router(formulas.router)
     app.include_router(explore.router)
     app.include_router(exports.router)
     app.include_router(pages.router)
     app.include_router(docs.router)
     # The last added runs first: time everything, including a refused body.
+    app.add_middleware(ServerErrors)
     app.add_middleware(BodyLimit, fastapi=app)
     app.add_middleware(HeadAsGet)
     app.add_middleware(SecurityHeaders, fastapi=app)

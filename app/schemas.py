@@ -20,6 +20,7 @@ from pydantic import (
 
 import core
 from app.serialize import FIELDS, Encoding
+from core.explore import CRITERIA, MAX_SEEDS
 
 OptimizerName = Enum("OptimizerName", {k: k for k in core.OPTIMIZERS}, type=str)
 SurfaceName = Enum("SurfaceName", {k: k for k in core.SURFACES}, type=str)
@@ -158,7 +159,7 @@ class GridRange(BaseModel):
 
 
 # A list or a range, told apart by its JSON type, so a bad range gets the range's error alone
-# (not also "Input should be a valid list"). The tag is left out of error locs (app.api.clean_errors).
+# (not also "Input should be a valid list"). The tag is left out of error locs (app.services.validation.clean_errors).
 GridAxis = Annotated[
     Union[Annotated[list[Number], Tag("list")], Annotated[GridRange, Tag("range")]],
     Discriminator(lambda v: "list" if isinstance(v, list) else "range"),
@@ -187,6 +188,64 @@ class SweepRequest(BaseModel):
     seed: Integer = 0
     noise: Noise | None = Field(None, description="gradient noise; every cell sees the same draws, as every cell "
                                 "sees the same minibatches")
+
+
+# --- tuning and basins --------------------------------------------------------------------
+
+class TuneRequest(BaseModel):
+    """Optimizers whose learning rate to tune on one surface, start, schedule and noise; unknown keys are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+    surface: SurfaceRef
+    start: Start = Field(None, description="[x, y]; the surface's default start when omitted")
+    steps: Integer = 500
+    optimizers: list[RunSpec] = Field(min_length=1, description="each optimizer with its other hyperparameters; "
+                                      "a given lr is ignored, since lr is what is swept")
+    schedule: ScheduleRef | None = None
+    noise: Noise | None = None
+    seed: Integer = 0
+    num: Integer = Field(64, description="learning rates tried per optimizer, across its range (log where the "
+                         "catalog says so)")
+    lr_range: list[Number] | None = Field(None, min_length=2, max_length=2,
+                                          description="[low, high] instead of each optimizer's whole range")
+    criterion: Literal[CRITERIA] = Field("final_loss", description='"final_loss": the lowest final loss; '
+                                         '"steps_to_tol": the fewest steps until loss - minimum value <= tol')
+    tol: Number = 1e-3
+    seeds: Integer = Field(5, description=f"noise seeds per learning rate when noise.sigma > 0 (at most {MAX_SEEDS}); "
+                           "the criterion judges their mean")
+
+
+class LrCurveResult(BaseModel):
+    """One optimizer's results per learning rate; null where a run diverged or never reached the tolerance."""
+
+    optimizer: OptimizerName
+    hyperparameters: dict[str, float]
+    lr: list[float]
+    final_losses: list[float | None]
+    steps_to_tol: list[float | None]
+    diverged: list[bool]
+    best_index: int | None
+    best_lr: float | None = Field(description="null when every learning rate diverged")
+    met: bool = Field(description="false when no lr reached the tolerance and the pick fell back to final loss")
+
+
+class TuneResponse(BaseModel):
+    surface: str
+    start: list[float]
+    steps: int
+    criterion: str
+    tol: float
+    minimum_value: float | None
+    noise: dict | None
+    seeds: list[int] = Field(description="the noise seeds each lr was averaged over; empty without noise")
+    results: list[LrCurveResult]
+
+
+class BasinsRequest(SweepRequest):
+    """A sweep (usually of start points "x" and "y") whose cells are labelled by the minimum they end at."""
+
+    radius: Number = Field(None, description="how near a minimum a run must end to count as reaching it; "
+                           "2% of the surface's larger domain side when omitted")
 
 
 # --- responses (documentation: the handlers write JSON with orjson directly) ------------------

@@ -1,16 +1,41 @@
-"""Server limits and start-up behaviour, read from GRADSCAPE_* environment variables."""
+"""Every setting of the server, read from GRADSCAPE_* environment variables, and where its files are.
+
+`Settings` are what one request may ask of the server; `ExportSettings` the
+limits of exports and where their jobs live. Each sits behind a cached
+dependency that tests override.
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, Request
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.exports.options import LIMITS as EXPORT_LIMITS
 from core.engine import MAX_STEPS
+
+
+def _root() -> Path:
+    """The directory holding templates/ and static/: the checkout (or an in-place install), else the
+    data files a wheel installs under <prefix>/share/gradscape."""
+    here = Path(__file__).resolve().parent.parent
+    if (here / "templates").is_dir():
+        return here
+    return Path(sys.prefix) / "share" / "gradscape"
+
+
+ROOT = _root()
+TEMPLATES = ROOT / "templates"
+STATIC = ROOT / "static"
+# plotly.js with only the trace types Gradscape draws, built by scripts/build-plotly; the page and the
+# HTML exports load it.
+PLOTLY_JS = STATIC / "vendor" / "plotly" / "plotly-gradscape-4.1.1.min.js"
 
 
 class Settings(BaseSettings):
@@ -35,6 +60,12 @@ class Settings(BaseSettings):
     max_formula_depth: int = Field(32, ge=1, le=32, description="nesting depth of a typed formula")
     max_formula_nodes: int = Field(200, ge=1, le=200, description="numbers, names and operations in a typed formula")
     warm_on_startup: bool = Field(True, description="compile or load every kernel before accepting requests")
+    # One stream of 24 runs x 100,000 steps holds ~270 MB (Adam) until its client has read it all; a client
+    # that never reads would hold it for good, and twenty of them took a server to 3.2 GB.
+    max_request_memory_mb: int = Field(320, ge=1, description="memory one request's computation may hold "
+                                       "(estimated from its size before anything is allocated)")
+    max_compute_memory_mb: int = Field(448, ge=1, description="memory all computations of one server process "
+                                       "may hold at once; a request past it waits for memory to come free")
     compute_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1,
                                  description="worker threads computing and writing answers at once")
     # A thread hop, and the GIL handoffs around it, cost more than a small answer's own work: with 50
@@ -77,3 +108,48 @@ async def current_settings(request: Request) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(current_settings)]
+
+
+def settings_of(app) -> Settings:
+    """The settings the app's routes see, honouring a test's dependency override."""
+    return app.dependency_overrides.get(get_settings, get_settings)()
+
+
+class ExportSettings(BaseSettings):
+    """Limits of exports made by the server, read from GRADSCAPE_EXPORT_* variables."""
+
+    model_config = SettingsConfigDict(env_prefix="GRADSCAPE_EXPORT_", extra="ignore")
+
+    max_frames: int = Field(EXPORT_LIMITS["frames"][1], ge=1, le=EXPORT_LIMITS["frames"][1])
+    max_fps: int = Field(EXPORT_LIMITS["fps"][1], ge=1, le=EXPORT_LIMITS["fps"][1])
+    max_width: int = Field(EXPORT_LIMITS["width"][1], ge=EXPORT_LIMITS["width"][0], le=EXPORT_LIMITS["width"][1])
+    max_height: int = Field(EXPORT_LIMITS["height"][1], ge=EXPORT_LIMITS["height"][0], le=EXPORT_LIMITS["height"][1])
+    max_jobs: int = Field(16, ge=1, description="jobs kept, running, waiting or finished")
+    keep_seconds: float = Field(900.0, gt=0, description="how long a finished file stays downloadable")
+    max_per_client: int = Field(2, ge=1, description="jobs one client (address) may have waiting or running")
+    max_memory_mb: int = Field(3072, ge=0, description="address space of the process making one export; 0: no cap")
+    job_seconds: int = Field(600, ge=1, description="time one export may take in a `gradscape worker`")
+    housekeeping_seconds: float = Field(60.0, gt=0, description="how often expired jobs and their files are "
+                                        "removed, whether or not anyone exports")
+    stale_seconds: float = Field(30.0, gt=0, description="silence after which a started job's process is taken "
+                                 "for dead and the job reported failed")
+    dir: str | None = Field(None, description="directory of the files and, without Redis, of the job database; "
+                            "shared by every process (a private temporary directory when unset)")
+    redis_url: str | None = Field(None, validation_alias=AliasChoices("GRADSCAPE_REDIS_URL", "redis_url"),
+                                  description="with it, jobs go through rq to `gradscape worker` processes")
+
+    def limits(self) -> dict:
+        return {
+            "frames": (EXPORT_LIMITS["frames"][0], self.max_frames),
+            "fps": (EXPORT_LIMITS["fps"][0], self.max_fps),
+            "width": (EXPORT_LIMITS["width"][0], self.max_width),
+            "height": (EXPORT_LIMITS["height"][0], self.max_height),
+        }
+
+
+@lru_cache
+def get_export_settings() -> ExportSettings:
+    return ExportSettings()
+
+
+ExportSettingsDep = Annotated[ExportSettings, Depends(get_export_settings)]

@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import core  # noqa: E402
-from app.api import trajectories_json  # noqa: E402
+from app.services.trajectories import trajectories_json  # noqa: E402
 from app.schemas import TrajectoryRequest  # noqa: E402
 from app.settings import Settings  # noqa: E402
 

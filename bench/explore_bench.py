@@ -34,7 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import core  # noqa: E402
-from app import api, explore  # noqa: E402
+from app.schemas import BasinsRequest  # noqa: E402
+from app.services import sweeps  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from bench.api_bench import start_server  # noqa: E402
 
@@ -134,13 +135,13 @@ def main() -> None:
         core.warm()
         maps = {
             "lr x momentum map (/api/sweeps/stream)": (
-                "/api/sweeps/stream", MAP, lambda: api.sweep_blocks(api.plan_sweep(MAP, settings)),
+                "/api/sweeps/stream", MAP, lambda: sweeps.sweep_blocks(sweeps.plan_sweep(MAP, settings)),
                 lambda: core.sweep(QUADRATIC, "momentum", (-1.8, 1.0), 500, {
                     "lr": core.explore.lr_values("momentum", 64, (1e-4, 1.0)),
                     "momentum": [0.99 * q / 63 for q in range(64)]})),
             "basins map (/api/basins/stream)": (
                 "/api/basins/stream", BASINS,
-                lambda: explore.basin_blocks(*explore.plan_basins(explore.BasinsRequest(**BASINS), settings)),
+                lambda: sweeps.basin_blocks(*sweeps.plan_basins(BasinsRequest(**BASINS), settings)),
                 lambda: core.basins("himmelblau", "momentum", [-5 + 10 * q / 63 for q in range(64)],
                                     [-5 + 10 * q / 63 for q in range(64)], 500, {"lr": 0.01, "momentum": 0.9})),
         }

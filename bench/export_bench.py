@@ -24,15 +24,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 import core  # noqa: E402
-from app import render  # noqa: E402
+from app.exports import formats, frames as framing, options as export_options, scene as scenes  # noqa: E402
 
 TARGETS = {"gif": 10.0, "mp4": 10.0, "html": 1.0}
 FRAMES, WIDTH, HEIGHT = 300, 800, 600
 
 
-def scene(optimizers, steps: int) -> render.Scene:
+def scene(optimizers, steps: int) -> scenes.Scene:
     spec = core.SURFACES["beale"]
-    return render.Scene.from_runs([core.trajectory(spec.id, o, (1.0, 1.5), steps, {"lr": 0.01}) for o in optimizers])
+    return scenes.Scene.from_runs([core.trajectory(spec.id, o, (1.0, 1.5), steps, {"lr": 0.01}) for o in optimizers])
 
 
 def timed(fn, repeat: int) -> float:
@@ -44,20 +44,20 @@ def timed(fn, repeat: int) -> float:
     return best
 
 
-def export(sc: render.Scene, fmt: str, view: str, out: Path, repeat: int) -> tuple[float, int]:
+def export(sc: scenes.Scene, fmt: str, view: str, out: Path, repeat: int) -> tuple[float, int]:
     path = out / f"{view}.{fmt}"
-    opts = render.make_options(fmt, view, frames=FRAMES, width=WIDTH, height=HEIGHT)
-    seconds = timed(lambda: render.export(sc, opts, path), repeat)
+    opts = formats.make_options(fmt, view, frames=FRAMES, width=WIDTH, height=HEIGHT)
+    seconds = timed(lambda: formats.export(sc, opts, path), repeat)
     return seconds, path.stat().st_size
 
 
-def naive_frames(sc: render.Scene, view: str, frames: int) -> float:
+def naive_frames(sc: scenes.Scene, view: str, frames: int) -> float:
     """Seconds for `frames` frames drawn as a plain matplotlib loop would: the whole figure each time."""
-    f = render.Frames(sc, view, WIDTH, HEIGHT)
+    f = framing.Frames(sc, view, WIDTH, HEIGHT)
     for artist in f.dynamic:
         artist.set_animated(False)
     t0 = time.perf_counter()
-    for step in render.frame_steps(sc.steps, frames):
+    for step in export_options.frame_steps(sc.steps, frames):
         for i, coords in enumerate(f.coords):
             f._trail(i, 0, min(int(step) + 1, len(coords[0])))
         f._heads(int(step))
@@ -66,10 +66,10 @@ def naive_frames(sc: render.Scene, view: str, frames: int) -> float:
     return time.perf_counter() - t0
 
 
-def cached_frames(sc: render.Scene, view: str, frames: int) -> float:
-    f = render.Frames(sc, view, WIDTH, HEIGHT)
+def cached_frames(sc: scenes.Scene, view: str, frames: int) -> float:
+    f = framing.Frames(sc, view, WIDTH, HEIGHT)
     t0 = time.perf_counter()
-    for step in render.frame_steps(sc.steps, frames):
+    for step in export_options.frame_steps(sc.steps, frames):
         f.frame(int(step))
     return time.perf_counter() - t0
 
@@ -86,7 +86,7 @@ def main() -> None:
     out = args.out or Path(tempfile.mkdtemp(prefix="gradscape-bench-"))
     out.mkdir(parents=True, exist_ok=True)
     sc = scene(["adam", "sgd", "rmsprop"], 300)
-    render.export(sc, render.make_options("png"), out / "warm.png")  # fonts and caches, once
+    formats.export(sc, formats.make_options("png"), out / "warm.png")  # fonts and caches, once
 
     print(f"Beale, adam + sgd + rmsprop, 300 steps; {FRAMES} frames at {WIDTH}x{HEIGHT}, best of {args.repeat}\n")
     print(f"{'format':8s}{'view':11s}{'seconds':>9s}{'target':>8s}{'ratio':>7s}{'size':>11s}")
@@ -110,8 +110,8 @@ def main() -> None:
     print(f"\nAll {len(big.runs)} optimizers x 20,000 steps ({points:,} points), contour GIF: "
           f"{seconds:.2f} s, {size / 1e3:,.0f} kB")
     print("\nThe map view, 64 x 64 runs of 500 steps: computing it, then drawing it (x the computing)")
-    from app import maps
-    from app.exports import read_state
+    from app.exports import maps
+    from app.exports.link import read_state
     from app.settings import get_settings
 
     for name, link in [("lr x momentum", "surface=quadratic&surface.kappa=100&opt=momentum&steps=500&view=map"
@@ -121,10 +121,10 @@ def main() -> None:
         data = maps.compute(link, body, display, get_settings())
         computing = timed(lambda: maps.compute(link, body, display, get_settings()), args.repeat)
         print(f"  {name:14s} computing {computing * 1e3:7.1f} ms")
-        for fmt in render.MAP_FORMATS:
+        for fmt in formats.MAP_FORMATS:
             path = out / f"map-{name.split()[0]}.{fmt}"
-            opts = render.make_options(fmt, "map", width=WIDTH, height=HEIGHT)
-            seconds = timed(lambda: render.export(data, opts, path), args.repeat)
+            opts = formats.make_options(fmt, "map", width=WIDTH, height=HEIGHT)
+            seconds = timed(lambda: formats.export(data, opts, path), args.repeat)
             print(f"  {'':14s} {fmt:4s} {seconds * 1e3:9.1f} ms {seconds / computing:7.1f}x"
                   f"{path.stat().st_size / 1e3:9,.0f} kB")
     print(f"\nFiles in {out}")

@@ -102,15 +102,16 @@ def pick(final_losses: np.ndarray, steps_to_tol: np.ndarray, criterion: str) -> 
 
 
 def tune_lr(surface, optimizers, start, steps, hyperparameters=None, schedule=None, noise=None, seed=0, num=64,
-            criterion="final_loss", tol=1e-3, seeds=5, lr_range=None, time_limit=None) -> Tuning:
+            criterion="final_loss", tol=1e-3, seeds=5, lr_range=None, time_limit=None, check=None) -> Tuning:
     """For each optimizer, sweep lr over its range (num values) and pick the best by `criterion`.
 
     `optimizers` is a list of ids; `hyperparameters` maps an id to its other
     settings (its lr is what is swept). Every lr sees the same surface, start,
     steps, schedule, minibatches and noise. With noise of sigma > 0 each lr is
     run with `seeds` noise seeds (noise["seed"], noise["seed"] + 1, ...) and
-    judged by the mean. `time_limit` (seconds) raises TimeLimitExceeded
-    between sweeps once passed.
+    judged by the mean. `time_limit` (seconds) raises TimeLimitExceeded once
+    passed, and `check()`, when given, is called too (it may raise to stop),
+    both between the bounded pieces `sweep_rows` yields.
     """
     t0 = time.perf_counter()
     if isinstance(optimizers, str) or not isinstance(optimizers, (list, tuple)) or not optimizers:
@@ -161,8 +162,10 @@ def tune_lr(surface, optimizers, start, steps, hyperparameters=None, schedule=No
                 losses.append(rows.final_losses[:, 0])
                 hits.append(np.where(rows.steps_to_tol[:, 0] < 0, np.nan, rows.steps_to_tol[:, 0]).astype(float))
                 bad[rows.row0:rows.row1] |= rows.diverged[:, 0]
-            if time_limit is not None and time.perf_counter() - t0 > time_limit:
-                raise TimeLimitExceeded(f"tuning took more than {time_limit:g} s")
+                if time_limit is not None and time.perf_counter() - t0 > time_limit:
+                    raise TimeLimitExceeded(f"tuning took more than {time_limit:g} s")
+                if check is not None:
+                    check()
         # Every sweep covers all rows in order, so a seed's rows stack into one column per lr.
         loss = np.concatenate(losses).reshape(max(1, len(noise_seeds)), num).mean(axis=0)
         hit = np.concatenate(hits).reshape(max(1, len(noise_seeds)), num).mean(axis=0)

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import core
-from app import api
+from app.services import catalog, trajectories, validation
 from app.main import create_app
 from app.settings import Settings, get_settings
 
@@ -309,7 +309,7 @@ def test_a_base64_answer_holds_the_json_answers_arrays_bit_for_bit():
 
 def test_small_requests_answered_in_place_equal_those_answered_in_a_thread():
     """GRADSCAPE_INLINE_STEPS picks where an answer is computed, never what it holds."""
-    from app.api import answers_in_place
+    from app.services.trajectories import answers_in_place
     from app.schemas import TrajectoryRequest
 
     small = {**EVERY, "steps": 40}
@@ -373,7 +373,7 @@ def test_a_sweep_over_start_points_makes_a_basin_map(client):
 # --- grids -------------------------------------------------------------------------------
 
 def test_a_grid_holds_the_surfaces_values_and_is_cached(client):
-    api.grid_json.cache_clear()
+    catalog.grid_json.cache_clear()
     url = "/api/surfaces/quadratic/grid?resolution=7&kappa=50&x_min=-1&x_max=1"
     r = client.get(url)
     assert r.status_code == 200 and "max-age" in r.headers["cache-control"]
@@ -383,7 +383,7 @@ def test_a_grid_holds_the_surfaces_values_and_is_cached(client):
     assert (data["z_min"], data["z_max"]) == (z.min(), z.max())
     assert data["surface_params"] == {"kappa": 50.0}
     client.get(url)
-    assert api.grid_json.cache_info().hits == 1
+    assert catalog.grid_json.cache_info().hits == 1
 
 
 def test_a_grid_defaults_to_the_surfaces_domain(client):
@@ -544,10 +544,10 @@ def test_bad_grid_queries_get_a_422_naming_the_parameter(client, url, loc, msg):
 
 
 def test_build_runs_is_the_one_path_from_a_body_to_runs():
-    runs = api.build_runs({"surface": "beale", "steps": 10, "runs": [{"optimizer": "adam"}, {"optimizer": "sgd"}]})
+    runs = trajectories.build_runs({"surface": "beale", "steps": 10, "runs": [{"optimizer": "adam"}, {"optimizer": "sgd"}]})
     assert [run.optimizer.id for run in runs] == ["adam", "sgd"] and not any(run.done_steps for run in runs)
-    with pytest.raises(api.Invalid) as info:
-        api.build_runs({"surface": "beale", "runs": [{"optimizer": "adam", "hyperparameters": {"lr": 99}}]},
+    with pytest.raises(validation.Invalid) as info:
+        trajectories.build_runs({"surface": "beale", "runs": [{"optimizer": "adam", "hyperparameters": {"lr": 99}}]},
                        prefix=["query"])
     assert info.value.errors[0]["loc"] == ["query", "runs", 0, "hyperparameters", "lr"]
 
@@ -583,13 +583,13 @@ def test_an_export_given_a_whole_link_exports_that_link(client):
 
 
 def test_a_failed_export_does_not_show_the_servers_exception_text(tmp_path, monkeypatch):
-    from app import jobs, render
+    from app.exports import jobs, stores
 
     def broken(*args, **kwargs):
         raise RuntimeError("secret detail of the server: /srv/private/path")
 
-    monkeypatch.setattr(render, "export", broken)
-    records = jobs.SqliteRecords(tmp_path / "jobs.sqlite3")
+    monkeypatch.setattr(jobs, "export", broken)
+    records = stores.SqliteRecords(tmp_path / "jobs.sqlite3")
     records.add({"id": "j", "client": "c", "state": "surface=beale&opt=adam&steps=5", "status": "queued",
                  "options": json.dumps({"format": "png"}), "path": str(tmp_path / "j.png"), "created": 0, "beat": 0})
     jobs.make(records, "j")

@@ -427,7 +427,7 @@ def test_a_link_to_the_3d_view_opens_without_an_alert(page):
 
 def test_the_steps_control_stops_at_the_servers_limit(monkeypatch):
     """The page offers no more steps than the API accepts (GRADSCAPE_MAX_STEPS, not the core's own cap)."""
-    from app import pages
+    from app.http import pages
     from app.settings import get_settings
 
     monkeypatch.setenv("GRADSCAPE_MAX_STEPS", "1234")

@@ -58,7 +58,7 @@ def test_an_export_takes_the_keys_and_names_a_bad_one():
         r = client.post("/api/exports", json={"state": f"{BASE}&tuned=sgd,nope", "format": "gif"})
         assert r.status_code == 422
         assert r.json()["detail"][0]["loc"] == ["body", "state", "tuned"] and "nope" in r.json()["detail"][0]["msg"]
-    from app.exports import read_state
+    from app.exports.link import read_state
 
     body, display = read_state(f"{BASE}&basins=momentum&tuned=sgd&tuned.by=steps_to_tol")
     assert (display["basins"], display["tuned"], display["tuned.by"]) == ("momentum", "sgd", "steps_to_tol")

@@ -20,8 +20,11 @@ import pytest
 from PIL import Image, ImageSequence
 
 import core
-from app import palette, render
+from app import palette
+from app.exports import formats, html as html_export, options as export_options, scene as scenes
+from app.exports import frames as framing
 from app.cli import main
+from app.settings import ROOT
 
 SIZE = (320, 240)
 FRAMES = 12
@@ -32,13 +35,13 @@ OPTS = ("adam", "sgd", "rmsprop")
 @pytest.fixture(scope="module")
 def scene():
     runs = [core.trajectory("beale", o, (1.0, 1.5), STEPS, {"lr": 0.01}) for o in OPTS]
-    return render.Scene.from_runs(runs)
+    return scenes.Scene.from_runs(runs)
 
 
 def export(scene, tmp_path, fmt, view="contour", **kw) -> tuple:
     kw = {"frames": FRAMES, "width": SIZE[0], "height": SIZE[1], **kw}
     out = tmp_path / f"out.{fmt}"
-    render.export(scene, render.make_options(fmt, view, **kw), out)
+    formats.export(scene, formats.make_options(fmt, view, **kw), out)
     return out
 
 
@@ -81,37 +84,37 @@ def test_contour_values_are_log_of_the_gap_to_the_floor():
 # --- frames ---------------------------------------------------------------------
 
 def test_frame_steps_cover_the_run_evenly():
-    assert render.frame_steps(300, 300)[[0, -1]].tolist() == [0, 300]
-    assert render.frame_steps(10, 4).tolist() == [0, 3, 7, 10]
-    assert render.frame_steps(7, 1).tolist() == [7]
-    assert np.all(np.diff(render.frame_steps(1000, 299)) > 0)
-    assert render.Options("gif").frame_count(40) == 41
-    assert render.Options("gif").frame_count(10_000) == render.DEFAULT_MAX_FRAMES
+    assert export_options.frame_steps(300, 300)[[0, -1]].tolist() == [0, 300]
+    assert export_options.frame_steps(10, 4).tolist() == [0, 3, 7, 10]
+    assert export_options.frame_steps(7, 1).tolist() == [7]
+    assert np.all(np.diff(export_options.frame_steps(1000, 299)) > 0)
+    assert export_options.Options("gif").frame_count(40) == 41
+    assert export_options.Options("gif").frame_count(10_000) == export_options.DEFAULT_MAX_FRAMES
 
 
-@pytest.mark.parametrize("view", render.PATH_VIEWS)
+@pytest.mark.parametrize("view", export_options.PATH_VIEWS)
 def test_a_frame_drawn_over_the_cached_background_equals_a_fresh_drawing(scene, view):
-    frames = render.Frames(scene, view, *SIZE)
+    frames = framing.Frames(scene, view, *SIZE)
     frames.frame(STEPS)  # draw everything first: nothing of it may stay behind
     again = frames.frame(5).copy()
-    fresh = render.Frames(scene, view, *SIZE).frame(5)
+    fresh = framing.Frames(scene, view, *SIZE).frame(5)
     assert again.shape == (SIZE[1], SIZE[0], 4)
     assert np.array_equal(again, fresh)
 
 
 @pytest.mark.parametrize("view", ["contour", "surface3d"])
 def test_trails_drawn_frame_by_frame_match_the_whole_path_drawn_at_once(scene, view):
-    frames = render.Frames(scene, view, *SIZE)
-    for step in render.frame_steps(STEPS, FRAMES):
+    frames = framing.Frames(scene, view, *SIZE)
+    for step in export_options.frame_steps(STEPS, FRAMES):
         pieces = frames.frame(int(step))[..., :3].astype(int)
-    whole = render.Frames(scene, view, *SIZE).frame(STEPS)[..., :3].astype(int)
+    whole = framing.Frames(scene, view, *SIZE).frame(STEPS)[..., :3].astype(int)
     differ = np.abs(pieces - whole).max(axis=-1) > 40
     # Only where pieces join (antialiased edges blended twice) may a few pixels differ.
     assert differ.mean() < 0.002
 
 
 def test_frames_use_each_optimizers_colour(scene):
-    pixels = render.Frames(scene, "contour", 640, 480).frame(STEPS)
+    pixels = framing.Frames(scene, "contour", 640, 480).frame(STEPS)
     for o in OPTS:
         assert has_colour(pixels, palette.colour_for(o)), o
     assert has_colour(pixels, palette.LANDMARK_COLOUR, tol=10)
@@ -120,7 +123,7 @@ def test_frames_use_each_optimizers_colour(scene):
 def test_a_diverged_run_is_drawn_up_to_its_last_finite_point_and_labelled(tmp_path):
     runs = [core.trajectory("beale", "sgd", (1.0, 1.5), STEPS, {"lr": 1.0}),
             core.trajectory("beale", "adam", (1.0, 1.5), STEPS, {"lr": 0.05})]
-    scene = render.Scene.from_runs(runs)
+    scene = scenes.Scene.from_runs(runs)
     assert runs[0].diverged_at is not None
     assert "diverged at step" in scene.legend_label(runs[0])
     out = export(scene, tmp_path, "gif", frames=5)
@@ -135,7 +138,7 @@ def diverged():
     runs = [core.trajectory("quadratic", "adam", (-1.8, 1.0), 300, {"lr": 0.05}),
             core.trajectory("quadratic", "sgd", (-1.8, 1.0), 300, {"lr": 1.0})]
     assert runs[1].diverged_at is not None and runs[1].losses.max() > 1e300
-    return render.Scene.from_runs(runs)
+    return scenes.Scene.from_runs(runs)
 
 
 @pytest.fixture(scope="module")
@@ -143,10 +146,10 @@ def saddle():
     """Momentum and Nesterov leave the saddle's frame by the same spot; SGD stays in it."""
     runs = [core.trajectory("saddle", o, (-1.5, 1e-3), 250, {"lr": 0.0025}) for o in ("momentum", "nesterov")]
     runs.append(core.trajectory("saddle", "sgd", (-1.5, 1e-3), 250, {"lr": 0.01}))
-    return render.Scene.from_runs(runs)
+    return scenes.Scene.from_runs(runs)
 
 
-def pixel_of(frames: render.Frames, point) -> tuple[int, int]:
+def pixel_of(frames: framing.Frames, point) -> tuple[int, int]:
     """(row, column) in the frame's pixels of a point in the view's data coordinates."""
     x, y = frames.ax.transData.transform(point)
     return int(round(frames.height - y)), int(round(x))
@@ -157,9 +160,9 @@ def colour_near(pixels: np.ndarray, where: tuple[int, int], hex_colour: str, rad
     return has_colour(pixels[max(r - radius, 0):r + radius + 1, max(c - radius, 0):c + radius + 1], hex_colour, tol=8)
 
 
-@pytest.mark.parametrize("fmt", render.FORMATS)
+@pytest.mark.parametrize("fmt", formats.FORMATS)
 def test_the_loss_view_of_a_diverged_run_exports_in_every_format(diverged, tmp_path, fmt):
-    out = export(diverged, tmp_path, fmt, "loss", **({"step": 200} if fmt in render.STILLS else {}))
+    out = export(diverged, tmp_path, fmt, "loss", **({"step": 200} if fmt in formats.STILLS else {}))
     assert out.stat().st_size > 0
     if fmt in ("gif", "png"):
         assert Image.open(out).size == SIZE
@@ -180,7 +183,7 @@ def test_a_diverged_run_does_not_rescale_the_loss_axis(diverged):
     step, point, side = diverged.exit(sgd, "loss")
     assert side == "top" and point[1] == pytest.approx(hi) and step <= sgd.diverged_at
     assert diverged.exit(adam, "loss") is None
-    frames = render.Frames(diverged, "loss", 640, 480)
+    frames = framing.Frames(diverged, "loss", 640, 480)
     pixels = frames.frame(diverged.steps)
     assert colour_near(pixels, pixel_of(frames, point), palette.colour_for("sgd"))
 
@@ -197,7 +200,7 @@ def test_a_run_leaving_the_frame_is_marked_on_the_edge_from_the_step_it_leaves(s
     assert point == pytest.approx(a + t * (b - a))
     assert saddle.exit(saddle.runs[2], "contour") is None
     assert saddle.legend_label(momentum, "contour") == f"Momentum (left the frame at step {step})"
-    frames = render.Frames(saddle, "contour", 640, 480)
+    frames = framing.Frames(saddle, "contour", 640, 480)
     where = pixel_of(frames, frames.exit_points[0][1])
     colour = palette.colour_for("momentum")
     # Just outside the edge only the marker can draw (the line and the head are clipped to the axes).
@@ -207,11 +210,11 @@ def test_a_run_leaving_the_frame_is_marked_on_the_edge_from_the_step_it_leaves(s
 
 
 def test_exit_markers_at_the_same_spot_are_set_side_by_side_on_the_edge(saddle):
-    frames = render.Frames(saddle, "contour", 640, 480)
+    frames = framing.Frames(saddle, "contour", 640, 480)
     (_, a, side_a), (_, b, side_b) = frames.exit_points[:2]
     assert side_a == side_b == "top" and a[1] == b[1] == 2.0  # both stay on the edge
     apart = np.hypot(*(np.array(pixel_of(frames, a)) - pixel_of(frames, b)))
-    assert apart >= frames.fig.dpi / 72 * render.EXIT_SIZE
+    assert apart >= frames.fig.dpi / 72 * framing.EXIT_SIZE
     pixels = frames.frame(saddle.steps)
     for (_, point, _), o in zip(frames.exit_points[:2], ("momentum", "nesterov")):
         assert colour_near(pixels, pixel_of(frames, point), palette.colour_for(o), radius=2), o
@@ -220,7 +223,7 @@ def test_exit_markers_at_the_same_spot_are_set_side_by_side_on_the_edge(saddle):
 @pytest.mark.parametrize("view", ["contour", "surface3d"])
 def test_the_legend_drawn_names_the_step_a_run_left_the_frame(saddle, view):
     step = saddle.exit(saddle.runs[0], view)[0]
-    frames = render.Frames(saddle, view, *SIZE)
+    frames = framing.Frames(saddle, view, *SIZE)
     texts = [t.get_text() for t in frames.legend.get_texts()]
     assert f"Momentum\n(left the frame at step {step})" in texts
     assert "SGD" in texts  # a run that stays in the frame keeps its plain name
@@ -259,7 +262,7 @@ def test_the_html_files_exit_markers_start_hidden_and_know_their_step(saddle, tm
 def test_the_html_files_exit_marker_appears_at_the_step_the_run_leaves(saddle, tmp_path, browser):
     # One frame per step, paused: frame i shows step i.
     out = tmp_path / "exits.html"
-    render.export(saddle, render.make_options("html", "contour", frames=saddle.steps + 1, autoplay=False,
+    formats.export(saddle, formats.make_options("html", "contour", frames=saddle.steps + 1, autoplay=False,
                                               width=SIZE[0], height=SIZE[1]), out)
     momentum = saddle.runs[0]
     (x0, x1), (y0, y1) = saddle.spec.domain
@@ -286,8 +289,8 @@ def test_heads_on_one_spot_become_rings_so_each_and_the_minimum_stay_visible(tmp
             for o in ("adam", "adamw", "sgd")]
     assert np.array_equal(runs[0].points, runs[1].points)
     assert np.abs(runs[0].points[-1]).max() < 1e-3  # at the minimum
-    scene = render.Scene.from_runs(runs)
-    frames = render.Frames(scene, "contour", 640, 480)
+    scene = scenes.Scene.from_runs(runs)
+    frames = framing.Frames(scene, "contour", 640, 480)
     pixels = frames.frame(scene.steps)
     heads = frames.heads
     assert heads[0].get_markerfacecolor() == "none" and heads[1].get_markerfacecolor() == "none"
@@ -303,7 +306,7 @@ def test_cli_reports_a_failed_export_in_one_line_and_exits_1(tmp_path, monkeypat
     def fail(*args, **kwargs):
         raise OverflowError("cannot convert float infinity to integer")
 
-    monkeypatch.setattr(render, "export", fail)
+    monkeypatch.setattr(formats, "export", fail)
     out = tmp_path / "x.png"
     assert cli("--surface", "beale", "--optimizers", "adam", "--steps", 5, "--out", out) == 1
     err = capsys.readouterr().err
@@ -313,28 +316,28 @@ def test_cli_reports_a_failed_export_in_one_line_and_exits_1(tmp_path, monkeypat
 # --- a run's own label ---------------------------------------------------------------
 
 def test_a_runs_own_label_names_it_in_every_legend(tmp_path):
-    from app.exports import scene_from_state
+    from app.exports.link import scene_from_state
     from app.settings import get_settings
 
     link = "surface=saddle&steps=30&opt=adam,adamw&adamw.eps=1&adamw.weight_decay=0&adamw.label=Adam (ε = 1)"
     scene, _ = scene_from_state(link, get_settings())
     adam, adamw = scene.runs
     assert (scene.name(adam), scene.name(adamw)) == ("Adam", "Adam (ε = 1)")
-    frames = render.Frames(scene, "contour", *SIZE)
+    frames = framing.Frames(scene, "contour", *SIZE)
     assert [t.get_text() for t in frames.legend.get_texts()][:2] == ["Adam", "Adam (ε = 1)"]
     text = export(scene, tmp_path, "html").read_text(encoding="utf-8")
     assert '"name":"Adam (ε = 1)"' in text and '"name":"AdamW"' not in text
-    assert render.Scene.from_runs([adam]).name(adam) == "Adam"  # no label: the optimizer's own
+    assert scenes.Scene.from_runs([adam]).name(adam) == "Adam"  # no label: the optimizer's own
 
 
 def test_a_tuned_run_says_so_in_every_legend(tmp_path):
-    from app.exports import scene_from_state
+    from app.exports.link import scene_from_state
     from app.settings import get_settings
 
     link = "surface=beale&steps=30&opt=sgd,adam,momentum&sgd.lr=0.004&adam.lr=0.03&adam.label=Mine&tuned=sgd,adam&tuned.by=final_loss"
     scene, _ = scene_from_state(link, get_settings())
     assert [scene.name(r) for r in scene.runs] == ["SGD (tuned)", "Mine (tuned)", "Momentum"]
-    frames = render.Frames(scene, "contour", *SIZE)
+    frames = framing.Frames(scene, "contour", *SIZE)
     assert [t.get_text() for t in frames.legend.get_texts()][:3] == ["SGD (tuned)", "Mine (tuned)", "Momentum"]
     text = export(scene, tmp_path, "html").read_text(encoding="utf-8")
     assert '"name":"SGD (tuned)"' in text and '"name":"Momentum"' in text
@@ -346,16 +349,16 @@ SLIDE_SIZES = [(1280, 720), (1920, 1080), (800, 600)]
 
 
 def test_the_default_export_is_a_16_9_slide():
-    assert render.DEFAULT_SIZE == (1280, 720)
-    opts = render.make_options("png")
+    assert export_options.DEFAULT_SIZE == (1280, 720)
+    opts = formats.make_options("png")
     assert (opts.width, opts.height) == (1280, 720)
 
 
-@pytest.mark.parametrize("view", render.PATH_VIEWS)
+@pytest.mark.parametrize("view", export_options.PATH_VIEWS)
 @pytest.mark.parametrize("size", SLIDE_SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_title_and_legend_sit_by_the_plot_and_the_block_fills_the_frame(saddle, view, size):
     width, height = size
-    frames = render.Frames(saddle, view, width, height)
+    frames = framing.Frames(saddle, view, width, height)
     frames.frame(saddle.steps)
     renderer = frames.canvas.get_renderer()
     axes = frames.ax.get_window_extent(renderer)
@@ -384,8 +387,8 @@ def test_a_legend_too_long_to_stand_beside_the_plot_goes_below_it_inside_the_fra
     # Every optimizer, some leaving the frame and diverging: long, two-line legend entries.
     runs = [core.trajectory("beale", o, (1.0, 1.5), 50, {"lr": 0.01}) for o in core.OPTIMIZERS]
     assert any(r.diverged_at is not None for r in runs)
-    scene = render.Scene.from_runs(runs)
-    frames = render.Frames(scene, "contour", *size)
+    scene = scenes.Scene.from_runs(runs)
+    frames = framing.Frames(scene, "contour", *size)
     frames.frame(scene.steps)
     renderer = frames.canvas.get_renderer()
     legend, axes = frames.legend.get_window_extent(renderer), frames.ax.get_window_extent(renderer)
@@ -413,12 +416,12 @@ def test_gif_decodes_with_the_frames_and_size_asked_for(scene, tmp_path, view):
 
 def test_gif_without_loop_plays_once(scene, tmp_path):
     out = tmp_path / "once.gif"
-    render.export(scene, render.make_options("gif", frames=3, width=320, height=240, loop=False), out)
+    formats.export(scene, formats.make_options("gif", frames=3, width=320, height=240, loop=False), out)
     assert "loop" not in Image.open(out).info
 
 
 def test_gif_keeps_a_frame_per_frame_even_when_steps_repeat(tmp_path):
-    scene = render.Scene.from_runs([core.trajectory("booth", "adam", (-8.0, -6.0), 3)])
+    scene = scenes.Scene.from_runs([core.trajectory("booth", "adam", (-8.0, -6.0), 3)])
     im = Image.open(export(scene, tmp_path, "gif", frames=9))
     assert im.n_frames == 9
 
@@ -431,7 +434,7 @@ def test_mp4_is_h264_yuv420p_with_the_frames_and_size_asked_for(scene, tmp_path,
     assert int(info["nb_read_frames"]) == FRAMES
 
 
-@pytest.mark.parametrize("view", render.PATH_VIEWS)
+@pytest.mark.parametrize("view", export_options.PATH_VIEWS)
 def test_png_and_svg_of_a_step(scene, tmp_path, view):
     png = Image.open(export(scene, tmp_path, "png", view, step=10))
     assert png.format == "PNG" and png.size == SIZE
@@ -454,14 +457,14 @@ CDN = re.compile(r"(https?:)?//[^\s\"'`]*\b(cdn|unpkg|jsdelivr|cdnjs|googleapis|
 
 def test_no_asset_the_page_or_an_export_uses_names_a_cdn():
     """A classroom may have no internet: nothing served, vendored or inlined points off the server."""
-    root = Path(render.__file__).resolve().parent.parent
+    root = ROOT
     files = [f for d in ("static", "templates") for f in (root / d).rglob("*") if f.suffix in (".js", ".css", ".html")]
-    assert render.PLOTLY_JS in files
+    assert html_export.PLOTLY_JS in files
     found = {f.name: m.group(0) for f in files if (m := CDN.search(f.read_text(encoding="utf-8")))}
     assert found == {}
 
 
-@pytest.mark.parametrize("view", render.PATH_VIEWS)
+@pytest.mark.parametrize("view", export_options.PATH_VIEWS)
 def test_html_is_self_contained_and_holds_the_trajectories(scene, tmp_path, view):
     out = export(scene, tmp_path, "html", view)
     text = out.read_text(encoding="utf-8")
@@ -472,14 +475,14 @@ def test_html_is_self_contained_and_holds_the_trajectories(scene, tmp_path, view
     # plotly.js is inlined as vendored (its code holds URL strings it never loads
     # here, and no CDN: see the test above); the rest of the scripts name no URL at all.
     plotly_js, blob, player = scripts
-    assert plotly_js == render._plotly_js()
+    assert plotly_js == html_export.plotly_js()
     assert not re.search(r"https?:|//[a-z]", blob + player, re.IGNORECASE)
     data = json.loads(blob)
     assert len(data["frames"]) == FRAMES and data["frames"][-1] == STEPS
     assert [t["name"] for t in data["figure"]["data"] if t.get("mode") == "lines"] == [
         core.OPTIMIZERS[o].label for o in OPTS]
     for run, got in zip(scene.runs, data["runs"]):
-        want = render.view_coords(scene, view, run)
+        want = scenes.view_coords(scene, view, run)
         for axis, values in zip("xyz", want):
             assert np.allclose(np.array(got[axis], dtype=float), values, equal_nan=True)
 
@@ -496,7 +499,7 @@ def test_html_plays_and_scrubs_offline_from_a_file(scene, tmp_path, browser):
     page.wait_for_function("Number(document.getElementById('scrub').value) > 0")
     page.click("#play")
     page.eval_on_selector("#scrub", "(el) => { el.value = 3; el.dispatchEvent(new Event('input')); }")
-    step = render.frame_steps(STEPS, FRAMES)[3]
+    step = export_options.frame_steps(STEPS, FRAMES)[3]
     assert page.text_content("#step") == f"step {step}"
     assert f"step {step} / {STEPS}" in page.text_content(".gtitle")
     shown = page.evaluate("document.getElementById('plot').data.filter(t => t.mode === 'lines')"
@@ -540,7 +543,7 @@ def test_html_plays_and_scrubs_offline_from_a_file(scene, tmp_path, browser):
 ])
 def test_bad_options_name_the_field_and_the_allowed_values(kwargs, field, message):
     with pytest.raises(core.InvalidInput) as err:
-        render.make_options(**kwargs)
+        formats.make_options(**kwargs)
     assert err.value.field == field and message in str(err.value)
 
 
@@ -653,7 +656,7 @@ def test_http_export_runs_in_the_background_and_serves_an_attachment(live_server
         assert status == {**job, "status": "done", "progress": 1.0, "message": None}
         r = client.get(f"/api/exports/{job['id']}/file")
     assert r.status_code == 200
-    assert r.headers["content-type"].startswith(render.MEDIA_TYPES[fmt].split(";")[0])
+    assert r.headers["content-type"].startswith(formats.MEDIA_TYPES[fmt].split(";")[0])
     assert r.headers["content-disposition"] == f'attachment; filename="{job["filename"]}"'
     path = tmp_path / job["filename"]
     path.write_bytes(r.content)
@@ -692,13 +695,14 @@ def test_http_unknown_export_is_404(live_server):
 def test_http_limits_come_from_the_export_settings_and_old_jobs_are_dropped(tmp_path):
     from fastapi.testclient import TestClient
 
-    from app import exports
+    from app.exports.jobs import JobStore, get_jobs
     from app.main import create_app
+    from app.settings import ExportSettings, get_export_settings
 
     app = create_app()
-    app.dependency_overrides[exports.get_export_settings] = lambda: exports.ExportSettings(max_frames=5, max_jobs=2)
-    jobs = exports.Jobs()
-    app.dependency_overrides[exports.get_jobs] = lambda: jobs
+    app.dependency_overrides[get_export_settings] = lambda: ExportSettings(max_frames=5, max_jobs=2)
+    jobs = JobStore()
+    app.dependency_overrides[get_jobs] = lambda: jobs
     state = "surface=booth&opt=sgd&steps=4"
     with TestClient(app) as client:
         r = client.post("/api/exports", json={"state": state, "format": "gif", "frames": 6})

@@ -766,12 +766,12 @@ def test_the_page_exports_a_formula_as_mp4_and_html(tmp_path):
     import subprocess
     import time
 
-    from app import exports
+    from app.exports.jobs import JobStore, get_jobs
 
     state = "surface=custom&f=x%5E2%20-%20y%5E2%20%2B%200.25*y%5E4&domain=-2,2,-2,2&start=-1.5,0.01&opt=adam,sgd&steps=20"
-    jobs = exports.Jobs(tmp_path / "jobs")
+    jobs = JobStore(tmp_path / "jobs")
     with api_client() as c:
-        c.app.dependency_overrides[exports.get_jobs] = lambda: jobs
+        c.app.dependency_overrides[get_jobs] = lambda: jobs
         r = c.post("/api/exports", json={"state": state + "&f=x%2B%5B1%5D", "format": "gif"})
         assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "state", "f"]
         assert "column 3" in r.json()["detail"][0]["msg"]

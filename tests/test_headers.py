@@ -32,7 +32,7 @@ def test_every_answer_carries_the_policy_nosniff_and_a_referrer_policy(client, p
     assert len(r.headers.get_list("content-security-policy")) == 1
     csp = directives(r)
     assert csp["default-src"] == "'self'" and "unsafe-inline" not in csp.get("script-src", "")
-    if path not in ("/docs", "/redoc"):  # the docs pages set a policy of their own (app/docs.py)
+    if path not in ("/docs", "/redoc"):  # the docs pages set a policy of their own (app/http/docs.py)
         assert csp["object-src"] == "'none'" and csp["script-src"] == "'self'"
         assert csp["style-src"] == "'self' 'unsafe-inline'"  # Plotly.js styles its elements inline
     assert r.headers["x-content-type-options"] == "nosniff"

@@ -20,11 +20,12 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from app import exports, maps, render
-from app.api import Invalid
+from app.exports import jobs as export_jobs, link as links, maps
+from app.exports import frames as framing, html as html_export, mapfigure
+from app.services.validation import Invalid
 from app.cli import main
 from app.main import create_app
-from app.settings import Settings, get_settings
+from app.settings import ROOT, Settings, get_settings
 
 # lr x momentum on the ill-conditioned quadratic: converging, oscillating and diverging cells.
 LR_MOMENTUM = ("surface=quadratic&surface.kappa=20&start=-1.8,1&steps=120&opt=momentum&momentum.lr=0.02"
@@ -36,13 +37,13 @@ SLIDES = [(1280, 720), (1920, 1080), (800, 600)]
 @pytest.fixture(scope="module")
 def jobs(tmp_path_factory):
     # In a directory that outlives the module: the store's runner thread keeps reading its database.
-    return exports.Jobs(tmp_path_factory.mktemp("exports"))
+    return export_jobs.JobStore(tmp_path_factory.mktemp("exports"))
 
 
 @pytest.fixture(scope="module")
 def client(jobs):
     app = create_app()
-    app.dependency_overrides[exports.get_jobs] = lambda: jobs
+    app.dependency_overrides[export_jobs.get_jobs] = lambda: jobs
     with TestClient(app) as c:
         yield c
 
@@ -158,7 +159,7 @@ def test_the_html_map_is_self_contained(client):
     markup = re.sub(r"(<script\b[^>]*>).*?(</script>)", r"\1\2", text, flags=re.S)
     assert not re.search(r"<link\b|<img\b|\bsrc\s*=|@import", markup, re.IGNORECASE)
     plotly_js, blob, player = scripts
-    assert plotly_js == render._plotly_js()
+    assert plotly_js == html_export.plotly_js()
     assert not re.search(r"https?:|//[a-z]", blob + player, re.IGNORECASE)
 
 
@@ -277,7 +278,7 @@ def test_a_map_past_the_sweep_step_limit_is_refused_naming_steps(client):
 def test_a_map_past_the_sweep_cell_limit_is_refused_naming_map_n(jobs):
     app = create_app()
     app.dependency_overrides[get_settings] = lambda: Settings(max_sweep_cells=1000)
-    app.dependency_overrides[exports.get_jobs] = lambda: jobs
+    app.dependency_overrides[export_jobs.get_jobs] = lambda: jobs
     with TestClient(app) as c:
         r = c.post("/api/exports", json={"state": LR_MOMENTUM, "format": "png"})
     assert r.status_code == 422
@@ -289,7 +290,7 @@ def test_a_map_past_the_sweep_cell_limit_is_refused_naming_map_n(jobs):
 def test_a_map_past_the_compute_time_limit_stops_with_the_apis_413():
     settings = Settings(max_compute_seconds=1e-6)
     with pytest.raises(Invalid) as err:
-        exports.scene_from_state(LR_MOMENTUM, settings, seconds=settings.max_compute_seconds)
+        links.scene_from_state(LR_MOMENTUM, settings, seconds=settings.max_compute_seconds)
     assert err.value.status == 413
     assert "took more than the limit of 1e-06 s" in err.value.errors[0]["msg"]
 
@@ -305,7 +306,7 @@ def test_a_bad_setting_of_the_maps_optimizer_is_named_by_its_link_key(client):
 # --- the link's map, read as the page reads it ---------------------------------------
 
 def settings_of(query: str) -> maps.MapSettings:
-    body, display = exports.read_state(query, need_runs=False)
+    body, display = links.read_state(query, need_runs=False)
     return maps.map_settings(body, display)
 
 
@@ -341,7 +342,7 @@ def test_a_zoomed_axis_keeps_inside_its_own_range():
 
 def test_the_map_colours_are_the_pages():
     """The exports colour a map as static/js/map.js does: the same constants."""
-    js = (Path(render.__file__).resolve().parent.parent / "static" / "js" / "map.js").read_text(encoding="utf-8")
+    js = (ROOT / "static" / "js" / "map.js").read_text(encoding="utf-8")
 
     def const(name: str) -> str:
         return re.search(rf"\bconst {name}\s*=\s*(.+?);", js, re.S)[1]
@@ -366,12 +367,12 @@ def test_a_typed_formula_maps_starts_over_its_own_domain(tmp_path):
 
 @pytest.fixture(scope="module")
 def lr_map():
-    body, display = exports.read_state(LR_MOMENTUM)
+    body, display = links.read_state(LR_MOMENTUM)
     return maps.compute(LR_MOMENTUM, body, display, get_settings())
 
 
 def test_each_cell_of_the_png_has_its_colour_and_the_links_settings_are_ringed(lr_map):
-    figure = render.MapFigure(lr_map, 1280, 720)
+    figure = mapfigure.MapFigure(lr_map, 1280, 720)
     pixels = np.asarray(figure.rgba())[..., :3].astype(int)
     colours = lr_map.colours()
     assert (colours[lr_map.diverged] == [int(maps.DIVERGED_COLOUR[k:k + 2], 16) for k in (1, 3, 5)]).all()
@@ -386,7 +387,7 @@ def test_each_cell_of_the_png_has_its_colour_and_the_links_settings_are_ringed(l
         assert (pixels[r, c] == colours[i, j]).all(), (i, j)
     # A black ring round the link's own lr and momentum, a white one outside it.
     r, c = pixel(*lr_map.current)
-    radius = render.MAP_RING_SIZE / 2 * figure.fig.dpi / 72
+    radius = mapfigure.MAP_RING_SIZE / 2 * figure.fig.dpi / 72
     angles = np.linspace(0, 2 * np.pi, 16, endpoint=False)
     ring = pixels[np.rint(r + radius * np.sin(angles)).astype(int), np.rint(c + radius * np.cos(angles)).astype(int)]
     assert (ring.max(axis=-1) < 60).mean() > 0.8
@@ -424,9 +425,9 @@ def test_a_log_colour_bar_is_ticked_at_powers_of_ten_or_between_them_when_it_spa
 
 def test_a_map_link_needs_no_race_its_map_names_its_own_optimizer():
     link = "surface=himmelblau&view=map&map.opt=sgd&map.x=x&map.y=y&map.n=32&steps=50"
-    data, display = exports.scene_from_state(link, get_settings())
+    data, display = links.scene_from_state(link, get_settings())
     assert isinstance(data, maps.MapData) and display["view"] == "map"
     assert data.title() == "SGD on Himmelblau: 32 × 32 runs of 50 steps"
     # Without a map, the same link is refused for racing nothing.
     with pytest.raises(Invalid, match="no optimizer chosen"):
-        exports.scene_from_state(link, get_settings(), view="contour")
+        links.scene_from_state(link, get_settings(), view="contour")

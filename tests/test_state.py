@@ -8,7 +8,7 @@ import random
 import pytest
 
 import core
-from app import api
+from app.services import trajectories
 from app.presets import PRESETS
 from app.state import DISPLAY, js_number, query_from_request, request_from_query
 
@@ -65,7 +65,7 @@ def test_every_preset_link_reads_and_round_trips(preset):
 def resolved(body: dict) -> list:
     """What the runs of a body compute from: everything after core fills in defaults."""
     return [(r.surface.id, r.surface_params, r.start, r.steps, r.optimizer.id, r.hyperparameters, r.schedule, r.noise, r.seed)
-            for r in api.build_runs(body)]
+            for r in trajectories.build_runs(body)]
 
 
 def random_body(rng: random.Random) -> dict:

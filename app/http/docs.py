@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from app.pages import templates
+from app.http.templating import templates
 
 router = APIRouter(include_in_schema=False)
 

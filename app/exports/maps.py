@@ -3,7 +3,7 @@
 A link's `map.*` keys are read as static/js/map.js reads them (an unknown or
 missing value falls back the way the page's does, so a link exports what it
 shows), the sweep is validated by the sweep endpoints' own code under this
-server's limits (app.api.plan_sweep, app.explore.plan_basins), computed by
+server's limits (app.services.sweeps: plan_sweep, plan_basins), computed by
 core.sweep_rows and, for basins, labelled by core.classify, as the map streams
 do. `MapData` then holds every cell and colours it exactly as the page does.
 """
@@ -11,15 +11,16 @@ do. `MapData` then holds every cell and colours it exactly as the page does.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode
 
 import numpy as np
 
 import core
-from app.api import Invalid, compute_limit, field_loc, parse, plan_sweep
-from app.explore import BasinsRequest, plan_basins
+from app.schemas import BasinsRequest
+from app.services.compute import Work
+from app.services.sweeps import plan_basins, plan_sweep
+from app.services.validation import Invalid, field_loc, parse
 from app.state import link_query, request_from_query
 from core.engine import optimizer_spec, resolve_hyperparameters, resolve_surface
 
@@ -147,7 +148,7 @@ def _state_loc(loc: list, m: MapSettings, prefix: list) -> list:
 def plan(query: str, body: dict, display: dict, settings, prefix=("state",)):
     """The map's settings and its validated sweep (nothing computed): (MapSettings, hp, plan, minima, radius).
 
-    Raises app.api.Invalid naming the link key, under the sweep endpoints' limits.
+    Raises app.services.validation.Invalid naming the link key, under the sweep endpoints' limits.
     """
     prefix = list(prefix)
     m = map_settings(body, display)
@@ -176,8 +177,7 @@ def compute(query: str, body: dict, display: dict, settings, prefix=("state",),
     loss, hit = np.full((nx, ny), np.nan), np.full((nx, ny), np.nan)
     diverged = np.zeros((nx, ny), dtype=bool)
     basin = np.full((nx, ny), core.explore.NOT_CONVERGED, dtype=np.int64) if minima is not None else None
-    t0 = time.perf_counter()
-    limit = math.inf if seconds is None else seconds
+    work = Work(settings, math.inf if seconds is None else seconds)
     for rows in core.sweep_rows(sweep):
         if rows.row1 > rows.row0:
             s = slice(rows.row0, rows.row1)
@@ -186,8 +186,7 @@ def compute(query: str, body: dict, display: dict, settings, prefix=("state",),
             diverged[s] = rows.diverged
             if basin is not None:
                 basin[s] = core.classify(rows.final_points, minima, radius)
-        if time.perf_counter() - t0 > limit:
-            raise compute_limit(settings)
+        work.check()
     spec, params = resolve_surface(body["surface"])
     full = resolve_hyperparameters(sweep.optimizer, hp)
     current = tuple(float(body["start"][a.start]) if a.start is not None else float(full[a.name]) for a in (m.x, m.y))

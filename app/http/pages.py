@@ -11,63 +11,28 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import re
-import unicodedata
 from functools import lru_cache
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
-from markupsafe import Markup
 
 from app import palette, state
-from app.api import registry
-from app.formulas import custom_surface_entry
+from app.http.templating import templates
 from app.presets import PRESETS
-from app.render import PLOTLY_JS
-from app.settings import get_settings
+from app.services.catalog import registry
+from app.services.formulas import custom_surface_entry
+from app.settings import PLOTLY_JS, STATIC, get_settings
 from core.engine import MAX_NOISE_SIGMA
 
-ROOT = Path(__file__).resolve().parent.parent
 # The file's name holds plotly.js's version and the URL a hash of its bytes, so a rebuilt bundle
 # gets a new URL and the old one can be cached for good.
 PLOTLY_HASH = hashlib.sha256(PLOTLY_JS.read_bytes()).hexdigest()[:10]
 PLOTLY_URL = f"/vendor/{PLOTLY_JS.name.removesuffix('.min.js')}-{PLOTLY_HASH}.min.js"
 
-templates = Jinja2Templates(directory=ROOT / "templates")
-
-
-def symbol_html(tex: str) -> Markup:
-    r"""A hyperparameter's LaTeX symbol as HTML for a slider label: \beta_1 -> β<sub>1</sub>.
-
-    Symbols are a letter (Latin or a named Greek one) with an optional
-    sub- or superscript; anything else is shown as it is written.
-    """
-    m = re.fullmatch(r"\\?([A-Za-z]+)(?:_\{?([^{}^]+)\}?)?(?:\^\{?([^{}]+)\}?)?", tex.strip())
-    if not m:
-        return Markup.escape(tex)
-    base, sub, sup = m.groups()
-    if tex.startswith("\\"):
-        try:
-            # Unicode spells lambda "LAMDA".
-            name = {"LAMBDA": "LAMDA"}.get(base.upper(), base.upper())
-            base = unicodedata.lookup(f"GREEK {'CAPITAL' if base[0].isupper() else 'SMALL'} LETTER {name}")
-        except KeyError:
-            return Markup.escape(tex)
-    html = Markup("<i>{}</i>").format(base)
-    if sub:
-        html += Markup("<sub>{}</sub>").format(sub)
-    if sup:
-        html += Markup("<sup>{}</sup>").format(sup)
-    return html
-
-
-templates.env.filters["symbol"] = symbol_html
 router = APIRouter(include_in_schema=False)
-router.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
+router.mount("/static", StaticFiles(directory=STATIC), name="static")
 
 
 def _number(name: str, symbol: str, default, low, high, help: str, log=False, kind="float", slider_high=None) -> dict:
@@ -88,7 +53,7 @@ def run_settings() -> tuple[dict, ...]:
     )
 
 # Preloaded together, so the browser fetches the page's modules at once rather than import by import.
-MODULES = tuple(sorted(p.name for p in (ROOT / "static" / "js").glob("*.js")))
+MODULES = tuple(sorted(p.name for p in (STATIC / "js").glob("*.js")))
 SPEEDS = (0.25, 0.5, 1, 2, 4, 8)
 # 16:9 for slides first; 800 x 600 for a 4:3 projector.
 EXPORT_SIZES = ((1280, 720), (1920, 1080), (800, 600))

@@ -5,7 +5,7 @@ options, who asked, and where it stands (queued, started, done, error). No
 job holds a computed scene while it waits; the process that makes it computes
 the runs from the state string, then draws them.
 
-Two stores, one interface:
+Two stores, one interface (app/exports/stores.py):
 
 - `SqliteRecords` (the default, nothing to install): a SQLite database beside the
   files in one directory. Every `gradscape serve` worker process runs one job at a
@@ -29,100 +29,20 @@ import json
 import multiprocessing
 import os
 import resource
-import sqlite3
 import threading
 import time
-import uuid
 from dataclasses import asdict
 from pathlib import Path
 
-ACTIVE = ("queued", "started")
+from app.exports.formats import export
+from app.exports.link import scene_from_state
+from app.exports.options import Options
+from app.exports.stores import ACTIVE, RedisRecords, SqliteRecords, unreachable_errors
+from app.services.validation import Invalid
+from app.settings import get_export_settings, get_settings
+from core import InvalidInput
+
 LOST = "the export stopped unexpectedly (its process ended, perhaps out of memory); try again, or a smaller export"
-FIELDS = ("id", "client", "state", "options", "status", "progress", "message", "filename", "media_type", "path",
-          "created", "started", "finished", "beat")
-
-
-# --- the rows ----------------------------------------------------------------------------
-
-class SqliteRecords:
-    """Job rows in a SQLite file; every process opens it by path, so any of them sees every job."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        with self._db() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(f"CREATE TABLE IF NOT EXISTS jobs ({', '.join(FIELDS)}, PRIMARY KEY (id))")
-
-    def _db(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        return db
-
-    def add(self, row: dict) -> None:
-        with self._db() as db:
-            db.execute(f"INSERT INTO jobs VALUES ({', '.join('?' * len(FIELDS))})", [row.get(f) for f in FIELDS])
-
-    def get(self, job_id: str) -> dict | None:
-        with self._db() as db:
-            found = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return None if found is None else dict(found)
-
-    def update(self, job_id: str, **fields) -> None:
-        with self._db() as db:
-            db.execute(f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?", [*fields.values(), job_id])
-
-    def all(self) -> list[dict]:
-        with self._db() as db:
-            return [dict(r) for r in db.execute("SELECT * FROM jobs ORDER BY created")]
-
-    def delete(self, job_id: str) -> None:
-        with self._db() as db:
-            db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
-
-    def claim(self) -> dict | None:
-        """The oldest queued job, marked started; one statement, so two processes never claim the same."""
-        now = time.time()
-        with self._db() as db:
-            found = db.execute("UPDATE jobs SET status = 'started', started = ?, beat = ? WHERE id = (SELECT id FROM "
-                               "jobs WHERE status = 'queued' ORDER BY created LIMIT 1) AND status = 'queued' "
-                               "RETURNING *", (now, now)).fetchone()
-        return None if found is None else dict(found)
-
-
-class RedisRecords:
-    """Job rows as Redis hashes, with a sorted set of every kept job by creation time."""
-
-    INDEX = "gradscape:exports"
-
-    def __init__(self, redis):
-        self.redis = redis
-
-    def _key(self, job_id: str) -> str:
-        return f"gradscape:export:{job_id}"
-
-    def add(self, row: dict) -> None:
-        with self.redis.pipeline() as p:
-            p.hset(self._key(row["id"]), mapping={k: json.dumps(row.get(k)) for k in FIELDS})
-            p.zadd(self.INDEX, {row["id"]: row["created"]})
-            p.execute()
-
-    def get(self, job_id: str) -> dict | None:
-        raw = self.redis.hgetall(self._key(job_id))
-        return {k.decode(): json.loads(v) for k, v in raw.items()} if raw else None
-
-    def update(self, job_id: str, **fields) -> None:
-        if self.redis.exists(self._key(job_id)):
-            self.redis.hset(self._key(job_id), mapping={k: json.dumps(v) for k, v in fields.items()})
-
-    def all(self) -> list[dict]:
-        rows = [self.get(i.decode()) for i in self.redis.zrange(self.INDEX, 0, -1)]
-        return [r for r in rows if r is not None]
-
-    def delete(self, job_id: str) -> None:
-        with self.redis.pipeline() as p:
-            p.delete(self._key(job_id))
-            p.zrem(self.INDEX, job_id)
-            p.execute()
 
 
 # --- making one export ------------------------------------------------------------------
@@ -144,12 +64,6 @@ def make(records, job_id: str, owner: int | None = None) -> None:
     `owner` is the pid of the server process waiting for it: if that process ends, so does the job
     (its row then goes stale and is reported as stopped).
     """
-    from app import render
-    from app.api import Invalid
-    from app.exports import scene_from_state
-    from app.settings import get_settings
-    from core import InvalidInput
-
     row = records.get(job_id)
     if row is None or row["status"] not in ACTIVE:
         return
@@ -169,9 +83,9 @@ def make(records, job_id: str, owner: int | None = None) -> None:
 
     try:
         settings = get_settings()
-        opts = render.Options(**json.loads(row["options"]))
+        opts = Options(**json.loads(row["options"]))
         scene, _ = scene_from_state(row["state"], settings, seconds=settings.max_compute_seconds, view=opts.view)
-        render.export(scene, opts, row["path"], progress)
+        export(scene, opts, row["path"], progress)
     except Invalid as exc:
         records.update(job_id, status="error", message=exc.errors[0]["msg"], finished=time.time())
     except InvalidInput as exc:
@@ -206,7 +120,7 @@ def _forkserver():
     global _context
     if _context is None:
         _context = multiprocessing.get_context("forkserver")
-        _context.set_forkserver_preload(["app.jobs", "app.exports", "app.render", "core"])
+        _context.set_forkserver_preload(["app.exports.jobs", "app.exports.frames", "core"])
     return _context
 
 
@@ -240,12 +154,13 @@ class LocalRunner:
 # --- the queue ---------------------------------------------------------------------------
 
 QUEUE = "gradscape-exports"
+STORE_TIMEOUT = 3.0  # seconds a Redis command may take before the store counts as unreachable
+NO_WORKER = "no export worker is running; it starts when one does (`gradscape worker`)"
+RESTARTED = "was lost when the job store restarted (its data went with it); export it again"
 
 
 def rq_make(job_id: str) -> None:
     """The rq job: runs in a work horse forked by `gradscape worker`, so the memory cap is the horse's alone."""
-    from app.exports import get_export_settings, get_jobs
-
     limit_memory(get_export_settings().max_memory_mb)
     make(get_jobs().records, job_id)
 
@@ -273,7 +188,8 @@ class JobStore:
             from redis import Redis
             from rq import Queue
 
-            self.redis = Redis.from_url(redis_url)
+            # A dead or paused Redis answers nothing: give up after a few seconds and say so (503).
+            self.redis = Redis.from_url(redis_url, socket_timeout=STORE_TIMEOUT, socket_connect_timeout=STORE_TIMEOUT)
             self.records = RedisRecords(self.redis)
             self.queue = Queue(QUEUE, connection=self.redis)
             self.runner = None
@@ -297,7 +213,7 @@ class JobStore:
             if len(rows) >= settings.max_jobs:
                 raise Busy(f"{len(rows)} exports are in progress, the limit is {settings.max_jobs}; "
                            "try again in a minute")
-            job_id = uuid.uuid4().hex
+            job_id = self.records.new_id()
             now = time.time()
             row = {"id": job_id, "client": client, "state": state, "options": json.dumps(asdict(opts)),
                    "status": "queued", "progress": 0.0, "message": None, "filename": filename,
@@ -307,7 +223,7 @@ class JobStore:
         if self.runner is not None:
             self.runner.wake.set()
         else:
-            self.queue.enqueue_call("app.jobs.rq_make", args=(job_id,), job_id=job_id, timeout=settings.job_seconds,
+            self.queue.enqueue_call("app.exports.jobs.rq_make", args=(job_id,), job_id=job_id, timeout=settings.job_seconds,
                                     result_ttl=int(settings.keep_seconds), failure_ttl=int(settings.keep_seconds))
         return self.status(job_id)
 
@@ -346,6 +262,8 @@ class JobStore:
             ahead = sum(r["status"] == "queued" and r["created"] < row["created"] for r in self.records.all())
             message = "waiting: next in line" if ahead == 0 else \
                 f"waiting: {ahead} export{'s' if ahead > 1 else ''} before it"
+            if self.workers() == 0:
+                message = f"{message}; {NO_WORKER}"
         return {"id": row["id"], "status": "running" if row["status"] in ACTIVE else row["status"],
                 "progress": round(float(row["progress"] or 0.0), 4), "message": message, "filename": row["filename"]}
 
@@ -364,6 +282,48 @@ class JobStore:
         self.records.delete(row["id"])
         Path(row["path"]).unlink(missing_ok=True)
 
+    def sweep_files(self, keep_seconds: float) -> None:
+        """Delete files no kept job names (their rows expired, or went with a store that restarted) once
+        older than keep_seconds; a file being written is younger than that or named by its job."""
+        named = {Path(r["path"]).name for r in self.records.all()}
+        cutoff = time.time() - keep_seconds
+        for f in self.directory.iterdir():
+            if f.is_file() and not f.name.startswith(".jobs.sqlite3") and f.name not in named:
+                try:
+                    if f.stat().st_mtime < cutoff:
+                        f.unlink()
+                except FileNotFoundError:
+                    pass
+
+    def workers(self) -> int:
+        """Processes that make this store's jobs and are alive now."""
+        if self.runner is not None:
+            return int(self.runner.thread.is_alive())
+        # rq's index of workers (a set) is written once, when a worker starts: after Redis restarts empty a
+        # worker that reconnected is missing from it. Each worker's own key is written on every heartbeat.
+        # A worker that stopped keeps its key a minute longer, marked with its death.
+        keys = [key for key in self.redis.scan_iter(match=b"rq:worker:*", count=1000) if key.count(b":") == 2]
+        with self.redis.pipeline() as p:
+            for key in keys:
+                p.hexists(key, "death")
+            dead = p.execute()
+        return dead.count(False)
+
+    def lost_in_restart(self, job_id: str) -> bool:
+        return self.records.lost_in_restart(job_id)
+
+    def health(self) -> dict:
+        """The store and its workers: {"store": "ok" or "unreachable", "workers": n}."""
+        try:
+            return {"store": "ok", "workers": self.workers()}
+        except unreachable_errors():
+            return {"store": "unreachable", "workers": None}
+
+    def housekeeping(self, keep_seconds: float) -> None:
+        """Expired jobs and files removed, on a timer rather than only when the next export comes."""
+        self.prune(keep_seconds)
+        self.sweep_files(keep_seconds)
+
 
 class Busy(Exception):
     """A job refused for now: the client's share or the store is full (429)."""
@@ -372,3 +332,35 @@ class Busy(Exception):
 class _Named:
     def __init__(self, name: str):
         self.name = name
+
+
+_jobs: JobStore | None = None
+_jobs_lock = threading.Lock()
+
+
+def export_health() -> dict:
+    """The export store and its workers as /api/health reports them: "ready" when the store answers and a
+    worker is alive, "degraded" when either fails, "idle" before this process has a store at all."""
+    store = current_jobs()
+    if store is None:
+        return {"status": "idle", "store": None, "workers": None}
+    found = store.health()
+    ready = found["store"] == "ok" and found["workers"] > 0
+    return {"status": "ready" if ready else "degraded", **found}
+
+
+def current_jobs() -> JobStore | None:
+    """This process's store if it has one, or should (a shared directory or Redis is configured)."""
+    settings = get_export_settings()
+    return _jobs if _jobs is not None or not (settings.dir or settings.redis_url) else get_jobs()
+
+
+def get_jobs() -> JobStore:
+    """The store of this process, made on first use from the export settings."""
+    global _jobs
+    with _jobs_lock:
+        if _jobs is None:
+            settings = get_export_settings()
+            _jobs = JobStore(settings.dir, settings.redis_url, settings.max_memory_mb, settings.stale_seconds)
+    return _jobs
+

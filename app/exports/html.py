@@ -1,0 +1,248 @@
+"""Self-contained HTML exports: the page's own plotly.js, the data and a small player, all inline.
+
+The player's JavaScript lives in static/js/export/ and is read when a file is
+written, so it is edited, linted and served as JavaScript, not as Python strings.
+"""
+
+from __future__ import annotations
+
+import html
+from functools import lru_cache
+
+import numpy as np
+import orjson
+
+from app import palette
+from app.exports.mapfigure import map_plotly_figure
+from app.exports.options import Options, frame_steps
+from app.exports.scene import AZIMUTH, BOX_HEIGHT, ELEVATION, GRID_RESOLUTION, Scene, view_coords
+from app.settings import PLOTLY_JS, STATIC
+
+PLAYER_JS = STATIC / "js" / "export"
+
+
+def plotly_js() -> str:
+    return PLOTLY_JS.read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=4)
+def player_script(name: str) -> str:
+    """static/js/export/<name>.js, after the shared hug() every export's plot calls."""
+    return "\n".join((PLAYER_JS / f"{part}.js").read_text(encoding="utf-8") for part in ("hug", name))
+
+def _eye(elevation: float, azimuth: float, distance: float = 2.44) -> tuple[float, float, float]:
+    """Plotly's camera eye for matplotlib's view angles."""
+    e, a = np.radians(elevation), np.radians(azimuth)
+    return distance * np.cos(e) * np.cos(a), distance * np.cos(e) * np.sin(a), distance * np.sin(e)
+
+
+def _colourscale() -> list:
+    n = len(palette.CONTOUR_COLOURS)
+    return [[i / (n - 1), c] for i, c in enumerate(palette.CONTOUR_COLOURS)]
+
+
+def _landmark_traces(scene: Scene, three_d: bool) -> list[dict]:
+    traces = []
+    for m in scene.markers(three_d):
+        rim = {"color": palette.LANDMARK_COLOUR, "width": 2.5} if m.hollow else {"color": "white", "width": 1}
+        trace = {"type": "scatter3d" if three_d else "scatter", "mode": "markers", "name": m.name, "legendrank": 2000,
+                 "x": m.points[:, 0], "y": m.points[:, 1], "hoverinfo": "name+x+y",
+                 "marker": {"symbol": m.plotly, "size": m.size * (1 if three_d else 1.15),
+                            "color": palette.LANDMARK_COLOUR, "line": rim}}
+        if three_d:
+            trace["z"] = scene.landmark_heights(m.points, GRID_RESOLUTION["html"])
+        traces.append(trace)
+    return traces
+
+
+HTML_EXIT_WIDTH = 0.025  # an exit marker's width as a fraction of the plot's side, roughly, at any size
+_PLOTLY_EXIT = {"left": "triangle-left", "right": "triangle-right", "bottom": "triangle-down", "top": "triangle-up"}
+
+
+def _exit_traces(scene: Scene, view: str) -> list[dict]:
+    """A marker on the edge where each run leaves the frame, named with the step; each trace carries
+    `step` and `at` (its point), and starts empty: the file's player shows it from that step on."""
+    three_d = view == "surface3d"
+    traces = []
+    if view == "loss":
+        lo, hi, _ = scene.loss_range()
+        spans = ((0.0, float(scene.steps)), (lo, hi))
+    else:
+        spans = scene.spec.domain
+    placed: list[tuple[str, float]] = []  # (side, position along it as a fraction of the edge)
+    for run in scene.runs:
+        left = scene.exit(run, view)
+        if left is None:
+            continue
+        k, point, side = left
+        if not three_d:  # runs leaving by one spot are set side by side, as in the other formats
+            axis = 0 if side in ("top", "bottom") else 1
+            (a, b), width = spans[axis], HTML_EXIT_WIDTH
+            f0 = (point[axis] - a) / (b - a)
+            for shift in (0, *(sign * n for n in range(1, 2 * len(scene.runs) + 1) for sign in (1, -1))):
+                f = f0 + shift * 1.05 * width
+                if 0 <= f <= 1 and all(s != side or abs(f - g) >= width for s, g in placed):
+                    break
+            else:
+                f = f0
+            placed.append((side, f))
+            point = point.copy()
+            point[axis] = a + f * (b - a)
+        what = f"diverged at step {run.diverged_at}" if view == "loss" and run.diverged_at is not None \
+            else f"left the frame at step {k}"
+        trace = {"type": "scatter3d" if three_d else "scatter", "mode": "markers", "showlegend": False,
+                 "legendgroup": run.optimizer, "name": f"{scene.name(run)}: {what}",
+                 "hoverinfo": "name", "cliponaxis": False, "x": [], "y": [], "step": k,
+                 "at": {"x": [point[0]], "y": [point[1]]},
+                 "marker": {"symbol": "diamond" if three_d else _PLOTLY_EXIT[side], "size": 7 if three_d else 13,
+                            "color": palette.colour_for(run.optimizer),
+                            "line": {"color": palette.LANDMARK_COLOUR, "width": 1.2}}}
+        if three_d:
+            trace.pop("cliponaxis")
+            trace["z"] = []
+            trace["at"]["z"] = scene.landmark_heights(point[None, :], GRID_RESOLUTION["html"])
+        traces.append(trace)
+    return traces
+
+
+def _figure(scene: Scene, view: str) -> tuple[dict, list[dict]]:
+    """The Plotly figure without the moving parts, and each run's full line in view coordinates."""
+    three_d = view == "surface3d"
+    (x0, x1), (y0, y1) = scene.spec.domain
+    layout = {"title": {"text": scene.title(scene.steps), "xref": "paper"}, "paper_bgcolor": "white", "plot_bgcolor": "white",
+              "margin": {"l": 60, "r": 20, "t": 50, "b": 50}, "legend": {"x": 1.02, "y": 1, "xanchor": "left"},
+              "font": {"family": "DejaVu Sans, Arial, sans-serif"}}
+    data: list[dict] = []
+    grid = scene.grid(GRID_RESOLUTION["html"]) if view != "loss" else None
+    if view == "contour":
+        xs, ys, z = grid
+        zt = scene.height(z)
+        levels = scene.levels(zt)
+        data.append({"type": "contour", "x": xs, "y": ys, "z": zt, "colorscale": _colourscale(), "showscale": False,
+                     "autocontour": False, "hoverinfo": "skip",
+                     "contours": {"start": levels[0], "end": levels[-1], "size": levels[1] - levels[0],
+                                  "coloring": "fill", "showlines": True},
+                     "line": {"color": palette.CONTOUR_LINE_COLOUR, "width": 0.5}})
+        layout["xaxis"] = {"range": [x0, x1], "title": {"text": "x"}, "constrain": "domain"}
+        layout["yaxis"] = {"range": [y0, y1], "title": {"text": "y"}, "scaleanchor": "x", "constrain": "domain"}
+    elif three_d:
+        xs, ys, z = grid
+        data.append({"type": "surface", "x": xs, "y": ys, "z": scene.height(z), "colorscale": _colourscale(),
+                     "showscale": False, "hoverinfo": "skip"})
+        layout["scene"] = {"xaxis": {"range": [x0, x1], "title": {"text": "x"}},
+                           "yaxis": {"range": [y0, y1], "title": {"text": "y"}},
+                           "zaxis": {"title": {"text": "log(1 + f − f_min)"}},
+                           "camera": {"eye": dict(zip("xyz", _eye(ELEVATION, AZIMUTH)))},
+                           "aspectmode": "manual", "aspectratio": {"x": 1, "y": 1, "z": BOX_HEIGHT}}
+    else:
+        lo, hi, log = scene.loss_range()
+        layout["xaxis"] = {"range": [0, scene.steps], "title": {"text": "step"}}
+        # A fixed range, or Plotly would rescale the axis as the lines grow.
+        layout["yaxis"] = {"type": "log" if log else "linear", "title": {"text": scene.loss_title()},
+                           "range": [np.log10(lo), np.log10(hi)] if log else [lo, hi]}
+    if view != "loss":
+        data.extend(_landmark_traces(scene, three_d))
+    data.extend(_exit_traces(scene, view))
+    runs = []
+    for run in scene.runs:
+        colour, dash = palette.colour_for(run.optimizer), palette.dash_for(run.optimizer)
+        # Seven digits are more than a screen shows, and half the bytes of full precision; a run
+        # heading off to 1e300 is clipped far off-screen, not turned into infinity (a gap).
+        coords = zip("xyz", view_coords(scene, view, run))
+        runs.append({a: np.clip(c, -1e30, 1e30).astype(np.float32) for a, c in coords})
+        kind = "scatter3d" if three_d else "scatter"
+        data.append({"type": kind, "mode": "lines", "name": scene.legend_label(run, view, "<br>"), "legendgroup": run.optimizer,
+                     "x": [], "y": [], **({"z": []} if three_d else {}),
+                     "line": {"color": colour, "dash": dash, "width": 5 if three_d else 2.5}})
+        data.append({"type": kind, "mode": "markers", "showlegend": False, "legendgroup": run.optimizer,
+                     "hoverinfo": "skip", "x": [], "y": [], **({"z": []} if three_d else {}),
+                     "marker": {"color": colour, "size": 6 if three_d else 12,
+                                "line": {"color": palette.LANDMARK_COLOUR, "width": 1.5}}})
+    return {"data": data, "layout": layout}, runs
+
+
+# A plot keeping x and y to scale (the contour, a map of starts) narrows its plot area: hang the legend
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="Gradscape">
+<title>{title}</title>
+<style>
+html, body {{ margin: 0; height: 100%; background: #fff; font-family: system-ui, sans-serif; }}
+body {{ display: flex; flex-direction: column; }}
+#plot {{ flex: 1; min-height: 0; }}
+{style}
+</style>
+</head>
+<body>
+<div id="plot"></div>
+{below}
+<script>{plotly}</script>
+<script id="gradscape-data" type="application/json">{data}</script>
+<script>{script}</script>
+</body>
+</html>
+"""
+_PLAYER_STYLE = """#controls { display: flex; align-items: center; gap: 0.75em; padding: 0.4em 1em 0.6em; }
+#scrub { flex: 1; }
+#play { font: inherit; min-width: 5.5em; }
+#step { min-width: 7em; font-variant-numeric: tabular-nums; }"""
+_PLAYER_CONTROLS = """<div id="controls">
+<button id="play" type="button">Play</button>
+<input id="scrub" type="range" min="0" max="{last}" value="0" step="1" aria-label="Frame">
+<output id="step" for="scrub"></output>
+</div>"""
+
+
+def _html_page(title: str, payload: dict, script: str, style: str = "", below: str = "") -> str:
+    """A page of one plot filling the window, with plotly.js, the data and `script` inline."""
+    # Inlined scripts end at the first "</script"; plotly.js has none today, and an escaped one means the same.
+    inlined = plotly_js().replace("</script", "<\\/script")
+    return _PAGE.format(title=html.escape(title), style=style, below=below, plotly=inlined, data=_json(payload),
+                        script=script)
+
+
+def _json(obj) -> str:
+    # "<" only occurs inside JSON strings, where \\u003c means the same and cannot close the script.
+    text = orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY, default=np.ndarray.tolist).decode()
+    return text.replace("<", "\\u003c")
+
+
+def html_document(scene: Scene, opts: Options) -> str:
+    """A self-contained page: plotly.js, the data and the player inline, no external reference."""
+    figure, runs = _figure(scene, opts.view)
+    # Exit markers: which trace, the step from which it shows, and its point.
+    exits = [{"trace": i, "step": t.pop("step"), **t.pop("at")} for i, t in enumerate(figure["data"]) if "at" in t]
+    payload = {
+        "exits": exits,
+        "figure": figure,
+        "config": {"displaylogo": False, "responsive": True},
+        "runs": runs,
+        "first": len(figure["data"]) - 2 * len(runs),
+        "three_d": opts.view == "surface3d",
+        "frames": frame_steps(scene.steps, opts.frame_count(scene.steps)),
+        "title": scene.title("{step}"),
+        "fps": opts.fps,
+        "loop": opts.loop,
+        "autoplay": opts.autoplay,
+    }
+    return _html_page(scene.title(scene.steps), payload, player_script("player"), _PLAYER_STYLE,
+                      _PLAYER_CONTROLS.format(last=len(payload["frames"]) - 1))
+
+
+
+
+_MAP_NOTE = ('<p id="note">Hover a cell for its settings and where its run ended; drag to zoom, double-click for '
+             'the whole map.</p>')
+
+
+
+def map_html_document(data) -> str:
+    """The map as a self-contained interactive page: plotly.js and the data inline, no external reference."""
+    payload = {"figure": map_plotly_figure(data), "config": {"displaylogo": False, "responsive": True}}
+    return _html_page(data.title(), payload, player_script("map"), "#note { margin: 0; padding: 0.3em 1em 0.6em; color: #444; }",
+                      _MAP_NOTE)

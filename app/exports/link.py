@@ -1,0 +1,88 @@
+"""A shared link as an export's scene: its query string read as the page reads it, its runs (or its map)
+validated and computed by the API's own services under this server's limits.
+
+The CLI and the HTTP route share `scene_from_state`; `validate_state` checks a
+link the same way while computing nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from urllib.parse import parse_qs
+
+from app.exports import maps
+from app.exports.formats import make_options
+from app.exports.options import MAP, VIEWS, Options
+from app.exports.scene import Scene
+from app.services.compute import Work, run_all
+from app.services.trajectories import build_runs
+from app.services.validation import Invalid, field_loc
+from app.settings import Settings
+from app.state import DISPLAY, EXPLORE_DISPLAY, MAP_DISPLAY, link_query, request_from_query
+from core import OPTIMIZERS, InvalidInput
+
+
+def scene_from_state(query: str, settings: Settings, prefix=("state",),
+                     seconds: float | None = None, view: str | None = None) -> tuple[Scene, dict]:
+    """The scene a shared link shows, and its display keys (view, autoplay, loop, ...).
+
+    The query is read as the page reads it, and the runs are validated and
+    computed by the API's own code under the server's `settings`; `seconds`
+    bounds the computation. For the map view (`view`, else the link's own),
+    the scene is the link's map (app.exports.maps.MapData), computed as the map
+    endpoints compute it under their limits. Raises app.services.validation.Invalid naming the
+    URL key or the field that is wrong, its loc starting with `prefix`.
+    """
+    body, display = read_state(query, prefix, need_runs=False)
+    if (view or display.get("view")) == MAP:
+        return maps.compute(query, body, display, settings, prefix, seconds), display
+    _need_runs(body, prefix)
+    runs = build_runs(body, settings, prefix)
+    run_all(runs, Work(settings, math.inf if seconds is None else seconds))
+    # A run whose lr Tune lr chose says so in the legend, as on the page.
+    tuned = set(display.get("tuned", "").split(","))
+    labels = [f"{run.get('label') or OPTIMIZERS[run['optimizer']].label} (tuned)" if run["optimizer"] in tuned
+              else run.get("label") for run in body["runs"]]
+    return Scene.from_runs([run.result() for run in runs], labels), display
+
+
+def options_for(display: dict, fmt: str, view=None, limits: dict | None = None, **given) -> Options:
+    """Export options: what was asked, else the shared state's view and looping, else the defaults."""
+    if view is None and display.get("view") in VIEWS:
+        view = display["view"]
+    return make_options(fmt, view, loop=display.get("loop", True), autoplay=display.get("autoplay", True),
+                               limits=limits, **given)
+
+
+def read_state(query: str, prefix=("state",), need_runs: bool = True) -> tuple[dict, dict]:
+    """The request body and display keys of a shared link, read as the page reads it; nothing validated by core.
+
+    `need_runs`: refuse a link that races no optimizer (a map needs none: it picks its own).
+    """
+    try:
+        body = request_from_query(query)
+    except InvalidInput as exc:
+        raise Invalid([*prefix, *field_loc(exc.field)], exc.reason) from None
+    display = {k: body.pop(k) for k in (*DISPLAY, *MAP_DISPLAY, *EXPLORE_DISPLAY) if k in body}
+    if "loop" not in parse_qs(link_query(query)):
+        display["loop"] = True  # slides loop an animation unless the link says otherwise
+    if need_runs:
+        _need_runs(body, prefix)
+    return body, display
+
+
+def _need_runs(body: dict, prefix) -> None:
+    if not body["runs"]:
+        raise Invalid([*prefix, "opt"],
+                      f"no optimizer chosen; give opt=adam,sgd,... (allowed: {', '.join(OPTIMIZERS)})")
+
+
+def validate_state(query: str, settings: Settings, prefix=("state",), view: str | None = None) -> tuple[dict, dict]:
+    """The request body and display keys of a shared link, validated as scene_from_state would, computing nothing."""
+    body, display = read_state(query, prefix, need_runs=False)
+    if (view or display.get("view")) == MAP:
+        maps.plan(query, body, display, settings, prefix)
+    else:
+        _need_runs(body, prefix)
+        build_runs(body, settings, prefix)
+    return body, display

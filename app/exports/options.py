@@ -1,0 +1,71 @@
+"""What an export may ask for: its view, frames, speed and size, and the steps its frames show.
+
+The formats themselves (which views each draws, what else each checks, how it
+is written) are blocks of the registry in app/exports/formats.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core import InvalidInput
+
+PATH_VIEWS = ("contour", "surface3d", "loss")  # the views that draw the runs, step by step
+MAP = "map"  # one optimizer over a grid of two settings: a still of where each run ends (app/exports/maps.py)
+VIEWS = (*PATH_VIEWS, MAP)
+
+# Inclusive ranges of what an export may ask for; the web app may narrow them.
+LIMITS = {"frames": (1, 1000), "fps": (1, 60), "width": (320, 1920), "height": (240, 1080)}
+DEFAULT_FPS = 30
+DEFAULT_SIZE = (1280, 720)  # 16:9, the shape of a slide
+DEFAULT_MAX_FRAMES = 300
+
+
+@dataclass(frozen=True)
+class Options:
+    """What to export: the format, the view, and the animation's frames and size."""
+
+    format: str
+    view: str = "contour"
+    frames: int | None = None  # None: one per step, at most DEFAULT_MAX_FRAMES
+    fps: int = DEFAULT_FPS
+    width: int = DEFAULT_SIZE[0]
+    height: int = DEFAULT_SIZE[1]
+    step: int | None = None  # the step a PNG or SVG shows; None: the last
+    loop: bool = True
+    autoplay: bool = True
+
+    def frame_count(self, steps: int) -> int:
+        return self.frames if self.frames is not None else min(steps + 1, DEFAULT_MAX_FRAMES)
+
+
+def whole(field: str, value, low: int, high: int) -> int:
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise InvalidInput(field, f"{value!r} is not a whole number") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        raise InvalidInput(field, f"{value!r} is not a whole number")
+    value = int(value)
+    if not low <= value <= high:
+        raise InvalidInput(field, f"{field} = {value} is outside [{low}, {high}]")
+    return value
+
+
+def choice(field: str, value, allowed) -> str:
+    if value not in allowed:
+        raise InvalidInput(field, f"unknown {field} {value!r}; allowed: {', '.join(allowed)}")
+    return value
+
+
+
+def frame_steps(steps: int, frames: int) -> np.ndarray:
+    """The step each of `frames` frames shows: 0 to `steps`, evenly spaced; one frame shows the last."""
+    if frames == 1:
+        return np.array([steps])
+    return np.rint(np.linspace(0, steps, frames)).astype(int)
+
+

@@ -1,0 +1,1 @@
+"""The routers, one per concern: each reads a request, calls a service, and shapes the answer."""

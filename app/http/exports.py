@@ -1,0 +1,127 @@
+"""`/api/exports`: a shared state as a GIF, MP4, HTML, PNG or SVG file, made in the background.
+
+`POST /api/exports` validates the request (computing nothing), queues a job
+holding only the state string and the options, and answers at once with its
+id; the page polls `GET /api/exports/{id}` for its place in the queue and its
+progress, then downloads `GET /api/exports/{id}/file`. The jobs live in a store
+every server process shares, and are made in processes of their own, each with
+a memory cap (app/exports/jobs.py). One client may have `max_per_client` jobs
+waiting or running; finished files are kept for `keep_seconds`, and at most
+`max_jobs` jobs are kept at all.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import Enum
+from types import SimpleNamespace
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from app.exports.formats import FORMATS, check
+from app.exports.jobs import RESTARTED, Busy, JobStore, get_jobs
+from app.exports.stores import unreachable_errors
+from app.exports.link import options_for, read_state, validate_state
+from app.exports.options import DEFAULT_FPS, DEFAULT_MAX_FRAMES, DEFAULT_SIZE, VIEWS
+from app.services.validation import Invalid
+from app.settings import ExportSettingsDep, SettingsDep
+from core import InvalidInput
+
+router = APIRouter(prefix="/api/exports", tags=["exports"])
+JobsDep = Annotated[JobStore, Depends(get_jobs)]
+
+Format = Enum("Format", {f: f for f in FORMATS}, type=str)
+View = Enum("View", {v: v for v in VIEWS}, type=str)
+
+
+class ExportRequest(BaseModel):
+    """What to export: a shared state (the page's URL query string) and how to draw it."""
+
+    model_config = ConfigDict(extra="forbid")
+    state: str = Field("", description="the page's URL query string, e.g. surface=beale&opt=adam,sgd&steps=300")
+    format: Format
+    view: View | None = Field(None, description="the state's view when omitted; contour if it has none. "
+                              "map (the state's map.* keys) is a still: png, svg or html")
+    frames: StrictInt | None = Field(None, description=f"frames of an animation; one per step, at most "
+                                                 f"{DEFAULT_MAX_FRAMES}, when omitted")
+    fps: StrictInt | None = Field(None, description=f"frames per second; {DEFAULT_FPS} when omitted")
+    width: StrictInt | None = Field(None, description=f"pixels; {DEFAULT_SIZE[0]} when omitted")
+    height: StrictInt | None = Field(None, description=f"pixels; {DEFAULT_SIZE[1]} when omitted")
+    step: StrictInt | None = Field(None, description="the step a PNG or SVG shows; the last when omitted")
+
+
+class ExportStatus(BaseModel):
+    id: str
+    status: Literal["running", "done", "error"]
+    progress: float = Field(description="0 to 1")
+    message: str | None
+    filename: str
+
+
+@router.post("", status_code=202, response_model=ExportStatus,
+             responses={422: {"description": "the field that is wrong and why"},
+                        429: {"description": "this client's share of the queue, or the queue, is full"}})
+def start_export(request: ExportRequest, http: Request, settings: ExportSettingsDep, api_settings: SettingsDep,
+                 jobs: JobsDep):
+    """Queue an export file; poll its status (its place in the queue, then its progress), then fetch its file."""
+    view = request.view.value if request.view is not None else None
+    _, display = read_state(request.state, ("body", "state"), need_runs=False)
+    given = {k: getattr(request, k) for k in ("frames", "fps", "width", "height", "step")}
+    try:
+        opts = options_for(display, request.format.value, view, settings.limits(), **given)
+    except InvalidInput as exc:
+        raise Invalid(["body", exc.field], exc.reason) from None
+    body, display = validate_state(request.state, api_settings, ("body", "state"), opts.view)
+    try:
+        check(SimpleNamespace(steps=body["steps"]), opts)
+    except InvalidInput as exc:
+        raise Invalid(["body", exc.field], exc.reason) from None
+    surface = body["surface"]
+    surface = surface if isinstance(surface, str) else surface.get("name", "custom")  # a formula has no name
+    name = f"gradscape-{surface}-{opts.view}.{opts.format}"
+    client = http.client.host if http.client else "unknown"
+    try:
+        return jobs.submit(request.state, opts, name, FORMATS[opts.format].media_type, client, settings)
+    except Busy as exc:
+        raise HTTPException(429, str(exc)) from None
+
+
+def _status(jobs: JobStore, job_id: str) -> dict:
+    status = jobs.status(job_id)
+    if status is None:
+        if jobs.lost_in_restart(job_id):
+            raise HTTPException(404, f"export {job_id[:40]!r} {RESTARTED}")
+        raise HTTPException(404, f"no export {job_id[:40]!r}; exports are kept for a limited time")
+    return status
+
+
+async def store_unreachable(request: Request, exc: Exception) -> JSONResponse:
+    """Redis down, paused or out of reach: say so (503) rather than fail (500)."""
+    return JSONResponse({"detail": "the export job store is unreachable; exports resume when it answers again"},
+                        status_code=503, headers={"retry-after": "10"})
+
+
+STORE_ERRORS = {cls: store_unreachable for cls in unreachable_errors()}
+
+
+@router.get("/{job_id}", response_model=ExportStatus)
+def export_status(job_id: str, jobs: JobsDep):
+    """An export's status: running (waiting, with its place in the queue, or being made), done or error."""
+    return _status(jobs, job_id)
+
+
+@router.get("/{job_id}/file", response_class=FileResponse, responses={409: {"description": "not finished, or failed"}})
+def export_file(job_id: str, jobs: JobsDep):
+    """The finished file, as an attachment."""
+    status = _status(jobs, job_id)
+    if status["status"] != "done":
+        detail = status["message"] if status["status"] == "error" else \
+            f"export {job_id} is still running ({status['progress']:.0%})"
+        raise HTTPException(409, detail)
+    row = jobs.records.get(job_id)
+    if row is None or not os.path.exists(row["path"]):
+        raise HTTPException(404, f"the file of export {job_id} has been deleted; export it again")
+    return FileResponse(row["path"], media_type=row["media_type"], filename=row["filename"])

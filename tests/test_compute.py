@@ -1,0 +1,110 @@
+"""The compute door: the time limit inside every computation, the memory budget before any allocation,
+and a client that leaves a whole answer stops its work."""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+import pytest
+
+from app.services.compute import Budget, Busy, Cancelled, Work, run_all
+from app.services.validation import Invalid
+from app.settings import Settings
+from test_api import client_with, lines, post
+
+import core
+
+# One sweep of 200,000 cells x 5,000 steps: far past any limit, and a single sweep, so a check made only
+# between whole sweeps would not stop it.
+ONE_HUGE_SWEEP = {"surface": "rastrigin", "optimizers": [{"optimizer": "nadam"}], "steps": 5000, "num": 200_000}
+LONG_STREAM = {"surface": "beale", "steps": 100_000, "runs": [{"optimizer": "adam"}] * 24}
+
+
+def test_a_tune_past_the_limit_ends_soon_after_it_with_a_413():
+    limit = 4.0  # a piece of a sweep takes up to about a second on a busy 2-core machine
+    with client_with(max_compute_seconds=limit) as c:
+        t0 = time.perf_counter()
+        r = post(c, "/api/tune", ONE_HUGE_SWEEP)
+        seconds = time.perf_counter() - t0
+    assert r.status_code == 413 and r.json()["detail"][0]["type"] == "limit_exceeded"
+    assert seconds < 1.5 * limit
+
+
+@pytest.mark.parametrize("num", ["1", None, [], {}, True, 2.5, "nan", 1e300])
+def test_a_tune_num_that_is_not_a_whole_number_is_a_422_naming_it(num):
+    with client_with() as c:
+        r = post(c, "/api/tune", {**ONE_HUGE_SWEEP, "steps": 10, "num": num})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["body", "num"]
+
+
+@pytest.mark.parametrize("path", ["/api/trajectories/stream", "/api/trajectories"])
+def test_runs_past_the_memory_budget_are_a_413_naming_steps_before_anything_is_allocated(path):
+    with client_with(max_request_memory_mb=16, max_answer_steps=10**7, inline_steps=0) as c:
+        r = post(c, path, LONG_STREAM)
+        assert r.status_code == 413, r.text
+        error = r.json()["detail"][0]
+        assert error["loc"] == ["body", "steps"] and "MB" in error["msg"]
+        assert c.app.state.compute_budget.used == 0
+
+
+def test_a_stream_gives_its_memory_back_when_it_ends():
+    with client_with() as c:
+        r = post(c, "/api/trajectories/stream", {**LONG_STREAM, "steps": 1000})
+        assert lines(r)[-1]["type"] == "done"
+        assert c.app.state.compute_budget.used == 0
+
+
+def ten_mb_budget(seconds: float) -> tuple[Settings, Budget]:
+    settings = Settings(warm_on_startup=False, max_compute_seconds=seconds, max_request_memory_mb=10,
+                        max_compute_memory_mb=10)
+    return settings, Budget(10 << 20)
+
+
+def test_a_request_that_fits_alone_waits_for_memory_then_is_refused_with_a_503():
+    settings, budget = ten_mb_budget(0.2)
+
+    async def main():
+        held = await budget.reserve(8 << 20, settings, ["body"], "these runs")
+        t0 = time.perf_counter()
+        with pytest.raises(Busy):
+            await budget.reserve(4 << 20, settings, ["body"], "these runs")
+        waited = time.perf_counter() - t0
+        held.release()
+        return waited
+
+    waited = anyio.run(main)
+    assert 0.15 < waited < 1.0 and budget.used == 0
+
+
+def test_a_waiting_request_gets_the_memory_once_it_is_given_back():
+    settings, budget = ten_mb_budget(5)
+    got = []
+
+    async def main():
+        held = await budget.reserve(8 << 20, settings, ["body"], "these runs")
+
+        async def second():
+            got.append(await budget.reserve(4 << 20, settings, ["body"], "these runs"))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(second)
+            await anyio.sleep(0.1)
+            assert got == []  # waiting, not refused
+            held.release()
+
+    anyio.run(main)
+    assert got[0].nbytes == 4 << 20 and budget.used == 4 << 20
+
+
+def test_work_stops_at_its_next_check_once_its_client_has_left_or_its_time_is_spent():
+    runs = [core.Run("beale", "adam", (1.0, 1.5), 100_000)]
+    work = Work(Settings(warm_on_startup=False))
+    work.cancelled.set()
+    with pytest.raises(Cancelled):
+        run_all(runs, work)
+    assert 0 < runs[0].done_steps < 100_000
+    with pytest.raises(Invalid) as e:
+        run_all([core.Run("beale", "adam", (1.0, 1.5), 100_000)], Work(Settings(warm_on_startup=False), seconds=0))
+    assert e.value.status == 413

@@ -117,7 +117,8 @@ def _worker(args) -> int:
             time.sleep(WORKER_RETRY_SECONDS)
 
 
-_HYPER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?=\S+")
+# OPTIMIZER.PARAM=VALUE, where an optimizer given as module:Class may hold dots and a colon itself.
+_HYPER = re.compile(r"[A-Za-z_][A-Za-z0-9_.:]*=\S+")
 _LINK_KEYS = ("sched", "noise", "noise_seed", "seed")
 _FLAGS = {"surface": "--surface", "opt": "--optimizers", "steps": "--steps", "start": "--start", "f": "--formula",
           "domain": "--domain"}
@@ -127,7 +128,8 @@ def _state_query(args, parser) -> tuple[str, dict]:
     """The shared link's query string with the flags laid over it, and which flag gave each key."""
     from urllib.parse import parse_qsl, urlencode, urlsplit
 
-    from core import OPTIMIZERS
+    from core import OPTIMIZERS as REGISTRY
+    from core import external
 
     state = (args.state or "").strip()
     if "?" in state:
@@ -141,6 +143,12 @@ def _state_query(args, parser) -> tuple[str, dict]:
     if args.formula is not None:
         params["surface"] = "custom"
     enabled = params["opt"].split(",") if "opt" in params else []
+    # The command line is the operator's own: an optimizer it names as module:Class is imported and offered.
+    try:
+        external.offer([o for o in enabled if external.is_external(o)])
+    except external.ExternalError as e:
+        parser.error(f"--optimizers: {e.reason}")
+    OPTIMIZERS = {**REGISTRY, **external.OFFERED}
     hyper = []
     for item in args.hyper or []:
         if not _HYPER.fullmatch(item):
@@ -150,7 +158,7 @@ def _state_query(args, parser) -> tuple[str, dict]:
         hyper.append(item)
     for item in hyper:  # once all are set: sched.t_max depends on sched=cosine
         key = item.split("=", 1)[0]
-        owner, _, name = key.partition(".")
+        owner, _, name = key.rpartition(".") if "." in key else (key, "", "")
         if owner in OPTIMIZERS and owner not in enabled:
             parser.error(f"--hyper {item}: {owner} is not among the optimizers ({', '.join(enabled) or 'none'})")
         if not name and owner not in _LINK_KEYS:
@@ -169,9 +177,10 @@ def _state_query(args, parser) -> tuple[str, dict]:
 def _hyper_keys(owner: str, params: dict) -> tuple[str, list[str]]:
     """Who `owner` names, and what --hyper may set under it: its parameters."""
     from core import OPTIMIZERS, SCHEDULES, SURFACES
+    from core.external import OFFERED
 
-    if owner in OPTIMIZERS:
-        return owner, [h.name for h in OPTIMIZERS[owner].hyperparameters]
+    if owner in OPTIMIZERS or owner in OFFERED:
+        return owner, [h.name for h in {**OPTIMIZERS, **OFFERED}[owner].hyperparameters]
     if owner == "surface":
         spec = SURFACES.get(params.get("surface"), next(iter(SURFACES.values())))
         return f"surface {spec.id}", [h.name for h in spec.params]
@@ -302,7 +311,8 @@ def _add_export(sub) -> None:
     export.add_argument("--formula", metavar="F",
                         help="your own surface f(x, y) instead of --surface, e.g. '(1-x)^2 + 100*(y-x^2)^2'")
     export.add_argument("--domain", metavar="X0,X1,Y0,Y1", help="the formula's domain; -5,5,-5,5 when omitted")
-    export.add_argument("--optimizers", metavar="IDS", help="comma-separated optimizer ids, in legend order")
+    export.add_argument("--optimizers", metavar="IDS", help="comma-separated optimizer ids, in legend order; an "
+                        "optimizer may be any torch.optim.Optimizer class given as module:Class (needs torch)")
     export.add_argument("--steps", help="optimizer steps per run")
     export.add_argument("--start", metavar="X,Y",
                         help="start point, the surface's default when omitted; --start=-1,2 for a negative x")

@@ -13,6 +13,7 @@ import core
 from app.http import api, docs, explore, exports, formulas, pages
 from app.http.routing import EXCEPTION_HANDLERS
 from app.middleware import BodyLimit, HeadAsGet, SecurityHeaders, ServerErrors, ServerTiming
+from app.services.catalog import offer_external
 from app.services.compute import budget, compute_limiter, return_freed_memory
 from app.exports.jobs import current_jobs
 from app.exports.stores import unreachable_errors
@@ -21,6 +22,7 @@ from app.settings import get_export_settings, settings_of
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
+    offer_external(settings_of(app).external_optimizers)
     compute_limiter(app)
     budget(app)
     return_freed_memory()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from core import OPTIMIZERS
+from core.external import OFFERED
 
 # Okabe & Ito (2008), "Color Universal Design". Yellow (#F0E442) is left out:
 # it is barely visible on white. Black comes last: it is the seventh colour the
@@ -33,11 +34,16 @@ CONTOUR_LINE_COLOUR = "#8c9aa8"
 CONTOUR_LEVELS = 30
 
 
+def _ids() -> list[str]:
+    # Classes the operator offered by name come after the registry, in the order offered.
+    return [*OPTIMIZERS, *OFFERED]
+
+
 def _code(optimizer_id: str) -> int:
     try:
-        return list(OPTIMIZERS).index(optimizer_id)
+        return _ids().index(optimizer_id)
     except ValueError:
-        raise KeyError(f"unknown optimizer {optimizer_id!r}; allowed: {', '.join(OPTIMIZERS)}") from None
+        raise KeyError(f"unknown optimizer {optimizer_id!r}; allowed: {', '.join(_ids())}") from None
 
 
 def colour_for(optimizer_id: str) -> str:
@@ -67,7 +73,7 @@ def contour_values(z: np.ndarray, floor: float | None = None) -> np.ndarray:
 def as_dict() -> dict:
     """Everything above as JSON for the page's script."""
     return {
-        "optimizers": {oid: {"colour": colour_for(oid), "dash": dash_for(oid)} for oid in OPTIMIZERS},
+        "optimizers": {oid: {"colour": colour_for(oid), "dash": dash_for(oid)} for oid in _ids()},
         "landmark_colour": LANDMARK_COLOUR,
         "minimum_symbol": MINIMUM_SYMBOL,
         "saddle_symbol": SADDLE_SYMBOL,

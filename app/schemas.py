@@ -14,15 +14,31 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic_core import PydanticCustomError
 from pydantic import (
-    BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, StrictBool, Tag, WithJsonSchema, create_model,
+    AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, StrictBool, Tag, WithJsonSchema, create_model,
     model_validator,
 )
 
 import core
+import core.external
 from app.serialize import FIELDS, Encoding
 from core.explore import CRITERIA, MAX_SEEDS
 
-OptimizerName = Enum("OptimizerName", {k: k for k in core.OPTIMIZERS}, type=str)
+# The registry's ids, as the API's documentation lists them.
+OptimizerEnum = Enum("OptimizerName", {k: k for k in core.OPTIMIZERS}, type=str)
+
+
+def _known_optimizer(value) -> str:
+    """A registry id, or a class the operator offered (core.external.OFFERED); a name is never imported here."""
+    if isinstance(value, str) and (value in core.OPTIMIZERS or value in core.external.OFFERED):
+        return value
+    allowed = ", ".join(repr(k) for k in [*core.OPTIMIZERS, *core.external.OFFERED])
+    shown = repr(value) if isinstance(value, str) else f"{value!r} (not a name)"
+    raise ValueError(f"unknown optimizer {shown}; allowed: {allowed}")
+
+
+OptimizerName = Annotated[Any, AfterValidator(_known_optimizer), WithJsonSchema({
+    "type": "string", "enum": list(core.OPTIMIZERS),
+    "description": "a registry id (see /api/catalog), or a module:Class the server's operator offers"})]
 SurfaceName = Enum("SurfaceName", {k: k for k in core.SURFACES}, type=str)
 ScheduleName = Enum("ScheduleName", {k: k for k in core.SCHEDULES}, type=str)
 FieldName = Enum("FieldName", {k: k for k in FIELDS}, type=str)
@@ -262,7 +278,7 @@ class HyperparameterInfo(BaseModel):
 
 
 class OptimizerInfo(BaseModel):
-    id: OptimizerName
+    id: OptimizerEnum
     label: str
     help: str
     rule: str

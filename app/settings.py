@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     max_formula_depth: int = Field(32, ge=1, le=32, description="nesting depth of a typed formula")
     max_formula_nodes: int = Field(200, ge=1, le=200, description="numbers, names and operations in a typed formula")
     warm_on_startup: bool = Field(True, description="compile or load every kernel before accepting requests")
+    # A request can only name these: the server imports them once, at start-up, never on a request's word.
+    external_optimizers: str = Field("", description="comma-separated torch optimizer classes as module:Class "
+                                     "(e.g. pytorch_optimizer:Tiger) offered besides the registry's; needs torch")
     # One stream of 24 runs x 100,000 steps holds ~270 MB (Adam) until its client has read it all; a client
     # that never reads would hold it for good, and twenty of them took a server to 3.2 GB.
     max_request_memory_mb: int = Field(320, ge=1, description="memory one request's computation may hold "

@@ -119,7 +119,7 @@ def query_from_request(body: dict) -> str:
              ("steps", body.get("steps", DEFAULT_STEPS)),
              ("opt", ",".join(run["optimizer"] for run in runs))]
     for run in runs:
-        defaults = core.OPTIMIZERS[run["optimizer"]].defaults
+        defaults = optimizer_spec(run["optimizer"]).defaults
         given = run.get("hyperparameters") or {}
         parts += [(f"{run['optimizer']}.{k}", v) for k, v in given.items() if v != defaults.get(k)]
         if run.get("label"):

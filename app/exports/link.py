@@ -20,6 +20,7 @@ from app.services.validation import Invalid, field_loc
 from app.settings import Settings
 from app.state import DISPLAY, EXPLORE_DISPLAY, MAP_DISPLAY, link_query, request_from_query
 from core import OPTIMIZERS, InvalidInput
+from core.engine import optimizer_spec
 
 
 def scene_from_state(query: str, settings: Settings, prefix=("state",),
@@ -41,7 +42,7 @@ def scene_from_state(query: str, settings: Settings, prefix=("state",),
     run_all(runs, Work(settings, math.inf if seconds is None else seconds))
     # A run whose lr Tune lr chose says so in the legend, as on the page.
     tuned = set(display.get("tuned", "").split(","))
-    labels = [f"{run.get('label') or OPTIMIZERS[run['optimizer']].label} (tuned)" if run["optimizer"] in tuned
+    labels = [f"{run.get('label') or optimizer_spec(run['optimizer']).label} (tuned)" if run["optimizer"] in tuned
               else run.get("label") for run in body["runs"]]
     return Scene.from_runs([run.result() for run in runs], labels), display
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from app import palette
 from core import OPTIMIZERS, InvalidInput, surface_grid
-from core.engine import resolve_surface
+from core.engine import optimizer_spec, resolve_surface
 
 GRID_RESOLUTION = {"contour": 200, "surface3d": 60, "html": 120}
 # The 3-D view's camera in degrees, and its box's height over its sides: the page's.
@@ -54,7 +54,7 @@ class Scene:
         """The run's own label when the state gives one, else its optimizer's."""
         i = next(i for i, r in enumerate(self.runs) if r is run)
         own = self.labels[i] if i < len(self.labels) else None
-        return own or OPTIMIZERS[run.optimizer].label
+        return own or optimizer_spec(run.optimizer).label
 
     @property
     def spec(self):

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+import core.external
 from app import palette, state
 from app.http.templating import templates
 from app.presets import PRESETS
@@ -63,9 +64,13 @@ VIEW_LABELS = {"contour": "Contour", "surface3d": "3-D surface", "loss": "Loss",
 VIEWS = tuple((view, VIEW_LABELS[view]) for view in state.VIEWS)
 
 
-@lru_cache(maxsize=1)
 def catalog() -> dict:
     """The registry as the page's script reads it, with each optimizer's colour and dash."""
+    return _catalog(tuple(core.external.OFFERED))
+
+
+@lru_cache(maxsize=4)
+def _catalog(offered: tuple) -> dict:
     return {
         **registry(),
         "surfaces": [*registry()["surfaces"], custom_surface_entry()],  # the page's "Custom…" choice
@@ -80,8 +85,12 @@ def catalog() -> dict:
     }
 
 
-@lru_cache(maxsize=1)
 def _catalog_json() -> str:
+    return _catalog_json_for(tuple(core.external.OFFERED))
+
+
+@lru_cache(maxsize=4)
+def _catalog_json_for(offered: tuple) -> str:
     # "<" escaped so no string in the registry can close the <script> element.
     return json.dumps(catalog(), separators=(",", ":")).replace("<", "\\u003c")
 

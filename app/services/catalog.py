@@ -7,13 +7,33 @@ from functools import lru_cache
 import numpy as np
 
 import core
+import core.external
 from app.serialize import dumps
 
 
-@lru_cache(maxsize=1)
+def offer_external(names: str) -> None:
+    """Import the operator's comma-separated "module:Class" optimizers and offer them beside the registry.
+
+    Called at start-up with the server's setting; a class that cannot be loaded stops the start with
+    the reason, rather than leaving a server whose page lists what it cannot run.
+    """
+    core.external.offer([n.strip() for n in names.split(",") if n.strip()])
+
+
+def optimizers() -> list:
+    """Every optimizer a request may name: the registry's, then the classes the operator offered."""
+    return [*core.OPTIMIZERS.values(), *core.external.OFFERED.values()]
+
+
 def registry() -> dict:
+    return _registry(tuple(core.external.OFFERED))
+
+
+@lru_cache(maxsize=4)
+def _registry(offered: tuple) -> dict:
+    """The catalog for the registry and these offered classes (cached: both change only at start-up)."""
     return {
-        "optimizers": [spec.as_dict() for spec in core.OPTIMIZERS.values()],
+        "optimizers": [spec.as_dict() for spec in optimizers()],
         "surfaces": [spec.as_dict() for spec in core.SURFACES.values()],
         "schedules": [spec.as_dict() for spec in core.SCHEDULES.values()],
     }

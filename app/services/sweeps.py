@@ -51,7 +51,7 @@ def plan_sweep(body: SweepRequest | dict, settings: Settings | None = None, pref
                       f"is more than the limit of {settings.max_sweep_cells} per sweep")
     schedule = None if request.schedule is None else request.schedule.as_core()
     try:
-        return core.plan_sweep(request.surface.as_core(), request.optimizer.value, start_of(request), steps, grid,
+        return core.plan_sweep(request.surface.as_core(), request.optimizer, start_of(request), steps, grid,
                                request.hyperparameters, schedule, request.tol, request.seed,
                                None if request.noise is None else request.noise.as_core())
     except core.InvalidInput as e:

@@ -27,7 +27,7 @@ def build_runs(body: TrajectoryRequest | dict, settings: Settings | None = None,
     runs = []
     for i, spec in enumerate(request.runs):
         try:
-            runs.append(core.Run(surface, spec.optimizer.value, start_of(request), steps, spec.hyperparameters,
+            runs.append(core.Run(surface, spec.optimizer, start_of(request), steps, spec.hyperparameters,
                                  schedule, noise, request.seed))
             runs[-1].label = spec.label  # the run's own name, echoed in answers and drawn in legends
         except core.InvalidInput as e:
@@ -48,7 +48,7 @@ def run_memory(body: TrajectoryRequest, settings: Settings) -> int:
     steps = body.steps
     if type(steps) is not int or not 1 <= steps <= settings.max_steps or len(body.runs) > settings.max_runs:
         return 0
-    slots = sum(max(1, len(core.OPTIMIZERS[spec.optimizer.value].state)) for spec in body.runs)
+    slots = sum(max(1, len(core.engine.optimizer_spec(spec.optimizer).state)) for spec in body.runs)
     return (steps + 1) * (len(body.runs) * BYTES_PER_STEP + slots * BYTES_PER_SLOT_STEP)
 
 

@@ -30,11 +30,11 @@ def tune_json(body: TuneRequest, settings: Settings, work: Work | None = None) -
         raise Invalid([*prefix, "num"], f"{num} learning rates x {len(request.optimizers)} optimizers"
                       f"{f' x {seeds} seeds' if noisy else ''} = {cells} runs is more than the limit of "
                       f"{settings.max_sweep_cells} per request")
-    ids = [spec.optimizer.value for spec in request.optimizers]
+    ids = [spec.optimizer for spec in request.optimizers]
     try:
         tuning = core.tune_lr(
             request.surface.as_core(), ids, start_of(request), steps,
-            {spec.optimizer.value: spec.hyperparameters for spec in request.optimizers},
+            {spec.optimizer: spec.hyperparameters for spec in request.optimizers},
             None if request.schedule is None else request.schedule.as_core(),
             None if request.noise is None else request.noise.as_core(), request.seed, num, request.criterion,
             request.tol, request.seeds, request.lr_range, check=work.check,

@@ -36,7 +36,7 @@ function typed(el) {
 
 /** Whose setting a key is, as a person would name it: "Adam's lr", "Ill-conditioned quadratic's kappa", "steps". */
 export function settingName(key, s, catalog) {
-  const dot = key.indexOf(".");
+  const dot = key.lastIndexOf(".");
   if (dot < 0) return key;
   const [owner, name] = [key.slice(0, dot), key.slice(dot + 1)];
   const whose = owner === "surface" ? catalog.surface(s.surface).label

@@ -93,7 +93,7 @@ export function parse(query, catalog) {
     else warnings.push(`unknown schedule "${q.get("sched")}"`);
   }
   for (const [key, text] of q) {
-    const dot = key.indexOf(".");
+    const dot = key.lastIndexOf("."); // an optimizer named module:Class may hold dots; a setting's own name never does
     if (key === "surface" || key === "sched") continue;
     if (key === "f" || key === "domain") { readFormulaKey(s, key, text, warnings); continue; }
     if (key === "start") {
@@ -172,7 +172,7 @@ export function serialize(s, catalog) {
 
 /** The spec (range, default, kind) behind a setting's key, or undefined. */
 export function specOf(key, s, catalog) {
-  const dot = key.indexOf(".");
+  const dot = key.lastIndexOf(".");
   if (dot < 0) return catalog.runSettings.get(key);
   const [owner, name] = [key.slice(0, dot), key.slice(dot + 1)];
   if (owner === "surface") return param(catalog.surface(s.surface).params, name);
@@ -185,7 +185,7 @@ export function specOf(key, s, catalog) {
 export function valueOf(key, s, catalog) {
   if (key in catalog.display || key === "surface" || key === "start") return s[key];
   if (key === "sched") return s.sched ?? catalog.defaultSchedule();
-  const dot = key.indexOf(".");
+  const dot = key.lastIndexOf(".");
   if (dot < 0) return s[key];
   const [owner, name] = [key.slice(0, dot), key.slice(dot + 1)];
   const given = owner === "surface" ? s.surfaceParams[name] : owner === "sched" ? s.schedParams[name] : s.hp[owner]?.[name];
@@ -216,7 +216,7 @@ export function untuned(s, id = null) {
 export function withValue(key, value, s, catalog) {
   const n = changed(key, value, s, catalog);
   if (!s.tuned || JSON.stringify(valueOf(key, s, catalog)) === JSON.stringify(valueOf(key, n, catalog))) return n;
-  const owner = key.includes(".") ? key.slice(0, key.indexOf(".")) : "";
+  const owner = key.includes(".") ? key.slice(0, key.lastIndexOf(".")) : "";
   if (TUNED_ON.has(key) || owner === "surface" || owner === "sched") return untuned(n);
   if (catalog.optimizer(owner) && !key.endsWith(".label")) return untuned(n, owner);
   return n;
@@ -244,7 +244,7 @@ function changed(key, value, s, catalog) {
     if (text) n.labels[id] = text;
     else delete n.labels[id];
   } else {
-    const dot = key.indexOf(".");
+    const dot = key.lastIndexOf(".");
     const [owner, name] = [key.slice(0, dot), key.slice(dot + 1)];
     const bag = owner === "surface" ? n.surfaceParams : owner === "sched" ? n.schedParams : (n.hp[owner] ??= {});
     if (owner === "sched" && !n.sched) n.sched = catalog.defaultSchedule();

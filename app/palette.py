@@ -17,10 +17,12 @@ from core.external import OFFERED
 # black landmarks stay distinct by their shapes (star, cross).
 OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#000000"]
 
-# Seven colours cannot tell seventeen optimizers apart, so each pass through the
-# palette takes the next dash (Plotly's names; `MPL_DASHES` are matplotlib's).
-DASHES = ["solid", "dash", "dot"]
-MPL_DASHES = {"solid": "-", "dash": (0, (5, 3)), "dot": (0, (1, 2))}
+# Seven colours cannot tell forty optimizers apart, so each pass through the
+# palette takes the next dash (Plotly's names; `MPL_DASHES` are matplotlib's,
+# the page's canvas draws them with the same on-off ratios).
+DASHES = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"]
+MPL_DASHES = {"solid": "-", "dash": (0, (5, 3)), "dot": (0, (1, 2)), "dashdot": (0, (5, 2, 1, 2)),
+              "longdash": (0, (9, 3)), "longdashdot": (0, (9, 2, 1, 2))}
 
 LANDMARK_COLOUR = "#000000"
 # Plotly marker symbols; matplotlib's are "*" and "x".

@@ -440,3 +440,33 @@ def test_basins_and_tuning_on_a_typed_formula(client):
     assert (near <= 0.2).all()
     r = client.post("/api/tune", json={**TUNE, "surface": himmelblau, "start": [0, 0]})
     assert r.status_code == 200 and all(res["best_lr"] is not None for res in r.json()["results"])
+
+
+WHOLE = [s.id for s in core.OPTIMIZERS.values() if s.whole]
+
+
+def test_tune_takes_whole_vector_optimizers_as_single_runs_give_them(client):
+    body = {"surface": "beale", "start": [1.0, 1.5], "steps": 40, "num": 4,
+            "optimizers": [{"optimizer": o} for o in WHOLE[:6]]}
+    r = client.post("/api/tune", json=body)
+    assert r.status_code == 200, r.text
+    for result in r.json()["results"]:
+        for lr, loss in zip(result["lr"], result["final_losses"]):
+            t = core.trajectory("beale", result["optimizer"], (1.0, 1.5), 40, {"lr": lr})
+            assert loss == (None if t.diverged_at is not None else float(t.losses[-1])), result["optimizer"]
+
+
+@pytest.mark.parametrize("optimizer", WHOLE)
+def test_basins_of_a_whole_vector_optimizer_are_where_its_runs_end(client, optimizer):
+    spec = core.OPTIMIZERS[optimizer]
+    hp = {"lr": min(max(spec.defaults["lr"], 0.01), spec.hyper("lr").high)}
+    body = {**BASINS, "optimizer": optimizer, "steps": 60, "hyperparameters": hp,
+            "grid": {"x": {"low": -4.0, "high": 4.0, "num": 4}, "y": {"low": -4.0, "high": 4.0, "num": 3}}}
+    r = client.post("/api/basins/stream", json=body)
+    assert r.status_code == 200, r.text
+    out = ndjson_lines(r)
+    assert out[-1]["type"] == "done", out[-1]
+    sweep = core.sweep("himmelblau", optimizer, (0.0, 0.0), 60, {"x": np.linspace(-4, 4, 4), "y": np.linspace(-4, 4, 3)}, hp)
+    one = core.trajectory("himmelblau", optimizer, (4.0, -4.0), 60, hp)
+    if one.diverged_at is None:
+        np.testing.assert_array_equal(sweep.final_points[-1, 0], one.points[-1])

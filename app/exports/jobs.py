@@ -136,7 +136,10 @@ class LocalRunner:
 
     def _loop(self) -> None:
         while True:
-            row = self.records.claim()
+            try:
+                row = self.records.claim()
+            except unreachable_errors():  # the database's directory gone or locked: try again later
+                row = None
             if row is None:
                 self.wake.wait(0.5)  # a job queued by another process is seen within half a second
                 self.wake.clear()

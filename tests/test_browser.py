@@ -270,7 +270,7 @@ def test_the_url_holds_the_whole_state_and_a_reload_restores_it(page):
     open_page(page, FULL)
     wait_query(page, FULL)
     assert page.locator("#surface").input_value() == "quadratic"
-    assert page.get_by_label("Ill-conditioned quadratic kappa value").input_value() == "50"
+    assert page.get_by_label("Ill-conditioned quadratic kappa value", exact=True).input_value() == "50"
     assert page.get_by_label("Adam beta1 value", exact=True).input_value() == "0.8"
     assert page.locator("select[data-key=sched]").input_value() == "cosine"
     assert page.locator("input[name=view][value=loss]").is_checked()
@@ -431,12 +431,12 @@ def test_the_steps_control_stops_at_the_servers_limit(monkeypatch):
     from app.settings import get_settings
 
     monkeypatch.setenv("GRADSCAPE_MAX_STEPS", "1234")
-    for cached in (get_settings, pages.catalog, pages._catalog_json):
+    for cached in (get_settings, pages._catalog, pages._catalog_json_for):
         cached.cache_clear()
     try:
         steps = {s["name"]: s for s in pages.catalog()["run_settings"]}["steps"]
         assert steps["high"] == 1234
     finally:
         monkeypatch.undo()
-        for cached in (get_settings, pages.catalog, pages._catalog_json):
+        for cached in (get_settings, pages._catalog, pages._catalog_json_for):
             cached.cache_clear()

@@ -159,3 +159,13 @@ def test_schedules_are_documented():
         assert "warmup_steps" in names and len(set(names)) == len(names)
         for h in s.params:
             check_hyperparameter(h)
+
+
+@optimizers
+def test_every_hyperparameter_symbol_reads_as_text_on_a_slider(spec):
+    """The sliders' labels turn each LaTeX symbol into HTML: nothing of the LaTeX may be left showing."""
+    from app.http.templating import symbol_html
+
+    for h in spec.hyperparameters:
+        html = str(symbol_html(h.symbol))
+        assert "\\" not in html and "{" not in html and "}" not in html, f"{spec.id}.{h.name}: {h.symbol!r} -> {html}"

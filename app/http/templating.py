@@ -14,28 +14,41 @@ from app.settings import TEMPLATES
 templates = Jinja2Templates(directory=TEMPLATES)
 
 
+def _greek(name: str) -> str | None:
+    """A named Greek letter (alpha, Delta) as its character; None for any other name."""
+    try:
+        # Unicode spells lambda "LAMDA".
+        upper = {"LAMBDA": "LAMDA"}.get(name.upper(), name.upper())
+        return unicodedata.lookup(f"GREEK {'CAPITAL' if name[0].isupper() else 'SMALL'} LETTER {upper}")
+    except KeyError:
+        return None
+
+
+def _plain(tex: str) -> str:
+    r"""LaTeX as text: \mathrm{dec} -> dec, 	imes -> ×, lpha -> α, braces dropped."""
+    text = re.sub(r"\\mathrm\{([^{}]*)\}", r"\1", tex).replace("\\times", "×")
+    text = re.sub(r"\\([A-Za-z]+)", lambda m: _greek(m.group(1)) or m.group(0), text)
+    return text.replace("{", "").replace("}", "").replace("_", "")
+
+
 def symbol_html(tex: str) -> Markup:
     r"""A hyperparameter's LaTeX symbol as HTML for a slider label: \beta_1 -> β<sub>1</sub>.
 
-    Symbols are a letter (Latin or a named Greek one) with an optional
-    sub- or superscript; anything else is shown as it is written.
+    Symbols are a letter (Latin or a named Greek one) with an optional sub- or
+    superscript, which may hold Greek letters too (T_{\alpha,\beta_3}); any
+    other symbol (\mathrm{dec}, A{\times}B) is shown as upright text.
     """
-    m = re.fullmatch(r"\\?([A-Za-z]+)(?:_\{?([^{}^]+)\}?)?(?:\^\{?([^{}]+)\}?)?", tex.strip())
-    if not m:
-        return Markup.escape(tex)
-    base, sub, sup = m.groups()
-    if tex.startswith("\\"):
-        try:
-            # Unicode spells lambda "LAMDA".
-            name = {"LAMBDA": "LAMDA"}.get(base.upper(), base.upper())
-            base = unicodedata.lookup(f"GREEK {'CAPITAL' if base[0].isupper() else 'SMALL'} LETTER {name}")
-        except KeyError:
-            return Markup.escape(tex)
+    tex = tex.strip()
+    m = re.fullmatch(r"(\\?[A-Za-z]+)(?:_(\{(?:[^{}]|\{[^{}]*\})*\}|[^{}^_]))?(?:\^(\{[^{}]*\}|[^{}^_]))?", tex)
+    base = None if not m else _greek(m.group(1)[1:]) if m.group(1).startswith("\\") else m.group(1)
+    if base is None:
+        return Markup.escape(_plain(tex))
+    _, sub, sup = m.groups()
     html = Markup("<i>{}</i>").format(base)
     if sub:
-        html += Markup("<sub>{}</sub>").format(sub)
+        html += Markup("<sub>{}</sub>").format(_plain(sub))
     if sup:
-        html += Markup("<sup>{}</sup>").format(sup)
+        html += Markup("<sup>{}</sup>").format(_plain(sup))
     return html
 
 

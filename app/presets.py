@@ -112,8 +112,8 @@ PRESETS: tuple[Preset, ...] = (
     ),
     # The modern and second-order optimizers; tests/test_presets.py checks each clause.
     Preset(
-        "newton_lbfgs", "Newton in one step, L-BFGS in a few, on a quadratic",
-        "On the bowl ½(x² + 10y²) Newton's first step lands exactly on the minimum: its quadratic model is the "
+        "newton_lbfgs", "Newton: one step; L-BFGS: a few",
+        "Newton in one step, L-BFGS in a few, on a quadratic. On the bowl ½(x² + 10y²) Newton's first step lands exactly on the minimum: its quadratic model is the "
         "function itself. L-BFGS (lr 1, strong-Wolfe line search) starts with a small gradient step and learns the "
         "curvature from its own steps: within 0.002 of the minimum by step 5 and 3e-5 by step 7, where its loss stops "
         "changing by more than tolerance_change and it stands still. SGD at lr 0.15 (2/10 is the stable limit) is "
@@ -130,8 +130,8 @@ PRESETS: tuple[Preset, ...] = (
         "surface=sharp_flat&start=-1.6,0.8&steps=300&opt=sgd,sam&sgd.lr=0.1&sam.lr=0.1&sam.rho=0.2&extras=1",
     ),
     Preset(
-        "muon_vector", "On a vector, Muon is normalized momentum",
-        "Muon orthogonalizes its Nesterov-momentum update. The point (x, y) is a 1×2 matrix with a single singular "
+        "muon_vector", "Muon is normalized momentum",
+        "On a vector, Muon is normalized momentum. Muon orthogonalizes its Nesterov-momentum update. The point (x, y) is a 1×2 matrix with a single singular "
         "value, so orthogonalizing only normalizes it: every Muon step is 0.68–0.72 × lr long (Newton–Schulz in "
         "bfloat16 maps the unit singular value to about 0.7), pointing where SGD with Nesterov momentum points. "
         "Nesterov's steps shrink with the gradient and it settles within 0.01 of the minimum by step 140; Muon's "
@@ -140,8 +140,8 @@ PRESETS: tuple[Preset, ...] = (
         "&nesterov.lr=0.02&nesterov.momentum=0.95",
     ),
     Preset(
-        "rotated_valley", "Does your optimizer care which way the valley points?",
-        "The κ = 10 valley turned by 30°, and the start (−1.5, 1) turned with it. Set the angle to 0 and the start "
+        "rotated_valley", "Which way does the valley point?",
+        "Does your optimizer care which way the valley points? The κ = 10 valley turned by 30°, and the start (−1.5, 1) turned with it. Set the angle to 0 and the start "
         "to (−1.5, 1): SGD's, Shampoo's and Newton's paths are these, turned back by 30°, because their steps do "
         "not depend on the axes. Adam's changes shape: it scales x and y each on its own, and the turned valley's "
         "axes are not x and y.",

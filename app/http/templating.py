@@ -24,11 +24,13 @@ def _greek(name: str) -> str | None:
         return None
 
 
-def _plain(tex: str) -> str:
-    r"""LaTeX as text: \mathrm{dec} -> dec, 	imes -> ×, lpha -> α, braces dropped."""
+def _plain(tex: str, script: bool = False) -> str:
+    r"""LaTeX as text: \mathrm{dec} -> dec, \times -> ×, \alpha -> α, braces dropped; in a sub- or
+    superscript (`script`) the marks of nested ones too, so T_{\alpha,\beta_3} reads α,β3 below the T."""
     text = re.sub(r"\\mathrm\{([^{}]*)\}", r"\1", tex).replace("\\times", "×")
     text = re.sub(r"\\([A-Za-z]+)", lambda m: _greek(m.group(1)) or m.group(0), text)
-    return text.replace("{", "").replace("}", "").replace("_", "")
+    text = text.replace("{", "").replace("}", "")
+    return text.replace("_", "").replace("^", "") if script else text
 
 
 def symbol_html(tex: str) -> Markup:
@@ -46,9 +48,9 @@ def symbol_html(tex: str) -> Markup:
     _, sub, sup = m.groups()
     html = Markup("<i>{}</i>").format(base)
     if sub:
-        html += Markup("<sub>{}</sub>").format(_plain(sub))
+        html += Markup("<sub>{}</sub>").format(_plain(sub, script=True))
     if sup:
-        html += Markup("<sup>{}</sup>").format(_plain(sup))
+        html += Markup("<sup>{}</sup>").format(_plain(sup, script=True))
     return html
 
 

@@ -15,7 +15,8 @@ It starts `gradscape serve` on a free loopback port and prints:
     throughput and errors;
   - the page's usual request (points and losses in base64) from 50 clients against `serve --workers 1`
     and `--workers 2`: the throughput ratio, p99 and errors of each;
-  - `/` and `/api/catalog` latency while two sweeps that break the compute limit run.
+  - `/` and `/api/catalog` latency while two sweeps that break the compute limit run;
+  - how long a tune far past the compute limit takes to be refused, as a ratio to the limit.
 Ratios are taken within this run, so a loaded machine moves both sides.
 """
 
@@ -300,13 +301,32 @@ def run_async(coro):
     return uvloop.run(coro)
 
 
+def limit_breaking_tune(limit: float = 4.0) -> None:
+    """How long a tune far past the compute limit takes to be refused, as a ratio to that limit."""
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from app.settings import Settings, get_settings
+
+    app = create_app()
+    settings = Settings(warm_on_startup=False, max_compute_seconds=limit)
+    app.dependency_overrides[get_settings] = lambda: settings
+    body = {"surface": "rastrigin", "optimizers": [{"optimizer": "nadam"}], "steps": 5000, "num": 200_000}
+    with TestClient(app) as client:
+        t0 = time.perf_counter()
+        r = client.post("/api/tune", json=body)
+        seconds = time.perf_counter() - t0
+    print(f"\na tune of 200,000 lr x 5,000 steps against a {limit:g} s compute limit: HTTP {r.status_code} after "
+          f"{seconds:.2f} s = {seconds / limit:.2f}x the limit   target <= 1.5x  {'OK' if seconds <= 1.5 * limit else 'MISSED'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300, help="sequential requests per case")
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=30.0, help="length of the concurrent run")
     parser.add_argument("--stream-rounds", type=int, default=3)
-    parser.add_argument("--only", choices=("sequential", "stream", "concurrent", "workers", "sweeps"),
+    parser.add_argument("--only", choices=("sequential", "stream", "concurrent", "workers", "sweeps", "limit"),
                         help="run one part (start-up is always measured)")
     args = parser.parse_args()
 
@@ -367,6 +387,8 @@ def main() -> None:
         proc.wait(10)
     if args.only in (None, "workers"):
         scaling(args.clients, args.seconds)
+    if args.only in (None, "limit"):
+        limit_breaking_tune()
 
 
 if __name__ == "__main__":

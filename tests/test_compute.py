@@ -24,9 +24,9 @@ LONG_STREAM = {"surface": "beale", "steps": 100_000, "runs": [{"optimizer": "ada
 def test_a_tune_past_the_limit_stops_within_a_piece_of_it_with_a_413(monkeypatch):
     """The limit is checked between the sweep's bounded pieces, not after the whole sweep.
 
-    Counted, not timed: the pieces' own compute time passes the limit at some piece k, and the
-    request's work (which includes those pieces) has passed it by then too, so at most one more
-    piece may follow. How long a limit-breaking request takes is measured in bench/api_bench.py.
+    Counted, not timed: the request's work includes every piece, and no piece starts once the work
+    has passed the limit, so the pieces before the last one add up to less than the limit, however
+    fast the machine. How long a limit-breaking request takes is measured in bench/api_bench.py.
     """
     import core.explore
 
@@ -49,13 +49,8 @@ def test_a_tune_past_the_limit_stops_within_a_piece_of_it_with_a_413(monkeypatch
     with client_with(max_compute_seconds=limit) as c:
         r = post(c, "/api/tune", ONE_HUGE_SWEEP)
     assert r.status_code == 413 and r.json()["detail"][0]["type"] == "limit_exceeded"
-    spent = 0.0
-    for k, d in enumerate(durations):
-        spent += d
-        if spent > limit:
-            break
-    assert spent > limit, "the sweep's pieces never added up to the limit, yet it was refused"
-    assert len(durations) <= k + 2, f"{len(durations) - k - 1} pieces ran after the limit was passed"
+    assert durations, "the tune computed no piece of its sweep"
+    assert sum(durations[:-1]) < limit, f"pieces kept starting after the limit: {len(durations)} pieces, {sum(durations):.2f} s"
 
 
 @pytest.mark.parametrize("num", ["1", None, [], {}, True, 2.5, "nan", 1e300])

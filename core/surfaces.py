@@ -548,10 +548,9 @@ SHARP_FLAT = SURFACES.add(SurfaceSpec(
 ))
 
 
-@SURFACES.kernel(SHARP_FLAT)
-@kernel
-def sharp_flat(x, y):
-    """A narrow well at (-1, 0) times a wide one at (1, 0), each 1 - exp(-r^2 / 2 width^2)."""
+@njit(inline="always")
+def _sharp_flat_wells(x, y):
+    """Each well's offset from its centre, curvature 1/width^2, exp(-q) and 1 - exp(-q)."""
     ax, bx = x + 1.0, x - 1.0
     sharp_curv = 1.0 / (SHARP_WIDTH * SHARP_WIDTH)
     flat_curv = 1.0 / (FLAT_WIDTH * FLAT_WIDTH)
@@ -560,6 +559,14 @@ def sharp_flat(x, y):
     # expm1 keeps 1 - exp(-q) exact to rounding near the centres, where q is tiny.
     sharp = -math.expm1(-0.5 * (ax * ax + y * y) * sharp_curv)
     flat = -math.expm1(-0.5 * (bx * bx + y * y) * flat_curv)
+    return ax, bx, sharp_curv, flat_curv, sharp_e, flat_e, sharp, flat
+
+
+@SURFACES.kernel(SHARP_FLAT)
+@kernel
+def sharp_flat(x, y):
+    """A narrow well at (-1, 0) times a wide one at (1, 0), each 1 - exp(-r^2 / 2 width^2)."""
+    ax, bx, sharp_curv, flat_curv, sharp_e, flat_e, sharp, flat = _sharp_flat_wells(x, y)
     gx = flat * sharp_e * sharp_curv * ax + sharp * flat_e * flat_curv * bx
     gy = (flat * sharp_e * sharp_curv + sharp * flat_e * flat_curv) * y
     return sharp * flat, gx, gy
@@ -569,13 +576,7 @@ def sharp_flat(x, y):
 @kernel
 def sharp_flat_hessian(x, y):
     """Hessian of the product: flat H_sharp + sharp H_flat + the two cross terms of the gradients."""
-    ax, bx = x + 1.0, x - 1.0
-    sharp_curv = 1.0 / (SHARP_WIDTH * SHARP_WIDTH)
-    flat_curv = 1.0 / (FLAT_WIDTH * FLAT_WIDTH)
-    sharp_e = math.exp(-0.5 * (ax * ax + y * y) * sharp_curv)
-    flat_e = math.exp(-0.5 * (bx * bx + y * y) * flat_curv)
-    sharp = -math.expm1(-0.5 * (ax * ax + y * y) * sharp_curv)
-    flat = -math.expm1(-0.5 * (bx * bx + y * y) * flat_curv)
+    ax, bx, sharp_curv, flat_curv, sharp_e, flat_e, sharp, flat = _sharp_flat_wells(x, y)
     # Each well's gradient is e c (p - centre), its Hessian e c (I - c (p - centre)(p - centre)^T).
     sharp_x, sharp_y = sharp_e * sharp_curv * ax, sharp_e * sharp_curv * y
     flat_x, flat_y = flat_e * flat_curv * bx, flat_e * flat_curv * y

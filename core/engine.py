@@ -157,20 +157,24 @@ def run_sweep(oc, sc, n_steps, p0, h0, s0, P, Q, q_step, lr_a, lr_b, noise, nois
 
 @njit(**_cached)
 def gradient_at(surf, p, out):
-    """The surface's value at p; its gradient into out. surf = (surface code, P, Q, batch row)."""
-    sc, P, Q, r = surf
+    """The surface's value at p; its gradient, with the step's noise draw, into out.
+
+    surf = (surface code, P, Q, batch row, noise, noise row). Every gradient a step takes (SAM's at its
+    ascent point, Schedule-Free's at y) sees the same draw, as every one sees the step's minibatch.
+    """
+    sc, P, Q, r, noise, z = surf
     x = p[0]
     y = p[1]
 {probe_surface}
-    out[0] = gx
-    out[1] = gy
+    out[0] = gx + noise[z, 0]
+    out[1] = gy + noise[z, 1]
     return f
 
 
 @njit(**_cached)
 def hessian_at(surf, p, out):
-    """The surface's Hessian at p into out (NaN where a surface has none)."""
-    sc, P, Q, r = surf
+    """The surface's Hessian at p into out (NaN where a surface has none); noise never reaches it."""
+    sc, P, Q, r, _, _ = surf
     x = p[0]
     y = p[1]
 {hessian_surface}
@@ -192,7 +196,7 @@ def run_whole_trajectory(oc, sc, k0, k1, total, p, g, h, s, P, Q, q_step, lr_a, 
     last = k1 + 1 if k1 == total else k1
     for k in range(k0, last):
         j = k - k0
-        surf = (sc, P, Q, min(j, k1 - k0 - 1) * q_step)
+        surf = (sc, P, Q, min(j, k1 - k0 - 1) * q_step, noise, min(j, k1 - k0 - 1) * noise_step)
         f = gradient_at(surf, p, g)
         losses[k] = f
         z = f - f
@@ -202,8 +206,6 @@ def run_whole_trajectory(oc, sc, k0, k1, total, p, g, h, s, P, Q, q_step, lr_a, 
             return k
         if k == total:
             break
-        for i in range(n):
-            g[i] += noise[j * noise_step, i]
         t = k + 1
         lr_t = lr_a[j] * h[0] + lr_b[j]
 {whole_update}
@@ -233,15 +235,12 @@ def run_whole_sweep(oc, sc, n_steps, p0, h0, s0, P, Q, q_step, lr_a, lr_b, noise
         kb = -1
         f = np.nan
         for k in range(n_steps + 1):
-            surf = (sc, P, Q, min(k, n_steps - 1) * q_step)
+            surf = (sc, P, Q, min(k, n_steps - 1) * q_step, noise, min(k, n_steps - 1) * noise_step)
             f = gradient_at(surf, p, g)
             if kb < 0 and f <= level:
                 kb = k
             if f - f != 0.0 or k == n_steps:
                 break
-            z = min(k, n_steps - 1) * noise_step
-            for i in range(n):
-                g[i] += noise[z, i]
             t = k + 1
             lr_t = lr_a[k] * h[0] + lr_b[k]
 {whole_sweep_update}
@@ -769,8 +768,8 @@ class Run:
         row = [0]
         at = kernels().gradient_at
 
-        def gradient(p, out):
-            return at((self.surface.code, self._P, Q, row[0]), p, out)
+        def gradient(p, out):  # the stepper adds the step's noise itself
+            return at((self.surface.code, self._P, Q, row[0], _NO_NOISE, 0), p, out)
 
         self._stepper.gradient = gradient
         lr_a, lr_b = _schedules.factors(self.schedule, k0, k1)

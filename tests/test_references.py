@@ -202,7 +202,8 @@ DRIVERS: dict[str, Driver] = {
 }
 
 
-def reference_points(spec, surface, start, steps, hp) -> np.ndarray:
+def reference_points(spec, surface, start, steps, hp, noise=None) -> np.ndarray:
+    """The reference's points; `noise[k]` is added to every gradient taken during step k + 1."""
     grad = surface_gradient(surface)
     value = core.SURFACES[surface["name"]]
     consts = [float(surface.get(h.name, h.default)) for h in value.params]
@@ -212,14 +213,18 @@ def reference_points(spec, surface, start, steps, hp) -> np.ndarray:
     p = torch.tensor(np.array(start, dtype=float).reshape(shape), dtype=torch.float64, requires_grad=True)
     opt = driver.build(spec, p, hp)
 
+    step = [0]
+
     def closure():
         x = p.detach().numpy().reshape(-1)
         with np.errstate(all="ignore"):
-            p.grad = torch.tensor(grad(x[0], x[1]).reshape(shape))
+            g = grad(x[0], x[1]) + (0.0 if noise is None else noise[step[0]])
+            p.grad = torch.tensor(g.reshape(shape))
         return torch.tensor(fn(x[0], x[1], *consts)[0])
 
     points = [driver.point(opt, p)]
-    for _ in range(steps):
+    for k in range(steps):
+        step[0] = k
         closure()
         driver.step(opt, closure)
         points.append(driver.point(opt, p))
@@ -245,6 +250,22 @@ def test_matches_reference_at_defaults(spec, surface):
     n = min(len(ours.points), finite_prefix(ref))
     assert n == steps + 1, f"{spec.id} on {surface['name']}: only {n} finite points"
     assert_close(ours.points[:n], ref[:n], RTOL, f"{spec.id} on {surface['name']}")
+
+
+@pytest.mark.parametrize("spec", REFERENCED, ids=[s.id for s in REFERENCED])
+def test_matches_reference_with_gradient_noise(spec):
+    """Every gradient a step takes, wherever the optimizer takes it (SAM's ascent point, Schedule-Free's y,
+    L-BFGS's line-search trials), carries that step's noise draw, as a minibatch's gradient would."""
+    hp = spec.defaults
+    hp["lr"] = max(hp["lr"], 1e-3)
+    surface, start, steps, sigma, seed = {"name": "quadratic", "kappa": 10.0}, (-1.8, 1.0), 100, 0.5, 7
+    steps = min(steps, DRIVERS.get(spec.id, Driver()).steps)
+    ours = core.trajectory(surface, spec.id, start, steps, hp, noise={"sigma": sigma, "seed": seed})
+    draws = sigma * np.random.default_rng([seed, 1]).standard_normal((steps, 2))
+    ref = reference_points(spec, surface, start, steps, hp, draws)
+    n = min(len(ours.points), finite_prefix(ref))
+    assert n == steps + 1, f"{spec.id}: only {n} finite points"
+    assert_close(ours.points[:n], ref[:n], RTOL, f"{spec.id} with gradient noise")
 
 
 @pytest.mark.parametrize("spec", REFERENCED, ids=[s.id for s in REFERENCED])

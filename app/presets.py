@@ -75,6 +75,19 @@ PRESETS: tuple[Preset, ...] = (
         "Same name, same ε = 1, different paths: TensorFlow adds its ε̂ before bias correction, so early steps differ.",
         "surface=quadratic&start=-1.8,1&steps=300&opt=adam,adam_tf&adam.lr=0.01&adam.eps=1&adam_tf.lr=0.01&adam_tf.eps=1",
     ),
+    # One run per optimizer in a state: the constant-lr Adam is AdamW with weight_decay = 0, the same rule.
+    Preset(
+        "schedulefree_no_schedule", "Schedule-Free needs no schedule",
+        "Noisy gradients (σ 0.5) on a bowl, all three at lr 0.1. Adam at that constant lr never settles: over its "
+        "last 50 steps it jitters 0.14 from the minimum on average. A cosine decay to step 500 brings Adam within "
+        "0.01 by the end, but it must know the run ends there, and until late it wanders nearly as much as the "
+        "constant run (0.13 away on average over steps 200–300, against 0.16). Schedule-Free AdamW keeps lr 0.1 "
+        "throughout and plots the average of its steps: 0.03 away over steps 200–300, and within 0.02 over the "
+        "last 50, with no schedule at all. Other noise seeds tell the same story on average.",
+        "surface=quadratic&start=-1.8,1&steps=500&opt=adamw,adam,schedulefree_adamw&adamw.lr=0.1"
+        "&adamw.weight_decay=0&adamw.label=Adam%20(constant%20lr)&adam.lr=0.1&adam.label=Adam%20(cosine%20decay)"
+        "&adam.sched=cosine&adam.sched.t_max=500&schedulefree_adamw.lr=0.1&noise=0.5&noise_seed=0",
+    ),
     Preset(
         "momentum_overshoot", "Momentum overshoot",
         "On an elongated bowl a heavy ball with μ = 0.9 swings past the minimum and back; Nesterov's look-ahead damps it.",

@@ -135,6 +135,9 @@ class RunSpec(BaseModel):
     optimizer: OptimizerName
     hyperparameters: Hyperparameters = {}
     label: str | None = Field(None, max_length=40, description="the run's own name in legends (plain text)")
+    schedule: ScheduleRef | None = Field(None, description="this run's own learning-rate schedule, instead of the "
+                                         'request\'s (e.g. {"name": "cosine", "t_max": 500} beside a run that keeps '
+                                         'a constant rate: {"name": "constant"})')
 
 
 class TrajectoryRequest(BaseModel):

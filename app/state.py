@@ -2,6 +2,7 @@
 
     surface=beale  surface.kappa=100  start=1,1.5  steps=300  opt=adam,sgd
     adam.lr=0.01 (overrides only)  sched=cosine  sched.t_max=500
+    adam.sched=cosine  adam.sched.t_max=500 (Adam's own schedule instead of the shared one)
     noise=0.1  noise_seed=0  seed=0
     display: view=contour|surface3d|loss  speed=1  autoplay=0|1  loop=0|1  inspect=adam  large=1
     extras=1 (each run's extra points on the contour: SAM's ascent point, Schedule-Free's y and z, ...)
@@ -69,17 +70,11 @@ def request_from_query(qs: str) -> dict:
         given = {h.name: _number(f"{opt}.{h.name}", q[f"{opt}.{h.name}"], h.kind)
                  for h in ospec.hyperparameters if f"{opt}.{h.name}" in q}
         resolve_hyperparameters(ospec, given, field=opt)
-        runs.append({"optimizer": opt, "hyperparameters": given, **_label(opt, q)})
+        own = _schedule(q, f"{opt}.sched")
+        runs.append({"optimizer": opt, "hyperparameters": given, **_label(opt, q),
+                     **({} if own is None else {"schedule": own})})
 
-    schedule = None
-    if q.get("sched"):
-        sched = q["sched"]
-        sspec = core.SCHEDULES.get(sched)
-        if sspec is None:
-            raise core.InvalidInput("sched", f"unknown schedule {_shown(sched)}; allowed: {', '.join(core.SCHEDULES)}")
-        schedule = {"name": sched, **{h.name: _number(f"sched.{h.name}", q[f"sched.{h.name}"], h.kind)
-                                      for h in sspec.params if f"sched.{h.name}" in q}}
-        _core("sched", resolve_schedule, schedule)
+    schedule = _schedule(q, "sched")
 
     seed = _whole("seed", q.get("seed", "0"), 0, MAX_SEED)
     noise = None
@@ -124,9 +119,8 @@ def query_from_request(body: dict) -> str:
         parts += [(f"{run['optimizer']}.{k}", v) for k, v in given.items() if v != defaults.get(k)]
         if run.get("label"):
             parts.append((f"{run['optimizer']}.label", run["label"]))
-    schedule = body.get("schedule")
-    if schedule:
-        parts += [("sched", schedule["name"]), *((f"sched.{k}", v) for k, v in schedule.items() if k != "name")]
+        parts += _schedule_query(run.get("schedule"), f"{run['optimizer']}.sched")
+    parts += _schedule_query(body.get("schedule"), "sched")
     noise = body.get("noise")
     if noise and noise.get("sigma", 0) > 0:
         parts += [("noise", noise["sigma"]), ("noise_seed", noise.get("seed", 0))]
@@ -178,7 +172,7 @@ def _core(key: str, resolve, *args):
         return resolve(*args)
     except core.InvalidInput as e:
         field, reason = e.field, e.reason
-        renames = (("schedule", "sched"), ("optimizer", key), ("noise.sigma", "noise"), ("noise.seed", "noise_seed"))
+        renames = (("schedule", key if key.endswith("sched") else "sched"), ("optimizer", key), ("noise.sigma", "noise"), ("noise.seed", "noise_seed"))
         for api_name, url_name in renames:
             if field == api_name or field.startswith(api_name + "."):
                 renamed = url_name + field[len(api_name):]
@@ -226,6 +220,26 @@ def _whole(key: str, text: str, low: int, high: int) -> int:
 
 
 LABEL_MAX = 40
+
+
+def _schedule(q: dict, key: str) -> dict | None:
+    """The schedule a link gives at `key`: `sched` for every run, `adam.sched` for Adam's own."""
+    name = q.get(key)
+    if not name:
+        return None
+    sspec = core.SCHEDULES.get(name)
+    if sspec is None:
+        raise core.InvalidInput(key, f"unknown schedule {_shown(name)}; allowed: {', '.join(core.SCHEDULES)}")
+    schedule = {"name": name, **{h.name: _number(f"{key}.{h.name}", q[f"{key}.{h.name}"], h.kind)
+                                 for h in sspec.params if f"{key}.{h.name}" in q}}
+    _core(key, resolve_schedule, schedule)
+    return schedule
+
+
+def _schedule_query(schedule: dict | None, key: str) -> list:
+    if not schedule:
+        return []
+    return [(key, schedule["name"]), *((f"{key}.{k}", v) for k, v in schedule.items() if k != "name")]
 
 
 def _label(opt: str, q: dict) -> dict:

@@ -102,7 +102,8 @@ def pick(final_losses: np.ndarray, steps_to_tol: np.ndarray, criterion: str) -> 
 
 
 def tune_lr(surface, optimizers, start, steps, hyperparameters=None, schedule=None, noise=None, seed=0, num=64,
-            criterion="final_loss", tol=1e-3, seeds=5, lr_range=None, time_limit=None, check=None) -> Tuning:
+            criterion="final_loss", tol=1e-3, seeds=5, lr_range=None, time_limit=None, check=None,
+            schedules=None) -> Tuning:
     """For each optimizer, sweep lr over its range (num values) and pick the best by `criterion`.
 
     `optimizers` is a list of ids; `hyperparameters` maps an id to its other
@@ -111,7 +112,8 @@ def tune_lr(surface, optimizers, start, steps, hyperparameters=None, schedule=No
     run with `seeds` noise seeds (noise["seed"], noise["seed"] + 1, ...) and
     judged by the mean. `time_limit` (seconds) raises TimeLimitExceeded once
     passed, and `check()`, when given, is called too (it may raise to stop),
-    both between the bounded pieces `sweep_rows` yields.
+    both between the bounded pieces `sweep_rows` yields. `schedules` maps an
+    id to that optimizer's own schedule, used instead of `schedule`.
     """
     t0 = time.perf_counter()
     if isinstance(optimizers, str) or not isinstance(optimizers, (list, tuple)) or not optimizers:
@@ -131,6 +133,12 @@ def tune_lr(surface, optimizers, start, steps, hyperparameters=None, schedule=No
         if name not in ids:
             raise InvalidInput(f"hyperparameters.{name}", f"{name!r} is not one of the optimizers tuned: {', '.join(ids)}")
     hps = {i: resolve_hyperparameters(optimizer_spec(i), hyperparameters.get(i), f"hyperparameters.{i}") for i in ids}
+    schedules = {} if schedules is None else schedules
+    if not isinstance(schedules, dict):
+        raise InvalidInput("schedules", "must map optimizer names to their own schedules")
+    for name in schedules:
+        if name not in ids:
+            raise InvalidInput(f"schedules.{name}", f"{name!r} is not one of the optimizers tuned: {', '.join(ids)}")
     if criterion not in CRITERIA:
         raise InvalidInput("criterion", f"unknown criterion {criterion!r}; allowed: {', '.join(CRITERIA)}")
     num = _integer("num", num, 2, MAX_SWEEP_CELLS)
@@ -156,8 +164,8 @@ def tune_lr(surface, optimizers, start, steps, hyperparameters=None, schedule=No
         for s in noise_seeds or (None,):
             run_noise = None if s is None else {"sigma": noise["sigma"], "seed": s}
             # The start's x as a one-value second axis: a sweep is two-dimensional.
-            plan = plan_sweep(surface, i, start, steps, {"lr": lrs, "x": [start[0]]}, hps[i], schedule, tol, seed,
-                              run_noise)
+            plan = plan_sweep(surface, i, start, steps, {"lr": lrs, "x": [start[0]]}, hps[i],
+                              schedules.get(i, schedule), tol, seed, run_noise)
             for rows in sweep_rows(plan):
                 losses.append(rows.final_losses[:, 0])
                 hits.append(np.where(rows.steps_to_tol[:, 0] < 0, np.nan, rows.steps_to_tol[:, 0]).astype(float))

@@ -147,6 +147,21 @@ def test_every_optimizer_answers_exactly_what_core_computes(client, optimizer):
     assert_run_equals(data["runs"][0], expected)
 
 
+def test_a_run_with_its_own_schedule_keeps_it_beside_the_shared_one(client):
+    own = {"name": "cosine", "t_max": 120}
+    body = {**BODY, "schedule": {"name": "step", "step_size": 30},
+            "runs": [{"optimizer": "adam", "schedule": own}, {"optimizer": "sgd"}, {"optimizer": "momentum",
+                                                                                   "schedule": {"name": "constant"}}]}
+    for path in ("/api/trajectories", "/api/trajectories/stream"):
+        r = post(client, path, body)
+        assert r.status_code == 200, r.text
+    runs = post(client, "/api/trajectories", body).json()["runs"]
+    for run, schedule in zip(runs, [own, body["schedule"], {"name": "constant"}]):
+        expected = core.trajectory("beale", run["optimizer"], BODY["start"], BODY["steps"], None, schedule)
+        assert_run_equals(run, expected)
+    assert runs[0]["lr"][-1] < 1e-6 < runs[2]["lr"][-1] == runs[2]["lr"][0]
+
+
 def test_the_default_start_and_steps_are_the_surfaces(client):
     r = post(client, "/api/trajectories", {"surface": "rosenbrock", "runs": [{"optimizer": "sgd"}]})
     data = r.json()
@@ -421,6 +436,10 @@ TRAJECTORY_ERRORS = [
     ({"runs": RUN}, ["body", "surface"], "Field required"),
     ({"surface": "beale", "runs": RUN, "schedule": {"name": "cosine", "t_max": 0}}, ["body", "schedule", "t_max"], "outside [1, 1000000]"),
     ({"surface": "beale", "runs": RUN, "schedule": {"name": "linear"}}, ["body", "schedule", "name"], "'cosine'"),
+    ({"surface": "beale", "runs": [{"optimizer": "sgd"}, {"optimizer": "adam", "schedule": {"name": "cosine", "t_max": 0}}]},
+     ["body", "runs", 1, "schedule", "t_max"], "outside [1, 1000000]"),
+    ({"surface": "beale", "runs": [{"optimizer": "adam", "schedule": {"name": "linear"}}]},
+     ["body", "runs", 0, "schedule", "name"], "'cosine'"),
     ({"surface": "beale", "runs": RUN, "noise": {"sigma": -0.1}}, ["body", "noise", "sigma"], "outside [0, 100]"),
     ({"surface": "beale", "runs": RUN, "seed": -1}, ["body", "seed"], "outside"),
     ({"surface": "beale", "runs": RUN, "fields": ["everything"]}, ["body", "fields", 0], "'points'"),

@@ -260,7 +260,24 @@ def test_tune_with_noise_says_which_seeds_it_averaged(client):
     assert [r["best_index"] for r in data["results"]] == [c.best_index for c in expected.curves]
 
 
+def test_tune_sweeps_each_optimizer_under_its_own_schedule(client):
+    cosine = {"name": "cosine", "t_max": 80}
+    body = {**TUNE, "schedule": {"name": "exponential", "gamma": 0.99},
+            "optimizers": [{"optimizer": "sgd", "schedule": cosine}, TUNE["optimizers"][1]]}
+    data = client.post("/api/tune", json=body).json()
+    for result, spec, schedule in zip(data["results"], body["optimizers"], [cosine, body["schedule"]]):
+        brute = []
+        for lr in result["lr"]:
+            t = core.trajectory("beale", spec["optimizer"], (1.0, 1.5), 80, {**spec.get("hyperparameters", {}), "lr": lr},
+                                schedule)
+            brute.append(None if t.diverged_at is not None else float(t.losses[-1]))
+        assert result["final_losses"] == brute
+
+
 @pytest.mark.parametrize("change, loc", [
+    ({"optimizers": [{"optimizer": "sgd"}, {"optimizer": "adam", "schedule": {"name": "cosine", "t_max": 0}}]},
+     ["body", "optimizers", 1, "schedule", "t_max"]),
+    ({"optimizers": [{"optimizer": "adam", "schedule": {"name": "linear"}}]}, ["body", "optimizers", 0, "schedule", "name"]),
     ({"criterion": "fastest"}, ["body", "criterion"]),
     ({"optimizers": []}, ["body", "optimizers"]),
     ({"optimizers": [{"optimizer": "nope"}]}, ["body", "optimizers", 0, "optimizer"]),

@@ -29,7 +29,7 @@ def paths(id: str) -> dict[str, np.ndarray]:
     out = {}
     for run in body["runs"]:
         t = core.trajectory(body["surface"], run["optimizer"], body["start"], body["steps"], run["hyperparameters"],
-                            body["schedule"], body["noise"], body["seed"])
+                            run.get("schedule", body["schedule"]), body["noise"], body["seed"])
         assert t.diverged_at is None, run["optimizer"]
         out[run["optimizer"]] = t.points
     return out
@@ -273,3 +273,43 @@ def test_which_optimizers_care_which_way_the_valley_points():
             assert gap > 0.1, "Adam's path should change shape with the angle"
         else:
             assert gap < 1e-9, f"{opt}'s path should only turn with the valley ({gap:.2g})"
+
+
+def mean_distance(points: np.ndarray, k0: int, k1: int, target=(0.0, 0.0)) -> float:
+    """The mean distance from `target` of the points of steps k0..k1 - 1."""
+    return float(np.hypot(*(points[k0:k1] - target).T).mean())
+
+
+def test_schedulefree_runs_without_a_schedule_beside_adam_with_cosine_decay_to_the_end():
+    body = request_from_query(preset("schedulefree_no_schedule").query)
+    runs = {run["optimizer"]: run for run in body["runs"]}
+    assert body["schedule"] is None and body["noise"]["sigma"] == 0.5
+    assert "schedule" not in runs["schedulefree_adamw"] and "schedule" not in runs["adamw"]
+    assert runs["adam"]["schedule"] == {"name": "cosine", "t_max": body["steps"]} and body["steps"] == 500
+    assert runs["adamw"]["hyperparameters"]["weight_decay"] == 0  # AdamW without decay is Adam
+    assert {run["hyperparameters"]["lr"] for run in body["runs"]} == {0.1}
+
+
+def test_schedulefree_needs_no_schedule_as_its_question_says():
+    p = paths("schedulefree_no_schedule")
+    constant, cosine, free = p["adamw"], p["adam"], p["schedulefree_adamw"]
+    assert mean_distance(constant, 451, 501) > 0.1  # "never settles: jitters 0.14 from the minimum"
+    assert round(mean_distance(constant, 451, 501), 2) == 0.14
+    assert mean_distance(cosine, 451, 501) < 0.01  # "brings Adam within 0.01 by the end"
+    assert round(mean_distance(cosine, 200, 301), 2) == 0.13 and round(mean_distance(constant, 200, 301), 2) == 0.16
+    assert round(mean_distance(free, 200, 301), 2) == 0.03
+    assert mean_distance(free, 451, 501) < 0.02
+
+
+def test_schedulefree_story_is_not_one_lucky_noise_seed():
+    body = request_from_query(preset("schedulefree_no_schedule").query)
+    mid, end = {}, {}
+    for seed in range(8):
+        for run in body["runs"]:
+            t = core.trajectory(body["surface"], run["optimizer"], body["start"], body["steps"],
+                                run["hyperparameters"], run.get("schedule"), {**body["noise"], "seed": seed})
+            mid.setdefault(run["optimizer"], []).append(mean_distance(t.points, 200, 301))
+            end.setdefault(run["optimizer"], []).append(mean_distance(t.points, 451, 501))
+    mid, end = {k: np.mean(v) for k, v in mid.items()}, {k: np.mean(v) for k, v in end.items()}
+    assert mid["schedulefree_adamw"] < mid["adam"] < mid["adamw"]
+    assert end["schedulefree_adamw"] < end["adamw"] / 3 and end["adam"] < end["adamw"] / 3

@@ -77,19 +77,25 @@ def random_body(rng: random.Random) -> dict:
     runs = []
     for spec in rng.sample(list(core.OPTIMIZERS.values()), rng.randint(1, 4)):
         runs.append({"optimizer": spec.id, "hyperparameters": {h.name: draw(rng, h) for h in spec.hyperparameters if rng.random() < 0.4}})
+        if rng.random() < 0.3:
+            runs[-1]["schedule"] = random_schedule(rng, rng.choice(list(core.SCHEDULES.values())))
     sched = rng.choice([None, *core.SCHEDULES.values()])
     return {
         "surface": {"name": surface.id, **params} if params else surface.id,
         "start": [round(rng.uniform(-3, 3), 3), round(rng.uniform(-3, 3), 3)],
         "steps": rng.randint(1, 5000),
         "runs": runs,
-        "schedule": None if sched is None else {"name": sched.id, **{h.name: draw(rng, h) for h in sched.params if rng.random() < 0.5}},
+        "schedule": None if sched is None else random_schedule(rng, sched),
         "noise": None if rng.random() < 0.5 else {"sigma": round(rng.uniform(0.01, 2), 4), "seed": rng.randint(0, 99)},
         "seed": rng.choice([0, rng.randint(1, 2**31)]),
         "view": rng.choice(["contour", "surface3d", "loss"]), "speed": rng.choice([0.25, 1.0, 4.0]),
         "autoplay": rng.random() < 0.5, "loop": rng.random() < 0.5, "inspect": rng.choice(["", runs[0]["optimizer"]]),
         "large": rng.random() < 0.5, "extras": rng.random() < 0.5,
     }
+
+
+def random_schedule(rng: random.Random, sched) -> dict:
+    return {"name": sched.id, **{h.name: draw(rng, h) for h in sched.params if rng.random() < 0.5}}
 
 
 def draw(rng: random.Random, h) -> float | int:
@@ -127,6 +133,9 @@ def test_a_body_round_trips_through_its_query(seed):
     ("opt=adam&adam.lr=inf", "adam.lr", "not a finite number"),
     ("sched=linear", "sched", "unknown schedule 'linear'"),
     ("sched=cosine&sched.t_max=0", "sched.t_max", "sched.t_max = 0 is outside [1, 1000000]"),
+    ("opt=adam&adam.sched=linear", "adam.sched", "unknown schedule 'linear'"),
+    ("opt=adam&adam.sched=cosine&adam.sched.t_max=0", "adam.sched.t_max", "adam.sched.t_max = 0 is outside [1, 1000000]"),
+    ("opt=adam&adam.sched=step&adam.sched.gamma=x", "adam.sched.gamma", "'x' is not a number"),
     ("noise=-1", "noise", "noise = -1 is outside [0, 100]"),
     ("noise=0.1&noise_seed=-2", "noise_seed", "outside"),
     ("seed=x", "seed", "not a number"),

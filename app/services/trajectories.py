@@ -6,7 +6,7 @@ import core
 from app.schemas import TrajectoryRequest
 from app.serialize import FIELDS, Encoding, dumps, encode_arrays, ndjson
 from app.services.compute import Work, run_all
-from app.services.validation import Invalid, check_formula, limited, parse, start_of
+from app.services.validation import Invalid, check_formula, field_loc, limited, parse, start_of
 from app.settings import Settings, get_settings
 
 
@@ -27,10 +27,13 @@ def build_runs(body: TrajectoryRequest | dict, settings: Settings | None = None,
     runs = []
     for i, spec in enumerate(request.runs):
         try:
+            own = None if spec.schedule is None else spec.schedule.as_core()
             runs.append(core.Run(surface, spec.optimizer, start_of(request), steps, spec.hyperparameters,
-                                 schedule, noise, request.seed))
+                                 schedule if own is None else own, noise, request.seed))
             runs[-1].label = spec.label  # the run's own name, echoed in answers and drawn in legends
         except core.InvalidInput as e:
+            if own is not None and e.field.startswith("schedule"):
+                raise Invalid([*prefix, "runs", i, *field_loc(e.field)], e.reason) from None
             raise Invalid.from_core(e, prefix, run=i) from None
     return runs
 

@@ -31,6 +31,13 @@ def tune_json(body: TuneRequest, settings: Settings, work: Work | None = None) -
                       f"{f' x {seeds} seeds' if noisy else ''} = {cells} runs is more than the limit of "
                       f"{settings.max_sweep_cells} per request")
     ids = [spec.optimizer for spec in request.optimizers]
+    for n, spec in enumerate(request.optimizers):
+        if spec.schedule is None:
+            continue
+        try:  # here, so that an optimizer's own schedule is named by its place in the list
+            core.engine.resolve_schedule(spec.schedule.as_core())
+        except core.InvalidInput as e:
+            raise Invalid([*prefix, "optimizers", n, *field_loc(e.field)], e.reason) from None
     try:
         tuning = core.tune_lr(
             request.surface.as_core(), ids, start_of(request), steps,
@@ -38,6 +45,7 @@ def tune_json(body: TuneRequest, settings: Settings, work: Work | None = None) -
             None if request.schedule is None else request.schedule.as_core(),
             None if request.noise is None else request.noise.as_core(), request.seed, num, request.criterion,
             request.tol, request.seeds, request.lr_range, check=work.check,
+            schedules={spec.optimizer: spec.schedule.as_core() for spec in request.optimizers if spec.schedule},
         )
     except core.InvalidInput as e:
         loc = field_loc(e.field)
@@ -45,6 +53,7 @@ def tune_json(body: TuneRequest, settings: Settings, work: Work | None = None) -
         if loc[0] in ("hyperparameters", "optimizers") and len(loc) > 1:
             index = loc[1] if isinstance(loc[1], int) else ids.index(loc[1])
             loc = ["optimizers", index, *(["hyperparameters", *loc[2:]] if loc[0] == "hyperparameters" else [])]
+
         raise Invalid([*prefix, *loc], e.reason) from None
     return dumps({
         "surface": tuning.surface, "start": list(tuning.start), "steps": tuning.steps, "criterion": tuning.criterion,

@@ -7,7 +7,7 @@
 // start), and while it is off nothing is asked of the server and nothing is drawn.
 
 import { BASIN_COLOURS, DIVERGED_COLOUR, basinColour, colourMinima, el, streamSweep, sweepData } from "./map.js";
-import { basinsOf, requestBody, runName, surfaceKey } from "./state.js";
+import { basinsOf, requestBody, runName, scheduleOf, surfaceKey } from "./state.js";
 import { announce, debounce, fmt, oncePerFrame, put } from "./util.js";
 
 /** Starts per side: 16,384 runs, a few tens of milliseconds of server time at 500 steps. */
@@ -134,7 +134,7 @@ export class BasinsLayer {
     const cells = (lo, hi) => ({ low: lo + (hi - lo) / (2 * CELLS), high: hi - (hi - lo) / (2 * CELLS), num: CELLS, log: false });
     return {
       surface: base.surface, optimizer: opt, steps: base.steps, grid: { x: cells(x0, x1), y: cells(y0, y1) },
-      hyperparameters: { ...(s.hp[opt] ?? {}) }, schedule: base.schedule, noise: base.noise, seed: base.seed,
+      hyperparameters: { ...(s.hp[opt] ?? {}) }, schedule: scheduleOf(s, opt), noise: base.noise, seed: base.seed,
     };
   }
 

@@ -1,7 +1,7 @@
 // The page's controls, bound by their data-key (the URL key they set). The
 // template renders them from the registry; this file never names an optimizer.
 
-import { specOf, untuned, valueOf } from "./state.js";
+import { runScheduleOwner, specOf, untuned, valueOf } from "./state.js";
 import { mustBeBetween } from "./api.js";
 import { $, $$, fmt, put } from "./util.js";
 
@@ -39,6 +39,11 @@ export function settingName(key, s, catalog) {
   const dot = key.lastIndexOf(".");
   if (dot < 0) return key;
   const [owner, name] = [key.slice(0, dot), key.slice(dot + 1)];
+  const run = runScheduleOwner(owner, catalog);
+  if (run) {
+    const schedule = catalog.schedule(s.runSched?.[run]?.name)?.label.toLowerCase() ?? "schedule";
+    return `${catalog.optimizer(run).label}'s ${schedule} ${name}`;
+  }
   const whose = owner === "surface" ? catalog.surface(s.surface).label
     : owner === "sched" ? catalog.schedule(s.sched ?? catalog.defaultSchedule()).label
     : catalog.optimizer(owner)?.label;
@@ -106,15 +111,43 @@ export function bindControls(root, scene, catalog, onInvalid) {
       const panel = document.getElementById(el.getAttribute("aria-controls"));
       panel.hidden = !panel.hidden;
       el.setAttribute("aria-expanded", String(!panel.hidden));
+      const own = $(".run-sched", panel);
+      if (!panel.hidden && own && !own.childElementCount) {
+        fillRunSchedule(own, catalog);
+        bindControls(own, scene, catalog, onInvalid);
+        syncControls(own, scene.s, catalog);
+      }
     });
   }
   for (const el of $$("[data-reset]", root)) {
     el.addEventListener("click", (e) => {
+      const id = el.dataset.reset;
       const hp = { ...scene.s.hp };
-      delete hp[el.dataset.reset];
-      scene.update(untuned({ ...scene.s, hp }, el.dataset.reset), e.timeStamp);
+      const runSched = { ...scene.s.runSched };
+      delete hp[id];
+      delete runSched[id];
+      scene.update(untuned({ ...scene.s, hp, runSched }, id), e.timeStamp);
     });
   }
+}
+
+/** Put a run's own schedule parameters into its panel, from the page's one template of them. */
+function fillRunSchedule(box, catalog) {
+  const tpl = document.getElementById("run-sched-controls");
+  if (!tpl) return;
+  const id = box.dataset.run;
+  const controls = tpl.content.cloneNode(true);
+  for (const el of controls.querySelectorAll("*")) {
+    for (const attr of [...el.attributes]) {
+      if (!attr.value.includes("__")) continue;
+      // Schedules share parameter names (gamma, warmup_steps): an id also names its schedule, to stay unique.
+      const asId = attr.name === "id" || attr.name === "for" || attr.name === "aria-describedby";
+      const value = attr.value.replaceAll("__run__", asId ? id.replaceAll(".", "-") : id)
+        .replaceAll("__label__", catalog.optimizer(id).label);
+      el.setAttribute(attr.name, asId ? `${value}-${el.closest("[data-run-sched]").dataset.runSched}` : value);
+    }
+  }
+  box.replaceChildren(controls);
 }
 
 /**
@@ -160,7 +193,8 @@ export function syncControls(root, s, catalog) {
     const key = el.dataset.key;
     if (el === document.activeElement && el.type !== "checkbox" && el.type !== "radio") continue;
     if (key === "start") { put(el, "value", String(s.start[Number(el.dataset.index)])); continue; }
-    if (!specOf(key, s, catalog) && key.includes(".")) continue; // a control of another surface or schedule
+    // A control of another surface or schedule has no spec in this state; a run's schedule choice has none at all.
+    if (!specOf(key, s, catalog) && key.includes(".") && !runScheduleOwner(key, catalog)) continue;
     const v = valueOf(key, s, catalog);
     // Write only what differs: setting an input's value costs style work even when it is the same.
     if (el.type === "checkbox" || el.type === "radio") {
@@ -182,5 +216,8 @@ export function syncControls(root, s, catalog) {
   }
   for (const el of $$("[data-surface]", root)) put(el, "hidden", el.dataset.surface !== s.surface);
   for (const el of $$("[data-sched]", root)) put(el, "hidden", el.dataset.sched !== (s.sched ?? catalog.defaultSchedule()));
+  for (const el of $$("[data-run-sched]", root)) {
+    put(el, "hidden", el.dataset.runSched !== s.runSched?.[el.closest("[data-run]")?.dataset.run]?.name);
+  }
   put($('[data-ctl="seed"]', root), "hidden", !surface.stochastic);
 }

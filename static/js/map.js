@@ -6,7 +6,7 @@
 // one image, not 16,384 SVG shapes (the bundle's heatmap serves the exported HTML map).
 
 import { ApiError, describe } from "./api.js";
-import { requestBody, valueOf, withValue } from "./state.js";
+import { requestBody, scheduleOf, valueOf, withValue } from "./state.js";
 import { announce, fmt, oncePerFrame, put } from "./util.js";
 import { CONFIG, FONT, View, fontSize } from "./views.js";
 
@@ -101,7 +101,7 @@ export function mapRequest(s, m) {
     body: {
       surface: base.surface, optimizer: m.opt, start: base.start, steps: base.steps,
       grid: { [m.x.name]: range(m.x), [m.y.name]: range(m.y) },
-      hyperparameters: hp, schedule: base.schedule, noise: base.noise, seed: base.seed, tol: TOL,
+      hyperparameters: hp, schedule: scheduleOf(s, m.opt), noise: base.noise, seed: base.seed, tol: TOL,
     },
   };
 }

@@ -3,6 +3,7 @@
 //   surface=beale  surface.kappa=100  start=1,1.5  steps=300  opt=adam,sgd
 //   surface=custom  f=(1-x)^2 + 100*(y-x^2)^2  domain=-2,2,-1,3 (a typed formula; domain when not -5,5,-5,5)
 //   adam.lr=0.01 (overrides only)  sched=cosine  sched.t_max=500
+//   adam.sched=cosine  adam.sched.t_max=500 (Adam's own schedule instead of the shared one)
 //   noise=0.1  noise_seed=0  seed=0
 //   display: view=contour|surface3d|loss  speed=1  autoplay=0|1  loop=0|1  inspect=adam  large=1  extras=1
 //   adam.label=eps 1 (a run's own name in the legend, at most LABEL_MAX characters)
@@ -74,7 +75,7 @@ export function blank(catalog, surfaceId = catalog.raw.surfaces[0].id) {
   return {
     surface: surface.id, surfaceParams: {}, start: [...surface.start], ...formulaOf(surface),
     steps: catalog.runSettings.get("steps").default, opt: [], hp: {}, labels: {},
-    sched: null, schedParams: {},
+    sched: null, schedParams: {}, runSched: {},
     noise: 0, noise_seed: 0, seed: 0,
     ...catalog.display,
   };
@@ -92,9 +93,16 @@ export function parse(query, catalog) {
     if (catalog.schedule(q.get("sched"))) s.sched = q.get("sched");
     else warnings.push(`unknown schedule "${q.get("sched")}"`);
   }
+  for (const [key, text] of q) { // a run's own schedule first, so its parameters find it whatever the order
+    const owner = key.endsWith(".sched") && catalog.optimizer(key.slice(0, -".sched".length)) && key.slice(0, -".sched".length);
+    if (!owner || !text) continue;
+    if (catalog.schedule(text)) s.runSched[owner] = { name: text };
+    else warnings.push(`unknown schedule "${text}" in ${key}`);
+  }
   for (const [key, text] of q) {
     const dot = key.lastIndexOf("."); // an optimizer named module:Class may hold dots; a setting's own name never does
     if (key === "surface" || key === "sched") continue;
+    if (runScheduleOwner(key, catalog)) continue;
     if (key === "f" || key === "domain") { readFormulaKey(s, key, text, warnings); continue; }
     if (key === "start") {
       const xy = text.split(",").map(Number);
@@ -119,13 +127,16 @@ export function parse(query, catalog) {
         if (text.trim()) s.labels[owner] = text.trim().slice(0, LABEL_MAX);
         continue;
       }
+      const runSched = runScheduleOwner(owner, catalog) && s.runSched[runScheduleOwner(owner, catalog)];
       const h = owner === "surface" ? param(surface.params, name)
         : owner === "sched" ? s.sched && param(catalog.schedule(s.sched).params, name)
+        : runSched ? param(catalog.schedule(runSched.name).params, name)
         : opt && param(opt.hyperparameters, name);
       if (!h) { warnings.push(`unknown setting "${key}"`); continue; }
       const v = readNumber(text, h.kind);
       if (owner === "surface") s.surfaceParams[name] = v;
       else if (owner === "sched") s.schedParams[name] = v;
+      else if (runSched) runSched[name] = v;
       else (s.hp[owner] ??= {})[name] = v;
     } else {
       warnings.push(`unknown setting "${key}"`);
@@ -135,6 +146,7 @@ export function parse(query, catalog) {
   if (s.surface === "custom" && !q.has("start")) s.start = formulaStart(s.domain ?? surface.domain.flat());
   if (!catalog.raw.views.includes(s.view)) s.view = catalog.display.view;
   for (const id of Object.keys(s.labels)) if (!s.opt.includes(id)) delete s.labels[id];
+  for (const id of Object.keys(s.runSched)) if (!s.opt.includes(id)) delete s.runSched[id];
   for (const id of [s.basins, ...s.tuned.split(",")]) if (id && !catalog.optimizer(id)) warnings.push(`unknown optimizer "${id}"`);
   if (s.basins && !catalog.optimizer(s.basins)) s.basins = "";
   s.tuned = s.tuned.split(",").filter((id, i, all) => catalog.optimizer(id) && all.indexOf(id) === i).join(",");
@@ -155,6 +167,8 @@ export function serialize(s, catalog) {
   for (const id of s.opt) {
     for (const [k, v] of Object.entries(s.hp[id] ?? {})) parts.push([`${id}.${k}`, v]);
     if (s.labels?.[id]) parts.push([`${id}.label`, s.labels[id]]);
+    const own = s.runSched?.[id];
+    if (own) for (const [k, v] of Object.entries(own)) parts.push([k === "name" ? `${id}.sched` : `${id}.sched.${k}`, v]);
   }
   if (s.sched) {
     parts.push(["sched", s.sched]);
@@ -177,6 +191,8 @@ export function specOf(key, s, catalog) {
   const [owner, name] = [key.slice(0, dot), key.slice(dot + 1)];
   if (owner === "surface") return param(catalog.surface(s.surface).params, name);
   if (owner === "sched") return param(catalog.schedule(s.sched ?? catalog.defaultSchedule()).params, name);
+  const run = runScheduleOwner(owner, catalog);
+  if (run) return s.runSched?.[run] && param(catalog.schedule(s.runSched[run].name).params, name);
   const opt = catalog.optimizer(owner);
   return opt && param(opt.hyperparameters, name);
 }
@@ -185,10 +201,14 @@ export function specOf(key, s, catalog) {
 export function valueOf(key, s, catalog) {
   if (key in catalog.display || key === "surface" || key === "start") return s[key];
   if (key === "sched") return s.sched ?? catalog.defaultSchedule();
+  const run = runScheduleOwner(key, catalog);
+  if (run) return s.runSched?.[run]?.name ?? "";
   const dot = key.lastIndexOf(".");
   if (dot < 0) return s[key];
   const [owner, name] = [key.slice(0, dot), key.slice(dot + 1)];
-  const given = owner === "surface" ? s.surfaceParams[name] : owner === "sched" ? s.schedParams[name] : s.hp[owner]?.[name];
+  const own = runScheduleOwner(owner, catalog);
+  const given = owner === "surface" ? s.surfaceParams[name] : owner === "sched" ? s.schedParams[name]
+    : own ? s.runSched?.[own]?.[name] : s.hp[owner]?.[name];
   return given ?? specOf(key, s, catalog)?.default;
 }
 
@@ -218,6 +238,8 @@ export function withValue(key, value, s, catalog) {
   if (!s.tuned || JSON.stringify(valueOf(key, s, catalog)) === JSON.stringify(valueOf(key, n, catalog))) return n;
   const owner = key.includes(".") ? key.slice(0, key.lastIndexOf(".")) : "";
   if (TUNED_ON.has(key) || owner === "surface" || owner === "sched") return untuned(n);
+  const run = runScheduleOwner(owner, catalog);
+  if (run) return untuned(n, run);
   if (catalog.optimizer(owner) && !key.endsWith(".label")) return untuned(n, owner);
   return n;
 }
@@ -237,6 +259,11 @@ function changed(key, value, s, catalog) {
     n[key] = value;
   } else if (key in catalog.display || catalog.runSettings.has(key)) {
     n[key] = value;
+  } else if (runScheduleOwner(key, catalog)) {
+    const id = runScheduleOwner(key, catalog);
+    n.runSched ??= {};
+    if (value && catalog.schedule(value)) n.runSched[id] = { name: value };
+    else delete n.runSched[id];
   } else if (key.endsWith(".label")) {
     const id = key.slice(0, -".label".length);
     const text = String(value ?? "").trim().slice(0, LABEL_MAX);
@@ -246,7 +273,10 @@ function changed(key, value, s, catalog) {
   } else {
     const dot = key.lastIndexOf(".");
     const [owner, name] = [key.slice(0, dot), key.slice(dot + 1)];
-    const bag = owner === "surface" ? n.surfaceParams : owner === "sched" ? n.schedParams : (n.hp[owner] ??= {});
+    const run = runScheduleOwner(owner, catalog);
+    if (run && !n.runSched?.[run]) return n; // no schedule of its own: nothing to set a parameter of
+    const bag = owner === "surface" ? n.surfaceParams : owner === "sched" ? n.schedParams
+      : run ? n.runSched[run] : (n.hp[owner] ??= {});
     if (owner === "sched" && !n.sched) n.sched = catalog.defaultSchedule();
     if (value === specOf(key, s, catalog)?.default) delete bag[name];
     else bag[name] = value;
@@ -264,12 +294,25 @@ export function requestBody(s) {
     runs: s.opt.map((id) => {
       const run = { optimizer: id, hyperparameters: { ...(s.hp[id] ?? {}) } };
       if (s.labels?.[id]) run.label = s.labels[id];
+      if (s.runSched?.[id]) run.schedule = { ...s.runSched[id] };
       return run;
     }),
     schedule: s.sched ? { name: s.sched, ...s.schedParams } : null,
     noise: s.noise > 0 ? { sigma: s.noise, seed: s.noise_seed } : null,
     seed: s.seed,
   };
+}
+
+/** The optimizer whose own schedule a key chooses (`adam.sched`), or "". */
+export function runScheduleOwner(key, catalog) {
+  const id = key.endsWith(".sched") ? key.slice(0, -".sched".length) : "";
+  return id && catalog.optimizer(id) ? id : "";
+}
+
+/** The schedule optimizer `id` runs with: its own, else the one every run shares (null: constant). */
+export function scheduleOf(s, id) {
+  if (s.runSched?.[id]) return { ...s.runSched[id] };
+  return s.sched ? { name: s.sched, ...s.schedParams } : null;
 }
 
 /** The name a run goes by: its own label if the link gives one, else its optimizer's. */

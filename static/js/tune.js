@@ -55,7 +55,7 @@ export class TunePanel {
       optimizers: base.runs.map((r) => {
         const hp = { ...r.hyperparameters };
         delete hp.lr;
-        return { optimizer: r.optimizer, hyperparameters: hp };
+        return { optimizer: r.optimizer, hyperparameters: hp, ...(r.schedule ? { schedule: r.schedule } : {}) };
       }),
     };
     this.button.disabled = true;

@@ -27,28 +27,30 @@ PRESETS: tuple[Preset, ...] = (
     # checks every behaviour these questions state on the computed trajectories.
     Preset(
         "beale_race", "The Beale contour race",
-        "Radford's race on Beale from (−1, −1.25), each optimizer at its own learning rate. Adagrad (lr 1.2), "
-        "Adadelta (lr 0.04, ρ 0.95, ε 0.3) and RMSprop (lr 0.05, α 0.9) head for (3, 0.5) at once and settle "
-        "within 0.1 of it by step 300; SGD (lr 0.0025) finds the direction but trails them all the way and is "
-        "still 0.4 short after 700 steps; Momentum and NAG (lr 0.0023, μ 0.9) roll past the minimum, Momentum "
-        "about twice as far, then come back.",
-        "surface=beale&start=-1,-1.25&steps=700&opt=sgd,momentum,nesterov,adagrad,adadelta,rmsprop"
-        "&sgd.lr=0.0025&momentum.lr=0.0023&nesterov.lr=0.0023&adagrad.lr=1.2&adadelta.lr=0.04&adadelta.rho=0.95"
-        "&adadelta.eps=0.3&rmsprop.lr=0.05&rmsprop.alpha=0.9",
+        "Radford's race on Beale from (1, −1), each optimizer at its own learning rate, every rate following one "
+        "cosine decay to 0 at step 500. Adagrad (lr 0.4), Adadelta (lr 1.5, ρ 0.99, ε 1e-4) and RMSprop "
+        "(lr 0.03) head straight for (3, 0.5): from step 50 on all three stay within 0.11 of it, while SGD, "
+        "Momentum and NAG are still 0.4 or more away, and they end within 0.01. Momentum and NAG (lr 0.007, "
+        "μ 0.9) roll past the minimum along their approach, Momentum further (0.52 against 0.38), and come back "
+        "to end within 0.02; SGD (lr 0.015) ends last, 0.16 short.",
+        "surface=beale&start=1,-1&steps=500&opt=sgd,momentum,nesterov,adagrad,adadelta,rmsprop&sgd.lr=0.015"
+        "&momentum.lr=0.007&nesterov.lr=0.007&adagrad.lr=0.4&adadelta.lr=1.5&adadelta.rho=0.99&adadelta.eps=0.0001"
+        "&rmsprop.lr=0.03&sched=cosine&sched.t_max=500",
     ),
     Preset(
         "saddle_escape", "The saddle escape",
-        "Radford's saddle: a hair off the ridge of x² − y² (y = 0.001). SGD (lr 0.01) slides up to the saddle and "
-        "never gets away; Momentum and NAG (lr 0.0025) are held there too, then escape after step 150; Adagrad (lr 0.1), "
-        "RMSprop (lr 0.01) and Adadelta (torch's defaults) divide the tiny slope by its own size and are gone "
-        "by step 40.",
+        "Radford's saddle: a hair off the ridge of x² − y² (y = 0.001). Adadelta (torch's defaults), RMSprop "
+        "(lr 0.01) and Adagrad (lr 0.1) divide the tiny slope by its own size and leave the frame at steps 39, 54 "
+        "and 57; Momentum and NAG (lr 0.0025) ride up to the saddle, sit on it, then leave the frame at steps 212 "
+        "and 206; SGD (lr 0.01) slides up to the saddle and is still in the frame after 300 steps, only 0.38 off "
+        "the ridge.",
         "surface=saddle&start=-1.5,0.001&steps=300&opt=sgd,momentum,nesterov,adagrad,adadelta,rmsprop"
         "&sgd.lr=0.01&momentum.lr=0.0025&nesterov.lr=0.0025&adagrad.lr=0.1",
     ),
     Preset(
         "beale_race_defaults", "The Beale race at torch's defaults",
-        "The same start with every optimizer at torch.optim's defaults, and the race turns round: Momentum and "
-        "NAG reach (3, 0.5) by step 450, while after 700 steps SGD (lr 0.001) is still 1 short, Adadelta 1.5 and "
+        "From (−1, −1.25), with every optimizer at torch.optim's defaults and no schedule, the race turns "
+        "round: Momentum and NAG reach (3, 0.5) by step 450, while after 700 steps SGD (lr 0.001) is still 1 short, Adadelta 1.5 and "
         "Adagrad 3.8; RMSprop comes closest (0.3). The adaptive methods step a fixed size per coordinate "
         "whatever the slope: Adagrad exactly lr = 0.01 at first and ever less, RMSprop at most "
         "lr/√(1−α) = 0.1, Adadelta √ε/√(1−ρ) ≈ 0.003 at first. Defaults tuned for networks are far too small "

@@ -101,6 +101,17 @@ def pick(final_losses: np.ndarray, steps_to_tol: np.ndarray, criterion: str) -> 
     return int(np.lexsort((steps, loss))[0]), criterion == "final_loss"
 
 
+def _by_optimizer(field: str, given, ids: list[str], what: str) -> dict:
+    """A mapping from some of the tuned optimizers to `what` (their settings...), {} for None."""
+    given = {} if given is None else given
+    if not isinstance(given, dict):
+        raise InvalidInput(field, f"must map optimizer names to {what}")
+    for name in given:
+        if name not in ids:
+            raise InvalidInput(f"{field}.{name}", f"{name!r} is not one of the optimizers tuned: {', '.join(ids)}")
+    return given
+
+
 def tune_lr(surface, optimizers, start, steps, hyperparameters=None, schedule=None, noise=None, seed=0, num=64,
             criterion="final_loss", tol=1e-3, seeds=5, lr_range=None, time_limit=None, check=None,
             schedules=None) -> Tuning:
@@ -126,19 +137,9 @@ def tune_lr(surface, optimizers, start, steps, hyperparameters=None, schedule=No
             raise InvalidInput(f"optimizers[{i}]", e.reason) from None
         if ids.count(ids[-1]) > 1:
             raise InvalidInput(f"optimizers[{i}]", f"{name!r} is listed twice")
-    hyperparameters = {} if hyperparameters is None else hyperparameters
-    if not isinstance(hyperparameters, dict):
-        raise InvalidInput("hyperparameters", "must map optimizer names to their settings")
-    for name in hyperparameters:
-        if name not in ids:
-            raise InvalidInput(f"hyperparameters.{name}", f"{name!r} is not one of the optimizers tuned: {', '.join(ids)}")
+    hyperparameters = _by_optimizer("hyperparameters", hyperparameters, ids, "their settings")
     hps = {i: resolve_hyperparameters(optimizer_spec(i), hyperparameters.get(i), f"hyperparameters.{i}") for i in ids}
-    schedules = {} if schedules is None else schedules
-    if not isinstance(schedules, dict):
-        raise InvalidInput("schedules", "must map optimizer names to their own schedules")
-    for name in schedules:
-        if name not in ids:
-            raise InvalidInput(f"schedules.{name}", f"{name!r} is not one of the optimizers tuned: {', '.join(ids)}")
+    schedules = _by_optimizer("schedules", schedules, ids, "their own schedules")
     if criterion not in CRITERIA:
         raise InvalidInput("criterion", f"unknown criterion {criterion!r}; allowed: {', '.join(CRITERIA)}")
     num = _integer("num", num, 2, MAX_SWEEP_CELLS)

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from browser_helpers import chromium, launch
+from browser_helpers import VIEWPORT, chromium, launch, watch
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -134,3 +134,14 @@ def browser():
         b = launch(pw)
         yield b
         b.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    """A fresh page at the usual viewport on the live server, recording its errors in `page.errors`."""
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.errors = watch(page)
+    page.base = live_server.url
+    yield page
+    context.close()

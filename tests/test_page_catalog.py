@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import core
-from browser_helpers import BROWSER_MARKS, PLOT_TRACES_JS, VIEWPORT, wait_drawn, watch
+from browser_helpers import BROWSER_MARKS, PLOT_TRACES_JS, wait_drawn
 from core.spec import GROUPS
 
 playwright = pytest.importorskip("playwright.sync_api")
@@ -15,16 +15,6 @@ playwright = pytest.importorskip("playwright.sync_api")
 pytestmark = BROWSER_MARKS
 
 SAM = "surface=rosenbrock&start=-1.2,1&steps=60&opt=sam,adam&sam.lr=0.002&sam.rho=0.1&autoplay=0"
-
-
-@pytest.fixture
-def page(browser, live_server):
-    context = browser.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    page.errors = watch(page)
-    page.base = live_server.url
-    yield page
-    context.close()
 
 
 def open_page(page, query):

@@ -10,7 +10,7 @@ import pytest
 
 import core
 from app.presets import PRESETS
-from browser_helpers import BROWSER_MARKS, PLOT_TRACES_JS, VIEWPORT, wait_drawn, watch
+from browser_helpers import BROWSER_MARKS, PLOT_TRACES_JS, wait_drawn
 
 playwright = pytest.importorskip("playwright.sync_api")
 
@@ -20,16 +20,6 @@ PRESET = next(p for p in PRESETS if p.id == "schedulefree_no_schedule")
 STEPS = 120
 QUERY = (f"surface=quadratic&start=-1.8,1&steps={STEPS}&opt=adamw,adam&adamw.lr=0.1&adamw.weight_decay=0"
          f"&adam.lr=0.1&adam.sched=cosine&adam.sched.t_max={STEPS}&sched=step&sched.step_size=40&autoplay=0")
-
-
-@pytest.fixture
-def page(browser, live_server):
-    context = browser.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    page.errors = watch(page)
-    page.base = live_server.url
-    yield page
-    context.close()
 
 
 def lines(page) -> dict:

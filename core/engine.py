@@ -268,7 +268,8 @@ def surface_grid(sc, xs, ys, P, Q, out):
 
 
 # The step loops of the whole-vector kernels, one copy per kernel inside its dispatch branch, after
-# the lines that bind its state's views; {update} is the kernel's call.
+# the lines that bind its state's views; {update} is the kernel's call. Copies are written as plain
+# loops: an array slice assignment lowers to a broadcasting loop nest, compiled again in every copy.
 _WHOLE_TRAJECTORY_STEPS = """\
 for k in range(k0, last):
     j = k - k0
@@ -297,9 +298,12 @@ for k in range(k0, last):
 
 _WHOLE_SWEEP_CELLS = """\
 for c in range(c0, c1):
-    p[:] = p0[:, c]
-    h[:] = h0[:, c]
-    s[:] = s0[:, c]
+    for i in range(n):
+        p[i] = p0[i, c]
+    for q in range(nh):
+        h[q] = h0[q, c]
+    for q in range(s.shape[0]):
+        s[q] = s0[q, c]
     kb = -1
     f = np.nan
     for k in range(n_steps + 1):
@@ -315,7 +319,8 @@ for c in range(c0, c1):
         t = k + 1
         lr_t = lr_a[k] * h[0] + lr_b[k]
 {update}
-    final[:, c] = p
+    for i in range(n):
+        final[i, c] = p[i]
     final_f[c] = f
     hit[c] = kb"""
 

@@ -788,9 +788,13 @@ MUON = OPTIMIZERS.add(OptimizerSpec(
 ))
 
 
-@njit(inline="always")
 def _bfloat16(v):
-    """v as torch rounds a float64 to bfloat16: to float32 first, then to nearest-even in 8 significant bits."""
+    """v as torch rounds a float64 to bfloat16: to float32 first, then to nearest-even in 8 significant bits.
+
+    This Python body runs when numba is disabled; compiled code rounds the float32's bits
+    (`_bfloat16_bits`), as torch's own conversion does: frexp, rint and ldexp are calls into
+    libm, and Muon rounds some thirty values a step.
+    """
     v = float(np.float32(v))
     if v - v != 0.0:
         return v
@@ -800,6 +804,32 @@ def _bfloat16(v):
     m, e = math.frexp(v)
     r = math.ldexp(np.rint(m * 256.0), e - 8)
     return r if abs(r) < 2.0 ** 128 else r * np.inf
+
+
+@intrinsic
+def _bfloat16_bits(typingctx, v):
+    """float32(v)'s bits rounded to nearest-even at bit 16; a carry into the exponent gives the next binade or inf."""
+    def codegen(context, builder, signature, args):
+        i32 = ir.IntType(32)
+        x = context.cast(builder, args[0], signature.args[0], types.float64)
+        bits = builder.bitcast(builder.fptrunc(x, ir.FloatType()), i32)
+        odd = builder.and_(builder.lshr(bits, ir.Constant(i32, 16)), ir.Constant(i32, 1))
+        bits = builder.add(builder.add(bits, ir.Constant(i32, 0x7FFF)), odd)
+        bits = builder.and_(bits, ir.Constant(i32, 0xFFFF0000))
+        return builder.fpext(builder.bitcast(bits, ir.FloatType()), ir.DoubleType())
+
+    return types.float64(v), codegen
+
+
+@overload(_bfloat16)
+def _bfloat16_compiled(v):
+    def impl(v):
+        if v - v != 0.0:
+            # A NaN's payload could carry into its sign bit.
+            return float(np.float32(v))
+        return _bfloat16_bits(v)
+
+    return impl
 
 
 @OPTIMIZERS.kernel(MUON)
@@ -1215,15 +1245,17 @@ def lbfgs(x, g, f, t, lr_t, lr, max_eval, tolerance_grad, tolerance_change, hist
             _head[0], _num_old[0] = head, num
         for i in range(n):
             d[i] = -g[i]
+        # The ring's index wraps by a subtraction: m is a run-time value, and a division per pair
+        # cost more than the rest of the recursion.
         for j in range(num - 1, -1, -1):
-            k = (head + j) % m
+            k = head + j if head + j < m else head + j - m
             _al[j] = _dot(_old_stps[k], d) * _ro[k]
             for i in range(n):
                 d[i] = fma(-_al[j], _old_dirs[k, i], d[i])
         for i in range(n):
             d[i] = d[i] * _H_diag[0]
         for j in range(num):
-            k = (head + j) % m
+            k = head + j if head + j < m else head + j - m
             be_j = _dot(_old_dirs[k], d) * _ro[k]
             for i in range(n):
                 d[i] = fma(_al[j] - be_j, _old_stps[k, i], d[i])
@@ -2246,7 +2278,8 @@ def shampoo(x, g, f, t, lr_t, lr, momentum, weight_decay, weight_decouple, fixed
     _pre_cond[0, 1] = _pre_cond[0, 1] + g0 * g1
     _pre_cond[1, 0] = _pre_cond[1, 0] + g1 * g0
     _pre_cond[1, 1] = _pre_cond[1, 1] + g1 * g1
-    if t % preconditioning_compute_steps == 0:
+    # An integer remainder: a float one calls numba's runtime (fmod) every step.
+    if t % int(preconditioning_compute_steps) == 0:
         _inverse_root2(_pre_cond, _inv_pre_cond)
     u0 = g0 * _inv_pre_cond[0, 0] + g1 * _inv_pre_cond[1, 0]
     u1 = g0 * _inv_pre_cond[0, 1] + g1 * _inv_pre_cond[1, 1]
@@ -2433,7 +2466,7 @@ def soap(x, g, f, t, lr_t, lr, beta1, beta2, shampoo_beta, weight_decay, precond
     if precondition_1d == 0.0:
         return
     _soap_outer(_GG, g, 1.0 - shampoo_beta)
-    if (t - 1) % precondition_frequency == 0:
+    if (t - 1) % int(precondition_frequency) == 0:  # an integer remainder: a float one calls fmod
         # One power iteration GG Q, its columns sorted by the Rayleigh quotients (v follows them), then QR in float32.
         a = _work[0]
         b = _work[1]
@@ -2486,7 +2519,7 @@ SOPHIA = OPTIMIZERS.add(OptimizerSpec(
 def sophia(x, g, f, t, lr_t, lr, beta1, beta2, gamma, eps, weight_decay, k, m, h, _hessian, surf):
     """Sophia's Algorithm 3; the Hutchinson or Gauss-Newton estimate replaced by the exact diagonal."""
     n = x.shape[0]
-    refresh = (t - 1) % k == 0
+    refresh = (t - 1) % int(k) == 0  # an integer remainder: a float one calls fmod
     if refresh:
         probe.hessian(surf, x, _hessian)
     for i in range(n):

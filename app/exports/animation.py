@@ -106,37 +106,43 @@ def _ffmpeg(path: str, width: int, height: int, fps: int):
     return writer
 
 
-def animate(scene: Scene, opts: Options, path: str, progress: Progress | None) -> None:
-    frames = Frames(scene, opts.view, opts.width, opts.height)
-    steps = frame_steps(scene.steps, opts.frame_count(scene.steps))
+def frames_for(scene: Scene, opts: Options, view: str | None = None) -> Frames:
+    """The scene drawn as `opts` asks: its view (or `view`), size, annotations and subtitle."""
+    return Frames(scene, view or opts.view, opts.width, opts.height,
+                  tolerance=opts.tolerance if opts.annotate else None, subtitle=opts.subtitle)
 
-    def each_frame():
+
+def write_mp4(frames: Frames, steps, path: str, fps: int, progress: Progress | None) -> None:
+    writer = _ffmpeg(path, frames.width, frames.height, fps)
+    try:
         for i, step in enumerate(steps):
-            yield frames.frame(int(step))
+            writer.send(frames.frame(int(step)))
             if progress:
                 progress((i + 1) / len(steps))
-
-    if opts.format == "gif":
-        colours = [palette.colour_for(r.optimizer) for r in scene.runs] + [palette.LANDMARK_COLOUR, "#ffffff"]
-        with open(path, "wb") as fh:
-            writer = GifWriter(fh, frames.frame(int(steps[-1])).copy(), opts.fps, opts.loop, colours)
-            for frame in each_frame():
-                writer.add(frame)
-            writer.close()
-        return
-    writer = _ffmpeg(path, opts.width, opts.height, opts.fps)
-    try:
-        for frame in each_frame():
-            writer.send(frame)
     finally:
         writer.close()
 
 
+def animate(scene: Scene, opts: Options, path: str, progress: Progress | None) -> None:
+    frames = frames_for(scene, opts)
+    steps = frame_steps(scene.steps, opts.frame_count(scene.steps))
+    if opts.format != "gif":
+        write_mp4(frames, steps, path, opts.fps, progress)
+        return
+    colours = [palette.colour_for(r.optimizer) for r in scene.runs] + [palette.LANDMARK_COLOUR, "#ffffff"]
+    with open(path, "wb") as fh:
+        writer = GifWriter(fh, frames.frame(int(steps[-1])).copy(), opts.fps, opts.loop, colours)
+        for i, step in enumerate(steps):
+            writer.add(frames.frame(int(step)))
+            if progress:
+                progress((i + 1) / len(steps))
+        writer.close()
+
+
 def still(scene: Scene, opts: Options, path: str) -> None:
-    frames = Frames(scene, opts.view, opts.width, opts.height)
+    frames = frames_for(scene, opts)
     step = scene.steps if opts.step is None else opts.step
     if opts.format == "png":
         rgb_image(frames.frame(step)).save(path, format="PNG")
     else:
         Path(path).write_bytes(frames.svg(step))
-

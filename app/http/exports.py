@@ -92,7 +92,8 @@ def start_export(request: ExportRequest, http: Request, settings: ExportSettings
     surface = body["surface"]
     surface = surface if isinstance(surface, str) else surface.get("name", "custom")  # a formula has no name
     suffix = "zip" if opts.format == "beamer" else opts.format
-    name = f"gradscape-{'deck' if opts.deck else surface}-{opts.view}.{suffix}"
+    step = f"-step{opts.step}" if opts.step is not None else ""
+    name = f"gradscape-{'deck' if opts.deck else surface}-{opts.view}{step}.{suffix}"
     client = http.client.host if http.client else "unknown"
     try:
         return jobs.submit(request.state, opts, name, FORMATS[opts.format].media_type, client, settings)

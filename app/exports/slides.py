@@ -12,9 +12,13 @@ import io
 import os
 import tempfile
 import zipfile
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
-from app.exports.animation import frames_for, rgb_image, write_mp4
+from PIL import Image
+
+from app.exports.animation import frames_for, rgb_image, run_colours, shared_palette, write_mp4
 from app.exports.options import Options, frame_steps
 from app.exports.scene import Deck, Scene
 from core.engine import optimizer_spec
@@ -27,9 +31,8 @@ INCH = 914_400
 MARGIN = INCH // 3
 TITLE_HEIGHT = int(0.9 * INCH)
 CAPTION_HEIGHT = int(0.85 * INCH)
-# Beamer frames: PNG at the lowest compression, since pdflatex decodes them once anyway
-# and a zip of 300 frames would otherwise spend most of its time in zlib.
-PNG_COMPRESSION = 1
+# Beamer frames: on an 8-bit 1280 x 720 frame zlib's level 3 takes 5 ms for 83 kB, level 6 11 ms for 74 kB.
+PNG_COMPRESSION = 3
 
 
 def title_of(scene: Scene) -> str:
@@ -159,11 +162,30 @@ def write_beamer(scene: Scene, opts: Options, path: str, progress: Progress | No
     frames = frames_for(scene, opts)
     steps = frame_steps(scene.steps, opts.frame_count(scene.steps))
     digits = len(str(len(steps) - 1))
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
-        for i, step in enumerate(steps):
-            png = io.BytesIO()
-            rgb_image(frames.frame(int(step))).save(png, format="PNG", compress_level=PNG_COMPRESSION)
-            archive.writestr(f"frames/frame-{i:0{digits}d}.png", png.getvalue())
+    # 8-bit PNGs on one palette, as the GIF's: under half the bytes of RGB (300 frames at 1280 x 720
+    # are about 25 MB instead of 67) and a fifth of the encoding time (7 ms a frame against 40). They
+    # are encoded on a second thread while the next frame is drawn (zlib lets go of the GIL).
+    shared = shared_palette(frames.frame(int(steps[-1])).copy(), run_colours(scene))
+
+    def encode(rgb) -> bytes:
+        png = io.BytesIO()
+        rgb.quantize(palette=shared, dither=Image.Dither.NONE).save(png, format="PNG", compress_level=PNG_COMPRESSION)
+        return png.getvalue()
+
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive, \
+            ThreadPoolExecutor(1, thread_name_prefix="gradscape-png") as pool:
+        pending: deque = deque()
+
+        def store() -> None:
+            i, future = pending.popleft()
+            archive.writestr(f"frames/frame-{i:0{digits}d}.png", future.result())
             if progress:
                 progress((i + 1) / len(steps))
+
+        for i, step in enumerate(steps):
+            pending.append((i, pool.submit(encode, rgb_image(frames.frame(int(step))))))
+            if len(pending) > 2:
+                store()
+        while pending:
+            store()
         archive.writestr("gradscape.tex", beamer_snippet(scene, opts, len(steps), "frames/frame-"))

@@ -215,8 +215,10 @@ def test_arrival_is_the_first_step_within_the_tolerance_of_a_minimum():
 
 
 def test_the_subtitle_stands_between_the_title_and_the_plot(saddle):
-    frames = framing.Frames(saddle, "contour", 1280, 720, subtitle="Who escapes first?")
+    frames = framing.Frames(saddle, "contour", 1280, 720, subtitle="Who escapes first: $5 or $10?")
     frames.frame(10)
+    # Two dollars would make mathtext of "5 or " otherwise.
+    assert frames.subtitle.get_text() == "Who escapes first: $5 or $10?" and not frames.subtitle.get_parse_math()
     renderer = frames.canvas.get_renderer()
     title, sub = frames.title.get_window_extent(renderer), frames.subtitle.get_window_extent(renderer)
     plot = frames.ax.get_window_extent(renderer)

@@ -105,9 +105,10 @@ class Frames:
         # Padded so an exit marker on the top edge stays clear of the title (and of the subtitle under it).
         pad = EXIT_SIZE
         if subtitle:
+            # parse_math=False: a teacher's "$" is a dollar, not the start of mathtext.
             self.subtitle = self.ax.annotate(subtitle, (0.5, 1.0), xycoords="axes fraction", xytext=(0, EXIT_SIZE),
                                              textcoords="offset points", ha="center", va="bottom", fontsize="medium",
-                                             color="#333333")
+                                             color="#333333", parse_math=False)
             pad += 1.6 * self.subtitle.get_fontsize()
         self.title = self.ax.set_title(scene.title(scene.steps), pad=pad, fontsize="large")
         # The legend says what has happened by the step shown: its texts are drawn with each frame.

@@ -263,6 +263,21 @@ def test_cli_names_the_deck_flag_in_its_errors(tmp_path, capsys):
     assert exit_.value.code == 2 and "--deck: unknown preset 'nope'" in capsys.readouterr().err
 
 
+def test_http_a_deck_preset_past_the_servers_limits_is_refused_before_its_job():
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from app.settings import get_settings
+
+    app = create_app()
+    app.dependency_overrides[get_settings] = lambda: Settings(max_steps=500)
+    with TestClient(app) as client:
+        r = client.post("/api/exports", json={"state": "", "format": "pptx", "deck": ["saddle_escape", "beale_race"]})
+    assert r.status_code == 422, r.text
+    [error] = r.json()["detail"]
+    assert error["loc"][:3] == ["body", "deck", "steps"] and "700" in error["msg"] and "500" in error["msg"]
+
+
 @pytest.mark.server
 def test_http_pptx_deck_with_annotations_arrives_whole(live_server, tmp_path):
     with httpx.Client(base_url=live_server.url, timeout=60) as client:

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 from app.exports.formats import FORMATS, check
 from app.exports.jobs import RESTARTED, Busy, JobStore, get_jobs
 from app.exports.stores import unreachable_errors
+from app.presets import PRESETS
 from app.exports.link import options_for, read_state, validate_state
 from app.exports.options import DEFAULT_FPS, DEFAULT_MAX_FRAMES, DEFAULT_SIZE, DEFAULT_TOLERANCE, MAX_SUBTITLE, VIEWS
 from app.services.validation import Invalid
@@ -31,6 +32,7 @@ from app.settings import ExportSettingsDep, SettingsDep
 from core import InvalidInput
 
 router = APIRouter(prefix="/api/exports", tags=["exports"])
+PRESET_QUERIES = {p.id: p.query for p in PRESETS}
 JobsDep = Annotated[JobStore, Depends(get_jobs)]
 
 Format = Enum("Format", {f: f for f in FORMATS}, type=str)
@@ -85,6 +87,9 @@ def start_export(request: ExportRequest, http: Request, settings: ExportSettings
     except InvalidInput as exc:
         raise Invalid(["body", exc.field], exc.reason) from None
     body, display = validate_state(request.state, api_settings, ("body", "state"), opts.view, opts.deck)
+    for item in opts.deck:  # a preset past this server's limits is refused now, not when its job runs
+        preset, _, deck_view = item.partition(":")
+        validate_state(PRESET_QUERIES[preset], api_settings, ("body", "deck"), deck_view or opts.view)
     try:
         check(SimpleNamespace(steps=body["steps"]), opts)
     except InvalidInput as exc:

@@ -193,7 +193,7 @@ def _export(args) -> int:
     from pathlib import Path
 
     from app.exports.formats import FORMATS, check, export
-    from app.exports.link import options_for, scene_from_state
+    from app.exports.link import options_for, read_state, subject_from_state
     from app.services.validation import Invalid
     from app.settings import get_settings
     from core import InvalidInput
@@ -202,7 +202,8 @@ def _export(args) -> int:
     out = Path(args.out)
     if out.is_dir():
         parser.error(f"--out {out}: is a directory; give a file name such as {out / 'gradscape.gif'}")
-    fmt = args.format or out.suffix.lstrip(".").lower()
+    suffix = out.suffix.lstrip(".").lower()
+    fmt = args.format or {"zip": "beamer"}.get(suffix, suffix)  # Beamer's frames come zipped
     if fmt not in FORMATS:
         parser.error(f"--format: give one of {', '.join(FORMATS)}, or an --out ending in one of them")
     if not out.parent.is_dir():
@@ -210,22 +211,30 @@ def _export(args) -> int:
     if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
         parser.error(f"--out {out}: not writable")
     query, flags = _state_query(args, parser)
-    try:
-        scene, display = scene_from_state(query, get_settings(), view=args.view)
-    except Invalid as exc:
+
+    def link_error(exc: Invalid):
         loc = [str(p) for p in exc.errors[0]["loc"][1:]]
         key = ".".join(loc)
         head = loc[0] if loc else ""
-        where = flags.get(key) or flags.get(head) or (f"--state {key}" if args.state else _FLAGS.get(head, key))
+        if exc.errors[0]["loc"][0] == "deck":
+            where = "--deck"
+        else:
+            where = flags.get(key) or flags.get(head) or (f"--state {key}" if args.state else _FLAGS.get(head, key))
         parser.error(f"{where}: {exc.errors[0]['msg']}")
+
     try:
+        _, display = read_state(query, need_runs=False)
         opts = options_for(display, fmt, args.view, frames=args.frames, fps=args.fps, width=args.width,
-                           height=args.height, step=args.step)
+                           height=args.height, step=args.step, annotate=args.annotate, tolerance=args.tolerance,
+                           subtitle=args.subtitle, deck=args.deck, origin=args.origin)
+        scene = subject_from_state(query, opts, get_settings())
         check(scene, opts)
+    except Invalid as exc:
+        link_error(exc)
     except InvalidInput as exc:
         parser.error(f"--{exc.field}: {exc.reason}")
 
-    total = opts.frame_count(scene.steps) if fmt in ("gif", "mp4") else 0
+    total = 0 if FORMATS[fmt].still or fmt == "html" else opts.frame_count(scene.steps)
     show = sys.stderr.isatty() and total > 1
 
     def progress(fraction: float) -> None:
@@ -301,7 +310,8 @@ def _add_export(sub) -> None:
     from app.exports.options import DEFAULT_SIZE, LIMITS, VIEWS
 
     export = sub.add_parser(
-        "export", help="write a state as a GIF, MP4, HTML page, PNG or SVG, as the page's export buttons do",
+        "export", help="write a state as a GIF, MP4, HTML page, PowerPoint slide, Beamer frames, PNG or SVG, "
+                       "as the page's export buttons do",
         description="Write the trajectories of a state as a file for slides. Give the state as flags, or as the "
         "query string of a shared link with --state (flags given as well override it).",
     )
@@ -328,6 +338,14 @@ def _add_export(sub) -> None:
     export.add_argument("--width", type=int, help=f"pixels {lim['width']}; {DEFAULT_SIZE[0]} when omitted")
     export.add_argument("--height", type=int, help=f"pixels {lim['height']}; {DEFAULT_SIZE[1]} when omitted")
     export.add_argument("--step", type=int, help="for png and svg: the step to draw; the last when omitted")
+    export.add_argument("--annotate", action="store_true",
+                        help="legends say at which step each run reached a minimum (within --tolerance)")
+    export.add_argument("--tolerance", type=float, help="how near a minimum counts as reached; 0.01 when omitted")
+    export.add_argument("--subtitle", help="a line of your own under the title")
+    export.add_argument("--deck", metavar="PRESETS",
+                        help="pptx: one more slide per preset, comma-separated, each PRESET or PRESET:VIEW")
+    export.add_argument("--origin", default="", metavar="URL",
+                        help="the server's address, so a slide's notes link to the live view, e.g. https://gradscape.example")
     export.set_defaults(func=_export, parser=export)
 
 

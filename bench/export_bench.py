@@ -9,11 +9,18 @@ prints time / target. Then, side by side, the same frames drawn the naive way
 every optimizer at 20,000 steps, where each frame draws only its new points.
 Last, the map view: a 64 x 64 lr x momentum map of 500 steps (and Himmelblau's
 basins) computed, then drawn as PNG, SVG and HTML, each against the computing.
+
+With --slides it measures only the slide files of the saddle escape preset at
+1280 x 720 (6 optimizers, 300 steps): the pptx and the Beamer zip from the
+`gradscape export` command, process start included, against 10 s each, and the
+PNG and SVG stills of step 150 in a process that has drawn before (the server's
+export job) and from the command line, against 2 s.
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +33,7 @@ import numpy as np  # noqa: E402
 import core  # noqa: E402
 from app.exports import formats, frames as framing, options as export_options, scene as scenes  # noqa: E402
 
-TARGETS = {"gif": 10.0, "mp4": 10.0, "html": 1.0}
+TARGETS = {"gif": 10.0, "mp4": 10.0, "html": 1.0, "pptx": 10.0, "beamer": 10.0, "png": 2.0, "svg": 2.0}
 FRAMES, WIDTH, HEIGHT = 300, 800, 600
 
 
@@ -74,17 +81,67 @@ def cached_frames(sc: scenes.Scene, view: str, frames: int) -> float:
     return time.perf_counter() - t0
 
 
+def slides(out: Path, repeat: int) -> None:
+    from app.exports.link import scene_from_state
+    from app.presets import PRESETS
+    from app.settings import get_settings
+
+    saddle = next(p for p in PRESETS if p.id == "saddle_escape")
+    import os
+    import resource
+
+    print(f"Saddle escape preset, 6 optimizers, 300 steps, 1280x720, best of {repeat}; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores. CPU seconds (all threads and child processes)")
+    print("tell what an idle machine would take when others share this one.\n")
+    print(f"{'what':38s}{'seconds':>9s}{'cpu s':>7s}{'target':>8s}{'ratio':>7s}{'size':>11s}")
+
+    def cpu() -> float:
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return time.process_time() + children.ru_utime + children.ru_stime
+
+    def row(what: str, fmt: str, seconds: float, cpu_seconds: float, path: Path) -> None:
+        target = TARGETS[fmt]
+        print(f"{what:38s}{seconds:9.2f}{cpu_seconds:7.2f}{target:8.0f}{seconds / target:7.2f}"
+              f"{path.stat().st_size / 1e3:9,.0f} kB")
+
+    def measured(fn) -> tuple[float, float]:
+        c0 = cpu()
+        seconds = timed(fn, repeat)
+        return seconds, (cpu() - c0) / repeat
+
+    for fmt, name in [("pptx", "saddle.pptx"), ("beamer", "saddle.zip"), ("png", "saddle.png"), ("svg", "saddle.svg")]:
+        path = out / name
+        cmd = [sys.executable, "-m", "app.cli", "export", "--state", saddle.query, "--out", str(path)]
+        if fmt in ("png", "svg"):
+            cmd += ["--step", "150"]
+        root = Path(__file__).resolve().parent.parent
+        seconds, cpu_seconds = measured(lambda: subprocess.run(cmd, check=True, cwd=root, capture_output=True))
+        row(f"{fmt}, gradscape export (a new process)", fmt, seconds, cpu_seconds, path)
+    sc = scene_from_state(saddle.query, get_settings())[0]
+    for fmt in ("png", "svg"):
+        path = out / f"job.{fmt}"
+        opts = formats.make_options(fmt, "contour", step=150)
+        seconds, cpu_seconds = measured(lambda: formats.export(sc, opts, path))
+        row(f"{fmt}, an export job (drawn before)", fmt, seconds, cpu_seconds, path)
+    print(f"\nFiles in {out}")
+
+
 def main() -> None:
     global WIDTH, HEIGHT
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best is shown")
     parser.add_argument("--out", type=Path, help="keep the files here")
     parser.add_argument("--size", default=f"{WIDTH}x{HEIGHT}", help="frame size, WxH")
+    parser.add_argument("--slides", action="store_true", help="only the slide files and stills of the saddle escape")
     args = parser.parse_args()
     WIDTH, HEIGHT = map(int, args.size.lower().split("x"))
     core.warm()
     out = args.out or Path(tempfile.mkdtemp(prefix="gradscape-bench-"))
     out.mkdir(parents=True, exist_ok=True)
+    if args.slides:
+        formats.export(scene(["adam"], 10), formats.make_options("png"), out / "warm.png")  # fonts and caches, once
+        slides(out, args.repeat)
+        return
     sc = scene(["adam", "sgd", "rmsprop"], 300)
     formats.export(sc, formats.make_options("png"), out / "warm.png")  # fonts and caches, once
 

@@ -527,7 +527,7 @@ def test_html_plays_and_scrubs_offline_from_a_file(scene, tmp_path, browser):
 # --- bad options ----------------------------------------------------------------
 
 @pytest.mark.parametrize("kwargs, field, message", [
-    ({"format": "webm"}, "format", "allowed: gif, mp4, html, png, svg"),
+    ({"format": "webm"}, "format", "allowed: gif, mp4, html, pptx, beamer, png, svg"),
     ({"format": "gif", "view": "side"}, "view", "allowed: contour, surface3d, loss"),
     ({"format": "gif", "frames": 0}, "frames", "frames = 0 is outside [1, 1000]"),
     ({"format": "gif", "frames": 2.5}, "frames", "not a whole number"),
@@ -619,7 +619,7 @@ def test_cli_bad_arguments_exit_2_naming_the_argument_and_what_is_allowed(tmp_pa
 @pytest.mark.parametrize("out, message", [
     ("missing/x.gif", "the directory"),
     (".", "is a directory"),
-    ("x.webm", "--format: give one of gif, mp4, html, png, svg, or an --out ending in one of them"),
+    ("x.webm", "--format: give one of gif, mp4, html, pptx, beamer, png, svg, or an --out ending in one of them"),
 ])
 def test_cli_refuses_an_out_it_cannot_write(tmp_path, monkeypatch, capsys, out, message):
     monkeypatch.chdir(tmp_path)
@@ -666,7 +666,7 @@ def test_http_export_runs_in_the_background_and_serves_an_attachment(live_server
 
 @pytest.mark.server
 @pytest.mark.parametrize("body, loc, message", [
-    ({"format": "webm"}, ["body", "format"], "'gif', 'mp4', 'html', 'png' or 'svg'"),
+    ({"format": "webm"}, ["body", "format"], "'gif', 'mp4', 'html', 'pptx', 'beamer', 'png' or 'svg'"),
     ({"format": "gif", "frames": 0}, ["body", "frames"], "frames = 0 is outside [1, 1000]"),
     ({"format": "gif", "width": 99999}, ["body", "width"], "width = 99999 is outside [320, 1920]"),
     ({"format": "mp4", "height": 241}, ["body", "height"], "height = 241 must be even for mp4"),

@@ -27,6 +27,25 @@ def rgb_image(rgba: np.ndarray) -> Image.Image:
     return Image.frombuffer("RGBA", (w, h), np.ascontiguousarray(rgba), "raw", "RGBA", 0, 1).convert("RGB")
 
 
+def shared_palette(key_frame: np.ndarray, colours=(), size: int = 255) -> Image.Image:
+    """A 1-pixel "P" image holding a palette of `size` colours for every frame of an animation.
+
+    The given colours come exactly (thin lines are too few pixels for median cut to keep their hue),
+    then median cut of the frame that holds all the others. Entries past `size` repeat entry 0.
+    """
+    exact = [int(c[i:i + 2], 16) for c in dict.fromkeys(colours) for i in (1, 3, 5)]
+    cut = rgb_image(key_frame).quantize(colors=size - len(exact) // 3, method=Image.Quantize.MEDIANCUT)
+    entries = (exact + cut.getpalette())[: 3 * size]
+    image = Image.new("P", (1, 1))
+    image.putpalette(entries + entries[:3] * (256 - len(entries) // 3))
+    return image
+
+
+def run_colours(scene: Scene) -> list[str]:
+    """Every colour a frame must keep exactly: the runs', the landmarks' and white."""
+    return [palette.colour_for(r.optimizer) for r in scene.runs] + [palette.LANDMARK_COLOUR, "#ffffff"]
+
+
 class GifWriter:
     """Writes a GIF frame by frame in bounded memory.
 
@@ -41,17 +60,9 @@ class GifWriter:
 
     def __init__(self, fh, key_frame: np.ndarray, fps: int, loop: bool, colours=()):
         self.fh, self.fps = fh, fps
-        # The palette: the given colours exactly (thin lines are too few pixels for
-        # median cut to keep their hue), then median cut of the frame that holds all
-        # the others. Index 255 is kept for "unchanged".
-        exact = [int(c[i:i + 2], 16) for c in dict.fromkeys(colours) for i in (1, 3, 5)]
-        rgb = rgb_image(key_frame)
-        cut = rgb.quantize(colors=self.TRANSPARENT - len(exact) // 3, method=Image.Quantize.MEDIANCUT)
-        entries = (exact + cut.getpalette())[: 3 * self.TRANSPARENT]
-        # The spare entries repeat entry 0; a pixel mapped to 255 is moved back to 0.
-        self.entries = entries + entries[:3] * (256 - len(entries) // 3)
-        self.palette = Image.new("P", (1, 1))
-        self.palette.putpalette(self.entries)
+        # Index 255 is kept for "unchanged".
+        self.palette = shared_palette(key_frame, colours, self.TRANSPARENT)
+        self.entries = self.palette.getpalette()
         self.count = 0
         self.previous = None
         info = {"loop": 0} if loop else {"duration": 1}  # no loop extension: play once
@@ -106,37 +117,42 @@ def _ffmpeg(path: str, width: int, height: int, fps: int):
     return writer
 
 
-def animate(scene: Scene, opts: Options, path: str, progress: Progress | None) -> None:
-    frames = Frames(scene, opts.view, opts.width, opts.height)
-    steps = frame_steps(scene.steps, opts.frame_count(scene.steps))
+def frames_for(scene: Scene, opts: Options, view: str | None = None) -> Frames:
+    """The scene drawn as `opts` asks: its view (or `view`), size, annotations and subtitle."""
+    return Frames(scene, view or opts.view, opts.width, opts.height,
+                  tolerance=opts.tolerance if opts.annotate else None, subtitle=opts.subtitle)
 
-    def each_frame():
+
+def write_mp4(frames: Frames, steps, path: str, fps: int, progress: Progress | None) -> None:
+    writer = _ffmpeg(path, frames.width, frames.height, fps)
+    try:
         for i, step in enumerate(steps):
-            yield frames.frame(int(step))
+            writer.send(frames.frame(int(step)))
             if progress:
                 progress((i + 1) / len(steps))
-
-    if opts.format == "gif":
-        colours = [palette.colour_for(r.optimizer) for r in scene.runs] + [palette.LANDMARK_COLOUR, "#ffffff"]
-        with open(path, "wb") as fh:
-            writer = GifWriter(fh, frames.frame(int(steps[-1])).copy(), opts.fps, opts.loop, colours)
-            for frame in each_frame():
-                writer.add(frame)
-            writer.close()
-        return
-    writer = _ffmpeg(path, opts.width, opts.height, opts.fps)
-    try:
-        for frame in each_frame():
-            writer.send(frame)
     finally:
         writer.close()
 
 
+def animate(scene: Scene, opts: Options, path: str, progress: Progress | None) -> None:
+    frames = frames_for(scene, opts)
+    steps = frame_steps(scene.steps, opts.frame_count(scene.steps))
+    if opts.format != "gif":
+        write_mp4(frames, steps, path, opts.fps, progress)
+        return
+    with open(path, "wb") as fh:
+        writer = GifWriter(fh, frames.frame(int(steps[-1])).copy(), opts.fps, opts.loop, run_colours(scene))
+        for i, step in enumerate(steps):
+            writer.add(frames.frame(int(step)))
+            if progress:
+                progress((i + 1) / len(steps))
+        writer.close()
+
+
 def still(scene: Scene, opts: Options, path: str) -> None:
-    frames = Frames(scene, opts.view, opts.width, opts.height)
+    frames = frames_for(scene, opts)
     step = scene.steps if opts.step is None else opts.step
     if opts.format == "png":
         rgb_image(frames.frame(step)).save(path, format="PNG")
     else:
         Path(path).write_bytes(frames.svg(step))
-

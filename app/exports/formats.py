@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Callable
 
 from app.exports.options import (
-    DEFAULT_FPS, DEFAULT_SIZE, LIMITS, MAP, PATH_VIEWS, VIEWS, Options, choice, whole,
+    DEFAULT_FPS, DEFAULT_SIZE, DEFAULT_TOLERANCE, LIMITS, MAP, MAX_DECK, MAX_SUBTITLE, PATH_VIEWS, TOLERANCE, VIEWS,
+    Options, choice, number, whole,
 )
 from core import InvalidInput
 
@@ -32,6 +33,7 @@ class Format:
     write: Writer
     max_fps: int | None = None
     even_size: bool = False  # H.264 with yuv420p stores colour at half resolution: players need even sizes
+    deck: bool = False  # can hold several slides
 
     def check(self, opts: Options) -> None:
         """What this format asks of the options beyond their ranges; raises InvalidInput naming the field."""
@@ -51,6 +53,8 @@ class Format:
                 if getattr(opts, name) % 2:
                     raise InvalidInput(name, f"{name} = {getattr(opts, name)} must be even for {self.name} "
                                              "(H.264 with yuv420p)")
+        if opts.deck and not self.deck:
+            raise InvalidInput("deck", f"deck gives the slides of a pptx; a {self.name} holds one view of one link")
         if opts.step is not None and not self.still:
             raise InvalidInput("step", f"step picks the step of a still ({', '.join(STILLS)}); "
                                        "an animation shows every step")
@@ -84,6 +88,18 @@ def _still(scene, opts: Options, path: str, progress: Progress | None) -> None:
         still(scene, opts, path)
 
 
+def _pptx(subject, opts: Options, path: str, progress: Progress | None) -> None:
+    from app.exports.slides import write_pptx
+
+    write_pptx(subject, opts, path, progress)
+
+
+def _beamer(scene, opts: Options, path: str, progress: Progress | None) -> None:
+    from app.exports.slides import write_beamer
+
+    write_beamer(scene, opts, path, progress)
+
+
 def _html(scene, opts: Options, path: str, progress: Progress | None) -> None:
     from app.exports.html import html_document, map_html_document
 
@@ -95,6 +111,11 @@ def _html(scene, opts: Options, path: str, progress: Progress | None) -> None:
 GIF = register(Format("gif", "image/gif", PATH_VIEWS, False, _animation, max_fps=50))
 MP4 = register(Format("mp4", "video/mp4", PATH_VIEWS, False, _animation, even_size=True))
 HTML = register(Format("html", "text/html; charset=utf-8", VIEWS, False, _html))
+# A slide per link and per preset of its deck, each playing the MP4 as a movie.
+PPTX = register(Format("pptx", "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+                       PATH_VIEWS, False, _pptx, even_size=True, deck=True))
+# PNG frames and the .tex snippet that plays them with the animate package, zipped.
+BEAMER = register(Format("beamer", "application/zip", PATH_VIEWS, False, _beamer))
 PNG = register(Format("png", "image/png", VIEWS, True, _still))
 SVG = register(Format("svg", "image/svg+xml", VIEWS, True, _still))
 
@@ -104,7 +125,8 @@ MAP_FORMATS = tuple(sorted((name for name, f in FORMATS.items() if MAP in f.view
 
 
 def make_options(format, view=None, frames=None, fps=None, width=None, height=None, step=None,
-                 loop=True, autoplay=True, limits: dict | None = None) -> Options:
+                 loop=True, autoplay=True, limits: dict | None = None, annotate=False, tolerance=None,
+                 subtitle=None, deck=None, origin="") -> Options:
     """Validated Options; raises InvalidInput naming the field and what is allowed."""
     limits = {**LIMITS, **(limits or {})}
     fmt = FORMATS[choice("format", format, tuple(FORMATS))]
@@ -120,9 +142,37 @@ def make_options(format, view=None, frames=None, fps=None, width=None, height=No
     fmt.check(Options(fmt.name, view, fps=fps, width=width, height=height))
     if step is not None and fmt.still:
         step = whole("step", step, 0, 10**9)
-    opts = Options(fmt.name, view, frames, fps, width, height, step, bool(loop), bool(autoplay))
+    tolerance = number("tolerance", tolerance if tolerance is not None else DEFAULT_TOLERANCE, *TOLERANCE)
+    subtitle = (subtitle or "").strip()
+    if len(subtitle) > MAX_SUBTITLE or "\n" in subtitle:
+        raise InvalidInput("subtitle", f"subtitle is one line of at most {MAX_SUBTITLE} characters; "
+                                       f"this one has {len(subtitle)}" + (" and a line break" if "\n" in subtitle else ""))
+    slides = deck_slides(deck)
+    opts = Options(fmt.name, view, frames, fps, width, height, step, bool(loop), bool(autoplay), bool(annotate),
+                   tolerance, subtitle, slides, origin)
     fmt.check(opts)
     return opts
+
+
+def deck_slides(deck) -> tuple:
+    """A deck's slides, each "preset" or "preset:view", checked against the presets and views."""
+    from app.presets import PRESETS
+
+    if not deck:
+        return ()
+    items = deck.split(",") if isinstance(deck, str) else list(deck)
+    if len(items) > MAX_DECK:
+        raise InvalidInput("deck", f"deck has {len(items)} slides; allowed: at most {MAX_DECK}")
+    ids = [p.id for p in PRESETS]
+    out = []
+    for item in items:
+        preset, _, view = str(item).strip().partition(":")
+        if preset not in ids:
+            raise InvalidInput("deck", f"unknown preset {preset!r} in deck; allowed: {', '.join(ids)}")
+        if view and view not in PATH_VIEWS:
+            raise InvalidInput("deck", f"unknown view {view!r} in deck item {item!r}; allowed: {', '.join(PATH_VIEWS)}")
+        out.append(f"{preset}:{view}" if view else preset)
+    return tuple(out)
 
 
 def check(scene, opts: Options) -> None:

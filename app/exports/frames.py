@@ -45,11 +45,16 @@ def dpi_for(width: int, height: int) -> float:
 class Frames:
     """A scene drawn in one view at one size; `frame(step)` gives that step's RGBA pixels."""
 
-    def __init__(self, scene: Scene, view: str, width: int, height: int):
+    def __init__(self, scene: Scene, view: str, width: int, height: int, tolerance: float | None = None,
+                 subtitle: str = ""):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
         self.scene, self.view = scene, view
+        # What each run's legend entry says, and from which step: it left the frame, diverged, or (with a
+        # tolerance) came within it of a minimum.
+        self.events = [scene.events(run, view, tolerance) for run in scene.runs]
+        self.names = [scene.name(run) for run in scene.runs]
         self.width, self.height = width, height
         dpi = dpi_for(width, height)
         # A hundredth of a pixel more: Agg truncates the figure size to whole pixels.
@@ -67,7 +72,7 @@ class Frames:
             empty = ([], [], []) if self._three_d else ([], [])
             dash = palette.MPL_DASHES[palette.dash_for(run.optimizer)]
             # Round ends: a trail drawn piece by piece then shows no notch where pieces meet.
-            line, = self.ax.plot(*empty, color=colour, lw=LINE_WIDTH, label=scene.legend_label(run, view, "\n"),
+            line, = self.ax.plot(*empty, color=colour, lw=LINE_WIDTH, label=self._label(len(self.lines), None),
                                  linestyle=dash, solid_capstyle="round")
             head, = self.ax.plot(*empty, "o", color=colour, ms=HEAD_SIZE, mec=palette.LANDMARK_COLOUR, mew=1.2)
             marker = EXIT_MARKERS[exit_point[2]] if exit_point else "o"
@@ -97,14 +102,30 @@ class Frames:
                     break
                 self.legend.remove()
         # The longest title the animation will show, so the layout leaves room for it.
-        # Padded so an exit marker on the top edge stays clear of the title.
-        self.title = self.ax.set_title(scene.title(scene.steps), pad=EXIT_SIZE)
+        # Padded so an exit marker on the top edge stays clear of the title (and of the subtitle under it).
+        pad = EXIT_SIZE
+        if subtitle:
+            # parse_math=False: a teacher's "$" is a dollar, not the start of mathtext.
+            self.subtitle = self.ax.annotate(subtitle, (0.5, 1.0), xycoords="axes fraction", xytext=(0, EXIT_SIZE),
+                                             textcoords="offset points", ha="center", va="bottom", fontsize="medium",
+                                             color="#333333", parse_math=False)
+            pad += 1.6 * self.subtitle.get_fontsize()
+        self.title = self.ax.set_title(scene.title(scene.steps), pad=pad, fontsize="large")
+        # The legend says what has happened by the step shown: its texts are drawn with each frame.
+        self.legend_texts = list(self.legend.get_texts())[:len(scene.runs)]
         self.dynamic = [*self.lines, *self.exits, *self.heads, self.title]
         for artist in self.dynamic:
             artist.set_animated(True)
         self.canvas.draw()
         self.fig.set_layout_engine("none")  # freeze the layout: later draws must not move the background
         self._centre()
+        # Hidden from the background only once the layout is made: the layout leaves room for the longest labels.
+        renderer = self.canvas.get_renderer()
+        self._legend_px = self._pixel_box([t.get_window_extent(renderer) for t in self.legend_texts])
+        for text in self.legend_texts:
+            text.set_visible(False)
+        self.canvas.draw()
+        self._labels_drawn = None  # the legend texts in _trails
         self.background = self.canvas.copy_from_bbox(self.fig.bbox)
         self._trails = self.background  # the background with the trails drawn so far
         self._drawn = [0] * len(self.lines)  # points of each trail in _trails
@@ -353,6 +374,45 @@ class Frames:
                 marker.set_data(*coords)
         self.title.set_text(self.scene.title(step))
 
+    def _label(self, i: int, step: int | None) -> str:
+        label = self.scene.label_at(self.names[i], self.events[i], "\n", step)
+        if step is None:
+            return label
+        # As many lines as the label at the end, whose lines the legend was laid out for: a shorter
+        # one would sit on the last line's baseline, away from its line sample.
+        missing = self._label(i, None).count("\n") - label.count("\n")
+        return label + "\n " * missing
+
+    def _pixel_box(self, boxes) -> tuple[int, int, int, int] | None:
+        """The pixels round display boxes as Agg's regions count them: x0, y0, x1, y1 from the top left."""
+        if not boxes:
+            return None
+        x0 = max(int(np.floor(min(b.x0 for b in boxes))) - 2, 0)
+        x1 = min(int(np.ceil(max(b.x1 for b in boxes))) + 2, self.width)
+        y0 = max(self.height - int(np.ceil(max(b.y1 for b in boxes))) - 2, 0)
+        y1 = min(self.height - int(np.floor(min(b.y0 for b in boxes))) + 2, self.height)
+        return x0, y0, x1, y1
+
+    def _legend_at(self, step: int) -> bool:
+        """Draw the legend texts as they read at `step` if they read otherwise in the canvas; True if drawn.
+
+        Their labels change at a few steps only, and drawing text is most of a frame's time: they are
+        drawn into the cached trails when they change, not every frame.
+        """
+        labels = [self._label(i, step) for i in range(len(self.legend_texts))]
+        if labels == self._labels_drawn:
+            return False
+        if self._labels_drawn is not None and self._legend_px is not None:
+            # The old texts go: their pixels from the background, which has none.
+            self.canvas.restore_region(self.background, bbox=self._legend_px, xy=(0, 0))  # xy: where the region starts
+        for text, label in zip(self.legend_texts, labels):
+            text.set_text(label)
+            text.set_visible(True)
+            self.fig.draw_artist(text)
+            text.set_visible(False)
+        self._labels_drawn = labels
+        return True
+
     def frame(self, step: int) -> np.ndarray:
         """The (height, width, 4) pixels at `step`; a view that the next call overwrites.
 
@@ -361,7 +421,7 @@ class Frames:
         points, not the whole run. An earlier step starts again from the background.
         """
         if step < self._last_step:
-            self._trails, self._drawn = self.background, [0] * len(self.lines)
+            self._trails, self._drawn, self._labels_drawn = self.background, [0] * len(self.lines), None
         self._last_step = step
         self.canvas.restore_region(self._trails)
         grew = False
@@ -372,6 +432,8 @@ class Frames:
                 self._trail(i, start, n)
                 self.ax.draw_artist(self.lines[i])
                 self._drawn[i], grew = n, True
+        if self._legend_at(step):
+            grew = True
         if grew:
             self._trails = self.canvas.copy_from_bbox(self.fig.bbox)
         self._heads(step)
@@ -387,6 +449,9 @@ class Frames:
         self._heads(step)
         for artist in self.dynamic:
             artist.set_animated(False)
+        for i, text in enumerate(self.legend_texts):
+            text.set_text(self._label(i, step))
+            text.set_visible(True)
         import matplotlib
 
         buf = io.BytesIO()

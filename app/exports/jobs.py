@@ -35,7 +35,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from app.exports.formats import export
-from app.exports.link import scene_from_state
+from app.exports.link import subject_from_state
 from app.exports.options import Options
 from app.exports.stores import ACTIVE, RedisRecords, SqliteRecords, unreachable_errors
 from app.services.validation import Invalid
@@ -84,8 +84,8 @@ def make(records, job_id: str, owner: int | None = None) -> None:
     try:
         settings = get_settings()
         opts = Options(**json.loads(row["options"]))
-        scene, _ = scene_from_state(row["state"], settings, seconds=settings.max_compute_seconds, view=opts.view)
-        export(scene, opts, row["path"], progress)
+        subject = subject_from_state(row["state"], opts, settings, seconds=settings.max_compute_seconds)
+        export(subject, opts, row["path"], progress)
     except Invalid as exc:
         records.update(job_id, status="error", message=exc.errors[0]["msg"], finished=time.time())
     except InvalidInput as exc:

@@ -8,12 +8,13 @@ link the same way while computing nothing.
 from __future__ import annotations
 
 import math
+import time
 from urllib.parse import parse_qs
 
 from app.exports import maps
 from app.exports.formats import make_options
 from app.exports.options import MAP, VIEWS, Options
-from app.exports.scene import Scene
+from app.exports.scene import Deck, Scene
 from app.services.compute import Work, run_all
 from app.services.trajectories import build_runs
 from app.services.validation import Invalid, field_loc
@@ -44,7 +45,42 @@ def scene_from_state(query: str, settings: Settings, prefix=("state",),
     tuned = set(display.get("tuned", "").split(","))
     labels = [f"{run.get('label') or optimizer_spec(run['optimizer']).label} (tuned)" if run["optimizer"] in tuned
               else run.get("label") for run in body["runs"]]
-    return Scene.from_runs([run.result() for run in runs], labels), display
+    scene = Scene.from_runs([run.result() for run in runs], labels)
+    scene.query, scene.preset = link_query(query), preset_of(body)
+    return scene, display
+
+
+def subject_from_state(query: str, opts: Options, settings: Settings, seconds: float | None = None):
+    """What an export of a link draws: its scene, or for a deck the link's scene (if it races any
+    optimizer) and then each preset's, under one time limit."""
+    if not opts.deck:
+        return scene_from_state(query, settings, seconds=seconds, view=opts.view)[0]
+    from app.presets import PRESETS
+
+    presets = {p.id: p for p in PRESETS}
+    slides = []
+    started = time.monotonic()
+
+    def left() -> float | None:
+        return None if seconds is None else max(seconds - (time.monotonic() - started), 0.0)
+
+    if read_state(query, need_runs=False)[0]["runs"]:
+        slides.append((scene_from_state(query, settings, seconds=left(), view=opts.view)[0], opts.view))
+    for item in opts.deck:
+        preset, _, view = item.partition(":")
+        scene, _ = scene_from_state(presets[preset].query, settings, ("deck",), seconds=left(), view=view or opts.view)
+        slides.append((scene, view or opts.view))
+    return Deck(slides)
+
+
+def preset_of(body: dict):
+    """The preset whose run a link's body is, whatever its display keys, or None."""
+    from app.presets import PRESETS
+
+    for preset in PRESETS:
+        if read_state(preset.query, need_runs=False)[0] == body:
+            return preset
+    return None
 
 
 def options_for(display: dict, fmt: str, view=None, limits: dict | None = None, **given) -> Options:
@@ -52,7 +88,7 @@ def options_for(display: dict, fmt: str, view=None, limits: dict | None = None, 
     if view is None and display.get("view") in VIEWS:
         view = display["view"]
     return make_options(fmt, view, loop=display.get("loop", True), autoplay=display.get("autoplay", True),
-                               limits=limits, **given)
+                        limits=limits, **given)
 
 
 def read_state(query: str, prefix=("state",), need_runs: bool = True) -> tuple[dict, dict]:
@@ -78,9 +114,13 @@ def _need_runs(body: dict, prefix) -> None:
                       f"no optimizer chosen; give opt=adam,sgd,... (allowed: {', '.join(OPTIMIZERS)})")
 
 
-def validate_state(query: str, settings: Settings, prefix=("state",), view: str | None = None) -> tuple[dict, dict]:
-    """The request body and display keys of a shared link, validated as scene_from_state would, computing nothing."""
+def validate_state(query: str, settings: Settings, prefix=("state",), view: str | None = None,
+                   deck: tuple = ()) -> tuple[dict, dict]:
+    """The request body and display keys of a shared link, validated as scene_from_state would, computing nothing.
+    With a `deck` the link may race nothing: the deck's presets are the slides."""
     body, display = read_state(query, prefix, need_runs=False)
+    if deck and not body["runs"]:
+        return body, display
     if (view or display.get("view")) == MAP:
         maps.plan(query, body, display, settings, prefix)
     else:

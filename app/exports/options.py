@@ -18,6 +18,10 @@ VIEWS = (*PATH_VIEWS, MAP)
 
 # Inclusive ranges of what an export may ask for; the web app may narrow them.
 LIMITS = {"frames": (1, 1000), "fps": (1, 60), "width": (320, 1920), "height": (240, 1080)}
+MAX_SUBTITLE = 120  # characters: one line under the title at any size
+TOLERANCE = (1e-6, 1.0)  # how near a minimum a run must come to have arrived, in the surface's units
+DEFAULT_TOLERANCE = 1e-2
+MAX_DECK = 12  # slides in one deck
 DEFAULT_FPS = 30
 DEFAULT_SIZE = (1280, 720)  # 16:9, the shape of a slide
 DEFAULT_MAX_FRAMES = 300
@@ -36,6 +40,11 @@ class Options:
     step: int | None = None  # the step a PNG or SVG shows; None: the last
     loop: bool = True
     autoplay: bool = True
+    annotate: bool = False  # legends say when each run arrived at a minimum, as well as when it left or diverged
+    tolerance: float = DEFAULT_TOLERANCE  # the distance to a minimum that counts as arrived
+    subtitle: str = ""  # the teacher's own line under the title
+    deck: tuple = ()  # pptx: slides of presets, "preset" or "preset:view", after the link's own
+    origin: str = ""  # where the server is, so a slide's notes hold a link that opens
 
     def frame_count(self, steps: int) -> int:
         return self.frames if self.frames is not None else min(steps + 1, DEFAULT_MAX_FRAMES)
@@ -53,6 +62,17 @@ def whole(field: str, value, low: int, high: int) -> int:
     if not low <= value <= high:
         raise InvalidInput(field, f"{field} = {value} is outside [{low}, {high}]")
     return value
+
+
+def number(field: str, value, low: float, high: float) -> float:
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise InvalidInput(field, f"{value!r} is not a number") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise InvalidInput(field, f"{field} = {value!r} is outside [{low:g}, {high:g}]")
+    return float(value)
 
 
 def choice(field: str, value, allowed) -> str:

@@ -43,6 +43,8 @@ class Scene:
     surface: dict  # {"name": id, param: value, ...}, as core.surface_grid takes it
     runs: list  # core.Trajectory
     labels: tuple = ()  # each run's own name in legends, or None for its optimizer's label
+    query: str = ""  # the shared link's query string, when the scene came from one
+    preset: object = None  # the app.presets.Preset the link is, if it is one
 
     @classmethod
     def from_runs(cls, runs, labels=()) -> "Scene":
@@ -88,16 +90,39 @@ class Scene:
         top = float(np.nanmax(zt))
         return np.linspace(0.0, top if top > 0 else 1.0, palette.CONTOUR_LEVELS + 1)
 
-    def legend_label(self, run, view: str = "contour", newline: str = " ") -> str:
-        """The run's name, and when it leaves the view or diverges, at which step (after `newline`)."""
-        label = self.name(run)
-        notes = []
+    def legend_label(self, run, view: str = "contour", newline: str = " ", step: int | None = None,
+                     tolerance: float | None = None) -> str:
+        """The run's name, and what has happened to it by `step` (all of its run when None), after `newline`:
+        when it left the view or diverged, and with a `tolerance`, when it came within it of a minimum."""
+        return self.label_at(self.name(run), self.events(run, view, tolerance), newline, step)
+
+    @staticmethod
+    def label_at(name: str, events: list, newline: str, step: int | None) -> str:
+        notes = [note for k, note in events if step is None or k <= step]
+        return f"{name}{newline}({'; '.join(notes)})" if notes else name
+
+    def events(self, run, view: str, tolerance: float | None = None) -> list[tuple[int, str]]:
+        """What a legend may say of a run, each with the step it happens at."""
+        events = []
+        if tolerance is not None:
+            arrived = self.arrival(run, tolerance)
+            if arrived is not None:
+                events.append((arrived, f"reached a minimum at step {arrived}"))
         left = self.exit(run, view)
         if left is not None and not (view == "loss" and run.diverged_at is not None):
-            notes.append(f"left the frame at step {left[0]}")
+            events.append((left[0], f"left the frame at step {left[0]}"))
         if run.diverged_at is not None:
-            notes.append(f"diverged at step {run.diverged_at}")
-        return f"{label}{newline}({'; '.join(notes)})" if notes else label
+            events.append((run.diverged_at, f"diverged at step {run.diverged_at}"))
+        return events
+
+    def arrival(self, run, tolerance: float) -> int | None:
+        """The first step at which the run is within `tolerance` of a minimum, or None."""
+        minima = self.landmarks[0]
+        if not minima:
+            return None
+        gaps = np.linalg.norm(run.points[:, None, :] - np.asarray(minima, dtype=float)[None, :, :], axis=-1).min(axis=1)
+        near = np.flatnonzero(gaps <= tolerance)
+        return int(near[0]) if near.size else None
 
     def title(self, step: int | str) -> str:
         return f"{self.spec.label} — step {step} / {self.steps}"
@@ -227,3 +252,14 @@ def view_coords(scene: Scene, view: str, run) -> tuple[np.ndarray, ...]:
     # mplot3d and Plotly's 3-D scenes do not clip to the axes box: points off the domain are hidden.
     x = np.where(scene.in_domain(run.points), run.points[:, 0], np.nan)
     return x, run.points[:, 1], scene.height(run.losses)
+
+
+@dataclass
+class Deck:
+    """Several scenes for one file, each with the view its slide draws (None: the export's view)."""
+
+    slides: list  # (Scene, view)
+
+    @property
+    def steps(self) -> int:
+        return max(scene.steps for scene, _ in self.slides)

@@ -1,4 +1,4 @@
-"""`/api/exports`: a shared state as a GIF, MP4, HTML, PNG or SVG file, made in the background.
+"""`/api/exports`: a shared state as a GIF, MP4, HTML, PowerPoint, Beamer, PNG or SVG file, made in the background.
 
 `POST /api/exports` validates the request (computing nothing), queues a job
 holding only the state string and the options, and answers at once with its
@@ -19,18 +19,20 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from app.exports.formats import FORMATS, check
 from app.exports.jobs import RESTARTED, Busy, JobStore, get_jobs
 from app.exports.stores import unreachable_errors
+from app.presets import PRESETS
 from app.exports.link import options_for, read_state, validate_state
-from app.exports.options import DEFAULT_FPS, DEFAULT_MAX_FRAMES, DEFAULT_SIZE, VIEWS
+from app.exports.options import DEFAULT_FPS, DEFAULT_MAX_FRAMES, DEFAULT_SIZE, DEFAULT_TOLERANCE, MAX_SUBTITLE, VIEWS
 from app.services.validation import Invalid
 from app.settings import ExportSettingsDep, SettingsDep
 from core import InvalidInput
 
 router = APIRouter(prefix="/api/exports", tags=["exports"])
+PRESET_QUERIES = {p.id: p.query for p in PRESETS}
 JobsDep = Annotated[JobStore, Depends(get_jobs)]
 
 Format = Enum("Format", {f: f for f in FORMATS}, type=str)
@@ -51,6 +53,14 @@ class ExportRequest(BaseModel):
     width: StrictInt | None = Field(None, description=f"pixels; {DEFAULT_SIZE[0]} when omitted")
     height: StrictInt | None = Field(None, description=f"pixels; {DEFAULT_SIZE[1]} when omitted")
     step: StrictInt | None = Field(None, description="the step a PNG or SVG shows; the last when omitted")
+    annotate: StrictBool = Field(False, description="legends say at which step each run reached a minimum "
+                                                    "(within `tolerance`), as well as when it left the frame")
+    tolerance: StrictFloat | StrictInt | None = Field(None, description=f"how near a minimum counts as reached; "
+                                                                        f"{DEFAULT_TOLERANCE} when omitted")
+    subtitle: StrictStr | None = Field(None, description=f"a line of your own under the title, at most "
+                                                         f"{MAX_SUBTITLE} characters")
+    deck: list[StrictStr] | None = Field(None, description="pptx: one more slide per preset, given as 'preset' or "
+                                                           "'preset:view', after the link's own (if it races any)")
 
 
 class ExportStatus(BaseModel):
@@ -69,19 +79,26 @@ def start_export(request: ExportRequest, http: Request, settings: ExportSettings
     """Queue an export file; poll its status (its place in the queue, then its progress), then fetch its file."""
     view = request.view.value if request.view is not None else None
     _, display = read_state(request.state, ("body", "state"), need_runs=False)
-    given = {k: getattr(request, k) for k in ("frames", "fps", "width", "height", "step")}
+    given = {k: getattr(request, k) for k in ("frames", "fps", "width", "height", "step", "annotate", "tolerance",
+                                              "subtitle", "deck")}
     try:
-        opts = options_for(display, request.format.value, view, settings.limits(), **given)
+        opts = options_for(display, request.format.value, view, settings.limits(), **given,
+                           origin=str(http.base_url).rstrip("/"))
     except InvalidInput as exc:
         raise Invalid(["body", exc.field], exc.reason) from None
-    body, display = validate_state(request.state, api_settings, ("body", "state"), opts.view)
+    body, display = validate_state(request.state, api_settings, ("body", "state"), opts.view, opts.deck)
+    for item in opts.deck:  # a preset past this server's limits is refused now, not when its job runs
+        preset, _, deck_view = item.partition(":")
+        validate_state(PRESET_QUERIES[preset], api_settings, ("body", "deck"), deck_view or opts.view)
     try:
         check(SimpleNamespace(steps=body["steps"]), opts)
     except InvalidInput as exc:
         raise Invalid(["body", exc.field], exc.reason) from None
     surface = body["surface"]
     surface = surface if isinstance(surface, str) else surface.get("name", "custom")  # a formula has no name
-    name = f"gradscape-{surface}-{opts.view}.{opts.format}"
+    suffix = "zip" if opts.format == "beamer" else opts.format
+    step = f"-step{opts.step}" if opts.step is not None else ""
+    name = f"gradscape-{'deck' if opts.deck else surface}-{opts.view}{step}.{suffix}"
     client = http.client.host if http.client else "unknown"
     try:
         return jobs.submit(request.state, opts, name, FORMATS[opts.format].media_type, client, settings)

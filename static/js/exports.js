@@ -1,8 +1,9 @@
-// Export buttons: GIF, MP4 and HTML are made by the server from the URL state;
-// a PNG or SVG of the current frame is made here by Plotly.
+// The export box: every file (GIF, MP4, HTML, PPTX, Beamer frames, and the PNG or SVG of the step shown)
+// is made by the server from the URL state, drawn as the command line draws it; and the snippets
+// that put the live view into slides and notebooks.
 
 import { ApiError, describe } from "./api.js";
-import { serialize } from "./state.js";
+import { runName, serialize } from "./state.js";
 import { $, $$ } from "./util.js";
 
 const POLL_MS = 400;
@@ -33,6 +34,25 @@ function download(href, filename) {
   a.remove();
 }
 
+const escapeAttr = (v) => v.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;");
+
+/** What to paste into a slide tool or notebook so it shows the live view `url` at `width` × `height`. */
+export function slideSnippet(tool, url, title, width, height) {
+  const src = escapeAttr(url);
+  const iframe = `<iframe src="${src}" width="${width}" height="${height}" style="border:0" title="${escapeAttr(title)}" loading="lazy" allowfullscreen></iframe>`;
+  switch (tool) {
+    case "reveal-background":
+      // data-background-interactive: the timeline stays usable under the slide's own content.
+      return `<section data-background-iframe="${src}" data-background-interactive>\n  <h2>${escapeAttr(title)}</h2>\n</section>`;
+    case "quarto":
+      return `## ${title}\n\n${iframe}`;
+    case "jupyter":
+      return `from IPython.display import IFrame\nIFrame(${JSON.stringify(url)}, width=${width}, height=${height})`;
+    default:
+      return `<section>\n  ${iframe}\n</section>`;
+  }
+}
+
 /** Wire the export box; returns {show(state)}, which keeps its view choice on the view shown. */
 export function bindExports(scene, catalog, onError) {
   const progress = $("#export-progress");
@@ -40,17 +60,22 @@ export function bindExports(scene, catalog, onError) {
   const buttons = $$("[data-export], [data-still]");
   const busy = (on) => buttons.forEach((b) => { b.disabled = on; });
 
-  async function exportAnimation(format) {
+  /** Ask the server for a file, follow its job, and download it; the timeline is left where it is. */
+  async function exportFile(format, fields, what) {
     const s = scene.s;
     busy(true);
     progress.hidden = false;
     progress.value = 0;
-    status.textContent = `Making the ${format.toUpperCase()}…`;
+    status.textContent = `Making the ${what}…`;
+    const subtitle = $("#export-subtitle").value.trim();
     try {
       const job = await json(await fetch("/api/exports", {
         method: "POST", headers: { "Content-Type": "application/json" },
         // Frames and rate are left to the server's defaults, which the export CLI shares.
-        body: JSON.stringify({ state: serialize(s, catalog), format, ...chosen(scene, format) }),
+        body: JSON.stringify({
+          state: serialize(s, catalog), format, ...fields,
+          annotate: $("#export-annotate").checked, ...(subtitle ? { subtitle } : {}),
+        }),
       }));
       for (;;) {
         const info = await json(await fetch(`/api/exports/${job.id}`));
@@ -60,7 +85,7 @@ export function bindExports(scene, catalog, onError) {
         await new Promise((r) => setTimeout(r, POLL_MS));
       }
       download(`/api/exports/${job.id}/file`, job.filename);
-      status.textContent = `${format.toUpperCase()} ready: downloading.`;
+      status.textContent = `${what[0].toUpperCase()}${what.slice(1)} ready: downloading.`;
     } catch (err) {
       status.textContent = "";
       onError(err instanceof ApiError ? err.lines : [`The export failed: ${err.message}`]);
@@ -70,24 +95,31 @@ export function bindExports(scene, catalog, onError) {
     }
   }
 
-  async function exportStill(format) {
-    const { width, height, view: picked } = chosen(scene);
-    // A still taken while the map is shown is the map (it has no animation to choose a view for).
-    const name = scene.s.view === "map" ? "map" : picked;
-    const view = scene.views[name];
-    if (name !== "map") {
-      if (!view.surface) return;
-      view.k = scene.player.k;
-    }
-    const target = view.figure({ width, height });
-    const filename = `gradscape-${scene.s.surface}-${name}-step${scene.player.k}`;
-    await Plotly.downloadImage(target, { format, filename, width, height });
-    status.textContent = `${format.toUpperCase()} of step ${scene.player.k} downloaded.`;
+  function exportAnimation(format) {
+    return exportFile(format, chosen(scene, format), format.toUpperCase());
   }
 
+  function exportStill(format) {
+    const { width, height, view: picked } = chosen(scene);
+    // A still taken while the map is shown is the map, where every run ends (it has no step).
+    if (scene.s.view === "map") return exportFile(format, { width, height, view: "map" }, `${format.toUpperCase()} of the map`);
+    const step = scene.player.k;
+    return exportFile(format, { width, height, view: picked, step }, `${format.toUpperCase()} of step ${step}`);
+  }
 
   for (const b of $$("[data-export]")) b.addEventListener("click", () => exportAnimation(b.dataset.export));
   for (const b of $$("[data-still]")) b.addEventListener("click", () => exportStill(b.dataset.still));
+
+  const tool = $("#slide-tool");
+  function showSnippet(s) {
+    const query = serialize({ ...s, autoplay: true, loop: true }, catalog);
+    const [width, height] = $("#embed-size").value.split("x");
+    const on = s.surface === "custom" ? `f(x, y) = ${s.f}` : catalog.surface(s.surface).label;
+    const title = `${s.opt.map((id) => runName(id, s, catalog)).join(", ")} on ${on}`;
+    $("#slide-snippet").value = slideSnippet(tool.value, `${location.origin}/embed?${query}`, title, width, height);
+  }
+  tool.addEventListener("change", () => showSnippet(scene.s));
+  $("#embed-size").addEventListener("change", () => showSnippet(scene.s));
 
   // The view offered is the one on screen until another is chosen here.
   const viewSelect = $("#export-view");
@@ -96,6 +128,7 @@ export function bindExports(scene, catalog, onError) {
   return {
     show(s) {
       if (!chosenHere && viewSelect.value !== s.view) viewSelect.value = s.view;
+      showSnippet(s);
     },
   };
 }

@@ -28,8 +28,13 @@ function showShare(s, query) {
 // Chromium limits how often it may be rewritten, and each rewrite costs a few milliseconds a drag
 // need not wait for. A preset, a surface, a start point or a view gets its own history entry, so
 // Back returns to what was on screen before it.
+// The query this page last put in the address: a history step that leaves it as it is only moved
+// to a part of the page ("Share & export"), and must leave the state and its timeline alone.
+let written = location.search.slice(1);
+
 const replaceUrl = debounce((s, query) => {
   if (location.search.slice(1) !== query) history.replaceState(null, "", `?${query}`);
+  written = query;
   showShare(s, query);
 }, 120);
 
@@ -38,6 +43,7 @@ function writeUrl(s, how) {
   if (how === "push") {
     replaceUrl.flush(); // the entry being left keeps its last slider values
     if (location.search.slice(1) !== query) history.pushState(null, "", `?${query}`);
+    written = query;
     showShare(s, query);
   } else if (how === "replace") {
     replaceUrl(s, query);
@@ -153,6 +159,8 @@ function applyPreset(id) {
 // Back and Forward show the state the address now holds. A slider's rewrite still waiting belongs
 // to the entry just left: written now it would overwrite the entry returned to.
 window.addEventListener("popstate", () => {
+  if (location.search.slice(1) === written) return;
+  written = location.search.slice(1);
   replaceUrl.cancel();
   const { state, warnings } = initialState(catalog);
   warnIgnored(warnings);

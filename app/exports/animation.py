@@ -117,10 +117,10 @@ def _ffmpeg(path: str, width: int, height: int, fps: int):
     return writer
 
 
-def frames_for(scene: Scene, opts: Options, view: str | None = None) -> Frames:
-    """The scene drawn as `opts` asks: its view (or `view`), size, annotations and subtitle."""
+def frames_for(scene: Scene, opts: Options, view: str | None = None, last_step: int | None = None) -> Frames:
+    """The scene drawn as `opts` asks: its view (or `view`), size, annotations and subtitle, up to `last_step`."""
     return Frames(scene, view or opts.view, opts.width, opts.height,
-                  tolerance=opts.tolerance if opts.annotate else None, subtitle=opts.subtitle)
+                  tolerance=opts.tolerance if opts.annotate else None, subtitle=opts.subtitle, last_step=last_step)
 
 
 def write_mp4(frames: Frames, steps, path: str, fps: int, progress: Progress | None) -> None:
@@ -150,8 +150,8 @@ def animate(scene: Scene, opts: Options, path: str, progress: Progress | None) -
 
 
 def still(scene: Scene, opts: Options, path: str) -> None:
-    frames = frames_for(scene, opts)
     step = scene.steps if opts.step is None else opts.step
+    frames = frames_for(scene, opts, last_step=step)
     if opts.format == "png":
         rgb_image(frames.frame(step)).save(path, format="PNG")
     else:

@@ -46,7 +46,7 @@ class Frames:
     """A scene drawn in one view at one size; `frame(step)` gives that step's RGBA pixels."""
 
     def __init__(self, scene: Scene, view: str, width: int, height: int, tolerance: float | None = None,
-                 subtitle: str = ""):
+                 subtitle: str = "", last_step: int | None = None):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
@@ -54,6 +54,8 @@ class Frames:
         # What each run's legend entry says, and from which step: it left the frame, diverged, or (with a
         # tolerance) came within it of a minimum.
         self.events = [scene.events(run, view, tolerance) for run in scene.runs]
+        # The last step drawn (a still's own step): the legend is laid out for what its labels say by then.
+        self.last_step = last_step
         self.names = [scene.name(run) for run in scene.runs]
         self.width, self.height = width, height
         dpi = dpi_for(width, height)
@@ -375,7 +377,7 @@ class Frames:
         self.title.set_text(self.scene.title(step))
 
     def _label(self, i: int, step: int | None) -> str:
-        label = self.scene.label_at(self.names[i], self.events[i], "\n", step)
+        label = self.scene.label_at(self.names[i], self.events[i], "\n", self.last_step if step is None else step)
         if step is None:
             return label
         # As many lines as the label at the end, whose lines the legend was laid out for: a shorter

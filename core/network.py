@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import inspect
 import math
 import os
 import sys
@@ -315,16 +314,15 @@ _loops_lock = threading.Lock()
 
 
 def loops():
-    """The generated network loops, named by a hash of their text and of every file they inline."""
+    """The generated network loops, in a file named by a hash of their text (see core.engine.kernels)."""
     global _loops
     if _loops is None:
         with _loops_lock:
             if _loops is None:
                 _engine.kernels()  # the loops import its gradient_at by the module's name
                 source = generate_source()
+                # The source names the engine's module, whose name hashes every kernel file (core/mlp.py too).
                 digest = hashlib.sha256(source.encode())
-                for mod in (_mlp, sys.modules[__name__]):
-                    digest.update(open(inspect.getsourcefile(mod), "rb").read())
                 path = _engine.cache_dir() / f"gradscape_network_{digest.hexdigest()[:20]}.py"
                 if not path.exists() or path.read_text() != source:
                     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
@@ -521,13 +519,14 @@ def project(weights: np.ndarray, centre: np.ndarray, d1: np.ndarray, d2: np.ndar
     """Each row's (a, b) in the plane (least squares), and the share of the squared steps off the plane."""
     basis = np.stack([d1, d2], 1)
     coef, *_ = np.linalg.lstsq(basis, (weights - centre).T, rcond=None)
+    coef = np.ascontiguousarray(coef)
     steps = np.diff(weights, axis=0)
     if steps.size == 0:
-        return coef.T, 0.0
+        return np.ascontiguousarray(coef.T), 0.0
     inside = np.diff(coef.T, axis=0) @ basis.T
     total = float(np.sum(steps * steps))
     off = float(np.sum((steps - inside) ** 2))
-    return coef.T, (min(1.0, off / total) if total > 0 else 0.0)
+    return np.ascontiguousarray(coef.T), (min(1.0, off / total) if total > 0 else 0.0)
 
 
 def _grid_axis(name: str, values: list[np.ndarray], span, resolution: int, default: tuple) -> np.ndarray:

@@ -69,7 +69,7 @@ def resolve_spec(spec, field: str = "network") -> dict:
         raise InvalidInput(f"{field}.hidden", f"{len(hidden)} hidden layers is more than the limit of {MAX_HIDDEN_LAYERS}")
     hidden = [_engine._integer(f"{field}.hidden[{i}]", h, 1, MAX_WIDTH) for i, h in enumerate(hidden)]
     activation = spec.get("activation", "tanh")
-    if activation not in _mlp.ACTIVATIONS:
+    if not isinstance(activation, str) or activation not in _mlp.ACTIVATIONS:
         raise InvalidInput(f"{field}.activation", f"unknown activation {activation!r}; allowed: {', '.join(_mlp.ACTIVATIONS)}")
     seed = _engine._integer(f"{field}.seed", spec.get("seed", 0), 0, 2**63 - 1)
     noise = _engine._number(f"{field}.noise", spec.get("noise", data.noise))
@@ -156,7 +156,10 @@ class NetworkProblem:
 
     def weights(self, w, field: str = "weights") -> np.ndarray:
         """w as a flat float64 vector of this network's size; raises InvalidInput."""
-        arr = np.asarray(w, dtype=float).ravel() if not isinstance(w, np.ndarray) else w.astype(float).ravel()
+        try:
+            arr = np.asarray(w, dtype=float).ravel()
+        except (TypeError, ValueError):
+            raise InvalidInput(field, f"must be a list of {self.n_params} numbers") from None
         if arr.size != self.n_params:
             raise InvalidInput(field, f"has {arr.size} numbers; this network has {self.n_params} weights")
         if not np.all(np.isfinite(arr)):
@@ -593,10 +596,10 @@ def landscape(problem: NetworkProblem, runs: list, plane: str = "random", centre
     for i, w in enumerate(paths):
         if w.ndim != 2 or w.shape[1] != problem.n_params or len(w) == 0:
             raise InvalidInput(f"runs[{i}]", f"must be rows of {problem.n_params} weights")
-    if centre == "initial":
+    if isinstance(centre, str) and centre == "initial":
         c = problem.init(problem.spec["seed"])
-    elif centre == "final" or isinstance(centre, dict):
-        i = 0 if centre == "final" else centre.get("run")
+    elif isinstance(centre, dict) or isinstance(centre, str) and centre == "final":
+        i = centre.get("run") if isinstance(centre, dict) else 0
         if not isinstance(i, int) or not 0 <= i < len(paths):
             raise InvalidInput("centre.run", f"must be the index of a run, 0 to {len(paths) - 1}")
         c = paths[i][-1].copy()

@@ -42,6 +42,9 @@ MAX_PARAMS = 100_000
 MIN_SAMPLES = 4
 MAX_NOISE = 2.0
 MAX_RESOLUTION = 201
+# Multiply-adds (batch x weights) of one advance at most: a caller checking a time limit or a disconnect
+# between advances (the API's compute door asks for 32,768 steps at once) gets a turn every ~10 ms.
+ADVANCE_WORK = 1 << 22
 # Whole-vector kernels whose reference also treats every parameter as one vector.
 ONE_VECTOR = ("sam", "lbfgs", "prodigy", "schedulefree_adamw", "schedulefree_sgd")
 SPEC_KEYS = ("data", "samples", "hidden", "activation", "seed", "noise", "batch_size")
@@ -397,8 +400,11 @@ class NetworkRun:
     _stop = _engine.Run._stop
 
     def advance(self, n: int) -> tuple[int, int]:
+        """Up to n more steps, fewer when they would be more than ADVANCE_WORK; the range taken."""
         k0 = self.done_steps
-        k1 = min(self.steps, k0 + max(1, int(n)))
+        batch = self._Q.shape[1] if self._batches is None else self._batches.batch_size
+        n = min(int(n), ADVANCE_WORK // (batch * self.problem.n_params))
+        k1 = min(self.steps, k0 + max(1, n))
         if self.finished:
             return k0, k0
         lr_a, lr_b = _schedules.factors(self.schedule, k0, k1)

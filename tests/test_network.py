@@ -303,3 +303,9 @@ def test_bad_landscape_arguments_name_the_field(trained):
         with pytest.raises(core.InvalidInput) as e:
             core.landscape(problem, runs, **kwargs)
         assert e.value.field == field
+
+
+def test_an_advance_is_bounded_in_work_so_limits_are_checked_between_pieces():
+    run = core.NetworkRun({"data": "moons", "samples": 1000, "hidden": [64, 64]}, "sgd", steps=10_000)
+    k0, k1 = run.advance(1 << 15)
+    assert 1 <= k1 - k0 <= max(1, core.network.ADVANCE_WORK // (1000 * run.problem.n_params))

@@ -638,5 +638,8 @@ def landscape(problem: NetworkProblem, runs: list, plane: str = "random", centre
         alphas = betas = np.linspace(-1.0, 1.0, resolution)
     grid = plane_losses(problem, np.ascontiguousarray(c), np.ascontiguousarray(d1), np.ascontiguousarray(d2),
                         alphas, betas)
-    return Landscape(plane, c, d1, d2, alphas, betas, grid, coords, [off for _, off in projected],
-                     [problem.losses(w) for w in paths])
+    # A full-batch run already holds the full-data loss at each of its weights, from the same kernel.
+    full = "batch_size" not in problem.spec
+    true = [np.asarray(r.losses) if full and len(getattr(r, "losses", ())) == len(w) else problem.losses(w)
+            for r, w in zip(runs, paths)]
+    return Landscape(plane, c, d1, d2, alphas, betas, grid, coords, [off for _, off in projected], true)

@@ -309,3 +309,12 @@ def test_an_advance_is_bounded_in_work_so_limits_are_checked_between_pieces():
     run = core.NetworkRun({"data": "moons", "samples": 1000, "hidden": [64, 64]}, "sgd", steps=10_000)
     k0, k1 = run.advance(1 << 15)
     assert 1 <= k1 - k0 <= max(1, core.network.ADVANCE_WORK // (1000 * run.problem.n_params))
+
+
+def test_a_minibatch_runs_true_losses_are_the_full_data_loss_at_its_weights():
+    network = {"data": "circles", "samples": 40, "hidden": [4], "batch_size": 8}
+    problem = core.network_problem(network)
+    run = core.trajectory({"network": network}, "adam", steps=10, hyperparameters={"lr": 0.05})
+    true = core.landscape(problem, [run], "random", resolution=3).path_losses[0]
+    assert np.allclose(true, [problem.loss(w) for w in run.weights], rtol=1e-13)
+    assert not np.allclose(true, run.losses)  # each step's loss is its batch's

@@ -1,4 +1,4 @@
-"""The `gradscape` command: print the catalog, serve the app, export animations."""
+"""The `gradscape` command: print the catalog, serve the app, export animations, train a network."""
 
 from __future__ import annotations
 
@@ -257,6 +257,51 @@ def _export(args) -> int:
     return 0
 
 
+def _network(args) -> int:
+    """Train a network with several optimizers and write the API's answer (runs and plane) as JSON."""
+    from pathlib import Path
+
+    from app.services.networks import network_json
+    from app.services.validation import Invalid
+    from app.settings import get_settings
+
+    parser = args.parser
+    spec = {"data": args.data, "samples": args.samples, "activation": args.activation, "seed": args.seed}
+    try:
+        spec["hidden"] = [int(w) for w in args.hidden.split(",") if w.strip()] if args.hidden else []
+    except ValueError:
+        parser.error(f"--hidden {args.hidden}: give widths such as 16,16")
+    for key in ("noise", "batch_size"):
+        if getattr(args, key) is not None:
+            spec[key] = getattr(args, key)
+    runs = [{"optimizer": o.strip(), "hyperparameters": {}} for o in args.optimizers.split(",") if o.strip()]
+    for item in args.hyper or []:
+        key, _, value = item.partition("=")
+        owner, _, name = key.partition(".")
+        hit = [r for r in runs if r["optimizer"] == owner]
+        if not hit or not name or not value:
+            parser.error(f"--hyper {item}: give OPTIMIZER.NAME=VALUE for one of --optimizers")
+        try:
+            hit[0]["hyperparameters"][name] = float(value)
+        except ValueError:
+            parser.error(f"--hyper {item}: {value!r} is not a number")
+    body = {"network": spec, "steps": args.steps, "runs": runs, "seed": args.seed, "weights": args.weights}
+    if args.plane:
+        body["plane"] = {"kind": args.plane, "resolution": args.resolution, "centre": args.centre}
+    try:
+        data = network_json(body, get_settings())
+    except Invalid as exc:
+        loc = [str(p) for p in exc.errors[0]["loc"][1:]]
+        flag = {"network": f"--{loc[1].replace('_', '-')}" if len(loc) > 1 else "--data", "runs": "--optimizers",
+                "plane": f"--{loc[1]}" if len(loc) > 1 else "--plane"}.get(loc[0] if loc else "", f"--{'.'.join(loc)}")
+        parser.error(f"{flag}: {exc.errors[0]['msg']}")
+    out = Path(args.out)
+    out.write_bytes(data)
+    print(f"wrote {out}: {len(data) / 1e3:,.0f} kB, {len(runs)} runs x {args.steps} steps"
+          f"{f', a {args.resolution}x{args.resolution} {args.plane} plane' if args.plane else ''}")
+    return 0
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -302,7 +347,32 @@ def build_parser() -> argparse.ArgumentParser:
                         help="rq's log level")
     worker.set_defaults(func=_worker, parser=worker)
     _add_export(sub)
+    _add_network(sub)
     return parser
+
+
+def _add_network(sub) -> None:
+    net = sub.add_parser(
+        "network", help="train a small network with several optimizers and write its runs and landscape as JSON",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Train a multilayer perceptron on a data set made from a seed, every optimizer from the same "
+        "initial weights and batches, and write what /api/networks/trajectories answers.")
+    net.add_argument("--data", default="moons", help="moons, circles, spirals, xor, blobs or digits")
+    net.add_argument("--samples", type=int, default=200, help="data points")
+    net.add_argument("--hidden", default="16,16", help="hidden layer widths, comma-separated")
+    net.add_argument("--activation", default="tanh", help="tanh or relu")
+    net.add_argument("--noise", type=float, help="input noise; the data set's default when omitted")
+    net.add_argument("--batch-size", type=int, dest="batch_size", help="minibatch size; full batch when omitted")
+    net.add_argument("--seed", type=int, default=0, help="seed of the data, the initial weights and the batches")
+    net.add_argument("--optimizers", default="sgd,momentum,adam", help="comma-separated optimizer ids")
+    net.add_argument("--steps", type=int, default=200, help="steps per run")
+    net.add_argument("--hyper", action="append", metavar="OPT.NAME=VALUE", help="a hyperparameter, repeatable: adam.lr=0.01")
+    net.add_argument("--plane", choices=("random", "pca", "points"), help="the landscape's plane; none when omitted")
+    net.add_argument("--resolution", type=int, default=31, help="grid points per axis of the plane")
+    net.add_argument("--centre", default="initial", choices=("initial", "final"), help="the plane's centre")
+    net.add_argument("--weights", action="store_true", help="include every run's weights at every step")
+    net.add_argument("--out", required=True, metavar="FILE.json", help="where to write")
+    net.set_defaults(func=_network, parser=net)
 
 
 def _add_export(sub) -> None:

@@ -10,7 +10,7 @@ import anyio
 from fastapi import FastAPI
 
 import core
-from app.http import api, docs, explore, exports, formulas, pages
+from app.http import api, docs, explore, exports, formulas, networks, pages
 from app.http.routing import EXCEPTION_HANDLERS
 from app.middleware import BodyLimit, HeadAsGet, SecurityHeaders, ServerErrors, ServerTiming
 from app.services.catalog import offer_external
@@ -89,6 +89,7 @@ def create_app() -> FastAPI:
     app.include_router(api.router)
     app.include_router(formulas.router)
     app.include_router(explore.router)
+    app.include_router(networks.router)
     app.include_router(exports.router)
     app.include_router(pages.router)
     app.include_router(docs.router)

@@ -418,3 +418,40 @@ GridQuery = create_model(
     y_max=(float | None, None),
     **_surface_params(),
 )
+
+
+# --- the network surface ------------------------------------------------------------
+
+NetworkSpec = Annotated[dict[str, Any], WithJsonSchema({
+    "type": "object", "description": (
+        'a network, checked by core: {"data": "moons" | "circles" | "spirals" | "xor" | "blobs" | "digits", '
+        '"samples": 200, "hidden": [16, 16], "activation": "tanh" | "relu", "seed": 0, "noise": 0.1, '
+        '"batch_size": 32 (omitted: full batch)}')})]
+
+
+class PlaneRequest(BaseModel):
+    """The plane of the landscape: its kind, its centre and its grid (see core.landscape)."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["random", "pca", "points"] = "pca"
+    centre: Any = Field("initial", description='"initial", "final" (the first run\'s end), {"run": i} or weights')
+    resolution: Integer = 31
+    span: Number | None = None
+    seed: Integer = 0
+    through: list[Integer] = Field([0, 1], min_length=2, max_length=2,
+                                   description="the two runs whose ends, with the start, span the plane of kind points")
+
+
+class NetworkRequest(BaseModel):
+    """Runs of several optimizers training one network from the same initial weights and batches."""
+
+    model_config = ConfigDict(extra="forbid")
+    network: NetworkSpec
+    steps: Integer = 200
+    runs: list[RunSpec] = Field(min_length=1)
+    schedule: ScheduleRef | None = None
+    noise: Noise | None = None
+    seed: Integer = 0
+    weights: bool = Field(False, description="send every run's weights at every step (steps + 1 rows of P)")
+    plane: PlaneRequest | None = Field(None, description="the loss on a plane and the paths projected on it")
+    encoding: Encoding = "json"

@@ -18,6 +18,8 @@ from core.engine import (
     warm,
 )
 from core import formula
+from core.datasets import DATASETS
+from core.network import Landscape, NetworkProblem, NetworkRun, landscape, network_problem
 from core.explore import Basins, LrCurve, Tuning, basins, classify, tune_lr
 from core.optimizers import OPTIMIZERS
 from core.schedules import SCHEDULES
@@ -27,4 +29,5 @@ __all__ = [
     "OPTIMIZERS", "SURFACES", "SCHEDULES", "InvalidInput", "Run", "Sweep", "SweepPlan", "SweepRows",
     "Trajectory", "formula", "plan_sweep", "surface_grid", "sweep", "sweep_rows", "trajectory", "warm",
     "Basins", "LrCurve", "Tuning", "basins", "classify", "tune_lr",
+    "DATASETS", "Landscape", "NetworkProblem", "NetworkRun", "landscape", "network_problem",
 ]

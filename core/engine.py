@@ -31,6 +31,7 @@ from numba.np.arrayobj import populate_array
 
 from core import external as _external
 from core import formula as _formula
+from core import mlp as _mlp
 from core import probe as _probe
 from core import schedules as _schedules
 from core.optimizers import OPTIMIZERS
@@ -93,6 +94,7 @@ import numpy as np
 from numba import njit
 import core.probe as _probe
 from core.engine import borrow
+from core.mlp import network_gradient, NETWORK_CODE
 {imports}
 
 _cached = dict(cache=True, error_model="numpy", nogil=True)
@@ -193,6 +195,11 @@ def gradient_at(surf, p, out):
     ascent point, Schedule-Free's at y) sees the same draw, as every one sees the step's minibatch.
     """
     sc, P, Q, r, noise, z = surf
+    if sc == NETWORK_CODE:  # a network's weights (core.network): P packs it, Q holds its batches
+        f = network_gradient(P, Q, r, p, out)
+        for i in range(out.shape[0]):
+            out[i] += noise[z, i]
+        return f
     x = p[0]
     y = p[1]
 {probe_surface}
@@ -487,7 +494,7 @@ def generate_source() -> str:
 def _kernel_sources() -> list[Path]:
     files = {inspect.getsourcefile(_python(spec.kernel)) for spec in [*OPTIMIZERS.values(), *_surfaces()]}
     files |= {inspect.getsourcefile(_python(spec.hessian)) for spec in _surfaces() if spec.hessian is not None}
-    files |= {inspect.getsourcefile(sys.modules[__name__]), inspect.getsourcefile(_probe)}
+    files |= {inspect.getsourcefile(sys.modules[__name__]), inspect.getsourcefile(_probe), inspect.getsourcefile(_mlp)}
     return sorted(Path(f) for f in files)
 
 
@@ -941,7 +948,8 @@ def _prepare_surface(spec: SurfaceSpec, params: dict, seed: int):
     return np.ascontiguousarray(P, dtype=float), batches, (None if Q is None else np.ascontiguousarray(Q, dtype=float))
 
 
-def trajectory(surface, optimizer, start, steps, hyperparameters=None, schedule=None, noise=None, seed=0) -> Trajectory:
+def trajectory(surface, optimizer, start=None, steps=None, hyperparameters=None, schedule=None, noise=None,
+               seed=0) -> Trajectory:
     """Run `optimizer` on `surface` from `start` for `steps` steps.
 
     `surface` is a name, {"name": ..., param: value}, or a typed formula
@@ -951,8 +959,13 @@ def trajectory(surface, optimizer, start, steps, hyperparameters=None, schedule=
     `optimizer` is a registry id, or any torch.optim.Optimizer subclass named
     "module:Class" (e.g. "pytorch_optimizer:Tiger"), which is imported and
     stepped itself: its hyperparameters are its constructor's numeric arguments.
+    `surface` {"network": spec} trains a small network instead (core.network:
+    `start` is its flat weights, by default its initial ones).
     Raises InvalidInput (a ValueError) naming the field and what is allowed.
     """
+    if isinstance(surface, dict) and "network" in surface:
+        from core import network
+        return network.trajectory(surface, optimizer, start, steps, hyperparameters, schedule, noise, seed)
     if _external.is_external(optimizer):
         optimizer = load_optimizer(optimizer)
     run = Run(surface, optimizer, start, steps, hyperparameters, schedule, noise, seed)

@@ -1,0 +1,641 @@
+"""A small real network as one more surface: its problem, its runs and the plane of its landscape.
+
+`network_problem(spec)` builds a multilayer perceptron on a data set made from
+a seed (core.datasets); `trajectory({"network": spec}, optimizer, ...)` trains
+it with the registry's kernels, and `landscape(...)` evaluates its loss on a
+plane through weight space (Li et al. 2018) with the runs' paths projected on it.
+
+The optimizers' kernels are the ones the 2-D surfaces use: a scalar kernel
+steps every weight as it steps x and y, and a whole-vector kernel sees the
+flat weight vector, which is how its reference sees the parameters only when
+the reference flattens them too (torch's L-BFGS, SAM's global norm, Prodigy,
+Schedule-Free). Kernels that treat each tensor on its own (Muon per matrix,
+Adafactor's factored moments, LAMB's trust ratio, Shampoo, SOAP) and those
+that need a Hessian are refused for a network, not run with another meaning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import math
+import os
+import sys
+import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core import datasets as _datasets
+from core import engine as _engine
+from core import mlp as _mlp
+from core import schedules as _schedules
+from core.engine import InvalidInput, Trajectory
+from core.optimizers import OPTIMIZERS
+from core.spec import OptimizerSpec
+
+MAX_HIDDEN_LAYERS = 4
+MAX_WIDTH = 256
+MAX_PARAMS = 100_000
+MIN_SAMPLES = 4
+MAX_NOISE = 2.0
+MAX_RESOLUTION = 201
+# Multiply-adds (batch x weights) of one advance at most: a caller checking a time limit or a disconnect
+# between advances (the API's compute door asks for 32,768 steps at once) gets a turn every ~10 ms.
+ADVANCE_WORK = 1 << 22
+# Whole-vector kernels whose reference also treats every parameter as one vector.
+ONE_VECTOR = ("sam", "lbfgs", "prodigy", "schedulefree_adamw", "schedulefree_sgd")
+SPEC_KEYS = ("data", "samples", "hidden", "activation", "seed", "noise", "batch_size")
+
+
+# --- the problem ----------------------------------------------------------------
+
+def resolve_spec(spec, field: str = "network") -> dict:
+    """A network spec checked against the limits, with its defaults filled in; raises InvalidInput."""
+    if not isinstance(spec, dict):
+        raise InvalidInput(field, 'must be an object such as {"data": "moons", "samples": 200, "hidden": [16, 16]}')
+    for key in spec:
+        if key not in SPEC_KEYS:
+            raise InvalidInput(f"{field}.{key}", f"unknown name {key!r}; allowed: {', '.join(SPEC_KEYS)}")
+    name = spec.get("data", "moons")
+    if not isinstance(name, str) or name not in _datasets.DATASETS:
+        raise InvalidInput(f"{field}.data", f"unknown data {name!r}; allowed: {', '.join(_datasets.DATASETS)}")
+    data = _datasets.DATASETS[name]
+    samples = _engine._integer(f"{field}.samples", spec.get("samples", min(200, data.max_samples)), MIN_SAMPLES,
+                               data.max_samples)
+    hidden = spec.get("hidden", [16, 16])
+    if not isinstance(hidden, (list, tuple)):
+        raise InvalidInput(f"{field}.hidden", "must be a list of layer widths such as [16, 16]")
+    if len(hidden) > MAX_HIDDEN_LAYERS:
+        raise InvalidInput(f"{field}.hidden", f"{len(hidden)} hidden layers is more than the limit of {MAX_HIDDEN_LAYERS}")
+    hidden = [_engine._integer(f"{field}.hidden[{i}]", h, 1, MAX_WIDTH) for i, h in enumerate(hidden)]
+    activation = spec.get("activation", "tanh")
+    if not isinstance(activation, str) or activation not in _mlp.ACTIVATIONS:
+        raise InvalidInput(f"{field}.activation", f"unknown activation {activation!r}; allowed: {', '.join(_mlp.ACTIVATIONS)}")
+    seed = _engine._integer(f"{field}.seed", spec.get("seed", 0), 0, 2**63 - 1)
+    noise = _engine._number(f"{field}.noise", spec.get("noise", data.noise))
+    if not 0.0 <= noise <= MAX_NOISE:
+        raise InvalidInput(f"{field}.noise", f"{field}.noise = {noise:g} is outside [0, {MAX_NOISE:g}]")
+    batch_size = spec.get("batch_size")
+    if batch_size is not None:
+        batch_size = _engine._integer(f"{field}.batch_size", batch_size, 1, samples)
+    sizes = [data.features, *hidden, data.classes]
+    n_params = sum(o * i + o for i, o in zip(sizes[:-1], sizes[1:]))
+    if n_params > MAX_PARAMS:
+        raise InvalidInput(f"{field}.hidden", f"{' x '.join(map(str, sizes))} has {n_params} weights, more than the "
+                           f"limit of {MAX_PARAMS}")
+    out = {"data": name, "samples": samples, "hidden": hidden, "activation": activation, "seed": seed, "noise": noise}
+    if batch_size is not None:
+        out["batch_size"] = batch_size
+    return out
+
+
+class Minibatches:
+    """Per-step minibatches of sample indices, drawn epoch by epoch without replacement.
+
+    The same draws as the 2-D regression surface's minibatches (a shuffled
+    epoch cut into whole batches, the remainder dropped); the draws do not
+    depend on how a run is chunked.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int):
+        self.n, self.batch_size = n, batch_size
+        self.per_epoch = n // batch_size
+        self.rng = np.random.default_rng(seed)
+        self.rows_done = np.empty((0, batch_size))
+
+    def rows(self, k0: int, k1: int) -> np.ndarray:
+        while self.rows_done.shape[0] < k1:
+            need = k1 - self.rows_done.shape[0]
+            epochs = min(max(1, -(-need // self.per_epoch)), max(1, 200_000 // self.n))
+            order = np.argsort(self.rng.random((epochs, self.n)), axis=1)
+            idx = order[:, : self.per_epoch * self.batch_size].reshape(-1, self.batch_size)
+            self.rows_done = np.concatenate([self.rows_done, idx.astype(float)])
+        return self.rows_done[k0:k1]
+
+
+class NetworkProblem:
+    """A multilayer perceptron on a data set: data, parameter shapes, initial weights and the loss.
+
+    `shapes` are torch nn.Linear's, weight (out, in) then bias (out,) for each
+    layer; a flat weight vector is their concatenation, row-major.
+    """
+
+    def __init__(self, spec):
+        self.spec = resolve_spec(spec)
+        s = self.spec
+        try:
+            self.X, self.y = _datasets.make(s["data"], s["samples"], s["noise"], s["seed"])
+        except _datasets.Unavailable as e:
+            raise InvalidInput("network.data", str(e)) from None
+        data = _datasets.DATASETS[s["data"]]
+        self.sizes = (data.features, *s["hidden"], data.classes)
+        self.shapes = []
+        for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:]):
+            self.shapes += [(n_out, n_in), (n_out,)]
+        self.n_params = sum(math.prod(shape) for shape in self.shapes)
+        self.P = np.concatenate([[len(self.sizes) - 1, _mlp.ACTIVATIONS[s["activation"]]], self.sizes,
+                                 [len(self.y)], self.X.ravel(), self.y.astype(float)])
+        self.all = np.arange(len(self.y), dtype=np.int64)
+
+    def init(self, seed: int = 0) -> np.ndarray:
+        """Flat initial weights drawn as torch's nn.Linear draws them, but from numpy's generator.
+
+        Weights ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (kaiming_uniform_ with a = sqrt(5))
+        and biases from the same bound, layer by layer, weight before bias. torch's
+        own generator cannot be reproduced without torch, so the draws come from
+        numpy.random.default_rng([seed, 3]); to compare with torch, load these
+        weights into its nn.Linear layers.
+        """
+        seed = _engine._integer("seed", seed, 0, 2**63 - 1)
+        rng = np.random.default_rng([seed, 3])
+        parts = []
+        for shape in self.shapes:
+            bound = 1.0 / math.sqrt(self.sizes[len(parts) // 2])
+            parts.append(rng.uniform(-bound, bound, shape).ravel())
+        return np.concatenate(parts)
+
+    def weights(self, w, field: str = "weights") -> np.ndarray:
+        """w as a flat float64 vector of this network's size; raises InvalidInput."""
+        try:
+            arr = np.asarray(w, dtype=float).ravel()
+        except (TypeError, ValueError):
+            raise InvalidInput(field, f"must be a list of {self.n_params} numbers") from None
+        if arr.size != self.n_params:
+            raise InvalidInput(field, f"has {arr.size} numbers; this network has {self.n_params} weights")
+        if not np.all(np.isfinite(arr)):
+            raise InvalidInput(field, "must be finite numbers")
+        return np.ascontiguousarray(arr)
+
+    def loss(self, w, idx=None) -> float:
+        """The mean cross-entropy over every sample (or over idx) at weights w."""
+        idx = self.all if idx is None else np.ascontiguousarray(idx, dtype=np.int64)
+        return self.loss_and_gradient(w, idx)[0]
+
+    def loss_and_gradient(self, w, idx=None) -> tuple[float, np.ndarray]:
+        w = self.weights(w)
+        idx = self.all if idx is None else np.ascontiguousarray(idx, dtype=np.int64)
+        g = np.empty_like(w)
+        f = _mlp.network_gradient(self.P, idx.astype(float)[None, :], 0, w, g)
+        return f, g
+
+    def losses(self, weights: np.ndarray) -> np.ndarray:
+        """The full-data loss at every row of weights."""
+        weights = np.ascontiguousarray(weights, dtype=float)
+        out = np.empty(len(weights))
+        _mlp.path_losses(self.P, self.all, weights, out)
+        return out
+
+    def batches(self, seed: int):
+        """(source of per-step batch rows or None, the fixed row when full batch)."""
+        size = self.spec.get("batch_size")
+        if size is None or size >= len(self.y):
+            return None, np.ascontiguousarray(self.all.astype(float)[None, :])
+        return Minibatches(len(self.y), size, int(np.random.SeedSequence(seed).generate_state(1)[0])), None
+
+
+def network_problem(spec) -> NetworkProblem:
+    """The network a spec describes: X, y, shapes, init(seed) and loss(w)."""
+    return NetworkProblem(spec)
+
+
+# --- the generated loops -----------------------------------------------------------
+
+_TEMPLATE = '''\
+# Generated by core.network from the registry; edits here are overwritten.
+import numpy as np
+from numba import njit
+from {engine} import gradient_at
+{imports}
+
+_cached = dict(cache=True, error_model="numpy", nogil=True)
+
+
+@njit(**_cached)
+def run_scalar(oc, sc, k0, k1, total, p, g, h, s, P, Q, q_step, lr_a, lr_b, noise, noise_step, weights, losses,
+               grads, lrs):
+    """Steps k0..k1-1 of a scalar kernel over every weight; returns the step that left finite numbers, or -1."""
+    n = p.shape[0]
+    last = k1 + 1 if k1 == total else k1
+    for k in range(k0, last):
+        j = k - k0
+        f = gradient_at((sc, P, Q, min(j, k1 - k0 - 1) * q_step, noise, min(j, k1 - k0 - 1) * noise_step), p, g)
+        losses[k] = f
+        z = f - f
+        for i in range(n):
+            z += g[i] - g[i]
+        if z != 0.0:
+            return k
+        if k == total:
+            break
+        t = k + 1
+        lr_t = lr_a[j] * h[0] + lr_b[j]
+{scalar_update}
+        lrs[k] = lr_t
+        for i in range(n):
+            weights[k + 1, i] = p[i]
+            grads[k, i] = g[i]
+            z += p[i] - p[i]
+        if z != 0.0:
+            return k + 1
+    return -1
+
+
+@njit(**_cached)
+def run_whole(oc, sc, k0, k1, total, p, g, h, s, P, Q, q_step, lr_a, lr_b, noise, noise_step, weights, losses,
+              grads, lrs):
+    """Steps k0..k1-1 of a whole-vector kernel on the flat weights; returns the step that left finite numbers, or -1."""
+    n = p.shape[0]
+    last = k1 + 1 if k1 == total else k1
+    for k in range(k0, last):
+        j = k - k0
+        surf = (sc, P, Q, min(j, k1 - k0 - 1) * q_step, noise, min(j, k1 - k0 - 1) * noise_step)
+        f = gradient_at(surf, p, g)
+        losses[k] = f
+        z = f - f
+        for i in range(n):
+            z += g[i] - g[i]
+        if z != 0.0:
+            return k
+        if k == total:
+            break
+        t = k + 1
+        lr_t = lr_a[j] * h[0] + lr_b[j]
+{whole_update}
+        lrs[k] = lr_t
+        for i in range(n):
+            weights[k + 1, i] = p[i]
+            grads[k, i] = g[i]
+            z += p[i] - p[i]
+        if z != 0.0:
+            return k + 1
+    return -1
+'''
+
+
+def _scalar_call(spec: OptimizerSpec) -> list[str]:
+    nh, ns = len(spec.hyperparameters), len(spec.state)
+    args = ["p[i]", "g[i]", "t", "lr_t"] + [f"h[{q}]" for q in range(nh)] + [f"s[{q}, i]" for q in range(ns)]
+    targets = ["p[i]"] + [f"s[{q}, i]" for q in range(ns)]
+    return ["for i in range(n):", f"    {', '.join(targets)} = k_o{spec.code}({', '.join(args)})"]
+
+
+def _chain(specs, body, indent: int) -> str:
+    pad = " " * indent
+    lines = []
+    for n, spec in enumerate(specs):
+        lines.append(f"{pad}{'if' if n == 0 else 'elif'} oc == {spec.code}:")
+        lines += [f"{pad}    {line}" for line in body(spec)]
+    return "\n".join(lines) if lines else f"{pad}pass"
+
+
+def trainers() -> list[OptimizerSpec]:
+    """The registry's optimizers that can train a network."""
+    return [s for s in OPTIMIZERS.values() if not s.whole or s.id in ONE_VECTOR]
+
+
+def generate_source() -> str:
+    specs = trainers()
+    imports = []
+    for spec in specs:
+        fn = _engine._python(spec.kernel)
+        imports.append(f"from {fn.__module__} import {fn.__name__} as k_o{spec.code}")
+    return _TEMPLATE.format(
+        engine=_engine.kernel_module_path().stem,
+        imports="\n".join(imports),
+        scalar_update=_chain([s for s in specs if not s.whole], _scalar_call, 8),
+        whole_update=_chain([s for s in specs if s.whole],
+                            lambda sp: _engine.whole_layout(sp) + [_engine.whole_call(sp, "h")], 8),
+    )
+
+
+_loops = None
+_loops_lock = threading.Lock()
+
+
+def loops():
+    """The generated network loops, in a file named by a hash of their text (see core.engine.kernels)."""
+    global _loops
+    if _loops is None:
+        with _loops_lock:
+            if _loops is None:
+                _engine.kernels()  # the loops import its gradient_at by the module's name
+                source = generate_source()
+                # The source names the engine's module, whose name hashes every kernel file (core/mlp.py too).
+                digest = hashlib.sha256(source.encode())
+                path = _engine.cache_dir() / f"gradscape_network_{digest.hexdigest()[:20]}.py"
+                if not path.exists() or path.read_text() != source:
+                    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+                    with os.fdopen(fd, "w") as fh:
+                        fh.write(source)
+                    os.replace(tmp, path)
+                spec = importlib.util.spec_from_file_location(path.stem, path)
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[path.stem] = module
+                spec.loader.exec_module(module)
+                _loops = module
+    return _loops
+
+
+# --- runs ------------------------------------------------------------------------------
+
+@dataclass
+class NetworkTrajectory(Trajectory):
+    """A Trajectory whose points are the network's flat weights (`weights`, steps + 1 rows of P)."""
+
+    network: dict = field(default_factory=dict)
+    weights: np.ndarray | None = None
+
+
+def trainer_spec(optimizer) -> OptimizerSpec:
+    spec = _engine.optimizer_spec(optimizer)
+    if spec.external is not None:
+        raise InvalidInput("optimizer", f"{spec.id} steps itself in Python; a network trains with the registry's optimizers")
+    if spec.whole and spec.id not in ONE_VECTOR:
+        raise InvalidInput("optimizer", f"{spec.id} treats each weight tensor on its own or needs a Hessian, which the "
+                           f"network does not offer yet; allowed: {', '.join(s.id for s in trainers())}")
+    return spec
+
+
+class NetworkRun:
+    """One optimizer training one network, in resumable chunks (the interface of core.Run)."""
+
+    def __init__(self, network, optimizer, start=None, steps=None, hyperparameters=None, schedule=None, noise=None,
+                 seed=0, problem: NetworkProblem | None = None):
+        self.seed = _engine._integer("seed", seed, 0, 2**63 - 1)
+        self.problem = problem if problem is not None else NetworkProblem(network)
+        self.optimizer = trainer_spec(optimizer)
+        self.steps = _engine._integer("steps", steps, 1, _engine.MAX_STEPS)
+        self.hyperparameters = _engine.resolve_hyperparameters(self.optimizer, hyperparameters)
+        self.schedule = _engine.resolve_schedule(schedule)
+        self.noise = _engine.resolve_noise(noise, self.seed)
+        prob = self.problem
+        w0 = prob.init(prob.spec["seed"]) if start is None else prob.weights(start, "start")
+        n = prob.n_params
+        self._batches, self._Q = prob.batches(self.seed)
+        self._noise_rng = None if self.noise is None else np.random.default_rng([self.noise["seed"], 1])
+        hp = self.hyperparameters
+        self._h = np.array([float(hp[h.name]) for h in self.optimizer.hyperparameters])
+        self._s = _engine._initial_state(self.optimizer, hp, n)
+        self._p = w0.copy()
+        self._g = np.zeros(n)
+        self._weights = np.zeros((self.steps + 1, n))
+        self._weights[0] = w0
+        self._losses = np.zeros(self.steps + 1)
+        self._grads = np.zeros((self.steps, n))
+        self._lrs = np.zeros(self.steps)
+        self.done_steps = 0
+        self.diverged_at: int | None = None
+
+    surface = property(lambda self: _NETWORK_SURFACE)
+    surface_params = property(lambda self: dict(self.problem.spec))
+    finished = property(lambda self: self.diverged_at is not None or self.done_steps >= self.steps)
+    valid_points = _engine.Run.valid_points
+    _stop = _engine.Run._stop
+
+    def advance(self, n: int) -> tuple[int, int]:
+        """Up to n more steps, fewer when they would be more than ADVANCE_WORK; the range taken."""
+        k0 = self.done_steps
+        batch = self._Q.shape[1] if self._batches is None else self._batches.batch_size
+        n = min(int(n), ADVANCE_WORK // (batch * self.problem.n_params))
+        k1 = min(self.steps, k0 + max(1, n))
+        if self.finished:
+            return k0, k0
+        lr_a, lr_b = _schedules.factors(self.schedule, k0, k1)
+        if self._batches is not None:
+            Q, q_step = np.ascontiguousarray(self._batches.rows(k0, k1)), 1
+        else:
+            Q, q_step = self._Q, 0
+        if self._noise_rng is not None and self.noise["sigma"] > 0:
+            noise = self.noise["sigma"] * self._noise_rng.standard_normal((k1 - k0, self.problem.n_params))
+            noise_step = 1
+        else:
+            noise, noise_step = np.zeros((1, self.problem.n_params)), 0
+        loop = loops().run_whole if self.optimizer.whole else loops().run_scalar
+        bad = loop(self.optimizer.code, _mlp.NETWORK_CODE, k0, k1, self.steps, self._p, self._g, self._h, self._s,
+                   self.problem.P, Q, q_step, lr_a, lr_b, noise, noise_step, self._weights, self._losses, self._grads,
+                   self._lrs)
+        if bad >= 0:
+            return self._stop(k0, int(bad))
+        self.done_steps = k1
+        return k0, k1
+
+    def window(self, p0: int, p1: int, fields=("weights", "losses", "lr", "gradients")) -> dict:
+        """Points [p0, p1) and the steps that led to them, as views (see core.Run.window)."""
+        k0, k1 = max(p0 - 1, 0), max(p1 - 1, 0)
+        out = {}
+        if "weights" in fields or "points" in fields:
+            out["weights" if "weights" in fields else "points"] = self._weights[p0:p1]
+        if "losses" in fields:
+            out["losses"] = self._losses[p0:p1]
+        if "lr" in fields:
+            out["lr"] = self._lrs[k0:k1]
+        if "gradients" in fields:
+            out["gradients"] = self._grads[k0:k1]
+        return out
+
+    def result(self) -> NetworkTrajectory:
+        n = self.valid_points
+        weights = self._weights[:n]
+        grads = self._grads[:max(n - 1, 0)]
+        with np.errstate(all="ignore"):
+            e = -(weights[1:] - weights[:-1]) / grads
+        return NetworkTrajectory(
+            surface="network", optimizer=self.optimizer.id, hyperparameters=dict(self.hyperparameters),
+            surface_params=dict(self.problem.spec), start=tuple(weights[0]) if n else (), steps=self.steps,
+            schedule=dict(self.schedule), noise=None if self.noise is None else dict(self.noise), seed=self.seed,
+            points=weights, losses=self._losses[:n], lr=self._lrs[:max(n - 1, 0)], gradients=grads, state={},
+            effective_lr=np.where(np.isfinite(e) & (grads != 0), e, 0.0), step_size=None,
+            diverged_at=self.diverged_at, network=dict(self.problem.spec), weights=weights,
+        )
+
+
+class _NetworkSurface:
+    id = "network"
+
+
+_NETWORK_SURFACE = _NetworkSurface()
+
+
+def network_of(surface) -> dict:
+    """The spec inside {"network": spec}; raises InvalidInput."""
+    extra = [k for k in surface if k != "network"]
+    if extra:
+        raise InvalidInput(f"surface.{extra[0]}", f"unknown name {extra[0]!r}; a network surface is {{\"network\": spec}}")
+    return surface["network"]
+
+
+def trajectory(surface, optimizer, start=None, steps=None, hyperparameters=None, schedule=None, noise=None,
+               seed=0) -> NetworkTrajectory:
+    """Train the network of {"network": spec}: see core.trajectory."""
+    run = NetworkRun(network_of(surface), optimizer, start, steps, hyperparameters, schedule, noise, seed)
+    while not run.finished:
+        run.advance(1 << 12)
+    return run.result()
+
+
+# --- the landscape ---------------------------------------------------------------------
+
+PLANES = ("random", "pca", "points")
+
+
+@dataclass
+class Landscape:
+    """The loss on a plane centre + a d1 + b d2, and the runs' paths projected on it.
+
+    `losses[j, i]` is the full-data loss at (alphas[i], betas[j]). Per run:
+    `paths` its (a, b) per step (the least-squares projection), `off_plane`
+    the share of its squared step lengths that leaves the plane (0: the
+    whole path lies in it), `path_losses` the true loss along it, which the
+    contour under a projected path need not show.
+    """
+
+    plane: str
+    centre: np.ndarray
+    d1: np.ndarray
+    d2: np.ndarray
+    alphas: np.ndarray
+    betas: np.ndarray
+    losses: np.ndarray
+    paths: list[np.ndarray]
+    off_plane: list[float]
+    path_losses: list[np.ndarray]
+
+
+def filter_normalized(problem: NetworkProblem, centre: np.ndarray, rng) -> np.ndarray:
+    """A Gaussian direction, each neuron's incoming weights scaled to the norm of the centre's; biases 0."""
+    d = rng.standard_normal(problem.n_params)
+    at = 0
+    for shape in problem.shapes:
+        size = math.prod(shape)
+        part, ref = d[at:at + size], centre[at:at + size]
+        if len(shape) == 2:
+            rows, refs = part.reshape(shape), ref.reshape(shape)
+            rows *= np.linalg.norm(refs, axis=1, keepdims=True) / (np.linalg.norm(rows, axis=1, keepdims=True) + 1e-10)
+        else:
+            part[:] = 0.0
+        at += size
+    return d
+
+
+def project(weights: np.ndarray, centre: np.ndarray, d1: np.ndarray, d2: np.ndarray) -> tuple[np.ndarray, float]:
+    """Each row's (a, b) in the plane (least squares), and the share of the squared steps off the plane."""
+    basis = np.stack([d1, d2], 1)
+    coef, *_ = np.linalg.lstsq(basis, (weights - centre).T, rcond=None)
+    coef = np.ascontiguousarray(coef)
+    steps = np.diff(weights, axis=0)
+    if steps.size == 0:
+        return np.ascontiguousarray(coef.T), 0.0
+    inside = np.diff(coef.T, axis=0) @ basis.T
+    total = float(np.sum(steps * steps))
+    off = float(np.sum((steps - inside) ** 2))
+    return np.ascontiguousarray(coef.T), (min(1.0, off / total) if total > 0 else 0.0)
+
+
+def _grid_axis(name: str, values: list[np.ndarray], span, resolution: int, default: tuple) -> np.ndarray:
+    if span is not None:
+        lo, hi = -span, span
+    elif values:
+        lo, hi = min(0.0, min(v.min() for v in values)), max(0.0, max(v.max() for v in values))
+        pad = 0.15 * (hi - lo) or 1.0
+        lo, hi = lo - pad, hi + pad
+    else:
+        lo, hi = default
+    return np.linspace(lo, hi, resolution)
+
+
+_grid_pool = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _grid_pool
+    if _grid_pool is None:
+        _grid_pool = ThreadPoolExecutor(max_workers=_engine.sweep_threads(), thread_name_prefix="gradscape-plane")
+    return _grid_pool
+
+
+def plane_losses(problem: NetworkProblem, centre, d1, d2, alphas, betas) -> np.ndarray:
+    """The full-data loss at centre + a d1 + b d2 on the grid, rows split across threads (the kernel frees the GIL)."""
+    out = np.empty((len(betas), len(alphas)))
+    threads = min(_engine.sweep_threads(), len(betas))
+    cuts = [len(betas) * q // threads for q in range(threads + 1)]
+
+    def rows(q):
+        part = np.empty((cuts[q + 1] - cuts[q], len(alphas)))
+        _mlp.plane_losses(problem.P, problem.all, centre, d1, d2, alphas, np.ascontiguousarray(betas[cuts[q]:cuts[q + 1]]),
+                          part)
+        out[cuts[q]:cuts[q + 1]] = part
+
+    list(_pool().map(rows, range(threads)))
+    return out
+
+
+def landscape(problem: NetworkProblem, runs: list, plane: str = "random", centre="initial", resolution: int = 51,
+              span: float | None = None, seed: int = 0, through: tuple[int, int] = (0, 1)) -> Landscape:
+    """The loss on a plane through weight space and the runs' paths on it.
+
+    `runs` are NetworkTrajectory results (or weight arrays, steps + 1 rows).
+    `plane`: "random", two filter-normalized directions drawn from `seed`
+    (Li et al. 2018, section 4); "pca", the first two principal components of
+    every run's weights minus the centre (their section 7); "points", the
+    plane through the first run's start and the ends of runs `through`.
+    `centre`: "initial" (the network's initial weights), "final" (the first
+    run's last weights), {"run": i} (run i's), or weights. `span`: the grid
+    covers [-span, span] in both directions; by default [-1, 1] for random
+    directions and the paths' extent with a margin otherwise.
+    """
+    if plane not in PLANES:
+        raise InvalidInput("plane", f"unknown plane {plane!r}; allowed: {', '.join(PLANES)}")
+    resolution = _engine._integer("resolution", resolution, 2, MAX_RESOLUTION)
+    seed = _engine._integer("seed", seed, 0, 2**63 - 1)
+    if span is not None:
+        span = _engine._number("span", span)
+        if not 0.0 < span <= 1e3:
+            raise InvalidInput("span", f"span = {span:g} is outside (0, 1000]")
+    paths = [np.asarray(getattr(r, "weights", r), dtype=float) for r in runs]
+    for i, w in enumerate(paths):
+        if w.ndim != 2 or w.shape[1] != problem.n_params or len(w) == 0:
+            raise InvalidInput(f"runs[{i}]", f"must be rows of {problem.n_params} weights")
+    if isinstance(centre, str) and centre == "initial":
+        c = problem.init(problem.spec["seed"])
+    elif isinstance(centre, dict) or isinstance(centre, str) and centre == "final":
+        i = centre.get("run") if isinstance(centre, dict) else 0
+        if not isinstance(i, int) or not 0 <= i < len(paths):
+            raise InvalidInput("centre.run", f"must be the index of a run, 0 to {len(paths) - 1}")
+        c = paths[i][-1].copy()
+    else:
+        c = problem.weights(centre, "centre")
+    if plane == "random":
+        rng = np.random.default_rng([seed, 4])
+        d1, d2 = filter_normalized(problem, c, rng), filter_normalized(problem, c, rng)
+    elif plane == "pca":
+        if not paths:
+            raise InvalidInput("plane", "the PCA plane needs at least one run")
+        diffs = np.concatenate(paths) - c
+        _, _, vt = np.linalg.svd(diffs, full_matrices=False)
+        if len(vt) < 2:
+            raise InvalidInput("plane", "the PCA plane needs at least two distinct weights besides the centre")
+        d1, d2 = vt[0].copy(), vt[1].copy()
+    else:
+        a, b = through
+        if len(paths) < 1 or not all(isinstance(i, int) and 0 <= i < len(paths) for i in through):
+            raise InvalidInput("through", f"must name two runs, 0 to {len(paths) - 1}")
+        c = paths[0][0].copy()
+        d1, d2 = paths[a][-1] - c, paths[b][-1] - c
+        if np.linalg.matrix_rank(np.stack([d1, d2])) < 2:
+            raise InvalidInput("through", "the start and the two runs' ends lie on one line")
+    projected = [project(w, c, d1, d2) for w in paths]
+    coords = [p for p, _ in projected]
+    alphas = _grid_axis("a", [p[:, 0] for p in coords], span, resolution, (-1.0, 1.0))
+    betas = _grid_axis("b", [p[:, 1] for p in coords], span, resolution, (-1.0, 1.0))
+    if plane == "random" and span is None:
+        alphas = betas = np.linspace(-1.0, 1.0, resolution)
+    grid = plane_losses(problem, np.ascontiguousarray(c), np.ascontiguousarray(d1), np.ascontiguousarray(d2),
+                        alphas, betas)
+    # A full-batch run already holds the full-data loss at each of its weights, from the same kernel.
+    full = "batch_size" not in problem.spec
+    true = [np.asarray(r.losses) if full and len(getattr(r, "losses", ())) == len(w) else problem.losses(w)
+            for r, w in zip(runs, paths)]
+    return Landscape(plane, c, d1, d2, alphas, betas, grid, coords, [off for _, off in projected], true)

@@ -1,0 +1,142 @@
+"""The network surface through the API: trajectories, streams and the plane, its 422s and its limits."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import pytest
+
+import core
+from test_api import client_with
+
+NETWORK = {"data": "moons", "samples": 40, "hidden": [5], "seed": 1}
+BODY = {"network": NETWORK, "steps": 30, "runs": [{"optimizer": "sgd", "hyperparameters": {"lr": 0.1}},
+                                                 {"optimizer": "adam", "label": "Adam"}]}
+
+
+@pytest.fixture(scope="module")
+def client():
+    with client_with() as c:
+        yield c
+
+
+def lines(response) -> list[dict]:
+    return [json.loads(line) for line in response.text.splitlines()]
+
+
+def decoded(arr: dict) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(arr["base64"]), "<f8").reshape(arr["shape"])
+
+
+def test_trajectories_are_core_runs_with_their_losses(client):
+    r = client.post("/api/networks/trajectories", json={**BODY, "weights": True})
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert data["parameters"] == 5 * 2 + 5 + 2 * 5 + 2 and data["shapes"] == [[5, 2], [5], [2, 5], [2]]
+    ours = core.trajectory({"network": NETWORK}, "sgd", steps=30, hyperparameters={"lr": 0.1})
+    assert np.array_equal(np.array(data["runs"][0]["weights"]), ours.weights)
+    assert np.array_equal(np.array(data["runs"][0]["losses"]), ours.losses)
+    assert data["runs"][1]["label"] == "Adam" and len(data["runs"][1]["lr"]) == 30
+
+
+@pytest.mark.parametrize("kind", ["random", "pca", "points"])
+def test_the_plane_comes_with_the_runs(client, kind):
+    body = {**BODY, "plane": {"kind": kind, "resolution": 7}, "encoding": "base64"}
+    r = client.post("/api/networks/trajectories", json=body)
+    assert r.status_code == 200, r.text
+    plane = r.json()["plane"]
+    assert decoded(plane["losses"]).shape == (7, 7) and np.all(np.isfinite(decoded(plane["losses"])))
+    for path in plane["paths"]:
+        assert decoded(path["points"]).shape == (31, 2) and 0 <= path["off_plane"] <= 1
+        assert decoded(path["true_losses"]).shape == (31,)
+    assert "weights" not in r.json()["runs"][0]
+
+
+def test_the_stream_sends_chunks_then_the_plane(client):
+    r = client.post("/api/networks/stream", json={**BODY, "plane": {"kind": "pca", "resolution": 5}})
+    assert r.status_code == 200
+    got = lines(r)
+    assert got[0]["type"] == "meta" and got[0]["network"]["data"] == "moons"
+    assert got[-1]["type"] == "done" and got[-2]["type"] == "plane"
+    losses = [x for line in got if line["type"] == "chunk" and line["run"] == 1 for x in line["losses"]]
+    assert len(losses) == 31
+    assert {line["run"] for line in got if line["type"] == "end"} == {0, 1}
+
+
+@pytest.mark.parametrize("change, loc", [
+    ({"network": {**NETWORK, "data": "mnist"}}, ["body", "network", "data"]),
+    ({"network": {**NETWORK, "hidden": [0]}}, ["body", "network", "hidden", 0]),
+    ({"network": {**NETWORK, "hidden": [999]}}, ["body", "network", "hidden", 0]),
+    ({"network": {**NETWORK, "samples": 10**6}}, ["body", "network", "samples"]),
+    ({"network": {**NETWORK, "activation": "gelu"}}, ["body", "network", "activation"]),
+    ({"network": {**NETWORK, "batch_size": 1000}}, ["body", "network", "batch_size"]),
+    ({"runs": [{"optimizer": "muon"}]}, ["body", "runs", 0, "optimizer"]),
+    ({"runs": [{"optimizer": "adam", "hyperparameters": {"lr": -1}}]}, ["body", "runs", 0, "hyperparameters", "lr"]),
+    ({"steps": 0}, ["body", "steps"]),
+    ({"plane": {"kind": "pca", "resolution": 1000}}, ["body", "plane", "resolution"]),
+    ({"plane": {"kind": "points", "through": [0, 0]}}, ["body", "plane", "through"]),
+    ({"plane": {"kind": "tsne"}}, ["body", "plane", "kind"]),
+])
+def test_bad_requests_get_a_422_naming_the_field(client, change, loc):
+    for path in ("/api/networks/trajectories", "/api/networks/stream"):
+        r = client.post(path, json={**BODY, **change})
+        if path.endswith("stream") and "plane" in change and change["plane"].get("kind") == "points":
+            continue  # the plane is computed after the runs: a stream says so in-band
+        assert r.status_code == 422, (path, r.text)
+        assert r.json()["detail"][0]["loc"] == loc, r.json()
+
+
+def test_limits_apply_as_everywhere():
+    with client_with(max_steps=10, max_runs=1, max_request_memory_mb=1) as c:
+        r = c.post("/api/networks/trajectories", json={**BODY, "runs": BODY["runs"][:1]})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "steps"]
+        r = c.post("/api/networks/trajectories", json={**BODY, "steps": 5})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "runs"]
+    with client_with(max_request_memory_mb=1) as c:
+        big = {**BODY, "network": {**NETWORK, "hidden": [200, 200]}, "steps": 5000, "runs": BODY["runs"][:1]}
+        r = c.post("/api/networks/trajectories", json=big)
+        assert r.status_code == 413 and r.json()["detail"][0]["loc"] == ["body", "steps"]
+    with client_with(max_compute_seconds=0.05) as c:
+        long = {**BODY, "network": {**NETWORK, "samples": 2000, "hidden": [64, 64]}, "steps": 20000,
+                "runs": BODY["runs"][:1]}
+        r = c.post("/api/networks/trajectories", json=long)
+        assert r.status_code == 413
+
+
+def test_answers_hold_no_nan_even_when_a_run_diverges(client):
+    body = {**BODY, "runs": [{"optimizer": "sgd", "hyperparameters": {"lr": 10}}], "steps": 200,
+            "network": {**NETWORK, "activation": "relu", "hidden": [64]}}
+    r = client.post("/api/networks/trajectories", json=body)
+    assert r.status_code == 200 and "NaN" not in r.text and "Infinity" not in r.text
+
+
+# --- the command line ------------------------------------------------------------------
+
+def test_gradscape_network_writes_the_apis_answer(tmp_path, capsys):
+    from app.cli import main
+
+    out = tmp_path / "net.json"
+    assert main(["network", "--samples", "40", "--hidden", "5", "--seed", "1", "--optimizers", "sgd,adam",
+                 "--hyper", "sgd.lr=0.1", "--steps", "30", "--plane", "pca", "--resolution", "5",
+                 "--out", str(out)]) == 0
+    data = json.loads(out.read_text())
+    ours = core.trajectory({"network": NETWORK}, "sgd", steps=30, hyperparameters={"lr": 0.1})
+    assert np.array_equal(np.array(data["runs"][0]["losses"]), ours.losses)
+    assert np.array(data["plane"]["losses"]).shape == (5, 5)
+    assert "wrote" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["--data", "mnist"], "--data"),
+    (["--hidden", "0"], "--hidden"),
+    (["--optimizers", "muon"], "--optimizers"),
+    (["--batch-size", "999"], "--batch-size"),
+])
+def test_gradscape_network_names_the_bad_flag(tmp_path, capsys, argv, flag):
+    from app.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["network", "--samples", "40", "--steps", "2", "--out", str(tmp_path / "x.json"), *argv])
+    assert f"{flag}:" in capsys.readouterr().err

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 import core.external
-from app import palette, state
+from app import i18n, palette, state
 from app.http.templating import templates
 from app.presets import PRESETS
 from app.services.catalog import VIEW_LABELS, registry, run_settings
@@ -45,14 +45,14 @@ EMBED_SIZES = ((640, 360), (800, 450), (960, 540), (1280, 720))
 VIEWS = tuple((view, VIEW_LABELS[view]) for view in state.VIEWS)
 
 
-def catalog() -> dict:
-    """The registry as the page's script reads it, with each optimizer's colour and dash."""
-    return _catalog(tuple(core.external.OFFERED))
+def catalog(lang: str = i18n.DEFAULT) -> dict:
+    """The registry as the page's script reads it, with each optimizer's colour and dash, its text in `lang`."""
+    return _catalog(tuple(core.external.OFFERED), lang)
 
 
-@lru_cache(maxsize=4)
-def _catalog(offered: tuple) -> dict:
-    return {
+@lru_cache(maxsize=8)
+def _catalog(offered: tuple, lang: str) -> dict:
+    return i18n.translator(lang).catalog({
         **registry(),
         "surfaces": [*registry()["surfaces"], custom_surface_entry()],  # the page's "Custom…" choice
         "run_settings": list(run_settings()),
@@ -63,17 +63,21 @@ def _catalog(offered: tuple) -> dict:
         "presets": [p.as_dict() for p in PRESETS],
         "speeds": list(SPEEDS),
         "views": list(state.VIEWS),
-    }
+        "view_labels": [{"id": view, "label": VIEW_LABELS[view]} for view in state.VIEWS],
+        "lang": lang,
+        "languages": [{"id": tag, "name": name} for tag, name in i18n.NAMES.items()],
+    })
 
 
-def _catalog_json() -> str:
-    return _catalog_json_for(tuple(core.external.OFFERED))
+def catalog_json(lang: str = i18n.DEFAULT) -> str:
+    """The page's catalog in `lang` as the JSON the page embeds (and /api/catalog?lang= gives the registry's part)."""
+    return _catalog_json_for(tuple(core.external.OFFERED), lang)
 
 
-@lru_cache(maxsize=4)
-def _catalog_json_for(offered: tuple) -> str:
+@lru_cache(maxsize=8)
+def _catalog_json_for(offered: tuple, lang: str) -> str:
     # "<" escaped so no string in the registry can close the <script> element.
-    return json.dumps(catalog(), separators=(",", ":")).replace("<", "\\u003c")
+    return json.dumps(catalog(lang), separators=(",", ":")).replace("<", "\\u003c")
 
 
 def _html_class(request: Request) -> str:
@@ -82,12 +86,14 @@ def _html_class(request: Request) -> str:
 
 
 def _context(request: Request) -> dict:
+    # English until templates/ and static/js/ read the language too: a page half in Chinese, half in English
+    # would serve a class worse than either.
     cat = catalog()
     styles = cat["palette"]["optimizers"]
     return {
         "request": request,
         "html_class": _html_class(request),
-        "catalog_json": _catalog_json(),
+        "catalog_json": catalog_json(),
         "optimizers": [{**o, **styles[o["id"]]} for o in cat["optimizers"]],
         "surfaces": cat["surfaces"],
         "schedules": cat["schedules"],

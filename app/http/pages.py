@@ -86,14 +86,17 @@ def _html_class(request: Request) -> str:
 
 
 def _context(request: Request) -> dict:
-    # English until templates/ and static/js/ read the language too: a page half in Chinese, half in English
-    # would serve a class worse than either.
-    cat = catalog()
+    # English until templates/ and static/js/ read the language too (then: i18n.request_lang(request)): a page
+    # half in Chinese, half in English would serve a class worse than either.
+    lang = i18n.DEFAULT
+    cat = catalog(lang)
     styles = cat["palette"]["optimizers"]
     return {
         "request": request,
+        "lang": lang,
+        "t": i18n.translator(lang),  # {{ t("Contour") }} in a template
         "html_class": _html_class(request),
-        "catalog_json": catalog_json(),
+        "catalog_json": catalog_json(lang),
         "optimizers": [{**o, **styles[o["id"]]} for o in cat["optimizers"]],
         "surfaces": cat["surfaces"],
         "schedules": cat["schedules"],

@@ -33,7 +33,8 @@ from core.spec import GROUPS
 ROOT = Path(__file__).resolve().parents[2]
 ERROR = "error"
 # The exceptions whose message a person reads, and which argument holds it.
-ERROR_CALLS = {"InvalidInput": 1, "Invalid": 1, "FormulaError": 0, "ExternalError": 0, "Busy": 0, "error": 0}
+ERROR_CALLS = {"InvalidInput": 1, "Invalid": 1, "FormulaError": 0, "ExternalError": 0, "Busy": 0, "error": 0,
+               "ValueError": 0}
 # Where they are raised; the exports' and the CLI's too, though only their routes' 422s are translated today.
 ERROR_SOURCES = ("core", "app")
 
@@ -118,6 +119,35 @@ def errors_in(path: Path) -> list[Message]:
     return out
 
 
+# pydantic's errors that a request to this API can meet (wrong types, missing or extra keys, bad JSON); their
+# sentences are pydantic's own, read from pydantic-core's list of them.
+PYDANTIC_TYPES = (
+    "missing", "extra_forbidden", "json_invalid", "json_type", "model_type", "model_attributes_type", "dict_type",
+    "list_type", "string_type", "bool_type", "bool_parsing", "int_type", "int_parsing", "int_from_float",
+    "float_type", "float_parsing", "finite_number", "greater_than", "greater_than_equal", "less_than",
+    "less_than_equal", "too_short", "too_long", "string_too_short", "string_too_long", "enum", "literal_error",
+    "value_error", "union_tag_invalid", "union_tag_not_found",
+)
+
+
+def pydantic_errors() -> list[Message]:
+    """pydantic's message templates for PYDANTIC_TYPES, their named fields made positional like the others."""
+    from pydantic_core._pydantic_core import list_all_errors
+
+    known = {e["type"]: e["message_template_python"] for e in list_all_errors()}
+    out = []
+    for kind in PYDANTIC_TYPES:
+        names = []
+
+        def field(m):
+            names.append(m.group(1))
+            return "{%d}" % (len(names) - 1)
+
+        text = re.sub(r"\{(\w+)\}", field, known[kind])
+        out.append(Message(text, ERROR, (f"pydantic-core: {kind}", 0), ", ".join(f"{{{k}}}: {n}" for k, n in enumerate(names))))
+    return out
+
+
 def errors() -> list[Message]:
     seen, out = set(), []
     for source in ERROR_SOURCES:
@@ -127,7 +157,7 @@ def errors() -> list[Message]:
                 if m.id not in seen and re.search(r"[A-Za-z]", re.sub(r"\{\d+\}", "", m.id)):
                     seen.add(m.id)
                     out.append(m)
-    return out
+    return out + [m for m in pydantic_errors() if m.id not in seen]
 
 
 def collect() -> list[Message]:

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import core
+import core.external
 from app import i18n
 from app.http import pages
 from app.main import create_app
@@ -56,8 +57,10 @@ def test_every_preset_is_translated(preset):
 
 
 def test_every_text_of_the_page_catalog_is_translated():
+    # A class an operator offers by name brings its own English docstring, which no catalog can know.
+    offered = set(i18n.catalog_texts([spec.as_dict() for spec in core.external.OFFERED.values()]))
     texts = i18n.catalog_texts(pages.catalog())
-    assert texts and sorted({t for t in texts if not translated(t)}) == []
+    assert texts and sorted({t for t in texts if not translated(t)} - offered) == []
 
 
 def test_the_catalog_file_is_in_step_with_the_messages():

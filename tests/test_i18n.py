@@ -236,6 +236,21 @@ def test_pydantic_errors_in_chinese_keep_their_loc(client):
     assert r.json()["detail"][0]["msg"].startswith("取值错误，未知的优化器 'nope'；可选：'sgd'")
 
 
+def test_a_stream_past_the_compute_limit_ends_with_a_chinese_error_line():
+    import json
+
+    from app.settings import Settings, get_settings
+
+    app = create_app()
+    limits = Settings(warm_on_startup=False, max_compute_seconds=1e-9, stream_first_chunk_steps=10, stream_chunk_steps=10)
+    app.dependency_overrides[get_settings] = lambda: limits
+    body = {**BAD_LR, "runs": [{"optimizer": "adam"}], "steps": 5000}
+    with TestClient(app) as c:
+        r = c.post("/api/trajectories/stream", params={"lang": ZH}, json=body)
+    last = json.loads(r.text.strip().splitlines()[-1])
+    assert last == {"type": "error", "message": "计算超过了每个请求 1e-09 秒的上限；请减少步数、运行数或格子数"}
+
+
 def test_an_error_no_template_made_stays_english():
     assert T.error("a sentence of no template") == "a sentence of no template"
 

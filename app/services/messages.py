@@ -184,6 +184,8 @@ def update(lang: str) -> tuple[int, int]:
         catalog = Catalog(locale=i18n.LANGUAGES[lang], project="Gradscape", fuzzy=False, header_comment=HEADER)
     created = catalog.creation_date
     catalog.update(template(), no_fuzzy_matching=False, update_header_comment=False)
+    catalog.project, catalog.version = "Gradscape", "1"
+    catalog.msgid_bugs_address = catalog.last_translator = catalog.language_team = "Gradscape"
     # Kept, so that running the extraction with nothing changed leaves the file as it was.
     catalog.creation_date = created
     catalog.obsolete.clear()

@@ -3,6 +3,7 @@ a glyph for every character a zh-CN export may draw."""
 
 from __future__ import annotations
 
+import ast
 import re
 import warnings
 
@@ -80,6 +81,31 @@ def test_the_extraction_finds_the_errors_core_raises():
     assert "must be two numbers [x, y]" in ids  # a plain string
     assert 'must be an object such as {{"sigma": 0.1, "seed": 0}}' in ids  # braces kept as text
     assert "{0} = {1} is outside [{2}, {3}], this server's limit" in ids  # app's own
+
+
+def _forwarded(node) -> bool:
+    """Another error's sentence passed on (e.reason, str(e), an error item's msg), already extracted where made."""
+    return (isinstance(node, ast.Attribute) and node.attr == "reason" or isinstance(node, ast.Subscript)
+            or isinstance(node, ast.Call) and getattr(node.func, "id", None) == "str"
+            or isinstance(node, ast.Name) and node.id == "reason")
+
+
+def test_every_error_sentence_is_written_where_it_is_raised():
+    """A sentence kept in a variable first (msg = f"..."; raise Invalid(loc, msg)) is one the extraction cannot
+    see, and so one a Chinese request would read in English."""
+    hidden = []
+    for source in collected.ERROR_SOURCES:
+        for path in sorted((collected.ROOT / source).rglob("*.py")):
+            if path.name == "i18n.py":  # the translator itself passes sentences on
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                name = getattr(node, "func", None) and (getattr(node.func, "id", None) or getattr(node.func, "attr", None))
+                at = collected.ERROR_CALLS.get(name) if isinstance(node, ast.Call) else None
+                if at is not None and len(node.args) > at:
+                    arg = node.args[at]
+                    if collected.template_of(arg) is None and not _forwarded(arg):
+                        hidden.append(f"{path.relative_to(collected.ROOT)}:{node.lineno}")
+    assert hidden == []
 
 
 def _plural_fields() -> dict[str, set[str]]:

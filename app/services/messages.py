@@ -74,7 +74,7 @@ def texts() -> list[Message]:
     return out
 
 
-def _template(node) -> tuple[str, list[str]] | None:
+def template_of(node) -> tuple[str, list[str]] | None:
     """An error message's source as a str.format template and the source of each field, or None when the
     message is not written where it is raised (a variable, another error's reason)."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
@@ -89,7 +89,7 @@ def _template(node) -> tuple[str, list[str]] | None:
                 fields.append(ast.unparse(part.value))
         return text, fields
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-        left, right = _template(node.left), _template(node.right)
+        left, right = template_of(node.left), template_of(node.right)
         if left and right:
             shift = len(left[1])
             renumbered = right[0]
@@ -103,12 +103,12 @@ def errors_in(path: Path) -> list[Message]:
     out = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Dict):  # an error item or a stream's error line written out as a dict
-            found = next((_template(v) for k, v in zip(node.keys, node.values)
+            found = next((template_of(v) for k, v in zip(node.keys, node.values)
                           if isinstance(k, ast.Constant) and k.value in ("msg", "message")), None)
         elif isinstance(node, ast.Call):
             name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
             at = ERROR_CALLS.get(name)
-            found = _template(node.args[at]) if at is not None and len(node.args) > at else None
+            found = template_of(node.args[at]) if at is not None and len(node.args) > at else None
         else:
             continue
         if found is None:

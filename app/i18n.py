@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated
 
 from babel.messages.pofile import read_po
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
 LOCALES = Path(__file__).resolve().parent / "locales"
 DEFAULT = "en"
@@ -79,7 +79,14 @@ def request_lang(request: Request) -> str:
                      request.headers.get("accept-language"))
 
 
-Lang = Annotated[str, Depends(request_lang)]
+def _lang_param(request: Request, lang: Annotated[str | None, Query(
+        description="the language of labels, help and error messages: zh-CN or en (else the lang cookie, "
+                    "else Accept-Language, else en)")] = None) -> str:
+    return negotiate(lang, request.cookies.get(COOKIE), request.headers.get("accept-language"))
+
+
+# A route's language, with `lang` in its OpenAPI parameters; error handlers call request_lang directly.
+Lang = Annotated[str, Depends(_lang_param)]
 
 
 def language_headers(lang: str) -> dict:

@@ -277,6 +277,16 @@ def test_a_stream_past_the_compute_limit_ends_with_a_chinese_error_line():
     assert last == {"type": "error", "message": "计算超过了每个请求 1e-09 秒的上限；请减少步数、运行数或格子数"}
 
 
+def test_a_tuning_too_large_in_chinese_names_every_factor(client):
+    body = {"surface": "quadratic", "optimizers": [{"optimizer": "sgd"}, {"optimizer": "adam"}], "steps": 100,
+            "num": 200_000, "noise": {"sigma": 0.1}, "seeds": 3}
+    r = client.post("/api/tune", params={"lang": ZH}, json=body)
+    limit = client.get("/api/catalog").json()["limits"]["max_sweep_cells"]
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "num"]
+    assert r.json()["detail"][0]["msg"] == (f"200000 个学习率 x 2 个优化器 x 3 个种子 = 1200000 次运行，"
+                                           f"超过了每个请求 {limit} 次的上限")
+
+
 def test_an_error_no_template_made_stays_english():
     assert T.error("a sentence of no template") == "a sentence of no template"
 

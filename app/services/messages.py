@@ -149,15 +149,17 @@ def pydantic_errors() -> list[Message]:
 
 
 def errors() -> list[Message]:
+    """Every error template once: those raised in core/ and app/, then pydantic's (enum and literal_error share
+    "Input should be {0}")."""
+    raised = [m for source in ERROR_SOURCES for path in sorted((ROOT / source).rglob("*.py")) for m in errors_in(path)
+              # "{0}: {1}" has no words to translate, and as a pattern would match any sentence with a colon.
+              if re.search(r"[A-Za-z]", re.sub(r"\{\d+\}", "", m.id))]
     seen, out = set(), []
-    for source in ERROR_SOURCES:
-        for path in sorted((ROOT / source).rglob("*.py")):
-            for m in errors_in(path):
-                # "{0}: {1}" has no words to translate, and as a pattern would match any sentence with a colon.
-                if m.id not in seen and re.search(r"[A-Za-z]", re.sub(r"\{\d+\}", "", m.id)):
-                    seen.add(m.id)
-                    out.append(m)
-    return out + [m for m in pydantic_errors() if m.id not in seen]
+    for m in raised + pydantic_errors():
+        if m.id not in seen:
+            seen.add(m.id)
+            out.append(m)
+    return out
 
 
 def collect() -> list[Message]:

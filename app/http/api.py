@@ -14,6 +14,7 @@ from fastapi.responses import Response
 
 import core
 from app.exports.jobs import export_health
+from app.i18n import Lang, language_headers, translator
 from app.http.routing import ERRORS, STREAM_DOC, STREAM_ERRORS, JSONRoute
 from app.schemas import (
     Catalog, GridQuery, GridResponse, Limits, SurfaceName, SweepRequest, TrajectoryRequest, TrajectoryResponse,
@@ -35,10 +36,11 @@ router = APIRouter(prefix="/api", tags=["api"], default_response_class=JSONBytes
 
 
 @router.get("/catalog", response_model=Catalog)
-async def catalog(settings: SettingsDep) -> Response:
-    """Every optimizer, surface and schedule with all of its metadata, and this server's limits."""
+async def catalog(settings: SettingsDep, lang: Lang) -> Response:
+    """Every optimizer, surface and schedule with all of its metadata, and this server's limits; labels and
+    help in the language asked for (`lang=zh-CN` or `lang=en`, else the cookie, else Accept-Language)."""
     limits = settings.model_dump(include=set(Limits.model_fields))
-    return JSONBytes({**registry(), "limits": limits})
+    return JSONBytes({**translator(lang).catalog(registry()), "limits": limits}, headers=language_headers(lang))
 
 
 @router.get("/health")

@@ -19,13 +19,12 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 import core.external
-from app import palette, state
+from app import i18n, palette, state
 from app.http.templating import templates
 from app.presets import PRESETS
-from app.services.catalog import registry
+from app.services.catalog import VIEW_LABELS, registry, run_settings
 from app.services.formulas import custom_surface_entry
-from app.settings import PLOTLY_JS, STATIC, get_settings
-from core.engine import MAX_NOISE_SIGMA
+from app.settings import PLOTLY_JS, STATIC
 
 # The file's name holds plotly.js's version and the URL a hash of its bytes, so a rebuilt bundle
 # gets a new URL and the old one can be cached for good.
@@ -36,23 +35,6 @@ router = APIRouter(include_in_schema=False)
 router.mount("/static", StaticFiles(directory=STATIC), name="static")
 
 
-def _number(name: str, symbol: str, default, low, high, help: str, log=False, kind="float", slider_high=None) -> dict:
-    """A run setting in the same shape as a hyperparameter's as_dict, so one slider macro draws both."""
-    return {"name": name, "symbol": symbol, "default": default, "low": low, "high": high, "log": log,
-            "kind": kind, "help": help, "slider_high": slider_high}
-
-
-def run_settings() -> tuple[dict, ...]:
-    """Settings of the run as a whole; their names are the URL keys. Steps stop at the server's limit."""
-    return (
-        _number("steps", "", state.DEFAULT_STEPS, 1, get_settings().max_steps, "optimizer steps per run", log=True,
-                kind="int", slider_high=5000),
-        _number("noise", r"\sigma", 0.0, 0.0, MAX_NOISE_SIGMA, "standard deviation of Gaussian noise added to every gradient",
-                slider_high=5.0),
-        _number("noise_seed", "", 0, 0, 2**31 - 1, "seed of the gradient noise", kind="int", slider_high=99),
-        _number("seed", "", 0, 0, 2**31 - 1, "seed of the minibatches on a stochastic surface", kind="int", slider_high=99),
-    )
-
 # Preloaded together, so the browser fetches the page's modules at once rather than import by import.
 MODULES = tuple(sorted(p.name for p in (STATIC / "js").glob("*.js")))
 SPEEDS = (0.25, 0.5, 1, 2, 4, 8)
@@ -60,18 +42,17 @@ SPEEDS = (0.25, 0.5, 1, 2, 4, 8)
 EXPORT_SIZES = ((1280, 720), (1920, 1080), (800, 600))
 # An iframe's sizes for a 16:9 slide.
 EMBED_SIZES = ((640, 360), (800, 450), (960, 540), (1280, 720))
-VIEW_LABELS = {"contour": "Contour", "surface3d": "3-D surface", "loss": "Loss", "map": "Map"}
 VIEWS = tuple((view, VIEW_LABELS[view]) for view in state.VIEWS)
 
 
-def catalog() -> dict:
-    """The registry as the page's script reads it, with each optimizer's colour and dash."""
-    return _catalog(tuple(core.external.OFFERED))
+def catalog(lang: str = i18n.DEFAULT) -> dict:
+    """The registry as the page's script reads it, with each optimizer's colour and dash, its text in `lang`."""
+    return _catalog(tuple(core.external.OFFERED), lang)
 
 
-@lru_cache(maxsize=4)
-def _catalog(offered: tuple) -> dict:
-    return {
+@lru_cache(maxsize=8)
+def _catalog(offered: tuple, lang: str) -> dict:
+    return i18n.translator(lang).catalog({
         **registry(),
         "surfaces": [*registry()["surfaces"], custom_surface_entry()],  # the page's "Custom…" choice
         "run_settings": list(run_settings()),
@@ -82,17 +63,21 @@ def _catalog(offered: tuple) -> dict:
         "presets": [p.as_dict() for p in PRESETS],
         "speeds": list(SPEEDS),
         "views": list(state.VIEWS),
-    }
+        "view_labels": [{"id": view, "label": VIEW_LABELS[view]} for view in state.VIEWS],
+        "lang": lang,
+        "languages": [{"id": tag, "name": name} for tag, name in i18n.NAMES.items()],
+    })
 
 
-def _catalog_json() -> str:
-    return _catalog_json_for(tuple(core.external.OFFERED))
+def catalog_json(lang: str = i18n.DEFAULT) -> str:
+    """The page's catalog in `lang` as the JSON the page embeds (and /api/catalog?lang= gives the registry's part)."""
+    return _catalog_json_for(tuple(core.external.OFFERED), lang)
 
 
-@lru_cache(maxsize=4)
-def _catalog_json_for(offered: tuple) -> str:
+@lru_cache(maxsize=8)
+def _catalog_json_for(offered: tuple, lang: str) -> str:
     # "<" escaped so no string in the registry can close the <script> element.
-    return json.dumps(catalog(), separators=(",", ":")).replace("<", "\\u003c")
+    return json.dumps(catalog(lang), separators=(",", ":")).replace("<", "\\u003c")
 
 
 def _html_class(request: Request) -> str:
@@ -101,12 +86,17 @@ def _html_class(request: Request) -> str:
 
 
 def _context(request: Request) -> dict:
-    cat = catalog()
+    # English until templates/ and static/js/ read the language too (then: i18n.request_lang(request)): a page
+    # half in Chinese, half in English would serve a class worse than either.
+    lang = i18n.DEFAULT
+    cat = catalog(lang)
     styles = cat["palette"]["optimizers"]
     return {
         "request": request,
+        "lang": lang,
+        "t": i18n.translator(lang),  # {{ t("Contour") }} in a template
         "html_class": _html_class(request),
-        "catalog_json": _catalog_json(),
+        "catalog_json": catalog_json(lang),
         "optimizers": [{**o, **styles[o["id"]]} for o in cat["optimizers"]],
         "surfaces": cat["surfaces"],
         "schedules": cat["schedules"],

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 
+from app.i18n import language_headers, request_lang, translate_errors
 from app.schemas import ErrorResponse
 from app.services.compute import NDJSON, Busy
 from app.services.validation import Invalid, clean_errors, error_response
@@ -66,15 +67,19 @@ class JSONRoute(APIRoute):
 
 
 async def invalid_handler(request: Request, exc: Invalid) -> Response:
-    return error_response(exc.status, exc.errors)
+    lang = request_lang(request)
+    return error_response(exc.status, translate_errors(exc.errors, lang), language_headers(lang))
 
 
 async def validation_handler(request: Request, exc: RequestValidationError) -> Response:
     # FastAPI's default handler encodes the offending input with json.dumps, which fails on NaN.
+    lang = request_lang(request)
     if isinstance(exc.body, bytes):  # a body FastAPI did not read as JSON: say why
-        msg = "the body must be JSON, sent with content-type: application/json"
-        return error_response(422, [{"loc": ["body"], "msg": msg, "type": "content_type"}])
-    return error_response(422, clean_errors(exc.errors()))
+        errors = [{"loc": ["body"], "msg": "the body must be JSON, sent with content-type: application/json",
+                   "type": "content_type"}]
+    else:
+        errors = clean_errors(exc.errors())
+    return error_response(422, translate_errors(errors, lang), language_headers(lang))
 
 
 async def busy_handler(request: Request, exc: Busy) -> Response:

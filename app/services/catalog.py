@@ -8,7 +8,10 @@ import numpy as np
 
 import core
 import core.external
+from app import state
 from app.serialize import dumps
+from app.settings import get_settings
+from core.engine import MAX_NOISE_SIGMA
 
 
 def offer_external(names: str) -> None:
@@ -52,3 +55,24 @@ def grid_json(surface: str, params: tuple, x_range, y_range, resolution: int) ->
 
 
 SURFACE_PARAMS = sorted({h.name for spec in core.SURFACES.values() for h in spec.params})
+
+
+def _number(name: str, symbol: str, default, low, high, help: str, log=False, kind="float", slider_high=None) -> dict:
+    """A run setting in the same shape as a hyperparameter's as_dict, so one slider macro draws both."""
+    return {"name": name, "symbol": symbol, "default": default, "low": low, "high": high, "log": log,
+            "kind": kind, "help": help, "slider_high": slider_high}
+
+
+def run_settings() -> tuple[dict, ...]:
+    """Settings of the run as a whole; their names are the URL keys. Steps stop at the server's limit."""
+    return (
+        _number("steps", "", state.DEFAULT_STEPS, 1, get_settings().max_steps, "optimizer steps per run", log=True,
+                kind="int", slider_high=5000),
+        _number("noise", r"\sigma", 0.0, 0.0, MAX_NOISE_SIGMA, "standard deviation of Gaussian noise added to every gradient",
+                slider_high=5.0),
+        _number("noise_seed", "", 0, 0, 2**31 - 1, "seed of the gradient noise", kind="int", slider_high=99),
+        _number("seed", "", 0, 0, 2**31 - 1, "seed of the minibatches on a stochastic surface", kind="int", slider_high=99),
+    )
+
+
+VIEW_LABELS = {"contour": "Contour", "surface3d": "3-D surface", "loss": "Loss", "map": "Map"}

@@ -28,6 +28,7 @@ from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 
 import core
+from app.i18n import request_lang, translator
 from app.serialize import ndjson
 from app.services.validation import Invalid
 from app.settings import Settings, settings_of
@@ -318,7 +319,7 @@ async def _lines(request: Request, settings: Settings, meta: bytes, computations
                 work.check()
             except Invalid as e:
                 outcome = "failed"
-                yield ndjson({"type": "error", "message": e.errors[0]["msg"]})
+                yield ndjson({"type": "error", "message": translator(request_lang(request)).error(e.errors[0]["msg"])})
                 return
             data, steps = await in_pool(request, work.run, compute)
             stats["steps"] += steps
@@ -328,7 +329,8 @@ async def _lines(request: Request, settings: Settings, meta: bytes, computations
     except Exception as e:
         outcome = "failed"
         log.exception("stream failed")
-        yield ndjson({"type": "error", "message": f"internal error ({type(e).__name__}); the stream stopped"})
+        t = translator(request_lang(request))
+        yield ndjson({"type": "error", "message": t.error(f"internal error ({type(e).__name__}); the stream stopped")})
     finally:
         stats["active"] -= 1
         stats[outcome] += 1

@@ -18,8 +18,8 @@ def build_runs(body: TrajectoryRequest | dict, settings: Settings | None = None,
     request = parse(TrajectoryRequest, body, prefix)
     check_formula(request.surface, settings, prefix)
     if len(request.runs) > settings.max_runs:
-        msg = f"{len(request.runs)} runs is more than the limit of {settings.max_runs} per request"
-        raise Invalid([*prefix, "runs"], msg)
+        raise Invalid([*prefix, "runs"],
+                      f"{len(request.runs)} runs is more than the limit of {settings.max_runs} per request")
     steps = limited("steps", request.steps, 1, settings.max_steps, prefix)
     surface = request.surface.as_core()
     schedule = None if request.schedule is None else request.schedule.as_core()

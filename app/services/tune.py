@@ -26,10 +26,13 @@ def tune_json(body: TuneRequest, settings: Settings, work: Work | None = None) -
     if noisy:  # its range is core's to check
         seeds = whole_number("seeds", seeds, -(2**63), 2**63, prefix)
     cells = num * len(request.optimizers) * (seeds if noisy else 1)
+    # Two whole sentences rather than one with an optional clause, so each can be translated whole.
+    if cells > settings.max_sweep_cells and noisy:
+        raise Invalid([*prefix, "num"], f"{num} learning rates x {len(request.optimizers)} optimizers x {seeds} seeds"
+                      f" = {cells} runs is more than the limit of {settings.max_sweep_cells} per request")
     if cells > settings.max_sweep_cells:
-        raise Invalid([*prefix, "num"], f"{num} learning rates x {len(request.optimizers)} optimizers"
-                      f"{f' x {seeds} seeds' if noisy else ''} = {cells} runs is more than the limit of "
-                      f"{settings.max_sweep_cells} per request")
+        raise Invalid([*prefix, "num"], f"{num} learning rates x {len(request.optimizers)} optimizers = {cells} runs "
+                      f"is more than the limit of {settings.max_sweep_cells} per request")
     ids = [spec.optimizer for spec in request.optimizers]
     for n, spec in enumerate(request.optimizers):
         if spec.schedule is None:

@@ -79,10 +79,10 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters in all)"
 
 
-def error_response(status: int, errors: list[dict]) -> Response:
+def error_response(status: int, errors: list[dict], headers: dict | None = None) -> Response:
     errors = [{**e, "msg": _cut(str(e["msg"]), MAX_MSG),
                "loc": [_cut(p, MAX_KEY) if isinstance(p, str) else p for p in e["loc"]]} for e in errors[:20]]
-    return JSONBytes({"detail": errors}, status_code=status)
+    return JSONBytes({"detail": errors}, status_code=status, headers=headers)
 
 
 def limited(field: str, value, low: int, high: int, prefix: list):
@@ -90,8 +90,7 @@ def limited(field: str, value, low: int, high: int, prefix: list):
     if isinstance(value, int) and not isinstance(value, bool) or isinstance(value, float) and math.isfinite(value):
         if not low <= value <= high:
             shown = value if isinstance(value, int) else f"{value:g}"
-            msg = f"{field} = {shown} is outside [{low}, {high}], this server's limit"
-            raise Invalid([*prefix, *field_loc(field)], msg)
+            raise Invalid([*prefix, *field_loc(field)], f"{field} = {shown} is outside [{low}, {high}], this server's limit")
     return value
 
 

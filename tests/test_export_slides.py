@@ -228,7 +228,7 @@ def test_the_subtitle_stands_between_the_title_and_the_plot(saddle):
 
 @pytest.mark.parametrize("kwargs, field, message", [
     ({"format": "png", "subtitle": "x" * 121}, "subtitle", "at most 120 characters; this one has 121"),
-    ({"format": "png", "subtitle": "a\nb"}, "subtitle", "and a line break"),
+    ({"format": "png", "subtitle": "a\nb"}, "subtitle", "this one has a line break"),
     ({"format": "gif", "tolerance": 0}, "tolerance", "tolerance = 0 is outside [1e-06, 1]"),
     ({"format": "gif", "tolerance": "near"}, "tolerance", "'near' is not a number"),
     ({"format": "pptx", "deck": "nope"}, "deck", "unknown preset 'nope' in deck; allowed: beale_race,"),

@@ -144,9 +144,12 @@ def make_options(format, view=None, frames=None, fps=None, width=None, height=No
         step = whole("step", step, 0, 10**9)
     tolerance = number("tolerance", tolerance if tolerance is not None else DEFAULT_TOLERANCE, *TOLERANCE)
     subtitle = (subtitle or "").strip()
-    if len(subtitle) > MAX_SUBTITLE or "\n" in subtitle:
+    if "\n" in subtitle:
+        raise InvalidInput("subtitle", f"subtitle is one line of at most {MAX_SUBTITLE} characters; this one has a "
+                                       f"line break")
+    if len(subtitle) > MAX_SUBTITLE:
         raise InvalidInput("subtitle", f"subtitle is one line of at most {MAX_SUBTITLE} characters; "
-                                       f"this one has {len(subtitle)}" + (" and a line break" if "\n" in subtitle else ""))
+                                       f"this one has {len(subtitle)}")
     slides = deck_slides(deck)
     opts = Options(fmt.name, view, frames, fps, width, height, step, bool(loop), bool(autoplay), bool(annotate),
                    tolerance, subtitle, slides, origin)

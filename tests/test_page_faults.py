@@ -293,6 +293,23 @@ def test_a_head_past_the_edge_is_cut_at_the_plot_not_drawn_in_the_margin(shown, 
 DIVERGES = "surface=quadratic&steps=100&opt=adam,sgd&adam.lr=0.05&sgd.lr=5&autoplay=0&view=surface3d"
 
 
+# The axes' box as the camera projects it onto the 3-D view's canvas (gl-plot3d's own matrices).
+BOX_ON_SCREEN_JS = """() => {
+  const gd = document.getElementById('surface3d');
+  const sc = gd._fullLayout.scene._scene, g = sc.glplot, s = gd.layout.scene;
+  const { view, projection, model } = g.cameraParams;
+  const mul = (m, v) => [0, 1, 2, 3].map((r) => m[r] * v[0] + m[4 + r] * v[1] + m[8 + r] * v[2] + m[12 + r] * v[3]);
+  const w = g.canvas.width / g.pixelRatio, h = g.canvas.height / g.pixelRatio;
+  const px = (p) => {
+    const c = mul(projection, mul(view, mul(model, [0, 1, 2].map((a) => p[a] * sc.dataScale[a]).concat(1))));
+    return [(c[0] / c[3] + 1) / 2 * w, (1 - c[1] / c[3]) / 2 * h];
+  };
+  const corners = [];
+  for (const x of s.xaxis.range) for (const y of s.yaxis.range) for (const z of s.zaxis.range) corners.push(px([x, y, z]));
+  return { width: w, height: h, corners, font: s.zaxis.title.font.size };
+}"""
+
+
 @pytest.mark.parametrize("where", WHERE)
 def test_the_3d_view_cuts_a_diverged_run_where_it_leaves_the_box(shown, where):
     sgd = core.trajectory("quadratic", "sgd", core.SURFACES["quadratic"].start, 100, {"lr": 5})
@@ -312,6 +329,26 @@ def test_the_3d_view_cuts_a_diverged_run_where_it_leaves_the_box(shown, where):
     assert len(sgd_path["x"]) >= 2
     end = [sgd_path[a][-1] for a in "xyz"]
     assert any(min(abs(v - lo), abs(v - hi)) < 1e-6 for v, (lo, hi) in zip(end, got["ranges"])), (end, got["ranges"])
+    assert doc.errors == []
+
+
+@pytest.mark.parametrize("large", [False, True], ids=["normal", "large"])
+@pytest.mark.parametrize("where", WHERE)
+def test_the_3d_views_box_leaves_room_for_the_height_title_and_its_labels_start_off_the_corner(shown, where, large):
+    doc = shown(DIVERGES + "&large=1" * large, where)
+    doc.wait_for_function("() => (document.getElementById('surface3d').data || []).filter((t) => t.mode === 'lines').length === 4")
+    doc.wait_for_function("() => document.getElementById('surface3d')._fullLayout.scene._scene.glplot.cameraParams")
+    box = doc.evaluate(BOX_ON_SCREEN_JS)
+    f = box["font"]
+    xs, ys = [c[0] for c in box["corners"]], [c[1] for c in box["corners"]]
+    # The height's labels and its title, set along the box's left edge, need about three and a half
+    # lines of text beside it; the canvas cut them off when the box ran to its edge.
+    assert min(xs) >= 3.5 * f and box["width"] - max(xs) >= 3.5 * f, (box["width"], min(xs), max(xs), f)
+    assert min(ys) >= 1.5 * f and box["height"] - max(ys) >= 1.5 * f, (box["height"], min(ys), max(ys), f)
+    z = doc.evaluate("() => document.getElementById('surface3d').layout.scene.zaxis")
+    # No height label at 0, the corner where x's first label is.
+    assert z["tickmode"] == "array" and 2 <= len(z["tickvals"]) <= 4
+    assert all(z["range"][0] < v <= z["range"][1] for v in z["tickvals"])
     assert doc.errors == []
 
 

@@ -722,6 +722,13 @@ export function frame(runs, start, domain) {
   });
 }
 
+/** At most `n` evenly spaced ticks in (0, top]: steps of 1, 2, 2.5 or 5 times a power of ten. */
+export function heightTicks(top, n) {
+  const base = 10 ** Math.floor(Math.log10(top / n));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * base).find((d) => Math.floor(top / d + 1e-9) <= n) ?? 10 * base;
+  return Array.from({ length: Math.floor(top / step + 1e-9) }, (_, i) => Number(((i + 1) * step).toPrecision(12)));
+}
+
 // Viridis (van der Walt & Smith, matplotlib's default): perceptually uniform and readable in grey.
 const HEIGHT_COLOURS = "Viridis";
 
@@ -812,13 +819,19 @@ export class SurfaceView extends View {
       title: { text: title, font: { size: f } }, range, nticks: n, tickfont: { size: Math.round(f * 0.9) },
       backgroundcolor: "#f4f6f8", showbackground: true,
     });
+    // The height's labels start above 0: at 0 they sat on the corner where x's first label is.
+    const zaxis = { ...axis("log(1 + f − f<sub>min</sub>)", this.box[2], 4), tickmode: "array", tickvals: heightTicks(this.box[2][1], 4) };
+    // A view narrower than it is wide-enough for the box (a tall panel beside the loss) steps the
+    // camera back, so the height's title and labels on the box's left edge stay on the canvas.
+    const back = Math.max(1, 1.2 * (size.height / size.width));
+    const eye = { x: 1.25 * back, y: -1.55 * back, z: 1.05 * back };
     const layout = {
       ...size, margin: { l: 0, r: 0, t: 0, b: 0 }, showlegend: false,
       font: { family: FONT, size: f }, uirevision: JSON.stringify([this.surface.key, x, y]),
       scene: {
         xaxis: axis("x", x, 5), yaxis: axis("y", y, 5),
-        zaxis: axis("log(1 + f − f<sub>min</sub>)", this.box[2], 4),
-        aspectmode: "manual", aspectratio: { x: 1, y: 1, z: 0.55 }, camera: { eye: { x: 1.25, y: -1.55, z: 1.05 }, center: { x: 0, y: 0, z: -0.1 } },
+        zaxis,
+        aspectmode: "manual", aspectratio: { x: 1, y: 1, z: 0.55 }, camera: { eye, center: { x: 0, y: 0, z: -0.1 } },
       },
     };
     const landmarks = landmarksTrace(this.surface, this.ctx.catalog.palette, this.ctx.state().start, (p) => this.height(this.surface.valueAt(p)) + this.lift);

@@ -37,9 +37,26 @@ def tuple_parts(name: str, n: int) -> tuple[str, ...]:
     return known[:n] if len(known) >= n else tuple(f"{name}{i + 1}" for i in range(n))
 
 
+# How a slider spreads a range over its track: evenly, evenly in decades of the value, or evenly in
+# decades of 1 - value, where a decay rate's usual values (0.9, 0.99, 0.999) lie a sixth of a track apart
+# instead of crowded into its last hundredth.
+SCALES = ("linear", "log", "log1m")
+
+
+def default_scale(log: bool, low: float, high: float, default: float) -> str:
+    """A decay rate (a float in [0, 1) defaulting to 0.9 or more) slides on log(1 - v); `log` ranges on log(v)."""
+    if log:
+        return "log"
+    return "log1m" if 0 <= low < high < 1 and default >= 0.9 else "linear"
+
+
 @dataclass(frozen=True)
 class Hyperparameter:
-    """One tunable number: its torch.optim name, its range and its slider."""
+    """One tunable number: its torch.optim name, its range and its slider.
+
+    `scale` is the slider's (one of SCALES); left empty it follows from `log` and the range
+    (default_scale), so a new beta gets the right slider without saying so.
+    """
 
     name: str
     symbol: str  # LaTeX, e.g. r"\beta_1"
@@ -49,6 +66,16 @@ class Hyperparameter:
     help: str
     log: bool = False
     kind: str = "float"  # "float", "int" or "bool"
+    scale: str = ""
+
+    def __post_init__(self):
+        if not self.scale:
+            object.__setattr__(self, "scale", default_scale(self.log, self.low, self.high, self.default)
+                               if self.kind == "float" else ("log" if self.log else "linear"))
+        if self.scale not in SCALES:
+            raise ValueError(f"{self.name}: scale {self.scale!r} is not one of {', '.join(SCALES)}")
+        if self.scale == "log1m" and not self.high < 1:
+            raise ValueError(f"{self.name}: a log1m slider needs high < 1, got {self.high}")
 
     def as_dict(self) -> dict:
         return {
@@ -58,6 +85,7 @@ class Hyperparameter:
             "low": self.low,
             "high": self.high,
             "log": self.log,
+            "scale": self.scale,
             "kind": self.kind,
             "help": self.help,
         }
@@ -155,6 +183,8 @@ class SurfaceSpec:
     `whole_params`: the kernel takes the constants as one array argument
     (a typed formula's tape) instead of one argument each; `constants` is
     that fixed array and `source` the formula as typed.
+    `lr` gives an optimizer the learning rate it starts with on this surface where its own default
+    would not do (diverge, or barely move); the page sets it when the surface is chosen.
     """
 
     id: str
@@ -177,6 +207,7 @@ class SurfaceSpec:
     whole_params: bool = False
     constants: np.ndarray | None = field(default=None, repr=False)
     source: str | None = None
+    lr: dict[str, float] = field(default_factory=dict)
 
     def param(self, name: str) -> Hyperparameter:
         for h in self.params:
@@ -204,6 +235,7 @@ class SurfaceSpec:
             "minimum_value": self.minimum_value,
             "stochastic": self.prepare is not None,
             "params": [h.as_dict() for h in self.params],
+            "lr": dict(self.lr),
         }
 
 

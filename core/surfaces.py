@@ -35,6 +35,8 @@ ROSENBROCK = SURFACES.add(SurfaceSpec(
     minima=((1.0, 1.0),),
     minimum_value=0.0,
     reference="Rosenbrock (1960), The Computer Journal 3(3)",
+    # ASGD's default (0.01) overshoots the valley's steep walls and diverges at step 6.
+    lr={"asgd": 5e-3},
 ))
 
 
@@ -275,6 +277,11 @@ GOLDSTEIN_PRICE = SURFACES.add(SurfaceSpec(
     saddles=((-0.4, -0.6),),
     minimum_value=3.0,
     reference="Goldstein & Price (1971), Mathematics of Computation 25(115)",
+    # Gradients near 1e5 at the start: plain gradient steps (and RAdam's first, momentum-only ones) at
+    # their defaults leave finite numbers by step 3; these are the largest rates of 1, 2, 5 a decade that
+    # stay finite for a thousand steps.
+    lr={"sgd": 1e-5, "momentum": 2e-6, "nesterov": 2e-6, "momentum_cs231n": 2e-6, "asgd": 1e-5,
+        "schedulefree_sgd": 1e-5, "sam": 5e-6, "radam": 2e-6},
 ))
 
 

@@ -334,7 +334,7 @@ def test_a_link_with_a_bad_value_is_explained_in_words(open_at):
     page = open_at("surface=rosenbrock&opt=adam&adam.beta1=2&autoplay=0", wait=False)
     alert = page.get_by_role("alert")
     alert.wait_for(state="visible")
-    assert "Adam's beta1 must be between 0 and 0.9999; the link asks for 2" in alert.inner_text()
+    assert "Adam is not drawn: adam.beta1 = 2 is outside [0, 0.9999]" in alert.inner_text()
 
 
 # --- 8. history ---------------------------------------------------------------------------

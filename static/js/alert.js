@@ -16,9 +16,13 @@ export function showAlert(lines, kind) {
   box.hidden = false;
 }
 
-/** Say which parts of a link could not be read (they were skipped). */
-export function warnIgnored(warnings) {
-  if (warnings.length) showAlert([`Parts of this link were ignored: ${warnings.join("; ")}.`], "warning");
+/**
+ * Say which parts of a link could not be read (they were skipped), and which runs are not drawn
+ * because the link gives them a value they may not have (`notDrawn`: one line each).
+ */
+export function warnIgnored(warnings, notDrawn = []) {
+  const lines = [...notDrawn, ...(warnings.length ? [`Parts of this link were ignored: ${warnings.join("; ")}.`] : [])];
+  if (lines.length) showAlert(lines, "warning");
 }
 
 /** Show uncaught script errors too, and let the reader dismiss any message. */

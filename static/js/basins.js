@@ -49,7 +49,7 @@ export class BasinsLayer {
     this.status = el("span", { class: "basins-status", role: "status", "aria-live": "polite" });
     const row = el("div", { class: "basins-status-row" });
     row.append(this.progress, this.status);
-    this.key = el("div", { class: "map-key basins-key", "aria-label": "Basin colours" });
+    this.key = el("div", { class: "map-key basins-key", role: "group", "aria-label": "Basin colours" });
     root.append(label, row, this.key);
   }
 

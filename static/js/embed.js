@@ -6,13 +6,13 @@ import { BasinsLayer } from "./basins.js";
 import { MapView } from "./map.js";
 import { TunedMarks } from "./tune.js";
 import { Scene } from "./scene.js";
-import { Catalog, initialState } from "./state.js";
+import { Catalog, initialState, notDrawn } from "./state.js";
 import { $ } from "./util.js";
 
 const catalog = Catalog.fromPage();
 watchErrors();
 const { state, warnings } = initialState(catalog);
-warnIgnored(warnings);
+warnIgnored(warnings, notDrawn(state, catalog));
 
 const timeline = $(".timeline");
 const scene = new Scene(catalog, state, document.body, {

@@ -253,11 +253,11 @@ export class MapView extends View {
     statusRow.append(this.progress, this.status);
 
     this.stack = el("div", { class: "map-stack" });
-    this.plot = el("div", { class: "plot map-plot", tabindex: "0", "aria-label":
+    this.plot = el("div", { class: "plot map-plot", tabindex: "0", role: "application", "aria-label":
       "Map: arrow keys move between cells, Enter runs the settings of the cell; drag a box to zoom, double-click for the whole range" });
     this.tip = el("div", { class: "map-tip", hidden: "" });
     this.stack.append(this.plot, this.tip);
-    this.key = el("div", { class: "map-key", "aria-label": "Colour key" });
+    this.key = el("div", { class: "map-key", role: "group", "aria-label": "Colour key" });
     this.panel.append(bar, statusRow, this.stack, this.key);
 
     this.plot.addEventListener("mousemove", (e) => this.hover(this.cellAt(e)));

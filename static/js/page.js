@@ -9,7 +9,7 @@ import { MapView } from "./map.js";
 import { TunePanel } from "./tune.js";
 import { typeset } from "./math.js";
 import { Scene } from "./scene.js";
-import { Catalog, initialState, parse, runName, serialize } from "./state.js";
+import { Catalog, initialState, notDrawn, parse, runName, serialize, surfaceKey } from "./state.js";
 import { $, $$, debounce, put } from "./util.js";
 import { showAlert, warnIgnored, watchErrors } from "./alert.js";
 
@@ -17,7 +17,7 @@ const catalog = Catalog.fromPage();
 watchErrors();
 
 const first = initialState(catalog);
-warnIgnored(first.warnings);
+warnIgnored(first.warnings, notDrawn(first.state, catalog));
 
 function showShare(s, query) {
   $("#share-url").value = `${location.origin}/?${query}`;
@@ -68,6 +68,17 @@ function presetOf(s) {
   return catalog.presets.find((p) => p.query.replace(/&view=[^&]*/, "") === query);
 }
 
+// The preset whose question is on screen and the surface it asks it on. A class tries a slider or
+// another optimizer to answer the question, so it stays, marked changed, until the surface changes.
+let asked = null;
+
+function questionOf(s) {
+  const exact = presetOf(s);
+  if (exact) asked = { preset: exact, problem: surfaceKey(s) };
+  else if (asked?.problem !== surfaceKey(s)) asked = null;
+  return asked && { preset: asked.preset, changed: !exact };
+}
+
 function showState(s, how = "replace") {
   writeUrl(s, how);
   syncControls(document.body, s, catalog);
@@ -78,16 +89,21 @@ function showState(s, how = "replace") {
   }
   exportBox?.show(s);
   document.documentElement.classList.toggle("inspecting", Boolean(s.inspect && s.opt.includes(s.inspect)));
-  const preset = presetOf(s);
-  put($("#preset"), "value", preset?.id ?? "");
+  const asking = questionOf(s);
+  const preset = asking?.preset;
+  put($("#preset"), "value", asking && !asking.changed ? preset.id : "");
   const question = $("#question");
   put(question, "hidden", !preset);
   // The title in full, whatever the menu has room for, then the question it asks.
-  if (question.dataset.preset !== (preset?.id ?? "")) {
-    question.dataset.preset = preset?.id ?? "";
+  const shown = preset ? `${preset.id}${asking.changed ? " changed" : ""}` : "";
+  if (question.dataset.preset !== shown) {
+    question.dataset.preset = shown;
     const title = document.createElement("strong");
-    title.textContent = preset ? `${preset.title} – ` : "";
-    question.replaceChildren(title, preset ? preset.question : "");
+    title.textContent = preset ? preset.title : "";
+    const mark = document.createElement("em");
+    mark.className = "changed";
+    mark.textContent = asking?.changed ? " (changed)" : "";
+    question.replaceChildren(title, mark, preset ? ` – ${preset.question}` : "");
   }
   if (shownSurface !== s.surface) showSurface(s.surface);
   syncCustom(document.body, s, catalog);
@@ -121,6 +137,15 @@ sidebarToggle.addEventListener("click", () => {
   document.documentElement.classList.toggle("sidebar-closed", !open);
   syncSidebar();
   if (open) sidebar.querySelector("input, select, button")?.focus({ preventScroll: true });
+});
+
+// Escape folds away settings the toggle opened over or beside the plots, as it closes any overlay.
+document.addEventListener("keydown", (e) => {
+  if (e.key !== "Escape" || e.defaultPrevented || !document.documentElement.classList.contains("sidebar-open")) return;
+  const inside = sidebar.contains(document.activeElement);
+  document.documentElement.classList.remove("sidebar-open");
+  syncSidebar();
+  if (inside) sidebarToggle.focus({ preventScroll: true });
 });
 
 // A narrow screen opens the settings over the plots, just under the top bar.
@@ -163,7 +188,7 @@ window.addEventListener("popstate", () => {
   written = location.search.slice(1);
   replaceUrl.cancel();
   const { state, warnings } = initialState(catalog);
-  warnIgnored(warnings);
+  warnIgnored(warnings, notDrawn(state, catalog));
   scene.update(state, performance.now(), "none");
   scene.replay();
 });

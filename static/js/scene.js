@@ -3,7 +3,7 @@
 import { ApiError, fetchGrid, streamTrajectories } from "./api.js";
 import { fetchFormulaGrid } from "./formula.js";
 import { Player } from "./player.js";
-import { requestBody, runName, surfaceKey, withValue } from "./state.js";
+import { badReasons, requestBody, runName, surfaceKey, withValue } from "./state.js";
 import { $, announce, fmt, put } from "./util.js";
 import { ContourView, LossView, SurfaceView, addDrawnPoints, forgetSizes, hasLeft, headIndex } from "./views.js";
 
@@ -272,7 +272,9 @@ export class Scene {
 
   renderLegend() {
     if (!this.legend) return;
-    const names = JSON.stringify([this.runs.map((r) => [r.optimizer, runName(r.optimizer, this.s, this.catalog)]), this.s.opt.length]);
+    // Runs the link gives a value they may not have follow the drawn ones, each saying why it is not drawn.
+    const undrawn = this.s.opt.map((id) => [id, badReasons(id, this.s, this.catalog)]).filter(([, why]) => why.length);
+    const names = JSON.stringify([this.runs.map((r) => [r.optimizer, runName(r.optimizer, this.s, this.catalog)]), this.s.opt.length, undrawn]);
     if (names === this.legendNames) return this.updateLegend();
     this.legendNames = names;
     if (!this.s.opt.length) {
@@ -282,14 +284,22 @@ export class Scene {
       this.legend.replaceChildren(note);
       return;
     }
-    this.legend.replaceChildren(...this.runs.map((run) => {
-      const o = this.catalog.optimizer(run.optimizer);
+    const entry = (id) => {
+      const o = this.catalog.optimizer(id);
       const item = document.createElement("span");
       item.className = "legend-item";
       item.style.setProperty("--c", o.style.colour);
       item.innerHTML = `<svg class="swatch" aria-hidden="true" viewBox="0 0 28 8"><line x1="1" y1="4" x2="27" y2="4" class="dash-${o.style.dash}"/></svg><span class="name"></span> <span class="value"></span>`;
       // A run's own label is the link's text: set as text, never as markup.
-      item.querySelector(".name").textContent = runName(run.optimizer, this.s, this.catalog);
+      item.querySelector(".name").textContent = runName(id, this.s, this.catalog);
+      return item;
+    };
+    this.legend.replaceChildren(...this.runs.map((run) => entry(run.optimizer)), ...undrawn.map(([id, why]) => {
+      const item = entry(id);
+      item.classList.add("undrawn");
+      const value = item.querySelector(".value");
+      value.textContent = `not drawn: ${why.join("; ")}`;
+      value.classList.add("bad");
       return item;
     }));
     this.updateLegend();

@@ -42,9 +42,62 @@ function param(list, name) {
   return list.find((h) => h.name === name);
 }
 
-function readNumber(text, kind) {
-  const v = kind === "int" ? Number.parseInt(text, 10) : Number(text);
-  return Number.isFinite(v) ? v : NaN;
+// What a link's number may be, as app/state.py reads it: ASCII decimal digits only, so "0x10", "" and
+// "1_0" mean nothing on either side, and the whitespace JavaScript's Number() trims around it.
+const DECIMAL = /^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$/;
+const JS_SPACE = /^[\s\uFEFF]+|[\s\uFEFF]+$/g;
+
+/** A number as Python's "%g" prints it (core's messages): 1e-06, 0.9999, 10, 1.5e+07. */
+export function pyG(v) {
+  if (v === 0) return "0";
+  const [mantissa, exp] = v.toExponential(5).split("e");
+  const e = Number(exp);
+  if (e < -4 || e >= 6) {
+    const m = mantissa.replace(/\.?0+$/, "");
+    return `${m}e${e < 0 ? "-" : "+"}${String(Math.abs(e)).padStart(2, "0")}`;
+  }
+  return String(Number(v.toPrecision(6)));
+}
+
+/** A value as Python's repr echoes a link's text in an error: quoted, and cut short. */
+function shown(text) {
+  const q = text.includes("'") && !text.includes('"') ? '"' : "'";
+  return text.length <= 40 ? `${q}${text}${q}` : `${q}${text.slice(0, 40)}${q}... (${text.length} characters)`;
+}
+
+/**
+ * A link's text for the setting `key` with spec `h`: {value} when it is allowed, else {reason}, in the
+ * words core and app/state.py use for the same text ("adam.lr = -1 is outside [1e-06, 10]").
+ */
+export function readSetting(key, text, h) {
+  const trimmed = text.replace(JS_SPACE, "");
+  if (!DECIMAL.test(trimmed)) {
+    const finite = !["Infinity", "inf", "nan", "NaN", "infinity"].includes(trimmed.replace(/^[+-]/, ""));
+    return { reason: `${shown(text)} is not ${finite ? "a number" : "a finite number"}` };
+  }
+  const v = Number(trimmed);
+  if (!Number.isFinite(v)) return { reason: `${shown(text)} is not a finite number` };
+  if (h.kind === "bool" && v !== 0 && v !== 1) return { reason: `${pyG(v)} must be 0 or 1 (false or true)` };
+  if (h.kind === "int" && !Number.isInteger(v)) return { reason: `${pyG(v)} must be a whole number` };
+  if (!(v >= h.low && v <= h.high)) return { reason: `${key} = ${pyG(v)} is outside [${pyG(h.low)}, ${pyG(h.high)}]` };
+  return { value: v };
+}
+
+/** One line for each run a state leaves undrawn for a value it may not have, naming the key and its limit. */
+export function notDrawn(s, catalog) {
+  return s.opt.filter((id) => badKeys(id, s).length)
+    .map((id) => `${runName(id, s, catalog)} is not drawn: ${badReasons(id, s, catalog).join("; ")}. The other runs are.`);
+}
+
+/** The keys of a run the link gave values it may not have ({"adam.lr": "-1"}), by optimizer. */
+export function badKeys(id, s) {
+  return Object.keys(s.bad ?? {}).filter((key) => key.slice(0, key.lastIndexOf(".")) === id);
+}
+
+/** Why a run is not drawn: each of its link's values that is not allowed, in core's words. */
+export function badReasons(id, s, catalog) {
+  const opt = catalog.optimizer(id);
+  return badKeys(id, s).map((key) => readSetting(key, s.bad[key], param(opt.hyperparameters, key.slice(key.lastIndexOf(".") + 1))).reason);
 }
 
 export const LABEL_MAX = 40;
@@ -74,7 +127,7 @@ export function blank(catalog, surfaceId = catalog.raw.surfaces[0].id) {
   const surface = catalog.surface(surfaceId);
   return {
     surface: surface.id, surfaceParams: {}, start: [...surface.start], ...formulaOf(surface),
-    steps: catalog.runSettings.get("steps").default, opt: [], hp: {}, labels: {},
+    steps: catalog.runSettings.get("steps").default, opt: [], hp: {}, labels: {}, bad: {},
     sched: null, schedParams: {}, runSched: {},
     noise: 0, noise_seed: 0, seed: 0,
     ...catalog.display,
@@ -105,8 +158,8 @@ export function parse(query, catalog) {
     if (runScheduleOwner(key, catalog)) continue;
     if (key === "f" || key === "domain") { readFormulaKey(s, key, text, warnings); continue; }
     if (key === "start") {
-      const xy = text.split(",").map(Number);
-      if (xy.length === 2) s.start = xy;
+      const xy = text.split(",").map((v) => readSetting("start", v, { low: -Infinity, high: Infinity }).value);
+      if (xy.length === 2 && xy.every((v) => v !== undefined)) s.start = xy;
       else warnings.push(`start must be two numbers, got "${text}"`);
     } else if (key === "opt") {
       for (const id of text.split(",").filter(Boolean)) {
@@ -114,7 +167,9 @@ export function parse(query, catalog) {
         else if (!catalog.optimizer(id)) warnings.push(`unknown optimizer "${id}"`);
       }
     } else if (catalog.runSettings.has(key)) {
-      s[key] = readNumber(text, catalog.runSettings.get(key).kind);
+      const read = readSetting(key, text, catalog.runSettings.get(key));
+      if (read.reason) warnings.push(read.reason);
+      else s[key] = read.value;
     } else if (key in catalog.display) {
       if (catalog.flags.has(key)) s[key] = text === "1" || text === "true";
       else if (key === "speed") s.speed = Number(text) || 1;
@@ -133,7 +188,12 @@ export function parse(query, catalog) {
         : runSched ? param(catalog.schedule(runSched.name).params, name)
         : opt && param(opt.hyperparameters, name);
       if (!h) { warnings.push(`unknown setting "${key}"`); continue; }
-      const v = readNumber(text, h.kind);
+      const read = readSetting(key, text, h);
+      // A run with a value it may not have is kept, with the link's text, and left undrawn; the rest
+      // of the link is drawn. A bad value of the surface or the schedule is ignored, for every run.
+      if (read.reason && opt) { s.bad[key] = text; continue; }
+      if (read.reason) { warnings.push(read.reason); continue; }
+      const v = read.value;
       if (owner === "surface") s.surfaceParams[name] = v;
       else if (owner === "sched") s.schedParams[name] = v;
       else if (runSched) runSched[name] = v;
@@ -147,6 +207,7 @@ export function parse(query, catalog) {
   if (!catalog.raw.views.includes(s.view)) s.view = catalog.display.view;
   for (const id of Object.keys(s.labels)) if (!s.opt.includes(id)) delete s.labels[id];
   for (const id of Object.keys(s.runSched)) if (!s.opt.includes(id)) delete s.runSched[id];
+  for (const key of Object.keys(s.bad)) if (!s.opt.includes(key.slice(0, key.lastIndexOf(".")))) delete s.bad[key];
   for (const id of [s.basins, ...s.tuned.split(",")]) if (id && !catalog.optimizer(id)) warnings.push(`unknown optimizer "${id}"`);
   if (s.basins && !catalog.optimizer(s.basins)) s.basins = "";
   s.tuned = s.tuned.split(",").filter((id, i, all) => catalog.optimizer(id) && all.indexOf(id) === i).join(",");
@@ -166,6 +227,7 @@ export function serialize(s, catalog) {
   parts.push(["start", s.start.join(",")], ["steps", s.steps], ["opt", s.opt.join(",")]);
   for (const id of s.opt) {
     for (const [k, v] of Object.entries(s.hp[id] ?? {})) parts.push([`${id}.${k}`, v]);
+    for (const key of badKeys(id, s)) parts.push([key, s.bad[key]]); // as the link gave it, until it is changed
     if (s.labels?.[id]) parts.push([`${id}.label`, s.labels[id]]);
     const own = s.runSched?.[id];
     if (own) for (const [k, v] of Object.entries(own)) parts.push([k === "name" ? `${id}.sched` : `${id}.sched.${k}`, v]);
@@ -252,6 +314,8 @@ function changed(key, value, s, catalog) {
     n.surfaceParams = {};
     n.start = [...catalog.surface(value).start];
     Object.assign(n, formulaOf(catalog.surface(value)));
+    // A learning rate suits one surface: another surface starts each run at the rate it gives.
+    for (const id of n.opt) Object.assign(n, withSurfaceLr(n, id, catalog));
   } else if (key === "sched") {
     n.sched = value === catalog.defaultSchedule() ? null : value;
     n.schedParams = {};
@@ -277,11 +341,30 @@ function changed(key, value, s, catalog) {
     if (run && !n.runSched?.[run]) return n; // no schedule of its own: nothing to set a parameter of
     const bag = owner === "surface" ? n.surfaceParams : owner === "sched" ? n.schedParams
       : run ? n.runSched[run] : (n.hp[owner] ??= {});
+    if (n.bad) delete n.bad[key];
     if (owner === "sched" && !n.sched) n.sched = catalog.defaultSchedule();
     if (value === specOf(key, s, catalog)?.default) delete bag[name];
     else bag[name] = value;
   }
   return n;
+}
+
+/**
+ * A state whose run `id` has the learning rate its surface gives it (the surface's registry block,
+ * else the optimizer's default), in place of the rate it had.
+ */
+export function withSurfaceLr(s, id, catalog) {
+  const opt = catalog.optimizer(id);
+  const lr = opt && param(opt.hyperparameters, "lr");
+  if (!lr) return s;
+  const { lr: _, ...rest } = s.hp[id] ?? {};
+  const given = catalog.surface(s.surface)?.lr?.[id];
+  const own = given !== undefined && given !== lr.default ? { ...rest, lr: given } : rest;
+  const hp = { ...s.hp, [id]: own };
+  if (!Object.keys(own).length) delete hp[id];
+  const bad = { ...(s.bad ?? {}) };
+  delete bad[`${id}.lr`];
+  return { ...s, hp, bad };
 }
 
 /** The body of POST /api/trajectories(/stream) for a state. */
@@ -291,7 +374,7 @@ export function requestBody(s) {
     surface: s.surface === "custom" ? formulaSurface(s) : hasParams ? { name: s.surface, ...s.surfaceParams } : s.surface,
     start: s.start,
     steps: s.steps,
-    runs: s.opt.map((id) => {
+    runs: s.opt.filter((id) => !badKeys(id, s).length).map((id) => {
       const run = { optimizer: id, hyperparameters: { ...(s.hp[id] ?? {}) } };
       if (s.labels?.[id]) run.label = s.labels[id];
       if (s.runSched?.[id]) run.schedule = { ...s.runSched[id] };

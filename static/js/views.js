@@ -257,15 +257,15 @@ function landmarksTrace(surface, palette, start, z) {
 function headsTrace(kind, runs, k, style, coords, rings) {
   const at = runs.map((run) => coords(run, headIndex(run, k)));
   const size = (kind === "scatter3d" ? 6 : HEAD_PX) * thickness();
-  const ring = rings ? rings(at) : at.map(() => 0);
+  const ring = rings ? rings(at) : at.map(() => null);
   const trace = {
     type: kind, mode: "markers", name: "now", hoverinfo: "skip", showlegend: false,
     x: at.map((p) => p[0]), y: at.map((p) => p[1]),
     marker: {
       color: runs.map((r) => style(r.optimizer).colour),
       symbol: ring.map((r) => (r ? "circle-open" : "circle")),
-      size: ring.map((r) => r || size),
-      line: { color: "#000000", width: ring.map((r) => (r ? 3 * thickness() : 1.5)) },
+      size: ring.map((r) => r?.size ?? size),
+      line: { color: "#000000", width: ring.map((r) => r?.width ?? 1.5) },
     },
   };
   if (kind === "scatter3d") {
@@ -306,27 +306,33 @@ function extrasTrace(runs, k, ctx, style, label, domain) {
 
 const HEAD_PX = 12;
 const STAR_PX = 16;
+// The widest a stack of rings may grow, in every mode: wider, on a projector, they hid the minimum's
+// surroundings and the paths arriving there.
+export const RING_MAX_PX = 36;
 
 /**
  * Heads that would hide each other or a minimum: those closer than a marker's width to another
- * head, or to a minimum, are drawn where they are as concentric open rings, one size apart in the
- * runs' order (outside the star when on a minimum). Returns each head's ring size, 0 for a plain
- * dot. `scale` is pixels per data unit.
+ * head, or to a minimum, are drawn where they are as concentric open rings in the runs' order
+ * (outside the star when on a minimum), one stroke apart, their strokes thinned so the outermost
+ * stays within RING_MAX_PX. Returns each head's ring as {size, width} (diameter and stroke, in
+ * pixels), null for a plain dot. `scale` is pixels per data unit.
  */
 export function stack(points, minima, scale, size) {
   const near = (a, b) => Math.hypot((a[0] - b[0]) * scale[0], (a[1] - b[1]) * scale[1]) < size;
   const group = points.map((_, i) => i);
   const root = (i) => (group[i] === i ? i : (group[i] = root(group[i])));
   points.forEach((a, i) => points.forEach((b, j) => { if (j > i && near(a, b)) group[root(j)] = root(i); }));
-  const rings = points.map(() => 0);
+  const rings = points.map(() => null);
   const members = new Map();
   points.forEach((_, i) => members.set(root(i), [...(members.get(root(i)) ?? []), i]));
   for (const idx of members.values()) {
     const onMinimum = minima.some((m) => idx.some((i) => near(points[i], m)));
     if (idx.length === 1 && !onMinimum) continue;
-    // Rings 3 px of stroke wide, one stroke apart: each shows, and six together stay small.
-    const first = onMinimum ? (STAR_PX + 6) * thickness() : size;
-    idx.forEach((i, j) => { rings[i] = Math.round(first + j * 9 * thickness()); });
+    const first = Math.min(onMinimum ? STAR_PX * thickness() + 4 : size, RING_MAX_PX);
+    // Diameters two strokes apart: the rings touch and each shows as a band of its own colour.
+    const width = Math.max(1.5, Math.min(3 * thickness(), idx.length > 1 ? (RING_MAX_PX - first) / (2 * (idx.length - 1)) : 3));
+    const step = idx.length > 1 ? Math.min(2 * width, (RING_MAX_PX - first) / (idx.length - 1)) : 0;
+    idx.forEach((i, j) => { rings[i] = { size: Math.round(first + j * step), width }; });
   }
   return rings;
 }
@@ -452,12 +458,18 @@ class RunLayer {
       under.stroke();
     }
     under.restore();
-    // Heads and arrows are drawn whole on the plot's edge, not cut at it.
+    // Heads are cut at the plot's edge, as the lines are, so none sits on the axis labels; arrows
+    // (cliponaxis: false) are drawn whole on the edge they mark.
     for (const t of marks) {
       const m = t.marker, each = (v, i) => (Array.isArray(v) ? v[i] : v);
       t.x.forEach((x, i) => {
         const symbol = each(m.symbol, i), open = symbol.endsWith("-open");
         over.save();
+        if (t.cliponaxis !== false) {
+          over.beginPath();
+          over.rect(a.xa._offset, a.ya._offset, a.xa._length, a.ya._length);
+          over.clip();
+        }
         over.translate(a.x(x), a.y(t.y[i]));
         markerPath(over, symbol, each(m.size, i));
         over.lineWidth = each(m.line.width, i);
@@ -710,6 +722,13 @@ export function frame(runs, start, domain) {
   });
 }
 
+/** At most `n` evenly spaced ticks in (0, top]: steps of 1, 2, 2.5 or 5 times a power of ten. */
+export function heightTicks(top, n) {
+  const base = 10 ** Math.floor(Math.log10(top / n));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * base).find((d) => Math.floor(top / d + 1e-9) <= n) ?? 10 * base;
+  return Array.from({ length: Math.floor(top / step + 1e-9) }, (_, i) => Number(((i + 1) * step).toPrecision(12)));
+}
+
 // Viridis (van der Walt & Smith, matplotlib's default): perceptually uniform and readable in grey.
 const HEIGHT_COLOURS = "Viridis";
 
@@ -723,11 +742,36 @@ export class SurfaceView extends View {
 
   z(run, i) { return this.height(run.losses[i]) + this.lift; }
 
+  /**
+   * A run's path up to step m as the 3-D view draws it: cut where it first leaves the box the axes
+   * span, ending on the box's face. A run that blew up would otherwise stand as a bar far above
+   * the surface (the 2-D views cut it at the plot's edge the same way).
+   */
+  path(run, m) {
+    const [[x0, x1], [y0, y1], [, z1]] = this.box;
+    const lo = [x0, y0, -Infinity], hi = [x1, y1, z1];
+    const out = [[], [], []];
+    for (let i = 0; i <= m; i++) {
+      const p = [run.px[i], run.py[i], this.z(run, i)];
+      if (p.every((v, a) => v >= lo[a] && v <= hi[a])) {
+        p.forEach((v, a) => out[a].push(v));
+        continue;
+      }
+      if (i === 0) p.forEach((v, a) => out[a].push(Math.max(lo[a], Math.min(hi[a], v))));
+      else {
+        const q = out.map((vs) => vs.at(-1));
+        const t = Math.min(1, ...p.map((v, a) => (v > hi[a] ? (hi[a] - q[a]) / (v - q[a]) : v < lo[a] ? (lo[a] - q[a]) / (v - q[a]) : 1)));
+        p.forEach((v, a) => out[a].push(q[a] + t * (v - q[a])));
+      }
+      break;
+    }
+    return out;
+  }
+
   /** A path and, under it, a white casing: every colour, black included, stands out on any height colour. */
   lineTraces(run) {
     const { colour, dash } = this.style(run.optimizer);
-    const m = headIndex(run, this.k);
-    const x = run.px.slice(0, m + 1), y = run.py.slice(0, m + 1), z = run.losses.slice(0, m + 1).map((f) => this.height(f) + this.lift);
+    const [x, y, z] = this.path(run, headIndex(run, this.k));
     const w = 6 * thickness();
     return [
       { type: "scatter3d", mode: "lines", name: "casing", hoverinfo: "skip", showlegend: false, x, y, z, line: { color: "#ffffff", width: w + 5 } },
@@ -736,7 +780,7 @@ export class SurfaceView extends View {
   }
 
   heads() {
-    return headsTrace("scatter3d", this.runs, this.k, (id) => this.style(id), (run, m) => [run.px[m], run.py[m], this.z(run, m)]);
+    return headsTrace("scatter3d", this.runs, this.k, (id) => this.style(id), (run, m) => this.path(run, m).map((vs) => vs.at(-1)));
   }
 
   exits() {
@@ -763,6 +807,7 @@ export class SurfaceView extends View {
     top ||= 1;
     // Paths float a hair above the surface, so it never hides them where they hug a valley floor.
     this.lift = top * 0.015;
+    this.box = [x, y, [0, top * 1.05]];
     const surface = {
       type: "surface", x: grid.x, y: grid.y, z: zt, colorscale: HEIGHT_COLOURS, cmin: 0, cmax: top,
       showscale: false, opacity: 0.9, hoverinfo: "skip",
@@ -774,13 +819,19 @@ export class SurfaceView extends View {
       title: { text: title, font: { size: f } }, range, nticks: n, tickfont: { size: Math.round(f * 0.9) },
       backgroundcolor: "#f4f6f8", showbackground: true,
     });
+    // The height's labels start above 0: at 0 they sat on the corner where x's first label is.
+    const zaxis = { ...axis("log(1 + f − f<sub>min</sub>)", this.box[2], 4), tickmode: "array", tickvals: heightTicks(this.box[2][1], 4) };
+    // A view narrower than it is wide-enough for the box (a tall panel beside the loss) steps the
+    // camera back, so the height's title and labels on the box's left edge stay on the canvas.
+    const back = Math.max(1, 1.2 * (size.height / size.width));
+    const eye = { x: 1.25 * back, y: -1.55 * back, z: 1.05 * back };
     const layout = {
       ...size, margin: { l: 0, r: 0, t: 0, b: 0 }, showlegend: false,
       font: { family: FONT, size: f }, uirevision: JSON.stringify([this.surface.key, x, y]),
       scene: {
         xaxis: axis("x", x, 5), yaxis: axis("y", y, 5),
-        zaxis: axis("log(1 + f − f<sub>min</sub>)", [0, top * 1.05], 4),
-        aspectmode: "manual", aspectratio: { x: 1, y: 1, z: 0.55 }, camera: { eye: { x: 1.25, y: -1.55, z: 1.05 }, center: { x: 0, y: 0, z: -0.1 } },
+        zaxis,
+        aspectmode: "manual", aspectratio: { x: 1, y: 1, z: 0.55 }, camera: { eye, center: { x: 0, y: 0, z: -0.1 } },
       },
     };
     const landmarks = landmarksTrace(this.surface, this.ctx.catalog.palette, this.ctx.state().start, (p) => this.height(this.surface.valueAt(p)) + this.lift);

@@ -87,6 +87,22 @@ def _python(fn):
     return getattr(fn, "py_func", fn)
 
 
+def _definition(fn) -> ast.FunctionDef | ast.Lambda:
+    """The syntax tree of a function, or of a lambda found by its line in its module's source."""
+    if fn.__name__ != "<lambda>":
+        node = ast.parse(textwrap.dedent(inspect.getsource(fn))).body[0]
+        if not isinstance(node, ast.FunctionDef):
+            raise Refused(f"{fn.__name__} is not a plain function")
+        return node
+    # A lambda's own source is the lines around it, not a statement: find it in its module instead.
+    module = inspect.getmodule(fn)
+    line = fn.__code__.co_firstlineno
+    found = [n for n in ast.walk(ast.parse(inspect.getsource(module))) if isinstance(n, ast.Lambda) and n.lineno == line]
+    if len(found) != 1:
+        raise Refused(f"a lambda on line {line} of {module.__name__} that is not alone on its line")
+    return found[0]
+
+
 def _js_name(name: str) -> str:
     return f"{name}_" if name in _RESERVED else name
 
@@ -113,15 +129,15 @@ class _Module:
     scratch: dict[str, str] = field(default_factory=dict)  # JS name -> declaration
     translating: set = field(default_factory=set)
 
-    def helper(self, fn) -> str:
+    def helper(self, fn, elementwise: bool = False) -> str:
         py = _python(fn)
-        name = f"h_{py.__module__.split('.')[-1]}_{py.__name__}"
+        name = f"h_{py.__module__.split('.')[-1]}_{py.__name__}{'_e' if elementwise else ''}"
         if name not in self.helpers:
             if name in self.translating:
                 raise Refused(f"{py.__name__} calls itself")
             self.translating.add(name)
             try:
-                function = _Function(py, self, name)
+                function = _Function(py, self, name, elementwise)
                 self.helpers[name] = function.translate()
                 self.libm[name] = function.libm
             finally:
@@ -140,10 +156,7 @@ class _Function:
         self.globals = dict(fn.__globals__)
         if fn.__closure__:
             self.globals.update(zip(fn.__code__.co_freevars, (c.cell_contents for c in fn.__closure__)))
-        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
-        self.node = tree.body[0]
-        if not isinstance(self.node, (ast.FunctionDef, ast.Lambda)):
-            raise Refused(f"{fn.__name__} is not a plain function")
+        self.node = _definition(fn)
         self.params = [a.arg for a in self.node.args.args]
         self.locals: set[str] = set()
         self.temp = 0
@@ -151,6 +164,8 @@ class _Function:
 
     def where(self, node) -> str:
         line = getattr(node, "lineno", 0)
+        if isinstance(self.node, ast.Lambda):  # parsed from the whole module: its lines are the file's
+            return f"a lambda (line {line})"
         return f"{self.fn.__name__} (line {line + self.fn.__code__.co_firstlineno - 1})"
 
     def refuse(self, node, what: str):
@@ -161,6 +176,8 @@ class _Function:
         if args.vararg or args.kwarg or args.kwonlyargs or args.defaults or args.posonlyargs:
             self.refuse(self.node, "takes more than plain positional arguments")
         body = self.node.body
+        if isinstance(self.node, ast.Lambda):
+            body = [ast.Return(value=body, lineno=self.node.lineno)]
         if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
             body = body[1:]  # the docstring
         lines = self.block(body, 1)
@@ -427,7 +444,7 @@ class _Function:
         if name == "fma":
             self.refuse(node, "calls fma (a * b + c rounded once): JavaScript has no fused multiply-add")
         if hasattr(fn, "py_func") or (inspect.isfunction(fn) and mod.startswith("core.")):
-            helper = self.module.helper(fn)
+            helper = self.module.helper(fn, self.elementwise)
             self.libm |= self.module.libm[helper]
             return f"{helper}({', '.join(args)})"
         self.refuse(node, f"the call {ast.unparse(node.func)}(...)")
@@ -490,7 +507,7 @@ def generate() -> Generated:
     module = _Module()
     kernels: dict[str, str] = {}
     entries, surfaces, schedules = [], [], []
-    refused: dict[str, dict[str, str]] = {"optimizers": {}, "surfaces": {}, "schedules": {}}
+    refused: dict[str, dict[str, str]] = {"optimizers": {}, "surfaces": {}, "schedules": {}, "step_size": {}}
     done = {"optimizers": {}, "surfaces": {}}
 
     libm: dict[str, set] = {}
@@ -517,9 +534,12 @@ def generate() -> Generated:
             continue
         done["optimizers"][spec.id] = name
         init = {slot: (v if isinstance(v, str) else float(v)) for slot, v in spec.init.items()}
+        # The inspector's bias-corrected step size, a rule over numpy arrays read element by element.
+        size = None if spec.step_size is None else translated("step_size", spec, spec.step_size, "z", elementwise=True)
         entries.append(
             f"  {spec.id}: {{ hyperparameters: {_js_list(h.name for h in spec.hyperparameters)}, "
-            f"state: {_js_list(spec.state)}, init: {_js_object(init)},\n    step: {_indent(optimizer_step(spec, name))} }},")
+            f"state: {_js_list(spec.state)}, init: {_js_object(init)}, stepSize: {size or 'null'},\n"
+            f"    step: {_indent(optimizer_step(spec, name))} }},")
     for spec in [*SURFACES.values(), _formula.CUSTOM]:
         name = translated("surfaces", spec, spec.kernel, "s", _surface_refusal(spec))
         if name is None:

@@ -82,6 +82,8 @@ def _catalog(offered: tuple) -> dict:
         "presets": [p.as_dict() for p in PRESETS],
         "speeds": list(SPEEDS),
         "views": list(state.VIEWS),
+        # The page computes runs itself only within the limits the server would hold a request to.
+        "max_runs": get_settings().max_runs,
     }
 
 

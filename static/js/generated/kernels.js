@@ -54,6 +54,10 @@ function h_optimizers__adam_core(x, d, lr_t, beta1, beta2, eps, m, v, beta1_powe
   return [(x + ((-step_size) * (m / denom))), m, v, beta1_power, beta2_power, v_max];
 }
 
+function h_optimizers_adam_step_size_e(lr_t, t, hp, state) {
+  return ((lr_t * Math.sqrt((1.0 - state._beta2_power))) / (1.0 - state._beta1_power));
+}
+
 function h_optimizers__rectified_step_size(lr_t, t, beta2, beta2_power, degenerated_to_sgd) {
   let n_sma, n_sma_max, rt_;
   n_sma_max = ((2.0 / (1.0 - beta2)) - 1.0);
@@ -164,6 +168,10 @@ function k_adam(x, g, t, lr_t, lr, beta1, beta2, eps, weight_decay, m, v, _beta1
   return [x, m, v, p1, p2];
 }
 
+function z_adam(lr_t, t, hp, state) {
+  return ((lr_t * Math.sqrt((1.0 - state._beta2_power))) / (1.0 - state._beta1_power));
+}
+
 function k_adamw(x, g, t, lr_t, lr, beta1, beta2, eps, weight_decay, m, v, _beta1_power, _beta2_power) {
   let _, p1, p2;
   x = (x * (1.0 - (lr_t * weight_decay)));
@@ -179,8 +187,16 @@ function k_adamw(x, g, t, lr_t, lr, beta1, beta2, eps, weight_decay, m, v, _beta
   return [x, m, v, p1, p2];
 }
 
+function z_adamw(lr_t, t, hp, state) {
+  return ((lr_t * Math.sqrt((1.0 - state._beta2_power))) / (1.0 - state._beta1_power));
+}
+
 function k_amsgrad(x, g, t, lr_t, lr, beta1, beta2, eps, weight_decay, m, v, _beta1_power, _beta2_power, v_max) {
   return h_optimizers__adam_core(x, (g + (weight_decay * x)), lr_t, beta1, beta2, eps, m, v, _beta1_power, _beta2_power, v_max, true);
+}
+
+function z_amsgrad(lr_t, t, hp, state) {
+  return ((lr_t * Math.sqrt((1.0 - state._beta2_power))) / (1.0 - state._beta1_power));
 }
 
 function k_adamax(x, g, t, lr_t, lr, beta1, beta2, eps, weight_decay, m, u, _beta1_power) {
@@ -191,6 +207,10 @@ function k_adamax(x, g, t, lr_t, lr, beta1, beta2, eps, weight_decay, m, u, _bet
   _beta1_power = h_optimizers__power(_beta1_power, beta1);
   clr = (lr_t / (1.0 - _beta1_power));
   return [(x + ((-clr) * (m / u))), m, u, _beta1_power];
+}
+
+function z_adamax(lr_t, t, hp, state) {
+  return (lr_t / (1.0 - state._beta1_power));
 }
 
 function k_nadam(x, g, t, lr_t, lr, beta1, beta2, eps, weight_decay, momentum_decay, m, v, _mu_product, _beta2_power) {
@@ -251,6 +271,10 @@ function k_adam_tf(x, g, t, lr_t, lr, beta1, beta2, eps, m, v, _beta1_power, _be
   return [(x - ((m * alpha) / (Math.sqrt(v) + eps))), m, v, _beta1_power, _beta2_power];
 }
 
+function z_adam_tf(lr_t, t, hp, state) {
+  return ((lr_t * Math.sqrt((1.0 - state._beta2_power))) / (1.0 - state._beta1_power));
+}
+
 function k_rmsprop_tf(x, g, t, lr_t, lr, alpha, eps, momentum, centered, ms, mg, mom) {
   let denom;
   ms = (ms + (((g * g) - ms) * (1.0 - alpha)));
@@ -289,6 +313,10 @@ function k_swats(x, g, t, lr_t, lr, beta1, beta2, eps, switch_step, sgd_lr, mome
     b = r2_[1];
   }
   return [x, m, v, _beta1_power, _beta2_power, b];
+}
+
+function z_swats(lr_t, t, hp, state) {
+  return ((t <= hp.switch_step) ? h_optimizers_adam_step_size_e(lr_t, t, hp, state) : ((lr_t * hp.sgd_lr) / hp.lr));
 }
 
 function k_rprop(x, g, t, lr_t, lr, eta_minus, eta_plus, step_size_min, step_size_max, prev, step_size) {
@@ -969,13 +997,13 @@ function f_cosine(t, q) {
 }
 
 export const OPTIMIZERS = {
-  sgd: { hyperparameters: ["lr", "weight_decay"], state: [], init: {},
+  sgd: { hyperparameters: ["lr", "weight_decay"], state: [], init: {}, stepSize: null,
     step: (p, g, t, lr_t, h, s) => {
       for (let i = 0; i < 2; i++) {
         p[i] = k_sgd(p[i], g[i], t, lr_t, h[0], h[1]);
       }
     } },
-  momentum: { hyperparameters: ["lr", "momentum", "dampening", "weight_decay"], state: ["b"], init: {},
+  momentum: { hyperparameters: ["lr", "momentum", "dampening", "weight_decay"], state: ["b"], init: {}, stepSize: null,
     step: (p, g, t, lr_t, h, s) => {
       for (let i = 0; i < 2; i++) {
         const r = k_momentum(p[i], g[i], t, lr_t, h[0], h[1], h[2], h[3], s[0 + i]);
@@ -983,7 +1011,7 @@ export const OPTIMIZERS = {
         s[0 + i] = r[1];
       }
     } },
-  nesterov: { hyperparameters: ["lr", "momentum", "weight_decay"], state: ["b"], init: {},
+  nesterov: { hyperparameters: ["lr", "momentum", "weight_decay"], state: ["b"], init: {}, stepSize: null,
     step: (p, g, t, lr_t, h, s) => {
       for (let i = 0; i < 2; i++) {
         const r = k_nesterov(p[i], g[i], t, lr_t, h[0], h[1], h[2], s[0 + i]);
@@ -991,7 +1019,7 @@ export const OPTIMIZERS = {
         s[0 + i] = r[1];
       }
     } },
-  adagrad: { hyperparameters: ["lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"], state: ["sum"], init: {sum: 'initial_accumulator_value'},
+  adagrad: { hyperparameters: ["lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"], state: ["sum"], init: {sum: 'initial_accumulator_value'}, stepSize: null,
     step: (p, g, t, lr_t, h, s) => {
       for (let i = 0; i < 2; i++) {
         const r = k_adagrad(p[i], g[i], t, lr_t, h[0], h[1], h[2], h[3], h[4], s[0 + i]);
@@ -999,7 +1027,7 @@ export const OPTIMIZERS = {
         s[0 + i] = r[1];
       }
     } },
-  rmsprop: { hyperparameters: ["lr", "alpha", "eps", "weight_decay", "momentum", "centered"], state: ["v", "g_avg", "b"], init: {},
+  rmsprop: { hyperparameters: ["lr", "alpha", "eps", "weight_decay", "momentum", "centered"], state: ["v", "g_avg", "b"], init: {}, stepSize: null,
     step: (p, g, t, lr_t, h, s) => {
       for (let i = 0; i < 2; i++) {
         const r = k_rmsprop(p[i], g[i], t, lr_t, h[0], h[1], h[2], h[3], h[4], h[5], s[0 + i], s[2 + i], s[4 + i]);
@@ -1009,7 +1037,7 @@ export const OPTIMIZERS = {
         s[4 + i] = r[3];
       }
     } },
-  adadelta: { hyperparameters: ["lr", "rho", "eps", "weight_decay"], state: ["square_avg", "acc_delta"], init: {},
+  adadelta: { hyperparameters: ["lr", "rho", "eps", "weight_decay"], state: ["square_avg", "acc_delta"], init: {}, stepSize: null,
     step: (p, g, t, lr_t, h, s) => {
       for (let i = 0; i < 2; i++) {
         const r = k_adadelta(p[i], g[i], t, lr_t, h[0], h[1], h[2], h[3], s[0 + i], s[2 + i]);
@@ -1018,7 +1046,7 @@ export const OPTIMIZERS = {
         s[2 + i] = r[2];
       }
     } },
-  adam: { hyperparameters: ["lr", "beta1", "beta2", "eps", "weight_decay"], state: ["m", "v", "_beta1_power", "_beta2_power"], init: {_beta1_power: 1.0, _beta2_power: 1.0},
+  adam: { hyperparameters: ["lr", "beta1", "beta2", "eps", "weight_decay"], state: ["m", "v", "_beta1_power", "_beta2_power"], init: {_beta1_power: 1.0, _beta2_power: 1.0}, stepSize: z_adam,
     step: (p, g, t, lr_t, h, s) => {
       for (let i = 0; i < 2; i++) {
         const r = k_adam(p[i], g[i], t, lr_t, h[0], h[1], h[2], h[3], h[4], s[0 + i], s[2 + i], s[4 + i], s[6 + i]);
@@ -1029,7 +1057,7 @@ export const OPTIMIZERS = {
         s[6 + i] = r[4];
       }
     } },
-  adamw: { hyperparameters: ["lr", "beta1", "beta2", "eps", "weight_decay"], state: ["m", "v", "_beta1_power", "_beta2_power"], init: {_beta1_power: 1.0, _beta2_power: 1.0},
+  adamw: { hyperparameters: ["lr", "beta1", "beta2", "eps", "weight_decay"], state: ["m", "v", "_beta1_power", "_beta2_power"], init: {_beta1_power: 1.0, _beta2_power: 1.0}, stepSize: z_adamw,
     step: (p, g, t, lr_t, h, s) => {
       for (let i = 0; i < 2; i++) {
         const r = k_adamw(p[i], g[i], t, lr_t, h[0], h[1], h[2], h[3], h[4], s[0 + i], s[2 + i], s[4 + i], s[6 + i]);
@@ -1040,7 +1068,7 @@ export const OPTIMIZERS = {
         s[6 + i] = r[4];
       }
     } },
-  amsgrad: { hyperparameters: ["lr", "beta1", "beta2", "eps", "weight_decay"], state: ["m", "v", "_beta1_power", "_beta2_power", "v_max"], init: {_beta1_power: 1.0, _beta2_power: 1.0},
+  amsgrad: { hyperparameters: ["lr", "beta1", "beta2", "eps", "weight_decay"], state: ["m", "v", "_beta1_power", "_beta2_power", "v_max"], init: {_beta1_power: 1.0, _beta2_power: 1.0}, stepSize: z_amsgrad,
     step: (p, g, t, lr_t, h, s) => {
       for (let i = 0; i < 2; i++) {
         const r = k_amsgrad(p[i], g[i], t, lr_t, h[0], h[1], h[2], h[3], h[4], s[0 + i], s[2 + i], s[4 + i], s[6 + i], s[8 + i]);
@@ -1052,7 +1080,7 @@ export const OPTIMIZERS = {
         s[8 + i] = r[5];
       }
     } },
-  adamax: { hyperparameters: ["lr", "beta1", "beta2", "eps", "weight_decay"], state: ["m", "u", "_beta1_power"], init: {_beta1_power: 1.0},
+  adamax: { hyperparameters: ["lr", "beta1", "beta2", "eps", "weight_decay"], state: ["m", "u", "_beta1_power"], init: {_beta1_power: 1.0}, stepSize: z_adamax,
     step: (p, g, t, lr_t, h, s) => {
       for (let i = 0; i < 2; i++) {
         const r = k_adamax(p[i], g[i], t, lr_t, h[0], h[1], h[2], h[3], h[4], s[0 + i], s[2 + i], s[4 + i]);
@@ -1062,7 +1090,7 @@ export const OPTIMIZERS = {
         s[4 + i] = r[3];
       }
     } },
-  nadam: { hyperparameters: ["lr", "beta1", "beta2", "eps", "weight_decay", "momentum_decay"], state: ["m", "v", "_mu_product", "_beta2_power"], init: {_mu_product: 1.0, _beta2_power: 1.0},
+  nadam: { hyperparameters: ["lr", "beta1", "beta2", "eps", "weight_decay", "momentum_decay"], state: ["m", "v", "_mu_product", "_beta2_power"], init: {_mu_product: 1.0, _beta2_power: 1.0}, stepSize: null,
     step: (p, g, t, lr_t, h, s) => {
       for (let i = 0; i < 2; i++) {
         const r = k_nadam(p[i], g[i], t, lr_t, h[0], h[1], h[2], h[3], h[4], h[5], s[0 + i], s[2 + i], s[4 + i], s[6 + i]);
@@ -1073,7 +1101,7 @@ export const OPTIMIZERS = {
         s[6 + i] = r[4];
       }
     } },
-  radam: { hyperparameters: ["lr", "beta1", "beta2", "eps", "weight_decay"], state: ["m", "v", "_beta1_power", "_beta2_power"], init: {_beta1_power: 1.0, _beta2_power: 1.0},
+  radam: { hyperparameters: ["lr", "beta1", "beta2", "eps", "weight_decay"], state: ["m", "v", "_beta1_power", "_beta2_power"], init: {_beta1_power: 1.0, _beta2_power: 1.0}, stepSize: null,
     step: (p, g, t, lr_t, h, s) => {
       for (let i = 0; i < 2; i++) {
         const r = k_radam(p[i], g[i], t, lr_t, h[0], h[1], h[2], h[3], h[4], s[0 + i], s[2 + i], s[4 + i], s[6 + i]);
@@ -1084,7 +1112,7 @@ export const OPTIMIZERS = {
         s[6 + i] = r[4];
       }
     } },
-  lion: { hyperparameters: ["lr", "beta1", "beta2", "weight_decay"], state: ["m"], init: {},
+  lion: { hyperparameters: ["lr", "beta1", "beta2", "weight_decay"], state: ["m"], init: {}, stepSize: null,
     step: (p, g, t, lr_t, h, s) => {
       for (let i = 0; i < 2; i++) {
         const r = k_lion(p[i], g[i], t, lr_t, h[0], h[1], h[2], h[3], s[0 + i]);
@@ -1092,7 +1120,7 @@ export const OPTIMIZERS = {
         s[0 + i] = r[1];
       }
     } },
-  adam_tf: { hyperparameters: ["lr", "beta1", "beta2", "eps"], state: ["m", "v", "_beta1_power", "_beta2_power"], init: {_beta1_power: 1.0, _beta2_power: 1.0},
+  adam_tf: { hyperparameters: ["lr", "beta1", "beta2", "eps"], state: ["m", "v", "_beta1_power", "_beta2_power"], init: {_beta1_power: 1.0, _beta2_power: 1.0}, stepSize: z_adam_tf,
     step: (p, g, t, lr_t, h, s) => {
       for (let i = 0; i < 2; i++) {
         const r = k_adam_tf(p[i], g[i], t, lr_t, h[0], h[1], h[2], h[3], s[0 + i], s[2 + i], s[4 + i], s[6 + i]);
@@ -1103,7 +1131,7 @@ export const OPTIMIZERS = {
         s[6 + i] = r[4];
       }
     } },
-  rmsprop_tf: { hyperparameters: ["lr", "alpha", "eps", "momentum", "centered"], state: ["ms", "mg", "mom"], init: {ms: 1.0},
+  rmsprop_tf: { hyperparameters: ["lr", "alpha", "eps", "momentum", "centered"], state: ["ms", "mg", "mom"], init: {ms: 1.0}, stepSize: null,
     step: (p, g, t, lr_t, h, s) => {
       for (let i = 0; i < 2; i++) {
         const r = k_rmsprop_tf(p[i], g[i], t, lr_t, h[0], h[1], h[2], h[3], h[4], s[0 + i], s[2 + i], s[4 + i]);
@@ -1113,7 +1141,7 @@ export const OPTIMIZERS = {
         s[4 + i] = r[3];
       }
     } },
-  momentum_cs231n: { hyperparameters: ["lr", "momentum"], state: ["v"], init: {},
+  momentum_cs231n: { hyperparameters: ["lr", "momentum"], state: ["v"], init: {}, stepSize: null,
     step: (p, g, t, lr_t, h, s) => {
       for (let i = 0; i < 2; i++) {
         const r = k_momentum_cs231n(p[i], g[i], t, lr_t, h[0], h[1], s[0 + i]);
@@ -1121,7 +1149,7 @@ export const OPTIMIZERS = {
         s[0 + i] = r[1];
       }
     } },
-  swats: { hyperparameters: ["lr", "beta1", "beta2", "eps", "switch_step", "sgd_lr", "momentum"], state: ["m", "v", "_beta1_power", "_beta2_power", "b"], init: {_beta1_power: 1.0, _beta2_power: 1.0},
+  swats: { hyperparameters: ["lr", "beta1", "beta2", "eps", "switch_step", "sgd_lr", "momentum"], state: ["m", "v", "_beta1_power", "_beta2_power", "b"], init: {_beta1_power: 1.0, _beta2_power: 1.0}, stepSize: z_swats,
     step: (p, g, t, lr_t, h, s) => {
       for (let i = 0; i < 2; i++) {
         const r = k_swats(p[i], g[i], t, lr_t, h[0], h[1], h[2], h[3], h[4], h[5], h[6], s[0 + i], s[2 + i], s[4 + i], s[6 + i], s[8 + i]);
@@ -1133,7 +1161,7 @@ export const OPTIMIZERS = {
         s[8 + i] = r[5];
       }
     } },
-  rprop: { hyperparameters: ["lr", "eta_minus", "eta_plus", "step_size_min", "step_size_max"], state: ["prev", "step_size"], init: {step_size: 'lr'},
+  rprop: { hyperparameters: ["lr", "eta_minus", "eta_plus", "step_size_min", "step_size_max"], state: ["prev", "step_size"], init: {step_size: 'lr'}, stepSize: null,
     step: (p, g, t, lr_t, h, s) => {
       for (let i = 0; i < 2; i++) {
         const r = k_rprop(p[i], g[i], t, lr_t, h[0], h[1], h[2], h[3], h[4], s[0 + i], s[2 + i]);
@@ -1142,7 +1170,7 @@ export const OPTIMIZERS = {
         s[2 + i] = r[2];
       }
     } },
-  asgd: { hyperparameters: ["lr", "lambd", "alpha", "t0", "weight_decay"], state: ["ax", "eta", "_mu"], init: {eta: 'lr', _mu: 1.0},
+  asgd: { hyperparameters: ["lr", "lambd", "alpha", "t0", "weight_decay"], state: ["ax", "eta", "_mu"], init: {eta: 'lr', _mu: 1.0}, stepSize: null,
     step: (p, g, t, lr_t, h, s) => {
       for (let i = 0; i < 2; i++) {
         const r = k_asgd(p[i], g[i], t, lr_t, h[0], h[1], h[2], h[3], h[4], s[0 + i], s[2 + i], s[4 + i]);
@@ -1152,7 +1180,7 @@ export const OPTIMIZERS = {
         s[4 + i] = r[3];
       }
     } },
-  adabelief: { hyperparameters: ["lr", "beta1", "beta2", "weight_decay", "weight_decouple", "fixed_decay", "rectify", "degenerated_to_sgd", "ams_bound", "eps"], state: ["m", "s", "s_max", "_beta1_power", "_beta2_power"], init: {_beta1_power: 1.0, _beta2_power: 1.0},
+  adabelief: { hyperparameters: ["lr", "beta1", "beta2", "weight_decay", "weight_decouple", "fixed_decay", "rectify", "degenerated_to_sgd", "ams_bound", "eps"], state: ["m", "s", "s_max", "_beta1_power", "_beta2_power"], init: {_beta1_power: 1.0, _beta2_power: 1.0}, stepSize: null,
     step: (p, g, t, lr_t, h, s) => {
       for (let i = 0; i < 2; i++) {
         const r = k_adabelief(p[i], g[i], t, lr_t, h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9], s[0 + i], s[2 + i], s[4 + i], s[6 + i], s[8 + i]);
@@ -1164,7 +1192,7 @@ export const OPTIMIZERS = {
         s[8 + i] = r[5];
       }
     } },
-  adan: { hyperparameters: ["lr", "beta1", "beta2", "beta3", "weight_decay", "weight_decouple", "eps"], state: ["m", "m_diff", "n", "g_prev", "_beta1_power", "_beta2_power", "_beta3_power"], init: {_beta1_power: 1.0, _beta2_power: 1.0, _beta3_power: 1.0},
+  adan: { hyperparameters: ["lr", "beta1", "beta2", "beta3", "weight_decay", "weight_decouple", "eps"], state: ["m", "m_diff", "n", "g_prev", "_beta1_power", "_beta2_power", "_beta3_power"], init: {_beta1_power: 1.0, _beta2_power: 1.0, _beta3_power: 1.0}, stepSize: null,
     step: (p, g, t, lr_t, h, s) => {
       for (let i = 0; i < 2; i++) {
         const r = k_adan(p[i], g[i], t, lr_t, h[0], h[1], h[2], h[3], h[4], h[5], h[6], s[0 + i], s[2 + i], s[4 + i], s[6 + i], s[8 + i], s[10 + i], s[12 + i]);
@@ -1178,7 +1206,7 @@ export const OPTIMIZERS = {
         s[12 + i] = r[7];
       }
     } },
-  adopt: { hyperparameters: ["lr", "beta1", "beta2", "weight_decay", "weight_decouple", "fixed_decay", "eps"], state: ["m", "v"], init: {},
+  adopt: { hyperparameters: ["lr", "beta1", "beta2", "weight_decay", "weight_decouple", "fixed_decay", "eps"], state: ["m", "v"], init: {}, stepSize: null,
     step: (p, g, t, lr_t, h, s) => {
       for (let i = 0; i < 2; i++) {
         const r = k_adopt(p[i], g[i], t, lr_t, h[0], h[1], h[2], h[3], h[4], h[5], h[6], s[0 + i], s[2 + i]);
@@ -1187,7 +1215,7 @@ export const OPTIMIZERS = {
         s[2 + i] = r[2];
       }
     } },
-  ademamix: { hyperparameters: ["lr", "beta1", "beta2", "beta3", "weight_decay", "weight_decouple", "fixed_decay", "alpha", "t_alpha_beta3", "eps"], state: ["m", "v", "m_slow", "_beta1_power", "_beta2_power"], init: {_beta1_power: 1.0, _beta2_power: 1.0},
+  ademamix: { hyperparameters: ["lr", "beta1", "beta2", "beta3", "weight_decay", "weight_decouple", "fixed_decay", "alpha", "t_alpha_beta3", "eps"], state: ["m", "v", "m_slow", "_beta1_power", "_beta2_power"], init: {_beta1_power: 1.0, _beta2_power: 1.0}, stepSize: null,
     step: (p, g, t, lr_t, h, s) => {
       for (let i = 0; i < 2; i++) {
         const r = k_ademamix(p[i], g[i], t, lr_t, h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9], s[0 + i], s[2 + i], s[4 + i], s[6 + i], s[8 + i]);
@@ -1199,7 +1227,7 @@ export const OPTIMIZERS = {
         s[8 + i] = r[5];
       }
     } },
-  lookahead: { hyperparameters: ["lr", "beta1", "beta2", "eps", "weight_decay", "k", "alpha"], state: ["m", "v", "slow", "_beta1_power", "_beta2_power"], init: {_beta1_power: 1.0, _beta2_power: 1.0},
+  lookahead: { hyperparameters: ["lr", "beta1", "beta2", "eps", "weight_decay", "k", "alpha"], state: ["m", "v", "slow", "_beta1_power", "_beta2_power"], init: {_beta1_power: 1.0, _beta2_power: 1.0}, stepSize: null,
     step: (p, g, t, lr_t, h, s) => {
       for (let i = 0; i < 2; i++) {
         const r = k_lookahead(p[i], g[i], t, lr_t, h[0], h[1], h[2], h[3], h[4], h[5], h[6], s[0 + i], s[2 + i], s[4 + i], s[6 + i], s[8 + i]);
@@ -1255,6 +1283,7 @@ export const REFUSED = {
   "surfaces": {
     "regression": "draws its data with numpy (minibatches from numpy's generator)"
   },
-  "schedules": {}
+  "schedules": {},
+  "step_size": {}
 };
-export const SOURCE_HASH = "de6c254b42b4d395";
+export const SOURCE_HASH = "33e23160ac15d747";

@@ -54,7 +54,7 @@ def run_settings() -> tuple[dict, ...]:
     )
 
 # Preloaded together, so the browser fetches the page's modules at once rather than import by import.
-MODULES = tuple(sorted(p.name for p in (STATIC / "js").glob("*.js")))
+MODULES = (*sorted(p.name for p in (STATIC / "js").glob("*.js")), "generated/kernels.js")
 SPEEDS = (0.25, 0.5, 1, 2, 4, 8)
 # 16:9 for slides first; 800 x 600 for a 4:3 projector.
 EXPORT_SIZES = ((1280, 720), (1920, 1080), (800, 600))

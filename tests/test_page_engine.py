@@ -18,6 +18,7 @@ the server's own run and its run from a start one ulp away stay within 1e-12 of 
 
 from __future__ import annotations
 
+import json
 from urllib.parse import quote
 
 import numpy as np
@@ -68,7 +69,9 @@ RUN_JS = """async (cases) => {
       state: Object.fromEntries(Object.entries(r.state).map(([k, v]) => [k, v.x.map((x, i) => [x, v.y[i]])])),
       step_size: r.stepSize, diverged_at: r.diverged_at });
   }
-  return out;
+  // As text: Playwright's own serialization of nested arrays is slow, and JSON's shortest decimals
+  // read back as the same doubles.
+  return JSON.stringify(out);
 }"""
 
 
@@ -86,7 +89,7 @@ def page(browser, live_server):
 
 
 def in_page(page, cases: list[dict]) -> list[dict]:
-    return page.evaluate(RUN_JS, cases)
+    return json.loads(page.evaluate(RUN_JS, cases))
 
 
 def case(optimizer, surface, schedule, start=None, hp=None) -> dict:
@@ -305,4 +308,28 @@ def test_a_value_out_of_range_still_gets_the_servers_readable_message(browser, l
     alert = page.get_by_role("alert")
     alert.wait_for(state="visible")
     assert "Adam's beta1 must be between 0 and 0.9999; the link asks for 2" in alert.inner_text()
+    page.close()
+
+
+NOTES_JS = """
+window.__notes = [];
+new MutationObserver(() => {
+  const note = document.getElementById("engine-note");
+  if (note && note.textContent !== window.__notes.at(-1)) window.__notes.push(note.textContent);
+}).observe(document, { subtree: true, childList: true, characterData: true });
+"""
+
+
+def test_a_long_request_is_streamed_from_the_server_and_says_so_while_it_waits(browser, live_server):
+    page = browser.new_page(viewport=VIEWPORT)
+    errors = watch(page)
+    page.add_init_script(NOTES_JS)
+    # 6 runs x 50,000 steps is past what the page computes in one go.
+    page.goto(f"{live_server.url}/?surface=booth&steps=50000&opt=sgd,momentum,nesterov,adagrad,rmsprop,adam&autoplay=0")
+    wait_drawn(page, "data")
+    notes = page.evaluate("window.__notes")
+    assert notes[0].startswith("Computing on the server: SGD, Momentum, Nesterov, Adagrad, RMSprop and Adam (a long")
+    assert notes[-1].startswith("Computed by the server: SGD")
+    assert page.evaluate("window.gradscape.scene.runs.map((r) => r.xs.length)") == [50001] * 6
+    assert not errors
     page.close()

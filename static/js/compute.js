@@ -86,8 +86,12 @@ export class Engines {
       }
     }
     const remote = body.runs.filter((_, i) => reasons[i]);
+    const remoteReasons = reasons.filter(Boolean);
+    const { onWait, ...streaming } = options;
+    // Said before the stream is awaited: a change the server computes shows at once what it waits for.
+    if (remote.length) onWait?.(remote.map((r, i) => ({ optimizer: r.optimizer, engine: "server", serverReason: remoteReasons[i] })));
     const pending = remote.length ? streamTrajectories({ ...body, runs: remote }, {
-      ...options, runNames: options.runNames?.filter((_, i) => reasons[i]),
+      ...streaming, runNames: options.runNames?.filter((_, i) => reasons[i]),
     }) : Promise.resolve([]);
     const out = body.runs.map((run, i) => (reasons[i] ? null : this.compute(body, run, i, id, P, fields)));
     const streamed = await pending;
@@ -129,8 +133,11 @@ export class Engines {
     return { surface, surface_params: { ...params }, ...surfaceGrid(surface, Float64Array.from(P.length ? P : [0]), spec.domain) };
   }
 
-  /** A sentence on which of these runs the server computed and why, or "" when the page computed them all. */
-  note(runs) {
+  /**
+   * A sentence on which of these runs the server computes and why ("Computed by the server: …", or
+   * `lead` instead), or "" when the page computes them all.
+   */
+  note(runs, lead = "Computed by the server") {
     const byReason = new Map();
     for (const run of runs) {
       if (run.engine !== "server") continue;
@@ -138,6 +145,6 @@ export class Engines {
       byReason.set(run.serverReason, [...(byReason.get(run.serverReason) ?? []), label]);
     }
     if (!byReason.size) return "";
-    return `Computed by the server: ${[...byReason].map(([reason, labels]) => `${plural(labels)} (${reason})`).join("; ")}.`;
+    return `${lead}: ${[...byReason].map(([reason, labels]) => `${plural(labels)} (${reason})`).join("; ")}.`;
   }
 }

@@ -221,6 +221,7 @@ export class Scene {
     if (missing.length) {
       const runs = await this.engines.runs({ ...shared, runs: missing }, {
         signal, runNames: missing.map((spec) => spec.label || this.catalog.optimizer(spec.optimizer).label),
+        onWait: (pending) => this.showEngines(pending, "Computing on the server"),
       });
       missing.forEach((spec, i) => this.cache.set(JSON.stringify(spec), runs[i]));
     }
@@ -243,11 +244,11 @@ export class Scene {
     this.showEngines();
   }
 
-  /** Say which runs the server computed, and why, at the end of the legend (after its run items). */
-  showEngines() {
+  /** Say which runs the server computes, and why, at the end of the legend (after its run items). */
+  showEngines(runs = this.runs, lead = undefined) {
     if (!this.legend) return;
     this.engineNote ??= Object.assign(document.createElement("span"), { className: "engine-note", id: "engine-note" });
-    const text = this.engines.note(this.runs);
+    const text = this.engines.note(runs, lead);
     put(this.engineNote, "textContent", text);
     put(this.engineNote, "hidden", !text);
     if (this.legend.lastElementChild !== this.engineNote) this.legend.append(this.engineNote);

@@ -477,7 +477,7 @@ def surface_value(spec: SurfaceSpec, kernel: str) -> str:
 
 def _optimizer_refusal(spec: OptimizerSpec) -> str | None:
     if spec.whole:
-        return "steps the whole parameter vector (array state, the surface probed elsewhere): its loop is the server's"
+        return "steps the whole parameter vector, in a loop only the server has"
     if spec.external is not None or spec.kernel is None:
         return "steps itself in Python"
     return None
@@ -485,7 +485,7 @@ def _optimizer_refusal(spec: OptimizerSpec) -> str | None:
 
 def _surface_refusal(spec: SurfaceSpec) -> str | None:
     if spec.prepare is not None:
-        return "draws its data with numpy (minibatches from numpy's generator)"
+        return "draws its minibatches with numpy's generator"
     if spec.batch_columns:
         return "reads per-step data"
     return None

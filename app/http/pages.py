@@ -25,7 +25,7 @@ from app.presets import PRESETS
 from app.services.catalog import registry
 from app.services.formulas import custom_surface_entry
 from app.settings import PLOTLY_JS, STATIC, get_settings
-from core.engine import MAX_NOISE_SIGMA
+from core.engine import MAX_NOISE_SIGMA, MAX_START
 
 # The file's name holds plotly.js's version and the URL a hash of its bytes, so a rebuilt bundle
 # gets a new URL and the old one can be cached for good.
@@ -84,6 +84,7 @@ def _catalog(offered: tuple) -> dict:
         "views": list(state.VIEWS),
         # The page computes runs itself only within the limits the server would hold a request to.
         "max_runs": get_settings().max_runs,
+        "max_start": MAX_START,
     }
 
 

@@ -6,10 +6,6 @@ import { OPTIMIZERS, REFUSED, SCHEDULES, SURFACES } from "./generated/kernels.js
 
 export { REFUSED };
 
-// core.engine's limits, which the page checks before it computes (a bad value goes to the server,
-// whose answer names it as for any request).
-const MAX_START = 1e6;
-
 /** Why the page cannot compute an optimizer itself, or "" when it can. */
 export function optimizerRefusal(id) {
   if (OPTIMIZERS[id]) return "";
@@ -183,9 +179,9 @@ export function validParams(specs, given) {
   return Object.entries(given).every(([name, v]) => byName.has(name) && !outOfRange(byName.get(name), v));
 }
 
-/** Whether a start point is one the server takes. */
-export function validStart(start) {
+/** Whether a start point is one the server takes: two finite numbers within ±maxStart (core.engine.MAX_START). */
+export function validStart(start, maxStart) {
   return Array.isArray(start) && start.length === 2
-    && start.every((v) => typeof v === "number" && Number.isFinite(v) && Math.abs(v) <= MAX_START);
+    && start.every((v) => typeof v === "number" && Number.isFinite(v) && Math.abs(v) <= maxStart);
 }
 

@@ -1266,24 +1266,24 @@ export const SCHEDULES = {
 
 export const REFUSED = {
   "optimizers": {
-    "sam": "steps the whole parameter vector (array state, the surface probed elsewhere): its loop is the server's",
-    "muon": "steps the whole parameter vector (array state, the surface probed elsewhere): its loop is the server's",
-    "adafactor": "steps the whole parameter vector (array state, the surface probed elsewhere): its loop is the server's",
-    "lbfgs": "steps the whole parameter vector (array state, the surface probed elsewhere): its loop is the server's",
-    "lamb": "steps the whole parameter vector (array state, the surface probed elsewhere): its loop is the server's",
-    "mars": "steps the whole parameter vector (array state, the surface probed elsewhere): its loop is the server's",
-    "schedulefree_adamw": "steps the whole parameter vector (array state, the surface probed elsewhere): its loop is the server's",
-    "schedulefree_sgd": "steps the whole parameter vector (array state, the surface probed elsewhere): its loop is the server's",
-    "prodigy": "steps the whole parameter vector (array state, the surface probed elsewhere): its loop is the server's",
-    "shampoo": "steps the whole parameter vector (array state, the surface probed elsewhere): its loop is the server's",
-    "soap": "steps the whole parameter vector (array state, the surface probed elsewhere): its loop is the server's",
-    "sophia": "steps the whole parameter vector (array state, the surface probed elsewhere): its loop is the server's",
-    "newton": "steps the whole parameter vector (array state, the surface probed elsewhere): its loop is the server's"
+    "sam": "steps the whole parameter vector, in a loop only the server has",
+    "muon": "steps the whole parameter vector, in a loop only the server has",
+    "adafactor": "steps the whole parameter vector, in a loop only the server has",
+    "lbfgs": "steps the whole parameter vector, in a loop only the server has",
+    "lamb": "steps the whole parameter vector, in a loop only the server has",
+    "mars": "steps the whole parameter vector, in a loop only the server has",
+    "schedulefree_adamw": "steps the whole parameter vector, in a loop only the server has",
+    "schedulefree_sgd": "steps the whole parameter vector, in a loop only the server has",
+    "prodigy": "steps the whole parameter vector, in a loop only the server has",
+    "shampoo": "steps the whole parameter vector, in a loop only the server has",
+    "soap": "steps the whole parameter vector, in a loop only the server has",
+    "sophia": "steps the whole parameter vector, in a loop only the server has",
+    "newton": "steps the whole parameter vector, in a loop only the server has"
   },
   "surfaces": {
-    "regression": "draws its data with numpy (minibatches from numpy's generator)"
+    "regression": "draws its minibatches with numpy's generator"
   },
   "schedules": {},
   "step_size": {}
 };
-export const SOURCE_HASH = "33e23160ac15d747";
+export const SOURCE_HASH = "1a1517a3db03b111";

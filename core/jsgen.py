@@ -27,6 +27,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import inspect
+import json
 import math
 import sys
 import textwrap
@@ -452,10 +453,6 @@ class _Function:
 
 # --- the registry ------------------------------------------------------------------
 
-def _kernel_args(fn) -> list[str]:
-    return list(inspect.signature(_python(fn)).parameters)
-
-
 def optimizer_step(spec: OptimizerSpec, kernel: str) -> str:
     """The step of both coordinates, as core.engine.optimizer_call writes it for the scalar loop."""
     nh, ns = len(spec.hyperparameters), len(spec.state)
@@ -471,7 +468,7 @@ def surface_value(spec: SurfaceSpec, kernel: str) -> str:
     """The surface's (f, gx, gy) at (x, y), its constants read from P as core.engine.surface_call reads them."""
     if spec.whole_params:
         return f"(x, y, P) => {kernel}(x, y, P)"
-    n_const = len(_kernel_args(spec.kernel)) - 2 - spec.batch_columns
+    n_const = len(inspect.signature(_python(spec.kernel)).parameters) - 2 - spec.batch_columns
     return f"(x, y, P) => {kernel}({', '.join(['x', 'y'] + [f'P[{q}]' for q in range(n_const)])})"
 
 
@@ -509,7 +506,6 @@ def generate() -> Generated:
     entries, surfaces, schedules = [], [], []
     refused: dict[str, dict[str, str]] = {"optimizers": {}, "surfaces": {}, "schedules": {}, "step_size": {}}
     done = {"optimizers": {}, "surfaces": {}}
-
     libm: dict[str, set] = {}
 
     def translated(kind: str, spec, fn, prefix: str, reason: str | None = None, elementwise: bool = False):
@@ -565,7 +561,7 @@ def generate() -> Generated:
         "",
         "export const SCHEDULES = {", *schedules, "};",
         "",
-        f"export const REFUSED = {_js_refused(refused)};",
+        f"export const REFUSED = {json.dumps(refused, indent=2, ensure_ascii=False)};",
         "",
     ])
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -583,11 +579,6 @@ def _js_list(items) -> str:
 
 def _js_object(d: dict) -> str:
     return "{" + ", ".join(f"{k}: {_number(v) if not isinstance(v, str) else repr(v)}" for k, v in d.items()) + "}"
-
-
-def _js_refused(refused: dict) -> str:
-    import json
-    return json.dumps(refused, indent=2, ensure_ascii=False)
 
 
 def main(argv: list[str]) -> int:

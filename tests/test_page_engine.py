@@ -267,6 +267,39 @@ def test_a_dragged_slider_is_computed_in_the_page(browser, live_server):
     page.close()
 
 
+@pytest.mark.parametrize("key", ["surface.kappa", "surface.angle", "steps", "adam.beta1"])
+def test_the_surfaces_own_sliders_and_the_steps_need_no_request_either(browser, live_server, key):
+    # The contour of a built-in surface is computed in the page too, so a surface parameter redraws without the server.
+    page = browser.new_page(viewport=VIEWPORT)
+    errors = watch(page)
+    page.goto(f"{live_server.url}/?surface=rotated_quadratic&steps=300&opt=adam,momentum&adam.lr=0.05&momentum.lr=0.02"
+              "&autoplay=0")
+    wait_drawn(page, "data")
+    before = api_requests(page)
+    # Each surface has sliders of its own: the shown surface's are the ones named after it.
+    slider = (page.get_by_role("slider", name=f"Rotated ill-conditioned quadratic {key.split('.')[1]}", exact=True)
+              if key.startswith("surface.") else page.locator(f'input[type="range"][data-key="{key}"]'))
+    for position in (400, 600):  # kappa 10, the default, sits at 250
+        n = drawn_count(page, "data")
+        slider.evaluate("(el, v) => { el.value = String(v); el.dispatchEvent(new Event('input', { bubbles: true })); }",
+                        position)
+        wait_drawn(page, "data", n)
+    assert api_requests(page) == before, f"moving {key} asked the server"
+    s = page.evaluate("window.gradscape.scene.s")
+    surface = {"name": "rotated_quadratic", **s["surfaceParams"]}
+    runs = page.evaluate("window.gradscape.scene.runs.map((r) => [r.optimizer, r.xs, r.ys])")
+    for optimizer, xs, ys in runs:
+        server = core.trajectory(surface, optimizer, s["start"], s["steps"], s["hp"].get(optimizer, {}))
+        got = np.stack([xs, ys], axis=1)
+        assert got.shape == server.points.shape
+        assert np.abs(got - server.points).max() <= RTOL * max(1.0, np.abs(server.points).max()), optimizer
+    zmin = page.evaluate("window.gradscape.scene.surface.grid.z_min")
+    _, _, z = core.surface_grid(surface)
+    assert zmin == pytest.approx(float(z.min()), rel=1e-12)
+    assert not errors
+    page.close()
+
+
 def test_a_typed_formula_runs_in_the_page_from_the_servers_tape(browser, live_server):
     page = browser.new_page(viewport=VIEWPORT)
     errors = watch(page)

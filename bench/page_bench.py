@@ -1,6 +1,6 @@
 """Benchmark of the page in headless Chromium against a real `gradscape serve`.
 
-    python bench/page_bench.py [--samples 60] [--loads 5] [--drag-seconds 3] [--docs docs]
+    python bench/page_bench.py [--samples 60] [--loads 5] [--drag-seconds 3] [--latencies 0,50,100,200] [--docs docs]
 
 Prints:
 1. slider change -> completed redraw: the time from a slider's input event to
@@ -9,7 +9,12 @@ Prints:
    to just after the next frame, when the browser has painted it;
 2. dragging that slider with the mouse, back and forth at 60 moves a second:
    how many redraws complete per second while the drag lasts;
-3. page load -> first animated frame, from navigation start: in a fresh
+   both at each round trip of Chromium's network emulation (CDP
+   Network.emulateNetworkConditions, added latency per request), with the
+   page's own engine (static/js/engine.js) and with every run asked of the
+   server, as before the page had one;
+3. the page's engine alone: computing the 6 optimizers x 500 steps in Chromium;
+4. page load -> first animated frame, from navigation start: in a fresh
    browser profile (a first visit: Plotly.js is compiled from scratch) and in
    a profile that has loaded the page before (Chromium's code cache is hot),
    as a returning classroom browser would.
@@ -48,11 +53,23 @@ def percentile(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, round(q / 100 * (len(s) - 1)))]
 
 
-def slider_latency(browser, url: str, samples: int) -> list[dict]:
+def open_six(browser, url: str, latency: float, engine: str):
+    """The six-run page, drawn; then every request of it delayed by `latency` ms; its runs from `engine`."""
     page = browser.new_page(viewport=VIEWPORT)
     errors = watch(page)
     page.goto(f"{url}/?{SIX_BY_500}")
     wait_drawn(page, "data")
+    if engine == "server":
+        page.evaluate("() => { window.gradscape.scene.engines.page = false; window.gradscape.scene.cache = new Map(); }")
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions",
+             {"offline": False, "latency": latency, "downloadThroughput": -1, "uploadThroughput": -1})
+    return page, errors
+
+
+def slider_latency(browser, url: str, samples: int, latency: float = 0, engine: str = "page") -> list[dict]:
+    page, errors = open_six(browser, url, latency, engine)
     out = []
     for i in range(samples + 5):
         # Sweep the slider back and forth across the middle of its range: every move is a real change.
@@ -67,12 +84,9 @@ def slider_latency(browser, url: str, samples: int) -> list[dict]:
     return out
 
 
-def drag_rate(browser, url: str, seconds: float) -> tuple[float, float]:
+def drag_rate(browser, url: str, seconds: float, latency: float = 0, engine: str = "page") -> tuple[float, float]:
     """Redraws per second while the mouse drags the lr slider to and fro, and mouse moves per second sent."""
-    page = browser.new_page(viewport=VIEWPORT)
-    errors = watch(page)
-    page.goto(f"{url}/?{SIX_BY_500}")
-    wait_drawn(page, "data")
+    page, errors = open_six(browser, url, latency, engine)
     page.get_by_role("button", name="Adam hyperparameters", exact=True).click()
     box = page.locator(f'input[type="range"][data-key="{SLIDER}"]').bounding_box()
     y = box["y"] + box["height"] / 2
@@ -97,6 +111,30 @@ def drag_rate(browser, url: str, seconds: float) -> tuple[float, float]:
     page.close()
     span = (ended - began) / 1000
     return drawn / span, moves / span
+
+
+# 6 optimizers x 500 steps as the page computes them for SIX_BY_500, timed one computation at a time.
+COMPUTE_JS = """async (repeats) => {
+  const scene = window.gradscape.scene;
+  const body = scene.body(scene.s);
+  const times = [];
+  for (let i = 0; i < repeats; i++) {
+    const t0 = performance.now();
+    const runs = await scene.engines.runs(body);
+    times.push(performance.now() - t0);
+    if (runs.some((r) => r.engine !== "page")) throw new Error("a run went to the server");
+  }
+  return times;
+}"""
+
+
+def compute_times(browser, url: str, repeats: int = 60) -> list[float]:
+    page, errors = open_six(browser, url, 0, "page")
+    times = page.evaluate(COMPUTE_JS, repeats)[5:]  # the first ones warm V8's compilers
+    if errors:
+        print("page errors:", *errors, sep="\n  ")
+    page.close()
+    return times
 
 
 def first_frame(page, url: str) -> float:
@@ -165,27 +203,38 @@ def main() -> int:
     parser.add_argument("--loads", type=int, default=5, help="page loads measured in each profile")
     parser.add_argument("--drag-seconds", type=float, default=3, help="how long the slider is dragged")
     parser.add_argument("--docs", metavar="DIR", type=Path, help="also save the README's screenshots in this folder")
+    parser.add_argument("--latencies", default="0,50,100,200", help="round trips to emulate, in ms")
     args = parser.parse_args()
+    latencies = [float(v) for v in args.latencies.split(",")]
     server = LiveServer()
+    rows = []
     try:
         with sync_playwright() as pw:
             browser = launch(pw)
             if args.docs:
                 screenshots(browser, server.url, args.docs)
-            lat = slider_latency(browser, server.url, args.samples)
-            rate, moves = drag_rate(browser, server.url, args.drag_seconds)
+            for latency in latencies:
+                for engine in ("page", "server"):
+                    lat = slider_latency(browser, server.url, args.samples, latency, engine)
+                    rate, moves = drag_rate(browser, server.url, args.drag_seconds, latency, engine)
+                    rows.append((latency, engine, lat, rate, moves))
+            compute = compute_times(browser, server.url)
             browser.close()
             cold, warm = load_times(pw, server.url, args.loads)
     finally:
         server.stop()
-    drawn, painted = [r["drawn"] for r in lat], [r["painted"] for r in lat]
-    print(f"slider -> redraw, 6 optimizers x 500 steps, {len(drawn)} moves:")
-    print(f"  drawn    p50 {percentile(drawn, 50):6.1f} ms   p95 {percentile(drawn, 95):6.1f} ms   (targets 16 / 33 ms)")
-    print(f"  painted  p50 {percentile(painted, 50):6.1f} ms   p95 {percentile(painted, 95):6.1f} ms   (the next frame on screen)")
-    print(f"dragging that slider with the mouse for {args.drag_seconds:g} s ({moves:.0f} moves/s):")
-    # Chromium acknowledges a mouse move once the page has taken it, so the moves sent per second
-    # fall when the page is busy: one redraw per move means the page kept up with the mouse.
-    print(f"  {rate:6.1f} redraws per second   (target at least 30); {rate / moves:.2f} redraws per move")
+    print(f"dragging Adam's lr slider, 6 optimizers x 500 steps ({args.samples} moves timed, {args.drag_seconds:g} s dragged"
+          " at 60 moves/s), by emulated round trip:")
+    print("  round trip  runs from   drawn p50   p95    painted p50   p95    redraws/s  per move")
+    for latency, engine, lat, rate, moves in rows:
+        drawn, painted = [r["drawn"] for r in lat], [r["painted"] for r in lat]
+        # Chromium acknowledges a mouse move once the page has taken it, so the moves sent per second
+        # fall when the page is busy: one redraw per move means the page kept up with the mouse.
+        print(f"  {latency:6.0f} ms   {engine:9s} {percentile(drawn, 50):7.1f} {percentile(drawn, 95):7.1f} ms"
+              f" {percentile(painted, 50):9.1f} {percentile(painted, 95):7.1f} ms {rate:9.1f} {rate / moves:9.2f}")
+    print("  targets: at 0 ms drawn p95 <= 16 ms; at 100 ms at least 30 redraws per second")
+    print(f"the page's engine, 6 optimizers x 500 steps, {len(compute)} computations (target 5 ms):")
+    print(f"  p50 {percentile(compute, 50):5.2f} ms   p95 {percentile(compute, 95):5.2f} ms")
     print(f"page load -> first animated frame, median of {args.loads} (target 1200 ms):")
     print(f"  fresh profile    {statistics.median(cold):6.0f} ms   (each: {', '.join(f'{t:.0f}' for t in cold)})")
     print(f"  returning browser {statistics.median(warm):5.0f} ms   (each: {', '.join(f'{t:.0f}' for t in warm)})")

@@ -24,7 +24,8 @@ from app.http.templating import templates
 from app.presets import PRESETS
 from app.services.catalog import VIEW_LABELS, registry, run_settings
 from app.services.formulas import custom_surface_entry
-from app.settings import PLOTLY_JS, STATIC
+from app.settings import PLOTLY_JS, STATIC, get_settings
+from core.engine import MAX_START
 
 # The file's name holds plotly.js's version and the URL a hash of its bytes, so a rebuilt bundle
 # gets a new URL and the old one can be cached for good.
@@ -36,7 +37,7 @@ router.mount("/static", StaticFiles(directory=STATIC), name="static")
 
 
 # Preloaded together, so the browser fetches the page's modules at once rather than import by import.
-MODULES = tuple(sorted(p.name for p in (STATIC / "js").glob("*.js")))
+MODULES = (*sorted(p.name for p in (STATIC / "js").glob("*.js")), "generated/kernels.js")
 SPEEDS = (0.25, 0.5, 1, 2, 4, 8)
 # 16:9 for slides first; 800 x 600 for a 4:3 projector.
 EXPORT_SIZES = ((1280, 720), (1920, 1080), (800, 600))
@@ -66,6 +67,9 @@ def _catalog(offered: tuple, lang: str) -> dict:
         "view_labels": [{"id": view, "label": VIEW_LABELS[view]} for view in state.VIEWS],
         "lang": lang,
         "languages": [{"id": tag, "name": name} for tag, name in i18n.NAMES.items()],
+        # The page computes runs itself only within the limits the server would hold a request to.
+        "max_runs": get_settings().max_runs,
+        "max_start": MAX_START,
     })
 
 

@@ -36,6 +36,8 @@ def formula_grid_json(text: str, domain: tuple, resolution: int) -> bytes:
         "surface": "custom", "surface_params": {}, **describe(spec), "x": xs, "y": ys, "z": z,
         "z_min": float(finite.min()) if finite.size else None,
         "z_max": float(finite.max()) if finite.size else None,
+        # What the page's engine runs, as the server's formula kernel does (shortest decimals read back exactly).
+        "tape": spec.constants,
     })
 
 

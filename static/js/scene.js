@@ -1,6 +1,7 @@
 // A state, the data it asks for, and the views that draw it: what the page and the embed share.
 
-import { ApiError, fetchGrid, streamTrajectories } from "./api.js";
+import { ApiError, fetchGrid } from "./api.js";
+import { Engines } from "./compute.js";
 import { fetchFormulaGrid } from "./formula.js";
 import { Player } from "./player.js";
 import { badReasons, requestBody, runName, surfaceKey, withValue } from "./state.js";
@@ -69,6 +70,8 @@ export class Scene {
     const observer = new ResizeObserver(() => requestAnimationFrame(() => this.resize()));
     for (const panel of root.querySelectorAll(".panel")) observer.observe(panel);
     this.shownKey = null;
+    // Which runs the page computes itself and which the server does (compute.js).
+    this.engines = new Engines(catalog);
   }
 
   /** The trajectory request: only points and losses unless the inspector is showing a run. */
@@ -159,7 +162,8 @@ export class Scene {
     this.busyMark?.classList.add("on");
     try {
       const gridRequest = this.surface?.key === surfaceKey(s) ? null
-        : s.surface === "custom" ? fetchFormulaGrid(s.f, s.domain, signal) : fetchGrid(s.surface, s.surfaceParams, signal);
+        : s.surface === "custom" ? fetchFormulaGrid(s.f, s.domain, signal)
+          : this.engines.grid(s.surface, s.surfaceParams) ?? fetchGrid(s.surface, s.surfaceParams, signal);
       const runsRequest = this.fetchRuns(this.body(s), signal);
       const [grid, runs] = await Promise.allSettled([gridRequest, runsRequest]);
       if (signal.aborted) return;
@@ -215,8 +219,9 @@ export class Scene {
     const keys = specs.map((spec) => JSON.stringify(spec));
     const missing = specs.filter((_, i) => !this.cache.has(keys[i]));
     if (missing.length) {
-      const runs = await streamTrajectories({ ...shared, runs: missing }, {
+      const runs = await this.engines.runs({ ...shared, runs: missing }, {
         signal, runNames: missing.map((spec) => spec.label || this.catalog.optimizer(spec.optimizer).label),
+        onWait: (pending) => this.showEngines(pending, "Computing on the server"),
       });
       missing.forEach((spec, i) => this.cache.set(JSON.stringify(spec), runs[i]));
     }
@@ -236,6 +241,17 @@ export class Scene {
     }));
     // Text changes after the plots have measured themselves, so they never force a layout first.
     this.renderLegend();
+    this.showEngines();
+  }
+
+  /** Say which runs the server computes, and why, at the end of the legend (after its run items). */
+  showEngines(runs = this.runs, lead = undefined) {
+    if (!this.legend) return;
+    this.engineNote ??= Object.assign(document.createElement("span"), { className: "engine-note", id: "engine-note" });
+    const text = this.engines.note(runs, lead);
+    put(this.engineNote, "textContent", text);
+    put(this.engineNote, "hidden", !text);
+    if (this.legend.lastElementChild !== this.engineNote) this.legend.append(this.engineNote);
   }
 
   async drawStep(k) {

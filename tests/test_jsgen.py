@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 import core
 from app.main import create_app
 from app.settings import STATIC, Settings, get_settings
-from core import jsgen
+from app import jsgen
 from core.formula import CUSTOM
 
 MODULE = STATIC / "js" / "generated" / "kernels.js"
@@ -25,7 +25,7 @@ def generated() -> jsgen.Generated:
 
 def test_the_checked_in_module_is_the_registrys(generated):
     assert MODULE.read_text() == generated.source, (
-        "static/js/generated/kernels.js differs from the registry's kernels: run `python -m core.jsgen "
+        "static/js/generated/kernels.js differs from the registry's kernels: run `python -m app.jsgen "
         "static/js/generated/kernels.js` and commit the result")
 
 

@@ -25,9 +25,9 @@ import numpy as np
 import pytest
 
 import core
+from app import jsgen
 from app.state import request_from_query
 from browser_helpers import BROWSER_MARKS, VIEWPORT, drawn_count, wait_drawn, watch
-from core import jsgen
 from core.formula import custom_surface, resolve_domain
 
 playwright = pytest.importorskip("playwright.sync_api")
@@ -333,14 +333,17 @@ def test_what_numpy_draws_comes_from_the_server(browser, live_server, link, serv
     page.close()
 
 
-def test_a_value_out_of_range_still_gets_the_servers_readable_message(browser, live_server):
-    # The page checks the same ranges and leaves a bad value to the server, whose 422 names it.
+def test_a_value_out_of_range_is_named_with_its_limit_in_the_servers_words(browser, live_server):
+    # The page checks the same ranges as app/state.py, and says what is wrong as its 422 would.
     page = browser.new_page(viewport=VIEWPORT)
     watch(page)
     page.goto(f"{live_server.url}/?surface=rosenbrock&opt=adam&adam.beta1=2&autoplay=0")
     alert = page.get_by_role("alert")
     alert.wait_for(state="visible")
-    assert "Adam's beta1 must be between 0 and 0.9999; the link asks for 2" in alert.inner_text()
+    with pytest.raises(core.InvalidInput) as server:
+        request_from_query("surface=rosenbrock&opt=adam&adam.beta1=2")
+    assert f"Adam is not drawn: {server.value.reason}" in alert.inner_text()
+    assert "adam.beta1 = 2 is outside [0, 0.9999]" in alert.inner_text()
     page.close()
 
 

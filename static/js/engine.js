@@ -1,5 +1,5 @@
 // The page's own engine: core.engine's scalar loop over the kernels translated from the registry
-// (generated/kernels.js, written by core/jsgen.py). The server stays the reference; a test holds the two
+// (generated/kernels.js, written by app/jsgen.py). The server stays the reference; a test holds the two
 // together point for point. Nothing here names an optimizer or a surface.
 
 import { OPTIMIZERS, REFUSED, SCHEDULES, SURFACES } from "./generated/kernels.js";

@@ -959,13 +959,9 @@ def trajectory(surface, optimizer, start=None, steps=None, hyperparameters=None,
     `optimizer` is a registry id, or any torch.optim.Optimizer subclass named
     "module:Class" (e.g. "pytorch_optimizer:Tiger"), which is imported and
     stepped itself: its hyperparameters are its constructor's numeric arguments.
-    `surface` {"network": spec} trains a small network instead (core.network:
-    `start` is its flat weights, by default its initial ones).
     Raises InvalidInput (a ValueError) naming the field and what is allowed.
+    (core.trajectory also takes a network: see core/__init__.py.)
     """
-    if isinstance(surface, dict) and "network" in surface:
-        from core import network
-        return network.trajectory(surface, optimizer, start, steps, hyperparameters, schedule, noise, seed)
     if _external.is_external(optimizer):
         optimizer = load_optimizer(optimizer)
     run = Run(surface, optimizer, start, steps, hyperparameters, schedule, noise, seed)

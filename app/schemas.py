@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic_core import PydanticCustomError
 from pydantic import (
-    AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, StrictBool, Tag, WithJsonSchema, create_model,
+    AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, StrictBool, StrictInt, Tag, WithJsonSchema, create_model,
     model_validator,
 )
 
@@ -438,7 +438,7 @@ class PlaneRequest(BaseModel):
     resolution: Integer = 31
     span: Number | None = None
     seed: Integer = 0
-    through: list[Integer] = Field([0, 1], min_length=2, max_length=2,
+    through: list[StrictInt] = Field([0, 1], min_length=2, max_length=2,
                                    description="the two runs whose ends, with the start, span the plane of kind points")
 
 
@@ -452,6 +452,6 @@ class NetworkRequest(BaseModel):
     schedule: ScheduleRef | None = None
     noise: Noise | None = None
     seed: Integer = 0
-    weights: bool = Field(False, description="send every run's weights at every step (steps + 1 rows of P)")
+    weights: StrictBool = Field(False, description="send every run's weights at every step (steps + 1 rows of P)")
     plane: PlaneRequest | None = Field(None, description="the loss on a plane and the paths projected on it")
     encoding: Encoding = "json"

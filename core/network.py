@@ -572,6 +572,29 @@ def plane_losses(problem: NetworkProblem, centre, d1, d2, alphas, betas) -> np.n
     return out
 
 
+def check_plane(problem: NetworkProblem, n_runs: int, plane: str, centre, resolution, span, seed,
+                through) -> tuple[int, float | None, int]:
+    """(resolution, span, seed) of a plane for `n_runs` runs, every argument checked whatever the plane's kind
+    (a value must not pass for being ignored); raises InvalidInput naming the argument."""
+    if plane not in PLANES:
+        raise InvalidInput("plane", f"unknown plane {plane!r}; allowed: {', '.join(PLANES)}")
+    resolution = _engine._integer("resolution", resolution, 2, MAX_RESOLUTION)
+    seed = _engine._integer("seed", seed, 0, 2**63 - 1)
+    if span is not None:
+        span = _engine._number("span", span)
+        if not 0.0 < span <= 1e3:
+            raise InvalidInput("span", f"span = {span:g} is outside (0, 1000]")
+    if isinstance(centre, dict) or isinstance(centre, str) and centre == "final":
+        i = centre.get("run") if isinstance(centre, dict) else 0
+        if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n_runs:
+            raise InvalidInput("centre.run", f"must be the index of a run, 0 to {n_runs - 1}")
+    elif not (isinstance(centre, str) and centre == "initial"):
+        problem.weights(centre, "centre")
+    if not all(isinstance(i, int) and not isinstance(i, bool) for i in through):
+        raise InvalidInput("through", f"must name two runs, 0 to {n_runs - 1}")
+    return resolution, span, seed
+
+
 def landscape(problem: NetworkProblem, runs: list, plane: str = "random", centre="initial", resolution: int = 51,
               span: float | None = None, seed: int = 0, through: tuple[int, int] = (0, 1)) -> Landscape:
     """The loss on a plane through weight space and the runs' paths on it.
@@ -586,14 +609,7 @@ def landscape(problem: NetworkProblem, runs: list, plane: str = "random", centre
     covers [-span, span] in both directions; by default [-1, 1] for random
     directions and the paths' extent with a margin otherwise.
     """
-    if plane not in PLANES:
-        raise InvalidInput("plane", f"unknown plane {plane!r}; allowed: {', '.join(PLANES)}")
-    resolution = _engine._integer("resolution", resolution, 2, MAX_RESOLUTION)
-    seed = _engine._integer("seed", seed, 0, 2**63 - 1)
-    if span is not None:
-        span = _engine._number("span", span)
-        if not 0.0 < span <= 1e3:
-            raise InvalidInput("span", f"span = {span:g} is outside (0, 1000]")
+    resolution, span, seed = check_plane(problem, len(runs), plane, centre, resolution, span, seed, through)
     paths = [np.asarray(getattr(r, "weights", r), dtype=float) for r in runs]
     for i, w in enumerate(paths):
         if w.ndim != 2 or w.shape[1] != problem.n_params or len(w) == 0:

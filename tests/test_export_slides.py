@@ -272,7 +272,7 @@ def test_http_a_deck_preset_past_the_servers_limits_is_refused_before_its_job():
     app = create_app()
     app.dependency_overrides[get_settings] = lambda: Settings(max_steps=500)
     with TestClient(app) as client:
-        r = client.post("/api/exports", json={"state": "", "format": "pptx", "deck": ["saddle_escape", "beale_race"]})
+        r = client.post("/api/exports", json={"state": "", "format": "pptx", "deck": ["saddle_escape", "beale_race_defaults"]})
     assert r.status_code == 422, r.text
     [error] = r.json()["detail"]
     assert error["loc"][:3] == ["body", "deck", "steps"] and "700" in error["msg"] and "500" in error["msg"]

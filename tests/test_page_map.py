@@ -632,7 +632,10 @@ def test_the_basins_follow_another_surface_and_another_size(page):
     xs, ys = np.linspace(x0 + (x1 - x0) / 256, x1 - (x1 - x0) / 256, 128), np.linspace(y0 + (y1 - y0) / 256, y1 - (y1 - y0) / 256, 128)
     np.testing.assert_allclose([body["grid"]["x"]["low"], body["grid"]["y"]["high"]], [xs[0], ys[-1]], rtol=1e-12)
     shown = np.array(page.evaluate("Array.from(window.gradscape.basins.shown)")).reshape(128, 128)
-    np.testing.assert_array_equal(shown, core.basins("six_hump_camel", "sgd", xs, ys, 60, {"lr": 0.01}).labels)
+    # Another surface starts each run at its own learning rate (its registry block), else the default.
+    lr = (core.SURFACES["six_hump_camel"].lr or {}).get("sgd", core.OPTIMIZERS["sgd"].defaults["lr"])
+    assert body["hyperparameters"].get("lr", core.OPTIMIZERS["sgd"].defaults["lr"]) == lr
+    np.testing.assert_array_equal(shown, core.basins("six_hump_camel", "sgd", xs, ys, 60, body["hyperparameters"]).labels)
 
     def placed() -> tuple[dict, dict]:
         return page.locator(".basins-layer").bounding_box(), page.locator("#contour-bg .contourlayer").bounding_box()

@@ -6,7 +6,7 @@ import core
 from app.schemas import NetworkRequest
 from app.serialize import dumps, encode_arrays, ndjson
 from app.services.compute import Work, run_all
-from app.services.validation import Invalid, limited, parse
+from app.services.validation import Invalid, field_loc, limited, parse
 from app.settings import Settings, get_settings
 
 # Numbers of weights (runs x (steps + 1) x P) one answer may carry when it asks for the weights.
@@ -34,14 +34,23 @@ def build(body: NetworkRequest | dict, settings: Settings | None = None, prefix:
                           type="limit_exceeded", status=413)
     if request.plane is not None:
         limited("plane.resolution", request.plane.resolution, 2, min(settings.max_grid_resolution, 201), prefix)
+        p = request.plane
+        try:  # before a stream starts, so a bad plane is a 422 and never a stream's last line
+            core.network.check_plane(problem, len(request.runs), p.kind, p.centre, p.resolution, p.span, p.seed,
+                                     tuple(p.through))
+        except core.InvalidInput as e:
+            raise Invalid([*prefix, "plane", *Invalid.from_core(e, []).errors[0]["loc"]], e.reason) from None
     schedule = None if request.schedule is None else request.schedule.as_core()
     noise = None if request.noise is None else request.noise.as_core()
     runs = []
     for i, spec in enumerate(request.runs):
+        own = None if spec.schedule is None else spec.schedule.as_core()
         try:
-            runs.append(core.NetworkRun(request.network, spec.optimizer, None, steps, spec.hyperparameters, schedule,
-                                        noise, request.seed, problem=problem))
+            runs.append(core.NetworkRun(request.network, spec.optimizer, None, steps, spec.hyperparameters,
+                                        schedule if own is None else own, noise, request.seed, problem=problem))
         except core.InvalidInput as e:
+            if own is not None and e.field.startswith("schedule"):
+                raise Invalid([*prefix, "runs", i, *field_loc(e.field)], e.reason) from None
             raise Invalid.from_core(e, prefix, run=i) from None
         runs[-1].label = spec.label
     return request, problem, runs

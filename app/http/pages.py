@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 import core.external
-from app import i18n, palette, state
+from app import i18n, linkgrammar, palette, state
 from app.http.templating import templates
 from app.presets import PRESETS
 from app.services.catalog import VIEW_LABELS, registry, run_settings
@@ -57,9 +57,8 @@ def _catalog(offered: tuple, lang: str) -> dict:
         **registry(),
         "surfaces": [*registry()["surfaces"], custom_surface_entry()],  # the page's "Custom…" choice
         "run_settings": list(run_settings()),
-        # The display keys and their defaults, as app/state.py reads them from a URL.
-        "display": {**state.DISPLAY, **state.MAP_DISPLAY, **state.EXPLORE_DISPLAY},
-        "flags": list(state.FLAGS),
+        # The link's grammar, which static/js/state.js reads and writes links by, as app/state.py does.
+        "links": linkgrammar.as_dicts(),
         "palette": palette.as_dict(),
         "presets": [p.as_dict() for p in PRESETS],
         "speeds": list(SPEEDS),

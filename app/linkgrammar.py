@@ -87,7 +87,7 @@ KEYS: tuple[LinkKey, ...] = (
     # The optimizer whose basins colour the contour, and the ones whose lr "Tune lr" chose, and by what.
     # They name ticked optimizers only.
     LinkKey("basins", "enum", "explore", choices="optimizers", noun="optimizer", plain=False),
-    LinkKey("tuned", "list", "explore", default=(), item="enum", choices="optimizers", noun="optimizer", plain=False),
+    LinkKey("tuned", "list", "explore", item="enum", choices="optimizers", noun="optimizer", plain=False),
     LinkKey("tuned.by", "enum", "explore", choices=CRITERIA, noun="criterion", plain=False),
 )
 

@@ -182,7 +182,7 @@ def read(k: LinkKey, text: str, choices=None, name: str | None = None):
         # In order, once each; an empty item (a trailing comma) means nothing.
         items = list(dict.fromkeys(filter(None, text.split(","))))
         return [read(LinkKey(name, "enum", k.part, noun=k.noun), item, allowed) for item in items]
-    raise ValueError(f"{name}: a {k.kind} of {k.item} is read by app/state.py itself")
+    raise TypeError(f"{name}: a {k.kind} of {k.item} is read by app/state.py itself")  # a row, not a link, is wrong
 
 
 def write(k: LinkKey, value):

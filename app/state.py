@@ -52,7 +52,7 @@ def choices(k: grammar.LinkKey) -> tuple:
     if k.choices == "optimizers":
         return (*core.OPTIMIZERS, *core.external.OFFERED)
     if k.choices == "surfaces":
-        return tuple(core.SURFACES)
+        return (*core.SURFACES, "custom")  # custom: a typed formula, `f`
     if k.choices == "schedules":
         return tuple(core.SCHEDULES)
     return k.choices

@@ -57,7 +57,7 @@ const JS_SPACE = /^[\s\uFEFF]+|[\s\uFEFF]+$/g;
 
 /** A number as Python's "%g" prints it (core's messages): 1e-06, 0.9999, 10, 1.5e+07. */
 export function pyG(v) {
-  if (v === 0) return "0";
+  if (v === 0) return Object.is(v, -0) ? "-0" : "0";
   const [mantissa, exp] = v.toExponential(5).split("e");
   const e = Number(exp);
   if (e < -4 || e >= 6) {
@@ -165,8 +165,6 @@ export function badReasons(id, s, catalog) {
 
 /** How "Tune lr" may pick the best lr (core.explore.CRITERIA), the first being the default. */
 export const TUNE_CRITERIA = { final_loss: "final loss", steps_to_tol: "steps to tolerance" };
-// What a tuning was measured on: changing any of these leaves no learning rate tuned.
-const TUNED_ON = new Set(["surface", "f", "domain", "start", "steps", "sched", "noise", "noise_seed", "seed"]);
 
 /**
  * The state in the page's URL. A link that holds no run, only display settings (`?large=1`,
@@ -395,7 +393,8 @@ export function withValue(key, value, s, catalog) {
   const n = changed(key, value, s, catalog);
   if (!s.tuned || JSON.stringify(valueOf(key, s, catalog)) === JSON.stringify(valueOf(key, n, catalog))) return n;
   const owner = key.includes(".") ? key.slice(0, key.lastIndexOf(".")) : "";
-  if (TUNED_ON.has(key) || owner === "surface" || owner === "sched") return untuned(n);
+  // A tuning was measured on the problem: changing any of it but which optimizers run leaves no lr tuned.
+  if ((catalog.links.get(key)?.part === "problem" && key !== "opt") || owner === "surface" || owner === "sched") return untuned(n);
   const run = runScheduleOwner(owner, catalog);
   if (run) return untuned(n, run);
   if (catalog.optimizer(owner) && !key.endsWith(".label")) return untuned(n, owner);

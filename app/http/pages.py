@@ -37,7 +37,7 @@ router.mount("/static", StaticFiles(directory=STATIC), name="static")
 
 
 # Preloaded together, so the browser fetches the page's modules at once rather than import by import.
-MODULES = (*sorted(p.name for p in (STATIC / "js").glob("*.js")), "generated/kernels.js")
+MODULES = (*sorted(p.name for p in (STATIC / "js").glob("*.js")), "generated/kernels.js", "generated/palette.js")
 SPEEDS = (0.25, 0.5, 1, 2, 4, 8)
 # 16:9 for slides first; 800 x 600 for a 4:3 projector.
 EXPORT_SIZES = ((1280, 720), (1920, 1080), (800, 600))

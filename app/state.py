@@ -26,7 +26,9 @@ import core
 import core.external
 from app import linkgrammar as grammar
 from app.linkgrammar import MAX_SEED, number, shown
-from core.engine import optimizer_spec, resolve_hyperparameters, resolve_noise, resolve_schedule, resolve_start, resolve_surface
+from core.engine import (
+    optimizer_spec, resolve_hyperparameters, resolve_noise, resolve_schedule, resolve_start, resolve_surface,
+)
 
 VIEWS = grammar.key("view").choices
 DEFAULT_STEPS = grammar.key("steps").default
@@ -137,7 +139,8 @@ def query_from_request(body: dict) -> str:
     # with the one before it (a surface's formula with the surface's parameters, every run's keys together).
     own = {
         "surface": lambda: [("surface", name)],
-        "surface.{param}": lambda: formula_query(params) if name == "custom" else [(f"surface.{k}", v) for k, v in params.items()],
+        "surface.{param}": lambda: (formula_query(params) if name == "custom"
+                                    else [(f"surface.{k}", v) for k, v in params.items()]),
         "f": None, "domain": None,
         "start": lambda: [("start", ",".join(js_number(v) for v in (body.get("start") or spec.start)))],
         "opt": lambda: [("opt", ",".join(run["optimizer"] for run in runs))],

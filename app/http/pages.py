@@ -85,7 +85,7 @@ def _catalog_json_for(offered: tuple, lang: str) -> str:
 
 def _html_class(request: Request) -> str:
     """Large text set before the first paint, so it never flashes small (and no inline script is needed)."""
-    return "large" if request.query_params.get("large") in ("1", "true") else ""
+    return "large" if linkgrammar.FLAG_TEXTS.get(request.query_params.get("large", "")) else ""
 
 
 def _context(request: Request) -> dict:

@@ -236,3 +236,13 @@ def test_the_page_names_no_key_the_table_holds():
         if k.part in ("display", "map"):
             assert not re.search(rf"""["'`]{re.escape(k.key)}["'`]|\.{re.escape(k.key)}\b""", code), k.key
 
+
+
+@in_browser
+def test_lang_stays_in_the_address_the_share_link_and_the_embed_snippet(state_page):
+    state_page.goto(f"{state_page.url.split('?')[0]}?{BASE}&lang=zh-CN&autoplay=0")
+    state_page.wait_for_function("() => document.getElementById('embed-snippet').value.includes('lang=zh-CN')")
+    query = query_from_request(request_from_query(f"{BASE}&lang=zh-CN&autoplay=0"))
+    assert state_page.evaluate("location.search.slice(1)") == query
+    assert state_page.locator("#share-url").input_value().endswith(f"/?{query}")
+    assert "lang=zh-CN" in state_page.locator("#embed-snippet").input_value()

@@ -1,10 +1,14 @@
-"""The look the page and the exports share: optimizer colours, landmarks, contour levels.
+"""The look the page and the exports share: optimizer colours, landmarks, contour levels, the map's colours.
 
 Colours follow the registry's order, so an optimizer keeps its colour whichever
 others are shown beside it, on the page, in an embed and in an exported file.
 """
 
 from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -34,6 +38,17 @@ SADDLE_SYMBOL = "x"
 CONTOUR_COLOURS = ["#ffffff", "#e8eef4", "#cbd8e4", "#a9bccd"]
 CONTOUR_LINE_COLOUR = "#8c9aa8"
 CONTOUR_LEVELS = 30
+
+# The map's cells and the basins under the contour. Red for a run that diverged; grey for one that ends near
+# no minimum (or never within tolerance).
+DIVERGED_COLOUR = "#d7191c"
+NOT_CONVERGED_COLOUR = "#cfd5db"
+# Okabe & Ito without the vermillion, which the red of "diverged" would be mistaken for.
+BASIN_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+# viridis, dark to light: light is good (a low loss, few steps).
+VIRIDIS = ("#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b",
+           "#fde725")
+MAP_MODULE = Path(__file__).resolve().parent.parent / "static" / "js" / "generated" / "palette.js"
 
 
 def _ids() -> list[str]:
@@ -83,3 +98,17 @@ def as_dict() -> dict:
         "contour_line_colour": CONTOUR_LINE_COLOUR,
         "contour_levels": CONTOUR_LEVELS,
     }
+
+
+def map_module() -> str:
+    """The map's colours as the ES module static/js/map.js imports: constants it needs before any catalog is read."""
+    names = {"DIVERGED_COLOUR": DIVERGED_COLOUR, "NOT_CONVERGED_COLOUR": NOT_CONVERGED_COLOUR,
+             "BASIN_COLOURS": list(BASIN_COLOURS), "VIRIDIS": list(VIRIDIS)}
+    return ("// Generated from app/palette.py by `python -m app.palette static/js/generated/palette.js`: do not edit.\n"
+            + "".join(f"export const {name} = {json.dumps(value)};\n" for name, value in names.items()))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m app.palette static/js/generated/palette.js")
+    Path(sys.argv[1]).write_text(map_module(), encoding="utf-8")

@@ -20,6 +20,7 @@ from pydantic import (
 
 import core
 import core.external
+from app.linkgrammar import key as link_key
 from app.serialize import FIELDS, Encoding
 from core.explore import CRITERIA, MAX_SEEDS
 
@@ -134,7 +135,7 @@ class RunSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     optimizer: OptimizerName
     hyperparameters: Hyperparameters = {}
-    label: str | None = Field(None, max_length=40, description="the run's own name in legends (plain text)")
+    label: str | None = Field(None, max_length=link_key("{opt}.label").max_length, description="the run's own name in legends (plain text)")
     schedule: ScheduleRef | None = Field(None, description="this run's own learning-rate schedule, instead of the "
                                          'request\'s (e.g. {"name": "cosine", "t_max": 500} beside a run that keeps '
                                          'a constant rate: {"name": "constant"})')

@@ -1,57 +1,83 @@
-"""The page's whole state as a URL query, read and written exactly as static/js/state.js does.
+"""The page's whole state as a URL query, read and written by app/linkgrammar.py's table, as static/js/state.js does.
 
     surface=beale  surface.kappa=100  start=1,1.5  steps=300  opt=adam,sgd
     adam.lr=0.01 (overrides only)  sched=cosine  sched.t_max=500
     adam.sched=cosine  adam.sched.t_max=500 (Adam's own schedule instead of the shared one)
     noise=0.1  noise_seed=0  seed=0
-    display: view=contour|surface3d|loss  speed=1  autoplay=0|1  loop=0|1  inspect=adam  large=1
+    display: view=contour|surface3d|loss|map  speed=1  autoplay=0|1  loop=0|1  inspect=adam  large=1  lang=zh-CN
     extras=1 (each run's extra points on the contour: SAM's ascent point, Schedule-Free's y and z, ...)
     basins=momentum (its basins under the contour)  tuned=sgd,adam  tuned.by=final_loss|steps_to_tol
 
 `request_from_query` gives the body of POST /api/trajectories plus the display
-keys; `query_from_request` writes the canonical query back: the run in full,
-then only what differs from its default, numbers as JavaScript prints them, so
-the page and Python produce the same link for the same state. Unknown keys are
-ignored, as a shared link should still open; a bad value raises
-core.InvalidInput naming its key.
+keys; `query_from_request` writes the canonical query back: the keys in the
+grammar's order, the run in full, then only what differs from its default,
+numbers as JavaScript prints them, so the page and Python produce the same link
+for the same state. Unknown keys are ignored, as a shared link should still
+open; a bad value raises core.InvalidInput naming its key.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from decimal import Decimal
 from urllib.parse import parse_qsl, quote
 
 import core
+import core.external
+from app import linkgrammar as grammar
+from app.linkgrammar import MAX_SEED, number, shown
 from core.engine import (
-    MAX_STEPS, optimizer_spec, resolve_hyperparameters, resolve_noise, resolve_schedule, resolve_start, resolve_surface,
+    optimizer_spec, resolve_hyperparameters, resolve_noise, resolve_schedule, resolve_start, resolve_surface,
 )
-from core.explore import CRITERIA
 
-VIEWS = ("contour", "surface3d", "loss", "map")
-DISPLAY = {"view": "contour", "speed": 1.0, "autoplay": True, "loop": False, "inspect": "", "large": False, "extras": False}
-# The map view's optimizer, axes (hyperparameter names, or x and y), colouring, cells per axis and zoomed
-# axis ranges ("low,high"); "" is automatic. Display keys too, but only in a body when a link sets them.
-MAP_DISPLAY = dict.fromkeys(("map.opt", "map.x", "map.y", "map.color", "map.n", "map.xr", "map.yr"), "")
-# The optimizer whose basins of attraction colour the contour, and the optimizers whose lr "Tune lr" chose,
-# with the criterion it chose by. Only ticked optimizers count; "" is none.
-EXPLORE_DISPLAY = {"basins": "", "tuned": "", "tuned.by": ""}
-FLAGS = ("autoplay", "loop", "large", "extras")
-DEFAULT_STEPS = 300
-MAX_SEED = 2**63 - 1
+VIEWS = grammar.key("view").choices
+DEFAULT_STEPS = grammar.key("steps").default
+LABEL_MAX = grammar.key("{opt}.label").max_length
+# The parts of the state a link shows rather than computes. Display keys are always in a read body; map and
+# explore keys only when the link sets them.
+SHOWN = ("display", "map", "explore")
+DISPLAY = {k.key: k.default for k in grammar.keys("display")}
+MAP_DISPLAY = {k.key: k.default for k in grammar.keys("map")}
+EXPLORE_DISPLAY = {k.key: k.default for k in grammar.keys("explore")}
+FLAGS = tuple(k.key for k in grammar.KEYS if k.kind == "bool")
+__all__ = ["DISPLAY", "EXPLORE_DISPLAY", "FLAGS", "LABEL_MAX", "MAP_DISPLAY", "MAX_SEED", "VIEWS", "display_keys",
+           "js_number", "link_query", "query_from_request", "request_from_query"]
+
+
+def display_keys() -> list[str]:
+    """Every key of a link that says how it is shown, not what is computed."""
+    return [k.key for k in grammar.KEYS if k.part in SHOWN]
+
+
+def choices(k: grammar.LinkKey) -> tuple:
+    """The values an enum or list key may take: its own, or its registry's ids."""
+    if k.choices == "optimizers":
+        return (*core.OPTIMIZERS, *core.external.OFFERED)
+    if k.choices == "surfaces":
+        return (*core.SURFACES, "custom")  # custom: a typed formula, `f`
+    if k.choices == "schedules":
+        return tuple(core.SCHEDULES)
+    return k.choices
+
+
+def _given(q: dict, k: grammar.LinkKey):
+    """A key's value in a link, read by its row; its default when the link leaves it out (or blank, if "")."""
+    text = q.get(k.key)
+    if text is None or text == "" and k.default == "":
+        return k.default
+    return grammar.read(k, text, choices(k))
 
 
 def request_from_query(qs: str) -> dict:
     """A trajectory request body, plus the display keys, from a query string."""
     q = dict(parse_qsl(link_query(qs), keep_blank_values=True))
-    name = q.get("surface", next(iter(core.SURFACES)))
+    name = q.get("surface", grammar.key("surface").default)
     if name == "custom":
         surface = formula_from_query(q)
         spec, _ = _core("surface", resolve_surface, surface)
     else:
         spec, _ = _core("surface", resolve_surface, name)
-        params = {h.name: _number(f"surface.{h.name}", q[f"surface.{h.name}"], h.kind)
+        params = {h.name: number(f"surface.{h.name}", q[f"surface.{h.name}"], h.kind)
                   for h in spec.params if f"surface.{h.name}" in q}
         surface = {"name": name, **params} if params else name
         _core("surface", resolve_surface, surface)
@@ -60,14 +86,14 @@ def request_from_query(qs: str) -> dict:
     if "start" in q:
         parts = q["start"].split(",")
         if len(parts) != 2:
-            raise core.InvalidInput("start", f"start = {_shown(q['start'])} must be two numbers x,y")
-        start = [_number("start", p) for p in parts]
+            raise core.InvalidInput("start", f"start = {shown(q['start'])} must be two numbers x,y")
+        start = [number("start", p) for p in parts]
         _core("start", resolve_start, start)
 
     runs = []
     for opt in dict.fromkeys(filter(None, q.get("opt", "").split(","))):  # in order, once each
         ospec = _core("opt", optimizer_spec, opt)
-        given = {h.name: _number(f"{opt}.{h.name}", q[f"{opt}.{h.name}"], h.kind)
+        given = {h.name: number(f"{opt}.{h.name}", q[f"{opt}.{h.name}"], h.kind)
                  for h in ospec.hyperparameters if f"{opt}.{h.name}" in q}
         resolve_hyperparameters(ospec, given, field=opt)
         own = _schedule(q, f"{opt}.sched")
@@ -75,18 +101,17 @@ def request_from_query(qs: str) -> dict:
                      **({} if own is None else {"schedule": own})})
 
     schedule = _schedule(q, "sched")
-
-    seed = _whole("seed", q.get("seed", "0"), 0, MAX_SEED)
+    flat = {k.key: _given(q, k) for k in grammar.keys("problem") if k.plain}
     noise = None
-    sigma = _number("noise", q.get("noise", "0"))
-    if sigma != 0:
-        noise = {"sigma": sigma, "seed": _whole("noise_seed", q.get("noise_seed", "0"), 0, MAX_SEED)}
-        _core("noise", resolve_noise, noise, seed)
-
-    steps = _whole("steps", q.get("steps", str(DEFAULT_STEPS)), 1, MAX_STEPS)
-    body = {"surface": surface, "start": start, "steps": steps, "runs": runs, "schedule": schedule, "noise": noise,
-            "seed": seed}
-    return {**body, **_display(q), **_explore(q, [run["optimizer"] for run in runs])}
+    if flat["noise"] != 0:
+        noise = {"sigma": flat["noise"], "seed": flat["noise_seed"]}
+        _core("noise", resolve_noise, noise, flat["seed"])
+    body = {"surface": surface, "start": start, "steps": flat["steps"], "runs": runs, "schedule": schedule,
+            "noise": noise, "seed": flat["seed"]}
+    # Display keys are always in the body; map keys only when the link sets them.
+    shown_keys = {k.key: _given(q, k) for k in grammar.KEYS if k.part in ("display", "map") and k.plain}
+    shown_keys = {key: v for key, v in shown_keys.items() if grammar.key(key).part == "display" or v != ""}
+    return {**body, **shown_keys, **_explore(q, [run["optimizer"] for run in runs])}
 
 
 def link_query(link: str) -> str:
@@ -100,39 +125,54 @@ def link_query(link: str) -> str:
 
 
 def query_from_request(body: dict) -> str:
-    """The canonical query string of a request body (with or without display keys)."""
+    """The canonical query string of a request body (with or without display keys): the grammar's keys in order."""
     surface = body["surface"]
     if isinstance(surface, str):
         name, params = surface, {}
     else:
         name, params = surface.get("name", "custom"), {k: v for k, v in surface.items() if k != "name"}
-    runs = body.get("runs", [])
     spec, _ = resolve_surface(surface)
-    parts = [("surface", name), *(formula_query(params) if name == "custom" else
-                                  ((f"surface.{k}", v) for k, v in params.items())),
-             ("start", ",".join(js_number(v) for v in (body.get("start") or spec.start))),
-             ("steps", body.get("steps", DEFAULT_STEPS)),
-             ("opt", ",".join(run["optimizer"] for run in runs))]
-    for run in runs:
-        defaults = optimizer_spec(run["optimizer"]).defaults
-        given = run.get("hyperparameters") or {}
-        parts += [(f"{run['optimizer']}.{k}", v) for k, v in given.items() if v != defaults.get(k)]
-        if run.get("label"):
-            parts.append((f"{run['optimizer']}.label", run["label"]))
-        parts += _schedule_query(run.get("schedule"), f"{run['optimizer']}.sched")
-    parts += _schedule_query(body.get("schedule"), "sched")
-    noise = body.get("noise")
-    if noise and noise.get("sigma", 0) > 0:
-        parts += [("noise", noise["sigma"]), ("noise_seed", noise.get("seed", 0))]
-    if body.get("seed", 0) != 0:
-        parts.append(("seed", body["seed"]))
-    for key, default in DISPLAY.items():
-        value = body.get(key, default)
-        if value != default:
-            parts.append((key, int(value) if key in FLAGS else value))
-    parts += [(key, body[key]) for key in MAP_DISPLAY if body.get(key)]
-    parts += [(key, body[key]) for key in EXPLORE_DISPLAY if body.get(key)]
+    noise = body.get("noise") or {}
+    values = {**body, "noise": noise.get("sigma", 0), "noise_seed": noise.get("seed", 0)}
+    runs = body.get("runs", [])
+    # The keys whose value shapes the runs, written by code of their own; a row that is None is written
+    # with the one before it (a surface's formula with the surface's parameters, every run's keys together).
+    own = {
+        "surface": lambda: [("surface", name)],
+        "surface.{param}": lambda: (formula_query(params) if name == "custom"
+                                    else [(f"surface.{k}", v) for k, v in params.items()]),
+        "f": None, "domain": None,
+        "start": lambda: [("start", ",".join(js_number(v) for v in (body.get("start") or spec.start)))],
+        "opt": lambda: [("opt", ",".join(run["optimizer"] for run in runs))],
+        "{opt}.{hp}": lambda: [part for run in runs for part in _run_query(run)],
+        "{opt}.label": None, "{opt}.sched": None, "{opt}.sched.{param}": None,
+        "sched": lambda: _schedule_query(body.get("schedule"), "sched"), "sched.{param}": None,
+    }
+    parts, written = [], set()
+    for k in grammar.KEYS:
+        if k.key in own:
+            parts += own[k.key]() if own[k.key] else []
+            continue
+        value = values.get(k.key, k.default)
+        rule, _, after = k.write.partition(":")
+        if rule == "always" or rule == "with" and after in written or rule == "changed" and not _is_default(k, value):
+            parts.append((k.key, grammar.write(k, value)))
+            written.add(k.key)
     return "&".join(f"{k}={_encode(v)}" for k, v in parts)
+
+
+def _is_default(k: grammar.LinkKey, value) -> bool:
+    return value == k.default or k.default in ("", (), None) and not value
+
+
+def _run_query(run: dict) -> list:
+    """A run's keys: its hyperparameters that differ from the defaults, its label, its own schedule."""
+    opt = run["optimizer"]
+    defaults = optimizer_spec(opt).defaults
+    parts = [(f"{opt}.{k}", v) for k, v in (run.get("hyperparameters") or {}).items() if v != defaults.get(k)]
+    if run.get("label"):
+        parts.append((f"{opt}.label", run["label"]))
+    return parts + _schedule_query(run.get("schedule"), f"{opt}.sched")
 
 
 def js_number(v) -> str:
@@ -181,56 +221,15 @@ def _core(key: str, resolve, *args):
         raise core.InvalidInput(field, reason) from None
 
 
-# What JavaScript's Number() reads as a finite decimal: ASCII digits only. Python's float() also takes
-# "0.0_1" and other scripts' digits ("١"), which the page refuses: a link must mean one thing.
-_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_INTEGER = re.compile(r"[+-]?[0-9]+")
-# JavaScript's Number() trims this whitespace (and Python's float() more, such as U+001C).
-_JS_SPACE = " \t\n\v\f\r\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \
-            "\u2028\u2029\u202f\u205f\u3000\ufeff"
-
-
-def _shown(text: str) -> str:
-    """A value as an error message echoes it: quoted, and cut short."""
-    return repr(text) if len(text) <= 40 else repr(text[:40]) + f"... ({len(text)} characters)"
-
-
-def _number(key: str, text: str, kind: str = "float") -> float | int:
-    trimmed = text.strip(_JS_SPACE)
-    if not _DECIMAL.fullmatch(trimmed):
-        if trimmed.lstrip("+-") in ("Infinity", "inf", "nan", "NaN", "infinity"):
-            raise core.InvalidInput(key, f"{_shown(text)} is not a finite number")
-        raise core.InvalidInput(key, f"{_shown(text)} is not a number")
-    if kind == "int" and _INTEGER.fullmatch(trimmed) and len(trimmed) <= 400:
-        return int(trimmed)
-    value = float(trimmed)
-    if not math.isfinite(value):
-        raise core.InvalidInput(key, f"{_shown(text)} is not a finite number")
-    return int(value) if kind == "int" and value.is_integer() else value
-
-
-def _whole(key: str, text: str, low: int, high: int) -> int:
-    # Read as an integer, not through a float: 9223372036854775807 is a seed, not 9.223372036854776e18.
-    value = _number(key, text, "int")
-    if not float(value).is_integer():
-        raise core.InvalidInput(key, f"{_shown(text)} is not a whole number")
-    if not low <= value <= high:
-        raise core.InvalidInput(key, f"{key} = {_shown(text.strip(_JS_SPACE))[1:-1]} is outside [{low}, {high}]")
-    return int(value)
-
-
-LABEL_MAX = 40
-
-
 def _schedule(q: dict, key: str) -> dict | None:
     """The schedule a link gives at `key`: `sched` for every run, `adam.sched` for Adam's own."""
     name = q.get(key)
     if not name:
         return None
-    sspec = core.SCHEDULES.get(name)
-    if sspec is None:
-        raise core.InvalidInput(key, f"unknown schedule {_shown(name)}; allowed: {', '.join(core.SCHEDULES)}")
-    schedule = {"name": name, **{h.name: _number(f"{key}.{h.name}", q[f"{key}.{h.name}"], h.kind)
+    row = grammar.key("sched")
+    grammar.read(row, name, choices(row), key)
+    sspec = core.SCHEDULES[name]
+    schedule = {"name": name, **{h.name: number(f"{key}.{h.name}", q[f"{key}.{h.name}"], h.kind)
                                  for h in sspec.params if f"{key}.{h.name}" in q}}
     _core(key, resolve_schedule, schedule)
     return schedule
@@ -244,46 +243,22 @@ def _schedule_query(schedule: dict | None, key: str) -> list:
 
 def _label(opt: str, q: dict) -> dict:
     """A run's own name (`adam.label=eps 1`), as static/js/state.js reads it: trimmed, at most LABEL_MAX."""
-    text = q.get(f"{opt}.label", "").strip()[:LABEL_MAX]
+    text = grammar.read(grammar.key("{opt}.label"), q.get(f"{opt}.label", ""))
     return {"label": text} if text else {}
-
-
-def _display(q: dict) -> dict:
-    out = dict(DISPLAY)
-    if "view" in q:
-        if q["view"] not in VIEWS:
-            raise core.InvalidInput("view", f"unknown view {_shown(q['view'])}; allowed: {', '.join(VIEWS)}")
-        out["view"] = q["view"]
-    if "speed" in q:
-        out["speed"] = _number("speed", q["speed"])
-        if out["speed"] <= 0:
-            raise core.InvalidInput("speed", f"speed = {q['speed']} must be more than 0")
-    for key in FLAGS:
-        if key in q:
-            if q[key] not in ("0", "1", "true", "false"):
-                raise core.InvalidInput(key, f"{key} = {_shown(q[key])} must be 0 or 1")
-            out[key] = q[key] in ("1", "true")
-    if q.get("inspect"):
-        out["inspect"] = _core("inspect", optimizer_spec, q["inspect"]).id
-    out.update((key, q[key]) for key in MAP_DISPLAY if q.get(key))
-    return out
 
 
 def _explore(q: dict, opt: list[str]) -> dict:
     """basins, tuned and tuned.by as static/js/state.js keeps them: about ticked optimizers only."""
     out = {}
-    if q.get("basins"):
-        basins = _core("basins", optimizer_spec, q["basins"]).id
-        if basins in opt:
-            out["basins"] = basins
-    tuned = [_core("tuned", optimizer_spec, i).id for i in dict.fromkeys(filter(None, q.get("tuned", "").split(",")))]
-    tuned = [i for i in tuned if i in opt]
+    basins = _given(q, grammar.key("basins"))
+    if basins in opt:
+        out["basins"] = basins
+    tuned_key = grammar.key("tuned")
+    tuned = [i for i in grammar.read(tuned_key, q.get("tuned", ""), choices(tuned_key)) if i in opt]
     if tuned:
         out["tuned"] = ",".join(tuned)
-        by = q.get("tuned.by") or CRITERIA[0]
-        if by not in CRITERIA:
-            raise core.InvalidInput("tuned.by", f"unknown criterion {_shown(by)}; allowed: {', '.join(CRITERIA)}")
-        out["tuned.by"] = by
+        by = grammar.key("tuned.by")
+        out["tuned.by"] = _given(q, by) or choices(by)[0]  # the first criterion unless the link names one
     return out
 
 
@@ -296,7 +271,7 @@ def formula_from_query(q: dict) -> dict:
         parts = q["domain"].split(",")
         if len(parts) != 4:
             raise core.InvalidInput("domain", f"domain = {q['domain']!r} must be four numbers x_min,x_max,y_min,y_max")
-        surface["domain"] = [_number("domain", p) for p in parts]
+        surface["domain"] = [number("domain", p) for p in parts]
     try:
         resolve_surface(surface)
     except core.InvalidInput as e:

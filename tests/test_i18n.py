@@ -229,7 +229,7 @@ def test_the_page_catalog_in_chinese_keeps_its_data():
     en, zh = pages.catalog(), pages.catalog(ZH)
     assert zh["lang"] == ZH and en["lang"] == "en"
     assert [p["query"] for p in zh["presets"]] == [p["query"] for p in en["presets"]]
-    assert zh["palette"] == en["palette"] and zh["display"] == en["display"]
+    assert zh["palette"] == en["palette"] and zh["links"] == en["links"]
     assert [v["label"] for v in zh["view_labels"]] == ["等高线", "三维曲面", "损失", "参数图"]
     assert '"lang":"zh-CN"' in pages.catalog_json(ZH)
 

@@ -341,8 +341,8 @@ def test_a_zoomed_axis_keeps_inside_its_own_range():
 
 
 def test_the_map_colours_are_the_pages():
-    """The exports colour a map as static/js/map.js does: the same constants."""
-    js = (ROOT / "static" / "js" / "map.js").read_text(encoding="utf-8")
+    """The exports colour a map as static/js/map.js does: the same constants (its colours from the palette's module)."""
+    js = "".join((ROOT / "static" / "js" / name).read_text(encoding="utf-8") for name in ("map.js", "generated/palette.js"))
 
     def const(name: str) -> str:
         return re.search(rf"\bconst {name}\s*=\s*(.+?);", js, re.S)[1]

@@ -24,7 +24,7 @@ def test_a_query_reads_into_a_request_body_and_display_keys():
         "runs": [{"optimizer": "adam", "hyperparameters": {"lr": 0.01, "eps": 1e-7}}, {"optimizer": "sgd", "hyperparameters": {}}],
         "schedule": {"name": "cosine", "t_max": 500, "warmup_steps": 10},
         "noise": {"sigma": 0.1, "seed": 3}, "seed": 2,
-        "view": "loss", "speed": 2.0, "autoplay": False, "loop": True, "inspect": "", "large": False, "extras": False,
+        "view": "loss", "speed": 2.0, "autoplay": False, "loop": True, "inspect": "", "large": False, "extras": False, "lang": "",
     }
 
 
@@ -90,7 +90,7 @@ def random_body(rng: random.Random) -> dict:
         "seed": rng.choice([0, rng.randint(1, 2**31)]),
         "view": rng.choice(["contour", "surface3d", "loss"]), "speed": rng.choice([0.25, 1.0, 4.0]),
         "autoplay": rng.random() < 0.5, "loop": rng.random() < 0.5, "inspect": rng.choice(["", runs[0]["optimizer"]]),
-        "large": rng.random() < 0.5, "extras": rng.random() < 0.5,
+        "large": rng.random() < 0.5, "extras": rng.random() < 0.5, "lang": rng.choice(["", "en", "zh-CN"]),
     }
 
 
@@ -148,7 +148,7 @@ def test_a_body_round_trips_through_its_query(seed):
     ("steps=1_000", "steps", "not a number"),
     ("opt=adam&adam.lr=\u0660.\u0661", "adam.lr", "is not a number"),
     ("seed=\u0663", "seed", "is not a number"),
-    ("seed=9223372036854775808", "seed", "seed = 9223372036854775808 is outside [0, 9223372036854775807]"),
+    ("seed=9007199254740992", "seed", "seed = 9007199254740992 is outside [0, 9007199254740991]"),
     ("opt=adam&adam.lr=" + "x" * 10_000, "adam.lr", "(10000 characters)"),
 ])
 def test_a_bad_value_raises_naming_its_key(query, key, msg):
@@ -158,8 +158,11 @@ def test_a_bad_value_raises_naming_its_key(query, key, msg):
 
 
 def test_seeds_are_read_as_integers_to_the_last_digit():
-    body = request_from_query("seed=9223372036854775807&noise=0.1&noise_seed=9007199254740993")
-    assert body["seed"] == 2**63 - 1 and body["noise"]["seed"] == 2**53 + 1
+    # Up to the largest integer the page's numbers hold exactly, and one past it is refused, not rounded into range.
+    body = request_from_query("seed=9007199254740991&noise=0.1&noise_seed=9007199254740990")
+    assert body["seed"] == 2**53 - 1 and body["noise"]["seed"] == 2**53 - 2
+    with pytest.raises(core.InvalidInput, match=r"noise_seed = 9007199254740993 is outside \[0, 9007199254740991\]"):
+        request_from_query("noise=0.1&noise_seed=9007199254740993")
 
 
 def test_numbers_are_read_as_javascripts_number_reads_them():

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlencode
 import numpy as np
 
 import core
+from app.palette import BASIN_COLOURS, DIVERGED_COLOUR, NOT_CONVERGED_COLOUR, VIRIDIS
 from app.schemas import BasinsRequest
 from app.services.compute import Work
 from app.services.sweeps import plan_basins, plan_sweep
@@ -28,13 +29,6 @@ SIZES = (32, 64, 128)
 DEFAULT_N = 64
 COLOURINGS = {"loss": "final loss", "steps": "steps to tolerance", "basin": "basin"}
 TOL = 1e-3  # a cell has converged once its loss is within this of f* (the sweep's default)
-DIVERGED_COLOUR = "#d7191c"
-NOT_CONVERGED_COLOUR = "#cfd5db"
-# Okabe & Ito without the vermillion, which the red of "diverged" would be mistaken for.
-BASIN_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
-# viridis, dark to light: light is good (a low loss, few steps).
-VIRIDIS = ("#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b",
-           "#fde725")
 SCALE_GRID = 100  # the page's grid, off which it reads the loss where the runs start
 
 

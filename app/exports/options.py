@@ -10,11 +10,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.linkgrammar import key as link_key
 from core import InvalidInput
 
-PATH_VIEWS = ("contour", "surface3d", "loss")  # the views that draw the runs, step by step
+# The link's views (app/linkgrammar.py); every one but the map draws the runs, step by step.
+VIEWS = link_key("view").choices
 MAP = "map"  # one optimizer over a grid of two settings: a still of where each run ends (app/exports/maps.py)
-VIEWS = (*PATH_VIEWS, MAP)
+PATH_VIEWS = tuple(v for v in VIEWS if v != MAP)
 
 # Inclusive ranges of what an export may ask for; the web app may narrow them.
 LIMITS = {"frames": (1, 1000), "fps": (1, 60), "width": (320, 1920), "height": (240, 1080)}

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 import core.external
-from app import i18n, palette, state
+from app import i18n, linkgrammar, palette, state
 from app.http.templating import templates
 from app.presets import PRESETS
 from app.services.catalog import VIEW_LABELS, registry, run_settings
@@ -37,7 +37,7 @@ router.mount("/static", StaticFiles(directory=STATIC), name="static")
 
 
 # Preloaded together, so the browser fetches the page's modules at once rather than import by import.
-MODULES = (*sorted(p.name for p in (STATIC / "js").glob("*.js")), "generated/kernels.js")
+MODULES = (*sorted(p.name for p in (STATIC / "js").glob("*.js")), "generated/kernels.js", "generated/palette.js")
 SPEEDS = (0.25, 0.5, 1, 2, 4, 8)
 # 16:9 for slides first; 800 x 600 for a 4:3 projector.
 EXPORT_SIZES = ((1280, 720), (1920, 1080), (800, 600))
@@ -57,9 +57,8 @@ def _catalog(offered: tuple, lang: str) -> dict:
         **registry(),
         "surfaces": [*registry()["surfaces"], custom_surface_entry()],  # the page's "Custom…" choice
         "run_settings": list(run_settings()),
-        # The display keys and their defaults, as app/state.py reads them from a URL.
-        "display": {**state.DISPLAY, **state.MAP_DISPLAY, **state.EXPLORE_DISPLAY},
-        "flags": list(state.FLAGS),
+        # The link's grammar, which static/js/state.js reads and writes links by, as app/state.py does.
+        "links": linkgrammar.as_dicts(),
         "palette": palette.as_dict(),
         "presets": [p.as_dict() for p in PRESETS],
         "speeds": list(SPEEDS),
@@ -86,7 +85,7 @@ def _catalog_json_for(offered: tuple, lang: str) -> str:
 
 def _html_class(request: Request) -> str:
     """Large text set before the first paint, so it never flashes small (and no inline script is needed)."""
-    return "large" if request.query_params.get("large") in ("1", "true") else ""
+    return "large" if linkgrammar.FLAG_TEXTS.get(request.query_params.get("large", "")) else ""
 
 
 def _context(request: Request) -> dict:

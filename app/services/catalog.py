@@ -8,10 +8,9 @@ import numpy as np
 
 import core
 import core.external
-from app import state
+from app import linkgrammar
 from app.serialize import dumps
 from app.settings import get_settings
-from core.engine import MAX_NOISE_SIGMA
 
 
 def offer_external(names: str) -> None:
@@ -63,15 +62,20 @@ def _number(name: str, symbol: str, default, low, high, help: str, log=False, ki
             "kind": kind, "help": help, "slider_high": slider_high}
 
 
+def _setting(key: str, symbol: str, help: str, slider_high, log=False, high=None) -> dict:
+    """A run setting whose default, limits and kind are its link key's (app/linkgrammar.py)."""
+    k = linkgrammar.key(key)
+    return _number(key, symbol, k.default, k.low, k.high if high is None else high, help, log=log,
+                   kind="int" if k.kind == "int" else "float", slider_high=slider_high)
+
+
 def run_settings() -> tuple[dict, ...]:
     """Settings of the run as a whole; their names are the URL keys. Steps stop at the server's limit."""
     return (
-        _number("steps", "", state.DEFAULT_STEPS, 1, get_settings().max_steps, "optimizer steps per run", log=True,
-                kind="int", slider_high=5000),
-        _number("noise", r"\sigma", 0.0, 0.0, MAX_NOISE_SIGMA, "standard deviation of Gaussian noise added to every gradient",
-                slider_high=5.0),
-        _number("noise_seed", "", 0, 0, 2**31 - 1, "seed of the gradient noise", kind="int", slider_high=99),
-        _number("seed", "", 0, 0, 2**31 - 1, "seed of the minibatches on a stochastic surface", kind="int", slider_high=99),
+        _setting("steps", "", "optimizer steps per run", 5000, log=True, high=get_settings().max_steps),
+        _setting("noise", r"\sigma", "standard deviation of Gaussian noise added to every gradient", 5.0),
+        _setting("noise_seed", "", "seed of the gradient noise", 99),
+        _setting("seed", "", "seed of the minibatches on a stochastic surface", 99),
     )
 
 

@@ -6,6 +6,7 @@
 // one image, not 16,384 SVG shapes (the bundle's heatmap serves the exported HTML map).
 
 import { ApiError, describe } from "./api.js";
+import { BASIN_COLOURS, DIVERGED_COLOUR, NOT_CONVERGED_COLOUR, VIRIDIS } from "./generated/palette.js";
 import { requestBody, scheduleOf, valueOf, withValue } from "./state.js";
 import { announce, fmt, oncePerFrame, put } from "./util.js";
 import { CONFIG, FONT, View, fontSize } from "./views.js";
@@ -14,12 +15,8 @@ export const SIZES = [32, 64, 128];
 export const COLOURINGS = { loss: "final loss", steps: "steps to tolerance", basin: "basin" };
 // A cell has converged once its loss is within this of the surface's minimum value (the sweep's default).
 const TOL = 1e-3;
-export const DIVERGED_COLOUR = "#d7191c";
-export const NOT_CONVERGED_COLOUR = "#cfd5db";
-// Okabe & Ito without the vermillion, which the red of "diverged" would be mistaken for.
-export const BASIN_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#F0E442", "#000000"];
-// viridis, dark to light: light is good (a low loss, few steps).
-const VIRIDIS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b", "#fde725"];
+// The map's colours are app/palette.py's, as the exports colour the same cells.
+export { BASIN_COLOURS, DIVERGED_COLOUR, NOT_CONVERGED_COLOUR } from "./generated/palette.js";
 const MAX_CANVAS = 640;
 
 export function rgb(hex) {

@@ -62,9 +62,9 @@ const scene = new Scene(catalog, first.state, document.body, {
 let shownSurface = null;
 let shownLarge = null;
 
-/** The preset a state is, if any: the same run, whatever the speed, view, looping or text size. */
+/** The preset a state is, if any: the same run, whatever the speed, view, looping, text size or language. */
 function presetOf(s) {
-  const query = serialize({ ...s, view: "contour", speed: 1, autoplay: true, loop: false, large: false }, catalog);
+  const query = serialize({ ...s, view: "contour", speed: 1, autoplay: true, loop: false, large: false, lang: "" }, catalog);
   return catalog.presets.find((p) => p.query.replace(/&view=[^&]*/, "") === query);
 }
 

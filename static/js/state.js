@@ -1,12 +1,13 @@
-// The whole UI state and its URL form. app/state.py reads the same format in Python.
+// The whole UI state and its URL form, read and written by the link grammar the catalog gives (`links`, the
+// table in app/linkgrammar.py), as app/state.py reads and writes it in Python: a new key is a row there.
 //
 //   surface=beale  surface.kappa=100  start=1,1.5  steps=300  opt=adam,sgd
 //   surface=custom  f=(1-x)^2 + 100*(y-x^2)^2  domain=-2,2,-1,3 (a typed formula; domain when not -5,5,-5,5)
 //   adam.lr=0.01 (overrides only)  sched=cosine  sched.t_max=500
 //   adam.sched=cosine  adam.sched.t_max=500 (Adam's own schedule instead of the shared one)
 //   noise=0.1  noise_seed=0  seed=0
-//   display: view=contour|surface3d|loss  speed=1  autoplay=0|1  loop=0|1  inspect=adam  large=1  extras=1
-//   adam.label=eps 1 (a run's own name in the legend, at most LABEL_MAX characters)
+//   display: view=contour|surface3d|loss|map  speed=1  autoplay=0|1  loop=0|1  inspect=adam  large=1  extras=1  lang=zh-CN
+//   adam.label=eps 1 (a run's own name in the legend, at most the grammar's max_length characters)
 //   basins=momentum (its basins of attraction under the contour)
 //   tuned=sgd,adam  tuned.by=final_loss|steps_to_tol (the learning rates "Tune lr" chose, and how)
 //   basins and tuned name ticked optimizers only; a link's others are dropped, as their settings are.
@@ -23,8 +24,13 @@ export class Catalog {
     this.runSettings = new Map(raw.run_settings.map((s) => [s.name, s]));
     this.presets = raw.presets;
     this.palette = raw.palette;
-    this.display = raw.display; // the display keys and their defaults
-    this.flags = new Set(raw.flags); // the display keys that are 0 or 1
+    // The link's grammar by key. A run setting's row takes the limits this server holds it to (steps stop at
+    // its limit), so a link never puts in the state a run the server would refuse.
+    this.links = new Map(raw.links.map((k) => [k.key, this.runSettings.has(k.key)
+      ? { ...k, low: this.runSettings.get(k.key).low, high: this.runSettings.get(k.key).high } : k]));
+    // The keys that say how a state is shown rather than what is computed, and their defaults.
+    this.display = Object.fromEntries(raw.links.filter((k) => SHOWN.has(k.part)).map((k) => [k.key, k.default]));
+    this.flags = new Set(raw.links.filter((k) => k.kind === "bool").map((k) => k.key)); // written 0 or 1
   }
 
   static fromPage() {
@@ -38,6 +44,8 @@ export class Catalog {
   preset(id) { return this.presets.find((p) => p.id === id); }
 }
 
+const SHOWN = new Set(["display", "map", "explore"]);
+
 function param(list, name) {
   return list.find((h) => h.name === name);
 }
@@ -49,7 +57,7 @@ const JS_SPACE = /^[\s\uFEFF]+|[\s\uFEFF]+$/g;
 
 /** A number as Python's "%g" prints it (core's messages): 1e-06, 0.9999, 10, 1.5e+07. */
 export function pyG(v) {
-  if (v === 0) return "0";
+  if (v === 0) return Object.is(v, -0) ? "-0" : "0";
   const [mantissa, exp] = v.toExponential(5).split("e");
   const e = Number(exp);
   if (e < -4 || e >= 6) {
@@ -70,17 +78,72 @@ function shown(text) {
  * words core and app/state.py use for the same text ("adam.lr = -1 is outside [1e-06, 10]").
  */
 export function readSetting(key, text, h) {
+  const read = readNumber(text);
+  if (read.reason) return read;
+  const v = read.value;
+  if (h.kind === "bool" && v !== 0 && v !== 1) return { reason: `${pyG(v)} must be 0 or 1 (false or true)` };
+  if (h.kind === "int" && !Number.isInteger(v)) return { reason: `${pyG(v)} must be a whole number` };
+  if (!(v >= h.low && v <= h.high)) return { reason: `${key} = ${pyG(v)} is outside [${pyG(h.low)}, ${pyG(h.high)}]` };
+  return { value: v };
+}
+
+/** The values an enum or list key of the grammar may take: its own, or its registry's ids. */
+function choicesOf(k, catalog) {
+  if (k.choices === "optimizers") return [...catalog.optimizers.keys()];
+  if (k.choices === "surfaces") return [...catalog.surfaces.keys()];
+  if (k.choices === "schedules") return [...catalog.schedules.keys()];
+  return k.choices;
+}
+
+const FLAG_TEXTS = { 0: false, 1: true, false: false, true: true };
+
+/** A number of a link as app/linkgrammar.py's `number` reads it: {value} or {reason}. */
+function readNumber(text) {
   const trimmed = text.replace(JS_SPACE, "");
   if (!DECIMAL.test(trimmed)) {
     const finite = !["Infinity", "inf", "nan", "NaN", "infinity"].includes(trimmed.replace(/^[+-]/, ""));
     return { reason: `${shown(text)} is not ${finite ? "a number" : "a finite number"}` };
   }
   const v = Number(trimmed);
-  if (!Number.isFinite(v)) return { reason: `${shown(text)} is not a finite number` };
-  if (h.kind === "bool" && v !== 0 && v !== 1) return { reason: `${pyG(v)} must be 0 or 1 (false or true)` };
-  if (h.kind === "int" && !Number.isInteger(v)) return { reason: `${pyG(v)} must be a whole number` };
-  if (!(v >= h.low && v <= h.high)) return { reason: `${key} = ${pyG(v)} is outside [${pyG(h.low)}, ${pyG(h.high)}]` };
-  return { value: v };
+  return Number.isFinite(v) ? { value: v } : { reason: `${shown(text)} is not a finite number` };
+}
+
+/**
+ * A link's text for a row `k` of the grammar (read for key `name`, for a row of a family): {value} when it
+ * is allowed, else {reason}, in app/linkgrammar.py's `read`'s words.
+ */
+export function readKey(k, text, catalog, name = k.key) {
+  if (k.kind === "int" || k.kind === "number") {
+    const read = readNumber(text);
+    if (read.reason) return read;
+    const v = read.value;
+    if (k.kind === "int") {
+      if (!Number.isInteger(v)) return { reason: `${shown(text)} is not a whole number` };
+      // The text as given: a seed past 2**53 is refused as written, not as the double it rounds to.
+      const given = text.replace(JS_SPACE, "");
+      if (!(v >= k.low && v <= k.high)) return { reason: `${name} = ${given.length <= 40 ? given : shown(given)} is outside [${k.low}, ${k.high}]` };
+      return read;
+    }
+    if (k.above && !(v > k.low)) return { reason: `${name} = ${pyG(v)} must be more than ${pyG(k.low)}` };
+    if (!((k.above || k.low === null || v >= k.low) && (k.high === null || v <= k.high))) {
+      return { reason: `${name} = ${pyG(v)} is outside [${pyG(k.low)}, ${pyG(k.high)}]` };
+    }
+    return read;
+  }
+  if (k.kind === "bool") {
+    return Object.hasOwn(FLAG_TEXTS, text) ? { value: FLAG_TEXTS[text] } : { reason: `${name} = ${shown(text)} must be 0 or 1` };
+  }
+  const allowed = choicesOf(k, catalog);
+  if (k.kind === "enum") {
+    return allowed.includes(text) ? { value: text } : { reason: `unknown ${k.noun} ${shown(text)}; allowed: ${allowed.join(", ")}` };
+  }
+  if (k.kind === "text") return { value: k.max_length ? text.trim().slice(0, k.max_length) : text };
+  if (k.kind === "list" && k.item === "enum") {
+    const items = text.split(",").filter((item, i, all) => item && all.indexOf(item) === i);
+    const bad = items.find((item) => !allowed.includes(item));
+    return bad === undefined ? { value: items } : readKey({ ...k, kind: "enum" }, bad, catalog, name);
+  }
+  throw new Error(`${name}: a ${k.kind} of ${k.item} is read by state.js itself`);
 }
 
 /** One line for each run a state leaves undrawn for a value it may not have, naming the key and its limit. */
@@ -100,11 +163,8 @@ export function badReasons(id, s, catalog) {
   return badKeys(id, s).map((key) => readSetting(key, s.bad[key], param(opt.hyperparameters, key.slice(key.lastIndexOf(".") + 1))).reason);
 }
 
-export const LABEL_MAX = 40;
 /** How "Tune lr" may pick the best lr (core.explore.CRITERIA), the first being the default. */
 export const TUNE_CRITERIA = { final_loss: "final loss", steps_to_tol: "steps to tolerance" };
-// What a tuning was measured on: changing any of these leaves no learning rate tuned.
-const TUNED_ON = new Set(["surface", "f", "domain", "start", "steps", "sched", "noise", "noise_seed", "seed"]);
 
 /**
  * The state in the page's URL. A link that holds no run, only display settings (`?large=1`,
@@ -127,9 +187,8 @@ export function blank(catalog, surfaceId = catalog.raw.surfaces[0].id) {
   const surface = catalog.surface(surfaceId);
   return {
     surface: surface.id, surfaceParams: {}, start: [...surface.start], ...formulaOf(surface),
-    steps: catalog.runSettings.get("steps").default, opt: [], hp: {}, labels: {}, bad: {},
-    sched: null, schedParams: {}, runSched: {},
-    noise: 0, noise_seed: 0, seed: 0,
+    opt: [], hp: {}, labels: {}, bad: {}, sched: null, schedParams: {}, runSched: {},
+    ...Object.fromEntries(catalog.raw.links.filter((k) => k.plain && k.part === "problem").map((k) => [k.key, k.default])),
     ...catalog.display,
   };
 }
@@ -166,20 +225,22 @@ export function parse(query, catalog) {
         if (catalog.optimizer(id) && !s.opt.includes(id)) s.opt.push(id);
         else if (!catalog.optimizer(id)) warnings.push(`unknown optimizer "${id}"`);
       }
-    } else if (catalog.runSettings.has(key)) {
-      const read = readSetting(key, text, catalog.runSettings.get(key));
+    } else if (catalog.links.get(key)?.plain) {
+      // A bad value is named and the key keeps its default: the address never holds NaN.
+      const k = catalog.links.get(key);
+      const read = text === "" && k.default === "" ? { value: "" } : readKey(k, text, catalog);
       if (read.reason) warnings.push(read.reason);
       else s[key] = read.value;
     } else if (key in catalog.display) {
-      if (catalog.flags.has(key)) s[key] = text === "1" || text === "true";
-      else if (key === "speed") s.speed = Number(text) || 1;
-      else s[key] = text;
+      s[key] = text; // basins and tuned, read below once the ticked optimizers are known
     } else if (dot > 0) {
       const [owner, name] = [key.slice(0, dot), key.slice(dot + 1)];
       const opt = catalog.optimizer(owner);
       if (opt && name === "label") {
-        if (text.length > LABEL_MAX) warnings.push(`${key} was cut to ${LABEL_MAX} characters`);
-        if (text.trim()) s.labels[owner] = text.trim().slice(0, LABEL_MAX);
+        const label = catalog.links.get("{opt}.label");
+        if (text.length > label.max_length) warnings.push(`${key} was cut to ${label.max_length} characters`);
+        const read = readKey(label, text, catalog, key);
+        if (read.value) s.labels[owner] = read.value;
         continue;
       }
       const runSched = runScheduleOwner(owner, catalog) && s.runSched[runScheduleOwner(owner, catalog)];
@@ -204,46 +265,79 @@ export function parse(query, catalog) {
   }
   if (s.surface === "custom" && q.has("f") && !q.has("domain")) s.domain = null;
   if (s.surface === "custom" && !q.has("start")) s.start = formulaStart(s.domain ?? surface.domain.flat());
-  if (!catalog.raw.views.includes(s.view)) s.view = catalog.display.view;
   for (const id of Object.keys(s.labels)) if (!s.opt.includes(id)) delete s.labels[id];
   for (const id of Object.keys(s.runSched)) if (!s.opt.includes(id)) delete s.runSched[id];
   for (const key of Object.keys(s.bad)) if (!s.opt.includes(key.slice(0, key.lastIndexOf(".")))) delete s.bad[key];
-  for (const id of [s.basins, ...s.tuned.split(",")]) if (id && !catalog.optimizer(id)) warnings.push(`unknown optimizer "${id}"`);
-  if (s.basins && !catalog.optimizer(s.basins)) s.basins = "";
-  s.tuned = s.tuned.split(",").filter((id, i, all) => catalog.optimizer(id) && all.indexOf(id) === i).join(",");
-  if (s["tuned.by"] && !(s["tuned.by"] in TUNE_CRITERIA)) warnings.push(`unknown tuning criterion "${s["tuned.by"]}"`);
-  s["tuned.by"] = s.tuned ? (s["tuned.by"] in TUNE_CRITERIA ? s["tuned.by"] : Object.keys(TUNE_CRITERIA)[0]) : "";
+  // basins, tuned and tuned.by, as app/state.py reads them: a bad one is named and left out.
+  for (const key of ["basins", "tuned"]) {
+    const read = s[key] ? readKey(catalog.links.get(key), s[key], catalog) : { value: "" };
+    if (read.reason) warnings.push(read.reason);
+    s[key] = read.reason ? "" : [read.value].flat().join(",");
+  }
+  const by = catalog.links.get("tuned.by");
+  const read = s.tuned && s["tuned.by"] ? readKey(by, s["tuned.by"], catalog) : { value: "" };
+  if (read.reason) warnings.push(read.reason);
+  s["tuned.by"] = s.tuned ? read.value || choicesOf(by, catalog)[0] : ""; // the first criterion unless one is named
   return { state: s, warnings };
 }
 
 // Keep commas readable: they separate the two numbers of start and the list of optimizers.
 const enc = (v) => encodeURIComponent(String(v)).replace(/%2C/g, ",");
 
-/** The query string of a state: the run in full, then only the settings that differ from their defaults. */
+/**
+ * The query string of a state: the grammar's keys in order, the run in full, then only the settings that
+ * differ from their defaults (app/state.py's query_from_request writes the same).
+ */
 export function serialize(s, catalog) {
-  const parts = [["surface", s.surface]];
-  for (const [k, v] of Object.entries(s.surfaceParams)) parts.push([`surface.${k}`, v]);
-  if (s.surface === "custom") parts.push(["f", s.f], ...(s.domain ? [["domain", s.domain.join(",")]] : []));
-  parts.push(["start", s.start.join(",")], ["steps", s.steps], ["opt", s.opt.join(",")]);
-  for (const id of s.opt) {
-    for (const [k, v] of Object.entries(s.hp[id] ?? {})) parts.push([`${id}.${k}`, v]);
-    for (const key of badKeys(id, s)) parts.push([key, s.bad[key]]); // as the link gave it, until it is changed
-    if (s.labels?.[id]) parts.push([`${id}.label`, s.labels[id]]);
-    const own = s.runSched?.[id];
-    if (own) for (const [k, v] of Object.entries(own)) parts.push([k === "name" ? `${id}.sched` : `${id}.sched.${k}`, v]);
-  }
-  if (s.sched) {
-    parts.push(["sched", s.sched]);
-    for (const [k, v] of Object.entries(s.schedParams)) parts.push([`sched.${k}`, v]);
-  }
-  if (s.noise > 0) parts.push(["noise", s.noise], ["noise_seed", s.noise_seed]);
-  if (s.seed !== 0) parts.push(["seed", s.seed]);
+  // The keys whose value shapes the runs are written by code of their own; a null one is written with the
+  // row before it (a formula with the surface's parameters, every key of a run together).
+  const own = {
+    surface: () => [["surface", s.surface]],
+    "surface.{param}": () => (s.surface === "custom"
+      ? [["f", s.f], ...(s.domain ? [["domain", s.domain.join(",")]] : [])]
+      : Object.entries(s.surfaceParams).map(([k, v]) => [`surface.${k}`, v])),
+    f: null,
+    domain: null,
+    start: () => [["start", s.start.join(",")]],
+    opt: () => [["opt", s.opt.join(",")]],
+    "{opt}.{hp}": () => s.opt.flatMap((id) => runQuery(id, s)),
+    "{opt}.label": null,
+    "{opt}.sched": null,
+    "{opt}.sched.{param}": null,
+    sched: () => (s.sched ? [["sched", s.sched], ...Object.entries(s.schedParams).map(([k, v]) => [`sched.${k}`, v])] : []),
+    "sched.{param}": null,
+  };
   const shown = { ...s, basins: basinsOf(s), tuned: tunedOf(s).join(",") };
   if (!shown.tuned) shown["tuned.by"] = "";
-  for (const [k, d] of Object.entries(catalog.display)) {
-    if (shown[k] !== d) parts.push([k, catalog.flags.has(k) ? Number(shown[k]) : shown[k]]);
+  const parts = [];
+  const written = new Set();
+  for (const k of catalog.raw.links) {
+    if (k.key in own) {
+      if (own[k.key]) parts.push(...own[k.key]());
+      continue;
+    }
+    const v = shown[k.key] ?? k.default;
+    const [rule, after] = k.write.split(":");
+    if (rule === "always" || (rule === "with" && written.has(after)) || (rule === "changed" && !isDefault(k, v))) {
+      parts.push([k.key, k.kind === "bool" ? Number(v) : v]);
+      written.add(k.key);
+    }
   }
   return parts.map(([k, v]) => `${k}=${enc(v)}`).join("&");
+}
+
+function isDefault(k, v) {
+  return v === k.default || ((k.default === "" || k.default === null) && !v);
+}
+
+/** A run's keys: its hyperparameters that differ from the defaults, a bad value as given, its label, its own schedule. */
+function runQuery(id, s) {
+  const parts = Object.entries(s.hp[id] ?? {}).map(([k, v]) => [`${id}.${k}`, v]);
+  for (const key of badKeys(id, s)) parts.push([key, s.bad[key]]); // as the link gave it, until it is changed
+  if (s.labels?.[id]) parts.push([`${id}.label`, s.labels[id]]);
+  const own = s.runSched?.[id];
+  if (own) for (const [k, v] of Object.entries(own)) parts.push([k === "name" ? `${id}.sched` : `${id}.sched.${k}`, v]);
+  return parts;
 }
 
 /** The spec (range, default, kind) behind a setting's key, or undefined. */
@@ -299,7 +393,8 @@ export function withValue(key, value, s, catalog) {
   const n = changed(key, value, s, catalog);
   if (!s.tuned || JSON.stringify(valueOf(key, s, catalog)) === JSON.stringify(valueOf(key, n, catalog))) return n;
   const owner = key.includes(".") ? key.slice(0, key.lastIndexOf(".")) : "";
-  if (TUNED_ON.has(key) || owner === "surface" || owner === "sched") return untuned(n);
+  // A tuning was measured on the problem: changing any of it but which optimizers run leaves no lr tuned.
+  if ((catalog.links.get(key)?.part === "problem" && key !== "opt") || owner === "surface" || owner === "sched") return untuned(n);
   const run = runScheduleOwner(owner, catalog);
   if (run) return untuned(n, run);
   if (catalog.optimizer(owner) && !key.endsWith(".label")) return untuned(n, owner);
@@ -330,7 +425,7 @@ function changed(key, value, s, catalog) {
     else delete n.runSched[id];
   } else if (key.endsWith(".label")) {
     const id = key.slice(0, -".label".length);
-    const text = String(value ?? "").trim().slice(0, LABEL_MAX);
+    const text = readKey(catalog.links.get("{opt}.label"), String(value ?? ""), catalog).value;
     n.labels ??= {};
     if (text) n.labels[id] = text;
     else delete n.labels[id];

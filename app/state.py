@@ -24,13 +24,16 @@ from decimal import Decimal
 from urllib.parse import parse_qsl, quote
 
 import core
+from app.i18n import supported
 from core.engine import (
     MAX_STEPS, optimizer_spec, resolve_hyperparameters, resolve_noise, resolve_schedule, resolve_start, resolve_surface,
 )
 from core.explore import CRITERIA
 
 VIEWS = ("contour", "surface3d", "loss", "map")
-DISPLAY = {"view": "contour", "speed": 1.0, "autoplay": True, "loop": False, "inspect": "", "large": False, "extras": False}
+DISPLAY = {"view": "contour", "speed": 1.0, "autoplay": True, "loop": False, "inspect": "", "large": False, "extras": False,
+           # The language the page, the embed and the exports speak (app.i18n.LANGUAGES); "" is the reader's own.
+           "lang": ""}
 # The map view's optimizer, axes (hyperparameter names, or x and y), colouring, cells per axis and zoomed
 # axis ranges ("low,high"); "" is automatic. Display keys too, but only in a body when a link sets them.
 MAP_DISPLAY = dict.fromkeys(("map.opt", "map.x", "map.y", "map.color", "map.n", "map.xr", "map.yr"), "")
@@ -265,6 +268,8 @@ def _display(q: dict) -> dict:
             out[key] = q[key] in ("1", "true")
     if q.get("inspect"):
         out["inspect"] = _core("inspect", optimizer_spec, q["inspect"]).id
+    # A language this server lacks is passed over, as the page does: the link still opens.
+    out["lang"] = supported(q.get("lang")) or ""
     out.update((key, q[key]) for key in MAP_DISPLAY if q.get(key))
     return out
 

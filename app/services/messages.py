@@ -114,11 +114,13 @@ def template_texts(path: Path) -> list[Message]:
 
 
 def python_texts(path: Path) -> list[Message]:
-    """t("...") calls in Python: a literal first argument (values go as further arguments)."""
+    """t("...") and scene.t("...") calls in Python: a literal first argument (values go as further arguments)."""
     where = path.relative_to(ROOT).as_posix()
     out = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "t" and node.args
+        name = getattr(node, "func", None)
+        name = name.id if isinstance(name, ast.Name) else getattr(name, "attr", None)
+        if (isinstance(node, ast.Call) and name == "t" and node.args
                 and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
             out.append(Message(node.args[0].value, None, (where, node.lineno)))
     return out

@@ -79,8 +79,9 @@ def texts() -> list[Message]:
 # A script's message: t("English text", value, ...), its text one double-quoted JavaScript literal (read as JSON,
 # whose escapes are JavaScript's for the characters a sentence holds).
 SCRIPT_CALL = re.compile(r'(?<![\w.$])t\(\s*("(?:[^"\\\n]|\\.)*")')
-# Any call of t(...) at all, to find those whose text is not a literal (which could not be extracted).
-ANY_SCRIPT_CALL = re.compile(r'(?<![\w.$])t\(')
+# Any call of t(...) at all (not its definition), to find those whose text is not a literal (which could not be
+# extracted).
+ANY_SCRIPT_CALL = re.compile(r'(?<![\w.$])(?<!function )t\(')
 TEMPLATES = ROOT / "templates"
 SCRIPTS = ROOT / "static" / "js"
 # The Python modules whose own words are drawn or printed through `t("...")`: the exports and the CLI.

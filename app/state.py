@@ -31,15 +31,16 @@ from core.engine import (
 from core.explore import CRITERIA
 
 VIEWS = ("contour", "surface3d", "loss", "map")
-DISPLAY = {"view": "contour", "speed": 1.0, "autoplay": True, "loop": False, "inspect": "", "large": False, "extras": False,
-           # The language the page, the embed and the exports speak (app.i18n.LANGUAGES); "" is the reader's own.
-           "lang": ""}
+DISPLAY = {"view": "contour", "speed": 1.0, "autoplay": True, "loop": False, "inspect": "", "large": False, "extras": False}
 # The map view's optimizer, axes (hyperparameter names, or x and y), colouring, cells per axis and zoomed
 # axis ranges ("low,high"); "" is automatic. Display keys too, but only in a body when a link sets them.
 MAP_DISPLAY = dict.fromkeys(("map.opt", "map.x", "map.y", "map.color", "map.n", "map.xr", "map.yr"), "")
 # The optimizer whose basins of attraction colour the contour, and the optimizers whose lr "Tune lr" chose,
 # with the criterion it chose by. Only ticked optimizers count; "" is none.
 EXPLORE_DISPLAY = {"basins": "", "tuned": "", "tuned.by": ""}
+# The language the page, the embed and the exports speak (app.i18n.LANGUAGES); "" is the reader's own. A display
+# key too, in a body only when a link sets it.
+LANG_DISPLAY = {"lang": ""}
 FLAGS = ("autoplay", "loop", "large", "extras")
 DEFAULT_STEPS = 300
 MAX_SEED = 2**63 - 1
@@ -135,6 +136,7 @@ def query_from_request(body: dict) -> str:
             parts.append((key, int(value) if key in FLAGS else value))
     parts += [(key, body[key]) for key in MAP_DISPLAY if body.get(key)]
     parts += [(key, body[key]) for key in EXPLORE_DISPLAY if body.get(key)]
+    parts += [(key, body[key]) for key in LANG_DISPLAY if body.get(key)]
     return "&".join(f"{k}={_encode(v)}" for k, v in parts)
 
 
@@ -269,7 +271,8 @@ def _display(q: dict) -> dict:
     if q.get("inspect"):
         out["inspect"] = _core("inspect", optimizer_spec, q["inspect"]).id
     # A language this server lacks is passed over, as the page does: the link still opens.
-    out["lang"] = supported(q.get("lang")) or ""
+    if supported(q.get("lang")):
+        out["lang"] = supported(q["lang"])
     out.update((key, q[key]) for key in MAP_DISPLAY if q.get(key))
     return out
 

@@ -20,7 +20,7 @@ from app.services.compute import Work, run_all
 from app.services.trajectories import build_runs
 from app.services.validation import Invalid, field_loc
 from app.settings import Settings
-from app.state import DISPLAY, EXPLORE_DISPLAY, MAP_DISPLAY, link_query, request_from_query
+from app.state import DISPLAY, EXPLORE_DISPLAY, LANG_DISPLAY, MAP_DISPLAY, link_query, request_from_query
 from core import OPTIMIZERS, InvalidInput
 from core.engine import optimizer_spec
 
@@ -107,7 +107,7 @@ def read_state(query: str, prefix=("state",), need_runs: bool = True) -> tuple[d
         body = request_from_query(query)
     except InvalidInput as exc:
         raise Invalid([*prefix, *field_loc(exc.field)], exc.reason) from None
-    display = {k: body.pop(k) for k in (*DISPLAY, *MAP_DISPLAY, *EXPLORE_DISPLAY) if k in body}
+    display = {k: body.pop(k) for k in (*DISPLAY, *MAP_DISPLAY, *EXPLORE_DISPLAY, *LANG_DISPLAY) if k in body}
     if "loop" not in parse_qs(link_query(query)):
         display["loop"] = True  # slides loop an animation unless the link says otherwise
     if need_runs:

@@ -59,7 +59,7 @@ def _catalog(offered: tuple, lang: str) -> dict:
         "surfaces": [*registry()["surfaces"], custom_surface_entry()],  # the page's "Custom…" choice
         "run_settings": list(run_settings()),
         # The display keys and their defaults, as app/state.py reads them from a URL.
-        "display": {**state.DISPLAY, **state.MAP_DISPLAY, **state.EXPLORE_DISPLAY},
+        "display": {**state.DISPLAY, **state.MAP_DISPLAY, **state.EXPLORE_DISPLAY, **state.LANG_DISPLAY},
         "flags": list(state.FLAGS),
         "palette": palette.as_dict(),
         "presets": [p.as_dict() for p in PRESETS],

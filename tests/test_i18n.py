@@ -547,3 +547,26 @@ def test_the_export_cli_takes_lang(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["export", "--state", QUERY, "--out", str(tmp_path / "a.png"), "--lang", "fr"])
     assert "--lang: 'fr' is not a language Gradscape speaks" in capsys.readouterr().err
+
+
+@needs_font
+def test_a_chinese_map_draws_its_words_in_chinese(tmp_path):
+    import matplotlib
+
+    from app.exports.formats import make_options
+    from app.exports.mapfigure import MapFigure, map_still
+
+    data = _scene(ZH, "surface=himmelblau&opt=momentum&view=map&map.n=32")
+    assert data.lang == ZH
+    with matplotlib.rc_context(i18n.font_rc(ZH)), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        figure = MapFigure(data, 640, 360)
+        figure.rgba()
+    assert [str(w.message) for w in caught if "missing from" in str(w.message)] == []
+    title = figure.title.get_text()
+    assert title == T("{0} on {1}: {2} × {3} runs of {4} steps", "动量", "Himmelblau", 32, 32, data.steps)
+    assert figure.title.get_fontfamily() == i18n.font_families(ZH)
+    assert T("diverged") in [t.get_text() for t in figure.legend.get_texts()]
+    opts = make_options("png", "map", width=640, height=360, lang=ZH)
+    map_still(data, opts, str(tmp_path / "map.png"))  # the file the export writes takes the same fonts
+    assert (tmp_path / "map.png").stat().st_size > 0

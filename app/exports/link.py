@@ -40,7 +40,9 @@ def scene_from_state(query: str, settings: Settings, prefix=("state",),
     body, display = read_state(query, prefix, need_runs=False)
     lang = lang or display.get("lang") or i18n.DEFAULT
     if (view or display.get("view")) == MAP:
-        return maps.compute(query, body, display, settings, prefix, seconds), display
+        data = maps.compute(query, body, display, settings, prefix, seconds)
+        data.lang = lang
+        return data, display
     _need_runs(body, prefix)
     runs = build_runs(body, settings, prefix)
     run_all(runs, Work(settings, math.inf if seconds is None else seconds))

@@ -12,7 +12,9 @@ import { CONFIG, FONT, View, fontSize } from "./views.js";
 import { t, withLang } from "./i18n.js";
 
 export const SIZES = [32, 64, 128];
-export const COLOURINGS = { loss: t("final loss"), steps: t("steps to tolerance"), basin: t("basin") };
+export const COLOURINGS = { loss: "final loss", steps: "steps to tolerance", basin: "basin" };
+// Their names as the menu shows them, in the page's language.
+const COLOURING_LABELS = { loss: t("final loss"), steps: t("steps to tolerance"), basin: t("basin") };
 // A cell has converged once its loss is within this of the surface's minimum value (the sweep's default).
 const TOL = 1e-3;
 export const DIVERGED_COLOUR = "#d7191c";
@@ -234,7 +236,7 @@ export class MapView extends View {
     this.xSelect = select("map.x", t("Across"));
     this.ySelect = select("map.y", t("Up"));
     this.colorSelect = select("map.color", t("Colour"));
-    for (const [id, label] of Object.entries(COLOURINGS)) this.colorSelect.append(el("option", { value: id }, label));
+    for (const id of Object.keys(COLOURINGS)) this.colorSelect.append(el("option", { value: id }, COLOURING_LABELS[id]));
     this.nSelect = select("map.n", t("Cells"));
     for (const n of SIZES) this.nSelect.append(el("option", { value: String(n) }, `${n} × ${n}`));
     this.unzoom = el("button", { type: "button", class: "small", hidden: "" }, t("Whole range"));

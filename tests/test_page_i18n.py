@@ -188,3 +188,11 @@ def test_a_chinese_page_asks_for_chinese_errors(open_page):
     page.wait_for_function("() => !document.getElementById('alert').hidden")
     text = page.locator("#alert .alert-text").inner_text()
     assert "必须在" in text and "you typed" not in text
+
+
+def test_what_the_server_computes_is_said_in_chinese(open_page):
+    page = open_page(f"surface=beale&opt=adam,sam&steps=50&lang={ZH}")
+    note = page.locator("#engine-note")
+    page.wait_for_function("() => document.getElementById('engine-note')?.textContent.length > 0")
+    assert note.inner_text() == "由服务器计算：SAM（对整个参数向量迭代，这种循环只有服务器有）。"
+    assert leftovers(page, allowed_words()) == []

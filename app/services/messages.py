@@ -127,10 +127,23 @@ def python_texts(path: Path) -> list[Message]:
     return out
 
 
+def generated_texts(path: Path = SCRIPTS / "generated" / "kernels.js") -> list[Message]:
+    """The reasons app/jsgen.py gives, in the module it writes, for leaving a kernel to the server: the page shows
+    them beside a run the server computes (static/js/i18n.js `translated`)."""
+    import json
+
+    source = path.read_text(encoding="utf-8")
+    m = re.search(r"export const REFUSED = (\{.*?\n\});", source, re.DOTALL)
+    line = source.count("\n", 0, m.start()) + 1
+    reasons = dict.fromkeys(r for kind in json.loads(m.group(1)).values() for r in kind.values())
+    return [Message(r, None, (path.relative_to(ROOT).as_posix(), line)) for r in reasons]
+
+
 def page_messages() -> list[Message]:
     """The texts the templates, the scripts, the exports and the CLI write themselves, in file order."""
     out = [m for path in sorted(TEMPLATES.glob("*.html")) for m in template_texts(path)]
     out += [m for path in sorted(SCRIPTS.rglob("*.js")) if "generated" not in path.parts for m in script_texts(path)]
+    out += generated_texts()
     for source in PYTHON_TEXTS:
         paths = [ROOT / source] if source.endswith(".py") else sorted((ROOT / source).rglob("*.py"))
         out += [m for path in paths for m in python_texts(path)]

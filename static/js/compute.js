@@ -21,7 +21,7 @@ function surfaceOf(body) {
 }
 
 function plural(items) {
-  return items.length < 2 ? items.join("") : `${items.slice(0, -1).join(", ")} and ${items.at(-1)}`;
+  return items.length < 2 ? items.join("") : t("{0} and {1}", items.slice(0, -1).join(", "), items.at(-1));
 }
 
 export class Engines {
@@ -146,6 +146,7 @@ export class Engines {
       byReason.set(run.serverReason, [...(byReason.get(run.serverReason) ?? []), label]);
     }
     if (!byReason.size) return "";
-    return `${lead}: ${[...byReason].map(([reason, labels]) => `${plural(labels)} (${reason})`).join("; ")}.`;
+    const each = [...byReason].map(([reason, labels]) => t("{0} ({1})", plural(labels), reason));
+    return t("{0}: {1}.", lead, each.join(t("; ")));
   }
 }

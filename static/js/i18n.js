@@ -3,7 +3,8 @@
 // `python -m app.services.messages` extracts from those calls into the one message catalog; the registry's
 // text already comes translated in the catalog.
 
-const embedded = document.getElementById("messages");
+// Nothing embedded (a module loaded outside the page): English.
+const embedded = typeof document === "undefined" ? null : document.getElementById("messages");
 const { lang, messages } = embedded ? JSON.parse(embedded.textContent) : { lang: "en", messages: {} };
 
 /** The language the page is in ("en", "zh-CN"). */
@@ -13,6 +14,14 @@ export const LANG = lang;
 export function t(text, ...values) {
   const out = messages[text] ?? text;
   return values.length ? out.replace(/\{(\d+)\}/g, (m, k) => (k < values.length ? String(values[k]) : m)) : out;
+}
+
+/**
+ * A text another program wrote into the page's code (app/jsgen.py's reasons in generated/kernels.js), in the
+ * page's language: the extraction reads it from that module, not from a call here.
+ */
+export function translated(text) {
+  return messages[text] ?? text;
 }
 
 /** A request's URL asking for answers (error messages) in the page's language, whatever the cookie says. */

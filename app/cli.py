@@ -188,6 +188,17 @@ def _hyper_keys(owner: str, params: dict) -> tuple[str, list[str]]:
     return f"schedule {name}", [h.name for h in SCHEDULES[name].params] if name in SCHEDULES else []
 
 
+def _lang(tag: str | None, parser) -> str | None:
+    """--lang as a supported language, or None when not given."""
+    from app.i18n import LANGUAGES, supported
+
+    if tag is None:
+        return None
+    if supported(tag) is None:
+        parser.error(f"--lang: {tag!r} is not a language Gradscape speaks; give one of {', '.join(LANGUAGES)}")
+    return supported(tag)
+
+
 def _export(args) -> int:
     import time
     from pathlib import Path
@@ -226,7 +237,7 @@ def _export(args) -> int:
         _, display = read_state(query, need_runs=False)
         opts = options_for(display, fmt, args.view, frames=args.frames, fps=args.fps, width=args.width,
                            height=args.height, step=args.step, annotate=args.annotate, tolerance=args.tolerance,
-                           subtitle=args.subtitle, deck=args.deck, origin=args.origin)
+                           subtitle=args.subtitle, deck=args.deck, origin=args.origin, lang=_lang(args.lang, parser))
         scene = subject_from_state(query, opts, get_settings())
         check(scene, opts)
     except Invalid as exc:
@@ -416,6 +427,9 @@ def _add_export(sub) -> None:
                         help="pptx: one more slide per preset, comma-separated, each PRESET or PRESET:VIEW")
     export.add_argument("--origin", default="", metavar="URL",
                         help="the server's address, so a slide's notes link to the live view, e.g. https://gradscape.example")
+    export.add_argument("--lang", metavar="TAG",
+                        help="the language of titles, legends and notes: en or zh-CN; the link's lang, else en, "
+                        "when omitted")
     export.set_defaults(func=_export, parser=export)
 
 

@@ -100,23 +100,35 @@ def po_path(lang: str) -> Path:
     return LOCALES / LANGUAGES[lang] / "LC_MESSAGES" / "messages.po"
 
 
+# Where the page's scripts live: their messages are the ones the page is sent (the templates are translated
+# on the server, and the registry's text comes translated in the catalog).
+SCRIPTS = "static/js/"
+
+
 @lru_cache(maxsize=None)
-def _read(lang: str) -> tuple[dict[str, str], dict[str, str]]:
+def _read(lang: str) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
     if LANGUAGES.get(lang) is None:
-        return {}, {}
+        return {}, {}, {}
     with po_path(lang).open("rb") as f:
         catalog = read_po(f)
-    texts, errors = {}, {}
+    texts, errors, scripts = {}, {}, {}
     for m in catalog:
         if m.id and isinstance(m.id, str) and m.string and not m.fuzzy:
             (errors if m.context == ERROR else texts)[m.id] = m.string
-    return texts, errors
+            if m.context != ERROR and any(where.startswith(SCRIPTS) for where, _ in m.locations):
+                scripts[m.id] = m.string
+    return texts, errors, scripts
 
 
 def messages(lang: str) -> dict[str, str]:
     """English text -> its translation, for every text translated and reviewed (fuzzy ones are left out,
     so a sentence whose English changed shows in English until someone translates it again)."""
     return _read(lang)[0]
+
+
+def script_messages(lang: str) -> dict[str, str]:
+    """The translations of the texts static/js/ writes with `t("...")`, which the page embeds for its scripts."""
+    return _read(lang)[2]
 
 
 def error_templates(lang: str) -> dict[str, str]:
@@ -138,8 +150,11 @@ class Translator:
         self.messages = messages(lang)
         self._errors = _error_patterns(lang)
 
-    def __call__(self, text: str) -> str:
-        return self.messages.get(text, text)
+    def __call__(self, text: str, *values) -> str:
+        """`text` in this language; with values, its {0}, {1}… filled in after translation (a translation may
+        put them in another order)."""
+        out = self.messages.get(text, text)
+        return out.format(*values) if values else out
 
     t = gettext = __call__
 

@@ -175,11 +175,13 @@ def small_png(png: bytes, path: Path) -> None:
 
 def screenshots(browser, url: str, folder: Path) -> None:
     """The README's pictures: the first preset at 1280x720, presenting with large text, the saddle at
-    1920x1080, the first preset at 800x600, and an embed in a 640x360 iframe."""
+    1920x1080, the first preset at 800x600 and in Chinese, and an embed in a 640x360 iframe, in English and
+    in Chinese."""
     shots = [("screenshot.png", VIEWPORT, f"/?{PRESETS[0].query}&autoplay=0"),
              ("presenter.png", VIEWPORT, f"/?{PRESETS[0].query}&autoplay=0&large=1"),
              ("screenshot-1920x1080.png", {"width": 1920, "height": 1080}, f"/?{PRESETS[1].query}&autoplay=0"),
-             ("screenshot-800x600.png", {"width": 800, "height": 600}, f"/?{PRESETS[0].query}&autoplay=0")]
+             ("screenshot-800x600.png", {"width": 800, "height": 600}, f"/?{PRESETS[0].query}&autoplay=0"),
+             ("screenshot-zh-CN.png", VIEWPORT, f"/?{PRESETS[0].query}&autoplay=0&lang=zh-CN")]
     for name, viewport, path in shots:
         page = browser.new_page(viewport=viewport)
         watch(page)
@@ -188,13 +190,14 @@ def screenshots(browser, url: str, folder: Path) -> None:
         page.wait_for_timeout(500)  # the legend and the heads' rings settle after the draw
         small_png(page.screenshot(), folder / name)
         page.close()
-    page = browser.new_page(viewport={"width": 640, "height": 360})
-    src = html.escape(f"{url}/embed?{PRESETS[1].query}&autoplay=0")
-    page.set_content(f'<link rel="icon" href="data:,"><body style="margin:0"><iframe src="{src}" width="640" height="360" style="border:0"></iframe></body>')
-    page.frames[1].wait_for_function("() => document.querySelector('#legend .legend-item') !== null")
-    page.wait_for_timeout(800)
-    small_png(page.screenshot(), folder / "embed-640x360.png")
-    page.close()
+    for name, lang in (("embed-640x360.png", ""), ("embed-zh-CN-640x360.png", "&lang=zh-CN")):
+        page = browser.new_page(viewport={"width": 640, "height": 360})
+        src = html.escape(f"{url}/embed?{PRESETS[1].query}&autoplay=0{lang}")
+        page.set_content(f'<link rel="icon" href="data:,"><body style="margin:0"><iframe src="{src}" width="640" height="360" style="border:0"></iframe></body>')
+        page.frames[1].wait_for_function("() => document.querySelector('#legend .legend-item') !== null")
+        page.wait_for_timeout(800)
+        small_png(page.screenshot(), folder / name)
+        page.close()
 
 
 def main() -> int:

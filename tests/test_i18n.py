@@ -4,9 +4,11 @@ a glyph for every character a zh-CN export may draw."""
 from __future__ import annotations
 
 import ast
+import html
 import re
 import warnings
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -359,3 +361,212 @@ def test_the_image_and_the_test_script_install_the_cjk_font():
     font = [i for i, (word, rest) in enumerate(steps) if word == "RUN" and "fonts-wqy-microhei" in rest]
     assert font and font[0] < warm_up_index(steps)
     assert "missing+=(fonts-wqy-microhei)" in (collected.ROOT / "scripts" / "test").read_text()
+
+
+# --- the page's own words ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", sorted(collected.SCRIPTS.rglob("*.js")), ids=lambda p: p.name)
+def test_every_script_text_is_written_where_it_is_translated(path):
+    """t(...) in a script takes its English as one double-quoted literal, or the extraction cannot see it."""
+    assert collected.unextracted_script_calls(path) == []
+
+
+def test_the_extraction_reads_templates_and_scripts():
+    where = {}
+    for m in collected.page_messages():
+        where.setdefault(m.id, set()).add(m.where[0])
+    assert where["Share & export"] == {"templates/index.html"}
+    # The timeline's counter: one message, whether the template or the player writes it.
+    assert where["step {0} / {1}"] == {"templates/_timeline.html", "static/js/player.js"}
+    assert where["Tune lr"] == {"static/js/tune.js"}
+    assert where["{0} — step {1} / {2}"] == {"app/exports/scene.py"}
+    scripts = {m.id for m in collected.page_messages() if m.where[0].startswith("static/js/")}
+    # Each message a script writes reaches the page, translated; none the scripts do not write.
+    assert set(i18n.script_messages(ZH)) == scripts and all(HAN.search(T(s)) for s in scripts if re.search("[a-z]{3}", s))
+
+
+def _page(client, path="/", **kwargs):
+    r = client.get(path, **kwargs)
+    assert r.status_code == 200
+    return r, re.search(r'<html lang="([^"]+)"', r.text).group(1)
+
+
+@pytest.mark.parametrize("path", ["/", "/embed"])
+def test_the_page_speaks_the_language_the_link_the_cookie_or_the_browser_asks_for(client, path):
+    query = "surface=beale&opt=adam"
+    r, lang = _page(client, f"{path}?{query}&lang=zh-CN")
+    assert lang == ZH and r.headers["content-language"] == ZH
+    assert "Cookie" in r.headers["vary"]
+    messages = re.search(r'<script type="application/json" id="messages">(.*?)</script>', r.text).group(1)
+    assert '"lang":"zh-CN"' in messages and "第 {0} / {1} 步" in messages
+    assert "速度" in r.text and ">Speed" not in r.text
+    assert _page(client, f"{path}?{query}", headers={"cookie": "lang=zh-CN"})[1] == ZH
+    assert _page(client, f"{path}?{query}", headers={"accept-language": "zh-TW,zh;q=0.9"})[1] == ZH
+    # The link wins over the cookie: a shared link opens in the language it was made in.
+    assert _page(client, f"{path}?{query}&lang=en", headers={"cookie": "lang=zh-CN"})[1] == "en"
+    r, lang = _page(client, f"{path}?{query}")
+    assert lang == "en" and ">Speed" in r.text and "速度" not in r.text
+
+
+def test_the_switch_links_to_the_same_view_in_each_language(client):
+    r, _ = _page(client, "/?surface=beale&opt=adam,sgd&adam.lr=0.1&lang=zh-CN")
+    links = {html.unescape(href): lang for href, lang in re.findall(r'<a href="([^"]+)" hreflang="([^"]+)"', r.text)}
+    assert links == {"?surface=beale&opt=adam%2Csgd&adam.lr=0.1&lang=en": "en"}
+    assert '<span lang="zh-CN" aria-current="true">简体中文</span>' in r.text
+
+
+def test_the_links_language_is_a_display_key():
+    from app.state import query_from_request, request_from_query
+
+    body = request_from_query("surface=beale&opt=adam&lang=zh_CN")
+    assert body["lang"] == ZH and "runs" in body
+    assert query_from_request(body).endswith("&lang=zh-CN")
+    # A language this server lacks is passed over, as the page passes it over: the link still opens.
+    assert "lang" not in request_from_query("surface=beale&opt=adam&lang=fr")
+    assert "lang" not in query_from_request(request_from_query("surface=beale&opt=adam"))
+
+
+# --- exports in the link's language ------------------------------------------------------------------------
+
+QUERY = "surface=beale&opt=adam,sgd,momentum&steps=60&start=1,1.5&sgd.lr=0.2"
+
+
+def _scene(lang, query=QUERY):
+    from app.exports.link import scene_from_state
+    from app.settings import get_settings
+
+    return scene_from_state(query, get_settings(), lang=lang)[0]
+
+
+def _frames(lang, fmt="png", **given):
+    from app.exports.animation import frames_for
+    from app.exports.formats import make_options
+
+    scene = _scene(lang)
+    opts = make_options(fmt, "contour", width=640, height=360, annotate=True, lang=lang, **given)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frames = frames_for(scene, opts)
+        pixels = frames.frame(scene.steps).copy()
+    assert [str(w.message) for w in caught if "missing from" in str(w.message)] == []  # no boxes for glyphs
+    return scene, opts, frames, pixels
+
+
+def _texts(frames) -> list:
+    from matplotlib.text import Text
+
+    return [a for a in frames.fig.findobj(Text) if a.get_visible() and a.get_text().strip()]
+
+
+def _title_box(frames):
+    """The title's pixel rows and columns in the frame (numpy's order, from the top)."""
+    box = frames.title.get_window_extent()
+    top = frames.height - int(box.y1) - 1
+    return slice(max(top, 0), frames.height - int(box.y0) + 1), slice(int(box.x0), int(box.x1) + 1)
+
+
+def _font_cmaps(families) -> list[set]:
+    """The characters of each font a text artist's family list names, in matplotlib's order of fallback."""
+    from fontTools.ttLib import TTCollection, TTFont
+    from matplotlib import font_manager
+
+    maps = []
+    for family in families:
+        path = font_manager.findfont(font_manager.FontProperties(family=family))
+        fonts = TTCollection(path).fonts if path.lower().endswith(".ttc") else [TTFont(path)]
+        maps.append(set(fonts[0].getBestCmap()))
+    return maps
+
+
+@needs_font
+def test_every_character_a_chinese_export_draws_has_a_glyph_in_its_font():
+    scene, _, frames, _ = _frames(ZH, subtitle="学习率 0.01")
+    # The runs' legend texts are drawn into each frame, not into the background the figure keeps.
+    texts = [*_texts(frames), *frames.legend_texts]
+    drawn = " ".join(a.get_text() for a in texts)
+    # What the export draws is the catalog's Chinese: its title, the runs' and the landmarks' legend.
+    assert T("{0} — step {1} / {2}", "Beale", scene.steps, scene.steps) in drawn
+    assert all(T(w) in drawn for w in ("Momentum", "minimum", "saddle point", "start"))
+    for artist in texts:
+        families = artist.get_fontfamily()
+        if HAN.search(artist.get_text()):
+            assert families == i18n.font_families(ZH) and families[-1] == i18n.cjk_font()[0]
+        assert _missing(artist.get_text(), _font_cmaps(families)) == [], artist.get_text()
+
+
+@needs_font
+def test_a_chinese_png_draws_its_chinese_title():
+    _, _, zh, zh_pixels = _frames(ZH)
+    _, _, en, en_pixels = _frames("en")
+    assert HAN.search(zh.title.get_text()) and not HAN.search(en.title.get_text())
+    rows, cols = _title_box(zh)
+    drawn = zh_pixels[rows, cols, :3]
+    assert (drawn < 128).any()  # ink where the title is
+    en_rows, en_cols = _title_box(en)
+    assert zh.title.get_window_extent().width != en.title.get_window_extent().width
+    assert (en_pixels[en_rows, en_cols, :3] < 128).any()
+
+
+@needs_font
+def test_a_chinese_gif_draws_its_chinese_title(tmp_path):
+    from PIL import Image
+
+    from app.exports.formats import export
+
+    crops = {}
+    for lang in (ZH, "en"):
+        scene, opts, frames, pixels = _frames(lang, "gif", frames=3)
+        path = tmp_path / f"{lang}.gif"
+        export(scene, opts, path)
+        with Image.open(path) as gif:
+            gif.seek(gif.n_frames - 1)
+            last = np.asarray(gif.convert("RGB"))
+        rows, cols = _title_box(frames)
+        crops[lang] = last[rows, cols]
+        # The GIF's last frame is the frame drawn, up to its palette: its title is the one measured above.
+        assert np.abs(last.astype(int) - pixels[..., :3].astype(int)).mean() < 4
+        assert (crops[lang] < 128).any()
+    assert crops[ZH].shape != crops["en"].shape or (crops[ZH] != crops["en"]).any()
+
+
+def test_slides_notes_and_captions_follow_the_language():
+    from app.exports.slides import caption_of, settings_of, title_of
+
+    scene = _scene(ZH)
+    assert title_of(scene) == "Beale"  # a surface's name as the field writes it
+    assert caption_of(scene) == T("{0} on {1}, from ({2}, {3}), {4} steps.", "Adam, SGD, 动量", "Beale", "1", "1.5", 60)
+    assert settings_of(scene)[:2] == ["曲面：Beale", "起点：(1, 1.5)；步数：60"]
+    preset = next(p for p in PRESETS if p.id == "adam_lr_decay")
+    deck_scene = _scene(ZH, preset.query)
+    assert title_of(deck_scene) == T(preset.title) and HAN.search(title_of(deck_scene))
+
+
+def test_the_export_cli_takes_lang(tmp_path, capsys):
+    from app.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["export", "--state", QUERY, "--out", str(tmp_path / "a.png"), "--lang", "fr"])
+    assert "--lang: 'fr' is not a language Gradscape speaks" in capsys.readouterr().err
+
+
+@needs_font
+def test_a_chinese_map_draws_its_words_in_chinese(tmp_path):
+    import matplotlib
+
+    from app.exports.formats import make_options
+    from app.exports.mapfigure import MapFigure, map_still
+
+    data = _scene(ZH, "surface=himmelblau&opt=momentum&view=map&map.n=32")
+    assert data.lang == ZH
+    with matplotlib.rc_context(i18n.font_rc(ZH)), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        figure = MapFigure(data, 640, 360)
+        figure.rgba()
+    assert [str(w.message) for w in caught if "missing from" in str(w.message)] == []
+    title = figure.title.get_text()
+    assert title == T("{0} on {1}: {2} × {3} runs of {4} steps", "动量", "Himmelblau", 32, 32, data.steps)
+    assert figure.title.get_fontfamily() == i18n.font_families(ZH)
+    assert T("diverged") in [t.get_text() for t in figure.legend.get_texts()]
+    opts = make_options("png", "map", width=640, height=360, lang=ZH)
+    map_still(data, opts, str(tmp_path / "map.png"))  # the file the export writes takes the same fonts
+    assert (tmp_path / "map.png").stat().st_size > 0

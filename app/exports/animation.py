@@ -10,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+import matplotlib
 import numpy as np
 from PIL import GifImagePlugin, Image
 
-from app import palette
+from app import i18n, palette
 from app.exports.frames import Frames
 from app.exports.options import Options, frame_steps
 from app.exports.scene import Scene
@@ -119,8 +120,10 @@ def _ffmpeg(path: str, width: int, height: int, fps: int):
 
 def frames_for(scene: Scene, opts: Options, view: str | None = None, last_step: int | None = None) -> Frames:
     """The scene drawn as `opts` asks: its view (or `view`), size, annotations and subtitle, up to `last_step`."""
-    return Frames(scene, view or opts.view, opts.width, opts.height,
-                  tolerance=opts.tolerance if opts.annotate else None, subtitle=opts.subtitle, last_step=last_step)
+    # Every text artist takes its fonts when made: Chinese glyphs from a CJK font, the rest as in English.
+    with matplotlib.rc_context(i18n.font_rc(scene.lang)):
+        return Frames(scene, view or opts.view, opts.width, opts.height,
+                      tolerance=opts.tolerance if opts.annotate else None, subtitle=opts.subtitle, last_step=last_step)
 
 
 def write_mp4(frames: Frames, steps, path: str, fps: int, progress: Progress | None) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from app import i18n
 from app.exports.options import (
     DEFAULT_FPS, DEFAULT_SIZE, DEFAULT_TOLERANCE, LIMITS, MAP, MAX_DECK, MAX_SUBTITLE, PATH_VIEWS, TOLERANCE, VIEWS,
     Options, choice, number, whole,
@@ -126,7 +127,7 @@ MAP_FORMATS = tuple(sorted((name for name, f in FORMATS.items() if MAP in f.view
 
 def make_options(format, view=None, frames=None, fps=None, width=None, height=None, step=None,
                  loop=True, autoplay=True, limits: dict | None = None, annotate=False, tolerance=None,
-                 subtitle=None, deck=None, origin="") -> Options:
+                 subtitle=None, deck=None, origin="", lang=None) -> Options:
     """Validated Options; raises InvalidInput naming the field and what is allowed."""
     limits = {**LIMITS, **(limits or {})}
     fmt = FORMATS[choice("format", format, tuple(FORMATS))]
@@ -151,8 +152,10 @@ def make_options(format, view=None, frames=None, fps=None, width=None, height=No
         raise InvalidInput("subtitle", f"subtitle is one line of at most {MAX_SUBTITLE} characters; "
                                        f"this one has {len(subtitle)}")
     slides = deck_slides(deck)
+    # A language this server lacks is passed over, as a link's is: the export is made in English.
+    lang = i18n.supported(lang) or i18n.DEFAULT
     opts = Options(fmt.name, view, frames, fps, width, height, step, bool(loop), bool(autoplay), bool(annotate),
-                   tolerance, subtitle, slides, origin)
+                   tolerance, subtitle, slides, origin, lang)
     fmt.check(opts)
     return opts
 

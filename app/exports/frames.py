@@ -224,7 +224,7 @@ class Frames:
         self.ax.set_ylim(lo, hi)
         self.ax.set_ylabel(self.scene.loss_title())
         self.ax.set_xlim(0, self.scene.steps)
-        self.ax.set_xlabel("step")
+        self.ax.set_xlabel(self.scene.t("step"))
         self.ax.grid(True, color="#dddddd", linewidth=0.6)
 
     def _legend_handles(self):

@@ -11,6 +11,7 @@ import math
 import time
 from urllib.parse import parse_qs
 
+from app import i18n
 from app.exports import maps
 from app.exports.formats import make_options
 from app.exports.options import MAP, VIEWS, Options
@@ -25,27 +26,32 @@ from core.engine import optimizer_spec
 
 
 def scene_from_state(query: str, settings: Settings, prefix=("state",),
-                     seconds: float | None = None, view: str | None = None) -> tuple[Scene, dict]:
+                     seconds: float | None = None, view: str | None = None,
+                     lang: str | None = None) -> tuple[Scene, dict]:
     """The scene a shared link shows, and its display keys (view, autoplay, loop, ...).
 
     The query is read as the page reads it, and the runs are validated and
     computed by the API's own code under the server's `settings`; `seconds`
     bounds the computation. For the map view (`view`, else the link's own),
     the scene is the link's map (app.exports.maps.MapData), computed as the map
-    endpoints compute it under their limits. Raises app.services.validation.Invalid naming the
+    endpoints compute it under their limits. Its words are in `lang`, else the link's language. Raises app.services.validation.Invalid naming the
     URL key or the field that is wrong, its loc starting with `prefix`.
     """
     body, display = read_state(query, prefix, need_runs=False)
+    lang = lang or display.get("lang") or i18n.DEFAULT
     if (view or display.get("view")) == MAP:
-        return maps.compute(query, body, display, settings, prefix, seconds), display
+        data = maps.compute(query, body, display, settings, prefix, seconds)
+        data.lang = lang
+        return data, display
     _need_runs(body, prefix)
     runs = build_runs(body, settings, prefix)
     run_all(runs, Work(settings, math.inf if seconds is None else seconds))
     # A run whose lr Tune lr chose says so in the legend, as on the page.
     tuned = set(display.get("tuned", "").split(","))
-    labels = [f"{run.get('label') or optimizer_spec(run['optimizer']).label} (tuned)" if run["optimizer"] in tuned
+    t = i18n.translator(lang)
+    labels = [t("{0} (tuned)", run.get("label") or t(optimizer_spec(run["optimizer"]).label)) if run["optimizer"] in tuned
               else run.get("label") for run in body["runs"]]
-    scene = Scene.from_runs([run.result() for run in runs], labels)
+    scene = Scene.from_runs([run.result() for run in runs], labels, lang)
     scene.query, scene.preset = link_query(query), preset_of(body)
     return scene, display
 
@@ -54,7 +60,7 @@ def subject_from_state(query: str, opts: Options, settings: Settings, seconds: f
     """What an export of a link draws: its scene, or for a deck the link's scene (if it races any
     optimizer) and then each preset's, under one time limit."""
     if not opts.deck:
-        return scene_from_state(query, settings, seconds=seconds, view=opts.view)[0]
+        return scene_from_state(query, settings, seconds=seconds, view=opts.view, lang=opts.lang)[0]
     from app.presets import PRESETS
 
     presets = {p.id: p for p in PRESETS}
@@ -65,10 +71,11 @@ def subject_from_state(query: str, opts: Options, settings: Settings, seconds: f
         return None if seconds is None else max(seconds - (time.monotonic() - started), 0.0)
 
     if read_state(query, need_runs=False)[0]["runs"]:
-        slides.append((scene_from_state(query, settings, seconds=left(), view=opts.view)[0], opts.view))
+        slides.append((scene_from_state(query, settings, seconds=left(), view=opts.view, lang=opts.lang)[0], opts.view))
     for item in opts.deck:
         preset, _, view = item.partition(":")
-        scene, _ = scene_from_state(presets[preset].query, settings, ("deck",), seconds=left(), view=view or opts.view)
+        scene, _ = scene_from_state(presets[preset].query, settings, ("deck",), seconds=left(), view=view or opts.view,
+                                    lang=opts.lang)
         slides.append((scene, view or opts.view))
     return Deck(slides)
 
@@ -83,12 +90,14 @@ def preset_of(body: dict):
     return None
 
 
-def options_for(display: dict, fmt: str, view=None, limits: dict | None = None, **given) -> Options:
-    """Export options: what was asked, else the shared state's view and looping, else the defaults."""
+def options_for(display: dict, fmt: str, view=None, limits: dict | None = None, lang: str | None = None,
+                **given) -> Options:
+    """Export options: what was asked, else the shared state's view and looping, else the defaults. The language
+    is `lang` when given (`gradscape export --lang`), else the link's, else English."""
     if view is None and display.get("view") in VIEWS:
         view = display["view"]
     return make_options(fmt, view, loop=display.get("loop", True), autoplay=display.get("autoplay", True),
-                        limits=limits, **given)
+                        limits=limits, lang=lang or display.get("lang"), **given)
 
 
 def read_state(query: str, prefix=("state",), need_runs: bool = True) -> tuple[dict, dict]:

@@ -6,9 +6,10 @@ import io
 import re
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 
-from app import palette
+from app import i18n, palette
 from app.exports import maps
 from app.exports.frames import dpi_for
 from core.explore import DIVERGED
@@ -60,8 +61,8 @@ class MapFigure:
                                   rasterized=True, antialiased=False, linewidth=0)
         ax.set_xlim(xe[0], xe[-1])
         ax.set_ylim(ye[0], ye[-1])
-        ax.set_xlabel(m.x.label)
-        ax.set_ylabel(m.y.label)
+        ax.set_xlabel(data.axis_label(m.x))
+        ax.set_ylabel(data.axis_label(m.y))
         if m.of_starts:
             ax.set_aspect("equal")  # a map of starts is a map of the plane, as on the contour
         handles = []
@@ -81,7 +82,7 @@ class MapFigure:
                 style = {"color": palette.LANDMARK_COLOUR, "ms": MAP_MINIMUM_SIZE, "mec": "white", "mew": 1.2,
                          "linestyle": "none"}
                 ax.plot(points[:, 0], points[:, 1], "*", zorder=5, **style)
-                handles.append(Line2D([], [], marker="*", label="minimum", **style))
+                handles.append(Line2D([], [], marker="*", label=data.t("minimum"), **style))
         handles += [Patch(facecolor=colour, edgecolor="#888888", linewidth=0.5, label=label) for colour, label, _ in rest]
         cx, cy = data.current
         ax.plot([cx], [cy], "o", ms=MAP_RING_SIZE, mfc="none", mec="white", mew=4.5, zorder=6)
@@ -157,8 +158,6 @@ class MapFigure:
         return np.asarray(self.canvas.buffer_rgba())
 
     def svg(self) -> bytes:
-        import matplotlib
-
         buf = io.BytesIO()
         with matplotlib.rc_context({"svg.hashsalt": "gradscape"}):
             self.fig.savefig(buf, format="svg")
@@ -237,7 +236,7 @@ def map_plotly_figure(data) -> dict:
 
     def axis(a, edges) -> dict:
         lo, hi = float(edges[0]), float(edges[-1])
-        return {"title": {"text": a.label}, "type": "log" if a.log else "linear", "showgrid": False,
+        return {"title": {"text": data.axis_label(a)}, "type": "log" if a.log else "linear", "showgrid": False,
                 "zeroline": False, "ticks": "outside", "mirror": True, "linecolor": "#444",
                 "exponentformat": "power", "range": [np.log10(lo), np.log10(hi)] if a.log else [lo, hi]}
 
@@ -262,7 +261,9 @@ def map_still(data, opts, path: str) -> None:
     """The map as a PNG or SVG file."""
     from app.exports.animation import rgb_image
 
-    figure = MapFigure(data, opts.width, opts.height)
+    # Every text artist takes its fonts when made: Chinese glyphs from a CJK font, the rest as in English.
+    with matplotlib.rc_context(i18n.font_rc(data.lang)):
+        figure = MapFigure(data, opts.width, opts.height)
     if opts.format == "png":
         rgb_image(figure.rgba()).save(path, format="PNG")
     else:

@@ -287,20 +287,33 @@ class MapData:
     fmin: float | None
     current: tuple[float, float]  # the link's own settings (or start) on the two axes
     top: float | None
+    lang: str = "en"  # the language of every word the map draws (app.i18n.LANGUAGES)
+
+    @property
+    def t(self):
+        """The map's words in its language: t("English text", values...)."""
+        from app import i18n
+
+        return i18n.translator(self.lang)
+
+    def axis_label(self, axis) -> str:
+        """An axis's name: a hyperparameter's as the link writes it, "start x" in the map's language."""
+        return self.t(axis.label)
 
     @property
     def shape(self) -> tuple[int, int]:
         return len(self.xs), len(self.ys)
 
     def title(self) -> str:
-        nx, ny = self.shape
-        return f"{self.optimizer_label} on {self.surface_label}: {nx} × {ny} runs of {self.steps} steps"
+        nx, ny, t = *self.shape, self.t
+        return t("{0} on {1}: {2} × {3} runs of {4} steps", t(self.optimizer_label), t(self.surface_label), nx, ny,
+                 self.steps)
 
     def scale(self) -> Scale:
         """The page's colour scale: steps on [0, steps], or log10(f − f*) from its 2nd to 98th percentile,
         capped at the loss where the runs start."""
         if self.settings.color == "steps":
-            return Scale(0.0, float(self.steps), False, f"steps until f − f* ≤ {fmt(TOL)}", self.steps_to_tol)
+            return Scale(0.0, float(self.steps), False, self.t("steps until f − f* ≤ {0}", fmt(TOL)), self.steps_to_tol)
         has_min = self.fmin is not None
         with np.errstate(invalid="ignore"):
             values = np.log10(np.maximum(self.final_losses - self.fmin, 1e-16)) if has_min else self.final_losses
@@ -313,7 +326,8 @@ class MapData:
         if not hi > lo:
             lo -= 1
             hi = lo + 2
-        title = "final loss f" if not has_min or self.fmin == 0 else f"final f − f*, f* = {fmt(self.fmin, 5)}"
+        t = self.t
+        title = t("final loss f") if not has_min or self.fmin == 0 else t("final f − f*, f* = {0}", fmt(self.fmin, 5))
         return Scale(lo, hi, has_min, title, values)
 
     def colours(self) -> np.ndarray:
@@ -338,38 +352,39 @@ class MapData:
 
     def key(self) -> list[tuple[str, str, str]]:
         """The categorical key the page shows under the map: (colour, label, shape)."""
-        items = []
+        items, t = [], self.t
         if self.settings.color == "basin":
-            items += [(BASIN_COLOURS[i % len(BASIN_COLOURS)], f"ends at ({fmt(p[0])}, {fmt(p[1])})", "star")
+            items += [(BASIN_COLOURS[i % len(BASIN_COLOURS)], t("ends at ({0}, {1})", fmt(p[0]), fmt(p[1])), "star")
                       for i, p in enumerate(self.minima)]
-            items.append((NOT_CONVERGED_COLOUR, "ends elsewhere (not converged)", "square"))
+            items.append((NOT_CONVERGED_COLOUR, t("ends elsewhere (not converged)"), "square"))
         elif self.settings.color == "steps":
-            items.append((NOT_CONVERGED_COLOUR, f"never within {fmt(TOL)} of f*", "square"))
-        items.append((DIVERGED_COLOUR, "diverged", "square"))
+            items.append((NOT_CONVERGED_COLOUR, t("never within {0} of f*", fmt(TOL)), "square"))
+        items.append((DIVERGED_COLOUR, t("diverged"), "square"))
         return items
 
     def current_label(self) -> str:
         m = self.settings
-        return f"this link's {m.x.label} = {fmt(self.current[0], 4)}, {m.y.label} = {fmt(self.current[1], 4)}"
+        return self.t("this link's {0} = {1}, {2} = {3}", self.axis_label(m.x), fmt(self.current[0], 4),
+                      self.axis_label(m.y), fmt(self.current[1], 4))
 
     def describe(self, i: int, j: int) -> str:
         """A cell as the page's hover says it, one line each."""
-        m = self.settings
-        lines = [f"{m.x.label} = {fmt(float(self.xs[i]), 4)}, {m.y.label} = {fmt(float(self.ys[j]), 4)}"]
+        m, t = self.settings, self.t
+        lines = [f"{self.axis_label(m.x)} = {fmt(float(self.xs[i]), 4)}, {self.axis_label(m.y)} = {fmt(float(self.ys[j]), 4)}"]
         if self.diverged[i, j]:
-            return "\n".join([*lines, "diverged"])
+            return "\n".join([*lines, t("diverged")])
         loss = float(self.final_losses[i, j])
         if self.fmin is not None:
-            lines.append(f"final f − f* = {fmt(loss - self.fmin)}")
+            lines.append(t("final f − f* = {0}", fmt(loss - self.fmin)))
             hit = self.steps_to_tol[i, j]
-            lines.append(f"within {fmt(TOL)} of f* at step {int(hit)}" if np.isfinite(hit)
-                         else f"not within {fmt(TOL)} of f* in {self.steps} steps")
+            lines.append(t("within {0} of f* at step {1}", fmt(TOL), int(hit)) if np.isfinite(hit)
+                         else t("not within {0} of f* in {1} steps", fmt(TOL), self.steps))
         else:
-            lines.append(f"final loss = {fmt(loss)}")
+            lines.append(t("final loss = {0}", fmt(loss)))
         if m.color == "basin":
             b = int(self.basin[i, j])
-            lines.append(f"ends at the minimum ({fmt(self.minima[b][0])}, {fmt(self.minima[b][1])})" if b >= 0
-                         else "ends at no known minimum")
+            lines.append(t("ends at the minimum ({0}, {1})", fmt(self.minima[b][0]), fmt(self.minima[b][1])) if b >= 0
+                         else t("ends at no known minimum"))
         return "\n".join(lines)
 
     def edges(self, axis: str) -> np.ndarray:

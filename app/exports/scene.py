@@ -7,7 +7,7 @@ from functools import cached_property
 
 import numpy as np
 
-from app import palette
+from app import i18n, palette
 from core import OPTIMIZERS, InvalidInput, surface_grid
 from core.engine import optimizer_spec, resolve_surface
 
@@ -45,18 +45,24 @@ class Scene:
     labels: tuple = ()  # each run's own name in legends, or None for its optimizer's label
     query: str = ""  # the shared link's query string, when the scene came from one
     preset: object = None  # the app.presets.Preset the link is, if it is one
+    lang: str = i18n.DEFAULT  # the language of every word the export draws (app.i18n.LANGUAGES)
 
     @classmethod
-    def from_runs(cls, runs, labels=()) -> "Scene":
+    def from_runs(cls, runs, labels=(), lang: str = i18n.DEFAULT) -> "Scene":
         if not runs:
             raise InvalidInput("optimizers", "choose at least one optimizer")
-        return cls({"name": runs[0].surface, **runs[0].surface_params}, list(runs), tuple(labels))
+        return cls({"name": runs[0].surface, **runs[0].surface_params}, list(runs), tuple(labels), lang=lang)
+
+    @property
+    def t(self) -> i18n.Translator:
+        """The scene's words in its language: t("English text", values...)."""
+        return i18n.translator(self.lang)
 
     def name(self, run) -> str:
         """The run's own label when the state gives one, else its optimizer's."""
         i = next(i for i, r in enumerate(self.runs) if r is run)
         own = self.labels[i] if i < len(self.labels) else None
-        return own or optimizer_spec(run.optimizer).label
+        return own or self.t(optimizer_spec(run.optimizer).label)
 
     @property
     def spec(self):
@@ -103,16 +109,17 @@ class Scene:
 
     def events(self, run, view: str, tolerance: float | None = None) -> list[tuple[int, str]]:
         """What a legend may say of a run, each with the step it happens at."""
+        t = self.t
         events = []
         if tolerance is not None:
             arrived = self.arrival(run, tolerance)
             if arrived is not None:
-                events.append((arrived, f"reached a minimum at step {arrived}"))
+                events.append((arrived, t("reached a minimum at step {0}", arrived)))
         left = self.exit(run, view)
         if left is not None and not (view == "loss" and run.diverged_at is not None):
-            events.append((left[0], f"left the frame at step {left[0]}"))
+            events.append((left[0], t("left the frame at step {0}", left[0])))
         if run.diverged_at is not None:
-            events.append((run.diverged_at, f"diverged at step {run.diverged_at}"))
+            events.append((run.diverged_at, t("diverged at step {0}", run.diverged_at)))
         return events
 
     def arrival(self, run, tolerance: float) -> int | None:
@@ -125,7 +132,8 @@ class Scene:
         return int(near[0]) if near.size else None
 
     def title(self, step: int | str) -> str:
-        return f"{self.spec.label} — step {step} / {self.steps}"
+        t = self.t
+        return t("{0} — step {1} / {2}", t(self.spec.label), step, self.steps)
 
     def loss_gap(self, run) -> np.ndarray:
         """What the loss view plots: f - f* (for a log axis) when f* is known, else f."""
@@ -136,14 +144,15 @@ class Scene:
         """The landmarks as drawn: minima, saddle points and the start, in legend order."""
         minima, saddles, _ = self.landmarks
         out = []
-        found = " (found numerically)" if self.spec.source else ""  # a typed formula's
+        t = self.t
+        found = t(" (found numerically)") if self.spec.source else ""  # a typed formula's
         if minima:
             # Plotly's 3-D markers have no star, so a 3-D minimum is a diamond, on the page and here.
-            out.append(Marker("minimum" + found, np.asarray(minima, dtype=float), *(("D", "diamond", 7) if three_d else
+            out.append(Marker(t("minimum") + found, np.asarray(minima, dtype=float), *(("D", "diamond", 7) if three_d else
                                                                           ("*", palette.MINIMUM_SYMBOL, 14))))
         if saddles:
-            out.append(Marker("saddle point" + found, np.asarray(saddles, dtype=float), "X", palette.SADDLE_SYMBOL, 9))
-        out.append(Marker("start", np.asarray([self.runs[0].start], dtype=float), "o", "circle-open", 9, hollow=True))
+            out.append(Marker(t("saddle point") + found, np.asarray(saddles, dtype=float), "X", palette.SADDLE_SYMBOL, 9))
+        out.append(Marker(t("start"), np.asarray([self.runs[0].start], dtype=float), "o", "circle-open", 9, hollow=True))
         return out
 
     def landmark_heights(self, points: np.ndarray, resolution: int) -> np.ndarray:
@@ -220,10 +229,10 @@ class Scene:
 
     def loss_title(self) -> str:
         """The loss view's y-axis title, the page's words."""
-        fmin = self.landmarks[2]
+        fmin, t = self.landmarks[2], self.t
         if fmin is None:
-            return "loss f"
-        return "loss f (log)" if fmin == 0 else f"f − f* (log), f* = {fmin:.5g}"
+            return t("loss f")
+        return t("loss f (log)") if fmin == 0 else t("f − f* (log), f* = {0}", f"{fmin:.5g}")
 
     def in_domain(self, points: np.ndarray) -> np.ndarray:
         (x0, x1), (y0, y1) = self.spec.domain

@@ -37,28 +37,29 @@ PNG_COMPRESSION = 3
 
 def title_of(scene: Scene) -> str:
     """A slide's title: the preset's, else what the runs race on."""
-    return scene.preset.title if scene.preset is not None else scene.spec.label
+    return scene.t(scene.preset.title if scene.preset is not None else scene.spec.label)
 
 
 def caption_of(scene: Scene) -> str:
     """The preset's question, else who races from where."""
+    t = scene.t
     if scene.preset is not None:
-        return scene.preset.question
+        return t(scene.preset.question)
     names = ", ".join(scene.name(run) for run in scene.runs)
     x, y = scene.runs[0].start
-    return f"{names} on {scene.spec.label}, from ({x:g}, {y:g}), {scene.steps} steps."
+    return t("{0} on {1}, from ({2}, {3}), {4} steps.", names, t(scene.spec.label), f"{x:g}", f"{y:g}", scene.steps)
 
 
 def settings_of(scene: Scene) -> list[str]:
     """The settings a slide shows, one line each: the surface, the start, the steps and every run's hyperparameters."""
-    run = scene.runs[0]
+    run, t = scene.runs[0], scene.t
     params = ", ".join(f"{k} = {v:g}" for k, v in run.surface_params.items())
-    lines = [f"surface: {scene.spec.label}" + (f" ({params})" if params else ""),
-             f"start: ({run.start[0]:g}, {run.start[1]:g}); steps: {scene.steps}"]
+    lines = [t("surface: {0}", t(scene.spec.label)) + (f" ({params})" if params else ""),
+             t("start: ({0}, {1}); steps: {2}", f"{run.start[0]:g}", f"{run.start[1]:g}", scene.steps)]
     if run.schedule and run.schedule.get("name", "constant") != "constant":
-        lines.append("schedule: " + ", ".join(f"{k} = {v}" for k, v in run.schedule.items()))
+        lines.append(t("schedule: {0}", ", ".join(f"{k} = {v}" for k, v in run.schedule.items())))
     if run.noise:
-        lines.append("gradient noise: " + ", ".join(f"{k} = {v}" for k, v in run.noise.items()) + f"; seed {run.seed}")
+        lines.append(t("gradient noise: {0}; seed {1}", ", ".join(f"{k} = {v}" for k, v in run.noise.items()), run.seed))
     for r in scene.runs:
         values = ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}" for k, v in r.hyperparameters.items())
         lines.append(f"{scene.name(r)} ({optimizer_spec(r.optimizer).id}): {values}")
@@ -118,7 +119,7 @@ def write_pptx(subject: Scene | Deck, opts: Options, path: str, progress: Progre
                     run.font.size = Pt(14)
 
             link = link_of(scene, opts)
-            notes = ([f"Open it live: {link}"] if link else []) + settings_of(scene)
+            notes = ([scene.t("Open it live: {0}", link)] if link else []) + settings_of(scene)
             if opts.subtitle:
                 notes.insert(0, opts.subtitle)
             slide.notes_slide.notes_text_frame.text = "\n".join(notes)

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
+from app import i18n
 from app.exports.formats import FORMATS, check
 from app.exports.jobs import RESTARTED, Busy, JobStore, get_jobs
 from app.exports.stores import unreachable_errors
@@ -82,8 +83,9 @@ def start_export(request: ExportRequest, http: Request, settings: ExportSettings
     given = {k: getattr(request, k) for k in ("frames", "fps", "width", "height", "step", "annotate", "tolerance",
                                               "subtitle", "deck")}
     try:
+        # The link's language, else the one this request asks for (its lang, the cookie, Accept-Language).
         opts = options_for(display, request.format.value, view, settings.limits(), **given,
-                           origin=str(http.base_url).rstrip("/"))
+                           lang=display.get("lang") or i18n.request_lang(http), origin=str(http.base_url).rstrip("/"))
     except InvalidInput as exc:
         raise Invalid(["body", exc.field], exc.reason) from None
     body, display = validate_state(request.state, api_settings, ("body", "state"), opts.view, opts.deck)

@@ -13,6 +13,7 @@ import hashlib
 import json
 from functools import lru_cache
 from typing import Annotated
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import HTMLResponse, Response
@@ -88,25 +89,42 @@ def _html_class(request: Request) -> str:
     return "large" if linkgrammar.FLAG_TEXTS.get(request.query_params.get("large", "")) else ""
 
 
+@lru_cache(maxsize=8)
+def messages_json(lang: str) -> str:
+    """The page's language and its scripts' translations (static/js/i18n.js reads them)."""
+    data = {"lang": lang, "messages": i18n.script_messages(lang)}
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
+
+
+def _lang_links(request: Request, lang: str) -> list[tuple[str, str, str]]:
+    """The page's address in each language: (tag, its name in itself, the link, "" for the page's own). The page's script
+    rewrites the link to its current state when it is followed, so a switch keeps every setting."""
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    return [(tag, name, "" if tag == lang else "?" + urlencode([*kept, ("lang", tag)], quote_via=quote))
+            for tag, name in i18n.NAMES.items()]
+
+
 def _context(request: Request) -> dict:
-    # English until templates/ and static/js/ read the language too (then: i18n.request_lang(request)): a page
-    # half in Chinese, half in English would serve a class worse than either.
-    lang = i18n.DEFAULT
+    # The link's lang, else the cookie the page's switch sets, else the browser's preference.
+    lang = i18n.request_lang(request)
+    t = i18n.translator(lang)
     cat = catalog(lang)
     styles = cat["palette"]["optimizers"]
     return {
         "request": request,
         "lang": lang,
-        "t": i18n.translator(lang),  # {{ t("Contour") }} in a template
+        "t": t,  # {{ t("Contour") }} in a template
         "html_class": _html_class(request),
         "catalog_json": catalog_json(lang),
+        "messages_json": messages_json(lang),
+        "lang_links": _lang_links(request, lang),
         "optimizers": [{**o, **styles[o["id"]]} for o in cat["optimizers"]],
         "surfaces": cat["surfaces"],
         "schedules": cat["schedules"],
         "run_settings": {s["name"]: s for s in cat["run_settings"]},
-        "presets": PRESETS,
+        "presets": cat["presets"],
         "speeds": SPEEDS,
-        "views": VIEWS,
+        "views": [(view, t(label)) for view, label in VIEWS],
         "export_sizes": EXPORT_SIZES,
         "embed_sizes": EMBED_SIZES,
         "plotly_url": PLOTLY_URL,
@@ -117,13 +135,15 @@ def _context(request: Request) -> dict:
 @router.get("/", response_class=HTMLResponse)
 def index(request: Request):
     """The interactive page: controls, the contour, 3-D and loss views, the inspector."""
-    return templates.TemplateResponse(request, "index.html", _context(request))
+    context = _context(request)
+    return templates.TemplateResponse(request, "index.html", context, headers=i18n.language_headers(context["lang"]))
 
 
 @router.get("/embed", response_class=HTMLResponse)
 def embed(request: Request):
     """One view of a shared state with minimal chrome, for an iframe in slides."""
-    return templates.TemplateResponse(request, "embed.html", _context(request))
+    context = _context(request)
+    return templates.TemplateResponse(request, "embed.html", context, headers=i18n.language_headers(context["lang"]))
 
 
 @lru_cache(maxsize=1)

@@ -3,6 +3,8 @@
 Two kinds of message, both with the English text as msgid:
 - texts: the registry's labels, help texts and group titles, the schedules', the presets' titles and
   questions, the page's run settings and view names (everything `app.i18n.TEXT_KEYS` marks in the catalog);
+  the templates' `t("...")` calls (read with Jinja's own extractor) and the scripts' `t("...")` calls in
+  static/js/ (a double-quoted literal, values as {0}, {1}…); the exports' and the CLI's `t("...")` calls;
 - errors (msgctxt "error"): the sentences of core's `InvalidInput` and the API's `Invalid`, read from the
   source: an f-string becomes a str.format template with positional fields, `{0} = {1} is outside [{2}, {3}]`,
   whose values `app.i18n.Translator.error` carries over from the English sentence untouched.
@@ -71,6 +73,80 @@ def texts() -> list[Message]:
         if text not in seen:
             seen.add(text)
             out.append(Message(text, None, ("catalog", 0)))
+    return out
+
+
+# A script's message: t("English text", value, ...), its text one double-quoted JavaScript literal (read as JSON,
+# whose escapes are JavaScript's for the characters a sentence holds).
+SCRIPT_CALL = re.compile(r'(?<![\w.$])t\(\s*("(?:[^"\\\n]|\\.)*")')
+# Any call of t(...) at all (not its definition), to find those whose text is not a literal (which could not be
+# extracted).
+ANY_SCRIPT_CALL = re.compile(r'(?<![\w.$])(?<!function )t\(')
+TEMPLATES = ROOT / "templates"
+SCRIPTS = ROOT / "static" / "js"
+# The Python modules whose own words are drawn or printed through `t("...")`: the exports and the CLI.
+PYTHON_TEXTS = ("app/exports", "app/cli.py")
+
+
+def script_texts(path: Path) -> list[Message]:
+    import json
+
+    source = path.read_text(encoding="utf-8")
+    where = path.relative_to(ROOT).as_posix()
+    return [Message(json.loads(m.group(1)), None, (where, source.count("\n", 0, m.start()) + 1))
+            for m in SCRIPT_CALL.finditer(source)]
+
+
+def unextracted_script_calls(path: Path) -> list[int]:
+    """Lines of t(...) calls in a script whose text is not a double-quoted literal."""
+    source = path.read_text(encoding="utf-8")
+    literal = {m.start() for m in SCRIPT_CALL.finditer(source)}
+    return [source.count("\n", 0, m.start()) + 1 for m in ANY_SCRIPT_CALL.finditer(source) if m.start() not in literal]
+
+
+def template_texts(path: Path) -> list[Message]:
+    from jinja2 import Environment
+    from jinja2.ext import extract_from_ast
+
+    where = path.relative_to(ROOT).as_posix()
+    tree = Environment().parse(path.read_text(encoding="utf-8"))
+    return [Message(text, None, (where, line)) for line, _, text in extract_from_ast(tree, gettext_functions=("t",))
+            if isinstance(text, str)]
+
+
+def python_texts(path: Path) -> list[Message]:
+    """t("...") and scene.t("...") calls in Python: a literal first argument (values go as further arguments)."""
+    where = path.relative_to(ROOT).as_posix()
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        name = getattr(node, "func", None)
+        name = name.id if isinstance(name, ast.Name) else getattr(name, "attr", None)
+        if (isinstance(node, ast.Call) and name == "t" and node.args
+                and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+            out.append(Message(node.args[0].value, None, (where, node.lineno)))
+    return out
+
+
+def generated_texts(path: Path = SCRIPTS / "generated" / "kernels.js") -> list[Message]:
+    """The reasons app/jsgen.py gives, in the module it writes, for leaving a kernel to the server: the page shows
+    them beside a run the server computes (static/js/i18n.js `translated`)."""
+    import json
+
+    source = path.read_text(encoding="utf-8")
+    m = re.search(r"export const REFUSED = (\{.*?\n\});", source, re.DOTALL)
+    line = source.count("\n", 0, m.start()) + 1
+    reasons = dict.fromkeys(r for kind in json.loads(m.group(1)).values() for r in kind.values())
+    return [Message(r, None, (path.relative_to(ROOT).as_posix(), line)) for r in reasons]
+
+
+def page_messages() -> list[Message]:
+    """The texts the templates, the scripts, the exports and the CLI write themselves, in file order."""
+    out = [m for path in sorted(TEMPLATES.glob("*.html")) for m in template_texts(path)]
+    out += [m for path in sorted(SCRIPTS.rglob("*.js")) if "generated" not in path.parts for m in script_texts(path)]
+    out += generated_texts()
+    for source in PYTHON_TEXTS:
+        paths = [ROOT / source] if source.endswith(".py") else sorted((ROOT / source).rglob("*.py"))
+        out += [m for path in paths for m in python_texts(path)]
     return out
 
 
@@ -163,8 +239,8 @@ def errors() -> list[Message]:
 
 
 def collect() -> list[Message]:
-    """Every message, texts first, each once."""
-    return texts() + errors()
+    """Every message, texts first; a text met in several places is one message with each place as a location."""
+    return texts() + page_messages() + errors()
 
 
 def template() -> Catalog:

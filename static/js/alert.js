@@ -2,6 +2,7 @@
 // The plots are left as they were, so the page never goes blank.
 
 import { $ } from "./util.js";
+import { t } from "./i18n.js";
 
 /** Show `lines` as a message of this kind ("error" or "warning"); null hides a message of that kind. */
 export function showAlert(lines, kind) {
@@ -21,13 +22,13 @@ export function showAlert(lines, kind) {
  * because the link gives them a value they may not have (`notDrawn`: one line each).
  */
 export function warnIgnored(warnings, notDrawn = []) {
-  const lines = [...notDrawn, ...(warnings.length ? [`Parts of this link were ignored: ${warnings.join("; ")}.`] : [])];
+  const lines = [...notDrawn, ...(warnings.length ? [t("Parts of this link were ignored: {0}.", warnings.join("; "))] : [])];
   if (lines.length) showAlert(lines, "warning");
 }
 
 /** Show uncaught script errors too, and let the reader dismiss any message. */
 export function watchErrors() {
   $("#alert .alert-close")?.addEventListener("click", () => { $("#alert").hidden = true; });
-  window.addEventListener("error", (e) => showAlert([`Something went wrong: ${e.message}`], "error"));
-  window.addEventListener("unhandledrejection", (e) => showAlert([`Something went wrong: ${e.reason?.message ?? e.reason}`], "error"));
+  window.addEventListener("error", (e) => showAlert([t("Something went wrong: {0}", e.message)], "error"));
+  window.addEventListener("unhandledrejection", (e) => showAlert([t("Something went wrong: {0}", e.reason?.message ?? e.reason)], "error"));
 }

@@ -1,5 +1,7 @@
 // The API as the page uses it: surface grids (cached) and streamed trajectories.
 
+import { t, withLang } from "./i18n.js";
+
 /** A request the server refused or could not answer; `lines` are what to show the user. */
 export class ApiError extends Error {
   constructor(lines, status = 0) {
@@ -20,7 +22,7 @@ export function pyNumber(v) {
 
 /** "Adam's lr must be between 1e-06 and 10; you typed -1". */
 export function mustBeBetween(name, low, high, given) {
-  return `${name} must be between ${pyNumber(low)} and ${pyNumber(high)}; ${given}`;
+  return t("{0} must be between {1} and {2}; {3}", name, pyNumber(low), pyNumber(high), given);
 }
 
 // core's range message, "hyperparameters.lr = -1 is outside [1e-06, 10]".
@@ -28,14 +30,14 @@ const OUTSIDE = /^(?:[\w.[\]]*?)([\w]+) = (\S+) is outside \[([^,\]]+), ([^\]]+)
 
 /** Turn FastAPI's 422 detail list into readable lines, naming the optimizer a run index points at. */
 export function describe(detail, runNames = []) {
-  if (!Array.isArray(detail)) return [String(detail ?? "The server refused the request.")];
+  if (!Array.isArray(detail)) return [String(detail ?? t("The server refused the request."))];
   return detail.map((d) => {
     const loc = (d.loc ?? []).filter((p) => p !== "body" && p !== "query");
     const range = OUTSIDE.exec(d.msg ?? "");
     const run = loc.indexOf("runs");
     if (range) {
-      const whose = run >= 0 && runNames[loc[run + 1]] ? `${runNames[loc[run + 1]]}'s ` : "";
-      return mustBeBetween(`${whose}${range[1]}`, Number(range[3]), Number(range[4]), `the link asks for ${range[2]}`);
+      const whose = run >= 0 && runNames[loc[run + 1]] ? t("{0}'s ", runNames[loc[run + 1]]) : "";
+      return mustBeBetween(`${whose}${range[1]}`, Number(range[3]), Number(range[4]), t("the link asks for {0}", range[2]));
     }
     // runs › 0 reads better as the optimizer's name.
     const named = loc.flatMap((p, i) => (p === "runs" && runNames[loc[i + 1]] ? [] : loc[i - 1] === "runs" && runNames[p] ? [runNames[p]] : [p]));
@@ -48,7 +50,7 @@ async function refusal(resp, runNames) {
   let body = null;
   try { body = await resp.json(); } catch { /* not JSON: fall through to the status line */ }
   if (body && body.detail !== undefined) return new ApiError(describe(body.detail, runNames), resp.status);
-  return new ApiError([`The server answered ${resp.status} ${resp.statusText}.`], resp.status);
+  return new ApiError([t("The server answered {0} {1}.", resp.status, resp.statusText)], resp.status);
 }
 
 const grids = new Map();
@@ -58,7 +60,7 @@ export async function fetchGrid(surface, params, signal) {
   const q = new URLSearchParams({ resolution: "100", ...params });
   const url = `/api/surfaces/${encodeURIComponent(surface)}/grid?${q}`;
   if (!grids.has(url)) {
-    const pending = fetch(url, { signal }).then(async (resp) => {
+    const pending = fetch(withLang(url), { signal }).then(async (resp) => {
       if (!resp.ok) throw await refusal(resp);
       return resp.json();
     });
@@ -82,7 +84,7 @@ function newRun(meta) {
  * Float64Array reads the platform's byte order, little-endian wherever browsers run.
  */
 function decodeArray({ dtype, base64 }) {
-  if (dtype !== "float64") throw new ApiError([`The server sent an array of ${dtype}, not float64.`]);
+  if (dtype !== "float64") throw new ApiError([t("The server sent an array of {0}, not float64.", dtype)]);
   const text = atob(base64);
   const bytes = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
@@ -119,7 +121,7 @@ function addChunk(run, c) {
  * `runNames` label the runs in error messages.
  */
 export async function streamTrajectories(body, { signal, onProgress, runNames = [] } = {}) {
-  const resp = await fetch("/api/trajectories/stream", {
+  const resp = await fetch(withLang("/api/trajectories/stream"), {
     method: "POST", headers: { "Content-Type": "application/json" }, signal,
     body: JSON.stringify({ ...body, encoding: "base64" }),
   });
@@ -145,6 +147,6 @@ export async function streamTrajectories(body, { signal, onProgress, runNames = 
     if (eof) break;
     if (onProgress && !done) onProgress(runs);
   }
-  if (!done) throw new ApiError(["The trajectory stream ended early; try again."]);
+  if (!done) throw new ApiError([t("The trajectory stream ended early; try again.")]);
   return runs;
 }

@@ -9,6 +9,7 @@
 import { BASIN_COLOURS, DIVERGED_COLOUR, basinColour, colourMinima, el, streamSweep, sweepData } from "./map.js";
 import { basinsOf, requestBody, runName, scheduleOf, surfaceKey } from "./state.js";
 import { announce, debounce, fmt, oncePerFrame, put } from "./util.js";
+import { t } from "./i18n.js";
 
 /** Starts per side: 16,384 runs, a few tens of milliseconds of server time at 500 steps. */
 export const CELLS = 128;
@@ -40,16 +41,16 @@ export class BasinsLayer {
   }
 
   build(root) {
-    const label = el("label", { class: "field" }, "Basins under the contour");
+    const label = el("label", { class: "field" }, t("Basins under the contour"));
     this.select = el("select", { "data-basins": "" });
-    this.select.title = "Colour each start on the contour by the minimum this optimizer's run from it ends at";
+    this.select.title = t("Colour each start on the contour by the minimum this optimizer's run from it ends at");
     this.select.addEventListener("change", () => this.scene.update({ ...this.scene.s, basins: this.select.value }));
     label.append(this.select);
-    this.progress = el("progress", { max: "1", value: "0", hidden: "", "aria-label": "Basins progress" });
+    this.progress = el("progress", { max: "1", value: "0", hidden: "", "aria-label": t("Basins progress") });
     this.status = el("span", { class: "basins-status", role: "status", "aria-live": "polite" });
     const row = el("div", { class: "basins-status-row" });
     row.append(this.progress, this.status);
-    this.key = el("div", { class: "map-key basins-key", role: "group", "aria-label": "Basin colours" });
+    this.key = el("div", { class: "map-key basins-key", role: "group", "aria-label": t("Basin colours") });
     root.append(label, row, this.key);
   }
 
@@ -149,7 +150,7 @@ export class BasinsLayer {
       this.shown = new Int8Array(CELLS * CELLS).fill(UNKNOWN);
       this.shownSurface = surface.key;
     }
-    this.setStatus(0, `Computing the basins of ${runName(body.optimizer, this.scene.s, this.catalog)}…`);
+    this.setStatus(0, t("Computing the basins of {0}…", runName(body.optimizer, this.scene.s, this.catalog)));
     this.requestPaint();
     await streamSweep("/api/basins/stream", body, controller.signal, data, () => {
       if (this.data !== data) return false;
@@ -243,11 +244,11 @@ export class BasinsLayer {
     const who = runName(data.body.optimizer, this.scene.s, this.catalog);
     this.renderNote(data, who);
     if (!this.status) return;
-    const size = `${CELLS} × ${CELLS} starts, ${data.body.steps} steps each`;
-    if (data.refused) this.setStatus(1, `The server refused the basins: ${data.error}`, true);
-    else if (data.error) this.setStatus(1, `The basins stopped after ${data.rows} of ${CELLS} columns: ${data.error}`, true);
-    else if (data.done) this.setStatus(1, `Where ${who} ends from each start (${size}).`);
-    else this.setStatus(data.progress, `Computing the basins of ${who}… ${data.rows} of ${CELLS} columns`);
+    const size = t("{0} × {1} starts, {2} steps each", CELLS, CELLS, data.body.steps);
+    if (data.refused) this.setStatus(1, t("The server refused the basins: {0}", data.error), true);
+    else if (data.error) this.setStatus(1, t("The basins stopped after {0} of {1} columns: {2}", data.rows, CELLS, data.error), true);
+    else if (data.done) this.setStatus(1, t("Where {0} ends from each start ({1}).", who, size));
+    else this.setStatus(data.progress, t("Computing the basins of {0}… {1} of {2} columns", who, data.rows, CELLS));
     this.renderKey(data);
   }
 
@@ -260,7 +261,7 @@ export class BasinsLayer {
   }
 
   renderNote(data, who) {
-    const state = data.refused ? "refused" : data.error ? "stopped" : data.done ? "" : `computing… ${Math.round(100 * data.progress)}%`;
+    const state = data.refused ? t("refused") : data.error ? t("stopped") : data.done ? "" : t("computing… {0}%", Math.round(100 * data.progress));
     const sig = JSON.stringify([who, state]);
     put(this.note, "hidden", false);
     this.note.classList.toggle("bad", Boolean(data.error));
@@ -273,9 +274,9 @@ export class BasinsLayer {
     };
     // Whose basins on the left of the x axis's title, the key on its right.
     const name = el("span", { class: "basins-name" });
-    name.append(el("strong", {}, `Basins of ${who}`), ...(state ? [el("span", { class: "basins-state" }, state)] : []));
+    name.append(el("strong", {}, t("Basins of {0}", who)), ...(state ? [el("span", { class: "basins-state" }, state)] : []));
     const key = el("span", { class: "basins-note-key" });
-    key.append(swatch("", { background: DIVERGED_COLOUR }), "diverged", swatch("stripes", {}), "not converged");
+    key.append(swatch("", { background: DIVERGED_COLOUR }), t("diverged"), swatch("stripes", {}), t("not converged"));
     this.note.replaceChildren(name, key);
     this.fitNote();
   }
@@ -299,9 +300,9 @@ export class BasinsLayer {
       item.append(sw, document.createTextNode(label));
       items.push(item);
     };
-    data.minima.forEach((p, i) => swatch(`ends at (${fmt(p[0])}, ${fmt(p[1])})`, { background: BASIN_COLOURS[i % BASIN_COLOURS.length] }, "star"));
-    swatch("diverged", { background: DIVERGED_COLOUR });
-    swatch("ends at no minimum (not converged)", {}, "stripes");
+    data.minima.forEach((p, i) => swatch(t("ends at ({0}, {1})", fmt(p[0]), fmt(p[1])), { background: BASIN_COLOURS[i % BASIN_COLOURS.length] }, "star"));
+    swatch(t("diverged"), { background: DIVERGED_COLOUR });
+    swatch(t("ends at no minimum (not converged)"), {}, "stripes");
     const sig = items.map((i) => i.textContent).join("|");
     if (this.key.dataset.sig !== sig) {
       this.key.dataset.sig = sig;

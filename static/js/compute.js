@@ -6,6 +6,7 @@
 import { streamTrajectories } from "./api.js";
 import { fetchFormulaGrid } from "./formula.js";
 import { hasStepSize, optimizerRefusal, outOfRange, surfaceGrid, surfaceRefusal, trajectory, validParams, validStart } from "./engine.js";
+import { t } from "./i18n.js";
 
 // Run-steps the page computes in one go. 6 runs x 500 steps take about 1 ms in Chromium (bench/page_bench.py),
 // so this is about 20 ms: a longer request would hold the page for frames, and is streamed from the server.
@@ -20,7 +21,7 @@ function surfaceOf(body) {
 }
 
 function plural(items) {
-  return items.length < 2 ? items.join("") : `${items.slice(0, -1).join(", ")} and ${items.at(-1)}`;
+  return items.length < 2 ? items.join("") : t("{0} and {1}", items.slice(0, -1).join(", "), items.at(-1));
 }
 
 export class Engines {
@@ -32,20 +33,20 @@ export class Engines {
 
   /** Why nothing in this request can be computed in the page (noise, the surface, a limit), or "". */
   sharedRefusal(body) {
-    if (!this.page) return "the page's engine is off";
+    if (!this.page) return t("the page's engine is off");
     const { id, params } = surfaceOf(body);
     const surface = this.catalog.surface(id);
-    if (!surface) return "an unknown surface";
+    if (!surface) return t("an unknown surface");
     const refusal = surfaceRefusal(id);
     if (refusal) return `${surface.label} ${refusal}`;
-    if (!validParams(surface.params ?? [], params)) return "a surface parameter is out of range";
-    if (body.noise && body.noise.sigma > 0) return "gradient noise is drawn by numpy's generator";
+    if (!validParams(surface.params ?? [], params)) return t("a surface parameter is out of range");
+    if (body.noise && body.noise.sigma > 0) return t("gradient noise is drawn by numpy's generator");
     const steps = this.catalog.runSettings.get("steps");
-    if (outOfRange(steps, body.steps)) return "steps is out of range";
-    if (!validStart(body.start, this.catalog.raw.max_start)) return "the start is out of range";
-    if (body.runs.length > (this.catalog.raw.max_runs ?? Infinity)) return "more runs than one request may have";
-    if (body.runs.length * body.steps > PAGE_RUN_STEPS) return "a long request is streamed";
-    if (body.schedule && !this.validSchedule(body.schedule)) return "a schedule setting is out of range";
+    if (outOfRange(steps, body.steps)) return t("steps is out of range");
+    if (!validStart(body.start, this.catalog.raw.max_start)) return t("the start is out of range");
+    if (body.runs.length > (this.catalog.raw.max_runs ?? Infinity)) return t("more runs than one request may have");
+    if (body.runs.length * body.steps > PAGE_RUN_STEPS) return t("a long request is streamed");
+    if (body.schedule && !this.validSchedule(body.schedule)) return t("a schedule setting is out of range");
     return "";
   }
 
@@ -58,12 +59,12 @@ export class Engines {
   /** Why one run goes to the server, or "" when the page computes it. */
   runRefusal(run, fields) {
     const o = this.catalog.optimizer(run.optimizer);
-    if (!o) return "an unknown optimizer";
+    if (!o) return t("an unknown optimizer");
     const refusal = optimizerRefusal(run.optimizer);
     if (refusal) return refusal;
-    if (!validParams(o.hyperparameters, run.hyperparameters)) return "a hyperparameter is out of range";
-    if (run.schedule && !this.validSchedule(run.schedule)) return "a schedule setting is out of range";
-    if (fields === null && o.has_step_size && !hasStepSize(run.optimizer)) return "its step size is the server's";
+    if (!validParams(o.hyperparameters, run.hyperparameters)) return t("a hyperparameter is out of range");
+    if (run.schedule && !this.validSchedule(run.schedule)) return t("a schedule setting is out of range");
+    if (fields === null && o.has_step_size && !hasStepSize(run.optimizer)) return t("its step size is the server's");
     return "";
   }
 
@@ -82,7 +83,7 @@ export class Engines {
         P = await this.constants(id, params, formula);
       } catch {
         // The formula's grid was refused: the server's answer to the runs says why.
-        reasons.forEach((r, i) => { if (!r) reasons[i] = "the formula was refused"; });
+        reasons.forEach((r, i) => { if (!r) reasons[i] = t("the formula was refused"); });
       }
     }
     const remote = body.runs.filter((_, i) => reasons[i]);
@@ -137,7 +138,7 @@ export class Engines {
    * A sentence on which of these runs the server computes and why ("Computed by the server: …", or
    * `lead` instead), or "" when the page computes them all.
    */
-  note(runs, lead = "Computed by the server") {
+  note(runs, lead = t("Computed by the server")) {
     const byReason = new Map();
     for (const run of runs) {
       if (run.engine !== "server") continue;
@@ -145,6 +146,7 @@ export class Engines {
       byReason.set(run.serverReason, [...(byReason.get(run.serverReason) ?? []), label]);
     }
     if (!byReason.size) return "";
-    return `${lead}: ${[...byReason].map(([reason, labels]) => `${plural(labels)} (${reason})`).join("; ")}.`;
+    const each = [...byReason].map(([reason, labels]) => t("{0} ({1})", plural(labels), reason));
+    return t("{0}: {1}.", lead, each.join(t("; ")));
   }
 }

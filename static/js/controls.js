@@ -4,6 +4,7 @@
 import { runScheduleOwner, specOf, untuned, valueOf, withSurfaceLr } from "./state.js";
 import { mustBeBetween } from "./api.js";
 import { $, $$, fmt, put } from "./util.js";
+import { t } from "./i18n.js";
 
 const DISPLAY_FLAGS = new Set(["large", "loop", "autoplay", "extras"]);
 
@@ -108,7 +109,7 @@ export function bindControls(root, scene, catalog, onInvalid) {
       }
       const spec = key === "start" ? null : specOf(key, scene.s, catalog);
       if (spec && (v < spec.low || v > spec.high)) {
-        onInvalid(mustBeBetween(name, spec.low, spec.high, `you typed ${el.value.trim()}`));
+        onInvalid(mustBeBetween(name, spec.low, spec.high, t("you typed {0}", el.value.trim())));
         putBack();
         return;
       }
@@ -206,7 +207,7 @@ export function bindOptimizerSearch(root) {
       group.hidden = !any;
     }
     count.hidden = words.length === 0;
-    count.textContent = shown === 0 ? `No optimizer matches "${box.value.trim()}".` : `${shown} of ${total} optimizers match.`;
+    count.textContent = shown === 0 ? t("No optimizer matches \"{0}\".", box.value.trim()) : t("{0} of {1} optimizers match.", shown, total);
   };
   box.addEventListener("input", filter);
   box.addEventListener("keydown", (e) => {

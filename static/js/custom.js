@@ -3,6 +3,7 @@
 import { fetchFormulaGrid } from "./formula.js";
 import { typeset } from "./math.js";
 import { $, $$, debounce, put } from "./util.js";
+import { t } from "./i18n.js";
 
 const CHECK_MS = 60; // after the last keystroke: skips most half-typed words, and leaves room for the redraw
 
@@ -34,7 +35,7 @@ export function bindCustom(root, scene, catalog) {
     const domain = readDomain();
     if (domain === undefined) {
       domainBox.setAttribute("aria-invalid", "true");
-      say("The domain must be four numbers: x min, x max, y min, y max.", "error");
+      say(t("The domain must be four numbers: x min, x max, y min, y max."), "error");
       return;
     }
     domainBox.removeAttribute("aria-invalid");
@@ -57,7 +58,7 @@ export function bindCustom(root, scene, catalog) {
         say(err.lines.join(" ").replace(/^f: /, ""), "error");
         if (err.column && !domainError && document.activeElement !== input) input.setSelectionRange(err.column - 1, err.column);
       } else {
-        say(`Could not check the formula: ${err.message}`, "error");
+        say(t("Could not check the formula: {0}", err.message), "error");
       }
     }
   }
@@ -83,11 +84,12 @@ function tell(status, text, kind) {
 }
 
 function found(grid) {
-  return `✓ ${count(grid.minima.length, "minimum", "minima")}, ${count(grid.saddles.length, "saddle point", "saddle points")} found numerically`;
+  return t("✓ {0}, {1} found numerically", count(grid.minima.length, t("no minimum"), t("1 minimum"), t("{0} minima")),
+    count(grid.saddles.length, t("no saddle point"), t("1 saddle point"), t("{0} saddle points")));
 }
 
-function count(n, one, many) {
-  return `${n === 0 ? "no" : n} ${n === 1 ? one : many}`;
+function count(n, none, one, many) {
+  return n === 0 ? none : n === 1 ? one : many.replace("{0}", n);
 }
 
 let shownFormula = null;

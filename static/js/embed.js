@@ -8,6 +8,7 @@ import { TunedMarks } from "./tune.js";
 import { Scene } from "./scene.js";
 import { Catalog, initialState, notDrawn } from "./state.js";
 import { $ } from "./util.js";
+import { t } from "./i18n.js";
 
 const catalog = Catalog.fromPage();
 watchErrors();
@@ -19,7 +20,7 @@ const scene = new Scene(catalog, state, document.body, {
   companions: false,
   onState: (s) => syncControls(timeline, s, catalog),
   onError: (err) => showAlert(err?.lines ?? null, "error"),
-  empty: "This link names no optimizer: open it in Gradscape to choose some.",
+  empty: t("This link names no optimizer: open it in Gradscape to choose some."),
 });
 scene.views.map = new MapView($(".panel-map"), scene);
 new BasinsLayer(scene);

@@ -3,13 +3,14 @@
 // together point for point. Nothing here names an optimizer or a surface.
 
 import { OPTIMIZERS, REFUSED, SCHEDULES, SURFACES } from "./generated/kernels.js";
+import { t, translated } from "./i18n.js";
 
 export { REFUSED };
 
 /** Why the page cannot compute an optimizer itself, or "" when it can. */
 export function optimizerRefusal(id) {
   if (OPTIMIZERS[id]) return "";
-  return REFUSED.optimizers[id] ?? "is not in the page's engine";
+  return id in REFUSED.optimizers ? translated(REFUSED.optimizers[id]) : t("is not in the page's engine");
 }
 
 /** Whether the page computes the inspector's step size of an optimizer it steps. */
@@ -20,7 +21,7 @@ export function hasStepSize(id) {
 /** Why the page cannot compute on a surface itself, or "". */
 export function surfaceRefusal(id) {
   if (SURFACES[id]) return "";
-  return REFUSED.surfaces[id] ?? "is not in the page's engine";
+  return id in REFUSED.surfaces ? translated(REFUSED.surfaces[id]) : t("is not in the page's engine");
 }
 
 /** core.schedules.factors: (a_t, b_t) for steps 0..n-1, the linear warmup first. */

@@ -5,6 +5,7 @@
 import { ApiError, describe } from "./api.js";
 import { runName, serialize } from "./state.js";
 import { $, $$ } from "./util.js";
+import { t, withLang, withPageLang } from "./i18n.js";
 
 const POLL_MS = 400;
 
@@ -19,7 +20,7 @@ function chosen(scene, format) {
 async function json(resp) {
   const body = await resp.json().catch(() => null);
   if (!resp.ok) {
-    const lines = body?.detail !== undefined ? describe(body.detail) : [`The export failed: ${resp.status} ${resp.statusText}.`];
+    const lines = body?.detail !== undefined ? describe(body.detail) : [t("The export failed: {0} {1}.", resp.status, resp.statusText)];
     throw new ApiError(lines, resp.status);
   }
   return body;
@@ -66,29 +67,29 @@ export function bindExports(scene, catalog, onError) {
     busy(true);
     progress.hidden = false;
     progress.value = 0;
-    status.textContent = `Making the ${what}…`;
+    status.textContent = t("Making the {0}…", what);
     const subtitle = $("#export-subtitle").value.trim();
     try {
-      const job = await json(await fetch("/api/exports", {
+      const job = await json(await fetch(withLang("/api/exports"), {
         method: "POST", headers: { "Content-Type": "application/json" },
         // Frames and rate are left to the server's defaults, which the export CLI shares.
         body: JSON.stringify({
-          state: serialize(s, catalog), format, ...fields,
+          state: serialize(withPageLang(s), catalog), format, ...fields,
           annotate: $("#export-annotate").checked, ...(subtitle ? { subtitle } : {}),
         }),
       }));
       for (;;) {
-        const info = await json(await fetch(`/api/exports/${job.id}`));
+        const info = await json(await fetch(withLang(`/api/exports/${job.id}`)));
         progress.value = info.progress ?? 0;
         if (info.status === "done") break;
-        if (info.status === "error") throw new ApiError([`The export failed: ${info.message}`]);
+        if (info.status === "error") throw new ApiError([t("The export failed: {0}", info.message)]);
         await new Promise((r) => setTimeout(r, POLL_MS));
       }
       download(`/api/exports/${job.id}/file`, job.filename);
-      status.textContent = `${what[0].toUpperCase()}${what.slice(1)} ready: downloading.`;
+      status.textContent = t("{0} ready: downloading.", what);
     } catch (err) {
       status.textContent = "";
-      onError(err instanceof ApiError ? err.lines : [`The export failed: ${err.message}`]);
+      onError(err instanceof ApiError ? err.lines : [t("The export failed: {0}", err.message)]);
     } finally {
       busy(false);
       progress.hidden = true;
@@ -102,9 +103,9 @@ export function bindExports(scene, catalog, onError) {
   function exportStill(format) {
     const { width, height, view: picked } = chosen(scene);
     // A still taken while the map is shown is the map, where every run ends (it has no step).
-    if (scene.s.view === "map") return exportFile(format, { width, height, view: "map" }, `${format.toUpperCase()} of the map`);
+    if (scene.s.view === "map") return exportFile(format, { width, height, view: "map" }, t("{0} of the map", format.toUpperCase()));
     const step = scene.player.k;
-    return exportFile(format, { width, height, view: picked, step }, `${format.toUpperCase()} of step ${step}`);
+    return exportFile(format, { width, height, view: picked, step }, t("{0} of step {1}", format.toUpperCase(), step));
   }
 
   for (const b of $$("[data-export]")) b.addEventListener("click", () => exportAnimation(b.dataset.export));
@@ -112,10 +113,10 @@ export function bindExports(scene, catalog, onError) {
 
   const tool = $("#slide-tool");
   function showSnippet(s) {
-    const query = serialize({ ...s, autoplay: true, loop: true }, catalog);
+    const query = serialize(withPageLang({ ...s, autoplay: true, loop: true }), catalog);
     const [width, height] = $("#embed-size").value.split("x");
     const on = s.surface === "custom" ? `f(x, y) = ${s.f}` : catalog.surface(s.surface).label;
-    const title = `${s.opt.map((id) => runName(id, s, catalog)).join(", ")} on ${on}`;
+    const title = t("{0} on {1}", s.opt.map((id) => runName(id, s, catalog)).join(", "), on);
     $("#slide-snippet").value = slideSnippet(tool.value, `${location.origin}/embed?${query}`, title, width, height);
   }
   tool.addEventListener("change", () => showSnippet(scene.s));

@@ -2,6 +2,7 @@
 // and carries its LaTeX, default start, and the minima and saddle points found numerically.
 
 import { ApiError, describe } from "./api.js";
+import { t, withLang } from "./i18n.js";
 
 const grids = new Map();
 
@@ -18,11 +19,11 @@ export function formulaGridUrl(f, domain, resolution = 100) {
 export function fetchFormulaGrid(f, domain) {
   const url = formulaGridUrl(f, domain);
   if (!grids.has(url)) {
-    const pending = fetch(url).then(async (resp) => {
+    const pending = fetch(withLang(url)).then(async (resp) => {
       if (resp.ok) return resp.json();
       let body = null;
       try { body = await resp.json(); } catch { /* not JSON */ }
-      const lines = body?.detail !== undefined ? describe(body.detail) : [`The server answered ${resp.status}.`];
+      const lines = body?.detail !== undefined ? describe(body.detail) : [t("The server answered {0}.", resp.status)];
       const err = new ApiError(lines, resp.status);
       err.column = Number(/column (\d+)/.exec(lines[0] ?? "")?.[1]) || null;
       throw err;

@@ -4,6 +4,7 @@
 import { fillIn, typeset } from "./math.js";
 import { $, fmt, put } from "./util.js";
 import { CONFIG, FONT, View, fontSize, headIndex, linearTicks, tickCount } from "./views.js";
+import { t } from "./i18n.js";
 
 const PLAYING_INTERVAL_MS = 100; // while playing, the step marker moves at 10 Hz: enough to follow
 
@@ -107,9 +108,9 @@ export class Inspector extends View {
     const colour = spec.style.colour;
     const n = this.ctx.state().steps;
     const steps = run.lr.map((_, i) => i + 1);
-    const lrTraces = [{ type: "scatter", mode: "lines", name: "lr applied", x: steps, y: run.lr, line: LR_LINE }];
+    const lrTraces = [{ type: "scatter", mode: "lines", name: t("lr applied"), x: steps, y: run.lr, line: LR_LINE }];
     if (run.stepSize) {
-      lrTraces.push({ type: "scatter", mode: "lines", name: "bias-corrected step size", x: steps, y: run.stepSize, line: { color: colour, width: 2 } });
+      lrTraces.push({ type: "scatter", mode: "lines", name: t("bias-corrected step size"), x: steps, y: run.stepSize, line: { color: colour, width: 2 } });
     }
     const cfg = { ...CONFIG, displayModeBar: false };
     const slots = Object.entries(run.state);
@@ -125,9 +126,9 @@ export class Inspector extends View {
     const plot = (el, traces, title) => Plotly.react(el, traces, this.layout(title, traces, n), cfg);
     const eff = this.pair("−Δx/g", positive(run.effx), positive(run.effy), colour);
     await Promise.all([
-      plot(this.lrPlot, lrTraces, run.stepSize ? "lr applied (grey dashes), bias-corrected step size" : "lr applied"),
-      plot(this.effPlot, eff, `effective step −Δx/g ${XY}`),
-      ...slots.map(([name, slot], i) => plot(this.statePlots.children[i], this.pair(name, slot.x, slot.y, colour), `state ${name} ${XY}`)),
+      plot(this.lrPlot, lrTraces, run.stepSize ? t("lr applied (grey dashes), bias-corrected step size") : t("lr applied")),
+      plot(this.effPlot, eff, t("effective step −Δx/g {0}", XY)),
+      ...slots.map(([name, slot], i) => plot(this.statePlots.children[i], this.pair(name, slot.x, slot.y, colour), t("state {0} {1}", name, XY))),
     ]);
     this.shown = run;
     this.drawRule(spec, run);
@@ -153,21 +154,21 @@ export class Inspector extends View {
   /** The numbers behind step k: what the rule read and wrote. */
   fillTable(run) {
     const m = headIndex(run, this.k);
-    const t = m; // after m steps the last update was step t = m (arrays are indexed from 0)
+    const step = m; // after m steps the last update was step t = m (arrays are indexed from 0)
     const rows = [
-      ["position", `(${fmt(run.xs[m], 4)}, ${fmt(run.ys[m], 4)})`],
-      ["loss", fmt(run.losses[m], 4)],
+      [t("position"), `(${fmt(run.xs[m], 4)}, ${fmt(run.ys[m], 4)})`],
+      [t("loss"), fmt(run.losses[m], 4)],
     ];
-    if (t > 0) {
-      const i = t - 1;
+    if (step > 0) {
+      const i = step - 1;
       const pair = (a, b) => `(${fmt(a[i])}, ${fmt(b[i])})`;
-      rows.push(["lr applied", fmt(run.lr[i])]);
-      if (run.stepSize) rows.push(["bias-corrected step size", fmt(run.stepSize[i])]);
-      rows.push(["gradient g", pair(run.gx, run.gy)]);
-      for (const [name, slot] of Object.entries(run.state)) rows.push([`state ${name}`, pair(slot.x, slot.y)]);
-      rows.push(["effective step −Δx/g", pair(run.effx, run.effy)]);
+      rows.push([t("lr applied"), fmt(run.lr[i])]);
+      if (run.stepSize) rows.push([t("bias-corrected step size"), fmt(run.stepSize[i])]);
+      rows.push([t("gradient g"), pair(run.gx, run.gy)]);
+      for (const [name, slot] of Object.entries(run.state)) rows.push([t("state {0}", name), pair(slot.x, slot.y)]);
+      rows.push([t("effective step −Δx/g"), pair(run.effx, run.effy)]);
     }
-    this.stepLabel.textContent = t > 0 ? `t = ${t}` : "the start (no step yet)";
+    this.stepLabel.textContent = step > 0 ? t("At step t = {0}", step) : t("At the start (no step yet)");
     this.table.replaceChildren(...rows.map(([k, v]) => {
       const tr = document.createElement("tr");
       const th = document.createElement("th");

@@ -10,9 +10,12 @@ import { BASIN_COLOURS, DIVERGED_COLOUR, NOT_CONVERGED_COLOUR, VIRIDIS } from ".
 import { requestBody, scheduleOf, valueOf, withValue } from "./state.js";
 import { announce, fmt, oncePerFrame, put } from "./util.js";
 import { CONFIG, FONT, View, fontSize } from "./views.js";
+import { t, withLang } from "./i18n.js";
 
 export const SIZES = [32, 64, 128];
 export const COLOURINGS = { loss: "final loss", steps: "steps to tolerance", basin: "basin" };
+// Their names as the menu shows them, in the page's language.
+const COLOURING_LABELS = { loss: t("final loss"), steps: t("steps to tolerance"), basin: t("basin") };
 // A cell has converged once its loss is within this of the surface's minimum value (the sweep's default).
 const TOL = 1e-3;
 // The map's colours are app/palette.py's, as the exports colour the same cells.
@@ -59,8 +62,8 @@ export function axisChoices(opt, surface, domain = surface.domain) {
   const hps = opt.hyperparameters.filter((h) => h.kind === "float" && h.high > h.low)
     .map((h) => ({ name: h.name, label: h.name, low: h.low, high: h.high, log: h.log }));
   const [[x0, x1], [y0, y1]] = domain;
-  return [...hps, { name: "x", label: "start x", low: x0, high: x1, log: false, start: 0 },
-    { name: "y", label: "start y", low: y0, high: y1, log: false, start: 1 }];
+  return [...hps, { name: "x", label: t("start x"), low: x0, high: x1, log: false, start: 0 },
+    { name: "y", label: t("start y"), low: y0, high: y1, log: false, start: 1 }];
 }
 
 /** The map keys of a state with the automatic ones ("") filled in. */
@@ -169,10 +172,10 @@ function takeLine(data, msg) {
  */
 export async function streamSweep(url, body, signal, data, onChunk) {
   try {
-    const resp = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body), signal });
+    const resp = await fetch(withLang(url), { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body), signal });
     if (!resp.ok) {
       const detail = await resp.json().then((b) => b.detail, () => null);
-      throw new ApiError(detail ? describe(detail) : [`The server answered ${resp.status}.`], resp.status);
+      throw new ApiError(detail ? describe(detail) : [t("The server answered {0}.", resp.status)], resp.status);
     }
     const reader = resp.body.getReader();
     const decoder = new TextDecoder();
@@ -186,11 +189,11 @@ export async function streamSweep(url, body, signal, data, onChunk) {
       if (!onChunk()) return;
       if (done) break;
     }
-    if (!data.done && !data.error) data.error = "the stream ended early";
+    if (!data.done && !data.error) data.error = t("the stream ended early");
   } catch (err) {
     if (err.name === "AbortError" || signal.aborted) return;
     data.refused = err instanceof ApiError;
-    data.error = data.refused ? err.lines.join(" ") : `could not reach the server: ${err.message}`;
+    data.error = data.refused ? err.lines.join(" ") : t("could not reach the server: {0}", err.message);
   }
 }
 
@@ -225,36 +228,36 @@ export class MapView extends View {
       bar.append(wrap);
       return s;
     };
-    this.optSelect = select("map.opt", "Optimizer");
+    this.optSelect = select("map.opt", t("Optimizer"));
     for (const o of this.catalog.raw.optimizers) this.optSelect.append(el("option", { value: o.id }, o.label));
-    this.xSelect = select("map.x", "Across");
-    this.ySelect = select("map.y", "Up");
-    this.colorSelect = select("map.color", "Colour");
-    for (const [id, label] of Object.entries(COLOURINGS)) this.colorSelect.append(el("option", { value: id }, label));
-    this.nSelect = select("map.n", "Cells");
+    this.xSelect = select("map.x", t("Across"));
+    this.ySelect = select("map.y", t("Up"));
+    this.colorSelect = select("map.color", t("Colour"));
+    for (const id of Object.keys(COLOURINGS)) this.colorSelect.append(el("option", { value: id }, COLOURING_LABELS[id]));
+    this.nSelect = select("map.n", t("Cells"));
     for (const n of SIZES) this.nSelect.append(el("option", { value: String(n) }, `${n} × ${n}`));
-    this.unzoom = el("button", { type: "button", class: "small", hidden: "" }, "Whole range");
-    this.unzoom.title = "Back to each axis's whole range (or double-click the map)";
+    this.unzoom = el("button", { type: "button", class: "small", hidden: "" }, t("Whole range"));
+    this.unzoom.title = t("Back to each axis's whole range (or double-click the map)");
     this.unzoom.addEventListener("click", () => this.zoom({ "map.xr": "", "map.yr": "" }));
     bar.append(this.unzoom);
     // The export box saves the contour, 3-D or loss view; the map saves itself.
     for (const format of ["png", "svg"]) {
       const save = el("button", { type: "button", class: "small", "data-map-save": format }, format.toUpperCase());
-      save.title = `Save the map as ${format.toUpperCase()}, with its title and colour key`;
+      save.title = t("Save the map as {0}, with its title and colour key", format.toUpperCase());
       save.addEventListener("click", () => this.save(format));
       bar.append(save);
     }
-    this.progress = el("progress", { max: "1", value: "0", "aria-label": "Map progress" });
+    this.progress = el("progress", { max: "1", value: "0", "aria-label": t("Map progress") });
     this.status = el("span", { class: "map-status", role: "status", "aria-live": "polite" });
     const statusRow = el("div", { class: "map-status-row" });
     statusRow.append(this.progress, this.status);
 
     this.stack = el("div", { class: "map-stack" });
     this.plot = el("div", { class: "plot map-plot", tabindex: "0", role: "application", "aria-label":
-      "Map: arrow keys move between cells, Enter runs the settings of the cell; drag a box to zoom, double-click for the whole range" });
+      t("Map: arrow keys move between cells, Enter runs the settings of the cell; drag a box to zoom, double-click for the whole range") });
     this.tip = el("div", { class: "map-tip", hidden: "" });
     this.stack.append(this.plot, this.tip);
-    this.key = el("div", { class: "map-key", role: "group", "aria-label": "Colour key" });
+    this.key = el("div", { class: "map-key", role: "group", "aria-label": t("Colour key") });
     this.panel.append(bar, statusRow, this.stack, this.key);
 
     this.plot.addEventListener("mousemove", (e) => this.hover(this.cellAt(e)));
@@ -346,7 +349,7 @@ export class MapView extends View {
     this.controller?.abort();
     const controller = (this.controller = new AbortController());
     const data = (this.data = { key, m: this.m, ...sweepData(body, this.m.x.name, this.m.y.name) });
-    this.setStatus(0, "Computing the map…");
+    this.setStatus(0, t("Computing the map…"));
     await streamSweep(url, body, controller.signal, data, () => {
       if (this.data !== data) return false;
       this.requestRender();
@@ -370,7 +373,7 @@ export class MapView extends View {
   /** What a cell is coloured by: a value on the ramp (0 bad .. 1 good), or a fixed colour. */
   scale(data) {
     const m = data.m;
-    if (m.color === "steps") return { lo: 0, hi: data.steps, title: `steps until f − f* ≤ ${TOL}`, value: (c) => data.hit[c], log: false };
+    if (m.color === "steps") return { lo: 0, hi: data.steps, title: t("steps until f − f* ≤ {0}", TOL), value: (c) => data.hit[c], log: false };
     const hasMin = data.fmin !== null && data.fmin !== undefined;
     const value = hasMin ? (c) => Math.log10(Math.max(data.loss[c] - data.fmin, 1e-16)) : (c) => data.loss[c];
     const seen = [];
@@ -388,7 +391,7 @@ export class MapView extends View {
     const top = hasMin && this.worst(data);
     if (Number.isFinite(top)) hi = Math.min(hi, Math.max(top, lo + 1));
     if (!(hi > lo)) { lo -= 1; hi = lo + 2; }
-    return { lo, hi, value, log: hasMin, title: hasMin ? (data.fmin === 0 ? "final loss f" : `final f − f*, f* = ${fmt(data.fmin, 5)}`) : "final loss f" };
+    return { lo, hi, value, log: hasMin, title: hasMin ? (data.fmin === 0 ? t("final loss f") : t("final f − f*, f* = {0}", fmt(data.fmin, 5))) : t("final loss f") };
   }
 
   /** log10 of the loss above f* where the runs start (the grid's highest for a map of starts). */
@@ -459,7 +462,7 @@ export class MapView extends View {
     const { data, layout } = this.plotFigure(Math.max(1, Math.floor(MAX_CANVAS / Math.max(this.data.nx, this.data.ny))));
     const d = this.data, m = d.m;
     const spec = this.catalog.surface(this.scene.s.surface);
-    const title = `${this.catalog.optimizer(m.opt).label} on ${spec.label}: ${d.nx} × ${d.ny} runs of ${d.steps} steps`;
+    const title = t("{0} on {1}: {2} × {3} runs of {4} steps", this.catalog.optimizer(m.opt).label, spec.label, d.nx, d.ny, d.steps);
     const key = [...this.key.querySelectorAll(".map-key-item")].map((item) => {
       const colour = item.querySelector(".map-swatch").style.background;
       return `<span style="color:${colour}">■</span> ${item.textContent}`;
@@ -529,16 +532,16 @@ export class MapView extends View {
     if (!data) return;
     if (!data.rows && !data.error && !data.done) {
       // Until the first rows come, the last map stays: redrawing an empty one costs a frame or more.
-      this.setStatus(data.progress, "Computing the map…");
+      this.setStatus(data.progress, t("Computing the map…"));
       return;
     }
     // Text and buttons first: they may take another line, and the plot is sized to what is left.
-    const rows = `${data.rows} of ${data.nx} columns`;
-    const size = `${data.nx} × ${data.ny} runs of ${data.steps} steps`;
-    if (data.refused) this.setStatus(1, `The server refused this map: ${data.error}`, true);
-    else if (data.error) this.setStatus(1, `Stopped after ${rows}: ${data.error}`, true);
-    else if (data.done) this.setStatus(1, `${size}: hover, click to run, drag to zoom.`);
-    else this.setStatus(data.progress, `Computing ${size}… ${rows}`);
+    const rows = t("{0} of {1} columns", data.rows, data.nx);
+    const size = t("{0} × {1} runs of {2} steps", data.nx, data.ny, data.steps);
+    if (data.refused) this.setStatus(1, t("The server refused this map: {0}", data.error), true);
+    else if (data.error) this.setStatus(1, t("Stopped after {0}: {1}", rows, data.error), true);
+    else if (data.done) this.setStatus(1, t("{0}: hover, click to run, drag to zoom.", size));
+    else this.setStatus(data.progress, t("Computing {0}… {1}", size, rows));
     put(this.unzoom, "hidden", !(data.m.x.zoomed || data.m.y.zoomed));
     this.renderKey(data);
     const { data: traces, layout } = this.plotFigure();
@@ -564,12 +567,12 @@ export class MapView extends View {
     };
     if (data.m.color === "basin") {
       const mins = data.minima.length ? data.minima : this.surface.minima;
-      mins.forEach((p, i) => swatch(BASIN_COLOURS[i % BASIN_COLOURS.length], `ends at (${fmt(p[0])}, ${fmt(p[1])})`, "star"));
-      swatch(NOT_CONVERGED_COLOUR, "ends elsewhere (not converged)");
+      mins.forEach((p, i) => swatch(BASIN_COLOURS[i % BASIN_COLOURS.length], t("ends at ({0}, {1})", fmt(p[0]), fmt(p[1])), "star"));
+      swatch(NOT_CONVERGED_COLOUR, t("ends elsewhere (not converged)"));
     } else if (data.m.color === "steps") {
-      swatch(NOT_CONVERGED_COLOUR, `never within ${TOL} of f*`);
+      swatch(NOT_CONVERGED_COLOUR, t("never within {0} of f*", TOL));
     }
-    swatch(DIVERGED_COLOUR, "diverged");
+    swatch(DIVERGED_COLOUR, t("diverged"));
     const sig = items.map((i) => i.textContent).join("|");
     if (this.key.dataset.sig !== sig) {
       this.key.dataset.sig = sig;
@@ -596,15 +599,15 @@ export class MapView extends View {
   describeCell([i, j]) {
     const data = this.data, m = data.m, c = i * data.ny + j;
     const head = `${m.x.label} = ${fmt(data.xs[i], 4)}, ${m.y.label} = ${fmt(data.ys[j], 4)}`;
-    if (!data.known[c]) return `${head}\nnot computed yet`;
-    if (data.diverged[c]) return `${head}\ndiverged`;
+    if (!data.known[c]) return `${head}\n${t("not computed yet")}`;
+    if (data.diverged[c]) return `${head}\n${t("diverged")}`;
     const lines = [head];
     const hasMin = data.fmin !== null && data.fmin !== undefined;
-    lines.push(hasMin ? `final f − f* = ${fmt(data.loss[c] - data.fmin)}` : `final loss = ${fmt(data.loss[c])}`);
-    if (hasMin) lines.push(Number.isFinite(data.hit[c]) ? `within ${TOL} of f* at step ${data.hit[c]}` : `not within ${TOL} of f* in ${data.steps} steps`);
+    lines.push(hasMin ? t("final f − f* = {0}", fmt(data.loss[c] - data.fmin)) : t("final loss = {0}", fmt(data.loss[c])));
+    if (hasMin) lines.push(Number.isFinite(data.hit[c]) ? t("within {0} of f* at step {1}", TOL, data.hit[c]) : t("not within {0} of f* in {1} steps", TOL, data.steps));
     if (m.color === "basin") {
       const b = data.basin[c], p = data.minima[b];
-      lines.push(b >= 0 ? `ends at the minimum (${fmt(p[0])}, ${fmt(p[1])})` : "ends at no known minimum");
+      lines.push(b >= 0 ? t("ends at the minimum ({0}, {1})", fmt(p[0]), fmt(p[1])) : t("ends at no known minimum"));
     }
     return lines.join("\n");
   }

@@ -1,6 +1,7 @@
 // Update rules and formulas from the registry's LaTeX, typeset as MathML by a local KaTeX.
 
 import { texNumber } from "./util.js";
+import { t } from "./i18n.js";
 
 let loading = null;
 
@@ -10,7 +11,7 @@ export function katex() {
     const script = document.createElement("script");
     script.src = "/static/vendor/katex/katex.min.js";
     script.onload = () => resolve(window.katex);
-    script.onerror = () => reject(new Error("could not load KaTeX"));
+    script.onerror = () => reject(new Error(t("could not load KaTeX")));
     document.head.append(script);
   });
   return loading;

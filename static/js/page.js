@@ -12,6 +12,7 @@ import { Scene } from "./scene.js";
 import { Catalog, initialState, notDrawn, parse, runName, serialize, surfaceKey } from "./state.js";
 import { $, $$, debounce, put } from "./util.js";
 import { showAlert, warnIgnored, watchErrors } from "./alert.js";
+import { t, withPageLang } from "./i18n.js";
 
 const catalog = Catalog.fromPage();
 watchErrors();
@@ -20,7 +21,7 @@ const first = initialState(catalog);
 warnIgnored(first.warnings, notDrawn(first.state, catalog));
 
 function showShare(s, query) {
-  $("#share-url").value = `${location.origin}/?${query}`;
+  $("#share-url").value = `${location.origin}/?${serialize(withPageLang(s), catalog)}`;
   $("#embed-snippet").value = embedSnippet(location.origin, s);
 }
 
@@ -56,7 +57,7 @@ const scene = new Scene(catalog, first.state, document.body, {
   onState: showState,
   onError: (err) => showAlert(err?.lines ?? null, "error"),
   extraViews: [(ctx) => new Inspector($("#inspector"), ctx)],
-  empty: "No optimizer in this link: tick one under Optimizers (☰ Settings), or choose a preset.",
+  empty: t("No optimizer in this link: tick one under Optimizers (☰ Settings), or choose a preset."),
 });
 
 let shownSurface = null;
@@ -102,7 +103,7 @@ function showState(s, how = "replace") {
     title.textContent = preset ? preset.title : "";
     const mark = document.createElement("em");
     mark.className = "changed";
-    mark.textContent = asking?.changed ? " (changed)" : "";
+    mark.textContent = asking?.changed ? t(" (changed)") : "";
     question.replaceChildren(title, mark, preset ? ` – ${preset.question}` : "");
   }
   if (shownSurface !== s.surface) showSurface(s.surface);
@@ -113,10 +114,10 @@ function showState(s, how = "replace") {
 
 /** An iframe for slides: the same state, playing and looping, at the 16:9 size chosen. */
 function embedSnippet(base, s) {
-  const query = serialize({ ...s, autoplay: true, loop: true }, catalog);
+  const query = serialize(withPageLang({ ...s, autoplay: true, loop: true }), catalog);
   const [width, height] = $("#embed-size").value.split("x");
   const on = s.surface === "custom" ? `f(x, y) = ${s.f}` : catalog.surface(s.surface).label;
-  const title = `Gradscape: ${s.opt.map((id) => runName(id, s, catalog)).join(", ")} on ${on}`;
+  const title = `Gradscape: ${t("{0} on {1}", s.opt.map((id) => runName(id, s, catalog)).join(", "), on)}`;
   const attr = (v) => v.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;");
   return `<iframe src="${attr(`${base}/embed?${query}`)}" width="${width}" height="${height}" style="border:0" title="${attr(title)}" loading="lazy" allowfullscreen></iframe>`;
 }
@@ -208,7 +209,7 @@ for (const button of $$("[data-copy]")) {
     } catch {
       document.execCommand("copy");
     }
-    $("#export-status").textContent = "Copied to the clipboard.";
+    $("#export-status").textContent = t("Copied to the clipboard.");
   });
 }
 
@@ -231,6 +232,17 @@ document.addEventListener("keydown", (e) => {
 });
 
 $("#embed-size").addEventListener("change", () => showShare(scene.s, serialize(scene.s, catalog)));
+
+// The language switches: the chosen language is remembered for the next visit (the cookie), and the link
+// followed is the current state's, so the page comes back in the other language with every setting kept.
+for (const a of $$("a[data-lang]")) {
+  a.addEventListener("click", () => {
+    const lang = a.dataset.lang;
+    document.cookie = `lang=${encodeURIComponent(lang)}; path=/; max-age=31536000; SameSite=Lax`;
+    replaceUrl.cancel();
+    a.href = `?${serialize({ ...scene.s, lang }, catalog)}${location.hash}`;
+  });
+}
 scene.views.map = new MapView($(".panel-map"), scene);
 const tunePanel = new TunePanel($("#tune-lr"), scene, (lines) => showAlert(lines, "error"));
 const basinsLayer = new BasinsLayer(scene, $("#basins-ctl"));

@@ -1,6 +1,7 @@
 // The timeline every view follows: play/pause, speed, a scrubber and a step counter.
 
 import { $ } from "./util.js";
+import { t } from "./i18n.js";
 
 // At speed 1 a run of any length plays in about this many seconds (but never faster than 20 steps a second).
 const SECONDS_PER_RUN = 8;
@@ -39,10 +40,10 @@ export class Player {
     if (shown === this.shown) return;
     this.shown = shown;
     this.scrubber.value = String(this.k);
-    this.scrubber.setAttribute("aria-valuetext", `step ${this.k} of ${this.length}`);
-    this.counter.textContent = `step ${this.k} / ${this.length}`;
+    this.scrubber.setAttribute("aria-valuetext", t("step {0} of {1}", this.k, this.length));
+    this.counter.textContent = t("step {0} / {1}", this.k, this.length);
     this.button.setAttribute("aria-pressed", String(this.playing));
-    this.button.setAttribute("aria-label", this.playing ? "Pause" : "Play");
+    this.button.setAttribute("aria-label", this.playing ? t("Pause") : t("Play"));
     this.button.classList.toggle("playing", this.playing);
   }
 

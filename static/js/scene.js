@@ -7,6 +7,7 @@ import { Player } from "./player.js";
 import { badReasons, requestBody, runName, surfaceKey, withValue } from "./state.js";
 import { $, announce, fmt, put } from "./util.js";
 import { ContourView, LossView, SurfaceView, addDrawnPoints, forgetSizes, hasLeft, headIndex } from "./views.js";
+import { t } from "./i18n.js";
 
 // A request of at most this many run-steps takes a few milliseconds: one in flight is let finish,
 // and the newest state follows it, so a dragged slider redraws all along. A larger one (a long run
@@ -192,7 +193,7 @@ export class Scene {
       announce("data", { changeAt, runs: this.runs.length, step: this.player.k });
     } catch (err) {
       if (signal.aborted || err.name === "AbortError") return;
-      this.onError(err instanceof ApiError ? err : new ApiError([`Could not reach the server: ${err.message}`]));
+      this.onError(err instanceof ApiError ? err : new ApiError([t("Could not reach the server: {0}", err.message)]));
       // A refused change is taken back: the controls and the address return to the last state drawn.
       if (err instanceof ApiError && err.status === 422 && this.good && this.s === s) {
         const display = Object.fromEntries(Object.keys(this.catalog.display).map((k) => [k, s[k]]));
@@ -221,7 +222,7 @@ export class Scene {
     if (missing.length) {
       const runs = await this.engines.runs({ ...shared, runs: missing }, {
         signal, runNames: missing.map((spec) => spec.label || this.catalog.optimizer(spec.optimizer).label),
-        onWait: (pending) => this.showEngines(pending, "Computing on the server"),
+        onWait: (pending) => this.showEngines(pending, t("Computing on the server")),
       });
       missing.forEach((spec, i) => this.cache.set(JSON.stringify(spec), runs[i]));
     }
@@ -314,7 +315,7 @@ export class Scene {
       const item = entry(id);
       item.classList.add("undrawn");
       const value = item.querySelector(".value");
-      value.textContent = `not drawn: ${why.join("; ")}`;
+      value.textContent = t("not drawn: {0}", why.join("; "));
       value.classList.add("bad");
       return item;
     }));
@@ -330,8 +331,8 @@ export class Scene {
       const m = headIndex(run, k);
       const diverged = run.diverged_at !== null && k >= run.xs.length - 1;
       const left = !diverged && hasLeft(run, k);
-      put(value, "textContent", diverged ? `diverged at step ${run.diverged_at}`
-        : left ? `left the frame at step ${run.exit.step}` : `loss ${fmt(run.losses[m])}`);
+      put(value, "textContent", diverged ? t("diverged at step {0}", run.diverged_at)
+        : left ? t("left the frame at step {0}", run.exit.step) : t("loss {0}", fmt(run.losses[m])));
       value.classList.toggle("bad", diverged || left);
     });
   }

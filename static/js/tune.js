@@ -9,6 +9,10 @@ import { el } from "./map.js";
 import { TUNE_CRITERIA as CRITERIA, requestBody, tunedOf, valueOf, withValue } from "./state.js";
 import { $, announce, fmt, put } from "./util.js";
 import { CONFIG, FONT, fontSize } from "./views.js";
+import { t, withLang } from "./i18n.js";
+
+// The criteria's names as the menu and the status read them.
+const CRITERION_LABELS = { final_loss: t("final loss"), steps_to_tol: t("steps to tolerance") };
 
 const NUM = 64;
 
@@ -18,14 +22,14 @@ export class TunePanel {
     this.scene = scene;
     this.catalog = scene.catalog;
     this.onError = onError;
-    this.button = el("button", { type: "button", class: "tune-button" }, "Tune lr");
-    this.button.title = `Sweep each ticked optimizer's lr over ${NUM} values across its range and keep the best`;
-    this.criterion = el("select", { "aria-label": "Tune by" });
-    for (const [id, label] of Object.entries(CRITERIA)) this.criterion.append(el("option", { value: id }, `by ${label}`));
+    this.button = el("button", { type: "button", class: "tune-button" }, t("Tune lr"));
+    this.button.title = t("Sweep each ticked optimizer's lr over {0} values across its range and keep the best", NUM);
+    this.criterion = el("select", { "aria-label": t("Tune by") });
+    for (const id of Object.keys(CRITERIA)) this.criterion.append(el("option", { value: id }, t("by {0}", CRITERION_LABELS[id])));
     const row = el("div", { class: "tune-row" });
     row.append(this.button, this.criterion);
     this.status = el("p", { class: "hint tune-status", role: "status", "aria-live": "polite" });
-    this.undo = el("button", { type: "button", class: "small", hidden: "" }, "Restore the previous learning rates");
+    this.undo = el("button", { type: "button", class: "small", hidden: "" }, t("Restore the previous learning rates"));
     this.plot = el("div", { class: "plot tune-plot", hidden: "" });
     root.append(row, this.status, this.undo, this.plot);
     this.button.addEventListener("click", () => this.run());
@@ -44,7 +48,7 @@ export class TunePanel {
   async run() {
     const s = this.scene.s;
     if (!s.opt.length) {
-      this.onError(["Tick at least one optimizer to tune."]);
+      this.onError([t("Tick at least one optimizer to tune.")]);
       return;
     }
     const base = requestBody(s);
@@ -59,18 +63,18 @@ export class TunePanel {
       }),
     };
     this.button.disabled = true;
-    put(this.status, "textContent", `Tuning ${s.opt.length} optimizer${s.opt.length > 1 ? "s" : ""}…`);
+    put(this.status, "textContent", s.opt.length > 1 ? t("Tuning {0} optimizers…", s.opt.length) : t("Tuning 1 optimizer…"));
     try {
-      const resp = await fetch("/api/tune", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+      const resp = await fetch(withLang("/api/tune"), { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
       const answer = await resp.json().catch(() => null);
       if (!resp.ok) {
         const names = body.optimizers.map((o) => this.catalog.optimizer(o.optimizer).label);
-        throw new ApiError(answer?.detail !== undefined ? describe(answer.detail, names) : [`Tuning failed: ${resp.status}.`], resp.status);
+        throw new ApiError(answer?.detail !== undefined ? describe(answer.detail, names) : [t("Tuning failed: {0}.", resp.status)], resp.status);
       }
       this.show(answer, s);
     } catch (err) {
       put(this.status, "textContent", "");
-      this.onError(err instanceof ApiError ? err.lines : [`Tuning failed: ${err.message}`]);
+      this.onError(err instanceof ApiError ? err.lines : [t("Tuning failed: {0}", err.message)]);
     } finally {
       this.button.disabled = false;
     }
@@ -84,14 +88,14 @@ export class TunePanel {
     const notes = [];
     for (const r of answer.results) {
       const label = this.catalog.optimizer(r.optimizer).label;
-      if (r.best_lr === null) { notes.push(`${label} diverged at every lr.`); continue; }
+      if (r.best_lr === null) { notes.push(t("{0} diverged at every lr.", label)); continue; }
       n = withValue(`${r.optimizer}.lr`, r.best_lr, n, this.catalog);
       tuned.push(r.optimizer);
-      if (!r.met) notes.push(`${label} never got within ${answer.tol} of f*: picked by final loss.`);
+      if (!r.met) notes.push(t("{0} never got within {1} of f*: picked by final loss.", label, answer.tol));
     }
     n = { ...n, tuned: tuned.join(","), "tuned.by": tuned.length ? answer.criterion : "" };
-    const seeds = answer.seeds.length ? ` Noise is on: each lr is the mean of ${answer.seeds.length} noise seeds (${answer.seeds[0]}–${answer.seeds.at(-1)}).` : "";
-    put(this.status, "textContent", `Tuned by ${CRITERIA[answer.criterion]} after ${answer.steps} steps, over ${NUM} learning rates each.${seeds} ${notes.join(" ")}`.trim());
+    const seeds = answer.seeds.length ? ` ${t("Noise is on: each lr is the mean of {0} noise seeds ({1}–{2}).", answer.seeds.length, answer.seeds[0], answer.seeds.at(-1))}` : "";
+    put(this.status, "textContent", `${t("Tuned by {0} after {1} steps, over {2} learning rates each.", CRITERION_LABELS[answer.criterion], answer.steps, NUM)}${seeds} ${notes.join(" ")}`.trim());
     this.scene.update(n);
     this.scene.replay();
     put(this.undo, "hidden", false);
@@ -123,12 +127,12 @@ export class TunePanel {
       traces.push({ type: "scatter", mode: "lines", x: r.lr, y: ys, name: label, line: { color: colour, dash, width: 2 },
         hovertemplate: `${label}<br>lr %{x:.3g}<br>%{y:.3g}<extra></extra>` });
       if (r.best_index !== null) {
-        traces.push({ type: "scatter", mode: "markers", x: [r.lr[r.best_index]], y: [ys[r.best_index]], name: `${label} tuned`,
-          marker: { color: colour, size: 9, line: { color: "#000", width: 1 } }, hovertemplate: `${label} tuned: lr %{x:.3g}<extra></extra>` });
+        traces.push({ type: "scatter", mode: "markers", x: [r.lr[r.best_index]], y: [ys[r.best_index]], name: t("{0} tuned", label),
+          marker: { color: colour, size: 9, line: { color: "#000", width: 1 } }, hovertemplate: `${t("{0} tuned: lr {1}", label, "%{x:.3g}")}<extra></extra>` });
       }
     }
     const f = fontSize() - 1;
-    const title = bySteps ? `steps to f* + ${answer.tol}` : fStar === null ? "final loss" : "final f − f*";
+    const title = bySteps ? t("steps to f* + {0}", answer.tol) : fStar === null ? t("final loss") : t("final f − f*");
     let range;
     if (!bySteps && fStar !== null) {
       // Up to ten times the loss at the start: the runs that blew up to 1e300 would flatten every other curve.
@@ -170,11 +174,11 @@ export class TunedMarks {
       const item = legend.children[i];
       if (!item) return;
       const on = tuned.includes(run.optimizer);
-      const title = on && `lr ${fmt(valueOf(`${run.optimizer}.lr`, s, this.catalog), 4)}: the best of ${NUM} by ${CRITERIA[s["tuned.by"]]}`
-        + " on this surface, start, steps, schedule and noise";
+      const title = on && t("lr {0}: the best of {1} by {2} on this surface, start, steps, schedule and noise",
+        fmt(valueOf(`${run.optimizer}.lr`, s, this.catalog), 4), NUM, CRITERION_LABELS[s["tuned.by"]]);
       let badge = item.querySelector(".tuned");
       if (on && !badge) {
-        badge = el("span", { class: "tuned" }, "tuned");
+        badge = el("span", { class: "tuned" }, t("tuned"));
         item.append(badge);
       } else if (!on && badge) {
         badge.remove();

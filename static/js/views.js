@@ -7,8 +7,11 @@
 // the canvases only, never a Plotly plot of the 2-D views.
 
 import { runName } from "./state.js";
+import { t } from "./i18n.js";
 
-export const FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
+// The page's fonts (static/css/app.css), Chinese ones included, for the text Plotly draws.
+export const FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'PingFang SC', 'Hiragino Sans GB', 'Microsoft YaHei', "
+  + "'Noto Sans CJK SC', 'Source Han Sans SC', 'WenQuanYi Micro Hei', sans-serif";
 
 /** Resolves once Plotly.js has run: the page's modules start before it, to get their requests out first. */
 export const plotlyReady = window.Plotly
@@ -143,7 +146,7 @@ function exitsTrace(kind, runs, k, style, name, z) {
   const trace = {
     type: kind, mode: "markers", name: "left the frame", showlegend: false,
     x: left.map((r) => r.exit.x), y: left.map((r) => r.exit.y),
-    text: left.map((r) => `${name(r.optimizer)} left the frame at step ${r.exit.step}`),
+    text: left.map((r) => t("{0} left the frame at step {1}", name(r.optimizer), r.exit.step)),
     hovertemplate: "%{text}<extra></extra>",
     marker: kind === "scatter3d"
       ? { symbol: "diamond", size: 7 * thickness(), color: left.map((r) => style(r.optimizer).colour), line: { color: "#ffffff", width: 1 } }
@@ -222,7 +225,7 @@ export class View {
 }
 
 /** A typed formula's landmarks are found by Newton's method, not known: the label says so. */
-const found = (surface) => (surface.spec.landmarks_found_numerically ? " (found numerically)" : "");
+const found = (surface) => (surface.spec.landmarks_found_numerically ? t(" (found numerically)") : "");
 
 /**
  * Minima, saddle points and the start as one marker trace (fewer traces draw faster).
@@ -231,9 +234,9 @@ const found = (surface) => (surface.spec.landmarks_found_numerically ? " (found 
 function landmarksTrace(surface, palette, start, z) {
   const points = [
     // The map view colours the minima as it colours their basins.
-    ...surface.minima.map((p, i) => [p, `minimum${found(surface)}`, z ? "diamond" : palette.minimum_symbol, surface.minimaColours?.[i] ?? palette.landmark_colour]),
-    ...surface.saddles.map((p) => [p, `saddle point${found(surface)}`, palette.saddle_symbol, palette.landmark_colour]),
-    [start, "start", "circle-open", "#000000"],
+    ...surface.minima.map((p, i) => [p, `${t("minimum")}${found(surface)}`, z ? "diamond" : palette.minimum_symbol, surface.minimaColours?.[i] ?? palette.landmark_colour, "minimum"]),
+    ...surface.saddles.map((p) => [p, `${t("saddle point")}${found(surface)}`, palette.saddle_symbol, palette.landmark_colour, "saddle"]),
+    [start, t("start"), "circle-open", "#000000", "start"],
   ];
   const scale = z ? 0.5 : 1;
   const trace = {
@@ -242,8 +245,8 @@ function landmarksTrace(surface, palette, start, z) {
     hovertemplate: "%{text} (%{x:.4g}, %{y:.4g})<extra></extra>",
     marker: {
       symbol: points.map(([, , symbol]) => symbol), color: points.map(([, , , colour]) => colour),
-      size: points.map(([, name]) => (name.startsWith("minimum") ? STAR_PX : name === "start" ? 14 : 12) * scale * thickness()),
-      line: { width: points.map(([, name]) => (name === "start" ? 2.5 : 1)), color: points.map(([, name]) => (name === "start" ? "#000000" : "#ffffff")) },
+      size: points.map(([, , , , kind]) => (kind === "minimum" ? STAR_PX : kind === "start" ? 14 : 12) * scale * thickness()),
+      line: { width: points.map(([, , , , kind]) => (kind === "start" ? 2.5 : 1)), color: points.map(([, , , , kind]) => (kind === "start" ? "#000000" : "#ffffff")) },
     },
   };
   if (z) trace.z = points.map(([p]) => z(p));
@@ -606,7 +609,7 @@ export class ContourView extends View {
     return {
       type: "scatter", mode: "lines", name: label, x: run.px.slice(0, m + 1), y: run.py.slice(0, m + 1),
       customdata: run.losses, line: { color: colour, dash, width: 2.5 * thickness() },
-      hovertemplate: `${label}<br>step %{pointNumber}<br>(%{x:.4g}, %{y:.4g})<br>loss %{customdata:.4g}<extra></extra>`,
+      hovertemplate: `${label}<br>${t("step {0}", "%{pointNumber}")}<br>(%{x:.4g}, %{y:.4g})<br>${t("loss {0}", "%{customdata:.4g}")}<extra></extra>`,
     };
   }
 
@@ -617,7 +620,7 @@ export class ContourView extends View {
     const label = this.label(run.optimizer);
     return {
       name: label, x: run.px.slice(0, m + 1), y: run.py.slice(0, m + 1), line: { color: colour, dash, width: 2.5 * thickness() },
-      hover: (i) => [label, `step ${i}`, `(${g4(run.xs[i])}, ${g4(run.ys[i])})`, `loss ${g4(run.losses[i])}`],
+      hover: (i) => [label, t("step {0}", i), `(${g4(run.xs[i])}, ${g4(run.ys[i])})`, t("loss {0}", g4(run.losses[i]))],
     };
   }
 
@@ -884,9 +887,9 @@ export class LossView extends View {
     if (fStar === null || fStar === undefined) {
       const { z_min: lo, z_max: hi } = this.surface.grid;
       const far = 1e3 * (hi - lo);
-      return { log: false, y: (f) => Math.max(lo - far, Math.min(hi + far, f)), title: "loss f" };
+      return { log: false, y: (f) => Math.max(lo - far, Math.min(hi + far, f)), title: t("loss f") };
     }
-    return { log: true, y: (f) => Math.max(f - fStar, 1e-16), title: fStar === 0 ? "loss f (log)" : `f − f* (log), f* = ${fStar.toPrecision(5)}` };
+    return { log: true, y: (f) => Math.max(f - fStar, 1e-16), title: fStar === 0 ? t("loss f (log)") : t("f − f* (log), f* = {0}", fStar.toPrecision(5)) };
   }
 
   /**
@@ -921,14 +924,14 @@ export class LossView extends View {
     const cap = this.ceiling() * (this.m.log ? 10 : 1) + (this.m.log ? 0 : this.range[1] - this.range[0]);
     return {
       type: "scatter", mode: "lines", name: label, y: run.losses.slice(0, headIndex(run, this.k) + 1).map((f) => Math.min(this.m.y(f), cap)),
-      line: { color: colour, dash, width: 2 * thickness() }, hovertemplate: `${label}<br>step %{x}<br>%{y:.4g}<extra></extra>`,
+      line: { color: colour, dash, width: 2 * thickness() }, hovertemplate: `${label}<br>${t("step {0}", "%{x}")}<br>%{y:.4g}<extra></extra>`,
     };
   }
 
   drawRuns() {
     const lines = this.runs.map((run) => {
       const { name, y, line } = this.lineTrace(run);
-      return { name, y, line, hover: (i) => [name, `step ${i}`, `${this.m.title.split(" (")[0]} ${g4(this.m.y(run.losses[i]))}`] };
+      return { name, y, line, hover: (i) => [name, t("step {0}", i), `${this.m.title.split(" (")[0].split("（")[0]} ${g4(this.m.y(run.losses[i]))}`] };
     });
     this.moving.draw({ lines, marks: [this.heads()], rule: this.k }, plotSize(this.fg.parentElement));
   }
@@ -952,7 +955,7 @@ export class LossView extends View {
     const down = tickCount(size.height - m.t - m.b, false);
     return {
       ...size, margin: m, showlegend: false, font: { family: FONT, size: fontSize() },
-      xaxis: { title: { text: "step" }, range: [0, steps], zeroline: false, fixedrange: true, ...linearTicks([0, steps], size.width - m.l - m.r, true) },
+      xaxis: { title: { text: t("step") }, range: [0, steps], zeroline: false, fixedrange: true, ...linearTicks([0, steps], size.width - m.l - m.r, true) },
       yaxis: {
         title: { text: this.m.title }, type: this.m.log ? "log" : "linear", range: this.range, exponentformat: "power", fixedrange: true,
         // A label per decade, or per second or third, as many as fit, rather than Plotly's 2 and 5 between them.

@@ -226,13 +226,14 @@ def _export(args) -> int:
         _, display = read_state(query, need_runs=False)
         opts = options_for(display, fmt, args.view, frames=args.frames, fps=args.fps, width=args.width,
                            height=args.height, step=args.step, annotate=args.annotate, tolerance=args.tolerance,
-                           subtitle=args.subtitle, deck=args.deck, origin=args.origin)
+                           subtitle=args.subtitle, deck=args.deck, origin=args.origin,
+                           frames_only=args.frames_only)
         scene = subject_from_state(query, opts, get_settings())
         check(scene, opts)
     except Invalid as exc:
         link_error(exc)
     except InvalidInput as exc:
-        parser.error(f"--{exc.field}: {exc.reason}")
+        parser.error(f"--{exc.field.replace('_', '-')}: {exc.reason}")
 
     total = 0 if FORMATS[fmt].still or fmt == "html" else opts.frame_count(scene.steps)
     show = sys.stderr.isatty() and total > 1
@@ -410,6 +411,9 @@ def _add_export(sub) -> None:
     export.add_argument("--step", type=int, help="for png and svg: the step to draw; the last when omitted")
     export.add_argument("--annotate", action="store_true",
                         help="legends say at which step each run reached a minimum (within --tolerance)")
+    export.add_argument("--frames-only", action="store_true",
+                        help="html: the precomputed frames alone, without the runs' sliders that recompute them "
+                             "in the file")
     export.add_argument("--tolerance", type=float, help="how near a minimum counts as reached; 0.01 when omitted")
     export.add_argument("--subtitle", help="a line of your own under the title")
     export.add_argument("--deck", metavar="PRESETS",

@@ -45,6 +45,7 @@ class Options:
     subtitle: str = ""  # the teacher's own line under the title
     deck: tuple = ()  # pptx: slides of presets, "preset" or "preset:view", after the link's own
     origin: str = ""  # where the server is, so a slide's notes hold a link that opens
+    frames_only: bool = False  # html: the precomputed frames alone, without the sliders that recompute runs
 
     def frame_count(self, steps: int) -> int:
         return self.frames if self.frames is not None else min(steps + 1, DEFAULT_MAX_FRAMES)

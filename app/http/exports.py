@@ -61,6 +61,8 @@ class ExportRequest(BaseModel):
                                                          f"{MAX_SUBTITLE} characters")
     deck: list[StrictStr] | None = Field(None, description="pptx: one more slide per preset, given as 'preset' or "
                                                            "'preset:view', after the link's own (if it races any)")
+    frames_only: StrictBool = Field(False, description="html: the precomputed frames alone, without the runs' "
+                                                       "sliders that recompute them in the file")
 
 
 class ExportStatus(BaseModel):
@@ -80,7 +82,7 @@ def start_export(request: ExportRequest, http: Request, settings: ExportSettings
     view = request.view.value if request.view is not None else None
     _, display = read_state(request.state, ("body", "state"), need_runs=False)
     given = {k: getattr(request, k) for k in ("frames", "fps", "width", "height", "step", "annotate", "tolerance",
-                                              "subtitle", "deck")}
+                                              "subtitle", "deck", "frames_only")}
     try:
         opts = options_for(display, request.format.value, view, settings.limits(), **given,
                            origin=str(http.base_url).rstrip("/"))

@@ -193,3 +193,19 @@ def test_the_bundle_runs_and_exports_what_the_modules_export(tmp_path, browser):
     page.set_content(f"<script>{bundle(tmp_path, ['a.js'], 'lib')}</script>")
     assert page.evaluate("[lib.a, lib.twice(), Object.keys(lib).sort()]") == [42, 6, ["a", "twice"]]
     page.close()
+
+
+@pytest.mark.parametrize("frames_only", [False, True])
+def test_the_share_box_asks_for_either_file(page, tmp_path, frames_only):
+    page.goto(f"{page.base}/?surface=rosenbrock&opt=adam&steps=50&autoplay=0")
+    page.wait_for_function("window.__drawn.some((e) => e.kind === 'data')")
+    if frames_only:
+        page.check("#export-frames-only")
+    with page.expect_request(lambda r: r.url.endswith("/api/exports") and r.method == "POST") as sent:
+        with page.expect_download(timeout=90_000) as download:
+            page.locator('[data-export="html"]').click()
+    assert sent.value.post_data_json.get("frames_only", False) is frames_only
+    path = tmp_path / "race.html"
+    download.value.save_as(path)
+    assert ('id="sliders"' in path.read_text(encoding="utf-8")) is not frames_only
+    assert page.errors == []

@@ -75,6 +75,7 @@ export function bindExports(scene, catalog, onError) {
         body: JSON.stringify({
           state: serialize(s, catalog), format, ...fields,
           annotate: $("#export-annotate").checked, ...(subtitle ? { subtitle } : {}),
+          ...(format === "html" && $("#export-frames-only").checked ? { frames_only: true } : {}),
         }),
       }));
       for (;;) {

@@ -26,6 +26,8 @@ const lineTraces = D.runs.map((_, j) => D.first + 2 * j);
 const exitOf = new Map(D.exits.map((e) => [e.run, e]));
 const EXIT_SYMBOL = { left: "triangle-left", right: "triangle-right", bottom: "triangle-down", top: "triangle-up" };
 let shown = 0, playing = false, last = -Infinity;
+// Legend names and exit symbols a recompute changed, by trace: drawn with the next frame, in its one update.
+const pending = { name: new Map(), "marker.symbol": new Map() };
 
 function announce(kind) {
   document.dispatchEvent(new CustomEvent("gradscape:drawn", { detail: { kind } }));
@@ -45,6 +47,11 @@ function show(i) {
     traces.push(e.trace);
     axes.forEach((a) => update[a].push(e.step !== null && k >= e.step ? e[a] : []));
   });
+  for (const [attr, changed] of Object.entries(pending)) {
+    // undefined leaves a trace's attribute as it is.
+    if (changed.size) update[attr] = traces.map((t) => changed.get(t));
+    changed.clear();
+  }
   Plotly.update(gd, update, { "title.text": D.title.replace("{step}", k) }, traces);
   scrub.value = i;
   label.textContent = WORDS.step(k);
@@ -152,10 +159,10 @@ function recompute(j) {
       e.x = [left.x];
       e.y = [left.y];
       if (D.three_d) e.z = [Math.log1p(Math.max(run.losses[Math.min(left.step, run.losses.length - 1)] - L.floor, 0))];
-      else Plotly.restyle(gd, { "marker.symbol": EXIT_SYMBOL[left.side] }, [e.trace]);
+      else pending["marker.symbol"].set(e.trace, EXIT_SYMBOL[left.side]);
     }
   }
-  Plotly.restyle(gd, { name: legendName(j, run, left) }, [lineTraces[j]]);
+  pending.name.set(lineTraces[j], legendName(j, run, left));
   show(shown);
   announce("data");
 }

@@ -6,6 +6,7 @@ import argparse
 import os
 import re
 import sys
+from pathlib import Path
 
 
 def catalog_markdown() -> str:
@@ -188,6 +189,18 @@ def _hyper_keys(owner: str, params: dict) -> tuple[str, list[str]]:
     return f"schedule {name}", [h.name for h in SCHEDULES[name].params] if name in SCHEDULES else []
 
 
+def _build_site(args) -> int:
+    from app.site import build_site
+
+    if args.dir.exists() and not args.dir.is_dir():
+        args.parser.error(f"DIR {args.dir}: is a file, not a folder")
+    written = build_site(args.dir)
+    size = sum(p.stat().st_size for p in written)
+    print(f"wrote {args.dir}: {len(written)} files, {size / 1e6:.1f} MB; serve the folder as it is, e.g. "
+          f"python -m http.server -d {args.dir}")
+    return 0
+
+
 def _export(args) -> int:
     import time
     from pathlib import Path
@@ -338,6 +351,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="trust X-Forwarded-For/-Proto from the addresses in GRADSCAPE_FORWARDED_ALLOW_IPS "
                        "(behind a reverse proxy)")
     serve.set_defaults(func=_serve)
+    site = sub.add_parser(
+        "build-site", help="write the page as static files for any static host (a class website, a course's pages)",
+        description="Write DIR/index.html, the embed view, their assets, catalog.json and presets.json, with relative "
+        "URLs, so the folder works from any static host under any sub-path. The page computes ordinary runs in "
+        "the browser there; maps, basins, Tune lr, networks, exports and the optimizers only the server steps "
+        "say that they need the Gradscape server.")
+    site.add_argument("dir", type=Path, metavar="DIR", help="the folder to write (created if missing)")
+    site.set_defaults(func=_build_site, parser=site)
     worker = sub.add_parser(
         "worker", help="make export jobs queued in Redis (GRADSCAPE_REDIS_URL), for servers on one or more machines",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,

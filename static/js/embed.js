@@ -26,7 +26,7 @@ new BasinsLayer(scene);
 new TunedMarks(scene);
 bindControls(timeline, scene, catalog, (msg) => showAlert([msg], "error"));
 syncControls(timeline, state, catalog);
-$("#open-full").href = `/${location.search}`;
+$("#open-full").href = `./${location.search}`;  // the page beside this one: / on the server, index.html on a static site
 document.addEventListener("keydown", (e) => {
   if (e.key === " " && !e.target.closest("input, select, button, a")) {
     e.preventDefault();

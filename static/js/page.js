@@ -20,7 +20,7 @@ const first = initialState(catalog);
 warnIgnored(first.warnings, notDrawn(first.state, catalog));
 
 function showShare(s, query) {
-  $("#share-url").value = `${location.origin}/?${query}`;
+  $("#share-url").value = `${new URL("./", location.href).href}?${query}`;  // the server's /, or a static site's folder
   $("#embed-snippet").value = embedSnippet(location.origin, s);
 }
 

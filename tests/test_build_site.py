@@ -130,6 +130,10 @@ def test_what_needs_the_server_says_so_and_asks_nothing(browser, site):
     assert "L-BFGS" in note.inner_text() and "needs the Gradscape server" in note.inner_text()
     assert page_run(page, "adam").shape == (101, 2)  # the run the page can step is drawn all the same
     page.get_by_role("link", name="Share & export").click()
+    # The links it shares are this site's, under its sub-path.
+    assert page.locator("#share-url").input_value().startswith(site["base"] + "?surface=rosenbrock")
+    assert f'src="{site["base"]}embed.html?surface=rosenbrock' in page.locator("#embed-snippet").input_value()
+    assert f'{site["base"]}embed.html?' in page.locator("#slide-snippet").input_value()
     page.locator('[data-export="html"]').click()
     alert = page.locator("#alert")
     alert.wait_for()

@@ -7,6 +7,11 @@
 export const STATIC_SITE = document.documentElement.classList.contains("static-site");
 export const NEEDS_SERVER = "needs the Gradscape server";
 
+/** One of the app's pages beside this one ("" the page, "embed" the embed view): a static site's are .html files. */
+export function pageUrl(name = "") {
+  return new URL(STATIC_SITE && name ? `${name}.html` : `./${name}`, location.href).href;
+}
+
 /** A request the server refused or could not answer; `lines` are what to show the user. */
 export class ApiError extends Error {
   constructor(lines, status = 0) {

@@ -2,7 +2,7 @@
 // is made by the server from the URL state, drawn as the command line draws it; and the snippets
 // that put the live view into slides and notebooks.
 
-import { ApiError, describe } from "./api.js";
+import { ApiError, describe, pageUrl } from "./api.js";
 import { runName, serialize } from "./state.js";
 import { $, $$ } from "./util.js";
 
@@ -117,7 +117,7 @@ export function bindExports(scene, catalog, onError) {
     const [width, height] = $("#embed-size").value.split("x");
     const on = s.surface === "custom" ? `f(x, y) = ${s.f}` : catalog.surface(s.surface).label;
     const title = `${s.opt.map((id) => runName(id, s, catalog)).join(", ")} on ${on}`;
-    $("#slide-snippet").value = slideSnippet(tool.value, `${location.origin}/embed?${query}`, title, width, height);
+    $("#slide-snippet").value = slideSnippet(tool.value, `${pageUrl("embed")}?${query}`, title, width, height);
   }
   tool.addEventListener("change", () => showSnippet(scene.s));
   $("#embed-size").addEventListener("change", () => showSnippet(scene.s));

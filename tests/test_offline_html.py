@@ -30,8 +30,9 @@ def files(tmp_path_factory):
     out = tmp_path_factory.mktemp("offline")
     scene, display = scene_from_state(STATE, get_settings())
     paths = {}
-    for name, frames_only in (("live", False), ("frames", True)):
-        opts = make_options("html", "contour", autoplay=display["autoplay"], frames_only=frames_only)
+    for name, view, frames_only in (("live", "contour", False), ("frames", "contour", True),
+                                    ("loss", "loss", False), ("surface3d", "surface3d", False)):
+        opts = make_options("html", view, autoplay=display["autoplay"], frames_only=frames_only)
         paths[name] = export(scene, opts, out / f"{name}.html")
     return paths
 
@@ -115,6 +116,46 @@ def test_a_slider_recomputes_its_run_offline_as_the_server_does(browser, files, 
     after = drawn_line(page, run)
     assert_server_path(after, optimizer, hp)
     assert before.shape != after.shape or np.abs(before - after).max() > 1e-3, "the path did not move"
+    assert page.errors == [] and page.refused == []
+
+
+@pytest.mark.parametrize("view", ["loss", "surface3d"])
+def test_the_other_views_draw_a_recomputed_run_in_their_coordinates(browser, files, view):
+    page = offline_page(browser, files[view].as_uri())
+    wait_first(page)
+    value = move_slider(page, 0, "lr", 600)
+    live = page.evaluate("JSON.parse(document.getElementById('gradscape-data').textContent).live")
+    run = core.trajectory("rosenbrock", "adam", (-1.2, 1.0), 200, {**live["runs"][0]["hp"], "lr": value})
+    drawn = page.evaluate("""() => {
+        const gd = document.getElementById('plot'), D = JSON.parse(document.getElementById('gradscape-data').textContent);
+        const t = gd.data[D.first];
+        return [Array.from(t.x), Array.from(t.y), t.z ? Array.from(t.z) : []];
+    }""")
+    if view == "loss":  # Rosenbrock's f* is 0: the loss itself, on a log axis
+        expected = [np.arange(len(run.losses)), np.maximum(run.losses, 1e-16)]
+    else:
+        assert run.points.min() >= -2 and run.points[:, 0].max() <= 2  # in the box: no point hidden
+        expected = [run.points[:, 0], run.points[:, 1], np.log1p(np.maximum(run.losses - live["floor"], 0))]
+    for got, want in zip(drawn, expected):
+        got = np.array(got, dtype=float)
+        assert got.shape == want.shape
+        assert (np.abs(got - want) / np.maximum(1.0, np.abs(want))).max() <= RTOL
+    assert page.errors == [] and page.refused == []
+
+
+def test_a_typed_formula_recomputes_from_its_tape(browser, tmp_path):
+    query = "surface=custom&f=x^2%2B3*y^2%2Bsin(x*y)&domain=-2,2,-2,2&opt=momentum&steps=80&start=1.5,1&autoplay=0"
+    scene, display = scene_from_state(query, get_settings())
+    path = export(scene, make_options("html", autoplay=False), tmp_path / "formula.html")
+    page = offline_page(browser, path.as_uri())
+    wait_first(page)
+    value = move_slider(page, 0, "lr", 650)
+    hp = page.evaluate("JSON.parse(document.getElementById('gradscape-data').textContent).live.runs[0].hp")
+    run = core.trajectory({"formula": "x^2+3*y^2+sin(x*y)", "domain": [-2, 2, -2, 2]}, "momentum", (1.5, 1.0), 80,
+                          {**hp, "lr": value})
+    drawn = drawn_line(page, 0)
+    assert drawn.shape == run.points.shape
+    assert (np.abs(drawn - run.points) / np.maximum(1.0, np.abs(run.points))).max() <= RTOL
     assert page.errors == [] and page.refused == []
 
 

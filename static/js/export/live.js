@@ -158,7 +158,8 @@ function recompute(j) {
     if (left) {
       e.x = [left.x];
       e.y = [left.y];
-      if (D.three_d) e.z = [Math.log1p(Math.max(run.losses[Math.min(left.step, run.losses.length - 1)] - L.floor, 0))];
+      // The height of the last point inside the box: the edge itself has no loss computed.
+      if (D.three_d) e.z = [Math.log1p(Math.max(run.losses[Math.max(left.step - 1, 0)] - L.floor, 0))];
       else pending["marker.symbol"].set(e.trace, EXIT_SYMBOL[left.side]);
     }
   }

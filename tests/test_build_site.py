@@ -7,6 +7,7 @@ the page names is missing.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -84,7 +85,7 @@ def test_the_pages_name_only_files_beside_them(site):
     for page in ("index.html", "embed.html"):
         text = (site["dir"] / page).read_text(encoding="utf-8")
         assert 'class="static-site"' in text
-        for ref in __import__("re").findall(r'(?:src|href)="([^"#:]+)"', text):
+        for ref in re.findall(r'(?:src|href)="([^"#:]+)"', text):
             if ref not in ("./",):
                 assert ref.split("?")[0] in files, f"{page} names {ref}"
     catalog = json.loads((site["dir"] / "catalog.json").read_text(encoding="utf-8"))

@@ -6,7 +6,6 @@ the file without the engine.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -251,8 +251,9 @@ def html_document(scene: Scene, opts: Options) -> str:
     if not live:
         return _html_page(scene.title(scene.steps), payload, player_script("player"), _PLAYER_STYLE, controls)
     payload["live"] = _live(scene, opts.view)
-    return _html_page(scene.title(scene.steps), payload, (PLAYER_JS / "hug.js").read_text(encoding="utf-8") + "\n" + live_script(),
-                      _PLAYER_STYLE + _LIVE_STYLE, controls + '\n<aside id="sliders"></aside>')
+    script = (PLAYER_JS / "hug.js").read_text(encoding="utf-8") + "\n" + live_script()
+    return _html_page(scene.title(scene.steps), payload, script, _PLAYER_STYLE + _LIVE_STYLE,
+                      controls + '\n<aside id="sliders"></aside>')
 
 
 _LIVE_STYLE = """

@@ -156,6 +156,8 @@ function recompute(j) {
   if (e) {
     e.step = left ? left.step : null;
     if (left) {
+      const what = L.view === "loss" && run.diverged_at !== null ? WORDS.diverged(run.diverged_at) : WORDS.left(left.step);
+      pending.name.set(e.trace, `${spec.name}: ${what}`);
       e.x = [left.x];
       e.y = [left.y];
       // The height of the last point inside the box: the edge itself has no loss computed.

@@ -249,3 +249,16 @@ def test_the_share_box_asks_for_either_file(page, tmp_path, frames_only):
     download.value.save_as(path)
     assert ('id="sliders"' in path.read_text(encoding="utf-8")) is not frames_only
     assert page.errors == []
+
+
+def test_the_command_line_names_its_flag_when_a_format_has_no_sliders(tmp_path, capsys):
+    from app.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["export", "--state", "surface=beale&opt=adam&steps=20", "--out", str(tmp_path / "race.gif"),
+              "--frames-only"])
+    assert exit_.value.code == 2
+    assert "--frames-only: frames_only leaves out an html file's sliders; a gif has none" in capsys.readouterr().err
+    assert main(["export", "--state", "surface=beale&opt=adam&steps=20", "--out", str(tmp_path / "race.html"),
+                 "--frames-only"]) == 0
+    assert 'id="sliders"' not in (tmp_path / "race.html").read_text(encoding="utf-8")

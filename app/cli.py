@@ -6,6 +6,7 @@ import argparse
 import os
 import re
 import sys
+from pathlib import Path
 
 
 def catalog_markdown() -> str:
@@ -199,6 +200,18 @@ def _lang(tag: str | None, parser) -> str | None:
     return supported(tag)
 
 
+def _build_site(args) -> int:
+    from app.site import build_site
+
+    if args.dir.exists() and not args.dir.is_dir():
+        args.parser.error(f"DIR {args.dir}: is a file, not a folder")
+    written = build_site(args.dir)
+    size = sum(p.stat().st_size for p in written)
+    print(f"wrote {args.dir}: {len(written)} files, {size / 1e6:.1f} MB; serve the folder as it is, e.g. "
+          f"python -m http.server -d {args.dir}")
+    return 0
+
+
 def _export(args) -> int:
     import time
     from pathlib import Path
@@ -237,13 +250,14 @@ def _export(args) -> int:
         _, display = read_state(query, need_runs=False)
         opts = options_for(display, fmt, args.view, frames=args.frames, fps=args.fps, width=args.width,
                            height=args.height, step=args.step, annotate=args.annotate, tolerance=args.tolerance,
-                           subtitle=args.subtitle, deck=args.deck, origin=args.origin, lang=_lang(args.lang, parser))
+                           subtitle=args.subtitle, deck=args.deck, origin=args.origin, lang=_lang(args.lang, parser),
+                           frames_only=args.frames_only)
         scene = subject_from_state(query, opts, get_settings())
         check(scene, opts)
     except Invalid as exc:
         link_error(exc)
     except InvalidInput as exc:
-        parser.error(f"--{exc.field}: {exc.reason}")
+        parser.error(f"--{exc.field.replace('_', '-')}: {exc.reason}")
 
     total = 0 if FORMATS[fmt].still or fmt == "html" else opts.frame_count(scene.steps)
     show = sys.stderr.isatty() and total > 1
@@ -348,6 +362,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="trust X-Forwarded-For/-Proto from the addresses in GRADSCAPE_FORWARDED_ALLOW_IPS "
                        "(behind a reverse proxy)")
     serve.set_defaults(func=_serve)
+    site = sub.add_parser(
+        "build-site", help="write the page as static files for any static host (a class website, a course's pages)",
+        description="Write DIR/index.html, the embed view, their assets, catalog.json and presets.json, with relative "
+        "URLs, so the folder works from any static host under any sub-path. The page computes ordinary runs in "
+        "the browser there; maps, basins, Tune lr, networks, exports and the optimizers only the server steps "
+        "say that they need the Gradscape server.")
+    site.add_argument("dir", type=Path, metavar="DIR", help="the folder to write (created if missing)")
+    site.set_defaults(func=_build_site, parser=site)
     worker = sub.add_parser(
         "worker", help="make export jobs queued in Redis (GRADSCAPE_REDIS_URL), for servers on one or more machines",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -421,6 +443,9 @@ def _add_export(sub) -> None:
     export.add_argument("--step", type=int, help="for png and svg: the step to draw; the last when omitted")
     export.add_argument("--annotate", action="store_true",
                         help="legends say at which step each run reached a minimum (within --tolerance)")
+    export.add_argument("--frames-only", action="store_true",
+                        help="html: the precomputed frames alone, without the runs' sliders that recompute them "
+                             "in the file")
     export.add_argument("--tolerance", type=float, help="how near a minimum counts as reached; 0.01 when omitted")
     export.add_argument("--subtitle", help="a line of your own under the title")
     export.add_argument("--deck", metavar="PRESETS",

@@ -15,6 +15,11 @@ With --slides it measures only the slide files of the saddle escape preset at
 `gradscape export` command, process start included, against 10 s each, and the
 PNG and SVG stills of step 150 in a process that has drawn before (the server's
 export job) and from the command line, against 2 s.
+
+With --offline it measures only the interactive HTML file (its runs' sliders and the page's
+engine inlined) of the saddle escape preset and of the Beale race: its size against 3 MB, and in
+headless Chromium from file:// with every other request refused, the first drawn frame against 1 s
+and a slider move to its redraw (median of N opens), beside the frames-only file's size.
 """
 
 from __future__ import annotations
@@ -126,6 +131,63 @@ def slides(out: Path, repeat: int) -> None:
     print(f"\nFiles in {out}")
 
 
+def offline(out: Path, repeat: int) -> None:
+    import os
+
+    from playwright.sync_api import sync_playwright
+
+    from app.exports.link import scene_from_state
+    from app.presets import PRESETS
+    from app.settings import get_settings
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from browser_helpers import INIT_SCRIPT, VIEWPORT, launch
+
+    limit, first_target = 3_000_000, 1.0
+    saddle = next(p for p in PRESETS if p.id == "saddle_escape")
+    links = [("saddle escape preset", saddle.query), ("Beale, adam + sgd + rmsprop", "surface=beale&opt=adam,sgd,rmsprop"
+                                                        "&steps=300&start=1,1.5&adam.lr=0.01&sgd.lr=0.01&rmsprop.lr=0.01")]
+    print(f"Interactive HTML from file://, every other request refused; median of {repeat} opens; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")
+    print(f"{'link':30s}{'size':>10s}{'/3 MB':>7s}{'frames only':>13s}{'first frame':>13s}{'/1 s':>6s}"
+          f"{'frames only':>13s}{'slider->redraw':>16s}")
+    with sync_playwright() as pw:
+        browser = launch(pw)
+        for name, query in links:
+            scene = scene_from_state(query, get_settings())[0]
+            live, frames_only = out / f"{name.split()[0].lower()}-live.html", out / f"{name.split()[0].lower()}.html"
+            formats.export(scene, formats.make_options("html", autoplay=False), live)
+            formats.export(scene, formats.make_options("html", autoplay=False, frames_only=True), frames_only)
+            # The first frame is when the player first writes its step under the plot, the same moment in
+            # both files: the frames-only file, opened the same way, is the reference measured beside it.
+            firsts, plain, redraws = [], [], []
+            first_seen = ("new MutationObserver((_, o) => { if (document.getElementById('step')?.textContent) "
+                          "{ window.__first = performance.now(); o.disconnect(); } }).observe(document, "
+                          "{ childList: true, subtree: true, characterData: true });")
+            for _ in range(repeat):
+                for path, times in ((live, firsts), (frames_only, plain)):
+                    context = browser.new_context(viewport=VIEWPORT)
+                    page = context.new_page()
+                    page.add_init_script(INIT_SCRIPT + first_seen)
+                    page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file://") else r.abort())
+                    page.goto(path.as_uri())
+                    page.wait_for_function("window.__first", polling=10)
+                    times.append(page.evaluate("window.__first") / 1e3)
+                    if path == live:
+                        redraws.append(page.evaluate("""() => new Promise((done) => {
+                            const el = document.querySelector('#sliders input[type=range]'), t0 = performance.now();
+                            document.addEventListener('gradscape:drawn', () => requestAnimationFrame(() => done(performance.now() - t0)), { once: true });
+                            el.value = Number(el.value) + 50;
+                            el.dispatchEvent(new Event('input'));
+                        })""") / 1e3)
+                    context.close()
+            size, first = live.stat().st_size, float(np.median(firsts))
+            print(f"{name:30s}{size / 1e3:8,.0f} kB{size / limit:7.2f}{frames_only.stat().st_size / 1e3:11,.0f} kB"
+                  f"{first:11.2f} s{first / first_target:6.2f}{np.median(plain):11.2f} s{np.median(redraws) * 1e3:13.1f} ms")
+        browser.close()
+    print(f"\nFiles in {out}")
+
+
 def main() -> None:
     global WIDTH, HEIGHT
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -133,11 +195,16 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="keep the files here")
     parser.add_argument("--size", default=f"{WIDTH}x{HEIGHT}", help="frame size, WxH")
     parser.add_argument("--slides", action="store_true", help="only the slide files and stills of the saddle escape")
+    parser.add_argument("--offline", action="store_true", help="only the interactive HTML file: size, first frame "
+                                                               "and a slider's redraw from file://")
     args = parser.parse_args()
     WIDTH, HEIGHT = map(int, args.size.lower().split("x"))
     core.warm()
     out = args.out or Path(tempfile.mkdtemp(prefix="gradscape-bench-"))
     out.mkdir(parents=True, exist_ok=True)
+    if args.offline:
+        offline(out, max(args.repeat, 5))
+        return
     if args.slides:
         formats.export(scene(["adam"], 10), formats.make_options("png"), out / "warm.png")  # fonts and caches, once
         slides(out, args.repeat)

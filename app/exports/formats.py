@@ -35,6 +35,7 @@ class Format:
     max_fps: int | None = None
     even_size: bool = False  # H.264 with yuv420p stores colour at half resolution: players need even sizes
     deck: bool = False  # can hold several slides
+    live: bool = False  # recomputes its runs where it is opened, unless asked for frames only
 
     def check(self, opts: Options) -> None:
         """What this format asks of the options beyond their ranges; raises InvalidInput naming the field."""
@@ -56,6 +57,8 @@ class Format:
                                              "(H.264 with yuv420p)")
         if opts.deck and not self.deck:
             raise InvalidInput("deck", f"deck gives the slides of a pptx; a {self.name} holds one view of one link")
+        if opts.frames_only and not self.live:
+            raise InvalidInput("frames_only", f"frames_only leaves out an html file's sliders; a {self.name} has none")
         if opts.step is not None and not self.still:
             raise InvalidInput("step", f"step picks the step of a still ({', '.join(STILLS)}); "
                                        "an animation shows every step")
@@ -111,7 +114,8 @@ def _html(scene, opts: Options, path: str, progress: Progress | None) -> None:
 # GIF delays count hundredths of a second; browsers slow anything under 2 to 10, hence 50 fps at most.
 GIF = register(Format("gif", "image/gif", PATH_VIEWS, False, _animation, max_fps=50))
 MP4 = register(Format("mp4", "video/mp4", PATH_VIEWS, False, _animation, even_size=True))
-HTML = register(Format("html", "text/html; charset=utf-8", VIEWS, False, _html))
+# Its runs' own sliders recompute them in the file, from plotly.js and the page's engine inlined.
+HTML = register(Format("html", "text/html; charset=utf-8", VIEWS, False, _html, live=True))
 # A slide per link and per preset of its deck, each playing the MP4 as a movie.
 PPTX = register(Format("pptx", "application/vnd.openxmlformats-officedocument.presentationml.presentation",
                        PATH_VIEWS, False, _pptx, even_size=True, deck=True))
@@ -127,7 +131,7 @@ MAP_FORMATS = tuple(sorted((name for name, f in FORMATS.items() if MAP in f.view
 
 def make_options(format, view=None, frames=None, fps=None, width=None, height=None, step=None,
                  loop=True, autoplay=True, limits: dict | None = None, annotate=False, tolerance=None,
-                 subtitle=None, deck=None, origin="", lang=None) -> Options:
+                 subtitle=None, deck=None, origin="", lang=None, frames_only=False) -> Options:
     """Validated Options; raises InvalidInput naming the field and what is allowed."""
     limits = {**LIMITS, **(limits or {})}
     fmt = FORMATS[choice("format", format, tuple(FORMATS))]
@@ -155,7 +159,7 @@ def make_options(format, view=None, frames=None, fps=None, width=None, height=No
     # A language this server lacks is passed over, as a link's is: the export is made in English.
     lang = i18n.supported(lang) or i18n.DEFAULT
     opts = Options(fmt.name, view, frames, fps, width, height, step, bool(loop), bool(autoplay), bool(annotate),
-                   tolerance, subtitle, slides, origin, lang)
+                   tolerance, subtitle, slides, origin, lang, bool(frames_only))
     fmt.check(opts)
     return opts
 

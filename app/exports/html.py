@@ -13,10 +13,12 @@ import numpy as np
 import orjson
 
 from app import palette
+from app.exports.bundle import bundle
 from app.exports.mapfigure import map_plotly_figure
 from app.exports.options import Options, frame_steps
 from app.exports.scene import AZIMUTH, BOX_HEIGHT, ELEVATION, GRID_RESOLUTION, Scene, view_coords
 from app.settings import PLOTLY_JS, STATIC
+from core import OPTIMIZERS
 
 PLAYER_JS = STATIC / "js" / "export"
 
@@ -59,20 +61,32 @@ HTML_EXIT_WIDTH = 0.025  # an exit marker's width as a fraction of the plot's si
 _PLOTLY_EXIT = {"left": "triangle-left", "right": "triangle-right", "bottom": "triangle-down", "top": "triangle-up"}
 
 
-def _exit_traces(scene: Scene, view: str) -> list[dict]:
+def _exit_traces(scene: Scene, view: str, every: bool = False) -> list[dict]:
     """A marker on the edge where each run leaves the frame, named with the step; each trace carries
-    `step` and `at` (its point), and starts empty: the file's player shows it from that step on."""
+    `step` and `at` (its point), and starts empty: the file's player shows it from that step on.
+    `every`: a trace for each run, with no step where it stays in view, for a player that recomputes runs."""
     three_d = view == "surface3d"
     traces = []
+    if every:
+        hidden = [{"type": "scatter3d" if three_d else "scatter", "mode": "markers", "showlegend": False,
+                   "legendgroup": run.optimizer, "name": scene.name(run), "hoverinfo": "name", "x": [], "y": [],
+                   **({"z": []} if three_d else {"cliponaxis": False}), "step": None, "run": j,
+                   "at": {a: [] for a in ("xyz" if three_d else "xy")},
+                   "marker": {"symbol": "diamond" if three_d else "triangle-up", "size": 7 if three_d else 13,
+                              "color": palette.colour_for(run.optimizer),
+                              "line": {"color": palette.LANDMARK_COLOUR, "width": 1.2}}}
+                  for j, run in enumerate(scene.runs)]
     if view == "loss":
         lo, hi, _ = scene.loss_range()
         spans = ((0.0, float(scene.steps)), (lo, hi))
     else:
         spans = scene.spec.domain
     placed: list[tuple[str, float]] = []  # (side, position along it as a fraction of the edge)
-    for run in scene.runs:
+    for j, run in enumerate(scene.runs):
         left = scene.exit(run, view)
         if left is None:
+            if every:
+                traces.append(hidden[j])
             continue
         k, point, side = left
         if not three_d:  # runs leaving by one spot are set side by side, as in the other formats
@@ -92,7 +106,7 @@ def _exit_traces(scene: Scene, view: str) -> list[dict]:
             else f"left the frame at step {k}"
         trace = {"type": "scatter3d" if three_d else "scatter", "mode": "markers", "showlegend": False,
                  "legendgroup": run.optimizer, "name": f"{scene.name(run)}: {what}",
-                 "hoverinfo": "name", "cliponaxis": False, "x": [], "y": [], "step": k,
+                 "hoverinfo": "name", "cliponaxis": False, "x": [], "y": [], "step": k, "run": j,
                  "at": {"x": [point[0]], "y": [point[1]]},
                  "marker": {"symbol": "diamond" if three_d else _PLOTLY_EXIT[side], "size": 7 if three_d else 13,
                             "color": palette.colour_for(run.optimizer),
@@ -105,7 +119,7 @@ def _exit_traces(scene: Scene, view: str) -> list[dict]:
     return traces
 
 
-def _figure(scene: Scene, view: str) -> tuple[dict, list[dict]]:
+def _figure(scene: Scene, view: str, live: bool = False) -> tuple[dict, list[dict]]:
     """The Plotly figure without the moving parts, and each run's full line in view coordinates."""
     three_d = view == "surface3d"
     (x0, x1), (y0, y1) = scene.spec.domain
@@ -142,7 +156,7 @@ def _figure(scene: Scene, view: str) -> tuple[dict, list[dict]]:
                            "range": [np.log10(lo), np.log10(hi)] if log else [lo, hi]}
     if view != "loss":
         data.extend(_landmark_traces(scene, three_d))
-    data.extend(_exit_traces(scene, view))
+    data.extend(_exit_traces(scene, view, every=live))
     runs = []
     for run in scene.runs:
         colour, dash = palette.colour_for(run.optimizer), palette.dash_for(run.optimizer)
@@ -213,10 +227,13 @@ def _json(obj) -> str:
 
 
 def html_document(scene: Scene, opts: Options) -> str:
-    """A self-contained page: plotly.js, the data and the player inline, no external reference."""
-    figure, runs = _figure(scene, opts.view)
-    # Exit markers: which trace, the step from which it shows, and its point.
-    exits = [{"trace": i, "step": t.pop("step"), **t.pop("at")} for i, t in enumerate(figure["data"]) if "at" in t]
+    """A self-contained page: plotly.js, the data and the player inline, no external reference; unless
+    `opts.frames_only`, the page's engine too, and each run's hyperparameter sliders recompute it."""
+    live = not opts.frames_only
+    figure, runs = _figure(scene, opts.view, live)
+    # Exit markers: which trace, which run's, the step from which it shows, and its point.
+    exits = [{"trace": i, "step": t.pop("step"), "run": t.pop("run"), **t.pop("at")}
+             for i, t in enumerate(figure["data"]) if "at" in t]
     payload = {
         "exits": exits,
         "figure": figure,
@@ -230,10 +247,68 @@ def html_document(scene: Scene, opts: Options) -> str:
         "loop": opts.loop,
         "autoplay": opts.autoplay,
     }
-    return _html_page(scene.title(scene.steps), payload, player_script("player"), _PLAYER_STYLE,
-                      _PLAYER_CONTROLS.format(last=len(payload["frames"]) - 1))
+    controls = _PLAYER_CONTROLS.format(last=len(payload["frames"]) - 1)
+    if not live:
+        return _html_page(scene.title(scene.steps), payload, player_script("player"), _PLAYER_STYLE, controls)
+    payload["live"] = _live(scene, opts.view)
+    script = (PLAYER_JS / "hug.js").read_text(encoding="utf-8") + "\n" + live_script()
+    return _html_page(scene.title(scene.steps), payload, script, _PLAYER_STYLE + _LIVE_STYLE,
+                      controls + '\n<aside id="sliders"></aside>')
 
 
+_LIVE_STYLE = """
+body { display: grid; grid-template-columns: minmax(0, 1fr) 15em; grid-template-rows: minmax(0, 1fr) auto; }
+#plot { grid-area: 1 / 1; }
+#controls { grid-area: 2 / 1; }
+#sliders { grid-area: 1 / 2 / 3 / 3; overflow-y: auto; padding: 0.5em 0.75em; font-size: 0.85em; border-left: 1px solid #ddd; }
+#sliders fieldset { border: 0; border-top: 1px solid #ddd; margin: 0 0 0.5em; padding: 0.3em 0 0; }
+#sliders legend { font-weight: 600; padding: 0 0.3em 0 0; }
+#sliders .hp { display: grid; grid-template-columns: 6.5em minmax(0, 1fr); align-items: center; column-gap: 0.4em; }
+#sliders .hp output { grid-column: 2; font-variant-numeric: tabular-nums; color: #444; }
+#sliders .hp input { width: 100%; margin: 0.15em 0; }
+#sliders .note { margin: 0.2em 0; color: #555; }"""
+
+
+@lru_cache(maxsize=1)
+def live_script() -> str:
+    """static/js/export/live.js and the page's engine it imports, as one classic script."""
+    return bundle(STATIC / "js", ["export/live.js"], "gradscapeLive")
+
+
+def _slider(h: dict) -> dict:
+    """A hyperparameter's slider as the page's template lays it out (templates/_macros.html)."""
+    wide = h["kind"] == "int" and h["high"] - h["low"] > 10000
+    high = min(h["high"], h["low"] + 5000) if wide else h["high"]
+    scale = "log" if (h["log"] or wide) and h["low"] > 0 else "log1m" if h["scale"] == "log1m" else "linear"
+    positions = min(1000, int(high - h["low"])) if h["kind"] == "int" and scale == "linear" else 1000
+    return {**h, "high": high, "scale": scale, "positions": positions}
+
+
+def _live(scene: Scene, view: str) -> dict:
+    """What the file's player needs to compute each run again: the surface's constants, each run's settings
+    and sliders, and the view's frame; reasons where a run keeps its precomputed frames."""
+    spec = scene.spec
+    params = {k: v for k, v in scene.surface.items() if k != "name"}
+    if spec.constants is not None:  # a typed formula's tape
+        constants = np.asarray(spec.constants, dtype=float)
+    else:
+        constants = np.array([float(params.get(h.name, h.default)) for h in spec.params] or [0.0])
+    lo, hi, log = scene.loss_range() if view == "loss" else (0.0, 0.0, False)
+    runs = []
+    for run in scene.runs:
+        known = run.optimizer in OPTIMIZERS
+        refusal = ("gradient noise is drawn by numpy's generator" if run.noise
+                   else "" if known else "a class named by its module is stepped by the server")
+        runs.append({
+            "optimizer": run.optimizer, "name": scene.name(run), "colour": palette.colour_for(run.optimizer),
+            "hp": run.hyperparameters, "start": list(run.start), "steps": run.steps, "schedule": run.schedule,
+            "refusal": refusal,
+            "sliders": [_slider(h.as_dict()) for h in OPTIMIZERS[run.optimizer].hyperparameters] if known else [],
+        })
+    return {"surface": spec.id, "P": constants, "domain": [list(d) for d in spec.domain], "floor": scene.floor,
+            "fmin": scene.landmarks[2], "view": view, "loss_range": [lo, hi], "loss_log": log,
+            "refusal": "its minibatches are drawn by numpy's generator" if spec.prepare is not None else "",
+            "runs": runs}
 
 
 _MAP_NOTE = ('<p id="note">Hover a cell for its settings and where its run ended; drag to zoom, double-click for '

@@ -48,6 +48,7 @@ class Options:
     deck: tuple = ()  # pptx: slides of presets, "preset" or "preset:view", after the link's own
     origin: str = ""  # where the server is, so a slide's notes hold a link that opens
     lang: str = "en"  # the language of every word drawn or written (app.i18n.LANGUAGES): the link's, else asked
+    frames_only: bool = False  # html: the precomputed frames alone, without the sliders that recompute runs
 
     def frame_count(self, steps: int) -> int:
         return self.frames if self.frames is not None else min(steps + 1, DEFAULT_MAX_FRAMES)

@@ -62,6 +62,8 @@ class ExportRequest(BaseModel):
                                                          f"{MAX_SUBTITLE} characters")
     deck: list[StrictStr] | None = Field(None, description="pptx: one more slide per preset, given as 'preset' or "
                                                            "'preset:view', after the link's own (if it races any)")
+    frames_only: StrictBool = Field(False, description="html: the precomputed frames alone, without the runs' "
+                                                       "sliders that recompute them in the file")
 
 
 class ExportStatus(BaseModel):
@@ -81,7 +83,7 @@ def start_export(request: ExportRequest, http: Request, settings: ExportSettings
     view = request.view.value if request.view is not None else None
     _, display = read_state(request.state, ("body", "state"), need_runs=False)
     given = {k: getattr(request, k) for k in ("frames", "fps", "width", "height", "step", "annotate", "tolerance",
-                                              "subtitle", "deck")}
+                                              "subtitle", "deck", "frames_only")}
     try:
         # The link's language, else the one this request asks for (its lang, the cookie, Accept-Language).
         opts = options_for(display, request.format.value, view, settings.limits(), **given,

@@ -1,6 +1,17 @@
 // The API as the page uses it: surface grids (cached) and streamed trajectories.
 
 import { t, withLang } from "./i18n.js";
+/**
+ * A copy of the page on a static host (`gradscape build-site`) has no server behind it: whatever needs one
+ * says so instead of asking. The site marks its pages with the class "static-site".
+ */
+export const STATIC_SITE = document.documentElement.classList.contains("static-site");
+export const NEEDS_SERVER = t("needs the Gradscape server");
+
+/** One of the app's pages beside this one ("" the page, "embed" the embed view): a static site's are .html files. */
+export function pageUrl(name = "") {
+  return new URL(STATIC_SITE && name ? `${name}.html` : `./${name}`, location.href).href;
+}
 
 /** A request the server refused or could not answer; `lines` are what to show the user. */
 export class ApiError extends Error {
@@ -9,6 +20,14 @@ export class ApiError extends Error {
     this.lines = lines;
     this.status = status;
   }
+}
+
+if (STATIC_SITE) {
+  // Every API call of the page goes to api/...: refused here, never sent, with the sentence to show.
+  const send = window.fetch.bind(window);
+  window.fetch = (url, init) => (/(^|\/)api\//.test(String(url))
+    ? Promise.reject(new ApiError([t("This {0}: the copy on this site computes ordinary runs only.", NEEDS_SERVER)]))
+    : send(url, init));
 }
 
 /** A number as Python prints it, as the help beside each control does: 1e-06, 0.001, 10. */
@@ -121,6 +140,8 @@ function addChunk(run, c) {
  * `runNames` label the runs in error messages.
  */
 export async function streamTrajectories(body, { signal, onProgress, runNames = [] } = {}) {
+  // Without a server the runs the page cannot step are left out, and the legend's note says why.
+  if (STATIC_SITE) return body.runs.map((run, index) => ({ ...newRun({ index, ...run }), done: true }));
   const resp = await fetch(withLang("/api/trajectories/stream"), {
     method: "POST", headers: { "Content-Type": "application/json" }, signal,
     body: JSON.stringify({ ...body, encoding: "base64" }),

@@ -3,7 +3,7 @@
 // translator refused, surfaces whose data numpy draws, gradient noise (numpy's generator), long runs,
 // and any value out of range (the server's answer names it, as for any request).
 
-import { streamTrajectories } from "./api.js";
+import { NEEDS_SERVER, STATIC_SITE, streamTrajectories } from "./api.js";
 import { fetchFormulaGrid } from "./formula.js";
 import { hasStepSize, optimizerRefusal, outOfRange, surfaceGrid, surfaceRefusal, trajectory, validParams, validStart } from "./engine.js";
 import { t } from "./i18n.js";
@@ -146,6 +146,7 @@ export class Engines {
       byReason.set(run.serverReason, [...(byReason.get(run.serverReason) ?? []), label]);
     }
     if (!byReason.size) return "";
+    if (STATIC_SITE) lead = t("Not drawn here, each {0}", NEEDS_SERVER);
     const each = [...byReason].map(([reason, labels]) => t("{0} ({1})", plural(labels), reason));
     return t("{0}: {1}.", lead, each.join(t("; ")));
   }

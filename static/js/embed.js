@@ -1,6 +1,7 @@
 // The embed: one view of a shared state with minimal chrome, for an iframe in slides.
 
 import { showAlert, warnIgnored, watchErrors } from "./alert.js";
+import { pageUrl } from "./api.js";
 import { bindControls, syncControls } from "./controls.js";
 import { BasinsLayer } from "./basins.js";
 import { MapView } from "./map.js";
@@ -27,7 +28,7 @@ new BasinsLayer(scene);
 new TunedMarks(scene);
 bindControls(timeline, scene, catalog, (msg) => showAlert([msg], "error"));
 syncControls(timeline, state, catalog);
-$("#open-full").href = `/${location.search}`;
+$("#open-full").href = `${pageUrl()}${location.search}`;
 document.addEventListener("keydown", (e) => {
   if (e.key === " " && !e.target.closest("input, select, button, a")) {
     e.preventDefault();

@@ -2,7 +2,7 @@
 // is made by the server from the URL state, drawn as the command line draws it; and the snippets
 // that put the live view into slides and notebooks.
 
-import { ApiError, describe } from "./api.js";
+import { ApiError, describe, pageUrl } from "./api.js";
 import { runName, serialize } from "./state.js";
 import { $, $$ } from "./util.js";
 import { t, withLang, withPageLang } from "./i18n.js";
@@ -76,6 +76,7 @@ export function bindExports(scene, catalog, onError) {
         body: JSON.stringify({
           state: serialize(withPageLang(s), catalog), format, ...fields,
           annotate: $("#export-annotate").checked, ...(subtitle ? { subtitle } : {}),
+          ...(format === "html" && $("#export-frames-only").checked ? { frames_only: true } : {}),
         }),
       }));
       for (;;) {
@@ -117,7 +118,7 @@ export function bindExports(scene, catalog, onError) {
     const [width, height] = $("#embed-size").value.split("x");
     const on = s.surface === "custom" ? `f(x, y) = ${s.f}` : catalog.surface(s.surface).label;
     const title = t("{0} on {1}", s.opt.map((id) => runName(id, s, catalog)).join(", "), on);
-    $("#slide-snippet").value = slideSnippet(tool.value, `${location.origin}/embed?${query}`, title, width, height);
+    $("#slide-snippet").value = slideSnippet(tool.value, `${pageUrl("embed")}?${query}`, title, width, height);
   }
   tool.addEventListener("change", () => showSnippet(scene.s));
   $("#embed-size").addEventListener("change", () => showSnippet(scene.s));

@@ -9,7 +9,8 @@ let loading = null;
 export function katex() {
   loading ??= new Promise((resolve, reject) => {
     const script = document.createElement("script");
-    script.src = "/static/vendor/katex/katex.min.js";
+    // Beside this module wherever the page is served from: the server's /static, or a static site's sub-path.
+    script.src = new URL("../vendor/katex/katex.min.js", import.meta.url).href;
     script.onload = () => resolve(window.katex);
     script.onerror = () => reject(new Error(t("could not load KaTeX")));
     document.head.append(script);

@@ -13,6 +13,7 @@ import { Catalog, initialState, notDrawn, parse, runName, serialize, surfaceKey 
 import { $, $$, debounce, put } from "./util.js";
 import { showAlert, warnIgnored, watchErrors } from "./alert.js";
 import { t, withPageLang } from "./i18n.js";
+import { pageUrl } from "./api.js";
 
 const catalog = Catalog.fromPage();
 watchErrors();
@@ -21,8 +22,8 @@ const first = initialState(catalog);
 warnIgnored(first.warnings, notDrawn(first.state, catalog));
 
 function showShare(s, query) {
-  $("#share-url").value = `${location.origin}/?${serialize(withPageLang(s), catalog)}`;
-  $("#embed-snippet").value = embedSnippet(location.origin, s);
+  $("#share-url").value = `${pageUrl()}?${serialize(withPageLang(s), catalog)}`;
+  $("#embed-snippet").value = embedSnippet(pageUrl("embed"), s);
 }
 
 // The URL always holds the whole state. Small changes (a slider) rewrite it once they settle:
@@ -112,14 +113,14 @@ function showState(s, how = "replace") {
   basinsLayer?.sync();
 }
 
-/** An iframe for slides: the same state, playing and looping, at the 16:9 size chosen. */
-function embedSnippet(base, s) {
+/** An iframe for slides of the embed view at `embed`: the same state, playing and looping, at the 16:9 size chosen. */
+function embedSnippet(embed, s) {
   const query = serialize(withPageLang({ ...s, autoplay: true, loop: true }), catalog);
   const [width, height] = $("#embed-size").value.split("x");
   const on = s.surface === "custom" ? `f(x, y) = ${s.f}` : catalog.surface(s.surface).label;
   const title = `Gradscape: ${t("{0} on {1}", s.opt.map((id) => runName(id, s, catalog)).join(", "), on)}`;
   const attr = (v) => v.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;");
-  return `<iframe src="${attr(`${base}/embed?${query}`)}" width="${width}" height="${height}" style="border:0" title="${attr(title)}" loading="lazy" allowfullscreen></iframe>`;
+  return `<iframe src="${attr(`${embed}?${query}`)}" width="${width}" height="${height}" style="border:0" title="${attr(title)}" loading="lazy" allowfullscreen></iframe>`;
 }
 
 // --- the settings sidebar: folded away while presenting and on narrow screens -------

@@ -15,7 +15,7 @@ import pytest
 
 import core
 from core.network import Minibatches, NetworkProblem, ONE_VECTOR, project, resolve_spec
-from test_optimizers import assert_close, torch_kwargs
+from test_optimizers import assert_close, rel_error, torch_kwargs
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -157,16 +157,31 @@ def test_loss_and_gradient_equal_torch_autograd(spec):
 
 # --- runs against torch.optim -------------------------------------------------------------
 
+# Fewest steps a parity comparison may be cut to by the run's own conditioning, so it cannot pass empty.
+MIN_CONDITIONED = 25
+
+
+def conditioned_steps(run, network: dict, optimizer: str, hp: dict, seed: int = 7) -> int:
+    """How many of `run`'s weights lie where the training is well-conditioned (test_optimizers.conditioned_steps).
+
+    The run is repeated from its initial weights perturbed by 1e-13 (relative); past the first step where that
+    perturbation has grown 1000-fold, differences of an ulp per step (a sum taken in another order, as torch's
+    vectorized reductions take theirs) legitimately grow past 1e-9. L-BFGS on minibatches is such a case: its
+    curvature pairs mix batches, and on the spirals the perturbation grows 7e7-fold at step 85 alone.
+    """
+    shifted = core.trajectory({"network": network}, optimizer, run.weights[0] * (1 + 1e-13), run.steps, hp, seed=seed)
+    n = min(len(run.weights), len(shifted.weights))
+    grown = np.nonzero(rel_error(shifted.weights[:n], run.weights[:n]) > 1e-13 * 1000)[0]
+    n = int(grown[0]) if grown.size else n
+    assert n >= MIN_CONDITIONED, f"{optimizer}: only {n} well-conditioned steps to compare"
+    return n
+
+
 @pytest.mark.parametrize("spec", TORCH, ids=[s.id for s in TORCH])
 @pytest.mark.parametrize("case", CASES, ids=[f"{c['data']}-{c['activation']}-{kind}" for c, kind in CASES])
 def test_runs_match_torch_optim_at_every_step(spec, case):
     network, kind = case
     needs(network)
-    if spec.id == "lbfgs" and kind == "minibatch":
-        # Its curvature pairs mix gradients of different batches: the weights grow to O(100) and the last
-        # bit of a matrix product grows with them past 1e-9 (3.7e-8 at step 85 on spirals). torch documents
-        # L-BFGS for full-batch objectives; the full-batch cases hold it to 1e-9.
-        pytest.skip("L-BFGS on minibatches amplifies rounding by design")
     problem = core.network_problem(network)
     hp = spec.defaults
     if spec.id in ("sgd", "momentum", "nesterov", "asgd"):
@@ -174,7 +189,8 @@ def test_runs_match_torch_optim_at_every_step(spec, case):
     ours = core.trajectory({"network": network}, spec.id, steps=STEPS, hyperparameters=hp, seed=7)
     ref = torch_weights(problem, spec, hp, STEPS, seed=7)
     assert ours.diverged_at is None and ours.weights.shape == (STEPS + 1, problem.n_params)
-    assert_close(ours.weights, ref, RTOL, spec.id)
+    n = conditioned_steps(ours, network, spec.id, hp)
+    assert_close(ours.weights[:n], ref[:n], RTOL, spec.id)
     # The run went somewhere (dead ReLUs and the digits' blank border pixels keep some weights still).
     assert np.mean(ours.weights[-1] != ours.weights[0]) > 0.5
 

@@ -1,0 +1,77 @@
+"""Every optimizer of the registry training a network, step for step against its reference package.
+
+The reference gets the network as torch and the reference packages see any
+model: `model.parameters()`, each nn.Linear weight and bias a tensor of its
+own, built as tests/test_references.py builds it for a 2-D surface (its
+drivers: closures, wrappers, train/eval), on the same weights and batches.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import core
+from core.network import trainers
+from test_network import CASES, JIT_OFF, conditioned_steps, float64_torch, flat, needs, torch_model  # noqa: F401
+from test_optimizers import assert_close
+from test_references import DRIVERS, Driver, ScheduleFreeDriver, referenced
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+RTOL = 1e-9
+STEPS = 60
+SPECS = [s for s in trainers() if referenced(s)]
+if JIT_OFF:
+    SPECS = [s for s in SPECS if s.id in ("lamb", "sam")]
+
+
+def reference_weights(problem, spec, hp: dict, steps: int, seed: int) -> np.ndarray:
+    """The reference's weights at every step, trained on the batches the run draws."""
+    model = torch_model(problem, problem.init(problem.spec["seed"]))
+    X, y = torch.tensor(problem.X), torch.tensor(problem.y)
+    driver = DRIVERS.get(spec.id, Driver())
+    # One parameter group holding every tensor: the driver builds the reference on [group].
+    opt = driver.build(spec, {"params": list(model.parameters())}, dict(hp))
+    source, full = problem.batches(seed)
+    rows = full.repeat(steps, 0) if source is None else source.rows(0, steps)
+
+    def point():
+        if isinstance(driver, ScheduleFreeDriver):
+            opt.eval()
+            w = flat(model)
+            opt.train()
+            return w
+        return flat(model)
+
+    out = [point()]
+    for k in range(steps):
+        idx = torch.tensor(rows[k].astype(np.int64))
+
+        def closure():
+            opt.zero_grad()
+            loss = F.cross_entropy(model(X[idx]), y[idx])
+            loss.backward()
+            return loss
+
+        closure()
+        driver.step(opt, closure)
+        out.append(point())
+    return np.array(out)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[s.id for s in SPECS])
+@pytest.mark.parametrize("case", CASES, ids=[f"{c['data']}-{c['activation']}-{kind}" for c, kind in CASES])
+def test_runs_match_the_reference_package_at_every_step(spec, case):
+    network, kind = case
+    needs(network)
+    problem = core.network_problem(network)
+    hp = spec.defaults
+    hp["lr"] = max(hp["lr"], 1e-2)
+    ours = core.trajectory({"network": network}, spec.id, steps=STEPS, hyperparameters=hp, seed=7)
+    ref = reference_weights(problem, spec, hp, STEPS, seed=7)
+    assert ours.diverged_at is None and ours.weights.shape == (STEPS + 1, problem.n_params)
+    n = conditioned_steps(ours, network, spec.id, hp)
+    assert_close(ours.weights[:n], ref[:n], RTOL, spec.id)
+    assert np.mean(ours.weights[-1] != ours.weights[0]) > 0.5

@@ -6,12 +6,14 @@ it with the registry's kernels, and `landscape(...)` evaluates its loss on a
 plane through weight space (Li et al. 2018) with the runs' paths projected on it.
 
 The optimizers' kernels are the ones the 2-D surfaces use: a scalar kernel
-steps every weight as it steps x and y, and a whole-vector kernel sees the
-flat weight vector, which is how its reference sees the parameters only when
-the reference flattens them too (torch's L-BFGS, SAM's global norm, Prodigy,
-Schedule-Free). Kernels that treat each tensor on its own (Muon per matrix,
-Adafactor's factored moments, LAMB's trust ratio, Shampoo, SOAP) and those
-that need a Hessian are refused for a network, not run with another meaning.
+steps every weight as it steps x and y; a whole-vector kernel sees the flat
+weight vector where its reference flattens the parameters too (torch's L-BFGS,
+SAM's global norm, Prodigy, Schedule-Free), and runs once per nn.Linear weight
+and bias where its reference steps each tensor of model.parameters() on its
+own (LAMB's trust ratio, MARS's clipped correction). Kernels whose reference
+treats a weight matrix as a matrix (Muon, Adafactor's factored moments,
+Shampoo, SOAP) and those that need a Hessian are refused for a network, not
+run with another meaning.
 """
 
 from __future__ import annotations
@@ -47,6 +49,12 @@ MAX_RESOLUTION = 201
 ADVANCE_WORK = 1 << 22
 # Whole-vector kernels whose reference also treats every parameter as one vector.
 ONE_VECTOR = ("sam", "lbfgs", "prodigy", "schedulefree_adamw", "schedulefree_sgd")
+# Whole-vector kernels whose reference steps each tensor of model.parameters() on its own (LAMB's trust ratio,
+# MARS's clipped correction are per tensor): the kernel runs once per nn.Linear weight and once per bias.
+PER_TENSOR = ("lamb", "mars")
+# What a per-tensor kernel's reference does on a weight matrix whatever the hyperparameter says: MARS's
+# optimize_1d only chooses between MARS and AdamW for 1-D tensors.
+MATRIX_HYPERPARAMETERS = {"mars": {"optimize_1d": 1.0}}
 SPEC_KEYS = ("data", "samples", "hidden", "activation", "seed", "noise", "batch_size")
 
 
@@ -272,6 +280,45 @@ def run_whole(oc, sc, k0, k1, total, p, g, h, s, P, Q, q_step, lr_a, lr_b, noise
         if z != 0.0:
             return k + 1
     return -1
+
+
+@njit(**_cached)
+def run_tensors(oc, sc, k0, k1, total, pw, gw, H, sw, bounds, P, Q, q_step, lr_a, lr_b, noise, noise_step, weights,
+                losses, grads, lrs):
+    """Steps k0..k1-1 of a whole-vector kernel on each parameter tensor apart: row r of bounds holds tensor r's
+    weights [bounds[r, 0], bounds[r, 1]) and state [bounds[r, 2], bounds[r, 3]), row r of H its hyperparameters."""
+    m = pw.shape[0]
+    last = k1 + 1 if k1 == total else k1
+    for k in range(k0, last):
+        j = k - k0
+        surf = (sc, P, Q, min(j, k1 - k0 - 1) * q_step, noise, min(j, k1 - k0 - 1) * noise_step)
+        f = gradient_at(surf, pw, gw)
+        losses[k] = f
+        z = f - f
+        for i in range(m):
+            z += gw[i] - gw[i]
+        if z != 0.0:
+            return k
+        if k == total:
+            break
+        t = k + 1
+        lr_t = 0.0
+        for r in range(bounds.shape[0]):
+            p = pw[bounds[r, 0]:bounds[r, 1]]
+            g = gw[bounds[r, 0]:bounds[r, 1]]
+            s = sw[bounds[r, 2]:bounds[r, 3]]
+            h = H[r]
+            n = p.shape[0]
+            lr_t = lr_a[j] * h[0] + lr_b[j]
+{tensor_update}
+        lrs[k] = lr_t
+        for i in range(m):
+            weights[k + 1, i] = pw[i]
+            grads[k, i] = gw[i]
+            z += pw[i] - pw[i]
+        if z != 0.0:
+            return k + 1
+    return -1
 '''
 
 
@@ -293,7 +340,7 @@ def _chain(specs, body, indent: int) -> str:
 
 def trainers() -> list[OptimizerSpec]:
     """The registry's optimizers that can train a network."""
-    return [s for s in OPTIMIZERS.values() if not s.whole or s.id in ONE_VECTOR]
+    return [s for s in OPTIMIZERS.values() if not s.whole or s.id in ONE_VECTOR + PER_TENSOR]
 
 
 def generate_source() -> str:
@@ -306,8 +353,10 @@ def generate_source() -> str:
         engine=_engine.kernel_module_path().stem,
         imports="\n".join(imports),
         scalar_update=_chain([s for s in specs if not s.whole], _scalar_call, 8),
-        whole_update=_chain([s for s in specs if s.whole],
+        whole_update=_chain([s for s in specs if s.id in ONE_VECTOR],
                             lambda sp: _engine.whole_layout(sp) + [_engine.whole_call(sp, "h")], 8),
+        tensor_update=_chain([s for s in specs if s.id in PER_TENSOR],
+                             lambda sp: _engine.whole_layout(sp) + [_engine.whole_call(sp, "h")], 12),
     )
 
 
@@ -353,9 +402,10 @@ def trainer_spec(optimizer) -> OptimizerSpec:
     spec = _engine.optimizer_spec(optimizer)
     if spec.external is not None:
         raise InvalidInput("optimizer", f"{spec.id} steps itself in Python; a network trains with the registry's optimizers")
-    if spec.whole and spec.id not in ONE_VECTOR:
-        raise InvalidInput("optimizer", f"{spec.id} treats each weight tensor on its own or needs a Hessian, which the "
-                           f"network does not offer yet; allowed: {', '.join(s.id for s in trainers())}")
+    if spec.whole and spec.id not in ONE_VECTOR + PER_TENSOR:
+        raise InvalidInput("optimizer", f"{spec.id} does not train a network yet: its reference treats a weight matrix "
+                           f"as a matrix (or needs a Hessian), which its kernel for two coordinates does not; allowed: "
+                           f"{', '.join(s.id for s in trainers())}")
     return spec
 
 
@@ -377,8 +427,14 @@ class NetworkRun:
         self._batches, self._Q = prob.batches(self.seed)
         self._noise_rng = None if self.noise is None else np.random.default_rng([self.noise["seed"], 1])
         hp = self.hyperparameters
+        if self.optimizer.id == "lamb" and hp["pre_norm"] and hp["max_grad_norm"]:
+            raise InvalidInput("hyperparameters.pre_norm", "pre_norm = 1 clips by the norm of every tensor's gradient "
+                               "together, which LAMB run per tensor on a network does not see; set it to 0")
         self._h = np.array([float(hp[h.name]) for h in self.optimizer.hyperparameters])
-        self._s = _engine._initial_state(self.optimizer, hp, n)
+        if self.optimizer.id in PER_TENSOR:
+            self._h, self._s, self._bounds = self._tensors(hp)
+        else:
+            self._s = _engine._initial_state(self.optimizer, hp, n)
         self._p = w0.copy()
         self._g = np.zeros(n)
         self._weights = np.zeros((self.steps + 1, n))
@@ -388,6 +444,18 @@ class NetworkRun:
         self._lrs = np.zeros(self.steps)
         self.done_steps = 0
         self.diverged_at: int | None = None
+
+    def _tensors(self, hp: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per tensor of the network: its hyperparameters, its state (concatenated) and where both lie."""
+        rows, parts, bounds, at, st = [], [], [], 0, 0
+        for shape in self.problem.shapes:
+            size = math.prod(shape)
+            own = {**hp, **(MATRIX_HYPERPARAMETERS.get(self.optimizer.id, {}) if len(shape) == 2 else {})}
+            rows.append([float(own[h.name]) for h in self.optimizer.hyperparameters])
+            parts.append(_engine._initial_state(self.optimizer, own, size))
+            bounds.append((at, at + size, st, st + parts[-1].size))
+            at, st = at + size, st + parts[-1].size
+        return np.array(rows), np.concatenate(parts), np.array(bounds, dtype=np.int64)
 
     surface = property(lambda self: _NETWORK_SURFACE)
     surface_params = property(lambda self: dict(self.problem.spec))
@@ -413,10 +481,13 @@ class NetworkRun:
             noise_step = 1
         else:
             noise, noise_step = np.zeros((1, self.problem.n_params)), 0
-        loop = loops().run_whole if self.optimizer.whole else loops().run_scalar
-        bad = loop(self.optimizer.code, _mlp.NETWORK_CODE, k0, k1, self.steps, self._p, self._g, self._h, self._s,
-                   self.problem.P, Q, q_step, lr_a, lr_b, noise, noise_step, self._weights, self._losses, self._grads,
-                   self._lrs)
+        args = (self.problem.P, Q, q_step, lr_a, lr_b, noise, noise_step, self._weights, self._losses, self._grads,
+                self._lrs)
+        head = (self.optimizer.code, _mlp.NETWORK_CODE, k0, k1, self.steps, self._p, self._g, self._h, self._s)
+        if self.optimizer.id in PER_TENSOR:
+            bad = loops().run_tensors(*head, self._bounds, *args)
+        else:
+            bad = (loops().run_whole if self.optimizer.whole else loops().run_scalar)(*head, *args)
         if bad >= 0:
             return self._stop(k0, int(bad))
         self.done_steps = k1

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 import core
-from core.network import trainers
+from core.network import PER_TENSOR, trainers
 from test_network import CASES, JIT_OFF, conditioned_steps, float64_torch, flat, needs, torch_model  # noqa: F401
 from test_optimizers import assert_close
-from test_references import DRIVERS, Driver, ScheduleFreeDriver, referenced
+from test_references import BRANCHES, DRIVERS, Driver, ScheduleFreeDriver, referenced
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -75,3 +75,27 @@ def test_runs_match_the_reference_package_at_every_step(spec, case):
     n = conditioned_steps(ours, network, spec.id, hp)
     assert_close(ours.weights[:n], ref[:n], RTOL, spec.id)
     assert np.mean(ours.weights[-1] != ours.weights[0]) > 0.5
+
+
+# The branches tests/test_references.py holds against the reference, for the kernels run once per tensor.
+TENSOR_BRANCHES = [(core.OPTIMIZERS[oid], hp) for oid, hps in BRANCHES.items() if oid in PER_TENSOR for hp in hps
+                   if not hp.get("pre_norm")]
+
+
+@pytest.mark.parametrize("spec,extra", TENSOR_BRANCHES,
+                         ids=[f"{s.id}-{'-'.join(f'{k}={v}' for k, v in h.items())}" for s, h in TENSOR_BRANCHES])
+def test_per_tensor_kernels_match_the_reference_on_their_branches(spec, extra):
+    network = CASES[0][0]
+    problem = core.network_problem(network)
+    hp = {**spec.defaults, "lr": 0.003, **{k: float(v) for k, v in extra.items()}}
+    ours = core.trajectory({"network": network}, spec.id, steps=STEPS, hyperparameters=hp, seed=7)
+    ref = reference_weights(problem, spec, hp, STEPS, seed=7)
+    n = conditioned_steps(ours, network, spec.id, hp)
+    assert_close(ours.weights[:n], ref[:n], RTOL, f"{spec.id} {extra}")
+
+
+def test_lamb_clipping_by_the_global_norm_is_refused_on_a_network():
+    with pytest.raises(core.InvalidInput) as e:
+        core.trajectory({"network": {"samples": 20, "hidden": [2]}}, "lamb", steps=2,
+                        hyperparameters={"pre_norm": 1.0})
+    assert e.value.field == "hyperparameters.pre_norm"

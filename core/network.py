@@ -10,9 +10,10 @@ steps every weight as it steps x and y; a whole-vector kernel sees the flat
 weight vector where its reference flattens the parameters too (torch's L-BFGS,
 SAM's global norm, Prodigy, Schedule-Free), and runs once per nn.Linear weight
 and bias where its reference steps each tensor of model.parameters() on its
-own (LAMB's trust ratio, MARS's clipped correction). Kernels whose reference
-treats a weight matrix as a matrix (Muon, Adafactor's factored moments,
-Shampoo, SOAP) and those that need a Hessian are refused for a network, not
+own (LAMB's trust ratio, MARS's clipped correction). Adafactor's factored moments
+of a matrix have a matrix form of their own (core.tensors). Kernels whose
+reference treats a weight matrix as a matrix otherwise (Muon, Shampoo, SOAP)
+and those that need a Hessian are refused for a network, not
 run with another meaning.
 """
 
@@ -27,6 +28,7 @@ import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -34,6 +36,7 @@ from core import datasets as _datasets
 from core import engine as _engine
 from core import mlp as _mlp
 from core import schedules as _schedules
+from core import tensors as _tensors
 from core.engine import InvalidInput, Trajectory
 from core.optimizers import OPTIMIZERS
 from core.spec import OptimizerSpec
@@ -50,8 +53,9 @@ ADVANCE_WORK = 1 << 22
 # Whole-vector kernels whose reference also treats every parameter as one vector.
 ONE_VECTOR = ("sam", "lbfgs", "prodigy", "schedulefree_adamw", "schedulefree_sgd")
 # Whole-vector kernels whose reference steps each tensor of model.parameters() on its own (LAMB's trust ratio,
-# MARS's clipped correction are per tensor): the kernel runs once per nn.Linear weight and once per bias.
-PER_TENSOR = ("lamb", "mars")
+# MARS's clipped correction are per tensor): the kernel runs once per nn.Linear weight and once per bias, a
+# weight matrix through core.tensors' matrix form where the optimizer has one (Adafactor's factored moments).
+PER_TENSOR = ("lamb", "mars", "adafactor")
 # What a per-tensor kernel's reference does on a weight matrix whatever the hyperparameter says: MARS's
 # optimize_1d only chooses between MARS and AdamW for 1-D tensors.
 MATRIX_HYPERPARAMETERS = {"mars": {"optimize_1d": 1.0}}
@@ -286,7 +290,8 @@ def run_whole(oc, sc, k0, k1, total, p, g, h, s, P, Q, q_step, lr_a, lr_b, noise
 def run_tensors(oc, sc, k0, k1, total, pw, gw, H, sw, bounds, P, Q, q_step, lr_a, lr_b, noise, noise_step, weights,
                 losses, grads, lrs):
     """Steps k0..k1-1 of a whole-vector kernel on each parameter tensor apart: row r of bounds holds tensor r's
-    weights [bounds[r, 0], bounds[r, 1]) and state [bounds[r, 2], bounds[r, 3]), row r of H its hyperparameters."""
+    weights [bounds[r, 0], bounds[r, 1]), its state [bounds[r, 2], bounds[r, 3]) and, for a matrix, its rows and
+    columns (0 for a bias); row r of H its hyperparameters."""
     m = pw.shape[0]
     last = k1 + 1 if k1 == total else k1
     for k in range(k0, last):
@@ -304,6 +309,7 @@ def run_tensors(oc, sc, k0, k1, total, pw, gw, H, sw, bounds, P, Q, q_step, lr_a
         t = k + 1
         lr_t = 0.0
         for r in range(bounds.shape[0]):
+            rows, cols = bounds[r, 4], bounds[r, 5]
             p = pw[bounds[r, 0]:bounds[r, 1]]
             g = gw[bounds[r, 0]:bounds[r, 1]]
             s = sw[bounds[r, 2]:bounds[r, 3]]
@@ -343,20 +349,32 @@ def trainers() -> list[OptimizerSpec]:
     return [s for s in OPTIMIZERS.values() if not s.whole or s.id in ONE_VECTOR + PER_TENSOR]
 
 
+def _tensor_call(spec: OptimizerSpec) -> list[str]:
+    """One tensor's step: the registry's kernel, or on a matrix the matrix form where the optimizer has one."""
+    vector = _engine.whole_layout(spec) + [_engine.whole_call(spec, "h")]
+    if spec.id not in _tensors.MATRIX_KERNELS:
+        return vector
+    hp = ", ".join(f"h[{q}]" for q in range(len(spec.hyperparameters)))
+    return ["if cols > 0:", f"    k_m{spec.code}(p, g, t, lr_t, {hp}, rows, cols, s)", "else:",
+            *[f"    {line}" for line in vector]]
+
+
 def generate_source() -> str:
     specs = trainers()
     imports = []
     for spec in specs:
         fn = _engine._python(spec.kernel)
         imports.append(f"from {fn.__module__} import {fn.__name__} as k_o{spec.code}")
+        if spec.id in _tensors.MATRIX_KERNELS:
+            fn = _engine._python(_tensors.MATRIX_KERNELS[spec.id])
+            imports.append(f"from {fn.__module__} import {fn.__name__} as k_m{spec.code}")
     return _TEMPLATE.format(
         engine=_engine.kernel_module_path().stem,
         imports="\n".join(imports),
         scalar_update=_chain([s for s in specs if not s.whole], _scalar_call, 8),
         whole_update=_chain([s for s in specs if s.id in ONE_VECTOR],
                             lambda sp: _engine.whole_layout(sp) + [_engine.whole_call(sp, "h")], 8),
-        tensor_update=_chain([s for s in specs if s.id in PER_TENSOR],
-                             lambda sp: _engine.whole_layout(sp) + [_engine.whole_call(sp, "h")], 12),
+        tensor_update=_chain([s for s in specs if s.id in PER_TENSOR], _tensor_call, 12),
     )
 
 
@@ -374,6 +392,7 @@ def loops():
                 source = generate_source()
                 # The source names the engine's module, whose name hashes every kernel file (core/mlp.py too).
                 digest = hashlib.sha256(source.encode())
+                digest.update(Path(_tensors.__file__).read_bytes())  # the matrix forms it compiles in
                 path = _engine.cache_dir() / f"gradscape_network_{digest.hexdigest()[:20]}.py"
                 if not path.exists() or path.read_text() != source:
                     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
@@ -447,15 +466,20 @@ class NetworkRun:
 
     def _tensors(self, hp: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per tensor of the network: its hyperparameters, its state (concatenated) and where both lie."""
-        rows, parts, bounds, at, st = [], [], [], 0, 0
+        hps, parts, bounds, at, st = [], [], [], 0, 0
         for shape in self.problem.shapes:
             size = math.prod(shape)
             own = {**hp, **(MATRIX_HYPERPARAMETERS.get(self.optimizer.id, {}) if len(shape) == 2 else {})}
-            rows.append([float(own[h.name]) for h in self.optimizer.hyperparameters])
-            parts.append(_engine._initial_state(self.optimizer, own, size))
-            bounds.append((at, at + size, st, st + parts[-1].size))
+            hps.append([float(own[h.name]) for h in self.optimizer.hyperparameters])
+            if len(shape) == 2 and self.optimizer.id in _tensors.MATRIX_KERNELS:
+                rows, cols = shape
+                parts.append(np.zeros(_tensors.matrix_state_size(self.optimizer.id, rows, cols)))
+            else:
+                rows, cols = 0, 0
+                parts.append(_engine._initial_state(self.optimizer, own, size))
+            bounds.append((at, at + size, st, st + parts[-1].size, rows, cols))
             at, st = at + size, st + parts[-1].size
-        return np.array(rows), np.concatenate(parts), np.array(bounds, dtype=np.int64)
+        return np.array(hps), np.concatenate(parts), np.array(bounds, dtype=np.int64)
 
     surface = property(lambda self: _NETWORK_SURFACE)
     surface_params = property(lambda self: dict(self.problem.spec))

@@ -80,6 +80,9 @@ def test_runs_match_the_reference_package_at_every_step(spec, case):
 # The branches tests/test_references.py holds against the reference, for the kernels run once per tensor.
 TENSOR_BRANCHES = [(core.OPTIMIZERS[oid], hp) for oid, hps in BRANCHES.items() if oid in PER_TENSOR for hp in hps
                    if not hp.get("pre_norm")]
+# Adafactor's matrix form: decay, a clipping threshold that bites and a floor of the parameters' RMS that does.
+TENSOR_BRANCHES += [(core.OPTIMIZERS["adafactor"], hp) for hp in
+                    ({"weight_decay": 0.1, "d": 1.5}, {"eps2": 0.5, "beta2_decay": -0.5}, {"d": 1.0, "lr": 0.1})]
 
 
 @pytest.mark.parametrize("spec,extra", TENSOR_BRANCHES,
@@ -88,6 +91,7 @@ def test_per_tensor_kernels_match_the_reference_on_their_branches(spec, extra):
     network = CASES[0][0]
     problem = core.network_problem(network)
     hp = {**spec.defaults, "lr": 0.003, **{k: float(v) for k, v in extra.items()}}
+    assert not set(extra) - set(hp), extra
     ours = core.trajectory({"network": network}, spec.id, steps=STEPS, hyperparameters=hp, seed=7)
     ref = reference_weights(problem, spec, hp, STEPS, seed=7)
     n = conditioned_steps(ours, network, spec.id, hp)

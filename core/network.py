@@ -13,8 +13,9 @@ and bias where its reference steps each tensor of model.parameters() on its
 own (LAMB's trust ratio, MARS's clipped correction). Adafactor's factored moments
 of a matrix have a matrix form of their own (core.tensors). Kernels whose
 reference treats a weight matrix as a matrix otherwise (Muon, Shampoo, SOAP)
-and those that need a Hessian are refused for a network, not
-run with another meaning.
+are refused for a network, not run with another meaning. Newton and Sophia
+take the network's exact Hessian, for networks of at most MAX_HESSIAN_PARAMS
+weights.
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ MAX_RESOLUTION = 201
 ADVANCE_WORK = 1 << 22
 # Whole-vector kernels whose reference also treats every parameter as one vector.
 ONE_VECTOR = ("sam", "lbfgs", "prodigy", "schedulefree_adamw", "schedulefree_sgd")
+# Whole-vector kernels that need the Hessian: the network's is exact (core.mlp.network_hessian, one Hessian-vector
+# product per weight), and it and the n x n state cost n times a gradient's work and n^2 numbers, so they train
+# networks of at most MAX_HESSIAN_PARAMS weights.
+HESSIAN = ("newton", "sophia")
+MAX_HESSIAN_PARAMS = 500
 # Whole-vector kernels whose reference steps each tensor of model.parameters() on its own (LAMB's trust ratio,
 # MARS's clipped correction are per tensor): the kernel runs once per nn.Linear weight and once per bias, a
 # weight matrix through core.tensors' matrix form where the optimizer has one (Adafactor's factored moments).
@@ -346,7 +352,7 @@ def _chain(specs, body, indent: int) -> str:
 
 def trainers() -> list[OptimizerSpec]:
     """The registry's optimizers that can train a network."""
-    return [s for s in OPTIMIZERS.values() if not s.whole or s.id in ONE_VECTOR + PER_TENSOR]
+    return [s for s in OPTIMIZERS.values() if not s.whole or s.id in ONE_VECTOR + HESSIAN + PER_TENSOR]
 
 
 def _tensor_call(spec: OptimizerSpec) -> list[str]:
@@ -372,7 +378,7 @@ def generate_source() -> str:
         engine=_engine.kernel_module_path().stem,
         imports="\n".join(imports),
         scalar_update=_chain([s for s in specs if not s.whole], _scalar_call, 8),
-        whole_update=_chain([s for s in specs if s.id in ONE_VECTOR],
+        whole_update=_chain([s for s in specs if s.id in ONE_VECTOR + HESSIAN],
                             lambda sp: _engine.whole_layout(sp) + [_engine.whole_call(sp, "h")], 8),
         tensor_update=_chain([s for s in specs if s.id in PER_TENSOR], _tensor_call, 12),
     )
@@ -421,9 +427,9 @@ def trainer_spec(optimizer) -> OptimizerSpec:
     spec = _engine.optimizer_spec(optimizer)
     if spec.external is not None:
         raise InvalidInput("optimizer", f"{spec.id} steps itself in Python; a network trains with the registry's optimizers")
-    if spec.whole and spec.id not in ONE_VECTOR + PER_TENSOR:
+    if spec.whole and spec.id not in ONE_VECTOR + HESSIAN + PER_TENSOR:
         raise InvalidInput("optimizer", f"{spec.id} does not train a network yet: its reference treats a weight matrix "
-                           f"as a matrix (or needs a Hessian), which its kernel for two coordinates does not; allowed: "
+                           f"as a matrix, which its kernel for two coordinates does not; allowed: "
                            f"{', '.join(s.id for s in trainers())}")
     return spec
 
@@ -441,6 +447,9 @@ class NetworkRun:
         self.schedule = _engine.resolve_schedule(schedule)
         self.noise = _engine.resolve_noise(noise, self.seed)
         prob = self.problem
+        if self.optimizer.id in HESSIAN and prob.n_params > MAX_HESSIAN_PARAMS:
+            raise InvalidInput("network.hidden", f"{' x '.join(map(str, prob.sizes))} has {prob.n_params} weights; "
+                               f"{self.optimizer.id} takes the exact Hessian, for at most {MAX_HESSIAN_PARAMS} weights")
         w0 = prob.init(prob.spec["seed"]) if start is None else prob.weights(start, "start")
         n = prob.n_params
         self._batches, self._Q = prob.batches(self.seed)
@@ -491,7 +500,9 @@ class NetworkRun:
         """Up to n more steps, fewer when they would be more than ADVANCE_WORK; the range taken."""
         k0 = self.done_steps
         batch = self._Q.shape[1] if self._batches is None else self._batches.batch_size
-        n = min(int(n), ADVANCE_WORK // (batch * self.problem.n_params))
+        # A Hessian is a gradient's work per weight.
+        work = batch * self.problem.n_params * (self.problem.n_params if self.optimizer.id in HESSIAN else 1)
+        n = min(int(n), ADVANCE_WORK // work)
         k1 = min(self.steps, k0 + max(1, n))
         if self.finished:
             return k0, k0

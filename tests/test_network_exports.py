@@ -101,3 +101,53 @@ def test_the_cli_names_the_flag_of_a_bad_network_export(tmp_path, capsys, args, 
     assert e.value.code == 2
     assert flag in capsys.readouterr().err
     assert not (tmp_path / "x.gif").exists()
+
+
+# --- the HTTP API ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def client():
+    from fastapi.testclient import TestClient
+
+    from app.exports.jobs import JobStore, get_jobs
+    from app.main import create_app
+
+    app = create_app()
+    jobs = JobStore()
+    app.dependency_overrides[get_jobs] = lambda: jobs
+    with TestClient(app) as client:
+        yield client
+
+
+def test_the_export_api_draws_a_network_request_in_the_background(client, tmp_path):
+    from test_export import wait_for
+
+    r = client.post("/api/exports", json={"network": BODY, "format": "gif", "frames": FRAMES, "width": SIZE[0],
+                                          "height": SIZE[1]})
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert job["filename"] == "gradscape-network-moons-contour.gif"
+    assert wait_for(client, f"/api/exports/{job['id']}")["status"] == "done"
+    r = client.get(f"/api/exports/{job['id']}/file")
+    path = tmp_path / job["filename"]
+    path.write_bytes(r.content)
+    im = Image.open(path)
+    assert im.format == "GIF" and im.size == SIZE and im.n_frames == FRAMES
+
+
+@pytest.mark.parametrize("change, loc, message", [
+    ({"network": {**BODY, "network": {**NETWORK, "hidden": [0]}}}, ["body", "network", "network", "hidden", 0],
+     "network.hidden[0] = 0 is outside [1, 256]"),
+    ({"network": {**BODY, "runs": [{"optimizer": "soap"}]}}, ["body", "network", "runs", 0, "optimizer"],
+     "soap does not train a network"),
+    ({"network": {**BODY, "plane": {"kind": "tsne"}}}, ["body", "network", "plane", "kind"], ""),
+    ({"format": "html"}, ["body", "format"], "format = html cannot draw a network; allowed: gif, mp4, png, svg"),
+    ({"format": "png", "view": "map"}, ["body", "view"], "view = map cannot draw a network"),
+    ({"format": "png", "step": 31}, ["body", "step"], "step = 31 is outside [0, 30]"),
+    ({"state": "surface=beale&opt=adam"}, ["body", "network"], "either a state (a link) or a network request"),
+])
+def test_a_bad_network_export_is_a_422_naming_the_field(client, change, loc, message):
+    r = client.post("/api/exports", json={"network": BODY, "format": "gif", **change})
+    assert r.status_code == 422, r.text
+    [error] = r.json()["detail"]
+    assert error["loc"] == loc and message in error["msg"], error

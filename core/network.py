@@ -626,6 +626,32 @@ def filter_normalized(problem: NetworkProblem, centre: np.ndarray, rng) -> np.nd
     return d
 
 
+def principal_directions(diffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first two principal directions of the rows of diffs, as unit vectors; raises InvalidInput.
+
+    From the eigenvectors of the Gram matrix of the smaller side rather than an SVD of diffs: on
+    6 runs x 500 steps of 354 weights 0.02 s of CPU time instead of 0.15 s, on 6 x 200 steps of the
+    digits' 2,410 weights 0.5 s instead of 1.8 s. Squaring the singular values costs their small ones
+    precision, not the two largest this plane is made of; when the second is a millionth of the
+    first or less (every row nearly on one line), the SVD's directions are taken as before.
+    """
+    m, n = diffs.shape
+    if min(m, n) < 2:
+        raise InvalidInput("plane", "the PCA plane needs at least two distinct weights besides the centre")
+    if m >= n:
+        values, vectors = np.linalg.eigh(diffs.T @ diffs)
+        top = vectors[:, [-1, -2]].T
+    else:
+        values, vectors = np.linalg.eigh(diffs @ diffs.T)
+        top = (diffs.T @ vectors[:, [-1, -2]]).T
+    # Below sigma2 / sigma1 = 1e-6 the Gram matrix's rounding (eps sigma1^2) reaches sigma2^2.
+    if not values[-2] > values[-1] * 1e-12:
+        _, _, vt = np.linalg.svd(diffs, full_matrices=False)
+        return vt[0].copy(), vt[1].copy()
+    top /= np.linalg.norm(top, axis=1, keepdims=True)
+    return np.ascontiguousarray(top[0]), np.ascontiguousarray(top[1])
+
+
 def project(weights: np.ndarray, centre: np.ndarray, d1: np.ndarray, d2: np.ndarray) -> tuple[np.ndarray, float]:
     """Each row's (a, b) in the plane (least squares), and the share of the squared steps off the plane."""
     basis = np.stack([d1, d2], 1)
@@ -735,11 +761,7 @@ def landscape(problem: NetworkProblem, runs: list, plane: str = "random", centre
     elif plane == "pca":
         if not paths:
             raise InvalidInput("plane", "the PCA plane needs at least one run")
-        diffs = np.concatenate(paths) - c
-        _, _, vt = np.linalg.svd(diffs, full_matrices=False)
-        if len(vt) < 2:
-            raise InvalidInput("plane", "the PCA plane needs at least two distinct weights besides the centre")
-        d1, d2 = vt[0].copy(), vt[1].copy()
+        d1, d2 = principal_directions(np.concatenate(paths) - c)
     else:
         a, b = through
         if len(paths) < 1 or not all(isinstance(i, int) and 0 <= i < len(paths) for i in through):

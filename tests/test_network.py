@@ -334,3 +334,16 @@ def test_a_minibatch_runs_true_losses_are_the_full_data_loss_at_its_weights():
     true = core.landscape(problem, [run], "random", resolution=3).path_losses[0]
     assert np.allclose(true, [problem.loss(w) for w in run.weights], rtol=1e-13)
     assert not np.allclose(true, run.losses)  # each step's loss is its batch's
+
+
+def test_the_pca_plane_is_spanned_by_the_first_two_singular_vectors():
+    rng = np.random.default_rng(1)
+    for shape in ((300, 40), (40, 300)):
+        diffs = rng.standard_normal(shape) @ np.diag(np.linspace(1.0, 0.01, shape[1]) ** 2)
+        d1, d2 = core.network.principal_directions(diffs)
+        _, _, vt = np.linalg.svd(diffs, full_matrices=False)
+        assert abs(abs(d1 @ vt[0]) - 1) < 1e-12 and abs(abs(d2 @ vt[1]) - 1) < 1e-12
+        assert abs(d1 @ d2) < 1e-12
+    line = np.outer(rng.standard_normal(5), rng.standard_normal(8))  # every row on one line
+    d1, d2 = core.network.principal_directions(line)
+    assert np.isclose(abs(d1 @ line[0]) / np.linalg.norm(line[0]), 1) and abs(d1 @ d2) < 1e-12

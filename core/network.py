@@ -11,9 +11,9 @@ weight vector where its reference flattens the parameters too (torch's L-BFGS,
 SAM's global norm, Prodigy, Schedule-Free), and runs once per nn.Linear weight
 and bias where its reference steps each tensor of model.parameters() on its
 own (LAMB's trust ratio, MARS's clipped correction). Adafactor's factored moments
-of a matrix have a matrix form of their own (core.tensors). Kernels whose
-reference treats a weight matrix as a matrix otherwise (Muon, Shampoo, SOAP)
-are refused for a network, not run with another meaning. Newton and Sophia
+and Muon's Newton-Schulz have a matrix form of their own (core.tensors), and
+Muon's biases are AdamW's. Kernels whose reference preconditions a weight
+matrix from both sides (Shampoo, SOAP) are refused for a network, not run with another meaning. Newton and Sophia
 take the network's exact Hessian, for networks of at most MAX_HESSIAN_PARAMS
 weights.
 """
@@ -60,8 +60,8 @@ HESSIAN = ("newton", "sophia")
 MAX_HESSIAN_PARAMS = 500
 # Whole-vector kernels whose reference steps each tensor of model.parameters() on its own (LAMB's trust ratio,
 # MARS's clipped correction are per tensor): the kernel runs once per nn.Linear weight and once per bias, a
-# weight matrix through core.tensors' matrix form where the optimizer has one (Adafactor's factored moments).
-PER_TENSOR = ("lamb", "mars", "adafactor")
+# weight matrix through core.tensors' matrix form where the optimizer has one (Adafactor's factored moments, Muon).
+PER_TENSOR = ("lamb", "mars", "adafactor", "muon")
 # What a per-tensor kernel's reference does on a weight matrix whatever the hyperparameter says: MARS's
 # optimize_1d only chooses between MARS and AdamW for 1-D tensors.
 MATRIX_HYPERPARAMETERS = {"mars": {"optimize_1d": 1.0}}
@@ -356,8 +356,15 @@ def trainers() -> list[OptimizerSpec]:
 
 
 def _tensor_call(spec: OptimizerSpec) -> list[str]:
-    """One tensor's step: the registry's kernel, or on a matrix the matrix form where the optimizer has one."""
-    vector = _engine.whole_layout(spec) + [_engine.whole_call(spec, "h")]
+    """One tensor's step: the registry's kernel, or on a matrix the matrix form where the optimizer has one
+    (and on a bias, for an optimizer of matrices only, the scalar kernel that trains biases beside it)."""
+    if spec.id in _tensors.VECTOR_OPTIMIZERS:
+        other = OPTIMIZERS[_tensors.VECTOR_OPTIMIZERS[spec.id][0]]
+        slots = [f"s[{q} * n + i]" for q in range(len(other.state))]
+        args = ", ".join(["p[i]", "g[i]", "t", "lr_t", *[f"h[{q}]" for q in range(len(other.hyperparameters))], *slots])
+        vector = ["for i in range(n):", f"    {', '.join(['p[i]', *slots])} = k_v{spec.code}({args})"]
+    else:
+        vector = _engine.whole_layout(spec) + [_engine.whole_call(spec, "h")]
     if spec.id not in _tensors.MATRIX_KERNELS:
         return vector
     hp = ", ".join(f"h[{q}]" for q in range(len(spec.hyperparameters)))
@@ -374,6 +381,9 @@ def generate_source() -> str:
         if spec.id in _tensors.MATRIX_KERNELS:
             fn = _engine._python(_tensors.MATRIX_KERNELS[spec.id])
             imports.append(f"from {fn.__module__} import {fn.__name__} as k_m{spec.code}")
+        if spec.id in _tensors.VECTOR_OPTIMIZERS:
+            fn = _engine._python(OPTIMIZERS[_tensors.VECTOR_OPTIMIZERS[spec.id][0]].kernel)
+            imports.append(f"from {fn.__module__} import {fn.__name__} as k_v{spec.code}")
     return _TEMPLATE.format(
         engine=_engine.kernel_module_path().stem,
         imports="\n".join(imports),
@@ -483,6 +493,13 @@ class NetworkRun:
             if len(shape) == 2 and self.optimizer.id in _tensors.MATRIX_KERNELS:
                 rows, cols = shape
                 parts.append(np.zeros(_tensors.matrix_state_size(self.optimizer.id, rows, cols)))
+            elif self.optimizer.id in _tensors.VECTOR_OPTIMIZERS:
+                rows, cols = 0, 0
+                name, of = _tensors.VECTOR_OPTIMIZERS[self.optimizer.id]
+                other, other_hp = OPTIMIZERS[name], of(hp)
+                row = [float(other_hp[h.name]) for h in other.hyperparameters]
+                hps[-1] = row + [0.0] * (len(hps[-1]) - len(row))
+                parts.append(_engine._initial_state(other, other_hp, size).ravel())
             else:
                 rows, cols = 0, 0
                 parts.append(_engine._initial_state(self.optimizer, own, size))

@@ -283,7 +283,7 @@ def _export(args) -> int:
 
 
 def _network(args) -> int:
-    """Train a network with several optimizers and write the API's answer (runs and plane) as JSON."""
+    """Train a network with several optimizers; write the API's answer (runs and plane) as JSON, or draw it."""
     from pathlib import Path
 
     from app.services.networks import network_json
@@ -313,17 +313,57 @@ def _network(args) -> int:
     body = {"network": spec, "steps": args.steps, "runs": runs, "seed": args.seed, "weights": args.weights}
     if args.plane:
         body["plane"] = {"kind": args.plane, "resolution": args.resolution, "centre": args.centre}
-    try:
-        data = network_json(body, get_settings())
-    except Invalid as exc:
+    out = Path(args.out)
+    fmt = out.suffix.lstrip(".").lower()
+    if fmt not in ("json", *NETWORK_FORMATS):
+        parser.error(f"--out {out}: give a file ending in .json or one of .{', .'.join(NETWORK_FORMATS)}")
+
+    def request_error(exc: Invalid):
         loc = [str(p) for p in exc.errors[0]["loc"][1:]]
         flag = {"network": f"--{loc[1].replace('_', '-')}" if len(loc) > 1 else "--data", "runs": "--optimizers",
                 "plane": f"--{loc[1]}" if len(loc) > 1 else "--plane"}.get(loc[0] if loc else "", f"--{'.'.join(loc)}")
         parser.error(f"{flag}: {exc.errors[0]['msg']}")
-    out = Path(args.out)
+
+    if fmt != "json":
+        return _network_export(args, body, out, fmt, request_error)
+    try:
+        data = network_json(body, get_settings())
+    except Invalid as exc:
+        request_error(exc)
     out.write_bytes(data)
     print(f"wrote {out}: {len(data) / 1e3:,.0f} kB, {len(runs)} runs x {args.steps} steps"
           f"{f', a {args.resolution}x{args.resolution} {args.plane} plane' if args.plane else ''}")
+    return 0
+
+
+# What a network's export draws: the plane's contour or 3-D surface with the paths on it, or the loss curves.
+NETWORK_FORMATS = ("gif", "mp4", "png", "svg")
+
+
+def _network_export(args, body: dict, out, fmt: str, request_error) -> int:
+    """Draw the runs on the plane (random when --plane is omitted) through the export formats."""
+    import time
+
+    from app.exports.formats import check, export, make_options
+    from app.exports.scene import NetworkScene
+    from app.services.validation import Invalid
+    from app.settings import get_settings
+    from core import InvalidInput
+
+    body.setdefault("plane", {"kind": "random", "resolution": args.resolution, "centre": args.centre})
+    t0 = time.perf_counter()
+    try:
+        opts = make_options(fmt, args.view, frames=args.frames, fps=args.fps, width=args.width, height=args.height,
+                            step=args.step)
+        scene = NetworkScene.from_request(body, get_settings(), ("body",))
+        check(scene, opts)
+    except Invalid as exc:
+        request_error(exc)
+    except InvalidInput as exc:
+        args.parser.error(f"--{exc.field}: {exc.reason}")
+    export(scene, opts, out)
+    print(f"wrote {out}: {out.stat().st_size / 1e3:,.0f} kB, {opts.view} view of {len(scene.runs)} runs on a "
+          f"{body['plane']['kind']} plane, {opts.width}x{opts.height}, in {time.perf_counter() - t0:.1f} s")
     return 0
 
 
@@ -404,7 +444,15 @@ def _add_network(sub) -> None:
     net.add_argument("--resolution", type=int, default=31, help="grid points per axis of the plane")
     net.add_argument("--centre", default="initial", choices=("initial", "final"), help="the plane's centre")
     net.add_argument("--weights", action="store_true", help="include every run's weights at every step")
-    net.add_argument("--out", required=True, metavar="FILE.json", help="where to write")
+    net.add_argument("--out", required=True, metavar="FILE",
+                     help="where to write: .json for the API's answer, or .gif, .mp4, .png or .svg for a picture of "
+                          "the runs on the plane (random when --plane is omitted) or of their losses (--view loss)")
+    net.add_argument("--view", choices=("contour", "surface3d", "loss"), help="what a picture draws; contour when omitted")
+    net.add_argument("--frames", type=int, help="an animation's frames; one per step up to a limit when omitted")
+    net.add_argument("--fps", type=int, help="an animation's frames per second")
+    net.add_argument("--width", type=int, help="a picture's width in pixels")
+    net.add_argument("--height", type=int, help="a picture's height in pixels")
+    net.add_argument("--step", type=int, help="for png and svg: the step to draw; the last when omitted")
     net.set_defaults(func=_network, parser=net)
 
 

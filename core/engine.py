@@ -94,7 +94,7 @@ import numpy as np
 from numba import njit
 import core.probe as _probe
 from core.engine import borrow
-from core.mlp import network_gradient, NETWORK_CODE
+from core.mlp import network_gradient, network_hessian, NETWORK_CODE
 {imports}
 
 _cached = dict(cache=True, error_model="numpy", nogil=True)
@@ -212,6 +212,9 @@ def gradient_at(surf, p, out):
 def hessian_at(surf, p, out):
     """The surface's Hessian at p into out (NaN where a surface has none); noise never reaches it."""
     sc, P, Q, r, _, _ = surf
+    if sc == NETWORK_CODE:
+        network_hessian(P, Q, r, p, out)
+        return
     x = p[0]
     y = p[1]
 {hessian_surface}

@@ -228,3 +228,113 @@ def path_losses(P, idx, weights, out):
     acts, _ = _buffers(P, idx.shape[0])
     for k in range(weights.shape[0]):
         out[k] = forward(P, weights[k], idx, acts)
+
+
+@kernel
+def _hessian_vector(P, w, v, idx, acts, racts, delta, rdelta, out):
+    """H v for the loss on the samples idx at w (acts holding forward's outputs), into out.
+
+    Forward mode over backpropagation (Pearlmutter's R operator): every quantity
+    of the backward pass is carried with its derivative in the direction v.
+    """
+    L, act, s0, N, x0, y0 = _layout(P)
+    B = idx.shape[0]
+    C = int(P[s0 + L])
+    for i in range(B * int(P[s0])):
+        racts[i] = 0.0
+    a0, w0 = 0, 0
+    for layer in range(L):
+        n_in, n_out = int(P[s0 + layer]), int(P[s0 + layer + 1])
+        a1 = a0 + B * n_in
+        W = w[w0:w0 + n_out * n_in].reshape((n_out, n_in))
+        dW = v[w0:w0 + n_out * n_in].reshape((n_out, n_in))
+        for b in range(B):
+            for j in range(n_out):
+                s = v[w0 + n_out * n_in + j]
+                for i in range(n_in):
+                    s += racts[a0 + b * n_in + i] * W[j, i] + acts[a0 + b * n_in + i] * dW[j, i]
+                if layer < L - 1:
+                    a = acts[a1 + b * n_out + j]
+                    s = s * (1.0 - a * a) if act == 0 else (s if a > 0.0 else 0.0)
+                racts[a1 + b * n_out + j] = s
+        a0, w0 = a1, w0 + n_out * n_in + n_out
+    inv = 1.0 / B
+    for b in range(B):
+        top = acts[a0 + b * C]
+        for j in range(1, C):
+            top = max(top, acts[a0 + b * C + j])
+        s = 0.0
+        for j in range(C):
+            s += np.exp(acts[a0 + b * C + j] - top)
+        log_s = np.log(s)
+        y = int(P[y0 + idx[b]])
+        dot = 0.0
+        for j in range(C):
+            dot += np.exp(acts[a0 + b * C + j] - top - log_s) * racts[a0 + b * C + j]
+        for j in range(C):
+            p = np.exp(acts[a0 + b * C + j] - top - log_s)
+            delta[b * C + j] = (p - (1.0 if j == y else 0.0)) * inv
+            # d softmax = diag(p) - p p^T applied to the logits' tangent.
+            rdelta[b * C + j] = p * (racts[a0 + b * C + j] - dot) * inv
+    half = delta.shape[0] // 2
+    cur, other = 0, half
+    w_end, a_out = w.shape[0], a0
+    for layer in range(L - 1, -1, -1):
+        n_in, n_out = int(P[s0 + layer]), int(P[s0 + layer + 1])
+        a_in = a_out - B * n_in
+        w0 = w_end - n_out * n_in - n_out
+        W = w[w0:w0 + n_out * n_in].reshape((n_out, n_in))
+        dW = v[w0:w0 + n_out * n_in].reshape((n_out, n_in))
+        for j in range(n_out):
+            gb = 0.0
+            for b in range(B):
+                gb += rdelta[cur + b * n_out + j]
+            out[w0 + n_out * n_in + j] = gb
+            for i in range(n_in):
+                s = 0.0
+                for b in range(B):
+                    s += rdelta[cur + b * n_out + j] * acts[a_in + b * n_in + i] \
+                        + delta[cur + b * n_out + j] * racts[a_in + b * n_in + i]
+                out[w0 + j * n_in + i] = s
+        if layer > 0:
+            for b in range(B):
+                for i in range(n_in):
+                    e, re = 0.0, 0.0
+                    for j in range(n_out):
+                        d, rd = delta[cur + b * n_out + j], rdelta[cur + b * n_out + j]
+                        e += d * W[j, i]
+                        re += rd * W[j, i] + d * dW[j, i]
+                    a, ra = acts[a_in + b * n_in + i], racts[a_in + b * n_in + i]
+                    # tanh' = 1 - a^2 moves by -2 a da; relu' is constant where it is defined.
+                    slope, rslope = (1.0 - a * a, -2.0 * a * ra) if act == 0 else (1.0 if a > 0.0 else 0.0, 0.0)
+                    delta[other + b * n_in + i] = e * slope
+                    rdelta[other + b * n_in + i] = re * slope + e * rslope
+            cur, other = other, cur
+        a_out, w_end = a_in, w0
+
+
+@kernel
+def network_hessian(P, Q, r, w, out):
+    """The engine's Hessian probe for a network: the exact Hessian of the loss on batch row r of Q at w into out,
+    one Hessian-vector product per column, made symmetric (the products agree to rounding)."""
+    B = Q.shape[1]
+    idx = np.empty(B, dtype=np.int64)
+    for b in range(B):
+        idx[b] = int(Q[r, b])
+    acts, delta = _buffers(P, B)
+    racts, rdelta = np.empty_like(acts), np.empty_like(delta)
+    forward(P, w, idx, acts)
+    n = w.shape[0]
+    v = np.zeros(n)
+    column = np.empty(n)
+    for c in range(n):
+        v[c] = 1.0
+        _hessian_vector(P, w, v, idx, acts, racts, delta, rdelta, column)
+        v[c] = 0.0
+        for i in range(n):
+            out[i, c] = column[i]
+    for i in range(n):
+        for c in range(i + 1, n):
+            mean = 0.5 * (out[i, c] + out[c, i])
+            out[i, c] = mean
+            out[c, i] = mean

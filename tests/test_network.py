@@ -15,7 +15,7 @@ import pytest
 
 import core
 from core.network import Minibatches, NetworkProblem, ONE_VECTOR, project, resolve_spec
-from test_optimizers import assert_close, torch_kwargs
+from test_optimizers import assert_close, rel_error, torch_kwargs
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -157,16 +157,31 @@ def test_loss_and_gradient_equal_torch_autograd(spec):
 
 # --- runs against torch.optim -------------------------------------------------------------
 
+# Fewest steps a parity comparison may be cut to by the run's own conditioning, so it cannot pass empty.
+MIN_CONDITIONED = 25
+
+
+def conditioned_steps(run, network: dict, optimizer: str, hp: dict, seed: int = 7) -> int:
+    """How many of `run`'s weights lie where the training is well-conditioned (test_optimizers.conditioned_steps).
+
+    The run is repeated from its initial weights perturbed by 1e-13 (relative); past the first step where that
+    perturbation has grown 1000-fold, differences of an ulp per step (a sum taken in another order, as torch's
+    vectorized reductions take theirs) legitimately grow past 1e-9. L-BFGS on minibatches is such a case: its
+    curvature pairs mix batches, and on the spirals the perturbation grows 7e7-fold at step 85 alone.
+    """
+    shifted = core.trajectory({"network": network}, optimizer, run.weights[0] * (1 + 1e-13), run.steps, hp, seed=seed)
+    n = min(len(run.weights), len(shifted.weights))
+    grown = np.nonzero(rel_error(shifted.weights[:n], run.weights[:n]) > 1e-13 * 1000)[0]
+    n = int(grown[0]) if grown.size else n
+    assert n >= MIN_CONDITIONED, f"{optimizer}: only {n} well-conditioned steps to compare"
+    return n
+
+
 @pytest.mark.parametrize("spec", TORCH, ids=[s.id for s in TORCH])
 @pytest.mark.parametrize("case", CASES, ids=[f"{c['data']}-{c['activation']}-{kind}" for c, kind in CASES])
 def test_runs_match_torch_optim_at_every_step(spec, case):
     network, kind = case
     needs(network)
-    if spec.id == "lbfgs" and kind == "minibatch":
-        # Its curvature pairs mix gradients of different batches: the weights grow to O(100) and the last
-        # bit of a matrix product grows with them past 1e-9 (3.7e-8 at step 85 on spirals). torch documents
-        # L-BFGS for full-batch objectives; the full-batch cases hold it to 1e-9.
-        pytest.skip("L-BFGS on minibatches amplifies rounding by design")
     problem = core.network_problem(network)
     hp = spec.defaults
     if spec.id in ("sgd", "momentum", "nesterov", "asgd"):
@@ -174,7 +189,8 @@ def test_runs_match_torch_optim_at_every_step(spec, case):
     ours = core.trajectory({"network": network}, spec.id, steps=STEPS, hyperparameters=hp, seed=7)
     ref = torch_weights(problem, spec, hp, STEPS, seed=7)
     assert ours.diverged_at is None and ours.weights.shape == (STEPS + 1, problem.n_params)
-    assert_close(ours.weights, ref, RTOL, spec.id)
+    n = conditioned_steps(ours, network, spec.id, hp)
+    assert_close(ours.weights[:n], ref[:n], RTOL, spec.id)
     # The run went somewhere (dead ReLUs and the digits' blank border pixels keep some weights still).
     assert np.mean(ours.weights[-1] != ours.weights[0]) > 0.5
 
@@ -231,7 +247,7 @@ def test_bad_specs_name_the_field(bad, field):
     assert e.value.field == field
 
 
-@pytest.mark.parametrize("optimizer", ["muon", "adafactor", "newton"])
+@pytest.mark.parametrize("optimizer", ["shampoo", "soap"])
 def test_kernels_that_see_tensors_apart_are_refused_not_run_differently(optimizer):
     with pytest.raises(core.InvalidInput) as e:
         core.trajectory({"network": {"samples": 20, "hidden": [2]}}, optimizer, steps=2)
@@ -318,3 +334,16 @@ def test_a_minibatch_runs_true_losses_are_the_full_data_loss_at_its_weights():
     true = core.landscape(problem, [run], "random", resolution=3).path_losses[0]
     assert np.allclose(true, [problem.loss(w) for w in run.weights], rtol=1e-13)
     assert not np.allclose(true, run.losses)  # each step's loss is its batch's
+
+
+def test_the_pca_plane_is_spanned_by_the_first_two_singular_vectors():
+    rng = np.random.default_rng(1)
+    for shape in ((300, 40), (40, 300)):
+        diffs = rng.standard_normal(shape) @ np.diag(np.linspace(1.0, 0.01, shape[1]) ** 2)
+        d1, d2 = core.network.principal_directions(diffs)
+        _, _, vt = np.linalg.svd(diffs, full_matrices=False)
+        assert abs(abs(d1 @ vt[0]) - 1) < 1e-12 and abs(abs(d2 @ vt[1]) - 1) < 1e-12
+        assert abs(d1 @ d2) < 1e-12
+    line = np.outer(rng.standard_normal(5), rng.standard_normal(8))  # every row on one line
+    d1, d2 = core.network.principal_directions(line)
+    assert np.isclose(abs(d1 @ line[0]) / np.linalg.norm(line[0]), 1) and abs(d1 @ d2) < 1e-12

@@ -72,7 +72,7 @@ def test_the_stream_sends_chunks_then_the_plane(client):
     ({"network": {**NETWORK, "samples": 10**6}}, ["body", "network", "samples"]),
     ({"network": {**NETWORK, "activation": "gelu"}}, ["body", "network", "activation"]),
     ({"network": {**NETWORK, "batch_size": 1000}}, ["body", "network", "batch_size"]),
-    ({"runs": [{"optimizer": "muon"}]}, ["body", "runs", 0, "optimizer"]),
+    ({"runs": [{"optimizer": "soap"}]}, ["body", "runs", 0, "optimizer"]),
     ({"runs": [{"optimizer": "adam", "hyperparameters": {"lr": -1}}]}, ["body", "runs", 0, "hyperparameters", "lr"]),
     ({"steps": 0}, ["body", "steps"]),
     ({"plane": {"kind": "pca", "resolution": 1000}}, ["body", "plane", "resolution"]),
@@ -131,7 +131,7 @@ def test_gradscape_network_writes_the_apis_answer(tmp_path, capsys):
 @pytest.mark.parametrize("argv, flag", [
     (["--data", "mnist"], "--data"),
     (["--hidden", "0"], "--hidden"),
-    (["--optimizers", "muon"], "--optimizers"),
+    (["--optimizers", "soap"], "--optimizers"),
     (["--batch-size", "999"], "--batch-size"),
 ])
 def test_gradscape_network_names_the_bad_flag(tmp_path, capsys, argv, flag):

@@ -189,8 +189,8 @@ class Frames:
         self.ax.set_xlim(x0, x1)
         self.ax.set_ylim(y0, y1)
         self.ax.set_aspect("equal")  # so a gradient meets the contours at a right angle
-        self.ax.set_xlabel("x")
-        self.ax.set_ylabel("y")
+        self.ax.set_xlabel(self.scene.axes[0])
+        self.ax.set_ylabel(self.scene.axes[1])
 
     def _draw_surface3d(self):
         xs, ys, z = self.scene.grid(GRID_RESOLUTION["surface3d"])
@@ -210,8 +210,8 @@ class Frames:
         self.ax.set_xlim(x0, x1)
         self.ax.set_ylim(y0, y1)
         self.ax.set_zlim(0, float(np.nanmax(zt)))
-        self.ax.set_xlabel("x")
-        self.ax.set_ylabel("y")
+        self.ax.set_xlabel(self.scene.axes[0])
+        self.ax.set_ylabel(self.scene.axes[1])
         self.ax.set_zlabel(r"$\log(1 + f - f_{\min})$")
         self.ax.view_init(elev=ELEVATION, azim=AZIMUTH)
         # zoom: mplot3d leaves a wide margin round the box; the plot should fill its frame.

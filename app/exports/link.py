@@ -7,6 +7,7 @@ link the same way while computing nothing.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from urllib.parse import parse_qs
@@ -56,9 +57,17 @@ def scene_from_state(query: str, settings: Settings, prefix=("state",),
     return scene, display
 
 
+# A job's state that is a network request (as /api/networks/trajectories takes it), not a link: this, then its JSON.
+NETWORK_STATE = "network:"
+
+
 def subject_from_state(query: str, opts: Options, settings: Settings, seconds: float | None = None):
     """What an export of a link draws: its scene, or for a deck the link's scene (if it races any
-    optimizer) and then each preset's, under one time limit."""
+    optimizer) and then each preset's, under one time limit; for a network request, its runs on its plane."""
+    if query.startswith(NETWORK_STATE):
+        from app.exports.scene import NetworkScene
+
+        return NetworkScene.from_request(json.loads(query[len(NETWORK_STATE):]), settings, ("network",), seconds)
     if not opts.deck:
         return scene_from_state(query, settings, seconds=seconds, view=opts.view, lang=opts.lang)[0]
     from app.presets import PRESETS

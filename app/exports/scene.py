@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -46,6 +46,7 @@ class Scene:
     query: str = ""  # the shared link's query string, when the scene came from one
     preset: object = None  # the app.presets.Preset the link is, if it is one
     lang: str = i18n.DEFAULT  # the language of every word the export draws (app.i18n.LANGUAGES)
+    axes = ("x", "y")  # the surface views' axis titles
 
     @classmethod
     def from_runs(cls, runs, labels=(), lang: str = i18n.DEFAULT) -> "Scene":
@@ -272,3 +273,77 @@ class Deck:
     @property
     def steps(self) -> int:
         return max(scene.steps for scene, _ in self.slides)
+
+
+# --- a network's plane -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PlaneSpec:
+    """What a scene asks of its surface's spec, for the plane through a network's weight space."""
+
+    label: str
+    domain: tuple  # ((a0, a1), (b0, b1)): the plane's grid
+    source: None = None  # not a typed formula
+
+    @staticmethod
+    def resolved_landmarks(params) -> tuple[tuple, tuple, None]:
+        return (), (), None  # a plane shows no known minimum or saddle of the network's loss
+
+
+@dataclass
+class NetworkScene(Scene):
+    """The runs of a network drawn on a plane of its landscape (core.landscape).
+
+    Each run's points are its path projected on the plane and its losses the full-data loss at
+    its weights (for a minibatch run, not its batches' losses); the legend gives the share of
+    its movement that leaves the plane, which the contour under the path does not show.
+    """
+
+    plane: object = None  # core.network.Landscape
+    label: str = ""
+    axes = ("α, along the plane's first direction", "β, along its second")
+
+    @classmethod
+    def from_landscape(cls, runs, land, label: str, labels=()) -> "NetworkScene":
+        flat = [replace(run, points=path, losses=true, start=tuple(path[0]))
+                for run, path, true in zip(runs, land.paths, land.path_losses)]
+        return cls({"name": "network"}, flat, tuple(labels), plane=land, label=label)
+
+    @classmethod
+    def from_request(cls, body: dict, settings, prefix=("network",), seconds: float | None = None) -> "NetworkScene":
+        """The scene of a network request (as /api/networks/trajectories takes it), its runs trained and its plane
+        computed under `settings`' limits (a random plane at 51 x 51 when it asks for none); raises Invalid."""
+        import math
+
+        from app.services import networks
+        from app.services.compute import Work, run_all
+
+        body = dict(body)
+        body.setdefault("plane", {"kind": "random", "resolution": 51})
+        request, problem, runs = networks.build(body, settings, prefix)
+        run_all(runs, Work(settings, math.inf if seconds is None else seconds))
+        found = networks.landscape(request, problem, runs, prefix)
+        sizes = " x ".join(map(str, problem.sizes))
+        return cls.from_landscape([run.result() for run in runs], found, f"MLP {sizes} on {problem.spec['data']}",
+                                  [run.label for run in runs])
+
+    @property
+    def spec(self) -> PlaneSpec:
+        a, b = self.plane.alphas, self.plane.betas
+        return PlaneSpec(self.label, ((float(a[0]), float(a[-1])), (float(b[0]), float(b[-1]))))
+
+    @cached_property
+    def landmarks(self) -> tuple[tuple, tuple, None]:
+        return self.spec.resolved_landmarks({})
+
+    def grid(self, resolution: int):
+        """The plane's own grid whatever the view asks: each of its points is a pass over the data."""
+        return self.plane.alphas, self.plane.betas, self.plane.losses
+
+    def name(self, run) -> str:
+        i = next(i for i, r in enumerate(self.runs) if r is run)
+        share = self.plane.off_plane[i]
+        return f"{super().name(run)}, {share:.0%} of its movement off the plane"
+
+    def title(self, step: int | str) -> str:
+        return f"{self.label}, {self.plane.plane} plane — step {step} / {self.steps}"

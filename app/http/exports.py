@@ -12,6 +12,7 @@ waiting or running; finished files are kept for `keep_seconds`, and at most
 
 from __future__ import annotations
 
+import json
 import os
 from enum import Enum
 from types import SimpleNamespace
@@ -22,17 +23,20 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from app import i18n
-from app.exports.formats import FORMATS, check
+from app.exports.formats import FORMATS, check, make_options
 from app.exports.jobs import RESTARTED, Busy, JobStore, get_jobs
 from app.exports.stores import unreachable_errors
 from app.presets import PRESETS
-from app.exports.link import options_for, read_state, validate_state
-from app.exports.options import DEFAULT_FPS, DEFAULT_MAX_FRAMES, DEFAULT_SIZE, DEFAULT_TOLERANCE, MAX_SUBTITLE, VIEWS
+from app.exports.link import NETWORK_STATE, options_for, read_state, validate_state
+from app.exports.options import PATH_VIEWS, DEFAULT_FPS, DEFAULT_MAX_FRAMES, DEFAULT_SIZE, DEFAULT_TOLERANCE, MAX_SUBTITLE, VIEWS
+from app.services import networks
 from app.services.validation import Invalid
 from app.settings import ExportSettingsDep, SettingsDep
 from core import InvalidInput
 
 router = APIRouter(prefix="/api/exports", tags=["exports"])
+# What a network's export draws: its plane's contour or 3-D surface with the paths, or the loss curves.
+NETWORK_FORMATS = ("gif", "mp4", "png", "svg")
 PRESET_QUERIES = {p.id: p.query for p in PRESETS}
 JobsDep = Annotated[JobStore, Depends(get_jobs)]
 
@@ -64,6 +68,10 @@ class ExportRequest(BaseModel):
                                                            "'preset:view', after the link's own (if it races any)")
     frames_only: StrictBool = Field(False, description="html: the precomputed frames alone, without the runs' "
                                                        "sliders that recompute them in the file")
+    network: dict | None = Field(None, description="instead of a state: a network request as POST "
+                                 "/api/networks/trajectories takes it; its runs are drawn on its plane (a random one "
+                                 "when it asks for none) in the contour or surface3d view, or as loss curves; "
+                                 f"formats {', '.join(NETWORK_FORMATS)}")
 
 
 class ExportStatus(BaseModel):
@@ -81,6 +89,8 @@ def start_export(request: ExportRequest, http: Request, settings: ExportSettings
                  jobs: JobsDep):
     """Queue an export file; poll its status (its place in the queue, then its progress), then fetch its file."""
     view = request.view.value if request.view is not None else None
+    if request.network is not None:
+        return _start_network_export(request, view, http, settings, api_settings, jobs)
     _, display = read_state(request.state, ("body", "state"), need_runs=False)
     given = {k: getattr(request, k) for k in ("frames", "fps", "width", "height", "step", "annotate", "tolerance",
                                               "subtitle", "deck", "frames_only")}
@@ -106,6 +116,37 @@ def start_export(request: ExportRequest, http: Request, settings: ExportSettings
     client = http.client.host if http.client else "unknown"
     try:
         return jobs.submit(request.state, opts, name, FORMATS[opts.format].media_type, client, settings)
+    except Busy as exc:
+        raise HTTPException(429, str(exc)) from None
+
+
+def _start_network_export(request: ExportRequest, view, http: Request, settings, api_settings, jobs: JobStore):
+    """Queue the export of a network request, validated as /api/networks/trajectories validates it."""
+    if request.state:
+        raise Invalid(["body", "network"], "give either a state (a link) or a network request, not both")
+    if request.format.value not in NETWORK_FORMATS:
+        raise Invalid(["body", "format"], f"format = {request.format.value} cannot draw a network; allowed: "
+                                          f"{', '.join(NETWORK_FORMATS)}")
+    if view not in (None, *PATH_VIEWS):
+        raise Invalid(["body", "view"], f"view = {view} cannot draw a network; allowed: {', '.join(PATH_VIEWS)}")
+    given = {k: getattr(request, k) for k in ("frames", "fps", "width", "height", "step", "subtitle")}
+    try:
+        opts = make_options(request.format.value, view, limits=settings.limits(), **given)
+    except InvalidInput as exc:
+        raise Invalid(["body", exc.field], exc.reason) from None
+    body = dict(request.network)
+    body.setdefault("plane", {"kind": "random", "resolution": 51})
+    network_request, problem, _ = networks.build(body, api_settings, ["body", "network"])
+    try:
+        check(SimpleNamespace(steps=network_request.steps), opts)
+    except InvalidInput as exc:
+        raise Invalid(["body", exc.field], exc.reason) from None
+    step = f"-step{opts.step}" if opts.step is not None else ""
+    name = f"gradscape-network-{problem.spec['data']}-{opts.view}{step}.{opts.format}"
+    client = http.client.host if http.client else "unknown"
+    try:
+        return jobs.submit(NETWORK_STATE + json.dumps(body), opts, name, FORMATS[opts.format].media_type, client,
+                           settings)
     except Busy as exc:
         raise HTTPException(429, str(exc)) from None
 

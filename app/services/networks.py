@@ -79,14 +79,19 @@ def fields(request: NetworkRequest) -> tuple[str, ...]:
     return ("losses", "lr") + (("weights",) if request.weights else ())
 
 
-def plane(request: NetworkRequest, problem, runs, prefix: list = ("body",)) -> dict:
-    """The plane's grid, each path on it, its share off the plane and its true loss; raises Invalid."""
+def landscape(request: NetworkRequest, problem, runs, prefix: list = ("body",)):
+    """The core.network.Landscape of the request's plane; raises Invalid."""
     p = request.plane
     try:
-        land = core.landscape(problem, [r.result() for r in runs], p.kind, p.centre, p.resolution, p.span, p.seed,
+        return core.landscape(problem, [r.result() for r in runs], p.kind, p.centre, p.resolution, p.span, p.seed,
                               tuple(p.through))
     except core.InvalidInput as e:
         raise Invalid([*prefix, "plane", *Invalid.from_core(e, []).errors[0]["loc"]], e.reason) from None
+
+
+def plane(request: NetworkRequest, problem, runs, prefix: list = ("body",)) -> dict:
+    """The plane's grid, each path on it, its share off the plane and its true loss; raises Invalid."""
+    land = landscape(request, problem, runs, prefix)
     return {"kind": land.plane, "alphas": land.alphas, "betas": land.betas, "losses": land.losses,
             "paths": [{"run": i, "points": path, "off_plane": off, "true_losses": true}
                       for i, (path, off, true) in enumerate(zip(land.paths, land.off_plane, land.path_losses))]}

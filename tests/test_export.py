@@ -460,7 +460,7 @@ def test_no_asset_the_page_or_an_export_uses_names_a_cdn():
     """A classroom may have no internet: nothing served, vendored or inlined points off the server."""
     root = ROOT
     files = [f for d in ("static", "templates") for f in (root / d).rglob("*") if f.suffix in (".js", ".css", ".html")]
-    assert html_export.PLOTLY_JS in files
+    assert html_export.PLOTLY_JS in files and html_export.PLOTLY_2D_JS in files
     found = {f.name: m.group(0) for f in files if (m := CDN.search(f.read_text(encoding="utf-8")))}
     assert found == {}
 
@@ -476,7 +476,8 @@ def test_html_is_self_contained_and_holds_the_trajectories(scene, tmp_path, view
     # plotly.js is inlined as vendored (its code holds URL strings it never loads
     # here, and no CDN: see the test above); the rest of the scripts name no URL at all.
     plotly_js, blob, player = scripts
-    assert plotly_js == html_export.plotly_js()
+    # A flat view's file carries plotly.js without its 3-D types.
+    assert plotly_js == html_export.plotly_js(three_d=view == "surface3d")
     assert not re.search(r"https?:|//[a-z]", blob + player, re.IGNORECASE)
     data = json.loads(blob)
     assert len(data["frames"]) == FRAMES and data["frames"][-1] == STEPS

@@ -159,7 +159,7 @@ def test_the_html_map_is_self_contained(client):
     markup = re.sub(r"(<script\b[^>]*>).*?(</script>)", r"\1\2", text, flags=re.S)
     assert not re.search(r"<link\b|<img\b|\bsrc\s*=|@import", markup, re.IGNORECASE)
     plotly_js, blob, player = scripts
-    assert plotly_js == html_export.plotly_js()
+    assert plotly_js == html_export.plotly_js(three_d=False)
     assert not re.search(r"https?:|//[a-z]", blob + player, re.IGNORECASE)
 
 

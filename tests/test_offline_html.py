@@ -142,6 +142,19 @@ def test_the_other_views_draw_a_recomputed_run_in_their_coordinates(browser, fil
     assert page.errors == [] and page.refused == []
 
 
+@pytest.mark.parametrize("view", ["live", "frames", "loss", "surface3d"])
+def test_the_inlined_plotly_knows_every_trace_type_the_file_draws(browser, files, view):
+    # A flat view's file inlines plotly.js without its 3-D types, and Plotly draws a trace of a type it
+    # lacks as an empty scatter, without an error: [asked, drawn] for every trace must agree.
+    page = offline_page(browser, files[view].as_uri())
+    page.wait_for_function("() => document.getElementById('plot')?._fullData?.length > 0", timeout=30_000)
+    types = page.evaluate("""() => { const gd = document.getElementById('plot');
+        return gd._fullData.map((t) => [gd.data[t.index].type || 'scatter', t.type]); }""")
+    assert all(asked == drawn for asked, drawn in types), types
+    assert ("surface" in {asked for asked, _ in types}) == (view == "surface3d")
+    assert page.errors == [] and page.refused == []
+
+
 def test_a_typed_formula_recomputes_from_its_tape(browser, tmp_path):
     query = "surface=custom&f=x^2%2B3*y^2%2Bsin(x*y)&domain=-2,2,-2,2&opt=momentum&steps=80&start=1.5,1&autoplay=0"
     scene, display = scene_from_state(query, get_settings())

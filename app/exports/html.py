@@ -17,14 +17,15 @@ from app.exports.bundle import bundle
 from app.exports.mapfigure import map_plotly_figure
 from app.exports.options import Options, frame_steps
 from app.exports.scene import AZIMUTH, BOX_HEIGHT, ELEVATION, GRID_RESOLUTION, Scene, view_coords
-from app.settings import PLOTLY_JS, STATIC
+from app.settings import PLOTLY_2D_JS, PLOTLY_JS, STATIC
 from core import OPTIMIZERS
 
 PLAYER_JS = STATIC / "js" / "export"
 
 
-def plotly_js() -> str:
-    return PLOTLY_JS.read_text(encoding="utf-8")
+def plotly_js(three_d: bool = True) -> str:
+    """The vendored plotly.js; without its 3-D trace types unless `three_d`."""
+    return (PLOTLY_JS if three_d else PLOTLY_2D_JS).read_text(encoding="utf-8")
 
 
 @lru_cache(maxsize=4)
@@ -212,10 +213,11 @@ _PLAYER_CONTROLS = """<div id="controls">
 </div>"""
 
 
-def _html_page(title: str, payload: dict, script: str, style: str = "", below: str = "") -> str:
-    """A page of one plot filling the window, with plotly.js, the data and `script` inline."""
+def _html_page(title: str, payload: dict, script: str, style: str = "", below: str = "", three_d: bool = False) -> str:
+    """A page of one plot filling the window, with plotly.js (its 3-D types only if `three_d`), the data and
+    `script` inline."""
     # Inlined scripts end at the first "</script"; plotly.js has none today, and an escaped one means the same.
-    inlined = plotly_js().replace("</script", "<\\/script")
+    inlined = plotly_js(three_d).replace("</script", "<\\/script")
     return _PAGE.format(title=html.escape(title), style=style, below=below, plotly=inlined, data=_json(payload),
                         script=script)
 
@@ -249,11 +251,12 @@ def html_document(scene: Scene, opts: Options) -> str:
     }
     controls = _PLAYER_CONTROLS.format(last=len(payload["frames"]) - 1)
     if not live:
-        return _html_page(scene.title(scene.steps), payload, player_script("player"), _PLAYER_STYLE, controls)
+        return _html_page(scene.title(scene.steps), payload, player_script("player"), _PLAYER_STYLE, controls,
+                          three_d=payload["three_d"])
     payload["live"] = _live(scene, opts.view)
     script = (PLAYER_JS / "hug.js").read_text(encoding="utf-8") + "\n" + live_script()
     return _html_page(scene.title(scene.steps), payload, script, _PLAYER_STYLE + _LIVE_STYLE,
-                      controls + '\n<aside id="sliders"></aside>')
+                      controls + '\n<aside id="sliders"></aside>', three_d=payload["three_d"])
 
 
 _LIVE_STYLE = """

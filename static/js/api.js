@@ -1,16 +1,24 @@
 // The API as the page uses it: surface grids (cached) and streamed trajectories.
 
-import { t, withLang } from "./i18n.js";
+import { LANG, t, withLang } from "./i18n.js";
+
 /**
  * A copy of the page on a static host (`gradscape build-site`) has no server behind it: whatever needs one
- * says so instead of asking. The site marks its pages with the class "static-site".
+ * says so instead of asking. The site marks its pages with the class "static-site", and lists in
+ * data-languages the languages it holds each page in (index.html, index.zh-CN.html, embed.html, ...).
  */
 export const STATIC_SITE = document.documentElement.classList.contains("static-site");
 export const NEEDS_SERVER = t("needs the Gradscape server");
+const SITE_LANGUAGES = (document.documentElement.dataset.languages ?? "").split(" ").filter(Boolean);
 
-/** One of the app's pages beside this one ("" the page, "embed" the embed view): a static site's are .html files. */
-export function pageUrl(name = "") {
-  return new URL(STATIC_SITE && name ? `${name}.html` : `./${name}`, location.href).href;
+/**
+ * One of the app's pages beside this one ("" the page, "embed" the embed view), in `lang`: the server
+ * renders each in the language the link asks, a static site has a file per language.
+ */
+export function pageUrl(name = "", lang = LANG) {
+  if (!STATIC_SITE) return new URL(`./${name}`, location.href).href;
+  const file = lang === "en" ? `${name || "index"}.html` : `${name || "index"}.${lang}.html`;
+  return new URL(!name && lang === "en" ? "./" : file, location.href).href;
 }
 
 /** A request the server refused or could not answer; `lines` are what to show the user. */
@@ -23,6 +31,13 @@ export class ApiError extends Error {
 }
 
 if (STATIC_SITE) {
+  // A link in another language (a switch followed, a link shared from a page in that language) opens
+  // that language's file with the same state.
+  const asked = new URLSearchParams(location.search).get("lang");
+  if (asked && asked !== LANG && SITE_LANGUAGES.includes(asked)) {
+    const embed = /(^|\/)embed(\.[^/]*)?\.html$/.test(location.pathname);
+    location.replace(`${pageUrl(embed ? "embed" : "", asked)}${location.search}${location.hash}`);
+  }
   // Every API call of the page goes to api/...: refused here, never sent, with the sentence to show.
   const send = window.fetch.bind(window);
   window.fetch = (url, init) => (/(^|\/)api\//.test(String(url))

@@ -241,7 +241,7 @@ for (const a of $$("a[data-lang]")) {
     const lang = a.dataset.lang;
     document.cookie = `lang=${encodeURIComponent(lang)}; path=/; max-age=31536000; SameSite=Lax`;
     replaceUrl.cancel();
-    a.href = `?${serialize({ ...scene.s, lang }, catalog)}${location.hash}`;
+    a.href = `${pageUrl("", lang)}?${serialize({ ...scene.s, lang }, catalog)}${location.hash}`;
   });
 }
 scene.views.map = new MapView($(".panel-map"), scene);

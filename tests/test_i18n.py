@@ -418,11 +418,12 @@ def test_the_switch_links_to_the_same_view_in_each_language(client):
 def test_the_links_language_is_a_display_key():
     from app.state import query_from_request, request_from_query
 
-    body = request_from_query("surface=beale&opt=adam&lang=zh_CN")
+    body = request_from_query("surface=beale&opt=adam&lang=zh-CN")
     assert body["lang"] == ZH and "runs" in body
     assert query_from_request(body).endswith("&lang=zh-CN")
-    # A language this server lacks is passed over, as the page passes it over: the link still opens.
-    assert "lang" not in request_from_query("surface=beale&opt=adam&lang=fr")
+    # A language this server lacks is named, as a bad view is (the page names it too, and keeps its own).
+    with pytest.raises(core.InvalidInput, match="lang: unknown language 'fr'; allowed: en, zh-CN"):
+        request_from_query("surface=beale&opt=adam&lang=fr")
     assert "lang" not in query_from_request(request_from_query("surface=beale&opt=adam"))
 
 
@@ -570,3 +571,30 @@ def test_a_chinese_map_draws_its_words_in_chinese(tmp_path):
     opts = make_options("png", "map", width=640, height=360, lang=ZH)
     map_still(data, opts, str(tmp_path / "map.png"))  # the file the export writes takes the same fonts
     assert (tmp_path / "map.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("frames_only", [False, True])
+def test_a_chinese_html_export_speaks_chinese(tmp_path, frames_only):
+    import html as html_text
+    import json as json_text
+
+    from app.exports.formats import export, make_options
+
+    t = i18n.translator(ZH)
+    scene = _scene(ZH)
+    out = export(scene, make_options("html", "contour", lang=ZH, frames_only=frames_only), tmp_path / "zh.html")
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith('<!DOCTYPE html>\n<html lang="zh-CN">')
+    assert f'<button id="play" type="button">{html_text.escape(t("Play"))}</button>' in text
+    assert f'aria-label="{html_text.escape(t("Frame"))}"' in text
+    data = json_text.loads(re.search(r'<script id="gradscape-data" type="application/json">(.*?)</script>', text,
+                                     re.S).group(1))
+    words = data["words"]
+    assert words["step"] == t("step {0}") != "step {0}" and words["pause"] == t("Pause") != "Pause"
+    assert words["left"] == t("left the frame at step {0}") != "left the frame at step {0}"
+    if not frames_only:  # the sliders' help is the registry's, in Chinese
+        helps = [h["help"] for run in data["live"]["runs"] for h in run["sliders"]]
+        assert helps and all(h == t(h_en) for h, h_en in zip(helps, (
+            h.help for run in scene.runs for h in core.OPTIMIZERS[run.optimizer].hyperparameters)))
+        assert any(h != h_en for h, h_en in zip(helps, (
+            h.help for run in scene.runs for h in core.OPTIMIZERS[run.optimizer].hyperparameters)))

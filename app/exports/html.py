@@ -12,7 +12,7 @@ from functools import lru_cache
 import numpy as np
 import orjson
 
-from app import palette
+from app import i18n, palette
 from app.exports.bundle import bundle
 from app.exports.mapfigure import map_plotly_figure
 from app.exports.options import Options, frame_steps
@@ -180,7 +180,7 @@ def _figure(scene: Scene, view: str, live: bool = False) -> tuple[dict, list[dic
 
 
 _PAGE = """<!DOCTYPE html>
-<html lang="en">
+<html lang="{lang}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -207,25 +207,35 @@ _PLAYER_STYLE = """#controls { display: flex; align-items: center; gap: 0.75em; 
 #play { font: inherit; min-width: 5.5em; }
 #step { min-width: 7em; font-variant-numeric: tabular-nums; }"""
 _PLAYER_CONTROLS = """<div id="controls">
-<button id="play" type="button">Play</button>
-<input id="scrub" type="range" min="0" max="{last}" value="0" step="1" aria-label="Frame">
+<button id="play" type="button">{play}</button>
+<input id="scrub" type="range" min="0" max="{last}" value="0" step="1" aria-label="{frame}">
 <output id="step" for="scrub"></output>
 </div>"""
 
 
-def _html_page(title: str, payload: dict, script: str, style: str = "", below: str = "", three_d: bool = False) -> str:
-    """A page of one plot filling the window, with plotly.js (its 3-D types only if `three_d`), the data and
-    `script` inline."""
+def _html_page(title: str, payload: dict, script: str, style: str = "", below: str = "", three_d: bool = False,
+               lang: str = "en") -> str:
+    """A page of one plot filling the window in `lang`, with plotly.js (its 3-D types only if `three_d`), the
+    data and `script` inline."""
     # Inlined scripts end at the first "</script"; plotly.js has none today, and an escaped one means the same.
     inlined = plotly_js(three_d).replace("</script", "<\\/script")
-    return _PAGE.format(title=html.escape(title), style=style, below=below, plotly=inlined, data=_json(payload),
-                        script=script)
+    return _PAGE.format(lang=lang, title=html.escape(title), style=style, below=below, plotly=inlined,
+                        data=_json(payload), script=script)
 
 
 def _json(obj) -> str:
     # "<" only occurs inside JSON strings, where \\u003c means the same and cannot close the script.
     text = orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY, default=np.ndarray.tolist).decode()
     return text.replace("<", "\\u003c")
+
+
+@lru_cache(maxsize=4)
+def _reasons(lang: str) -> dict[str, str]:
+    """The translator's reasons for leaving a kernel to the server (the bundled engine's REFUSED), in `lang`."""
+    from app.services.messages import generated_texts
+
+    t = i18n.translator(lang)
+    return {m.id: t(m.id) for m in generated_texts() if t(m.id) != m.id}
 
 
 def html_document(scene: Scene, opts: Options) -> str:
@@ -249,14 +259,21 @@ def html_document(scene: Scene, opts: Options) -> str:
         "loop": opts.loop,
         "autoplay": opts.autoplay,
     }
-    controls = _PLAYER_CONTROLS.format(last=len(payload["frames"]) - 1)
+    t = scene.t
+    # Every word the players show, in the scene's language; {0} is a step, or why a run keeps its frames.
+    payload["words"] = {"play": t("Play"), "pause": t("Pause"), "step": t("step {0}"),
+                        "left": t("left the frame at step {0}"), "diverged": t("diverged at step {0}"),
+                        "fixed": t("Precomputed: {0}; its sliders need the Gradscape server."),
+                        "reasons": _reasons(scene.lang)}
+    controls = _PLAYER_CONTROLS.format(last=len(payload["frames"]) - 1, play=html.escape(t("Play")),
+                                       frame=html.escape(t("Frame")))
     if not live:
         return _html_page(scene.title(scene.steps), payload, player_script("player"), _PLAYER_STYLE, controls,
-                          three_d=payload["three_d"])
+                          three_d=payload["three_d"], lang=scene.lang)
     payload["live"] = _live(scene, opts.view)
     script = (PLAYER_JS / "hug.js").read_text(encoding="utf-8") + "\n" + live_script()
     return _html_page(scene.title(scene.steps), payload, script, _PLAYER_STYLE + _LIVE_STYLE,
-                      controls + '\n<aside id="sliders"></aside>', three_d=payload["three_d"])
+                      controls + '\n<aside id="sliders"></aside>', three_d=payload["three_d"], lang=scene.lang)
 
 
 _LIVE_STYLE = """
@@ -300,27 +317,28 @@ def _live(scene: Scene, view: str) -> dict:
     runs = []
     for run in scene.runs:
         known = run.optimizer in OPTIMIZERS
-        refusal = ("gradient noise is drawn by numpy's generator" if run.noise
-                   else "" if known else "a class named by its module is stepped by the server")
+        refusal = (scene.t("gradient noise is drawn by numpy's generator") if run.noise
+                   else "" if known else scene.t("a class named by its module is stepped by the server"))
         runs.append({
             "optimizer": run.optimizer, "name": scene.name(run), "colour": palette.colour_for(run.optimizer),
             "hp": run.hyperparameters, "start": list(run.start), "steps": run.steps, "schedule": run.schedule,
             "refusal": refusal,
-            "sliders": [_slider(h.as_dict()) for h in OPTIMIZERS[run.optimizer].hyperparameters] if known else [],
+            "sliders": [_slider({**h.as_dict(), "help": scene.t(h.help)})
+                        for h in OPTIMIZERS[run.optimizer].hyperparameters] if known else [],
         })
     return {"surface": spec.id, "P": constants, "domain": [list(d) for d in spec.domain], "floor": scene.floor,
             "fmin": scene.landmarks[2], "view": view, "loss_range": [lo, hi], "loss_log": log,
-            "refusal": "its minibatches are drawn by numpy's generator" if spec.prepare is not None else "",
+            "refusal": scene.t("its minibatches are drawn by numpy's generator") if spec.prepare is not None else "",
             "runs": runs}
 
 
-_MAP_NOTE = ('<p id="note">Hover a cell for its settings and where its run ended; drag to zoom, double-click for '
-             'the whole map.</p>')
+
 
 
 
 def map_html_document(data) -> str:
     """The map as a self-contained interactive page: plotly.js and the data inline, no external reference."""
     payload = {"figure": map_plotly_figure(data), "config": {"displaylogo": False, "responsive": True}}
+    note = data.t("Hover a cell for its settings and where its run ended; drag to zoom, double-click for the whole map.")
     return _html_page(data.title(), payload, player_script("map"), "#note { margin: 0; padding: 0.3em 1em 0.6em; color: #444; }",
-                      _MAP_NOTE)
+                      f'<p id="note">{html.escape(note)}</p>', lang=data.lang)

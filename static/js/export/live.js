@@ -6,17 +6,18 @@
 import { optimizerRefusal, surfaceRefusal, trajectory } from "../engine.js";
 import { fromPosition, toPosition } from "../slider.js";
 
-// Every sentence this file shows, in one place.
-const WORDS = {
-  play: "Play",
-  pause: "Pause",
-  step: (k) => `step ${k}`,
-  left: (k) => `left the frame at step ${k}`,
-  diverged: (k) => `diverged at step ${k}`,
-  fixed: (why) => `Precomputed: ${why}; its sliders need the Gradscape server.`,
-};
-
 const D = JSON.parse(document.getElementById("gradscape-data").textContent);
+
+// Every sentence this file shows, in the export's language (app/exports/html.py writes them, {0} the value).
+const fill = (text) => (value) => text.replace("{0}", value);
+const WORDS = {
+  play: D.words.play,
+  pause: D.words.pause,
+  step: fill(D.words.step),
+  left: fill(D.words.left),
+  diverged: fill(D.words.diverged),
+  fixed: fill(D.words.fixed),
+};
 const L = D.live;
 const gd = document.getElementById("plot");
 const scrub = document.getElementById("scrub"), play = document.getElementById("play");
@@ -103,12 +104,12 @@ function viewCoords(run) {
 function exitOfRun(run, coords) {
   if (L.view === "loss") {
     const [lo, hi] = L.loss_range;
-    const t = (v) => (L.loss_log ? Math.log10(v) : v);
-    const a = t(lo), b = t(hi);
-    const k = coords.y.findIndex((v) => t(v) < a || t(v) > b);
+    const scale = (v) => (L.loss_log ? Math.log10(v) : v);
+    const a = scale(lo), b = scale(hi);
+    const k = coords.y.findIndex((v) => scale(v) < a || scale(v) > b);
     if (k < 0) return run.diverged_at === null ? null : { step: run.diverged_at, x: run.diverged_at, y: hi, side: "top" };
-    const edge = t(coords.y[k]) > b ? b : a;
-    const x = k === 0 ? 0 : k - 1 + (edge - t(coords.y[k - 1])) / (t(coords.y[k]) - t(coords.y[k - 1]));
+    const edge = scale(coords.y[k]) > b ? b : a;
+    const x = k === 0 ? 0 : k - 1 + (edge - scale(coords.y[k - 1])) / (scale(coords.y[k]) - scale(coords.y[k - 1]));
     return { step: k, x, y: L.loss_log ? 10 ** edge : edge, side: edge === b ? "top" : "bottom" };
   }
   const k = run.xs.findIndex((x, i) => !inDomain(x, run.ys[i]));
@@ -215,10 +216,11 @@ function buildSliders() {
     head.style.color = spec.colour;
     set.append(head);
     const why = surfaceWhy || spec.refusal || optimizerRefusal(spec.optimizer);
+    const shown = D.words.reasons[why] ?? why;
     if (why) {
       const note = document.createElement("p");
       note.className = "note";
-      note.textContent = WORDS.fixed(why);
+      note.textContent = WORDS.fixed(shown);
       set.append(note);
       set.disabled = true;
     } else {

@@ -20,7 +20,7 @@
     D.exits.forEach(e => axes.forEach(a => update[a].push(k >= e.step ? e[a] : [])));
     Plotly.update(gd, update, {"title.text": D.title.replace("{step}", k)}, traces);
     scrub.value = i;
-    label.textContent = "step " + k;
+    label.textContent = D.words.step.replace("{0}", k);
   }
   function tick(t) {
     if (!playing) return;
@@ -34,7 +34,7 @@
   }
   function setPlaying(on) {
     playing = on;
-    play.textContent = on ? "Pause" : "Play";
+    play.textContent = on ? D.words.pause : D.words.play;
     if (on) {
       if (shown + 1 >= D.frames.length) show(0);
       last = -Infinity;

@@ -196,3 +196,15 @@ def test_what_the_server_computes_is_said_in_chinese(open_page):
     page.wait_for_function("() => document.getElementById('engine-note')?.textContent.length > 0")
     assert note.inner_text() == "由服务器计算：SAM（对整个参数向量迭代，这种循环只有服务器有）。"
     assert leftovers(page, allowed_words()) == []
+
+
+def test_a_bad_link_is_explained_in_chinese(open_page):
+    # A run with a value it may not have, an unknown setting and a bad display value: each named in Chinese.
+    page = open_page(f"{TWO}&adam.lr=-1&adam.zeta=2&speed=0&lang={ZH}")
+    page.wait_for_function("() => !document.getElementById('alert').hidden")
+    text = page.locator("#alert .alert-text").inner_text()
+    assert "Adam 未绘制：adam.lr = -1 超出了允许范围" in text
+    assert '未知的设置 "adam.zeta"' in text and "speed = 0 必须大于 0" in text
+    # The link's own keys stay as the link writes them; none of the English sentences around them is left.
+    assert not re.search(r"is not drawn|unknown setting|must be more than|other runs", text)
+    assert page.errors == []

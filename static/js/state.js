@@ -14,6 +14,8 @@
 //
 // Every name below comes from the catalog: there is no list of optimizers here.
 
+import { t } from "./i18n.js";
+
 /** The registry the page embeds, indexed by id. */
 export class Catalog {
   constructor(raw) {
@@ -81,9 +83,9 @@ export function readSetting(key, text, h) {
   const read = readNumber(text);
   if (read.reason) return read;
   const v = read.value;
-  if (h.kind === "bool" && v !== 0 && v !== 1) return { reason: `${pyG(v)} must be 0 or 1 (false or true)` };
-  if (h.kind === "int" && !Number.isInteger(v)) return { reason: `${pyG(v)} must be a whole number` };
-  if (!(v >= h.low && v <= h.high)) return { reason: `${key} = ${pyG(v)} is outside [${pyG(h.low)}, ${pyG(h.high)}]` };
+  if (h.kind === "bool" && v !== 0 && v !== 1) return { reason: t("{0} must be 0 or 1 (false or true)", pyG(v)) };
+  if (h.kind === "int" && !Number.isInteger(v)) return { reason: t("{0} must be a whole number", pyG(v)) };
+  if (!(v >= h.low && v <= h.high)) return { reason: t("{0} = {1} is outside [{2}, {3}]", key, pyG(v), pyG(h.low), pyG(h.high)) };
   return { value: v };
 }
 
@@ -102,10 +104,10 @@ function readNumber(text) {
   const trimmed = text.replace(JS_SPACE, "");
   if (!DECIMAL.test(trimmed)) {
     const finite = !["Infinity", "inf", "nan", "NaN", "infinity"].includes(trimmed.replace(/^[+-]/, ""));
-    return { reason: `${shown(text)} is not ${finite ? "a number" : "a finite number"}` };
+    return { reason: finite ? t("{0} is not a number", shown(text)) : t("{0} is not a finite number", shown(text)) };
   }
   const v = Number(trimmed);
-  return Number.isFinite(v) ? { value: v } : { reason: `${shown(text)} is not a finite number` };
+  return Number.isFinite(v) ? { value: v } : { reason: t("{0} is not a finite number", shown(text)) };
 }
 
 /**
@@ -118,24 +120,24 @@ export function readKey(k, text, catalog, name = k.key) {
     if (read.reason) return read;
     const v = read.value;
     if (k.kind === "int") {
-      if (!Number.isInteger(v)) return { reason: `${shown(text)} is not a whole number` };
+      if (!Number.isInteger(v)) return { reason: t("{0} is not a whole number", shown(text)) };
       // The text as given: a seed past 2**53 is refused as written, not as the double it rounds to.
       const given = text.replace(JS_SPACE, "");
-      if (!(v >= k.low && v <= k.high)) return { reason: `${name} = ${given.length <= 40 ? given : shown(given)} is outside [${k.low}, ${k.high}]` };
+      if (!(v >= k.low && v <= k.high)) return { reason: t("{0} = {1} is outside [{2}, {3}]", name, given.length <= 40 ? given : shown(given), k.low, k.high) };
       return read;
     }
-    if (k.above && !(v > k.low)) return { reason: `${name} = ${pyG(v)} must be more than ${pyG(k.low)}` };
+    if (k.above && !(v > k.low)) return { reason: t("{0} = {1} must be more than {2}", name, pyG(v), pyG(k.low)) };
     if (!((k.above || k.low === null || v >= k.low) && (k.high === null || v <= k.high))) {
-      return { reason: `${name} = ${pyG(v)} is outside [${pyG(k.low)}, ${pyG(k.high)}]` };
+      return { reason: t("{0} = {1} is outside [{2}, {3}]", name, pyG(v), pyG(k.low), pyG(k.high)) };
     }
     return read;
   }
   if (k.kind === "bool") {
-    return Object.hasOwn(FLAG_TEXTS, text) ? { value: FLAG_TEXTS[text] } : { reason: `${name} = ${shown(text)} must be 0 or 1` };
+    return Object.hasOwn(FLAG_TEXTS, text) ? { value: FLAG_TEXTS[text] } : { reason: t("{0} = {1} must be 0 or 1", name, shown(text)) };
   }
   const allowed = choicesOf(k, catalog);
   if (k.kind === "enum") {
-    return allowed.includes(text) ? { value: text } : { reason: `unknown ${k.noun} ${shown(text)}; allowed: ${allowed.join(", ")}` };
+    return allowed.includes(text) ? { value: text } : { reason: t("unknown {0} {1}; allowed: {2}", k.noun, shown(text), allowed.join(", ")) };
   }
   if (k.kind === "text") return { value: k.max_length ? text.trim().slice(0, k.max_length) : text };
   if (k.kind === "list" && k.item === "enum") {
@@ -149,7 +151,7 @@ export function readKey(k, text, catalog, name = k.key) {
 /** One line for each run a state leaves undrawn for a value it may not have, naming the key and its limit. */
 export function notDrawn(s, catalog) {
   return s.opt.filter((id) => badKeys(id, s).length)
-    .map((id) => `${runName(id, s, catalog)} is not drawn: ${badReasons(id, s, catalog).join("; ")}. The other runs are.`);
+    .map((id) => t("{0} is not drawn: {1}. The other runs are.", runName(id, s, catalog), badReasons(id, s, catalog).join("; ")));
 }
 
 /** The keys of a run the link gave values it may not have ({"adam.lr": "-1"}), by optimizer. */
@@ -198,18 +200,18 @@ export function parse(query, catalog) {
   const q = new URLSearchParams(query);
   const warnings = [];
   const surfaceId = q.get("surface");
-  if (surfaceId && !catalog.surface(surfaceId)) warnings.push(`unknown surface "${surfaceId}"`);
+  if (surfaceId && !catalog.surface(surfaceId)) warnings.push(t("unknown surface \"{0}\"", surfaceId));
   const s = blank(catalog, catalog.surface(surfaceId) ? surfaceId : undefined);
   const surface = catalog.surface(s.surface);
   if (q.has("sched")) {
     if (catalog.schedule(q.get("sched"))) s.sched = q.get("sched");
-    else warnings.push(`unknown schedule "${q.get("sched")}"`);
+    else warnings.push(t("unknown schedule \"{0}\"", q.get("sched")));
   }
   for (const [key, text] of q) { // a run's own schedule first, so its parameters find it whatever the order
     const owner = key.endsWith(".sched") && catalog.optimizer(key.slice(0, -".sched".length)) && key.slice(0, -".sched".length);
     if (!owner || !text) continue;
     if (catalog.schedule(text)) s.runSched[owner] = { name: text };
-    else warnings.push(`unknown schedule "${text}" in ${key}`);
+    else warnings.push(t("unknown schedule \"{0}\" in {1}", text, key));
   }
   for (const [key, text] of q) {
     const dot = key.lastIndexOf("."); // an optimizer named module:Class may hold dots; a setting's own name never does
@@ -219,11 +221,11 @@ export function parse(query, catalog) {
     if (key === "start") {
       const xy = text.split(",").map((v) => readSetting("start", v, { low: -Infinity, high: Infinity }).value);
       if (xy.length === 2 && xy.every((v) => v !== undefined)) s.start = xy;
-      else warnings.push(`start must be two numbers, got "${text}"`);
+      else warnings.push(t("start must be two numbers, got \"{0}\"", text));
     } else if (key === "opt") {
       for (const id of text.split(",").filter(Boolean)) {
         if (catalog.optimizer(id) && !s.opt.includes(id)) s.opt.push(id);
-        else if (!catalog.optimizer(id)) warnings.push(`unknown optimizer "${id}"`);
+        else if (!catalog.optimizer(id)) warnings.push(t("unknown optimizer \"{0}\"", id));
       }
     } else if (catalog.links.get(key)?.plain) {
       // A bad value is named and the key keeps its default: the address never holds NaN.
@@ -238,7 +240,7 @@ export function parse(query, catalog) {
       const opt = catalog.optimizer(owner);
       if (opt && name === "label") {
         const label = catalog.links.get("{opt}.label");
-        if (text.length > label.max_length) warnings.push(`${key} was cut to ${label.max_length} characters`);
+        if (text.length > label.max_length) warnings.push(t("{0} was cut to {1} characters", key, label.max_length));
         const read = readKey(label, text, catalog, key);
         if (read.value) s.labels[owner] = read.value;
         continue;
@@ -248,7 +250,7 @@ export function parse(query, catalog) {
         : owner === "sched" ? s.sched && param(catalog.schedule(s.sched).params, name)
         : runSched ? param(catalog.schedule(runSched.name).params, name)
         : opt && param(opt.hyperparameters, name);
-      if (!h) { warnings.push(`unknown setting "${key}"`); continue; }
+      if (!h) { warnings.push(t("unknown setting \"{0}\"", key)); continue; }
       const read = readSetting(key, text, h);
       // A run with a value it may not have is kept, with the link's text, and left undrawn; the rest
       // of the link is drawn. A bad value of the surface or the schedule is ignored, for every run.
@@ -260,7 +262,7 @@ export function parse(query, catalog) {
       else if (runSched) runSched[name] = v;
       else (s.hp[owner] ??= {})[name] = v;
     } else {
-      warnings.push(`unknown setting "${key}"`);
+      warnings.push(t("unknown setting \"{0}\"", key));
     }
   }
   if (s.surface === "custom" && q.has("f") && !q.has("domain")) s.domain = null;
@@ -526,5 +528,5 @@ function readFormulaKey(s, key, text, warnings) {
   if (key === "f") { s.f = text; return; }
   const d = text.split(",").map(Number);
   if (d.length === 4 && d.every(Number.isFinite)) s.domain = d;
-  else warnings.push(`domain must be four numbers x_min,x_max,y_min,y_max, got "${text}"`);
+  else warnings.push(t("domain must be four numbers x_min,x_max,y_min,y_max, got \"{0}\"", text));
 }

@@ -377,137 +377,189 @@ def _positive(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gradscape", description=__doc__)
+def _formatter(t, defaults: bool):
+    """argparse's help formatter saying its own words ("usage:", "(default: ...)") through `t`."""
+    base = argparse.ArgumentDefaultsHelpFormatter if defaults else argparse.HelpFormatter
+
+    class Formatter(base):
+        def add_usage(self, usage, actions, groups, prefix=None):
+            return super().add_usage(usage, actions, groups, t("usage: ") if prefix is None else prefix)
+
+        def _get_help_string(self, action):
+            text = super()._get_help_string(action)
+            return text.replace(" (default: %(default)s)", t(" (default: %(default)s)")) if defaults else text
+
+    return Formatter
+
+
+def _speak(parser: argparse.ArgumentParser, t) -> None:
+    """The rest of argparse's own words in a parser's help: its section titles and -h's help."""
+    parser.formatter_class = _formatter(t, parser.formatter_class is argparse.ArgumentDefaultsHelpFormatter)
+    parser._positionals.title = t("positional arguments")
+    parser._optionals.title = t("options")
+    for action in parser._actions:
+        if isinstance(action, argparse._HelpAction):
+            action.help = t("show this help message and exit")
+
+
+def cli_lang(argv: list[str], environ=os.environ) -> str:
+    """The language of the command's help: --lang where given, else GRADSCAPE_LANG, else the locale's
+    (LANGUAGE, LC_ALL, LC_MESSAGES, LANG, as gettext looks), else English."""
+    from app.i18n import DEFAULT, supported
+
+    for i, arg in enumerate(argv):
+        if arg == "--lang" and i + 1 < len(argv):
+            return supported(argv[i + 1]) or DEFAULT
+        if arg.startswith("--lang="):
+            return supported(arg.partition("=")[2]) or DEFAULT
+    for name in ("GRADSCAPE_LANG", "LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        if environ.get(name):
+            # "zh_CN.UTF-8", "zh_CN:en": the first language, without its encoding.
+            return supported(environ[name].split(":")[0].split(".")[0]) or DEFAULT
+    return DEFAULT
+
+
+def build_parser(lang: str = "en") -> argparse.ArgumentParser:
+    from app.i18n import translator
+
+    t = translator(lang)
+    parser = argparse.ArgumentParser(
+        prog="gradscape", description=t("The gradscape command: print the catalog, serve the app, export animations, "
+                                         "train a network."))
+    parser.add_argument("--lang", dest="help_lang", metavar="TAG",
+                        help=t("the language of this help: en or zh-CN; GRADSCAPE_LANG or the locale's when omitted"))
     sub = parser.add_subparsers(dest="command", required=True)
-    catalog = sub.add_parser("catalog", help="list every optimizer and surface")
-    catalog.add_argument("--markdown", action="store_true", help="as the README's catalog tables")
+    catalog = sub.add_parser("catalog", help=t("list every optimizer and surface"))
+    catalog.add_argument("--markdown", action="store_true", help=t("as the README's catalog tables"))
     catalog.set_defaults(func=_catalog)
     serve = sub.add_parser(
-        "serve", help="serve the app with uvicorn (kernels are warmed before the first request)",
+        "serve", help=t("serve the app with uvicorn (kernels are warmed before the first request)"),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="Serve the page and the HTTP API with uvicorn. Limits and start-up behaviour come from "
+        description=t("Serve the page and the HTTP API with uvicorn. Limits and start-up behaviour come from "
         "GRADSCAPE_* environment variables (see the README's tables); each worker process warms the kernels "
-        "before it accepts a request.")
+        "before it accepts a request."))
     serve.add_argument("--host", default="127.0.0.1",
-                       help="address to listen on; 0.0.0.0 for every interface (then set GRADSCAPE_TRUSTED_HOSTS to "
-                       "the names students type). A named address is trusted as a Host automatically")
-    serve.add_argument("--port", type=int, default=8000, help="TCP port to listen on")
+                       help=t("address to listen on; 0.0.0.0 for every interface (then set GRADSCAPE_TRUSTED_HOSTS to "
+                       "the names students type). A named address is trusted as a Host automatically"))
+    serve.add_argument("--port", type=int, default=8000, help=t("TCP port to listen on"))
     serve.add_argument("--workers", type=_positive, default=os.cpu_count() or 1,
-                       help="processes serving the one port, this machine's CPU count by default; with several, "
-                       "exports are shared through GRADSCAPE_EXPORT_DIR or GRADSCAPE_REDIS_URL")
+                       help=t("processes serving the one port, this machine's CPU count by default; with several, "
+                       "exports are shared through GRADSCAPE_EXPORT_DIR or GRADSCAPE_REDIS_URL"))
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug", "trace"],
-                       help="uvicorn's log level; info shows start-up (and a cold compile) and each request")
+                       help=t("uvicorn's log level; info shows start-up (and a cold compile) and each request"))
     serve.add_argument("--proxy-headers", action="store_true",
-                       help="trust X-Forwarded-For/-Proto from the addresses in GRADSCAPE_FORWARDED_ALLOW_IPS "
-                       "(behind a reverse proxy)")
+                       help=t("trust X-Forwarded-For/-Proto from the addresses in GRADSCAPE_FORWARDED_ALLOW_IPS "
+                       "(behind a reverse proxy)"))
     serve.set_defaults(func=_serve)
     site = sub.add_parser(
-        "build-site", help="write the page as static files for any static host (a class website, a course's pages)",
-        description="Write DIR/index.html, the embed view, their assets, catalog.json and presets.json, with relative "
+        "build-site", help=t("write the page as static files for any static host (a class website, a course's pages)"),
+        description=t("Write DIR/index.html, the embed view, their assets, catalog.json and presets.json, with relative "
         "URLs, so the folder works from any static host under any sub-path. The page computes ordinary runs in "
         "the browser there; maps, basins, Tune lr, networks, exports and the optimizers only the server steps "
-        "say that they need the Gradscape server.")
-    site.add_argument("dir", type=Path, metavar="DIR", help="the folder to write (created if missing)")
+        "say that they need the Gradscape server."))
+    site.add_argument("dir", type=Path, metavar="DIR", help=t("the folder to write (created if missing)"))
     site.set_defaults(func=_build_site, parser=site)
     worker = sub.add_parser(
-        "worker", help="make export jobs queued in Redis (GRADSCAPE_REDIS_URL), for servers on one or more machines",
+        "worker", help=t("make export jobs queued in Redis (GRADSCAPE_REDIS_URL), for servers on one or more machines"),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="Take export jobs from the Redis queue at GRADSCAPE_REDIS_URL and write their files to "
-        "GRADSCAPE_EXPORT_DIR, which every server replica must also see. Run as many as there are cores to spare.")
-    worker.add_argument("--name", default=None, help="the worker's name in rq (a random one when omitted)")
+        description=t("Take export jobs from the Redis queue at GRADSCAPE_REDIS_URL and write their files to "
+        "GRADSCAPE_EXPORT_DIR, which every server replica must also see. Run as many as there are cores to spare."))
+    worker.add_argument("--name", default=None, help=t("the worker's name in rq (a random one when omitted)"))
     worker.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
-                        help="rq's log level")
+                        help=t("rq's log level"))
     worker.set_defaults(func=_worker, parser=worker)
-    _add_export(sub)
-    _add_network(sub)
+    _add_export(sub, t)
+    _add_network(sub, t)
+    for each in (parser, *sub.choices.values()):
+        _speak(each, t)
     return parser
 
 
-def _add_network(sub) -> None:
+def _add_network(sub, t) -> None:
     net = sub.add_parser(
-        "network", help="train a small network with several optimizers and write its runs and landscape as JSON",
+        "network", help=t("train a small network with several optimizers and write its runs and landscape as JSON"),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="Train a multilayer perceptron on a data set made from a seed, every optimizer from the same "
-        "initial weights and batches, and write what /api/networks/trajectories answers.")
-    net.add_argument("--data", default="moons", help="moons, circles, spirals, xor, blobs or digits")
-    net.add_argument("--samples", type=int, default=200, help="data points")
-    net.add_argument("--hidden", default="16,16", help="hidden layer widths, comma-separated")
-    net.add_argument("--activation", default="tanh", help="tanh or relu")
-    net.add_argument("--noise", type=float, help="input noise; the data set's default when omitted")
-    net.add_argument("--batch-size", type=int, dest="batch_size", help="minibatch size; full batch when omitted")
-    net.add_argument("--seed", type=int, default=0, help="seed of the data, the initial weights and the batches")
-    net.add_argument("--optimizers", default="sgd,momentum,adam", help="comma-separated optimizer ids")
-    net.add_argument("--steps", type=int, default=200, help="steps per run")
-    net.add_argument("--hyper", action="append", metavar="OPT.NAME=VALUE", help="a hyperparameter, repeatable: adam.lr=0.01")
-    net.add_argument("--plane", choices=("random", "pca", "points"), help="the landscape's plane; none when omitted")
-    net.add_argument("--resolution", type=int, default=31, help="grid points per axis of the plane")
-    net.add_argument("--centre", default="initial", choices=("initial", "final"), help="the plane's centre")
-    net.add_argument("--weights", action="store_true", help="include every run's weights at every step")
+        description=t("Train a multilayer perceptron on a data set made from a seed, every optimizer from the same "
+        "initial weights and batches, and write what /api/networks/trajectories answers."))
+    net.add_argument("--data", default="moons", help=t("moons, circles, spirals, xor, blobs or digits"))
+    net.add_argument("--samples", type=int, default=200, help=t("data points"))
+    net.add_argument("--hidden", default="16,16", help=t("hidden layer widths, comma-separated"))
+    net.add_argument("--activation", default="tanh", help=t("tanh or relu"))
+    net.add_argument("--noise", type=float, help=t("input noise; the data set's default when omitted"))
+    net.add_argument("--batch-size", type=int, dest="batch_size", help=t("minibatch size; full batch when omitted"))
+    net.add_argument("--seed", type=int, default=0, help=t("seed of the data, the initial weights and the batches"))
+    net.add_argument("--optimizers", default="sgd,momentum,adam", help=t("comma-separated optimizer ids"))
+    net.add_argument("--steps", type=int, default=200, help=t("steps per run"))
+    net.add_argument("--hyper", action="append", metavar="OPT.NAME=VALUE", help=t("a hyperparameter, repeatable: adam.lr=0.01"))
+    net.add_argument("--plane", choices=("random", "pca", "points"), help=t("the landscape's plane; none when omitted"))
+    net.add_argument("--resolution", type=int, default=31, help=t("grid points per axis of the plane"))
+    net.add_argument("--centre", default="initial", choices=("initial", "final"), help=t("the plane's centre"))
+    net.add_argument("--weights", action="store_true", help=t("include every run's weights at every step"))
     net.add_argument("--out", required=True, metavar="FILE",
-                     help="where to write: .json for the API's answer, or .gif, .mp4, .png or .svg for a picture of "
-                          "the runs on the plane (random when --plane is omitted) or of their losses (--view loss)")
-    net.add_argument("--view", choices=("contour", "surface3d", "loss"), help="what a picture draws; contour when omitted")
-    net.add_argument("--frames", type=int, help="an animation's frames; one per step up to a limit when omitted")
-    net.add_argument("--fps", type=int, help="an animation's frames per second")
-    net.add_argument("--width", type=int, help="a picture's width in pixels")
-    net.add_argument("--height", type=int, help="a picture's height in pixels")
-    net.add_argument("--step", type=int, help="for png and svg: the step to draw; the last when omitted")
+                     help=t("where to write: .json for the API's answer, or .gif, .mp4, .png or .svg for a picture of "
+                          "the runs on the plane (random when --plane is omitted) or of their losses (--view loss)"))
+    net.add_argument("--view", choices=("contour", "surface3d", "loss"), help=t("what a picture draws; contour when omitted"))
+    net.add_argument("--frames", type=int, help=t("an animation's frames; one per step up to a limit when omitted"))
+    net.add_argument("--fps", type=int, help=t("an animation's frames per second"))
+    net.add_argument("--width", type=int, help=t("a picture's width in pixels"))
+    net.add_argument("--height", type=int, help=t("a picture's height in pixels"))
+    net.add_argument("--step", type=int, help=t("for png and svg: the step to draw; the last when omitted"))
     net.set_defaults(func=_network, parser=net)
 
 
-def _add_export(sub) -> None:
+def _add_export(sub, t) -> None:
     from app.exports.formats import FORMATS
     from app.exports.options import DEFAULT_SIZE, LIMITS, VIEWS
 
     export = sub.add_parser(
-        "export", help="write a state as a GIF, MP4, HTML page, PowerPoint slide, Beamer frames, PNG or SVG, "
-                       "as the page's export buttons do",
-        description="Write the trajectories of a state as a file for slides. Give the state as flags, or as the "
-        "query string of a shared link with --state (flags given as well override it).",
+        "export", help=t("write a state as a GIF, MP4, HTML page, PowerPoint slide, Beamer frames, PNG or SVG, "
+                       "as the page's export buttons do"),
+        description=t("Write the trajectories of a state as a file for slides. Give the state as flags, or as the "
+        "query string of a shared link with --state (flags given as well override it)."),
     )
     export.add_argument("--state", metavar="QUERY",
-                        help="a shared link, or its query string: 'surface=beale&opt=adam,sgd'")
-    export.add_argument("--surface", help="surface id; see `gradscape catalog`")
+                        help=t("a shared link, or its query string: 'surface=beale&opt=adam,sgd'"))
+    export.add_argument("--surface", help=t("surface id; see `gradscape catalog`"))
     export.add_argument("--formula", metavar="F",
-                        help="your own surface f(x, y) instead of --surface, e.g. '(1-x)^2 + 100*(y-x^2)^2'")
-    export.add_argument("--domain", metavar="X0,X1,Y0,Y1", help="the formula's domain; -5,5,-5,5 when omitted")
-    export.add_argument("--optimizers", metavar="IDS", help="comma-separated optimizer ids, in legend order; an "
-                        "optimizer may be any torch.optim.Optimizer class given as module:Class (needs torch)")
-    export.add_argument("--steps", help="optimizer steps per run")
+                        help=t("your own surface f(x, y) instead of --surface, e.g. '(1-x)^2 + 100*(y-x^2)^2'"))
+    export.add_argument("--domain", metavar="X0,X1,Y0,Y1", help=t("the formula's domain; -5,5,-5,5 when omitted"))
+    export.add_argument("--optimizers", metavar="IDS", help=t("comma-separated optimizer ids, in legend order; an "
+                        "optimizer may be any torch.optim.Optimizer class given as module:Class (needs torch)"))
+    export.add_argument("--steps", help=t("optimizer steps per run"))
     export.add_argument("--start", metavar="X,Y",
-                        help="start point, the surface's default when omitted; --start=-1,2 for a negative x")
+                        help=t("start point, the surface's default when omitted; --start=-1,2 for a negative x"))
     export.add_argument("--hyper", action="append", metavar="KEY=VALUE",
-                        help="a setting as in a shared link, repeatable: adam.lr=0.05, surface.kappa=100, sched=cosine")
-    export.add_argument("--format", choices=tuple(FORMATS), help="the file type; taken from --out's extension when omitted")
-    export.add_argument("--out", required=True, metavar="FILE", help="where to write")
-    export.add_argument("--view", choices=VIEWS, help="the state's view when omitted; contour if it has none")
+                        help=t("a setting as in a shared link, repeatable: adam.lr=0.05, surface.kappa=100, sched=cosine"))
+    export.add_argument("--format", choices=tuple(FORMATS), help=t("the file type; taken from --out's extension when omitted"))
+    export.add_argument("--out", required=True, metavar="FILE", help=t("where to write"))
+    export.add_argument("--view", choices=VIEWS, help=t("the state's view when omitted; contour if it has none"))
     lim = {k: f"[{lo}, {hi}]" for k, (lo, hi) in LIMITS.items()}
     export.add_argument("--frames", type=int,
-                        help=f"animation frames {lim['frames']}; one per step, at most 300, when omitted")
-    export.add_argument("--fps", type=int, help=f"frames per second {lim['fps']}; 30 when omitted")
-    export.add_argument("--width", type=int, help=f"pixels {lim['width']}; {DEFAULT_SIZE[0]} when omitted")
-    export.add_argument("--height", type=int, help=f"pixels {lim['height']}; {DEFAULT_SIZE[1]} when omitted")
-    export.add_argument("--step", type=int, help="for png and svg: the step to draw; the last when omitted")
+                        help=t("animation frames {0}; one per step, at most 300, when omitted", lim["frames"]))
+    export.add_argument("--fps", type=int, help=t("frames per second {0}; 30 when omitted", lim["fps"]))
+    export.add_argument("--width", type=int, help=t("pixels {0}; {1} when omitted", lim["width"], DEFAULT_SIZE[0]))
+    export.add_argument("--height", type=int, help=t("pixels {0}; {1} when omitted", lim["height"], DEFAULT_SIZE[1]))
+    export.add_argument("--step", type=int, help=t("for png and svg: the step to draw; the last when omitted"))
     export.add_argument("--annotate", action="store_true",
-                        help="legends say at which step each run reached a minimum (within --tolerance)")
+                        help=t("legends say at which step each run reached a minimum (within --tolerance)"))
     export.add_argument("--frames-only", action="store_true",
-                        help="html: the precomputed frames alone, without the runs' sliders that recompute them "
-                             "in the file")
-    export.add_argument("--tolerance", type=float, help="how near a minimum counts as reached; 0.01 when omitted")
-    export.add_argument("--subtitle", help="a line of your own under the title")
+                        help=t("html: the precomputed frames alone, without the runs' sliders that recompute them "
+                             "in the file"))
+    export.add_argument("--tolerance", type=float, help=t("how near a minimum counts as reached; 0.01 when omitted"))
+    export.add_argument("--subtitle", help=t("a line of your own under the title"))
     export.add_argument("--deck", metavar="PRESETS",
-                        help="pptx: one more slide per preset, comma-separated, each PRESET or PRESET:VIEW")
+                        help=t("pptx: one more slide per preset, comma-separated, each PRESET or PRESET:VIEW"))
     export.add_argument("--origin", default="", metavar="URL",
-                        help="the server's address, so a slide's notes link to the live view, e.g. https://gradscape.example")
+                        help=t("the server's address, so a slide's notes link to the live view, e.g. https://gradscape.example"))
     export.add_argument("--lang", metavar="TAG",
-                        help="the language of titles, legends and notes: en or zh-CN; the link's lang, else en, "
-                        "when omitted")
+                        help=t("the language of titles, legends and notes: en or zh-CN; the link's lang, else en, "
+                        "when omitted"))
     export.set_defaults(func=_export, parser=export)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(cli_lang(argv)).parse_args(argv)
     return args.func(args)
 
 

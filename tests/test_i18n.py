@@ -598,3 +598,30 @@ def test_a_chinese_html_export_speaks_chinese(tmp_path, frames_only):
             h.help for run in scene.runs for h in core.OPTIMIZERS[run.optimizer].hyperparameters)))
         assert any(h != h_en for h, h_en in zip(helps, (
             h.help for run in scene.runs for h in core.OPTIMIZERS[run.optimizer].hyperparameters)))
+
+
+def test_the_command_line_chooses_the_language_of_its_help():
+    from app.cli import cli_lang
+
+    assert cli_lang(["export", "--lang", "zh-CN", "--help"], {}) == ZH
+    assert cli_lang(["--lang=zh-CN", "--help"], {"GRADSCAPE_LANG": "en"}) == ZH
+    assert cli_lang(["--help"], {"GRADSCAPE_LANG": "zh-CN", "LANG": "en_US.UTF-8"}) == ZH
+    assert cli_lang(["--help"], {"LANG": "zh_CN.UTF-8"}) == ZH
+    assert cli_lang(["--help"], {"LANGUAGE": "zh_CN:en", "LANG": "en_US.UTF-8"}) == ZH
+    assert cli_lang(["--help"], {"LANG": "C.UTF-8"}) == "en"
+    assert cli_lang(["--help"], {}) == "en"
+    assert cli_lang(["--lang", "fr", "--help"], {"LANG": "zh_CN.UTF-8"}) == "en"
+
+
+@pytest.mark.parametrize("command", [[], ["serve"], ["build-site"], ["worker"], ["export"], ["network"], ["catalog"]])
+def test_the_command_line_help_in_chinese(command, capsys):
+    from app.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["--lang", ZH, *command, "--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    assert text.startswith("用法：") and "选项:" in text and "显示此帮助信息并退出" in text
+    # Every line of help says its words in Chinese: what stays Latin is a flag, a metavar, an id or a value.
+    words = {w.strip("'.-") for line in text.splitlines() for w in re.findall(r"[A-Za-z][A-Za-z'-]{3,}", line)}
+    assert not words & {"when", "omitted", "the", "with", "write", "show", "message", "options", "usage", "default"}

@@ -393,13 +393,16 @@ def _formatter(t, defaults: bool):
 
 
 def _speak(parser: argparse.ArgumentParser, t) -> None:
-    """The rest of argparse's own words in a parser's help: its section titles and -h's help."""
+    """The rest of argparse's own words in a parser's help (its section titles and -h's help), and its errors."""
     parser.formatter_class = _formatter(t, parser.formatter_class is argparse.ArgumentDefaultsHelpFormatter)
     parser._positionals.title = t("positional arguments")
     parser._optionals.title = t("options")
     for action in parser._actions:
         if isinstance(action, argparse._HelpAction):
             action.help = t("show this help message and exit")
+    # The command's own refusals are the catalog's error sentences (argparse's own stay as argparse words them).
+    error = parser.error
+    parser.error = lambda message: error(t.error(message))
 
 
 def cli_lang(argv: list[str], environ=os.environ) -> str:

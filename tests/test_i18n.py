@@ -625,3 +625,14 @@ def test_the_command_line_help_in_chinese(command, capsys):
     # Every line of help says its words in Chinese: what stays Latin is a flag, a metavar, an id or a value.
     words = {w.strip("'.-") for line in text.splitlines() for w in re.findall(r"[A-Za-z][A-Za-z'-]{3,}", line)}
     assert not words & {"when", "omitted", "the", "with", "write", "show", "message", "options", "usage", "default"}
+
+
+def test_the_command_line_refuses_in_chinese(tmp_path, capsys):
+    from app.cli import main
+
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("")
+    with pytest.raises(SystemExit) as done:
+        main(["--lang", ZH, "build-site", str(a_file)])
+    assert done.value.code == 2
+    assert f"DIR {a_file}：是文件，不是文件夹" in capsys.readouterr().err

@@ -636,3 +636,16 @@ def test_the_command_line_refuses_in_chinese(tmp_path, capsys):
         main(["--lang", ZH, "build-site", str(a_file)])
     assert done.value.code == 2
     assert f"DIR {a_file}：是文件，不是文件夹" in capsys.readouterr().err
+
+
+def test_a_chinese_beamer_snippet_says_how_to_compile_its_title():
+    from app.exports.formats import make_options
+    from app.exports.slides import beamer_snippet
+
+    from app.presets import PRESETS
+
+    query = next(p for p in PRESETS if p.id == "saddle_escape").query
+    zh = beamer_snippet(_scene(ZH, query), make_options("beamer", "contour", lang=ZH), 10, "frames/f")
+    en = beamer_snippet(_scene("en", query), make_options("beamer", "contour"), 10, "frames/f")
+    assert "xelatex" in zh and "\\usepackage{xeCJK}" in zh and "xelatex" not in en
+    assert HAN.search(zh.split("\\begin{frame}{")[1].split("}")[0])  # the preset's title itself is Chinese

@@ -150,6 +150,9 @@ def beamer_snippet(scene: Scene, opts: Options, frames: int, prefix: str) -> str
         "% Gradscape animation for Beamer: put \\usepackage{animate} in the preamble and this",
         "% folder's frames/ beside the .tex file. It plays in Acrobat, Okular, PDF-XChange, Foxit and pdf.js.",
         *([f"% Live: {link.replace('%', '%%')}"] if link else []),
+        # pdflatex has no Chinese glyphs: the frame's title needs a CJK-aware engine and package.
+        *(["% The title is Chinese: compile with xelatex and \\usepackage{xeCJK} (or the ctex package)."]
+          if scene.lang != "en" else []),
         f"\\begin{{frame}}{{{title}}}",
         "  \\centering",
         f"  \\animategraphics[{','.join(keys)}]{{{opts.fps}}}{{{prefix}}}{{{0:0{digits}d}}}{{{frames - 1:0{digits}d}}}",

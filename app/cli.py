@@ -402,7 +402,7 @@ def _speak(parser: argparse.ArgumentParser, t) -> None:
             action.help = t("show this help message and exit")
     # The command's own refusals are the catalog's error sentences (argparse's own stay as argparse words them).
     error = parser.error
-    parser.error = lambda message: error(t.error(message))
+    parser.error = lambda reason: error(t.error(reason))
 
 
 def cli_lang(argv: list[str], environ=os.environ) -> str:

@@ -86,9 +86,11 @@ def test_the_extraction_finds_the_errors_core_raises():
 
 
 def _forwarded(node) -> bool:
-    """Another error's sentence passed on (e.reason, str(e), an error item's msg), already extracted where made."""
+    """Another error's sentence passed on (e.reason, str(e), an error item's msg, t.error(message) translating one),
+    already extracted where made."""
     return (isinstance(node, ast.Attribute) and node.attr == "reason" or isinstance(node, ast.Subscript)
             or isinstance(node, ast.Call) and getattr(node.func, "id", None) == "str"
+            or isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "error"
             or isinstance(node, ast.Name) and node.id == "reason")
 
 

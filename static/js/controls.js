@@ -172,10 +172,14 @@ export function bindOptimizerSearch(root) {
   });
 }
 
-/** Show a state in every control (after a load, a preset, or a click on the contour). */
-export function syncControls(root, s, catalog) {
+/**
+ * Show a state in every control (after a load, a preset, or a click on the contour); or, given `only`,
+ * in the controls of that optimizer alone, when nothing else changed: a slider's drag syncs at every
+ * move, and the page holds hundreds of controls.
+ */
+export function syncControls(root, s, catalog, only = null) {
   const surface = catalog.surface(s.surface);
-  for (const el of $$("[data-key]", root)) {
+  for (const el of $$(only ? `[data-key^="${only}."]` : "[data-key]", root)) {
     const key = el.dataset.key;
     if (el === document.activeElement && el.type !== "checkbox" && el.type !== "radio") continue;
     if (key === "start") { put(el, "value", String(s.start[Number(el.dataset.index)])); continue; }
@@ -195,6 +199,7 @@ export function syncControls(root, s, catalog) {
       }
     }
   }
+  if (only) return;
   for (const el of $$("[data-opt-toggle]", root)) {
     const on = s.opt.includes(el.dataset.optToggle);
     if (el.checked !== on) el.checked = on;

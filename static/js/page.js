@@ -81,9 +81,23 @@ function questionOf(s) {
   return asked && { preset: asked.preset, changed: !exact };
 }
 
+let synced = null;
+
+/** The one optimizer whose hyperparameters alone differ between two states, if that is all that does. */
+function onlyHpOf(before, s) {
+  if (!before) return null;
+  for (const key of new Set([...Object.keys(before), ...Object.keys(s)])) {
+    if (key !== "hp" && JSON.stringify(before[key]) !== JSON.stringify(s[key])) return null;
+  }
+  const ids = new Set([...Object.keys(before.hp), ...Object.keys(s.hp)]);
+  const differ = [...ids].filter((id) => JSON.stringify(before.hp[id]) !== JSON.stringify(s.hp[id]));
+  return differ.length === 1 ? differ[0] : null;
+}
+
 function showState(s, how = "replace") {
   writeUrl(s, how);
-  syncControls(document.body, s, catalog);
+  syncControls(document.body, s, catalog, onlyHpOf(synced, s));
+  synced = s;
   // Reading the sidebar's style forces a style pass: only when large text may have folded it.
   if (s.large !== shownLarge) {
     shownLarge = s.large;

@@ -66,6 +66,7 @@ export class Scene {
     this.player = new Player($(".timeline", root), (k) => this.drawStep(k));
     this.inflight = null; // the body being computed, while a compute runs
     this.queued = null; // when the newest change waiting for it was made
+    this.deferred = null; // the task that will compute the newest change
     // Resizing inside the observer's callback changes the sizes it watches, which the browser reports
     // as an error ("ResizeObserver loop completed with undelivered notifications"); the next frame does not.
     const observer = new ResizeObserver(() => requestAnimationFrame(() => this.resize()));
@@ -131,8 +132,21 @@ export class Scene {
     this.applyDisplay();
   }
 
-  /** Compute now, or after the small request in flight; a large one in flight is given up. */
+  /**
+   * Compute in a task of its own, so the event that made the change returns at once: Chromium takes a
+   * drag's next mouse move only when the page has handled the last, and moves that arrive before the
+   * task runs are computed once, with the newest state.
+   */
   request(changeAt) {
+    if (this.deferred !== null) return;
+    this.deferred = setTimeout(() => {
+      this.deferred = null;
+      if (this.dataKey(this.s) !== this.computedKey) this.requestNow(changeAt);
+    }, 0);
+  }
+
+  /** Compute now, or after the small request in flight; a large one in flight is given up. */
+  requestNow(changeAt) {
     if (this.inflight) {
       this.queued ??= changeAt;
       if (this.inflight.runs.length * this.inflight.steps > FINISH_RUN_STEPS) this.controller?.abort();

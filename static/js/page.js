@@ -24,11 +24,12 @@ warnIgnored(first.warnings, notDrawn(first.state, catalog));
 function showShare(s, query) {
   $("#share-url").value = `${pageUrl()}?${serialize(withPageLang(s), catalog)}`;
   $("#embed-snippet").value = embedSnippet(pageUrl("embed"), s);
+  exportBox?.show(s);
 }
 
-// The URL always holds the whole state. Small changes (a slider) rewrite it once they settle:
-// Chromium limits how often it may be rewritten, and each rewrite costs a few milliseconds a drag
-// need not wait for. A preset, a surface, a start point or a view gets its own history entry, so
+// The URL always holds the whole state. Small changes (a slider) rewrite it, and the links and
+// snippets of "Share & export", once they settle: Chromium limits how often the URL may be
+// rewritten, and each rewrite costs a few milliseconds a drag need not wait for. A preset, a surface, a start point or a view gets its own history entry, so
 // Back returns to what was on screen before it.
 // The query this page last put in the address: a history step that leaves it as it is only moved
 // to a part of the page ("Share & export"), and must leave the state and its timeline alone.
@@ -103,7 +104,6 @@ function showState(s, how = "replace") {
     shownLarge = s.large;
     syncSidebar();
   }
-  exportBox?.show(s);
   document.documentElement.classList.toggle("inspecting", Boolean(s.inspect && s.opt.includes(s.inspect)));
   const asking = questionOf(s);
   const preset = asking?.preset;

@@ -14,6 +14,7 @@ import { t } from "./i18n.js";
 // still streaming) is given up for the newer state.
 const FINISH_RUN_STEPS = 25000;
 const RUN_CACHE_SIZE = 64;
+const BUSY_AFTER_MS = 150; // a wait shorter than this is not shown
 // Changes a person may want to go Back from; slider moves and the like only rewrite the address.
 const PUSHED = new Set(["surface", "start", "view"]);
 
@@ -174,7 +175,9 @@ export class Scene {
 
   async fetchAndDraw(s, key, controller, changeAt) {
     const { signal } = controller;
-    this.busyMark?.classList.add("on");
+    // The mark spins for work a person waits for: the page's own engine answers within a frame, and a
+    // mark switched on and off at every move of a drag would only flicker and restyle the page.
+    const busy = setTimeout(() => this.busyMark?.classList.add("on"), BUSY_AFTER_MS);
     try {
       const gridRequest = this.surface?.key === surfaceKey(s) ? null
         : s.surface === "custom" ? fetchFormulaGrid(s.f, s.domain, signal)
@@ -216,6 +219,7 @@ export class Scene {
         this.onState(this.s, "replace");
       }
     } finally {
+      clearTimeout(busy);
       if (this.controller === controller) this.busyMark?.classList.remove("on");
     }
   }

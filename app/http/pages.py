@@ -91,6 +91,27 @@ def network_surface_entry() -> dict:
     }
 
 
+# The network's sliders: the link's rows (their limits are core's), with the help and slider reach a control needs.
+NETWORK_CONTROLS = {
+    "net.samples": ("samples", "training samples, made from the seed", {"log": True, "slider_high": 2000}),
+    "net.noise": ("noise", "standard deviation of the noise added to the inputs", {}),
+    "net.batch": ("batch", "samples per step (0: every sample, full batch)", {"slider_high": 200}),
+    "net.seed": ("seed", "seed of the data and the initial weights", {"slider_high": 99}),
+    "plane.res": ("resolution", "points per side of the plane's grid", {}),
+    "plane.span": ("span", "the grid covers [-span, span] (0: the paths with a margin)", {"slider_high": 5}),
+}
+
+
+def network_controls(t) -> dict:
+    """Each network slider's spec in number_control's terms, its words in the page's language."""
+    out = {}
+    for key, (name, help_text, extra) in NETWORK_CONTROLS.items():
+        row = linkgrammar.key(key)
+        out[key] = {"name": name, "symbol": "", "kind": "float" if row.kind == "number" else "int", "low": row.low,
+                    "high": row.high, "default": row.default, "log": False, "help": t(help_text), **extra}
+    return out
+
+
 def catalog_json(lang: str = i18n.DEFAULT) -> str:
     """The page's catalog in `lang` as the JSON the page embeds (and /api/catalog?lang= gives the registry's part)."""
     return _catalog_json_for(tuple(core.external.OFFERED), lang)
@@ -145,6 +166,9 @@ def _context(request: Request) -> dict:
         "views": [(view, t(label)) for view, label in VIEWS],
         "export_sizes": EXPORT_SIZES,
         "embed_sizes": EMBED_SIZES,
+        "network": network_controls(t),
+        "network_entry": next(x for x in cat["surfaces"] if x["id"] == state.NETWORK),
+        "activations": linkgrammar.key("net.act").choices,
         "plotly_url": PLOTLY_URL,
         "modules": MODULES,
     }

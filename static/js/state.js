@@ -359,6 +359,8 @@ function runQuery(id, s) {
 
 /** The spec (range, default, kind) behind a setting's key, or undefined. */
 export function specOf(key, s, catalog) {
+  const row = catalog.links.get(key);
+  if (row?.part === "network") return row; // its limits are core's, in the grammar's row
   const dot = key.lastIndexOf(".");
   if (dot < 0) return catalog.runSettings.get(key);
   const [owner, name] = [key.slice(0, dot), key.slice(dot + 1)];

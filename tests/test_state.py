@@ -64,6 +64,12 @@ def test_every_preset_link_reads_and_round_trips(preset):
 
 def resolved(body: dict) -> list:
     """What the runs of a body compute from: everything after core fills in defaults."""
+    if body["surface"] == "network":
+        from app.services import networks
+        from app.state import network_request
+
+        _, problem, runs = networks.build(network_request(body))
+        return [problem.spec, *[(r.optimizer.id, r.hyperparameters, r.steps) for r in runs]]
     return [(r.surface.id, r.surface_params, r.start, r.steps, r.optimizer.id, r.hyperparameters, r.schedule, r.noise, r.seed)
             for r in trajectories.build_runs(body)]
 

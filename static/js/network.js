@@ -249,7 +249,7 @@ export class BoundaryView extends View {
     this.grid = this.box();
     const size = plotSize(this.el);
     const across = Math.max(1, Math.ceil(Math.sqrt((runs.length * size.width) / Math.max(size.height, 1))));
-    const side = Math.max(60, Math.floor(Math.min(size.width / across - 8, size.height / Math.ceil(runs.length / across) - fontSize() * 1.8)));
+    const side = Math.max(60, Math.floor(Math.min(size.width / across - 8, size.height / Math.ceil(runs.length / across) - fontSize() * 2.8)));
     this.el.style.setProperty("--cols", String(across));
     this.el.replaceChildren(...runs.map((run) => {
       const figure = document.createElement("figure");

@@ -222,3 +222,34 @@ def test_a_network_preset_opens_with_its_question(page):
     assert page.evaluate("window.gradscape.scene.surface.network.data") == "spirals"
     assert list(drawn_lines(page, "loss-fg")) == ["SGD", "Adam"]
     assert page.errors == []
+
+
+@in_browser
+def test_the_export_buttons_send_the_network_and_a_format_that_cannot_draw_one_says_so(browser, live_server, tmp_path):
+    from PIL import Image
+
+    context = browser.new_context(viewport={"width": 1280, "height": 720}, accept_downloads=True)
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page.add_init_script("window.__drawn = []; document.addEventListener('gradscape:drawn', (e) => window.__drawn.push(e.detail));")
+    try:
+        page.goto(f"{live_server.url}/?{NET}&autoplay=0")
+        wait_drawn(page, "data")
+        page.evaluate("window.gradscape.scene.player.seek(20)")
+        with page.expect_request(lambda r: r.url.endswith("/api/exports") and r.method == "POST") as sent:
+            with page.expect_download(timeout=90_000) as download:
+                page.get_by_role("button", name="PNG frame").click()
+        body = sent.value.post_data_json
+        assert "state" not in body and body["step"] == 20 and body["view"] == "contour"
+        assert body["network"] == {k: v for k, v in network_request(request_from_query(NET)).items()}
+        assert download.value.suggested_filename == "gradscape-network-moons-contour-step20.png"
+        path = tmp_path / "still.png"
+        download.value.save_as(path)
+        assert Image.open(path).size == (1280, 720)
+        page.get_by_role("button", name="HTML", exact=True).click()
+        page.locator("#alert").wait_for(state="visible")
+        assert "format = html cannot draw a network; allowed: gif, mp4, png, svg" in page.locator("#alert").inner_text()
+        assert page.errors == []
+    finally:
+        context.close()

@@ -247,7 +247,9 @@ def _export(args) -> int:
         parser.error(f"{where}: {exc.errors[0]['msg']}")
 
     try:
-        _, display = read_state(query, need_runs=False)
+        body, display = read_state(query, need_runs=False)
+        if body["surface"] == "network" and fmt not in NETWORK_FORMATS:
+            parser.error(f"--format {fmt}: a network link exports as one of {', '.join(NETWORK_FORMATS)}")
         opts = options_for(display, fmt, args.view, frames=args.frames, fps=args.fps, width=args.width,
                            height=args.height, step=args.step, annotate=args.annotate, tolerance=args.tolerance,
                            subtitle=args.subtitle, deck=args.deck, origin=args.origin, lang=_lang(args.lang, parser),

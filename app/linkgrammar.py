@@ -6,7 +6,8 @@ family: `{opt}.{hp}` is any ticked optimizer's hyperparameter, whose kind and li
 
 Kinds: `number`, `int`, `bool` (written 0 or 1, read from 0, 1, true, false), `enum` (one of `choices`,
 or of the registry `choices` names: "surfaces", "optimizers", "schedules"), `text` (trimmed, cut at
-`max_length`), `list` (comma-separated `item`s, `length` of them when fixed). Writing: `always`, `changed`
+`max_length`), `list` (comma-separated `item`s, `length` of them when fixed; a list of `int`s holds at most
+`max_length` of them, each within `low` and `high`). Writing: `always`, `changed`
 (when not the default), or `with:<key>` (whenever that key is written).
 
 The readers below are the page's too, in JavaScript (static/js/state.js `readKey`): each says what is
@@ -21,10 +22,13 @@ from dataclasses import asdict, dataclass
 
 import core
 from app.i18n import LANGUAGES
+from core import datasets, mlp, network
 from core.engine import MAX_NOISE_SIGMA, MAX_STEPS
 from core.explore import CRITERIA
 
-PARTS = ("problem", "run", "display", "map", "explore")
+# "network": what surface=network trains and the plane it is shown on (core.network's limits); kept in every
+# state, as the display keys are, and used only when the surface is the network.
+PARTS = ("problem", "run", "display", "map", "explore", "network")
 # The largest integer the page's numbers (doubles) hold exactly: a seed in a link means the same on both sides.
 MAX_SEED = 2**53 - 1
 
@@ -73,6 +77,20 @@ KEYS: tuple[LinkKey, ...] = (
     LinkKey("noise", "number", "problem", default=0.0, low=0.0, high=MAX_NOISE_SIGMA),
     LinkKey("noise_seed", "int", "problem", default=0, low=0, high=MAX_SEED, write="with:noise"),
     LinkKey("seed", "int", "problem", default=0, low=0, high=MAX_SEED),
+    # surface=network: the data, the network and its batches, then the plane its landscape is drawn on.
+    LinkKey("net.data", "enum", "network", default="moons", choices=tuple(datasets.DATASETS), noun="data set"),
+    LinkKey("net.samples", "int", "network", default=200, low=network.MIN_SAMPLES, high=datasets.MAX_POINTS),
+    LinkKey("net.noise", "number", "network", default=0.1, low=0.0, high=network.MAX_NOISE),
+    LinkKey("net.hidden", "list", "network", default=(16, 16), item="int", low=1, high=network.MAX_WIDTH,
+            max_length=network.MAX_HIDDEN_LAYERS),
+    LinkKey("net.act", "enum", "network", default="tanh", choices=tuple(mlp.ACTIVATIONS), noun="activation"),
+    LinkKey("net.seed", "int", "network", default=0, low=0, high=MAX_SEED),
+    LinkKey("net.batch", "int", "network", default=0, low=0, high=datasets.MAX_POINTS),  # 0: the full batch
+    LinkKey("plane", "enum", "network", default="pca", choices=network.PLANES, noun="plane"),
+    LinkKey("plane.centre", "enum", "network", default="initial", choices=("initial", "final"), noun="centre"),
+    LinkKey("plane.res", "int", "network", default=51, low=2, high=network.MAX_RESOLUTION),
+    # 0: the paths' extent. core.network.check_plane's top, a literal there (tests/test_link_grammar.py holds them equal).
+    LinkKey("plane.span", "number", "network", default=0.0, low=0.0, high=1000.0),
     # How it is shown.
     LinkKey("view", "enum", "display", default="contour", choices=("contour", "surface3d", "loss", "map"), noun="view"),
     LinkKey("speed", "number", "display", default=1.0, low=0.0, above=True),
@@ -179,6 +197,14 @@ def read(k: LinkKey, text: str, choices=None, name: str | None = None):
         return text
     if k.kind == "text":
         return text.strip()[:k.max_length] if k.max_length else text
+    if k.kind == "list" and k.item == "int":
+        # In order, every item: a network's widths "16,16" (none: "", a network without hidden layers).
+        items = [] if text.strip(JS_SPACE) == "" else text.split(",")
+        if len(items) > k.max_length:
+            raise core.InvalidInput(name, f"{name} = {shown(text)} has {len(items)} items, more than the limit of "
+                                          f"{k.max_length}")
+        row = LinkKey(name, "int", k.part, low=k.low, high=k.high)
+        return [read(row, item) for item in items]
     if k.kind == "list" and k.item == "enum":
         # In order, once each; an empty item (a trailing comma) means nothing.
         items = list(dict.fromkeys(filter(None, text.split(","))))
@@ -188,4 +214,6 @@ def read(k: LinkKey, text: str, choices=None, name: str | None = None):
 
 def write(k: LinkKey, value):
     """What a plain key's value looks like in a link (a flag as 0 or 1), before it is encoded."""
+    if k.kind == "list" and k.item == "int":
+        return ",".join(map(str, value))
     return int(value) if k.kind == "bool" else value

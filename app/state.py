@@ -7,9 +7,13 @@
     display: view=contour|surface3d|loss|map  speed=1  autoplay=0|1  loop=0|1  inspect=adam  large=1  lang=zh-CN
     extras=1 (each run's extra points on the contour: SAM's ascent point, Schedule-Free's y and z, ...)
     basins=momentum (its basins under the contour)  tuned=sgd,adam  tuned.by=final_loss|steps_to_tol
+    surface=network  net.data=moons  net.samples=200  net.noise=0.1  net.hidden=16,16  net.act=tanh  net.seed=0
+    net.batch=32 (0: full batch)  plane=random|pca|points  plane.centre=initial|final  plane.res=51  plane.span=1
+    (a small real network trained by the runs, drawn on a plane through its weights; no start)
 
 `request_from_query` gives the body of POST /api/trajectories plus the display
-keys; `query_from_request` writes the canonical query back: the keys in the
+keys (and the network keys; `network_request` turns a network's into the body of
+POST /api/networks/trajectories); `query_from_request` writes the canonical query back: the keys in the
 grammar's order, the run in full, then only what differs from its default,
 numbers as JavaScript prints them, so the page and Python produce the same link
 for the same state. Unknown keys are ignored, as a shared link should still
@@ -34,14 +38,17 @@ VIEWS = grammar.key("view").choices
 DEFAULT_STEPS = grammar.key("steps").default
 LABEL_MAX = grammar.key("{opt}.label").max_length
 # The parts of the state a link shows rather than computes. Display keys are always in a read body; map and
-# explore keys only when the link sets them.
-SHOWN = ("display", "map", "explore")
+# explore keys only when the link sets them, and the network's too (all of them for surface=network, which
+# network_request computes).
+SHOWN = ("display", "map", "explore", "network")
 DISPLAY = {k.key: k.default for k in grammar.keys("display")}
 MAP_DISPLAY = {k.key: k.default for k in grammar.keys("map")}
 EXPLORE_DISPLAY = {k.key: k.default for k in grammar.keys("explore")}
 FLAGS = tuple(k.key for k in grammar.KEYS if k.kind == "bool")
-__all__ = ["DISPLAY", "EXPLORE_DISPLAY", "FLAGS", "LABEL_MAX", "MAP_DISPLAY", "MAX_SEED", "VIEWS", "display_keys",
-           "js_number", "link_query", "query_from_request", "request_from_query"]
+NETWORK = "network"  # the surface a network link names
+__all__ = ["DISPLAY", "EXPLORE_DISPLAY", "FLAGS", "LABEL_MAX", "MAP_DISPLAY", "MAX_SEED", "NETWORK", "VIEWS",
+           "display_keys", "is_network", "js_number", "link_query", "network_request", "query_from_request",
+           "request_from_query"]
 
 
 def display_keys() -> list[str]:
@@ -54,7 +61,7 @@ def choices(k: grammar.LinkKey) -> tuple:
     if k.choices == "optimizers":
         return (*core.OPTIMIZERS, *core.external.OFFERED)
     if k.choices == "surfaces":
-        return (*core.SURFACES, "custom")  # custom: a typed formula, `f`
+        return (*core.SURFACES, "custom", NETWORK)  # custom: a typed formula, `f`; network: the net.* keys
     if k.choices == "schedules":
         return tuple(core.SCHEDULES)
     return k.choices
@@ -72,7 +79,9 @@ def request_from_query(qs: str) -> dict:
     """A trajectory request body, plus the display keys, from a query string."""
     q = dict(parse_qsl(link_query(qs), keep_blank_values=True))
     name = q.get("surface", grammar.key("surface").default)
-    if name == "custom":
+    if name == NETWORK:
+        spec, surface = None, NETWORK
+    elif name == "custom":
         surface = formula_from_query(q)
         spec, _ = _core("surface", resolve_surface, surface)
     else:
@@ -82,8 +91,8 @@ def request_from_query(qs: str) -> dict:
         surface = {"name": name, **params} if params else name
         _core("surface", resolve_surface, surface)
 
-    start = list(spec.start)
-    if "start" in q:
+    start = None if spec is None else list(spec.start)
+    if "start" in q and spec is not None:  # a network starts from its initial weights
         parts = q["start"].split(",")
         if len(parts) != 2:
             raise core.InvalidInput("start", f"start = {shown(q['start'])} must be two numbers x,y")
@@ -108,10 +117,59 @@ def request_from_query(qs: str) -> dict:
         _core("noise", resolve_noise, noise, flat["seed"])
     body = {"surface": surface, "start": start, "steps": flat["steps"], "runs": runs, "schedule": schedule,
             "noise": noise, "seed": flat["seed"]}
+    # A network's keys: every one for surface=network, elsewhere those the link sets (kept, as the page keeps them).
+    net = {k.key: _given(q, k) for k in grammar.keys("network")}
+    body.update(net if surface == NETWORK else {key: v for key, v in net.items()
+                                                if not _is_default(grammar.key(key), v)})
+    if surface == NETWORK:
+        _check_network(body)
     # Display keys are always in the body; map keys only when the link sets them.
     shown_keys = {k.key: _given(q, k) for k in grammar.KEYS if k.part in ("display", "map") and k.plain}
     shown_keys = {key: v for key, v in shown_keys.items() if grammar.key(key).part == "display" or v != ""}
     return {**body, **shown_keys, **_explore(q, [run["optimizer"] for run in runs])}
+
+
+def is_network(body: dict) -> bool:
+    return body.get("surface") == NETWORK
+
+
+def network_spec(body: dict) -> dict:
+    """core's network spec from a read link's net.* keys."""
+    spec = {"data": body["net.data"], "samples": body["net.samples"], "hidden": list(body["net.hidden"]),
+            "activation": body["net.act"], "seed": body["net.seed"], "noise": body["net.noise"]}
+    return {**spec, "batch_size": body["net.batch"]} if body["net.batch"] else spec
+
+
+def network_plane(body: dict) -> dict:
+    plane = {"kind": body["plane"], "centre": body["plane.centre"], "resolution": body["plane.res"]}
+    return {**plane, "span": body["plane.span"]} if body["plane.span"] else plane
+
+
+def network_request(body: dict) -> dict:
+    """The body of POST /api/networks/trajectories (and of an export's `network`) for a read network link."""
+    return {"network": network_spec(body), "steps": body["steps"], "runs": body["runs"], "schedule": body["schedule"],
+            "noise": body["noise"], "seed": body["seed"], "plane": network_plane(body)}
+
+
+# core's names for a network's fields, as a link names them.
+NETWORK_KEYS = {"network.data": "net.data", "network.samples": "net.samples", "network.noise": "net.noise",
+                "network.hidden": "net.hidden", "network.activation": "net.act", "network.seed": "net.seed",
+                "network.batch_size": "net.batch", "plane": "plane", "centre": "plane.centre", "span": "plane.span",
+                "resolution": "plane.res"}
+
+
+def _check_network(body: dict) -> None:
+    """What only core knows of a network link (a data set's own sample limit, a batch within the samples)."""
+    try:
+        problem = core.network_problem(network_spec(body))
+        plane = network_plane(body)
+        core.network.check_plane(problem, len(body["runs"]), plane["kind"], plane["centre"], plane["resolution"],
+                                 plane.get("span"), 0, (0, 1))
+    except core.InvalidInput as e:
+        field = e.field.split("[")[0].removesuffix(".run")
+        key = NETWORK_KEYS.get(field, field)
+        reason = e.reason.replace(field, key, 1) if e.reason.startswith(field) else e.reason
+        raise core.InvalidInput(key, reason) from None
 
 
 def link_query(link: str) -> str:
@@ -131,7 +189,7 @@ def query_from_request(body: dict) -> str:
         name, params = surface, {}
     else:
         name, params = surface.get("name", "custom"), {k: v for k, v in surface.items() if k != "name"}
-    spec, _ = resolve_surface(surface)
+    spec = None if surface == NETWORK else resolve_surface(surface)[0]
     noise = body.get("noise") or {}
     values = {**body, "noise": noise.get("sigma", 0), "noise_seed": noise.get("seed", 0)}
     runs = body.get("runs", [])
@@ -142,7 +200,8 @@ def query_from_request(body: dict) -> str:
         "surface.{param}": lambda: (formula_query(params) if name == "custom"
                                     else [(f"surface.{k}", v) for k, v in params.items()]),
         "f": None, "domain": None,
-        "start": lambda: [("start", ",".join(js_number(v) for v in (body.get("start") or spec.start)))],
+        "start": lambda: [] if spec is None else [
+            ("start", ",".join(js_number(v) for v in (body.get("start") or spec.start)))],
         "opt": lambda: [("opt", ",".join(run["optimizer"] for run in runs))],
         "{opt}.{hp}": lambda: [part for run in runs for part in _run_query(run)],
         "{opt}.label": None, "{opt}.sched": None, "{opt}.sched.{param}": None,
@@ -162,6 +221,8 @@ def query_from_request(body: dict) -> str:
 
 
 def _is_default(k: grammar.LinkKey, value) -> bool:
+    if k.kind == "list" and isinstance(k.default, tuple) and k.default:
+        return list(value) == list(k.default)
     return value == k.default or k.default in ("", (), None) and not value
 
 

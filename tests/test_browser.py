@@ -311,6 +311,8 @@ def test_each_preset_draws_what_it_names(preset_page, preset):
 def test_presets_are_states_python_reads_and_runs():
     for preset in PRESETS:
         body = request_from_query(preset.query)
+        if body["surface"] == "network":
+            continue  # trained by tests/test_network_presets.py
         for run in body["runs"]:
             t = core.trajectory(body["surface"], run["optimizer"], body["start"], body["steps"], run["hyperparameters"])
             assert t.diverged_at is None, (preset.id, run["optimizer"])

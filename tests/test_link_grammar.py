@@ -41,6 +41,10 @@ def texts(k: LinkKey) -> list[str]:
         return [js_number(k.default), *map(js_number, limits), *outside, " 0.5 ", ".5", "5.", "-0", *NOT_VALUES]
     if k.kind == "bool":
         return ["0", "1", "true", "false", "yes", "2", "True", ""]
+    if k.kind == "list" and k.item == "int":
+        most = ",".join([str(k.high)] * k.max_length)
+        return [",".join(map(str, k.default)), str(k.low), most, f"{most},{k.low}", f"{k.low - 1},8", "8,2.5", "8,",
+                "", " 8 , 9 ", *NOT_VALUES[1:]]
     allowed = list(choices(k))
     if k.kind == "enum":
         return [*allowed[:3], allowed[-1], "nope", allowed[0].upper(), " " + allowed[0], ""]
@@ -53,7 +57,7 @@ def texts(k: LinkKey) -> list[str]:
 def readable(k: LinkKey) -> bool:
     """A row the grammar's own readers read (a family of registry settings is read by its spec's kind and range)."""
     return k.kind in ("int", "number", "bool", "enum", "text") and ("{" not in k.key or k.kind != "number") \
-        or k.kind == "list" and k.item == "enum"
+        or k.kind == "list" and k.item in ("enum", "int")
 
 
 def python_reads(k: LinkKey, text: str) -> dict:

@@ -64,6 +64,12 @@ def test_every_preset_link_reads_and_round_trips(preset):
 
 def resolved(body: dict) -> list:
     """What the runs of a body compute from: everything after core fills in defaults."""
+    if body["surface"] == "network":
+        from app.services import networks
+        from app.state import network_request
+
+        _, problem, runs = networks.build(network_request(body))
+        return [problem.spec, *[(r.optimizer.id, r.hyperparameters, r.steps) for r in runs]]
     return [(r.surface.id, r.surface_params, r.start, r.steps, r.optimizer.id, r.hyperparameters, r.schedule, r.noise, r.seed)
             for r in trajectories.build_runs(body)]
 
@@ -184,3 +190,66 @@ def test_a_whole_link_reads_as_its_query(link):
 def test_settings_of_unused_optimizers_and_unknown_keys_are_ignored():
     body = request_from_query("opt=adam&sgd.lr=0.5&adam.colour=red&sched.t_max=5&utm_source=mail")
     assert body["runs"] == [{"optimizer": "adam", "hyperparameters": {}}] and body["schedule"] is None
+
+
+# --- surface=network ---------------------------------------------------------------------------------------
+
+NET = ("surface=network&steps=200&opt=adam,sgd&adam.lr=0.01&net.data=spirals&net.samples=300&net.noise=0.2"
+       "&net.hidden=32,8&net.act=relu&net.seed=4&net.batch=50&plane=random&plane.centre=final&plane.res=21"
+       "&plane.span=2&view=loss")
+
+
+def test_a_network_link_round_trips_and_is_the_network_request_body():
+    from app.state import network_request
+    from app.services.networks import build
+
+    body = request_from_query(NET)
+    assert query_from_request(body) == NET
+    assert network_request(body) == {
+        "network": {"data": "spirals", "samples": 300, "hidden": [32, 8], "activation": "relu", "seed": 4,
+                    "noise": 0.2, "batch_size": 50},
+        "steps": 200, "runs": [{"optimizer": "adam", "hyperparameters": {"lr": 0.01}},
+                               {"optimizer": "sgd", "hyperparameters": {}}],
+        "schedule": None, "noise": None, "seed": 0,
+        "plane": {"kind": "random", "centre": "final", "resolution": 21, "span": 2.0}}
+    build(network_request(body))  # the API takes it as it is
+    # A network has no start, and its defaults are left out of the link.
+    assert query_from_request(request_from_query("surface=network&opt=adam")) == "surface=network&steps=300&opt=adam"
+    defaults = network_request(request_from_query("surface=network&opt=adam"))
+    assert defaults["network"] == core.network.resolve_spec({"data": "moons", "noise": 0.1})
+    assert defaults["plane"] == {"kind": "pca", "centre": "initial", "resolution": 51}
+
+
+def test_network_keys_on_another_surface_are_kept_and_not_computed():
+    body = request_from_query("surface=beale&opt=adam&net.data=xor")
+    assert body["net.data"] == "xor" and "net.samples" not in body
+    assert query_from_request(body) == "surface=beale&start=1,1.5&steps=300&opt=adam&net.data=xor"
+
+
+@pytest.mark.parametrize("extra, key, words", [
+    ("net.data=digits&net.samples=2000", "net.samples", "net.samples = 2000 is outside [4, 1797]"),
+    ("net.samples=100&net.batch=101", "net.batch", "net.batch = 101 is outside [1, 100]"),
+    ("net.samples=6000", "net.samples", "net.samples = 6000 is outside [4, 5000]"),
+    ("net.hidden=16,0", "net.hidden", "net.hidden = 0 is outside [1, 256]"),
+    ("net.hidden=8,8,8,8,8", "net.hidden", "net.hidden = '8,8,8,8,8' has 5 items, more than the limit of 4"),
+    ("net.hidden=256,256,256,256", "net.hidden", "more than the limit of 100000"),
+    ("net.noise=3", "net.noise", "net.noise = 3 is outside [0, 2]"),
+    ("net.act=sigmoid", "net.act", "unknown activation 'sigmoid'; allowed: tanh, relu"),
+    ("plane=side", "plane", "unknown plane 'side'; allowed: random, pca, points"),
+    ("plane.res=500", "plane.res", "plane.res = 500 is outside [2, 201]"),
+    ("plane.span=1001", "plane.span", "plane.span = 1001 is outside [0, 1000]"),
+])
+def test_a_bad_network_value_is_explained_naming_its_key_and_limit(extra, key, words):
+    with pytest.raises(core.InvalidInput) as e:
+        request_from_query(f"surface=network&opt=adam&{extra}")
+    assert e.value.field == key and words in e.value.reason
+
+
+def test_the_link_holds_a_planes_span_to_cores_limit():
+    from app import linkgrammar
+
+    problem = core.network_problem({"data": "moons", "samples": 8, "hidden": [2]})
+    top = linkgrammar.key("plane.span").high
+    core.network.check_plane(problem, 1, "random", "initial", 3, top, 0, (0, 0))
+    with pytest.raises(core.InvalidInput, match="span"):
+        core.network.check_plane(problem, 1, "random", "initial", 3, math.nextafter(top, math.inf), 0, (0, 0))

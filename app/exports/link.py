@@ -21,7 +21,7 @@ from app.services.compute import Work, run_all
 from app.services.trajectories import build_runs
 from app.services.validation import Invalid, field_loc
 from app.settings import Settings
-from app.state import display_keys, link_query, request_from_query
+from app.state import display_keys, is_network, link_query, network_request, request_from_query
 from core import OPTIMIZERS, InvalidInput
 from core.engine import optimizer_spec
 
@@ -68,6 +68,11 @@ def subject_from_state(query: str, opts: Options, settings: Settings, seconds: f
         from app.exports.scene import NetworkScene
 
         return NetworkScene.from_request(json.loads(query[len(NETWORK_STATE):]), settings, ("network",), seconds)
+    link = network_of_link(query)
+    if link is not None:
+        from app.exports.scene import NetworkScene
+
+        return NetworkScene.from_request(link, settings, ("state",), seconds)
     if not opts.deck:
         return scene_from_state(query, settings, seconds=seconds, view=opts.view, lang=opts.lang)[0]
     from app.presets import PRESETS
@@ -87,6 +92,15 @@ def subject_from_state(query: str, opts: Options, settings: Settings, seconds: f
                                     lang=opts.lang)
         slides.append((scene, view or opts.view))
     return Deck(slides)
+
+
+def network_of_link(query: str, prefix=("state",)) -> dict | None:
+    """The network request (as /api/networks/trajectories takes it) of a surface=network link, else None."""
+    body, display = read_state(query, prefix, need_runs=False)
+    if not is_network(body):
+        return None
+    _need_runs(body, prefix)
+    return network_request({**body, **display})
 
 
 def preset_of(body: dict):

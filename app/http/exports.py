@@ -27,7 +27,7 @@ from app.exports.formats import FORMATS, check, make_options
 from app.exports.jobs import RESTARTED, Busy, JobStore, get_jobs
 from app.exports.stores import unreachable_errors
 from app.presets import PRESETS
-from app.exports.link import NETWORK_STATE, options_for, read_state, validate_state
+from app.exports.link import NETWORK_STATE, network_of_link, options_for, read_state, validate_state
 from app.exports.options import PATH_VIEWS, DEFAULT_FPS, DEFAULT_MAX_FRAMES, DEFAULT_SIZE, DEFAULT_TOLERANCE, MAX_SUBTITLE, VIEWS
 from app.services import networks
 from app.services.validation import Invalid
@@ -91,6 +91,11 @@ def start_export(request: ExportRequest, http: Request, settings: ExportSettings
     view = request.view.value if request.view is not None else None
     if request.network is not None:
         return _start_network_export(request, view, http, settings, api_settings, jobs)
+    network = network_of_link(request.state, ("body", "state"))  # a surface=network link: its network request
+    if network is not None:
+        view = view or read_state(request.state, ("body", "state"), need_runs=False)[1].get("view")
+        linked = request.model_copy(update={"state": "", "network": network})
+        return _start_network_export(linked, None if view == "map" else view, http, settings, api_settings, jobs)
     _, display = read_state(request.state, ("body", "state"), need_runs=False)
     given = {k: getattr(request, k) for k in ("frames", "fps", "width", "height", "step", "annotate", "tolerance",
                                               "subtitle", "deck", "frames_only")}

@@ -15,12 +15,15 @@ from functools import lru_cache
 from typing import Annotated
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Body, Header, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+import core
 import core.external
 from app import i18n, linkgrammar, palette, state
+from app.serialize import JSONBytes, dumps
+from app.services.validation import Invalid
 from app.http.templating import templates
 from app.presets import PRESETS
 from app.services.catalog import VIEW_LABELS, registry, run_settings
@@ -56,7 +59,8 @@ def catalog(lang: str = i18n.DEFAULT) -> dict:
 def _catalog(offered: tuple, lang: str) -> dict:
     return i18n.translator(lang).catalog({
         **registry(),
-        "surfaces": [*registry()["surfaces"], custom_surface_entry()],  # the page's "Custom…" choice
+        # The page's "Custom…" choice, and the network (drawn on a plane through its weights).
+        "surfaces": [*registry()["surfaces"], custom_surface_entry(), network_surface_entry()],
         "run_settings": list(run_settings()),
         # The link's grammar, which static/js/state.js reads and writes links by, as app/state.py does.
         "links": linkgrammar.as_dicts(),
@@ -71,6 +75,41 @@ def _catalog(offered: tuple, lang: str) -> dict:
         "max_runs": get_settings().max_runs,
         "max_start": MAX_START,
     })
+
+
+def network_surface_entry() -> dict:
+    """The page catalog's network: a surface with no formula of x and y, whose plane the server computes."""
+    return {
+        "id": state.NETWORK, "label": "A small network",
+        "help": "A multilayer perceptron trained on 2-D data (or 8x8 digits) by every optimizer from the same "
+                "weights and batches; its loss is drawn on a plane through the weights, with the paths on it.",
+        "formula": r"L(w) = -\frac{1}{n}\sum_{i} \log \operatorname{softmax}\big(f_w(x_i)\big)_{y_i}",
+        "reference": "Li, Xu, Taylor, Studer and Goldstein (2018), Visualizing the Loss Landscape of Neural Nets, NeurIPS",
+        "domain": [[-1.0, 1.0], [-1.0, 1.0]], "start": [0.0, 0.0], "minima": [], "saddles": [], "minimum_value": 0.0,
+        "stochastic": True, "params": [], "lr": {},
+        "datasets": [d.as_dict() for d in core.datasets.DATASETS.values()],
+    }
+
+
+# The network's sliders: the link's rows (their limits are core's), with the help and slider reach a control needs.
+NETWORK_CONTROLS = {
+    "net.samples": ("samples", "training samples, made from the seed", {"log": True, "slider_high": 2000}),
+    "net.noise": ("noise", "standard deviation of the noise added to the inputs", {}),
+    "net.batch": ("batch", "samples per step (0: every sample, full batch)", {"slider_high": 200}),
+    "net.seed": ("seed", "seed of the data and the initial weights", {"slider_high": 99}),
+    "plane.res": ("resolution", "points per side of the plane's grid", {}),
+    "plane.span": ("span", "the grid covers [-span, span] (0: the paths with a margin)", {"slider_high": 5}),
+}
+
+
+def network_controls(t) -> dict:
+    """Each network slider's spec in number_control's terms, its words in the page's language."""
+    out = {}
+    for key, (name, help_text, extra) in NETWORK_CONTROLS.items():
+        row = linkgrammar.key(key)
+        out[key] = {"name": name, "symbol": "", "kind": "float" if row.kind == "number" else "int", "low": row.low,
+                    "high": row.high, "default": row.default, "log": False, "help": t(help_text), **extra}
+    return out
 
 
 def catalog_json(lang: str = i18n.DEFAULT) -> str:
@@ -127,6 +166,9 @@ def _context(request: Request) -> dict:
         "views": [(view, t(label)) for view, label in VIEWS],
         "export_sizes": EXPORT_SIZES,
         "embed_sizes": EMBED_SIZES,
+        "network": network_controls(t),
+        "network_entry": next(x for x in cat["surfaces"] if x["id"] == state.NETWORK),
+        "activations": linkgrammar.key("net.act").choices,
         "plotly_url": PLOTLY_URL,
         "modules": MODULES,
     }
@@ -160,3 +202,15 @@ def plotly_js(accept_encoding: Annotated[str, Header()] = "") -> Response:
     if "gzip" in accept_encoding:
         return Response(packed, media_type="text/javascript", headers={**headers, "Content-Encoding": "gzip"})
     return Response(raw, media_type="text/javascript", headers=headers)
+
+
+@router.post("/api/networks/data", response_class=JSONBytes)
+def network_data(spec: dict = Body(...)) -> Response:
+    """A network spec's data (inputs X, labels y), for the page's decision-boundary plots."""
+    try:
+        problem = core.network_problem(spec)
+    except core.InvalidInput as e:
+        raise Invalid.from_core(e, ["body"]) from None
+    data = core.datasets.DATASETS[problem.spec["data"]]
+    return Response(dumps({"X": problem.X, "y": problem.y.astype(float), "features": data.features,
+                           "classes": data.classes}), media_type="application/json")

@@ -80,7 +80,7 @@ export function describe(detail, runNames = []) {
   });
 }
 
-async function refusal(resp, runNames) {
+export async function refusal(resp, runNames) {
   let body = null;
   try { body = await resp.json(); } catch { /* not JSON: fall through to the status line */ }
   if (body && body.detail !== undefined) return new ApiError(describe(body.detail, runNames), resp.status);
@@ -117,7 +117,7 @@ function newRun(meta) {
  * Float64Array in row-major order: exact to the bit, and far cheaper than parsing decimal text.
  * Float64Array reads the platform's byte order, little-endian wherever browsers run.
  */
-function decodeArray({ dtype, base64 }) {
+export function decodeArray({ dtype, base64 }) {
   if (dtype !== "float64") throw new ApiError([t("The server sent an array of {0}, not float64.", dtype)]);
   const text = atob(base64);
   const bytes = new Uint8Array(text.length);

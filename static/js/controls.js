@@ -1,7 +1,7 @@
 // The page's controls, bound by their data-key (the URL key they set). The
 // template renders them from the registry; this file never names an optimizer.
 
-import { runScheduleOwner, specOf, untuned, valueOf, withSurfaceLr } from "./state.js";
+import { readKey, runScheduleOwner, specOf, untuned, valueOf, withSurfaceLr } from "./state.js";
 import { mustBeBetween } from "./api.js";
 import { fromPosition, toPosition } from "./slider.js";
 import { $, $$, fmt, put } from "./util.js";
@@ -73,6 +73,18 @@ export function bindControls(root, scene, catalog, onInvalid) {
       } else {
         set(el.dataset.key, v, e);
       }
+    });
+  }
+  // A list typed as text (a network's widths), read by its row of the link's grammar.
+  for (const el of $$('input[type="text"][data-key]', root)) {
+    el.addEventListener("change", (e) => {
+      const read = readKey(catalog.links.get(el.dataset.key), el.value, catalog);
+      if (read.reason) {
+        onInvalid(read.reason);
+        el.value = String(valueOf(el.dataset.key, scene.s, catalog));
+        return;
+      }
+      set(el.dataset.key, read.value, e);
     });
   }
   for (const el of $$('select[data-key], input[type="radio"][data-key]', root)) {
@@ -206,6 +218,7 @@ export function syncControls(root, s, catalog, only = null) {
     el.closest(".opt").classList.toggle("on", on);
   }
   for (const el of $$("[data-surface]", root)) put(el, "hidden", el.dataset.surface !== s.surface);
+  for (const el of $$("[data-not-surface]", root)) put(el, "hidden", el.dataset.notSurface === s.surface);
   for (const el of $$("[data-sched]", root)) put(el, "hidden", el.dataset.sched !== (s.sched ?? catalog.defaultSchedule()));
   for (const el of $$("[data-run-sched]", root)) {
     put(el, "hidden", el.dataset.runSched !== s.runSched?.[el.closest("[data-run]")?.dataset.run]?.name);

@@ -6,6 +6,7 @@ import { ApiError, describe, pageUrl } from "./api.js";
 import { runName, serialize } from "./state.js";
 import { $, $$ } from "./util.js";
 import { t, withLang, withPageLang } from "./i18n.js";
+import { NETWORK, networkBody } from "./network.js";
 
 const POLL_MS = 400;
 
@@ -54,6 +55,16 @@ export function slideSnippet(tool, url, title, width, height) {
   }
 }
 
+/**
+ * A network's export: the request the page trains, as POST /api/exports takes it (its `network`), without the
+ * weights the page streams for its decision regions. A format that cannot draw a network is refused by the
+ * server in words, which the page shows.
+ */
+function exportedNetwork(s) {
+  const { weights: _, ...body } = networkBody(s);
+  return body;
+}
+
 /** Wire the export box; returns {show(state)}, which keeps its view choice on the view shown. */
 export function bindExports(scene, catalog, onError) {
   const progress = $("#export-progress");
@@ -73,7 +84,7 @@ export function bindExports(scene, catalog, onError) {
       const job = await json(await fetch(withLang("/api/exports"), {
         method: "POST", headers: { "Content-Type": "application/json" },
         // Frames and rate are left to the server's defaults, which the export CLI shares.
-        body: JSON.stringify({
+        body: JSON.stringify(s.surface === NETWORK ? { network: exportedNetwork(s), format, ...fields, ...(subtitle ? { subtitle } : {}) } : {
           state: serialize(withPageLang(s), catalog), format, ...fields,
           annotate: $("#export-annotate").checked, ...(subtitle ? { subtitle } : {}),
           ...(format === "html" && $("#export-frames-only").checked ? { frames_only: true } : {}),

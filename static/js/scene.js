@@ -7,6 +7,7 @@ import { Player } from "./player.js";
 import { badReasons, requestBody, runName, surfaceKey, withValue } from "./state.js";
 import { $, announce, fmt, put } from "./util.js";
 import { ContourView, LossView, SurfaceView, addDrawnPoints, forgetSizes, hasLeft, headIndex } from "./views.js";
+import { BoundaryView, NETWORK, networkBody, networkScene, planeCaption, streamNetwork } from "./network.js";
 import { t } from "./i18n.js";
 
 // A request of at most this many run-steps takes a few milliseconds: one in flight is let finish,
@@ -55,6 +56,8 @@ export class Scene {
       surface3d: new SurfaceView($("#surface3d", root), this.ctx),
       loss: new LossView($("#loss-bg", root), $("#loss-fg", root), this.ctx),
     };
+    // surface=network: each run's decision regions at the current step, beside the plane and the loss.
+    if ($("#boundaries", root)) this.views.boundaries = new BoundaryView($("#boundaries", root), this.ctx);
     this.extraViews = extraViews.map((make) => make(this.ctx));
     this.panels = $(".panels", root);
     this.legend = $("#legend", root);
@@ -79,6 +82,7 @@ export class Scene {
 
   /** The trajectory request: only points and losses unless the inspector is showing a run. */
   body(s) {
+    if (s.surface === NETWORK) return networkBody(s);
     const body = requestBody(s);
     const inspecting = this.extraViews.length > 0 && s.opt.includes(s.inspect);
     const extras = s.extras && s.opt.some((id) => this.catalog.optimizer(id)?.points?.length);
@@ -96,6 +100,12 @@ export class Scene {
   /** The views the current `view` key shows. */
   shown() {
     const v = this.s.view;
+    if (this.s.surface === NETWORK) {
+      // The map sweeps 2-D runs: a network's view shows its plane instead.
+      const main = v === "map" ? "contour" : v;
+      if (!this.companions) return [main];
+      return main === "loss" ? ["loss", "boundaries"] : [main, "loss", "boundaries"];
+    }
     if (!this.companions || v === "loss") return [v];
     if (v === "map") return [v, "contour"]; // a clicked cell's run is drawn beside the map
     return [v, "loss"];
@@ -108,7 +118,9 @@ export class Scene {
       this.shownKey = shownKey;
       forgetSizes();
     }
-    put(this.panels.dataset, "view", this.companions ? this.s.view : `${this.s.view} alone`);
+    const view = this.s.surface === NETWORK && this.s.view === "map" ? "contour" : this.s.view;
+    put(this.panels.dataset, "view", this.companions ? view : `${view} alone`);
+    put(this.panels.dataset, "surface", this.s.surface === NETWORK ? NETWORK : "");
     this.player.speed = this.s.speed;
     this.player.loop = this.s.loop;
     document.documentElement.classList.toggle("large", this.s.large);
@@ -179,27 +191,32 @@ export class Scene {
     // mark switched on and off at every move of a drag would only flicker and restyle the page.
     const busy = setTimeout(() => this.busyMark?.classList.add("on"), BUSY_AFTER_MS);
     try {
-      const gridRequest = this.surface?.key === surfaceKey(s) ? null
-        : s.surface === "custom" ? fetchFormulaGrid(s.f, s.domain, signal)
-          : this.engines.grid(s.surface, s.surfaceParams) ?? fetchGrid(s.surface, s.surfaceParams, signal);
-      const runsRequest = this.fetchRuns(this.body(s), signal);
-      const [grid, runs] = await Promise.allSettled([gridRequest, runsRequest]);
-      if (signal.aborted) return;
-      if (grid.status === "rejected") throw grid.reason;
-      if (grid.value) {
-        const spec = grid.value.source !== undefined ? grid.value : this.catalog.surface(s.surface);  // a formula's own
-        this.surface = { key: surfaceKey(s), spec, grid: grid.value, floor: grid.value.z_min, valueAt: interpolator(grid.value),
-          minima: grid.value.minima ?? spec.minima, saddles: grid.value.saddles ?? spec.saddles };
-      }
-      if (runs.status === "rejected") {
-        // Refused runs leave the last good drawing; a new surface is still drawn, without runs.
+      if (s.surface === NETWORK) {
+        await this.fetchNetwork(s, key, signal);
+        if (signal.aborted) return;
+      } else {
+        const gridRequest = this.surface?.key === surfaceKey(s) ? null
+          : s.surface === "custom" ? fetchFormulaGrid(s.f, s.domain, signal)
+            : this.engines.grid(s.surface, s.surfaceParams) ?? fetchGrid(s.surface, s.surfaceParams, signal);
+        const runsRequest = this.fetchRuns(this.body(s), signal);
+        const [grid, runs] = await Promise.allSettled([gridRequest, runsRequest]);
+        if (signal.aborted) return;
+        if (grid.status === "rejected") throw grid.reason;
         if (grid.value) {
-          this.runs = [];
-          await this.draw();
+          const spec = grid.value.source !== undefined ? grid.value : this.catalog.surface(s.surface);  // a formula's own
+          this.surface = { key: surfaceKey(s), spec, grid: grid.value, floor: grid.value.z_min, valueAt: interpolator(grid.value),
+            minima: grid.value.minima ?? spec.minima, saddles: grid.value.saddles ?? spec.saddles };
         }
-        throw runs.reason;
+        if (runs.status === "rejected") {
+          // Refused runs leave the last good drawing; a new surface is still drawn, without runs.
+          if (grid.value) {
+            this.runs = [];
+            await this.draw();
+          }
+          throw runs.reason;
+        }
+        this.runs = runs.value;
       }
-      this.runs = runs.value;
       for (const run of this.runs) addDrawnPoints(run, this.surface.spec.domain);
       this.computedKey = key;
       this.good = s;
@@ -213,7 +230,9 @@ export class Scene {
       this.onError(err instanceof ApiError ? err : new ApiError([t("Could not reach the server: {0}", err.message)]));
       // A refused change is taken back: the controls and the address return to the last state drawn.
       if (err instanceof ApiError && err.status === 422 && this.good && this.s === s) {
-        const display = Object.fromEntries(Object.keys(this.catalog.display).map((k) => [k, s[k]]));
+        // A network's keys are taken back with the runs: they are what the server refused.
+        const shown = Object.keys(this.catalog.display).filter((k) => this.catalog.links.get(k)?.part !== NETWORK);
+        const display = Object.fromEntries(shown.map((k) => [k, s[k]]));
         this.s = { ...this.good, ...display };
         this.computedKey = this.dataKey(this.s);
         this.onState(this.s, "replace");
@@ -222,6 +241,30 @@ export class Scene {
       clearTimeout(busy);
       if (this.controller === controller) this.busyMark?.classList.remove("on");
     }
+  }
+
+  /** Train the state's network on the server, saying how far it has got; the old picture stays until it is done. */
+  async fetchNetwork(s, key, signal) {
+    const body = this.body(s);
+    const runNames = body.runs.map((run) => run.label || this.catalog.optimizer(run.optimizer).label);
+    const answer = await streamNetwork(body, {
+      signal, runNames,
+      onProgress: (share, plane) => this.showNote(plane ? t("Drawing the plane…")
+        : t("Training on the server: {0} %", Math.floor(100 * share))),
+    });
+    if (signal.aborted) return;
+    const { surface, runs } = networkScene(answer, key);
+    this.surface = surface;
+    this.runs = runs;
+  }
+
+  /** A line at the end of the legend: what is being computed, or how the network's plane is drawn. */
+  showNote(text) {
+    if (!this.legend) return;
+    this.engineNote ??= Object.assign(document.createElement("span"), { className: "engine-note", id: "engine-note" });
+    put(this.engineNote, "textContent", text);
+    put(this.engineNote, "hidden", !text);
+    if (this.legend.lastElementChild !== this.engineNote) this.legend.append(this.engineNote);
   }
 
   /**
@@ -266,6 +309,7 @@ export class Scene {
   /** Say which runs the server computes, and why, at the end of the legend (after its run items). */
   showEngines(runs = this.runs, lead = undefined) {
     if (!this.legend) return;
+    if (this.surface?.network) return this.showNote(planeCaption(this.surface, this.runs));
     this.engineNote ??= Object.assign(document.createElement("span"), { className: "engine-note", id: "engine-note" });
     const text = this.engines.note(runs, lead);
     put(this.engineNote, "textContent", text);
@@ -350,7 +394,9 @@ export class Scene {
       const diverged = run.diverged_at !== null && k >= run.xs.length - 1;
       const left = !diverged && hasLeft(run, k);
       put(value, "textContent", diverged ? t("diverged at step {0}", run.diverged_at)
-        : left ? t("left the frame at step {0}", run.exit.step) : t("loss {0}", fmt(run.losses[m])));
+        : left ? t("left the frame at step {0}", run.exit.step)
+          : run.offPlane !== undefined ? t("loss {0}, {1} % off the plane", fmt(run.losses[m]), fmt(100 * run.offPlane, 2))
+            : t("loss {0}", fmt(run.losses[m])));
       value.classList.toggle("bad", diverged || left);
     });
   }

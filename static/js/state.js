@@ -46,7 +46,9 @@ export class Catalog {
   preset(id) { return this.presets.find((p) => p.id === id); }
 }
 
-const SHOWN = new Set(["display", "map", "explore"]);
+// The network's keys (part "network") are kept in every state as the display keys are; only surface=network
+// trains what they describe (network.js).
+const SHOWN = new Set(["display", "map", "explore", "network"]);
 
 function param(list, name) {
   return list.find((h) => h.name === name);
@@ -140,6 +142,18 @@ export function readKey(k, text, catalog, name = k.key) {
     return allowed.includes(text) ? { value: text } : { reason: t("unknown {0} {1}; allowed: {2}", k.noun, shown(text), allowed.join(", ")) };
   }
   if (k.kind === "text") return { value: k.max_length ? text.trim().slice(0, k.max_length) : text };
+  if (k.kind === "list" && k.item === "int") {
+    // Every item, in order: a network's widths "16,16" ("": no hidden layer).
+    const items = text.replace(JS_SPACE, "") === "" ? [] : text.split(",");
+    if (items.length > k.max_length) return { reason: t("{0} = {1} has {2} items, more than the limit of {3}", name, shown(text), items.length, k.max_length) };
+    const values = [];
+    for (const item of items) {
+      const read = readKey({ ...k, kind: "int" }, item, catalog, name);
+      if (read.reason) return read;
+      values.push(read.value);
+    }
+    return { value: values };
+  }
   if (k.kind === "list" && k.item === "enum") {
     const items = text.split(",").filter((item, i, all) => item && all.indexOf(item) === i);
     const bad = items.find((item) => !allowed.includes(item));
@@ -300,7 +314,7 @@ export function serialize(s, catalog) {
       : Object.entries(s.surfaceParams).map(([k, v]) => [`surface.${k}`, v])),
     f: null,
     domain: null,
-    start: () => [["start", s.start.join(",")]],
+    start: () => (s.surface === "network" ? [] : [["start", s.start.join(",")]]), // a network starts from its initial weights
     opt: () => [["opt", s.opt.join(",")]],
     "{opt}.{hp}": () => s.opt.flatMap((id) => runQuery(id, s)),
     "{opt}.label": null,
@@ -329,6 +343,7 @@ export function serialize(s, catalog) {
 }
 
 function isDefault(k, v) {
+  if (Array.isArray(v) && Array.isArray(k.default) && k.default.length) return v.join(",") === k.default.join(",");
   return v === k.default || ((k.default === "" || k.default === null) && !v);
 }
 
@@ -344,6 +359,8 @@ function runQuery(id, s) {
 
 /** The spec (range, default, kind) behind a setting's key, or undefined. */
 export function specOf(key, s, catalog) {
+  const row = catalog.links.get(key);
+  if (row?.part === "network") return row; // its limits are core's, in the grammar's row
   const dot = key.lastIndexOf(".");
   if (dot < 0) return catalog.runSettings.get(key);
   const [owner, name] = [key.slice(0, dot), key.slice(dot + 1)];

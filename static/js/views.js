@@ -585,7 +585,7 @@ export class ContourView extends View {
     };
     return {
       ...size, margin: m, showlegend: false, font: { family: FONT, size: fontSize() },
-      xaxis: axis(x, "x", across, true), yaxis: axis(y, "y", down, false),
+      xaxis: axis(x, this.surface.spec.axes?.[0] ?? "x", across, true), yaxis: axis(y, this.surface.spec.axes?.[1] ?? "y", down, false),
       paper_bgcolor: "#ffffff", plot_bgcolor: "#ffffff", hovermode: false, dragmode: false,
     };
   }
@@ -832,7 +832,7 @@ export class SurfaceView extends View {
       ...size, margin: { l: 0, r: 0, t: 0, b: 0 }, showlegend: false,
       font: { family: FONT, size: f }, uirevision: JSON.stringify([this.surface.key, x, y]),
       scene: {
-        xaxis: axis("x", x, 5), yaxis: axis("y", y, 5),
+        xaxis: axis(spec.axes?.[0] ?? "x", x, 5), yaxis: axis(spec.axes?.[1] ?? "y", y, 5),
         zaxis,
         aspectmode: "manual", aspectratio: { x: 1, y: 1, z: 0.55 }, camera: { eye, center: { x: 0, y: 0, z: -0.1 } },
       },

@@ -28,6 +28,7 @@ from app.http.templating import templates
 from app.presets import PRESETS
 from app.services.catalog import VIEW_LABELS, registry, run_settings
 from app.services.formulas import custom_surface_entry
+from app.services.networks import network_surface_entry
 from app.settings import PLOTLY_JS, STATIC, get_settings
 from core.engine import MAX_START
 
@@ -75,20 +76,6 @@ def _catalog(offered: tuple, lang: str) -> dict:
         "max_runs": get_settings().max_runs,
         "max_start": MAX_START,
     })
-
-
-def network_surface_entry() -> dict:
-    """The page catalog's network: a surface with no formula of x and y, whose plane the server computes."""
-    return {
-        "id": state.NETWORK, "label": "A small network",
-        "help": "A multilayer perceptron trained on 2-D data (or 8x8 digits) by every optimizer from the same "
-                "weights and batches; its loss is drawn on a plane through the weights, with the paths on it.",
-        "formula": r"L(w) = -\frac{1}{n}\sum_{i} \log \operatorname{softmax}\big(f_w(x_i)\big)_{y_i}",
-        "reference": "Li, Xu, Taylor, Studer and Goldstein (2018), Visualizing the Loss Landscape of Neural Nets, NeurIPS",
-        "domain": [[-1.0, 1.0], [-1.0, 1.0]], "start": [0.0, 0.0], "minima": [], "saddles": [], "minimum_value": 0.0,
-        "stochastic": True, "params": [], "lr": {},
-        "datasets": [d.as_dict() for d in core.datasets.DATASETS.values()],
-    }
 
 
 # The network's sliders: the link's rows (their limits are core's), with the help and slider reach a control needs.

@@ -30,6 +30,7 @@ from app import i18n
 from app.presets import PRESETS
 from app.services.catalog import VIEW_LABELS, registry, run_settings
 from app.services.formulas import custom_surface_entry
+from app.services.networks import network_surface_entry
 from core.spec import GROUPS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,7 +60,7 @@ def page_texts() -> dict:
     """The parts of the page's catalog that hold text, as the page receives them."""
     return {
         **registry(),
-        "surfaces": [*registry()["surfaces"], custom_surface_entry()],
+        "surfaces": [*registry()["surfaces"], custom_surface_entry(), network_surface_entry()],
         "run_settings": list(run_settings()),
         "presets": [p.as_dict() for p in PRESETS],
         "groups": [{"label": label} for label in GROUPS.values()],

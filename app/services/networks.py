@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import core
+from app import state
 from app.schemas import NetworkRequest
 from app.serialize import dumps, encode_arrays, ndjson
 from app.services.compute import Work, run_all
-from app.services.validation import Invalid, field_loc, limited, parse
+from app.services.validation import Invalid, field_loc, limited, parse, whole_number
 from app.settings import Settings, get_settings
 
 # Numbers of weights (runs x (steps + 1) x P) one answer may carry when it asks for the weights.
@@ -26,10 +27,11 @@ def build(body: NetworkRequest | dict, settings: Settings | None = None, prefix:
         problem = core.network_problem(request.network)
     except core.InvalidInput as e:
         raise Invalid.from_core(e, prefix) from None
+    every = whole_number("weights_every", request.weights_every, 1, settings.max_steps, prefix)
     if request.weights and isinstance(steps, int):
-        total = len(request.runs) * (steps + 1) * problem.n_params
+        total = len(request.runs) * (steps // every + 2) * problem.n_params
         if total > MAX_ANSWER_WEIGHTS:
-            raise Invalid([*prefix, "weights"], f"{len(request.runs)} runs x {steps + 1} points x {problem.n_params} "
+            raise Invalid([*prefix, "weights"], f"{len(request.runs)} runs x {steps // every + 2} points x {problem.n_params} "
                           f"weights = {total} numbers is more than the limit of {MAX_ANSWER_WEIGHTS} for one answer",
                           type="limit_exceeded", status=413)
     if request.plane is not None:
@@ -79,6 +81,19 @@ def fields(request: NetworkRequest) -> tuple[str, ...]:
     return ("losses", "lr") + (("weights",) if request.weights else ())
 
 
+def window(request: NetworkRequest, run, p0: int, p1: int) -> dict:
+    """Points [p0, p1) of a run as an answer sends them: with weights_every k, only the weights of the
+    points that are multiples of k and of the run's last point, named in weights_points."""
+    found = run.window(p0, p1, fields(request))
+    every = request.weights_every
+    if not request.weights or every == 1:
+        return found
+    last = run.valid_points - 1 if run.finished else -1
+    points = [p for p in range(p0, p1) if p % every == 0 or p == last]
+    found["weights"] = found["weights"][[p - p0 for p in points]]
+    return {**found, "weights_points": points}
+
+
 def landscape(request: NetworkRequest, problem, runs, prefix: list = ("body",)):
     """The core.network.Landscape of the request's plane; raises Invalid."""
     p = request.plane
@@ -103,12 +118,17 @@ def network_json(body: NetworkRequest, settings: Settings, work: Work | None = N
     request, problem, runs = build(body, settings)
     run_all(runs, work)
     answer = {**header(request, problem, runs), "runs": [
-        {**meta, **encode_arrays(run.window(0, run.valid_points, fields(request)), request.encoding),
+        {**meta, **encode_window(window(request, run, 0, run.valid_points), request.encoding),
          "diverged_at": run.diverged_at} for meta, run in zip(header(request, problem, runs)["runs"], runs)]}
     if request.plane is not None:
         work.check()
         answer["plane"] = encode_plane(plane(request, problem, runs), request.encoding)
     return dumps(answer)
+
+
+def encode_window(found: dict, encoding) -> dict:
+    points = found.pop("weights_points", None)
+    return {**encode_arrays(found, encoding), **({} if points is None else {"weights_points": points})}
 
 
 def encode_plane(found: dict, encoding) -> dict:
@@ -132,7 +152,7 @@ def stream_rounds(request: NetworkRequest, problem, runs, settings: Settings):
             p0, p1 = sent[i], run.valid_points
             if p1 > p0:
                 lines.append(ndjson({"type": "chunk", "run": i, "from": p0, "step_from": max(p0 - 1, 0),
-                                     **encode_arrays(run.window(p0, p1, fields(request)), request.encoding)}))
+                                     **encode_window(window(request, run, p0, p1), request.encoding)}))
                 sent[i] = p1
             if run.finished:
                 lines.append(ndjson({"type": "end", "run": i, "diverged_at": run.diverged_at, "points": p1}))
@@ -149,3 +169,17 @@ def stream_rounds(request: NetworkRequest, problem, runs, settings: Settings):
                 return ndjson({"type": "error", "message": e.errors[0]["msg"]}), 0
             return ndjson({"type": "plane", **found}), 0
         yield plane_line
+
+
+def network_surface_entry() -> dict:
+    """The page catalog's network: a surface with no formula of x and y, whose plane the server computes."""
+    return {
+        "id": state.NETWORK, "label": "A small network",
+        "help": "A multilayer perceptron trained on 2-D data (or 8x8 digits) by every optimizer from the same "
+                "weights and batches; its loss is drawn on a plane through the weights, with the paths on it.",
+        "formula": r"L(w) = -\frac{1}{n}\sum_{i} \log \operatorname{softmax}\big(f_w(x_i)\big)_{y_i}",
+        "reference": "Li, Xu, Taylor, Studer and Goldstein (2018), Visualizing the Loss Landscape of Neural Nets, NeurIPS",
+        "domain": [[-1.0, 1.0], [-1.0, 1.0]], "start": [0.0, 0.0], "minima": [], "saddles": [], "minimum_value": 0.0,
+        "stochastic": True, "params": [], "lr": {},
+        "datasets": [d.as_dict() for d in core.datasets.DATASETS.values()],
+    }

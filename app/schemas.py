@@ -454,5 +454,8 @@ class NetworkRequest(BaseModel):
     noise: Noise | None = None
     seed: Integer = 0
     weights: StrictBool = Field(False, description="send every run's weights at every step (steps + 1 rows of P)")
+    weights_every: Integer = Field(1, description="with weights: only the weights of every k-th point, and of each "
+                                   "run's last, each chunk naming its points in weights_points; a long run's answer "
+                                   "stays small")
     plane: PlaneRequest | None = Field(None, description="the loss on a plane and the paths projected on it")
     encoding: Encoding = "json"

@@ -65,6 +65,30 @@ def test_the_stream_sends_chunks_then_the_plane(client):
     assert {line["run"] for line in got if line["type"] == "end"} == {0, 1}
 
 
+@pytest.mark.parametrize("every", [1, 4, 7, 30, 31, 1000])
+def test_weights_every_k_points_and_the_last_in_json_and_stream(client, every):
+    body = {**BODY, "weights": True, "weights_every": every, "encoding": "base64"}
+    ours = [core.trajectory({"network": NETWORK}, "sgd", steps=30, hyperparameters={"lr": 0.1}),
+            core.trajectory({"network": NETWORK}, "adam", steps=30)]
+    points = sorted({*range(0, 31, every), 30})
+    run = client.post("/api/networks/trajectories", json=body).json()["runs"][0]
+    assert np.array_equal(decoded(run["weights"]), ours[0].weights[points])
+    assert run.get("weights_points", points) == points and len(decoded(run["losses"])) == 31
+    got = lines(client.post("/api/networks/stream", json=body))
+    for i, mine in enumerate(ours):
+        chunks = [line for line in got if line["type"] == "chunk" and line["run"] == i]
+        rows = np.concatenate([decoded(c["weights"]) for c in chunks])
+        sent = [p for c in chunks for p in c.get("weights_points", range(c["from"], c["from"] + len(decoded(c["losses"]))))]
+        assert sent == points and np.array_equal(rows, mine.weights[points])
+
+
+@pytest.mark.parametrize("every", [0, -3, 2.5, "2", None, True, 10**9])
+def test_a_bad_weights_every_is_a_422_naming_it(client, every):
+    r = client.post("/api/networks/trajectories", json={**BODY, "weights": True, "weights_every": every})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["body", "weights_every"]
+
+
 @pytest.mark.parametrize("change, loc", [
     ({"network": {**NETWORK, "data": "mnist"}}, ["body", "network", "data"]),
     ({"network": {**NETWORK, "hidden": [0]}}, ["body", "network", "hidden", 0]),

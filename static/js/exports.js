@@ -61,7 +61,7 @@ export function slideSnippet(tool, url, title, width, height) {
  * server in words, which the page shows.
  */
 function exportedNetwork(s) {
-  const { weights: _, ...body } = networkBody(s);
+  const { weights: _, weights_every: __, ...body } = networkBody(s);
   return body;
 }
 

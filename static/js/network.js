@@ -20,12 +20,21 @@ export function networkSpec(s) {
   return spec;
 }
 
-/** The body of POST /api/networks/stream for a state: app/state.py's network_request, with every run's weights. */
-export function networkBody(s) {
+// The decision regions need a run's weights; at most this many points' worth of them is sent per run
+// (a 500-step race of 2-16-16-2 nets is 11 MB at every step, 2.3 MB at every fifth).
+const WEIGHT_ROWS = 100;
+
+/**
+ * The body of POST /api/networks/stream for a state: app/state.py's network_request, with the runs' weights
+ * at every k-th point where the data has the two inputs the decision regions are drawn over.
+ */
+export function networkBody(s, catalog) {
   const { surface: _s, start: _x, ...rest } = requestBody(s);
   const plane = { kind: s.plane, centre: s["plane.centre"], resolution: s["plane.res"] };
   if (s["plane.span"]) plane.span = s["plane.span"];
-  return { network: networkSpec(s), ...rest, plane, weights: true };
+  const data = catalog?.surface(NETWORK)?.datasets?.find((d) => d.id === s["net.data"]);
+  if (data && data.features !== 2) return { network: networkSpec(s), ...rest, plane };
+  return { network: networkSpec(s), ...rest, plane, weights: true, weights_every: Math.max(1, Math.ceil(s.steps / WEIGHT_ROWS)) };
 }
 
 const datasets = new Map();
@@ -68,15 +77,22 @@ export async function streamNetwork(body, { signal, onProgress = () => {}, runNa
       const rows = msg.steps + 1;
       runs = msg.runs.map((r) => ({
         index: r.index, optimizer: r.optimizer, hyperparameters: r.hyperparameters, trainLosses: new Float64Array(rows).fill(NaN),
-        lr: new Float64Array(rows - 1), weights: new Float64Array(rows * msg.parameters), points: 0, diverged_at: null, done: false,
+        lr: new Float64Array(rows - 1), weights: new Float64Array(rows * msg.parameters), weightPoints: [], points: 0,
+        diverged_at: null, done: false,
       }));
     } else if (msg.type === "chunk") {
       const run = runs[msg.run];
       run.trainLosses.set(decodeArray(msg.losses), msg.from);
       if (msg.lr) run.lr.set(decodeArray(msg.lr), msg.step_from);
-      const w = decodeArray(msg.weights);
-      run.weights.set(w, msg.from * meta.parameters);
-      run.points = msg.from + w.length / meta.parameters;
+      const n = decodeArray(msg.losses).length;
+      if (msg.weights) {
+        // Rows of weights, one per point named in weights_points (every point when it is left out).
+        const w = decodeArray(msg.weights);
+        const at = msg.weights_points ?? Array.from({ length: n }, (_, i) => msg.from + i);
+        run.weights.set(w, run.weightPoints.length * meta.parameters);
+        run.weightPoints.push(...at);
+      }
+      run.points = msg.from + n;
     } else if (msg.type === "end") {
       Object.assign(runs[msg.run], { diverged_at: msg.diverged_at, done: true, points: msg.points });
     } else if (msg.type === "plane") {
@@ -229,12 +245,23 @@ export class BoundaryView extends View {
     return { range, inputs };
   }
 
-  /** A run's predicted class over the grid of inputs at step k (its last finite weights past a divergence). */
+  /** The row of a run's weights drawn at step k: the newest sent at or before it (its last finite past a divergence). */
+  weightsRow(run, k) {
+    const m = Math.max(0, Math.min(k, run.points - 1));
+    const at = run.weightPoints;
+    let lo = 0, hi = at.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (at[mid] <= m) lo = mid; else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /** A run's predicted class over the grid of inputs at step k, from the weights of weightsRow. */
   regions(run, k) {
     const P = this.surface.parameters;
-    const m = Math.max(0, Math.min(k, run.points - 1));
     const logits = forward(run.weights, this.surface.shapes, this.surface.network.activation, this.grid.inputs,
-      REGION_CELLS * REGION_CELLS, m * P);
+      REGION_CELLS * REGION_CELLS, this.weightsRow(run, k) * P);
     return classes(logits, REGION_CELLS * REGION_CELLS, this.data.classes);
   }
 

@@ -82,7 +82,7 @@ export class Scene {
 
   /** The trajectory request: only points and losses unless the inspector is showing a run. */
   body(s) {
-    if (s.surface === NETWORK) return networkBody(s);
+    if (s.surface === NETWORK) return networkBody(s, this.catalog);
     const body = requestBody(s);
     const inspecting = this.extraViews.length > 0 && s.opt.includes(s.inspect);
     const extras = s.extras && s.opt.some((id) => this.catalog.optimizer(id)?.points?.length);

@@ -19,8 +19,17 @@ CPU time 0.02 s instead of 0.15 s (moons), 0.5 s instead of 1.8 s (digits).
 Measured with OPENBLAS_NUM_THREADS=1 at load 11, one round: moons 1.33 s of CPU
 time (train 0.82, plane 0.50; 3.4 s wall), digits 8.5 s of CPU time (train 6.4,
 plane 2.1; 34 s wall). The training is the scalar kernels' loop around the
-forward and backward passes, a third of which is the 32 tanh per sample and step:
-numba calls libm's tanh element by element (no SVML here).
+forward and backward passes, then about 60% tanh: numba called libm's for each
+element. core.mlp now inlines glibc's tanh itself (the same bits), written so
+the activation loop vectorizes: a 2-16-16-2 gradient on 200 samples 141 -> ~85 us,
+the 51 x 51 plane on one thread 0.28 -> 0.18 s of CPU time. Moons, 5 rounds, at
+load 2-3: wall 0.56 s (train 0.38, plane 0.19; best 0.52) = 0.56x the target,
+CPU time 0.74 s; with OPENBLAS_NUM_THREADS=1 wall 0.58 s, CPU time 0.57 s. The
+same rounds with the previous core.mlp and this one in turn (load 3-4.5):
+training 0.57 / 0.40 s, then 0.69 / 0.41 s. The plane's figure swings with
+OpenBLAS's threads, which busy-wait after the PCA's product beside the plane's
+threads (0.2 to 2.6 s at load 3-5; digits 5.1 s against 1.4 s with one BLAS
+thread): run the server with OPENBLAS_NUM_THREADS=1.
 """
 
 from __future__ import annotations

@@ -16,10 +16,155 @@ Kernels validate nothing.
 
 from __future__ import annotations
 
+import math
+import struct
+
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic, overload
+
+from core.optimizers import fma
 
 kernel = njit(error_model="numpy", cache=True, nogil=True)
+
+
+# --- tanh, as glibc computes it, without the call ---------------------------------------------
+# A network's training and its plane are mostly tanh: numba calls libm's for each element (two calls
+# deep, tanh then expm1 through the PLT), about 14 ns, two thirds of a 2-16-16-2 network's gradient.
+# Below is glibc 2.36's tanh (sysdeps/ieee754/dbl-64/s_tanh.c) over its expm1 (s_expm1.c, fdlibm's)
+# as the x86-64 build runs them on a CPU with FMA: expm1 is then its FMA variant, whose compiler fused
+# the multiply-adds marked fma below (read from the library's machine code). Inlined, it needs no call
+# and gives libm's bits (tests/test_network.py compares them over every range of its branches).
+
+def _bits(high: int) -> float:
+    """The double whose high word is `high` and low word 0 (fdlibm compares high words)."""
+    return struct.unpack("<d", struct.pack("<Q", high << 32))[0]
+
+
+_LN2_HI, _LN2_LO, _INV_LN2 = 6.93147180369123816490e-01, 1.90821492927058770002e-10, 1.44269504088896338700e+00
+_Q1, _Q2, _Q3 = -3.33333333333331316428e-02, 1.58730158725481460165e-03, -7.93650757867487942473e-05
+_Q4, _Q5 = 4.00821782732936239552e-06, -2.01099218183624371326e-07
+_HALF_LN2 = _bits(0x3fd62e42 + 1)   # |x| > ln2 / 2: reduce by k ln2
+_THREE_HALVES_LN2 = _bits(0x3FF0A2B2)
+
+
+# Bit casts and truncation as the compiled code has them (single instructions); their Python bodies run
+# when numba is disabled, as core.optimizers.fma's does.
+def _double_of_bits(bits):
+    """The double whose IEEE bits are the int64 `bits` (modulo 2^64)."""
+    return struct.unpack("<d", struct.pack("<Q", bits & 0xFFFFFFFFFFFFFFFF))[0]
+
+
+def _bits_of_double(x):
+    """The IEEE bits of the double x, as an int64."""
+    return struct.unpack("<q", struct.pack("<d", x))[0]
+
+
+def _trunc(x):
+    """x rounded toward zero, as a double (C's conversion to int, kept in a float lane)."""
+    return float(math.trunc(x))
+
+
+@intrinsic
+def _llvm_double_of_bits(typingctx, bits):
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(types.int64), codegen
+
+
+@intrinsic
+def _llvm_bits_of_double(typingctx, x):
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _llvm_trunc(typingctx, x):
+    def codegen(context, builder, signature, args):
+        double = ir.DoubleType()
+        fn = builder.module.declare_intrinsic("llvm.trunc", [double], ir.FunctionType(double, [double]))
+        return builder.call(fn, args)
+
+    return types.float64(types.float64), codegen
+
+
+@overload(_double_of_bits)
+def _double_of_bits_compiled(bits):
+    return lambda bits: _llvm_double_of_bits(bits)
+
+
+@overload(_bits_of_double)
+def _bits_of_double_compiled(x):
+    return lambda x: _llvm_bits_of_double(x)
+
+
+@overload(_trunc)
+def _trunc_compiled(x):
+    return lambda x: _llvm_trunc(x)
+
+
+# 1.5 * 2^52: an integer-valued double k added to it leaves k in the low bits of the sum's pattern.
+_SHIFTER = 6755399441055744.0
+
+
+@njit(inline="always")
+def _expm1(x):
+    """glibc's expm1(x), FMA variant, for the arguments tanh passes (-2 < x < 0 or 2 <= x < 44).
+
+    Its branches become selects: every candidate is computed and the one fdlibm's k picks is kept,
+    and k stays a double (its powers of two written from its bits), so a loop of them vectorizes
+    on AVX2, which converts no doubles to 64-bit integers. k = 0 and k = +-1 reduce as the general
+    case does, exactly (t ln2_hi is exact for |t| = 1, and k = 0 leaves x and c = 0).
+    """
+    y = abs(x)
+    k = _trunc(_INV_LN2 * x + (0.5 if x >= 0.0 else -0.5))
+    k = k if y >= _THREE_HALVES_LN2 else (1.0 if x >= 0.0 else -1.0)
+    k = k if y >= _HALF_LN2 else 0.0
+    hi = fma(-k, _LN2_HI, x)
+    lo = k * _LN2_LO
+    r = hi - lo
+    c = (hi - r) - lo
+    hfx = 0.5 * r
+    hxs = r * hfx
+    h2 = hxs * hxs
+    r1 = fma(h2 * h2, fma(hxs, _Q5, _Q4), fma(h2, fma(hxs, _Q3, _Q2), fma(hxs, _Q1, 1.0)))
+    t = fma(-r1, hfx, 3.0)
+    e = ((r1 - t) / fma(-r, t, 6.0)) * hxs
+    k0 = r - fma(e, r, -hxs)
+    e = fma(e - c, r, -c) - hxs
+    bits = _bits_of_double(k + _SHIFTER)
+    two_k = _double_of_bits((bits + 1023) << 52)
+    two_minus_k = _double_of_bits((1023 - bits) << 52)
+    out = ((r - (e + two_minus_k)) + 1.0) * two_k
+    out = ((1.0 - two_minus_k) - (e - r)) * two_k if k < 20.0 else out
+    out = (1.0 - (e - r)) * two_k - 1.0 if k > 56.0 or k <= -2.0 else out
+    k1 = (e - (r + 0.5)) * -2.0 if r < -0.25 else fma(r - e, 2.0, 1.0)
+    out = k1 if k == 1.0 else out
+    out = fma(r - e, 0.5, -0.5) if k == -1.0 else out
+    return k0 if k == 0.0 else out
+
+
+@njit(inline="always")
+def _tanh(x):
+    """glibc's tanh(x) over _expm1, its branches as selects: libm's bits, inlined."""
+    a = abs(x)
+    big = a >= 1.0
+    # Lanes whose result comes from elsewhere (|x| >= 22, inf, NaN) take a harmless argument.
+    s = a if a < 22.0 else 1.0
+    t = _expm1(s + s if big else s * -2.0)
+    q = (2.0 if big else -t) / (t + 2.0)
+    z = 1.0 - q if big else q
+    z = z if a < 22.0 else 1.0
+    z = z if x >= 0.0 else -z
+    z = x * (1.0 + x) if a < 2.0 ** -55 else z
+    z = x if x == 0.0 else z
+    return z if a < np.inf else (1.0 / x + 1.0 if x >= 0.0 else 1.0 / x - 1.0)
+
+
 
 ACTIVATIONS = {"tanh": 0, "relu": 1}
 # The engine's dispatch code for a network's loss, apart from the surfaces' codes (formula: 1000).
@@ -52,12 +197,22 @@ def _product(A, WT, Z):
 
 @njit(inline="always")
 def _activate(Z, bias, act, hidden):
-    for b in range(Z.shape[0]):
-        for j in range(Z.shape[1]):
-            v = Z[b, j] + bias[j]
-            if hidden:
-                v = np.tanh(v) if act == 0 else max(v, 0.0)
-            Z[b, j] = v
+    # One loop per case: a loop with no branch inside vectorizes (LLVM does not unswitch these itself).
+    if hidden and act == 0:
+        for b in range(Z.shape[0]):
+            for j in range(Z.shape[1]):
+                Z[b, j] = Z[b, j] + bias[j]
+        flat = Z.reshape(Z.size)
+        for i in range(flat.shape[0]):
+            flat[i] = _tanh(flat[i])
+    elif hidden:
+        for b in range(Z.shape[0]):
+            for j in range(Z.shape[1]):
+                Z[b, j] = max(Z[b, j] + bias[j], 0.0)
+    else:
+        for b in range(Z.shape[0]):
+            for j in range(Z.shape[1]):
+                Z[b, j] = Z[b, j] + bias[j]
 
 
 @njit(inline="always")

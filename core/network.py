@@ -11,9 +11,11 @@ weight vector where its reference flattens the parameters too (torch's L-BFGS,
 SAM's global norm, Prodigy, Schedule-Free), and runs once per nn.Linear weight
 and bias where its reference steps each tensor of model.parameters() on its
 own (LAMB's trust ratio, MARS's clipped correction). Adafactor's factored moments
-and Muon's Newton-Schulz have a matrix form of their own (core.tensors), and
-Muon's biases are AdamW's. Kernels whose reference preconditions a weight
-matrix from both sides (Shampoo, SOAP) are refused for a network, not run with another meaning. Newton and Sophia
+and Muon's Newton-Schulz and Shampoo's preconditioners on both sides of a weight
+matrix have a matrix form of their own (core.tensors), Shampoo's biases a vector
+form, and Muon's biases are AdamW's. SOAP, whose Adam runs in eigenbases that
+LAPACK chooses within repeated eigenvalues, is refused for a network, not run
+with another meaning. Newton and Sophia
 take the network's exact Hessian, for networks of at most MAX_HESSIAN_PARAMS
 weights.
 """
@@ -60,8 +62,9 @@ HESSIAN = ("newton", "sophia")
 MAX_HESSIAN_PARAMS = 500
 # Whole-vector kernels whose reference steps each tensor of model.parameters() on its own (LAMB's trust ratio,
 # MARS's clipped correction are per tensor): the kernel runs once per nn.Linear weight and once per bias, a
-# weight matrix through core.tensors' matrix form where the optimizer has one (Adafactor's factored moments, Muon).
-PER_TENSOR = ("lamb", "mars", "adafactor", "muon")
+# weight matrix through core.tensors' matrix form where the optimizer has one (Adafactor's factored moments, Muon,
+# Shampoo), a bias through its vector form where the registry's kernel is written for the plane only (Shampoo).
+PER_TENSOR = ("lamb", "mars", "adafactor", "muon", "shampoo")
 # What a per-tensor kernel's reference does on a weight matrix whatever the hyperparameter says: MARS's
 # optimize_1d only chooses between MARS and AdamW for 1-D tensors.
 MATRIX_HYPERPARAMETERS = {"mars": {"optimize_1d": 1.0}}
@@ -363,6 +366,8 @@ def _tensor_call(spec: OptimizerSpec) -> list[str]:
         slots = [f"s[{q} * n + i]" for q in range(len(other.state))]
         args = ", ".join(["p[i]", "g[i]", "t", "lr_t", *[f"h[{q}]" for q in range(len(other.hyperparameters))], *slots])
         vector = ["for i in range(n):", f"    {', '.join(['p[i]', *slots])} = k_v{spec.code}({args})"]
+    elif spec.id in _tensors.BIAS_KERNELS:
+        vector = [f"k_b{spec.code}(p, g, t, lr_t, {', '.join(f'h[{q}]' for q in range(len(spec.hyperparameters)))}, n, s)"]
     else:
         vector = _engine.whole_layout(spec) + [_engine.whole_call(spec, "h")]
     if spec.id not in _tensors.MATRIX_KERNELS:
@@ -381,6 +386,9 @@ def generate_source() -> str:
         if spec.id in _tensors.MATRIX_KERNELS:
             fn = _engine._python(_tensors.MATRIX_KERNELS[spec.id])
             imports.append(f"from {fn.__module__} import {fn.__name__} as k_m{spec.code}")
+        if spec.id in _tensors.BIAS_KERNELS:
+            fn = _engine._python(_tensors.BIAS_KERNELS[spec.id])
+            imports.append(f"from {fn.__module__} import {fn.__name__} as k_b{spec.code}")
         if spec.id in _tensors.VECTOR_OPTIMIZERS:
             fn = _engine._python(OPTIMIZERS[_tensors.VECTOR_OPTIMIZERS[spec.id][0]].kernel)
             imports.append(f"from {fn.__module__} import {fn.__name__} as k_v{spec.code}")
@@ -500,6 +508,9 @@ class NetworkRun:
                 row = [float(other_hp[h.name]) for h in other.hyperparameters]
                 hps[-1] = row + [0.0] * (len(hps[-1]) - len(row))
                 parts.append(_engine._initial_state(other, other_hp, size).ravel())
+            elif self.optimizer.id in _tensors.BIAS_KERNELS:
+                rows, cols = 0, 0
+                parts.append(np.zeros(_tensors.vector_state_size(self.optimizer.id, size)))
             else:
                 rows, cols = 0, 0
                 parts.append(_engine._initial_state(self.optimizer, own, size))
@@ -517,8 +528,11 @@ class NetworkRun:
         """Up to n more steps, fewer when they would be more than ADVANCE_WORK; the range taken."""
         k0 = self.done_steps
         batch = self._Q.shape[1] if self._batches is None else self._batches.batch_size
-        # A Hessian is a gradient's work per weight.
+        # A Hessian is a gradient's work per weight; Shampoo's roots are eigendecompositions of every side of every
+        # tensor, about ten sweeps of d^3 multiply-adds each (a 256-wide layer's dwarfs its gradient).
         work = batch * self.problem.n_params * (self.problem.n_params if self.optimizer.id in HESSIAN else 1)
+        if self.optimizer.id == "shampoo":
+            work += sum(10 * d ** 3 for shape in self.problem.shapes for d in shape)
         n = min(int(n), ADVANCE_WORK // work)
         k1 = min(self.steps, k0 + max(1, n))
         if self.finished:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from core.optimizers import MUON_A, MUON_B, MUON_C, _bfloat16, _lerp, fma
+from core.optimizers import MUON_A, MUON_B, MUON_C, _bfloat16, _lerp, _lerp_fused, fma
 
 tensor_kernel = njit(error_model="numpy")
 
@@ -24,6 +24,17 @@ def matrix_state_size(optimizer: str, rows: int, cols: int) -> int:
     if optimizer == "muon":
         short = min(rows, cols)
         return 3 * rows * cols + 2 * short * short
+    if optimizer == "shampoo":
+        # The momentum buffer and the update, both statistics and their inverse roots, an eigensolver's room.
+        side = max(rows, cols)
+        return 2 * rows * cols + 2 * (rows * rows + cols * cols) + 2 * side * side + 3 * side
+    raise KeyError(optimizer)
+
+
+def vector_state_size(optimizer: str, n: int) -> int:
+    """How many numbers the vector form of `optimizer` keeps for a bias of n numbers."""
+    if optimizer == "shampoo":
+        return 2 * n + 4 * n * n + 3 * n
     raise KeyError(optimizer)
 
 
@@ -164,5 +175,234 @@ def muon_matrix(x, g, t, lr_t, lr, weight_decay, momentum, nesterov, eps, ns_ste
             x[k] = fma(-adjusted_lr, X[j, i] if tall else X[i, j], x[k])
 
 
+@tensor_kernel
+def _jacobi_eigh(A, V, d, work):
+    """Eigenvalues d and eigenvectors (V's columns) of the symmetric A, by cyclic Jacobi rotations; A is overwritten.
+
+    Rutishauser's cyclic Jacobi (as in Numerical Recipes' jacobi): an off-diagonal entry is dropped once adding
+    it to both diagonal entries no longer changes them, and the diagonal is accumulated apart (work) to limit
+    rounding. Jacobi's eigenvalues of a positive definite matrix are accurate relative to each eigenvalue, which
+    is what an inverse root of Shampoo's statistics (eigenvalues from matrix_eps up) depends on.
+    """
+    n = A.shape[0]
+    b = work[:n]
+    z = work[n:2 * n]
+    for i in range(n):
+        for j in range(n):
+            V[i, j] = 0.0
+        V[i, i] = 1.0
+        b[i] = A[i, i]
+        d[i] = A[i, i]
+        z[i] = 0.0
+    for sweep in range(1, 60):
+        off = 0.0
+        for p in range(n - 1):
+            for q in range(p + 1, n):
+                off += abs(A[p, q])
+        if off == 0.0:
+            return
+        threshold = 0.2 * off / (n * n) if sweep < 4 else 0.0
+        for p in range(n - 1):
+            for q in range(p + 1, n):
+                small = 100.0 * abs(A[p, q])
+                if sweep > 4 and abs(d[p]) + small == abs(d[p]) and abs(d[q]) + small == abs(d[q]):
+                    A[p, q] = 0.0
+                elif abs(A[p, q]) > threshold:
+                    h = d[q] - d[p]
+                    if abs(h) + small == abs(h):
+                        tan = A[p, q] / h
+                    else:
+                        theta = 0.5 * h / A[p, q]
+                        tan = 1.0 / (abs(theta) + np.sqrt(1.0 + theta * theta))
+                        if theta < 0.0:
+                            tan = -tan
+                    cos = 1.0 / np.sqrt(1.0 + tan * tan)
+                    sin = tan * cos
+                    tau = sin / (1.0 + cos)
+                    h = tan * A[p, q]
+                    z[p] -= h
+                    z[q] += h
+                    d[p] -= h
+                    d[q] += h
+                    A[p, q] = 0.0
+                    for j in range(p):
+                        u, w = A[j, p], A[j, q]
+                        A[j, p] = u - sin * (w + u * tau)
+                        A[j, q] = w + sin * (u - w * tau)
+                    for j in range(p + 1, q):
+                        u, w = A[p, j], A[j, q]
+                        A[p, j] = u - sin * (w + u * tau)
+                        A[j, q] = w + sin * (u - w * tau)
+                    for j in range(q + 1, n):
+                        u, w = A[p, j], A[q, j]
+                        A[p, j] = u - sin * (w + u * tau)
+                        A[q, j] = w + sin * (u - w * tau)
+                    for j in range(n):
+                        u, w = V[j, p], V[j, q]
+                        V[j, p] = u - sin * (w + u * tau)
+                        V[j, q] = w + sin * (u - w * tau)
+        for p in range(n):
+            b[p] += z[p]
+            d[p] = b[p]
+            z[p] = 0.0
+
+
+@tensor_kernel
+def _inverse_root(S, power, out, A, V, d, work):
+    """out = S^(-1/power) as pytorch_optimizer's compute_power_svd makes it from torch.linalg.svd of the symmetric S.
+
+    The SVD of a symmetric matrix is its eigendecomposition with |eigenvalues| as singular values and the signs
+    of the negative ones carried by Vᵀ, so U diag(s^(-1/power)) Vᵀ = V diag(sign(d) |d|^(-1/power)) Vᵀ whatever
+    basis a repeated eigenvalue (matrix_eps I at the start) gets. torch's pow(s, -0.5) is a reciprocal square root.
+    """
+    n = S.shape[0]
+    for i in range(n):
+        for j in range(n):
+            A[i, j] = S[i, j]
+    _jacobi_eigh(A, V, d, work)
+    for k in range(n):
+        s = abs(d[k])
+        r = 1.0 / np.sqrt(s) if power == 2 else s ** (-1.0 / power)
+        d[k] = -r if d[k] < 0.0 else r
+    for i in range(n):
+        for j in range(n):
+            out[i, j] = 0.0
+        for k in range(n):
+            scaled = V[i, k] * d[k]
+            for j in range(n):
+                out[i, j] += scaled * V[j, k]
+
+
+@tensor_kernel
+def _shampoo_prologue(x, g, t, lr_t, momentum, weight_decay, weight_decouple, fixed_decay, buffer, update):
+    """The gradient Shampoo preconditions (into update): blended with the last step, then decayed as asked."""
+    n = x.shape[0]
+    for i in range(n):
+        update[i] = g[i]
+        if t == 1:
+            # pytorch_optimizer starts the buffer as the first gradient, so the first blend leaves it unchanged.
+            buffer[i] = g[i]
+        if momentum > 0.0:
+            update[i] = _lerp_fused(update[i], buffer[i], momentum)
+    if weight_decay != 0.0:
+        if weight_decouple != 0.0:
+            shrink = 1.0 - weight_decay * (1.0 if fixed_decay != 0.0 else lr_t)
+            for i in range(n):
+                x[i] = x[i] * shrink
+        elif weight_decay > 0.0:
+            for i in range(n):
+                update[i] = fma(weight_decay, x[i], update[i])
+
+
+@tensor_kernel
+def shampoo_matrix(x, g, t, lr_t, lr, momentum, weight_decay, weight_decouple, fixed_decay,
+                   preconditioning_compute_steps, matrix_eps, rows, cols, s):
+    """pytorch_optimizer's Shampoo on a weight matrix G (order 2): x -= lr L^(-1/4) G R^(-1/4).
+
+    L and R sum G Gᵀ and Gᵀ G from matrix_eps I; their inverse fourth roots are recomputed every
+    preconditioning_compute_steps steps. s holds the momentum buffer (the last preconditioned step),
+    the gradient being preconditioned, L, R, their roots and the eigensolver's room.
+    """
+    n = rows * cols
+    side = max(rows, cols)
+    buffer = s[:n]
+    G = s[n:2 * n]
+    at = 2 * n
+    L = s[at:at + rows * rows].reshape((rows, rows))
+    at += rows * rows
+    R = s[at:at + cols * cols].reshape((cols, cols))
+    at += cols * cols
+    L_root = s[at:at + rows * rows].reshape((rows, rows))
+    at += rows * rows
+    R_root = s[at:at + cols * cols].reshape((cols, cols))
+    at += cols * cols
+    A = s[at:at + side * side]
+    at += side * side
+    V = s[at:at + side * side]
+    at += side * side
+    d = s[at:at + side]
+    work = s[at + side:at + 3 * side]
+    if t == 1:
+        for i in range(rows):
+            L[i, i] = matrix_eps
+        for j in range(cols):
+            R[j, j] = matrix_eps
+    _shampoo_prologue(x, g, t, lr_t, momentum, weight_decay, weight_decouple, fixed_decay, buffer, G)
+    for i in range(rows):
+        for j in range(i + 1):
+            acc = 0.0
+            for k in range(cols):
+                acc += G[i * cols + k] * G[j * cols + k]
+            L[i, j] += acc
+            L[j, i] = L[i, j]
+    for i in range(cols):
+        for j in range(i + 1):
+            acc = 0.0
+            for k in range(rows):
+                acc += G[k * cols + i] * G[k * cols + j]
+            R[i, j] += acc
+            R[j, i] = R[i, j]
+    if t % int(preconditioning_compute_steps) == 0:
+        _inverse_root(L, 4.0, L_root, A[:rows * rows].reshape((rows, rows)), V[:rows * rows].reshape((rows, rows)),
+                      d[:rows], work)
+        _inverse_root(R, 4.0, R_root, A[:cols * cols].reshape((cols, cols)), V[:cols * cols].reshape((cols, cols)),
+                      d[:cols], work)
+    # (L_root G) R_root, the order torch multiplies in; the left product goes through A.
+    left = A[:n]
+    for i in range(rows):
+        for j in range(cols):
+            acc = 0.0
+            for k in range(rows):
+                acc += L_root[i, k] * G[k * cols + j]
+            left[i * cols + j] = acc
+    for i in range(rows):
+        for j in range(cols):
+            acc = 0.0
+            for k in range(cols):
+                acc += left[i * cols + k] * R_root[k, j]
+            buffer[i * cols + j] = acc
+    for i in range(n):
+        x[i] = fma(-lr_t, buffer[i], x[i])
+
+
+@tensor_kernel
+def shampoo_vector(x, g, t, lr_t, lr, momentum, weight_decay, weight_decouple, fixed_decay,
+                   preconditioning_compute_steps, matrix_eps, n, s):
+    """pytorch_optimizer's Shampoo on a bias g (order 1): x -= lr P^(-1/2) g, P summing g gᵀ from matrix_eps I.
+
+    s holds the momentum buffer, the gradient being preconditioned, P, its root and the eigensolver's room.
+    """
+    buffer = s[:n]
+    v = s[n:2 * n]
+    at = 2 * n
+    P = s[at:at + n * n].reshape((n, n))
+    P_root = s[at + n * n:at + 2 * n * n].reshape((n, n))
+    A = s[at + 2 * n * n:at + 3 * n * n].reshape((n, n))
+    V = s[at + 3 * n * n:at + 4 * n * n].reshape((n, n))
+    at += 4 * n * n
+    d = s[at:at + n]
+    work = s[at + n:at + 3 * n]
+    if t == 1:
+        for i in range(n):
+            P[i, i] = matrix_eps
+    _shampoo_prologue(x, g, t, lr_t, momentum, weight_decay, weight_decouple, fixed_decay, buffer, v)
+    for i in range(n):
+        for j in range(i + 1):
+            P[i, j] += v[i] * v[j]
+            P[j, i] = P[i, j]
+    if t % int(preconditioning_compute_steps) == 0:
+        _inverse_root(P, 2.0, P_root, A, V, d, work)
+    # gᵀ P_root, a row times the matrix as torch multiplies it.
+    for j in range(n):
+        acc = 0.0
+        for i in range(n):
+            acc += v[i] * P_root[i, j]
+        buffer[j] = acc
+    for i in range(n):
+        x[i] = fma(-lr_t, buffer[i], x[i])
+
+
 # The matrix form of each per-tensor optimizer that has one.
-MATRIX_KERNELS = {"adafactor": adafactor_matrix, "muon": muon_matrix}
+MATRIX_KERNELS = {"adafactor": adafactor_matrix, "muon": muon_matrix, "shampoo": shampoo_matrix}
+# The form a bias takes where the registry's kernel is written for a point of the plane only.
+BIAS_KERNELS = {"shampoo": shampoo_vector}

@@ -91,7 +91,7 @@ def test_the_cli_draws_a_network_where_out_says(tmp_path, capsys):
 @pytest.mark.parametrize("args, flag", [
     (("--hidden", "0"), "--hidden: network.hidden[0] = 0 is outside [1, 256]"),
     (("--data", "mnist"), "--data: "),
-    (("--optimizers", "shampoo"), "--optimizers: shampoo does not train a network"),
+    (("--optimizers", "soap"), "--optimizers: soap does not train a network"),
     (("--width", "5"), "--width: width = 5 is outside"),
     (("--plane", "points", "--optimizers", "adam"), "--through"),
 ])

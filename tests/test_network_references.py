@@ -103,6 +103,15 @@ TENSOR_BRANCHES = [(core.OPTIMIZERS[oid], hp) for oid, hps in BRANCHES.items() i
 # Adafactor's matrix form: decay, a clipping threshold that bites and a floor of the parameters' RMS that does.
 TENSOR_BRANCHES += [(core.OPTIMIZERS["adafactor"], hp) for hp in
                     ({"weight_decay": 0.1, "d": 1.5}, {"eps2": 0.5, "beta2_decay": -0.5}, {"d": 1.0, "lr": 0.1})]
+# Shampoo's: decoupled decay (scaled by lr or fixed), roots recomputed every few steps, and momentum with coupled
+# decay. The momentum buffer is the last preconditioned step, up to matrix_eps^(-1/4) times the gradient, and it
+# feeds the statistics: at matrix_eps 1e-6 the run itself grows a 1e-13 perturbation of its start 1e11-fold within
+# 4 to 15 steps, so that branch is compared where it is well-conditioned, at matrix_eps 0.1.
+TENSOR_BRANCHES += [(core.OPTIMIZERS["shampoo"], hp) for hp in
+                    ({"weight_decay": 0.1, "weight_decouple": 1.0, "lr": 0.01},
+                     {"weight_decay": 0.1, "weight_decouple": 1.0, "fixed_decay": 1.0, "lr": 0.01,
+                      "preconditioning_compute_steps": 3, "matrix_eps": 1e-3},
+                     {"momentum": 0.3, "weight_decay": 0.1, "matrix_eps": 0.1})]
 
 
 @pytest.mark.parametrize("spec,extra", TENSOR_BRANCHES,
@@ -145,3 +154,47 @@ def test_muons_matrix_step_is_torchs_bit_for_bit_on_small_layers(shape):
         muon_matrix(x, g.ravel().copy(), 1, 1.0, 1.0, 0.0, 0.0, 0.0, 1e-7, 5, 0, 0, rows, cols, s)
         ref = _zeropower_via_newtonschulz(torch.tensor(g), (3.4445, -4.7750, 2.0315), 5, 1e-7).double().numpy()
         np.testing.assert_array_equal(x.reshape(shape), -np.sqrt(max(1.0, rows / cols)) * ref)
+
+
+# A deeper network on minibatches: three hidden layers of unequal widths, so the matrix forms meet tall, wide and
+# square weights and biases of three sizes.
+DEEP = {"data": "moons", "samples": 120, "hidden": [16, 8, 8], "activation": "tanh", "seed": 5, "batch_size": 30}
+MATRIX_FORMS = [s for s in SPECS if s.id in ("adafactor", "shampoo")]
+
+
+@pytest.mark.parametrize("spec", MATRIX_FORMS, ids=[s.id for s in MATRIX_FORMS])
+def test_matrix_forms_match_the_reference_on_a_deeper_network_of_minibatches(spec):
+    problem = core.network_problem(DEEP)
+    hp = {**spec.defaults, "lr": max(spec.defaults["lr"], 1e-2)}
+    ours = core.trajectory({"network": DEEP}, spec.id, steps=STEPS, hyperparameters=hp, seed=7)
+    ref = reference_weights(problem, spec, hp, STEPS, seed=7)
+    n = conditioned_steps(ours, DEEP, spec.id, hp)
+    assert_close(ours.weights[:n], ref[:n], RTOL, spec.id)
+    assert np.mean(ours.weights[-1] != ours.weights[0]) > 0.5
+
+
+def inverse_root_oracle(S, power):
+    """S^(-1/power) through numpy's eigh (LAPACK): the singular values of a symmetric S are |eigenvalues|."""
+    d, V = np.linalg.eigh(S)
+    return (V * (np.sign(d) * np.abs(d) ** (-1.0 / power))) @ V.T
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 16, 40])
+@pytest.mark.parametrize("power", [2.0, 4.0])
+def test_shampoos_inverse_root_is_lapacks_on_ill_conditioned_and_repeated_eigenvalues(n, power):
+    """Jacobi's eigendecomposition against LAPACK's, on what Shampoo's statistics look like: matrix_eps I plus a
+    few outer products (a repeated eigenvalue), plus many (eigenvalues spread over ten decades)."""
+    from core.tensors import _inverse_root
+
+    rng = np.random.default_rng(n)
+    for outer in (1, 3, 4 * n):
+        G = rng.standard_normal((n, outer)) * 10 ** rng.uniform(-3, 1, outer)
+        S = 1e-6 * np.eye(n) + G @ G.T
+        S = (S + S.T) / 2
+        out = np.empty((n, n))
+        work = np.empty((n, n)), np.empty((n, n)), np.empty(n), np.empty(2 * n)
+        _inverse_root(S.copy(), power, out, *work)
+        ref = inverse_root_oracle(S, power)
+        # LAPACK's eigenvalues are accurate to eps ||S|| absolutely, so the root's to eps times S's condition.
+        bound = 1e-15 * np.linalg.cond(S) + 1e-13
+        assert np.max(np.abs(out - ref)) <= bound * np.max(np.abs(ref)), (outer, np.max(np.abs(out - ref)))

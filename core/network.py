@@ -678,8 +678,12 @@ def principal_directions(diffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # Below sigma2 / sigma1 = 1e-6 the Gram matrix's rounding (eps sigma1^2) reaches sigma2^2.
     if not values[-2] > values[-1] * 1e-12:
         _, _, vt = np.linalg.svd(diffs, full_matrices=False)
-        return vt[0].copy(), vt[1].copy()
-    top /= np.linalg.norm(top, axis=1, keepdims=True)
+        top = vt[:2].copy()
+    else:
+        top /= np.linalg.norm(top, axis=1, keepdims=True)
+    # An eigenvector's sign is LAPACK's choice, which changes with its threads and the machine: each
+    # direction points where the weights went on the whole, so one request draws one picture everywhere.
+    top *= np.where(top @ diffs.sum(axis=0) < 0, -1.0, 1.0)[:, None]
     return np.ascontiguousarray(top[0]), np.ascontiguousarray(top[1])
 
 

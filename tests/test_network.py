@@ -344,6 +344,10 @@ def test_the_pca_plane_is_spanned_by_the_first_two_singular_vectors():
         _, _, vt = np.linalg.svd(diffs, full_matrices=False)
         assert abs(abs(d1 @ vt[0]) - 1) < 1e-12 and abs(abs(d2 @ vt[1]) - 1) < 1e-12
         assert abs(d1 @ d2) < 1e-12
+        # Each points where the rows went on the whole, whatever sign the eigensolver gave it.
+        assert d1 @ diffs.sum(axis=0) >= 0 and d2 @ diffs.sum(axis=0) >= 0
+        flipped = core.network.principal_directions(-diffs)
+        assert np.allclose(flipped[0], -d1, atol=1e-12) and np.allclose(flipped[1], -d2, atol=1e-12)
     line = np.outer(rng.standard_normal(5), rng.standard_normal(8))  # every row on one line
     d1, d2 = core.network.principal_directions(line)
     assert np.isclose(abs(d1 @ line[0]) / np.linalg.norm(line[0]), 1) and abs(d1 @ d2) < 1e-12

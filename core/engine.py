@@ -413,6 +413,24 @@ def public_slots(spec: OptimizerSpec) -> list[str]:
     return [slot for slot in spec.state if not slot.startswith("_")]
 
 
+def plane_cell_update(spec: OptimizerSpec) -> list[str]:
+    """The generated loop that steps every cell of a sweep block with a whole kernel's plane form.
+
+    The cell's state numbers are rows of `s` (its first m columns), so the cells of a block step
+    side by side as a scalar kernel's do, with no array built or passed per step.
+    """
+    nh = len(spec.hyperparameters)
+    ns = sum(slot_size(spec, slot, 2) for slot in spec.state)
+    state = [f"s[{q}, j]" for q in range(ns)]
+    lines = ["for j in range(m):"]
+    lines += [f"    hv{q} = h[{q}, j]" for q in range(nh)]
+    lines.append("    lr_t = a * hv0 + b")
+    # The state goes as one tuple: past 30 arguments CPython passes a call's arguments as *args, which numba cannot inline.
+    args = ["p[j]", "p[m + j]", "g[j]", "g[m + j]", "fb[j]", "t", "lr_t"] + [f"hv{q}" for q in range(nh)]
+    lines.append(f"    p[j], p[m + j], ({', '.join(state)},) = k_c{spec.code}({', '.join(args)}, ({', '.join(state)},))")
+    return lines
+
+
 def sweep_cell_update(spec: OptimizerSpec) -> list[str]:
     """The generated loop that steps both coordinates of every cell in a sweep block.
 
@@ -464,6 +482,10 @@ def generate_source() -> str:
         imports.append(f"from {fn.__module__} import {fn.__name__} as k_h{spec.code}")
     opt = [sp for sp in OPTIMIZERS.values() if not sp.whole]
     whole = [sp for sp in OPTIMIZERS.values() if sp.whole]
+    for spec in whole:
+        if spec.plane is not None:
+            fn = _python(spec.plane)
+            imports.append(f"from {fn.__module__} import {fn.__name__} as k_c{spec.code}")
     surf = _surfaces()
     nan = "f, gx, gy = np.nan, np.nan, np.nan"
     no_whole = "pass"
@@ -474,7 +496,7 @@ def generate_source() -> str:
         "    hxx, hxy, hyy = np.nan, np.nan, np.nan",
         whole_trajectory=_chain("oc", whole, lambda sp: _with_steps(
             _WHOLE_TRAJECTORY_STEPS, whole_layout(sp), whole_update(sp), 4), 4) if whole else f"    {no_whole}",
-        whole_sweep=_chain("oc", whole, lambda sp: _with_steps(
+        whole_sweep=_chain("oc", [sp for sp in whole if sp.plane is None], lambda sp: _with_steps(
             _WHOLE_SWEEP_CELLS, whole_layout(sp), [whole_call(sp, "h")], 8), 4) if whole else f"    {no_whole}",
         imports="\n".join(imports),
         block=SWEEP_BLOCK,
@@ -490,7 +512,8 @@ def generate_source() -> str:
             "    if kb[j] < 0 and f <= level:",
             "        kb[j] = k",
         ], 12),
-        sweep_update=_chain("oc", opt, sweep_cell_update, 16),
+        sweep_update=_chain("oc", opt + [sp for sp in whole if sp.plane is not None],
+                            lambda sp: plane_cell_update(sp) if sp.whole else sweep_cell_update(sp), 16),
     )
 
 
@@ -1133,6 +1156,7 @@ def sweep_rows(plan: SweepPlan, work: int = SWEEP_PIECE_WORK):
     threads = sweep_threads()
     if plan.optimizer.whole:
         work = max(1, work // WHOLE_STEP_COST)
+    one_by_one = plan.optimizer.whole and plan.optimizer.plane is None
     # Whole blocks where possible, so every block's trajectories step side by side (SIMD); a piece
     # of fewer cells than a block only happens when one cell's steps alone reach `work`.
     piece = max(1, (max(1, work) * threads) // plan.steps)
@@ -1167,8 +1191,8 @@ def sweep_rows(plan: SweepPlan, work: int = SWEEP_PIECE_WORK):
             out, out_f, out_hit = np.empty((2, m)), np.empty(m), np.empty(m, dtype=np.int64)
             args = (spec.code, plan.surface.code, plan.steps, p0, h, s0, plan._P, plan._Q, plan._q_step,
                     lr_a, lr_b, plan._noise, plan._noise_step, float(level), out, out_f, out_hit)
-            if spec.whole:
-                # One trajectory after another: a block of whole-vector kernels has nothing to vectorize over.
+            if one_by_one:
+                # One trajectory after another: a whole kernel's arrays have no per-cell form to step side by side.
                 cuts = [m * q // threads for q in range(threads + 1)]
                 work = np.empty((threads, 2 * 2 + h.shape[0] + s0.shape[0]))
                 list(_pool().map(lambda q: kernels().run_whole_sweep(*args, work[q], cuts[q], cuts[q + 1]), range(threads)))

@@ -788,6 +788,12 @@ MUON = OPTIMIZERS.add(OptimizerSpec(
 ))
 
 
+@njit(inline="always")
+def _f32(a):
+    # One float32 rounding, as torch rounds each float32 operation.
+    return float(np.float32(a))
+
+
 def _bfloat16(v):
     """v as torch rounds a float64 to bfloat16: to float32 first, then to nearest-even in 8 significant bits.
 
@@ -832,45 +838,52 @@ def _bfloat16_compiled(v):
     return impl
 
 
-@OPTIMIZERS.kernel(MUON)
-@whole_kernel
-def muon(x, g, f, t, lr_t, lr, weight_decay, momentum, nesterov, eps, ns_steps, adjust_lr_fn, shape, b, update, surf):
-    """torch Muon on a 1×2 or 2×1 matrix, its Newton-Schulz iteration in bfloat16 as torch runs it on the CPU.
+@OPTIMIZERS.plane(MUON)
+@njit(inline="always")
+def muon_plane(x0, x1, g0, g1, f, t, lr_t, lr, weight_decay, momentum, nesterov, eps, ns_steps, adjust_lr_fn, shape,
+               state):
+    """Muon's step on the plane: torch Muon on a 1×2 or 2×1 matrix, its Newton-Schulz iteration in bfloat16 as torch runs it on the CPU.
 
     torch casts the step to bfloat16 and computes every norm, quotient and matmul
     in float32, rounding each result to bfloat16; a 2×1 step is transposed to 1×2
     first, so both shapes iterate on the same row vector.
     """
-    n = x.shape[0]
-    for i in range(n):
-        b[i] = _lerp(b[i], g[i], 1.0 - momentum)
-        update[i] = _bfloat16(_lerp(g[i], b[i], momentum) if nesterov != 0.0 else b[i])
-    sq = 0.0
-    for i in range(n):
-        sq = float(np.float32(sq + update[i] * update[i]))
+    b0, b1, _, _ = state
+    b0 = _lerp(b0, g0, 1.0 - momentum)
+    b1 = _lerp(b1, g1, 1.0 - momentum)
+    u0 = _bfloat16(_lerp(g0, b0, momentum) if nesterov != 0.0 else b0)
+    u1 = _bfloat16(_lerp(g1, b1, momentum) if nesterov != 0.0 else b1)
+    # float32 sums from 0 in order, as torch's norm and matmul reduce; u * u is never -0, so 0 + u * u is u * u.
+    sq = _f32(_f32(u0 * u0) + u1 * u1)
     norm = _bfloat16(np.sqrt(sq))
     floor = _bfloat16(eps)
     if norm < floor:
         norm = floor
-    for i in range(n):
-        update[i] = _bfloat16(update[i] / norm)
+    u0 = _bfloat16(u0 / norm)
+    u1 = _bfloat16(u1 / norm)
     for _ in range(int(ns_steps)):
-        gram = 0.0
-        for i in range(n):
-            gram = float(np.float32(gram + update[i] * update[i]))
-        gram = _bfloat16(gram)
-        gram_update = _bfloat16(float(np.float32(MUON_B * gram)) + float(np.float32(MUON_C * float(np.float32(gram * gram)))))
-        for i in range(n):
-            update[i] = _bfloat16(float(np.float32(MUON_A * update[i])) + float(np.float32(gram_update * update[i])))
+        gram = _bfloat16(_f32(_f32(u0 * u0) + u1 * u1))
+        gram_update = _bfloat16(_f32(MUON_B * gram) + _f32(MUON_C * _f32(gram * gram)))
+        u0 = _bfloat16(_f32(MUON_A * u0) + _f32(gram_update * u0))
+        u1 = _bfloat16(_f32(MUON_A * u1) + _f32(gram_update * u1))
     rows, cols = (2.0, 1.0) if shape != 0.0 else (1.0, 2.0)
     if adjust_lr_fn != 0.0:
         ratio = 0.2 * np.sqrt(max(rows, cols))
     else:
         ratio = np.sqrt(max(1.0, rows / cols))
     adjusted_lr = lr_t * ratio
-    for i in range(n):
-        x[i] = x[i] * (1.0 - lr_t * weight_decay)
-        x[i] = fma(-adjusted_lr, update[i], x[i])
+    x0 = fma(-adjusted_lr, u0, x0 * (1.0 - lr_t * weight_decay))
+    x1 = fma(-adjusted_lr, u1, x1 * (1.0 - lr_t * weight_decay))
+    return x0, x1, (b0, b1, u0, u1)
+
+
+@OPTIMIZERS.kernel(MUON)
+@whole_kernel
+def muon(x, g, f, t, lr_t, lr, weight_decay, momentum, nesterov, eps, ns_steps, adjust_lr_fn, shape, b, update, surf):
+    """torch Muon on a 1×2 or 2×1 matrix (`muon_plane`; a network's matrices take core.tensors.muon_matrix)."""
+    x[0], x[1], (b[0], b[1], update[0], update[1]) = muon_plane(
+        x[0], x[1], g[0], g[1], f, t, lr_t, lr, weight_decay, momentum, nesterov, eps, ns_steps, adjust_lr_fn, shape,
+        (b[0], b[1], update[0], update[1]))
 
 
 # --- adafactor -------------------------------------------------------------
@@ -2165,14 +2178,19 @@ def _lasv2(f, g, h):
 
 @njit(inline="always")
 def _inverse_root2(A, out):
-    """U diag(s^(-1/2)) Vᵀ from torch.linalg.svd of the 2 x 2 A, as LAPACK's dgesdd computes it on this size.
+    """U diag(s^(-1/2)) Vᵀ of the 2 x 2 A into out (`_inverse_root`)."""
+    out[0, 0], out[0, 1], out[1, 0], out[1, 1] = _inverse_root(A[0, 0], A[0, 1], A[1, 0], A[1, 1])
+
+
+@njit(inline="always")
+def _inverse_root(a11, a12, a21, a22):
+    """U diag(s^(-1/2)) Vᵀ from torch.linalg.svd of [[a11, a12], [a21, a22]], as LAPACK's dgesdd computes it on this size.
 
     dgebrd's Householder reflection (dlarfg: beta from dlapy2, v scaled by a reciprocal), dbdsqr's
     2 x 2 step (dlasv2, or a split when the off-diagonal is negligible), signs made positive, sorted,
     U reflected back (dormbr). Bit for bit torch's result over thousands of draws, where a closed-form
     eigendecomposition was off by its own rounding: on ill-conditioned statistics, up to 1e-9.
     """
-    a11, a12, a21, a22 = A[0, 0], A[0, 1], A[1, 0], A[1, 1]
     tau, v = 0.0, 0.0
     d1, e1, d2 = a11, a12, a22
     if a21 != 0.0:
@@ -2213,10 +2231,8 @@ def _inverse_root2(A, out):
     # torch raises the singular values to -1/2 as 1/sqrt, then (U * s) @ Vᵀ.
     r1 = 1.0 / np.sqrt(s1)
     r2 = 1.0 / np.sqrt(s2)
-    out[0, 0] = (u00 * r1) * v00 + (u01 * r2) * v10
-    out[0, 1] = (u00 * r1) * v01 + (u01 * r2) * v11
-    out[1, 0] = (u10 * r1) * v00 + (u11 * r2) * v10
-    out[1, 1] = (u10 * r1) * v01 + (u11 * r2) * v11
+    return ((u00 * r1) * v00 + (u01 * r2) * v10, (u00 * r1) * v01 + (u01 * r2) * v11,
+            (u10 * r1) * v00 + (u11 * r2) * v10, (u10 * r1) * v01 + (u11 * r2) * v11)
 
 
 # --- shampoo -----------------------------------------------------------------
@@ -2251,42 +2267,53 @@ SHAMPOO = OPTIMIZERS.add(OptimizerSpec(
 ))
 
 
+@OPTIMIZERS.plane(SHAMPOO)
+@njit(inline="always")
+def shampoo_plane(x0, x1, g0, g1, f, t, lr_t, lr, momentum, weight_decay, weight_decouple, fixed_decay,
+                  preconditioning_compute_steps, matrix_eps, state):
+    """Shampoo's step on the plane: pytorch_optimizer's Shampoo on a parameter of order 1, one preconditioner G
+    (its inverse root R), the root 2 * order = 2."""
+    b0, b1, G00, G01, G10, G11, R00, R01, R10, R11 = state
+    if t == 1:
+        G00 = matrix_eps
+        G11 = matrix_eps
+        # The buffer starts as the first gradient, so the first blend leaves it unchanged.
+        b0 = g0
+        b1 = g1
+    if momentum > 0.0:
+        g0 = _lerp_fused(g0, b0, momentum)
+        g1 = _lerp_fused(g1, b1, momentum)
+    if weight_decay != 0.0:
+        if weight_decouple != 0.0:
+            shrink = 1.0 - weight_decay * (1.0 if fixed_decay != 0.0 else lr_t)
+            x0 = x0 * shrink
+            x1 = x1 * shrink
+        elif weight_decay > 0.0:
+            g0 = fma(weight_decay, x0, g0)
+            g1 = fma(weight_decay, x1, g1)
+    G00 = G00 + g0 * g0
+    G01 = G01 + g0 * g1
+    G10 = G10 + g1 * g0
+    G11 = G11 + g1 * g1
+    # An integer remainder: a float one calls numba's runtime (fmod) every step.
+    if t % int(preconditioning_compute_steps) == 0:
+        R00, R01, R10, R11 = _inverse_root(G00, G01, G10, G11)
+    u0 = g0 * R00 + g1 * R10
+    u1 = g0 * R01 + g1 * R11
+    return fma(-lr_t, u0, x0), fma(-lr_t, u1, x1), (u0, u1, G00, G01, G10, G11, R00, R01, R10, R11)
+
+
 @OPTIMIZERS.kernel(SHAMPOO)
 @whole_kernel
 def shampoo(x, g, f, t, lr_t, lr, momentum, weight_decay, weight_decouple, fixed_decay, preconditioning_compute_steps,
             matrix_eps, momentum_buffer, _pre_cond, _inv_pre_cond, surf):
-    """pytorch_optimizer's Shampoo on a parameter of order 1: one preconditioner, the root 2 * order = 2."""
-    if t == 1:
-        _pre_cond[0, 0] = matrix_eps
-        _pre_cond[1, 1] = matrix_eps
-        # The buffer starts as the first gradient, so the first blend leaves it unchanged.
-        momentum_buffer[0] = g[0]
-        momentum_buffer[1] = g[1]
-    g0, g1 = g[0], g[1]
-    if momentum > 0.0:
-        g0 = _lerp_fused(g0, momentum_buffer[0], momentum)
-        g1 = _lerp_fused(g1, momentum_buffer[1], momentum)
-    if weight_decay != 0.0:
-        if weight_decouple != 0.0:
-            shrink = 1.0 - weight_decay * (1.0 if fixed_decay != 0.0 else lr_t)
-            x[0] = x[0] * shrink
-            x[1] = x[1] * shrink
-        elif weight_decay > 0.0:
-            g0 = fma(weight_decay, x[0], g0)
-            g1 = fma(weight_decay, x[1], g1)
-    _pre_cond[0, 0] = _pre_cond[0, 0] + g0 * g0
-    _pre_cond[0, 1] = _pre_cond[0, 1] + g0 * g1
-    _pre_cond[1, 0] = _pre_cond[1, 0] + g1 * g0
-    _pre_cond[1, 1] = _pre_cond[1, 1] + g1 * g1
-    # An integer remainder: a float one calls numba's runtime (fmod) every step.
-    if t % int(preconditioning_compute_steps) == 0:
-        _inverse_root2(_pre_cond, _inv_pre_cond)
-    u0 = g0 * _inv_pre_cond[0, 0] + g1 * _inv_pre_cond[1, 0]
-    u1 = g0 * _inv_pre_cond[0, 1] + g1 * _inv_pre_cond[1, 1]
-    momentum_buffer[0] = u0
-    momentum_buffer[1] = u1
-    x[0] = fma(-lr_t, u0, x[0])
-    x[1] = fma(-lr_t, u1, x[1])
+    """pytorch_optimizer's Shampoo on a parameter of order 1 (`shampoo_plane`)."""
+    P, R = _pre_cond, _inv_pre_cond
+    x[0], x[1], (momentum_buffer[0], momentum_buffer[1], P[0, 0], P[0, 1], P[1, 0], P[1, 1], R[0, 0], R[0, 1], R[1, 0],
+                 R[1, 1]) = shampoo_plane(
+        x[0], x[1], g[0], g[1], f, t, lr_t, lr, momentum, weight_decay, weight_decouple, fixed_decay,
+        preconditioning_compute_steps, matrix_eps,
+        (momentum_buffer[0], momentum_buffer[1], P[0, 0], P[0, 1], P[1, 0], P[1, 1], R[0, 0], R[0, 1], R[1, 0], R[1, 1]))
 
 
 @njit(inline="always")
@@ -2347,11 +2374,6 @@ def _eigh2(a, b, c):
 
 
 @njit(inline="always")
-def _f32(a):
-    return float(np.float32(a))
-
-
-@njit(inline="always")
 def _qr2_float32(a, b):
     """Q of torch.linalg.qr in float32 of a 2 x 2 matrix whose first column is (a, b): one Householder reflection.
 
@@ -2371,14 +2393,6 @@ def _qr2_float32(a, b):
     v = _f32(x / _f32(alpha - beta))
     q10 = _f32(-tau * v)
     return _f32(1.0 - tau), q10, q10, _f32(1.0 + _f32(v * q10))
-
-
-@njit(inline="always")
-def _soap_outer(GG, g, w):
-    # GG.lerp_(g gᵀ, 1 - shampoo_beta), the outer product itself rounded once per entry.
-    for i in range(2):
-        for j in range(2):
-            GG[i, j] = _lerp_fused(GG[i, j], g[i] * g[j], w)
 
 
 # --- soap --------------------------------------------------------------------
@@ -2421,64 +2435,87 @@ SOAP = OPTIMIZERS.add(OptimizerSpec(
 ))
 
 
-@OPTIMIZERS.kernel(SOAP)
-@whole_kernel
-def soap(x, g, f, t, lr_t, lr, beta1, beta2, shampoo_beta, weight_decay, precondition_frequency, precondition_1d,
-         correct_bias, normalize_gradient, eps, m, v, _GG, _Q, _work, surf):
-    """pytorch_optimizer's SOAP on a parameter of order 1; Q is the identity when it is not preconditioned."""
+@OPTIMIZERS.plane(SOAP)
+@njit(inline="always")
+def soap_plane(x0, x1, g0, g1, f, t, lr_t, lr, beta1, beta2, shampoo_beta, weight_decay, precondition_frequency,
+               precondition_1d, correct_bias, normalize_gradient, eps, state):
+    """SOAP's step on the plane: pytorch_optimizer's SOAP on a parameter of order 1; Q is the identity when it is not
+    preconditioned. The statistics G's update is GG.lerp_(g gᵀ, 1 - shampoo_beta), each outer product entry rounded once.
+    The `_work` slot is the whole kernel's scratch from before this form, left as it is."""
+    m0, m1, v0, v1, G00, G01, G10, G11, Q00, Q01, Q10, Q11, w00, w01, w10, w11 = state
     if t == 1:
-        _Q[0, 0] = 1.0
-        _Q[1, 1] = 1.0
+        Q00 = 1.0
+        Q11 = 1.0
         if precondition_1d != 0.0:
-            _soap_outer(_GG, g, 1.0 - shampoo_beta)
+            G00 = _lerp_fused(G00, g0 * g0, 1.0 - shampoo_beta)
+            G01 = _lerp_fused(G01, g0 * g1, 1.0 - shampoo_beta)
+            G10 = _lerp_fused(G10, g1 * g0, 1.0 - shampoo_beta)
+            G11 = _lerp_fused(G11, g1 * g1, 1.0 - shampoo_beta)
             # torch.linalg.eigh(GG + 1e-30 I), its columns flipped to descending order. Q's signs cancel in every use.
             # GG is positive semidefinite, so the eigenvalue of larger magnitude is the larger one.
-            _, _, cs, sn = _eigh2(_GG[0, 0] + 1e-30, _GG[0, 1], _GG[1, 1] + 1e-30)
-            _Q[0, 0], _Q[1, 0], _Q[0, 1], _Q[1, 1] = cs, sn, -sn, cs
+            _, _, cs, sn = _eigh2(G00 + 1e-30, G01, G11 + 1e-30)
+            Q00, Q10, Q01, Q11 = cs, sn, -sn, cs
         # The reference's first step only gathers statistics.
-        return
+        return x0, x1, (m0, m1, v0, v1, G00, G01, G10, G11, Q00, Q01, Q10, Q11, w00, w01, w10, w11)
     step = float(t - 1)
     step_size = lr_t
     if correct_bias != 0.0:
         step_size = step_size * (np.sqrt(1.0 - beta2 ** step) / (1.0 - beta1 ** step))
-    # _work's rows: the projected gradient, then the step before it is projected back.
-    p = _work[0]
-    u = _work[1]
-    for k in range(2):
-        p[k] = g[0] * _Q[0, k] + g[1] * _Q[1, k]
-    for k in range(2):
-        m[k] = _lerp_fused(m[k], g[k], 1.0 - beta1)
-        v[k] = _lerp_fused(v[k], p[k] * p[k], 1.0 - beta2)
-    for k in range(2):
-        u[k] = (m[0] * _Q[0, k] + m[1] * _Q[1, k]) / (np.sqrt(v[k]) + eps)
-    n0 = u[0] * _Q[0, 0] + u[1] * _Q[0, 1]
-    n1 = u[0] * _Q[1, 0] + u[1] * _Q[1, 1]
+    # The gradient projected onto Q's columns, then the step before it is projected back.
+    p0 = g0 * Q00 + g1 * Q10
+    p1 = g0 * Q01 + g1 * Q11
+    m0 = _lerp_fused(m0, g0, 1.0 - beta1)
+    m1 = _lerp_fused(m1, g1, 1.0 - beta1)
+    v0 = _lerp_fused(v0, p0 * p0, 1.0 - beta2)
+    v1 = _lerp_fused(v1, p1 * p1, 1.0 - beta2)
+    u0 = (m0 * Q00 + m1 * Q10) / (np.sqrt(v0) + eps)
+    u1 = (m0 * Q01 + m1 * Q11) / (np.sqrt(v1) + eps)
+    n0 = u0 * Q00 + u1 * Q01
+    n1 = u0 * Q10 + u1 * Q11
     if normalize_gradient != 0.0:
         rms = np.sqrt((n0 * n0 + n1 * n1) / 2.0) + eps
         n0 = n0 / rms
         n1 = n1 / rms
-    x[0] = fma(-step_size, n0, x[0])
-    x[1] = fma(-step_size, n1, x[1])
+    x0 = fma(-step_size, n0, x0)
+    x1 = fma(-step_size, n1, x1)
     if weight_decay != 0.0:
         shrink = 1.0 - weight_decay * lr_t
-        x[0] = x[0] * shrink
-        x[1] = x[1] * shrink
+        x0 = x0 * shrink
+        x1 = x1 * shrink
     if precondition_1d == 0.0:
-        return
-    _soap_outer(_GG, g, 1.0 - shampoo_beta)
+        return x0, x1, (m0, m1, v0, v1, G00, G01, G10, G11, Q00, Q01, Q10, Q11, w00, w01, w10, w11)
+    G00 = _lerp_fused(G00, g0 * g0, 1.0 - shampoo_beta)
+    G01 = _lerp_fused(G01, g0 * g1, 1.0 - shampoo_beta)
+    G10 = _lerp_fused(G10, g1 * g0, 1.0 - shampoo_beta)
+    G11 = _lerp_fused(G11, g1 * g1, 1.0 - shampoo_beta)
     if (t - 1) % int(precondition_frequency) == 0:  # an integer remainder: a float one calls fmod
         # One power iteration GG Q, its columns sorted by the Rayleigh quotients (v follows them), then QR in float32.
-        a = _work[0]
-        b = _work[1]
-        for k in range(2):
-            a[k] = _GG[0, 0] * _Q[0, k] + _GG[0, 1] * _Q[1, k]
-            b[k] = _GG[1, 0] * _Q[0, k] + _GG[1, 1] * _Q[1, k]
-        e0 = _Q[0, 0] * a[0] + _Q[1, 0] * b[0]
-        e1 = _Q[0, 1] * a[1] + _Q[1, 1] * b[1]
-        first = 1 if e1 > e0 else 0
-        if first == 1:
-            v[0], v[1] = v[1], v[0]
-        _Q[0, 0], _Q[0, 1], _Q[1, 0], _Q[1, 1] = _qr2_float32(a[first], b[first])
+        a0 = G00 * Q00 + G01 * Q10
+        a1 = G00 * Q01 + G01 * Q11
+        c0 = G10 * Q00 + G11 * Q10
+        c1 = G10 * Q01 + G11 * Q11
+        e0 = Q00 * a0 + Q10 * c0
+        e1 = Q01 * a1 + Q11 * c1
+        if e1 > e0:
+            v0, v1 = v1, v0
+            Q00, Q01, Q10, Q11 = _qr2_float32(a1, c1)
+        else:
+            Q00, Q01, Q10, Q11 = _qr2_float32(a0, c0)
+    return x0, x1, (m0, m1, v0, v1, G00, G01, G10, G11, Q00, Q01, Q10, Q11, w00, w01, w10, w11)
+
+
+@OPTIMIZERS.kernel(SOAP)
+@whole_kernel
+def soap(x, g, f, t, lr_t, lr, beta1, beta2, shampoo_beta, weight_decay, precondition_frequency, precondition_1d,
+         correct_bias, normalize_gradient, eps, m, v, _GG, _Q, _work, surf):
+    """pytorch_optimizer's SOAP on a parameter of order 1 (`soap_plane`)."""
+    G, Q, w = _GG, _Q, _work
+    x[0], x[1], (m[0], m[1], v[0], v[1], G[0, 0], G[0, 1], G[1, 0], G[1, 1], Q[0, 0], Q[0, 1], Q[1, 0], Q[1, 1],
+                 w[0, 0], w[0, 1], w[1, 0], w[1, 1]) = soap_plane(
+        x[0], x[1], g[0], g[1], f, t, lr_t, lr, beta1, beta2, shampoo_beta, weight_decay, precondition_frequency,
+        precondition_1d, correct_bias, normalize_gradient, eps,
+        (m[0], m[1], v[0], v[1], G[0, 0], G[0, 1], G[1, 0], G[1, 1], Q[0, 0], Q[0, 1], Q[1, 0], Q[1, 1],
+         w[0, 0], w[0, 1], w[1, 0], w[1, 1]))
 
 
 # === curvature ================================================================

@@ -113,10 +113,10 @@ class OptimizerSpec:
     default ("n",)); public slots are ("n",) or (1,), wider ones are "_"
     bookkeeping. `points` names the slots that hold a point of the surface
     (SAM's ascent point, Schedule-Free's y and z), which the page can draw.
-    `plane`, when set, is the same whole kernel written for the plane's two
-    coordinates as a function of numbers (see core/optimizers.py); the
-    whole kernel calls it, so the arithmetic exists once, and a sweep steps
-    a block of cells side by side with it as it steps scalar kernels.
+    `cells`, when set, is the same whole kernel written for many runs on the
+    plane at once, each per-run value an array over them (see
+    core/optimizers.py); the whole kernel calls it for one, so the arithmetic
+    exists once, and a sweep steps a block of cells side by side with it.
     `package` names a reference implementation outside torch.optim as
     ("module:Class", fixed keyword arguments); `group` is the catalog's
     heading for the optimizer. `external` holds what core.external loaded
@@ -140,7 +140,7 @@ class OptimizerSpec:
     package: tuple[str, dict] | None = None
     external: object = field(default=None, repr=False)
     kernel: Callable | None = field(default=None, repr=False)
-    plane: Callable | None = field(default=None, repr=False)
+    cells: Callable | None = field(default=None, repr=False)
     code: int = -1
 
     def shape(self, slot: str) -> tuple:
@@ -263,11 +263,11 @@ class Registry(dict):
 
         return attach
 
-    def plane(self, spec):
-        """Decorator: attach a whole kernel's form over the plane's two coordinates as numbers (inline='always')."""
+    def cells(self, spec):
+        """Decorator: attach a whole kernel's form over many runs on the plane at once (inline='always')."""
 
         def attach(fn):
-            spec.plane = fn
+            spec.cells = fn
             return fn
 
         return attach

@@ -850,6 +850,39 @@ def _bfloat16_compiled(v):
     return impl
 
 
+# The Newton-Schulz coefficients as float32 numbers, for the iteration run in float32 arithmetic.
+MUON_A32, MUON_B32, MUON_C32 = np.float32(MUON_A), np.float32(MUON_B), np.float32(MUON_C)
+
+
+def _bfloat16_32(v):
+    """A float32 rounded to bfloat16 (`_bfloat16` of its value), kept a float32."""
+    return np.float32(_bfloat16(float(v)))
+
+
+@intrinsic
+def _bfloat16_bits32(typingctx, v):
+    """`_bfloat16_bits` of a float32: its bits rounded to nearest-even at bit 16, with no conversion."""
+    def codegen(context, builder, signature, args):
+        i32 = ir.IntType(32)
+        bits = builder.bitcast(args[0], i32)
+        odd = builder.and_(builder.lshr(bits, ir.Constant(i32, 16)), ir.Constant(i32, 1))
+        bits = builder.add(builder.add(bits, ir.Constant(i32, 0x7FFF)), odd)
+        bits = builder.and_(bits, ir.Constant(i32, 0xFFFF0000))
+        return builder.bitcast(bits, ir.FloatType())
+
+    return types.float32(types.float32), codegen
+
+
+@overload(_bfloat16_32)
+def _bfloat16_32_compiled(v):
+    def impl(v):
+        if v - v != 0.0:
+            return v
+        return _bfloat16_bits32(v)
+
+    return impl
+
+
 @OPTIMIZERS.cells(MUON)
 @njit(inline="always")
 def muon_cells(m, x0, x1, g0, g1, f, t, lr_t, lr, weight_decay, momentum, nesterov, eps, ns_steps, adjust_lr_fn, shape,
@@ -863,10 +896,14 @@ def muon_cells(m, x0, x1, g0, g1, f, t, lr_t, lr, weight_decay, momentum, nester
     cells innermost, so a sweep's cells go through the iteration side by side (SIMD).
     """
     b0, b1, u0, u1 = state
+    # One array written per loop where it costs nothing: before it vectorizes a loop LLVM checks at run time
+    # that no array it writes overlaps another it touches, and gives up past a few such checks.
+    for j in range(m):
+        b0[j] = _lerp(b0[j], g0[j], 1.0 - _at(momentum, j))
+    for j in range(m):
+        b1[j] = _lerp(b1[j], g1[j], 1.0 - _at(momentum, j))
     for j in range(m):
         mu = _at(momentum, j)
-        b0[j] = _lerp(b0[j], g0[j], 1.0 - mu)
-        b1[j] = _lerp(b1[j], g1[j], 1.0 - mu)
         v0 = _bfloat16(_lerp(g0[j], b0[j], mu) if _at(nesterov, j) != 0.0 else b0[j])
         v1 = _bfloat16(_lerp(g1[j], b1[j], mu) if _at(nesterov, j) != 0.0 else b1[j])
         # float32 sums from 0 in order, as torch's norm and matmul reduce; v * v is never -0, so 0 + v * v is v * v.
@@ -879,15 +916,18 @@ def muon_cells(m, x0, x1, g0, g1, f, t, lr_t, lr, weight_decay, momentum, nester
     iterations = 0
     for j in range(m):
         iterations = max(iterations, int(_at(ns_steps, j)))
+    # The iteration in float32 arithmetic: its operands are bfloat16 values and float32 coefficients, so each
+    # float32 operation rounds once what torch's float32 accumulation rounds once (a product of two bfloat16
+    # values is exact in float32), with no conversion to and from float64 (there were some sixty per step).
     for k in range(iterations):
         for j in range(m):
-            w0, w1 = u0[j], u1[j]
-            gram = _bfloat16(_f32(_f32(w0 * w0) + w1 * w1))
-            gram_update = _bfloat16(_f32(MUON_B * gram) + _f32(MUON_C * _f32(gram * gram)))
+            w0, w1 = np.float32(u0[j]), np.float32(u1[j])
+            gram = _bfloat16_32(w0 * w0 + w1 * w1)
+            gram_update = _bfloat16_32(MUON_B32 * gram + MUON_C32 * (gram * gram))
             # A cell with fewer iterations than another keeps its result: a select, so the loop stays SIMD.
             going = k < int(_at(ns_steps, j))
-            u0[j] = _bfloat16(_f32(MUON_A * w0) + _f32(gram_update * w0)) if going else w0
-            u1[j] = _bfloat16(_f32(MUON_A * w1) + _f32(gram_update * w1)) if going else w1
+            u0[j] = float(_bfloat16_32(MUON_A32 * w0 + gram_update * w0)) if going else u0[j]
+            u1[j] = float(_bfloat16_32(MUON_A32 * w1 + gram_update * w1)) if going else u1[j]
     for j in range(m):
         rows, cols = (2.0, 1.0) if _at(shape, j) != 0.0 else (1.0, 2.0)
         if _at(adjust_lr_fn, j) != 0.0:

@@ -21,6 +21,15 @@ and `core.probe.hessian(surf, p, out)` evaluate the surface elsewhere (same
 minibatch). Whole kernels are compiled with `whole_kernel` (no cache of their
 own: the generated loop that calls them is cached, and knows every surface).
 
+A whole kernel may also have a cells form (`@OPTIMIZERS.cells`), the same step
+for m runs on the plane at once, each per-run number an array over them:
+
+    cells(m, x0, x1, g0, g1, f, t, lr_t, <hyperparameters>, state)
+
+`state` is a tuple of arrays, one per state number (each slot's entries in
+order, for n = 2). The whole kernel calls it with m = 1; a sweep calls it once
+per step for a block of cells, which it then steps side by side (SIMD).
+
 The engine generates the loops that call kernels from these names, and a test
 checks that every kernel's arguments match its spec. Kernels validate nothing.
 
@@ -917,12 +926,14 @@ def muon_cells(m, x0, x1, g0, g1, f, t, lr_t, lr, weight_decay, momentum, nester
     for j in range(m):
         iterations = max(iterations, int(_at(ns_steps, j)))
     # The iteration in float32 arithmetic: its operands are bfloat16 values and float32 coefficients, so each
-    # float32 operation rounds once what torch's float32 accumulation rounds once (a product of two bfloat16
-    # values is exact in float32), with no conversion to and from float64 (there were some sixty per step).
+    # float32 operation rounds what torch's float32 accumulation rounds (double rounding through float64 is
+    # innocuous for one operation on float32 operands), with few conversions to float64 and back where there
+    # were some sixty per step. The Gram sum is a fused multiply-add, its second product added unrounded: a
+    # float32 product would round it below float32's normal range, so that sum is taken in float64.
     for k in range(iterations):
         for j in range(m):
             w0, w1 = np.float32(u0[j]), np.float32(u1[j])
-            gram = _bfloat16_32(w0 * w0 + w1 * w1)
+            gram = _bfloat16_32(np.float32(float(w0 * w0) + u1[j] * u1[j]))
             gram_update = _bfloat16_32(MUON_B32 * gram + MUON_C32 * (gram * gram))
             # A cell with fewer iterations than another keeps its result: a select, so the loop stays SIMD.
             going = k < int(_at(ns_steps, j))

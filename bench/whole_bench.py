@@ -6,7 +6,8 @@ Prints, for every optimizer of the registry whose kernel takes the whole
 parameter (Muon, Shampoo, SOAP, L-BFGS, SAM, ...):
 1. ns per cell-step of a sweep (a 64 x 64 grid of starts on Rosenbrock, 300
    steps) and its ratio to Adam's sweep of the same grid: whole kernels run
-   one trajectory after another, Adam's cells side by side in SIMD;
+   one trajectory after another, except those with a cells form (Muon,
+   Shampoo, SOAP), which step a block of cells side by side as Adam's do;
 2. ns per step of one trajectory and its ratio to Adam's;
 3. for L-BFGS, when bench/lbfgs_rosenbrock.c is there, the ratio to that C
    loop of the same algorithm (torch's two-loop recursion and strong-Wolfe

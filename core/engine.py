@@ -161,6 +161,7 @@ def run_sweep(oc, sc, n_steps, p0, h0, s0, P, Q, q_step, lr_a, lr_b, noise, nois
         h = np.empty((nh, m))
         s = np.empty((ns, mm))
         fb = np.empty(m)
+        lrb = np.empty(m)
         kb = np.full(m, -1, dtype=np.int64)
         for j in range(m):
             p[j] = p0[0, lo + j]
@@ -413,6 +414,20 @@ def public_slots(spec: OptimizerSpec) -> list[str]:
     return [slot for slot in spec.state if not slot.startswith("_")]
 
 
+def cells_update(spec: OptimizerSpec) -> list[str]:
+    """The generated step of every cell of a sweep block with a whole kernel's cells form.
+
+    Each cell's state numbers are its column of the rows of `s` (the first m columns), so the
+    form loops over the cells innermost, as a scalar kernel's sweep does, with no array per cell.
+    """
+    nh = len(spec.hyperparameters)
+    ns = sum(slot_size(spec, slot, 2) for slot in spec.state)
+    hv = ", ".join(f"h[{q}]" for q in range(nh))
+    state = ", ".join(f"s[{q}]" for q in range(ns))
+    return ["for j in range(m):", "    lrb[j] = a * h[0, j] + b",
+            f"k_c{spec.code}(m, p[:m], p[m:], g[:m], g[m:], fb, t, lrb, {hv}, ({state},))"]
+
+
 def sweep_cell_update(spec: OptimizerSpec) -> list[str]:
     """The generated loop that steps both coordinates of every cell in a sweep block.
 
@@ -464,6 +479,10 @@ def generate_source() -> str:
         imports.append(f"from {fn.__module__} import {fn.__name__} as k_h{spec.code}")
     opt = [sp for sp in OPTIMIZERS.values() if not sp.whole]
     whole = [sp for sp in OPTIMIZERS.values() if sp.whole]
+    for spec in whole:
+        if spec.cells is not None:
+            fn = _python(spec.cells)
+            imports.append(f"from {fn.__module__} import {fn.__name__} as k_c{spec.code}")
     surf = _surfaces()
     nan = "f, gx, gy = np.nan, np.nan, np.nan"
     no_whole = "pass"
@@ -474,7 +493,7 @@ def generate_source() -> str:
         "    hxx, hxy, hyy = np.nan, np.nan, np.nan",
         whole_trajectory=_chain("oc", whole, lambda sp: _with_steps(
             _WHOLE_TRAJECTORY_STEPS, whole_layout(sp), whole_update(sp), 4), 4) if whole else f"    {no_whole}",
-        whole_sweep=_chain("oc", whole, lambda sp: _with_steps(
+        whole_sweep=_chain("oc", [sp for sp in whole if sp.cells is None], lambda sp: _with_steps(
             _WHOLE_SWEEP_CELLS, whole_layout(sp), [whole_call(sp, "h")], 8), 4) if whole else f"    {no_whole}",
         imports="\n".join(imports),
         block=SWEEP_BLOCK,
@@ -490,7 +509,8 @@ def generate_source() -> str:
             "    if kb[j] < 0 and f <= level:",
             "        kb[j] = k",
         ], 12),
-        sweep_update=_chain("oc", opt, sweep_cell_update, 16),
+        sweep_update=_chain("oc", opt + [sp for sp in whole if sp.cells is not None],
+                            lambda sp: cells_update(sp) if sp.whole else sweep_cell_update(sp), 16),
     )
 
 
@@ -1133,6 +1153,7 @@ def sweep_rows(plan: SweepPlan, work: int = SWEEP_PIECE_WORK):
     threads = sweep_threads()
     if plan.optimizer.whole:
         work = max(1, work // WHOLE_STEP_COST)
+    one_by_one = plan.optimizer.whole and plan.optimizer.cells is None
     # Whole blocks where possible, so every block's trajectories step side by side (SIMD); a piece
     # of fewer cells than a block only happens when one cell's steps alone reach `work`.
     piece = max(1, (max(1, work) * threads) // plan.steps)
@@ -1167,8 +1188,8 @@ def sweep_rows(plan: SweepPlan, work: int = SWEEP_PIECE_WORK):
             out, out_f, out_hit = np.empty((2, m)), np.empty(m), np.empty(m, dtype=np.int64)
             args = (spec.code, plan.surface.code, plan.steps, p0, h, s0, plan._P, plan._Q, plan._q_step,
                     lr_a, lr_b, plan._noise, plan._noise_step, float(level), out, out_f, out_hit)
-            if spec.whole:
-                # One trajectory after another: a block of whole-vector kernels has nothing to vectorize over.
+            if one_by_one:
+                # One trajectory after another: a whole kernel's arrays have no per-cell form to step side by side.
                 cuts = [m * q // threads for q in range(threads + 1)]
                 work = np.empty((threads, 2 * 2 + h.shape[0] + s0.shape[0]))
                 list(_pool().map(lambda q: kernels().run_whole_sweep(*args, work[q], cuts[q], cuts[q + 1]), range(threads)))

@@ -21,6 +21,15 @@ and `core.probe.hessian(surf, p, out)` evaluate the surface elsewhere (same
 minibatch). Whole kernels are compiled with `whole_kernel` (no cache of their
 own: the generated loop that calls them is cached, and knows every surface).
 
+A whole kernel may also have a cells form (`@OPTIMIZERS.cells`), the same step
+for m runs on the plane at once, each per-run number an array over them:
+
+    cells(m, x0, x1, g0, g1, f, t, lr_t, <hyperparameters>, state)
+
+`state` is a tuple of arrays, one per state number (each slot's entries in
+order, for n = 2). The whole kernel calls it with m = 1; a sweep calls it once
+per step for a block of cells, which it then steps side by side (SIMD).
+
 The engine generates the loops that call kernels from these names, and a test
 checks that every kernel's arguments match its spec. Kernels validate nothing.
 
@@ -131,6 +140,18 @@ def _power(x, beta):
     """
     x = x * beta
     return x if x > 1e-30 else 0.0
+
+
+def _at(v, j):
+    """Cell j's value in a cells form: v[j] of a per-cell array, or v itself, the one number a whole kernel passes."""
+    return v[j] if isinstance(v, np.ndarray) else v
+
+
+@overload(_at, inline="always")
+def _at_compiled(v, j):
+    if isinstance(v, types.Array):
+        return lambda v, j: v[j]
+    return lambda v, j: v
 
 
 @njit(inline="always")
@@ -788,6 +809,12 @@ MUON = OPTIMIZERS.add(OptimizerSpec(
 ))
 
 
+@njit(inline="always")
+def _f32(a):
+    # One float32 rounding, as torch rounds each float32 operation.
+    return float(np.float32(a))
+
+
 def _bfloat16(v):
     """v as torch rounds a float64 to bfloat16: to float32 first, then to nearest-even in 8 significant bits.
 
@@ -832,45 +859,104 @@ def _bfloat16_compiled(v):
     return impl
 
 
-@OPTIMIZERS.kernel(MUON)
-@whole_kernel
-def muon(x, g, f, t, lr_t, lr, weight_decay, momentum, nesterov, eps, ns_steps, adjust_lr_fn, shape, b, update, surf):
-    """torch Muon on a 1×2 or 2×1 matrix, its Newton-Schulz iteration in bfloat16 as torch runs it on the CPU.
+# The Newton-Schulz coefficients as float32 numbers, for the iteration run in float32 arithmetic.
+MUON_A32, MUON_B32, MUON_C32 = np.float32(MUON_A), np.float32(MUON_B), np.float32(MUON_C)
+
+
+def _bfloat16_32(v):
+    """A float32 rounded to bfloat16 (`_bfloat16` of its value), kept a float32."""
+    return np.float32(_bfloat16(float(v)))
+
+
+@intrinsic
+def _bfloat16_bits32(typingctx, v):
+    """`_bfloat16_bits` of a float32: its bits rounded to nearest-even at bit 16, with no conversion."""
+    def codegen(context, builder, signature, args):
+        i32 = ir.IntType(32)
+        bits = builder.bitcast(args[0], i32)
+        odd = builder.and_(builder.lshr(bits, ir.Constant(i32, 16)), ir.Constant(i32, 1))
+        bits = builder.add(builder.add(bits, ir.Constant(i32, 0x7FFF)), odd)
+        bits = builder.and_(bits, ir.Constant(i32, 0xFFFF0000))
+        return builder.bitcast(bits, ir.FloatType())
+
+    return types.float32(types.float32), codegen
+
+
+@overload(_bfloat16_32)
+def _bfloat16_32_compiled(v):
+    def impl(v):
+        if v - v != 0.0:
+            return v
+        return _bfloat16_bits32(v)
+
+    return impl
+
+
+@OPTIMIZERS.cells(MUON)
+@njit(inline="always")
+def muon_cells(m, x0, x1, g0, g1, f, t, lr_t, lr, weight_decay, momentum, nesterov, eps, ns_steps, adjust_lr_fn, shape,
+               state):
+    """Muon's step on cells 0..m-1 of the plane: torch Muon on a 1×2 or 2×1 matrix, its Newton-Schulz iteration in
+    bfloat16 as torch runs it on the CPU.
 
     torch casts the step to bfloat16 and computes every norm, quotient and matmul
     in float32, rounding each result to bfloat16; a 2×1 step is transposed to 1×2
-    first, so both shapes iterate on the same row vector.
+    first, so both shapes iterate on the same row vector. Each phase loops over the
+    cells innermost, so a sweep's cells go through the iteration side by side (SIMD).
     """
-    n = x.shape[0]
-    for i in range(n):
-        b[i] = _lerp(b[i], g[i], 1.0 - momentum)
-        update[i] = _bfloat16(_lerp(g[i], b[i], momentum) if nesterov != 0.0 else b[i])
-    sq = 0.0
-    for i in range(n):
-        sq = float(np.float32(sq + update[i] * update[i]))
-    norm = _bfloat16(np.sqrt(sq))
-    floor = _bfloat16(eps)
-    if norm < floor:
-        norm = floor
-    for i in range(n):
-        update[i] = _bfloat16(update[i] / norm)
-    for _ in range(int(ns_steps)):
-        gram = 0.0
-        for i in range(n):
-            gram = float(np.float32(gram + update[i] * update[i]))
-        gram = _bfloat16(gram)
-        gram_update = _bfloat16(float(np.float32(MUON_B * gram)) + float(np.float32(MUON_C * float(np.float32(gram * gram)))))
-        for i in range(n):
-            update[i] = _bfloat16(float(np.float32(MUON_A * update[i])) + float(np.float32(gram_update * update[i])))
-    rows, cols = (2.0, 1.0) if shape != 0.0 else (1.0, 2.0)
-    if adjust_lr_fn != 0.0:
-        ratio = 0.2 * np.sqrt(max(rows, cols))
-    else:
-        ratio = np.sqrt(max(1.0, rows / cols))
-    adjusted_lr = lr_t * ratio
-    for i in range(n):
-        x[i] = x[i] * (1.0 - lr_t * weight_decay)
-        x[i] = fma(-adjusted_lr, update[i], x[i])
+    b0, b1, u0, u1 = state
+    # One array written per loop where it costs nothing: before it vectorizes a loop LLVM checks at run time
+    # that no array it writes overlaps another it touches, and gives up past a few such checks.
+    for j in range(m):
+        b0[j] = _lerp(b0[j], g0[j], 1.0 - _at(momentum, j))
+    for j in range(m):
+        b1[j] = _lerp(b1[j], g1[j], 1.0 - _at(momentum, j))
+    for j in range(m):
+        mu = _at(momentum, j)
+        v0 = _bfloat16(_lerp(g0[j], b0[j], mu) if _at(nesterov, j) != 0.0 else b0[j])
+        v1 = _bfloat16(_lerp(g1[j], b1[j], mu) if _at(nesterov, j) != 0.0 else b1[j])
+        # float32 sums from 0 in order, as torch's norm and matmul reduce; v * v is never -0, so 0 + v * v is v * v.
+        norm = _bfloat16(np.sqrt(_f32(_f32(v0 * v0) + v1 * v1)))
+        floor = _bfloat16(_at(eps, j))
+        if norm < floor:
+            norm = floor
+        u0[j] = _bfloat16(v0 / norm)
+        u1[j] = _bfloat16(v1 / norm)
+    iterations = 0
+    for j in range(m):
+        iterations = max(iterations, int(_at(ns_steps, j)))
+    # The iteration in float32 arithmetic: its operands are bfloat16 values and float32 coefficients, so each
+    # float32 operation rounds what torch's float32 accumulation rounds (double rounding through float64 is
+    # innocuous for one operation on float32 operands), with few conversions to float64 and back where there
+    # were some sixty per step. The Gram sum is a fused multiply-add, its second product added unrounded: a
+    # float32 product would round it below float32's normal range, so that sum is taken in float64.
+    for k in range(iterations):
+        for j in range(m):
+            w0, w1 = np.float32(u0[j]), np.float32(u1[j])
+            gram = _bfloat16_32(np.float32(float(w0 * w0) + u1[j] * u1[j]))
+            gram_update = _bfloat16_32(MUON_B32 * gram + MUON_C32 * (gram * gram))
+            # A cell with fewer iterations than another keeps its result: a select, so the loop stays SIMD.
+            going = k < int(_at(ns_steps, j))
+            u0[j] = float(_bfloat16_32(MUON_A32 * w0 + gram_update * w0)) if going else u0[j]
+            u1[j] = float(_bfloat16_32(MUON_A32 * w1 + gram_update * w1)) if going else u1[j]
+    for j in range(m):
+        rows, cols = (2.0, 1.0) if _at(shape, j) != 0.0 else (1.0, 2.0)
+        if _at(adjust_lr_fn, j) != 0.0:
+            ratio = 0.2 * np.sqrt(max(rows, cols))
+        else:
+            ratio = np.sqrt(max(1.0, rows / cols))
+        lr_j = _at(lr_t, j)
+        adjusted_lr = lr_j * ratio
+        x0[j] = fma(-adjusted_lr, u0[j], x0[j] * (1.0 - lr_j * _at(weight_decay, j)))
+        x1[j] = fma(-adjusted_lr, u1[j], x1[j] * (1.0 - lr_j * _at(weight_decay, j)))
+
+
+@OPTIMIZERS.kernel(MUON)
+@whole_kernel
+def muon(x, g, f, t, lr_t, lr, weight_decay, momentum, nesterov, eps, ns_steps, adjust_lr_fn, shape, b, update, surf):
+    """torch Muon on a 1×2 or 2×1 matrix (`muon_cells`; a network's matrices take core.tensors.muon_matrix)."""
+    muon_cells(1, x[0:1], x[1:2], g[0:1], g[1:2], f, t, lr_t, lr, weight_decay, momentum, nesterov, eps, ns_steps,
+               adjust_lr_fn, shape, (b[0:1], b[1:2], update[0:1], update[1:2]))
 
 
 # --- adafactor -------------------------------------------------------------
@@ -1062,9 +1148,9 @@ def _py_min(a, b):
 
 
 @njit(inline="always")
-def _dot(a, b):
+def _dot(a, b, n):
     s = 0.0
-    for i in range(a.shape[0]):
+    for i in range(n):
         s += a[i] * b[i]
     return s
 
@@ -1098,15 +1184,15 @@ def _cubic_interpolate(x1, f1, g1, x2, f2, g2, xmin_bound, xmax_bound, x_tensor,
 
 
 @njit(inline="always")
-def _directional(x, t, d, trial, g_new, surf):
-    for i in range(x.shape[0]):
+def _directional(n, x, t, d, trial, g_new, surf):
+    for i in range(n):
         trial[i] = fma(t, d[i], x[i])
     f_new = probe.gradient(surf, trial, g_new)
-    return f_new, _dot(g_new, d)
+    return f_new, _dot(g_new, d, n)
 
 
-@whole_kernel
-def _strong_wolfe(x, t, t_tensor, d, f, gtd, max_ls, trial, g_new, surf):
+@njit(inline="always")
+def _strong_wolfe(n, x, t, t_tensor, d, f, gtd, max_ls, trial, g_new, surf):
     """torch.optim.lbfgs._strong_wolfe (c1 = 1e-4, c2 = 0.9), returning the step it settles on.
 
     torch's LBFGS.step does not pass its tolerance_change on: the search keeps its own default, 1e-9.
@@ -1118,9 +1204,9 @@ def _strong_wolfe(x, t, t_tensor, d, f, gtd, max_ls, trial, g_new, surf):
     c2 = 0.9
     tolerance_change = 1e-9
     d_norm = abs(d[0])
-    for i in range(1, d.shape[0]):
+    for i in range(1, n):
         d_norm = _py_max(d_norm, abs(d[i]))
-    f_new, gtd_new = _directional(x, t, d, trial, g_new, surf)
+    f_new, gtd_new = _directional(n, x, t, d, trial, g_new, surf)
     t_prev, f_prev, gtd_prev = 0.0, f, gtd
     tp_tensor = False  # torch's t_prev starts as the int 0
     done = False
@@ -1147,7 +1233,7 @@ def _strong_wolfe(x, t, t_tensor, d, f, gtd, max_ls, trial, g_new, surf):
         t_prev, tp_tensor = tmp, tmp_tensor
         f_prev = f_new
         gtd_prev = gtd_new
-        f_new, gtd_new = _directional(x, t, d, trial, g_new, surf)
+        f_new, gtd_new = _directional(n, x, t, d, trial, g_new, surf)
         ls_iter += 1
     if ls_iter == max_ls:
         b0, b1, bf0, bf1, b0_tensor, b1_tensor = 0.0, t, f, f_new, False, t_tensor
@@ -1176,7 +1262,7 @@ def _strong_wolfe(x, t, t_tensor, d, f, gtd, max_ls, trial, g_new, surf):
                 insuf_progress = True
         else:
             insuf_progress = False
-        f_new, gtd_new = _directional(x, t, d, trial, g_new, surf)
+        f_new, gtd_new = _directional(n, x, t, d, trial, g_new, surf)
         ls_iter += 1
         f_low = bf0 if low == 0 else bf1
         if f_new > (f + c1 * t * gtd) or f_new >= f_low:
@@ -1205,7 +1291,22 @@ def _strong_wolfe(x, t, t_tensor, d, f, gtd, max_ls, trial, g_new, surf):
 def lbfgs(x, g, f, t, lr_t, lr, max_eval, tolerance_grad, tolerance_change, history_size, line_search,
           d, step_length, trial, _old_dirs, _old_stps, _ro, _al, _head, _num_old, _H_diag, _prev_g, _n_iter, _g_new, surf):
     """torch LBFGS(max_iter=1).step(closure): one quasi-Newton iteration, its history kept across steps."""
-    n = x.shape[0]
+    # The plane's two coordinates get a copy of the step with n a constant: its many loops over n then unroll
+    # (the C loop of bench/lbfgs_rosenbrock.c has them unrolled too); a network's weights take the general one.
+    if x.shape[0] == 2:
+        _lbfgs_step(2, x, g, f, lr_t, max_eval, tolerance_grad, tolerance_change, history_size, line_search, d,
+                    step_length, trial, _old_dirs, _old_stps, _ro, _al, _head, _num_old, _H_diag, _prev_g, _n_iter,
+                    _g_new, surf)
+    else:
+        _lbfgs_step(x.shape[0], x, g, f, lr_t, max_eval, tolerance_grad, tolerance_change, history_size, line_search,
+                    d, step_length, trial, _old_dirs, _old_stps, _ro, _al, _head, _num_old, _H_diag, _prev_g, _n_iter,
+                    _g_new, surf)
+
+
+@njit(inline="always")
+def _lbfgs_step(n, x, g, f, lr_t, max_eval, tolerance_grad, tolerance_change, history_size, line_search,
+                d, step_length, trial, _old_dirs, _old_stps, _ro, _al, _head, _num_old, _H_diag, _prev_g, _n_iter,
+                _g_new, surf):
     for i in range(n):
         trial[i] = x[i]
     g_max = abs(g[0])
@@ -1249,14 +1350,14 @@ def lbfgs(x, g, f, t, lr_t, lr, max_eval, tolerance_grad, tolerance_change, hist
         # cost more than the rest of the recursion.
         for j in range(num - 1, -1, -1):
             k = head + j if head + j < m else head + j - m
-            _al[j] = _dot(_old_stps[k], d) * _ro[k]
+            _al[j] = _dot(_old_stps[k], d, n) * _ro[k]
             for i in range(n):
                 d[i] = fma(-_al[j], _old_dirs[k, i], d[i])
         for i in range(n):
             d[i] = d[i] * _H_diag[0]
         for j in range(num):
             k = head + j if head + j < m else head + j - m
-            be_j = _dot(_old_dirs[k], d) * _ro[k]
+            be_j = _dot(_old_dirs[k], d, n) * _ro[k]
             for i in range(n):
                 d[i] = fma(_al[j] - be_j, _old_stps[k, i], d[i])
     for i in range(n):
@@ -1273,11 +1374,11 @@ def lbfgs(x, g, f, t, lr_t, lr, max_eval, tolerance_grad, tolerance_change, hist
     else:
         tau = lr_t
     step_length[0] = tau
-    gtd = _dot(g, d)
+    gtd = _dot(g, d, n)
     if gtd > -tolerance_change:
         return
     if line_search != 0.0:
-        tau = _strong_wolfe(x, tau, tau_tensor, d, f, gtd, int(max_eval) - 1, trial, _g_new, surf)
+        tau = _strong_wolfe(n, x, tau, tau_tensor, d, f, gtd, int(max_eval) - 1, trial, _g_new, surf)
         step_length[0] = tau
     for i in range(n):
         x[i] = fma(tau, d[i], x[i])
@@ -2165,14 +2266,19 @@ def _lasv2(f, g, h):
 
 @njit(inline="always")
 def _inverse_root2(A, out):
-    """U diag(s^(-1/2)) Vᵀ from torch.linalg.svd of the 2 x 2 A, as LAPACK's dgesdd computes it on this size.
+    """U diag(s^(-1/2)) Vᵀ of the 2 x 2 A into out (`_inverse_root`)."""
+    out[0, 0], out[0, 1], out[1, 0], out[1, 1] = _inverse_root(A[0, 0], A[0, 1], A[1, 0], A[1, 1])
+
+
+@njit(inline="always")
+def _inverse_root(a11, a12, a21, a22):
+    """U diag(s^(-1/2)) Vᵀ from torch.linalg.svd of [[a11, a12], [a21, a22]], as LAPACK's dgesdd computes it on this size.
 
     dgebrd's Householder reflection (dlarfg: beta from dlapy2, v scaled by a reciprocal), dbdsqr's
     2 x 2 step (dlasv2, or a split when the off-diagonal is negligible), signs made positive, sorted,
     U reflected back (dormbr). Bit for bit torch's result over thousands of draws, where a closed-form
     eigendecomposition was off by its own rounding: on ill-conditioned statistics, up to 1e-9.
     """
-    a11, a12, a21, a22 = A[0, 0], A[0, 1], A[1, 0], A[1, 1]
     tau, v = 0.0, 0.0
     d1, e1, d2 = a11, a12, a22
     if a21 != 0.0:
@@ -2213,10 +2319,8 @@ def _inverse_root2(A, out):
     # torch raises the singular values to -1/2 as 1/sqrt, then (U * s) @ Vᵀ.
     r1 = 1.0 / np.sqrt(s1)
     r2 = 1.0 / np.sqrt(s2)
-    out[0, 0] = (u00 * r1) * v00 + (u01 * r2) * v10
-    out[0, 1] = (u00 * r1) * v01 + (u01 * r2) * v11
-    out[1, 0] = (u10 * r1) * v00 + (u11 * r2) * v10
-    out[1, 1] = (u10 * r1) * v01 + (u11 * r2) * v11
+    return ((u00 * r1) * v00 + (u01 * r2) * v10, (u00 * r1) * v01 + (u01 * r2) * v11,
+            (u10 * r1) * v00 + (u11 * r2) * v10, (u10 * r1) * v01 + (u11 * r2) * v11)
 
 
 # --- shampoo -----------------------------------------------------------------
@@ -2251,42 +2355,67 @@ SHAMPOO = OPTIMIZERS.add(OptimizerSpec(
 ))
 
 
+@njit(inline="always")
+def _shampoo_gradient(x0, x1, g0, g1, t, lr_t, momentum, weight_decay, weight_decouple, fixed_decay, matrix_eps,
+                      b0, b1, G00, G01, G10, G11):
+    """The gradient Shampoo preconditions (blended with the last step, weight decay in it or applied to x) and G."""
+    if t == 1:
+        G00 = matrix_eps
+        G11 = matrix_eps
+        # The buffer starts as the first gradient, so the first blend leaves it unchanged.
+        b0 = g0
+        b1 = g1
+    if momentum > 0.0:
+        g0 = _lerp_fused(g0, b0, momentum)
+        g1 = _lerp_fused(g1, b1, momentum)
+    if weight_decay != 0.0:
+        if weight_decouple != 0.0:
+            shrink = 1.0 - weight_decay * (1.0 if fixed_decay != 0.0 else lr_t)
+            x0 = x0 * shrink
+            x1 = x1 * shrink
+        elif weight_decay > 0.0:
+            g0 = fma(weight_decay, x0, g0)
+            g1 = fma(weight_decay, x1, g1)
+    return x0, x1, g0, g1, G00 + g0 * g0, G01 + g0 * g1, G10 + g1 * g0, G11 + g1 * g1
+
+
+@OPTIMIZERS.cells(SHAMPOO)
+@njit(inline="always")
+def shampoo_cells(m, x0, x1, g0, g1, f, t, lr_t, lr, momentum, weight_decay, weight_decouple, fixed_decay,
+                  preconditioning_compute_steps, matrix_eps, state):
+    """Shampoo's step on cells 0..m-1 of the plane: pytorch_optimizer's Shampoo on a parameter of order 1, one
+    preconditioner G (its inverse root R), the root 2 * order = 2.
+
+    In phases over the cells, each branch-free or a select, so a sweep's cells go through them side by side;
+    the momentum buffer holds the preconditioned gradient between the first and the last.
+    """
+    b0, b1, G00, G01, G10, G11, R00, R01, R10, R11 = state
+    for j in range(m):
+        x0[j], x1[j], b0[j], b1[j], G00[j], G01[j], G10[j], G11[j] = _shampoo_gradient(
+            x0[j], x1[j], g0[j], g1[j], t, _at(lr_t, j), _at(momentum, j), _at(weight_decay, j),
+            _at(weight_decouple, j), _at(fixed_decay, j), _at(matrix_eps, j), b0[j], b1[j], G00[j], G01[j], G10[j],
+            G11[j])
+    for j in range(m):
+        # An integer remainder (a float one calls numba's runtime, fmod), its divisor at least 1 where LLVM can see it.
+        if t % max(int(_at(preconditioning_compute_steps, j)), 1) == 0:
+            R00[j], R01[j], R10[j], R11[j] = _inverse_root(G00[j], G01[j], G10[j], G11[j])
+    for j in range(m):
+        u0 = b0[j] * R00[j] + b1[j] * R10[j]
+        u1 = b0[j] * R01[j] + b1[j] * R11[j]
+        b0[j], b1[j] = u0, u1
+        x0[j] = fma(-_at(lr_t, j), u0, x0[j])
+        x1[j] = fma(-_at(lr_t, j), u1, x1[j])
+
+
 @OPTIMIZERS.kernel(SHAMPOO)
 @whole_kernel
 def shampoo(x, g, f, t, lr_t, lr, momentum, weight_decay, weight_decouple, fixed_decay, preconditioning_compute_steps,
             matrix_eps, momentum_buffer, _pre_cond, _inv_pre_cond, surf):
-    """pytorch_optimizer's Shampoo on a parameter of order 1: one preconditioner, the root 2 * order = 2."""
-    if t == 1:
-        _pre_cond[0, 0] = matrix_eps
-        _pre_cond[1, 1] = matrix_eps
-        # The buffer starts as the first gradient, so the first blend leaves it unchanged.
-        momentum_buffer[0] = g[0]
-        momentum_buffer[1] = g[1]
-    g0, g1 = g[0], g[1]
-    if momentum > 0.0:
-        g0 = _lerp_fused(g0, momentum_buffer[0], momentum)
-        g1 = _lerp_fused(g1, momentum_buffer[1], momentum)
-    if weight_decay != 0.0:
-        if weight_decouple != 0.0:
-            shrink = 1.0 - weight_decay * (1.0 if fixed_decay != 0.0 else lr_t)
-            x[0] = x[0] * shrink
-            x[1] = x[1] * shrink
-        elif weight_decay > 0.0:
-            g0 = fma(weight_decay, x[0], g0)
-            g1 = fma(weight_decay, x[1], g1)
-    _pre_cond[0, 0] = _pre_cond[0, 0] + g0 * g0
-    _pre_cond[0, 1] = _pre_cond[0, 1] + g0 * g1
-    _pre_cond[1, 0] = _pre_cond[1, 0] + g1 * g0
-    _pre_cond[1, 1] = _pre_cond[1, 1] + g1 * g1
-    # An integer remainder: a float one calls numba's runtime (fmod) every step.
-    if t % int(preconditioning_compute_steps) == 0:
-        _inverse_root2(_pre_cond, _inv_pre_cond)
-    u0 = g0 * _inv_pre_cond[0, 0] + g1 * _inv_pre_cond[1, 0]
-    u1 = g0 * _inv_pre_cond[0, 1] + g1 * _inv_pre_cond[1, 1]
-    momentum_buffer[0] = u0
-    momentum_buffer[1] = u1
-    x[0] = fma(-lr_t, u0, x[0])
-    x[1] = fma(-lr_t, u1, x[1])
+    """pytorch_optimizer's Shampoo on a parameter of order 1 (`shampoo_cells`)."""
+    b, P, R = momentum_buffer, _pre_cond, _inv_pre_cond
+    shampoo_cells(1, x[0:1], x[1:2], g[0:1], g[1:2], f, t, lr_t, lr, momentum, weight_decay, weight_decouple,
+                  fixed_decay, preconditioning_compute_steps, matrix_eps,
+                  (b[0:1], b[1:2], P[0, 0:1], P[0, 1:2], P[1, 0:1], P[1, 1:2], R[0, 0:1], R[0, 1:2], R[1, 0:1], R[1, 1:2]))
 
 
 @njit(inline="always")
@@ -2347,11 +2476,6 @@ def _eigh2(a, b, c):
 
 
 @njit(inline="always")
-def _f32(a):
-    return float(np.float32(a))
-
-
-@njit(inline="always")
 def _qr2_float32(a, b):
     """Q of torch.linalg.qr in float32 of a 2 x 2 matrix whose first column is (a, b): one Householder reflection.
 
@@ -2371,14 +2495,6 @@ def _qr2_float32(a, b):
     v = _f32(x / _f32(alpha - beta))
     q10 = _f32(-tau * v)
     return _f32(1.0 - tau), q10, q10, _f32(1.0 + _f32(v * q10))
-
-
-@njit(inline="always")
-def _soap_outer(GG, g, w):
-    # GG.lerp_(g gᵀ, 1 - shampoo_beta), the outer product itself rounded once per entry.
-    for i in range(2):
-        for j in range(2):
-            GG[i, j] = _lerp_fused(GG[i, j], g[i] * g[j], w)
 
 
 # --- soap --------------------------------------------------------------------
@@ -2421,64 +2537,124 @@ SOAP = OPTIMIZERS.add(OptimizerSpec(
 ))
 
 
-@OPTIMIZERS.kernel(SOAP)
-@whole_kernel
-def soap(x, g, f, t, lr_t, lr, beta1, beta2, shampoo_beta, weight_decay, precondition_frequency, precondition_1d,
-         correct_bias, normalize_gradient, eps, m, v, _GG, _Q, _work, surf):
-    """pytorch_optimizer's SOAP on a parameter of order 1; Q is the identity when it is not preconditioned."""
-    if t == 1:
-        _Q[0, 0] = 1.0
-        _Q[1, 1] = 1.0
-        if precondition_1d != 0.0:
-            _soap_outer(_GG, g, 1.0 - shampoo_beta)
-            # torch.linalg.eigh(GG + 1e-30 I), its columns flipped to descending order. Q's signs cancel in every use.
-            # GG is positive semidefinite, so the eigenvalue of larger magnitude is the larger one.
-            _, _, cs, sn = _eigh2(_GG[0, 0] + 1e-30, _GG[0, 1], _GG[1, 1] + 1e-30)
-            _Q[0, 0], _Q[1, 0], _Q[0, 1], _Q[1, 1] = cs, sn, -sn, cs
-        # The reference's first step only gathers statistics.
-        return
-    step = float(t - 1)
-    step_size = lr_t
-    if correct_bias != 0.0:
-        step_size = step_size * (np.sqrt(1.0 - beta2 ** step) / (1.0 - beta1 ** step))
-    # _work's rows: the projected gradient, then the step before it is projected back.
-    p = _work[0]
-    u = _work[1]
-    for k in range(2):
-        p[k] = g[0] * _Q[0, k] + g[1] * _Q[1, k]
-    for k in range(2):
-        m[k] = _lerp_fused(m[k], g[k], 1.0 - beta1)
-        v[k] = _lerp_fused(v[k], p[k] * p[k], 1.0 - beta2)
-    for k in range(2):
-        u[k] = (m[0] * _Q[0, k] + m[1] * _Q[1, k]) / (np.sqrt(v[k]) + eps)
-    n0 = u[0] * _Q[0, 0] + u[1] * _Q[0, 1]
-    n1 = u[0] * _Q[1, 0] + u[1] * _Q[1, 1]
+@njit(inline="always")
+def _soap_first(g0, g1, shampoo_beta, precondition_1d, G00, G01, G10, G11):
+    """The reference's first step, which only gathers statistics: G, and Q its eigenbasis (the identity unpreconditioned)."""
+    Q00, Q01, Q10, Q11 = 1.0, 0.0, 0.0, 1.0
+    if precondition_1d != 0.0:
+        G00 = _lerp_fused(G00, g0 * g0, 1.0 - shampoo_beta)
+        G01 = _lerp_fused(G01, g0 * g1, 1.0 - shampoo_beta)
+        G10 = _lerp_fused(G10, g1 * g0, 1.0 - shampoo_beta)
+        G11 = _lerp_fused(G11, g1 * g1, 1.0 - shampoo_beta)
+        # torch.linalg.eigh(GG + 1e-30 I), its columns flipped to descending order. Q's signs cancel in every use.
+        # GG is positive semidefinite, so the eigenvalue of larger magnitude is the larger one.
+        _, _, cs, sn = _eigh2(G00 + 1e-30, G01, G11 + 1e-30)
+        Q00, Q10, Q01, Q11 = cs, sn, -sn, cs
+    return G00, G01, G10, G11, Q00, Q01, Q10, Q11
+
+
+@njit(inline="always")
+def _soap_step(x0, x1, g0, g1, lr_t, bias_correction, beta1, beta2, shampoo_beta, weight_decay, precondition_1d,
+               normalize_gradient, eps, m0, m1, v0, v1, G00, G01, G10, G11, Q00, Q01, Q10, Q11):
+    """Adam in Q's basis, then G's update GG.lerp_(g gᵀ, 1 - shampoo_beta), each outer product entry rounded once."""
+    step_size = lr_t * bias_correction
+    # The gradient projected onto Q's columns, then the step before it is projected back.
+    p0 = g0 * Q00 + g1 * Q10
+    p1 = g0 * Q01 + g1 * Q11
+    m0 = _lerp_fused(m0, g0, 1.0 - beta1)
+    m1 = _lerp_fused(m1, g1, 1.0 - beta1)
+    v0 = _lerp_fused(v0, p0 * p0, 1.0 - beta2)
+    v1 = _lerp_fused(v1, p1 * p1, 1.0 - beta2)
+    u0 = (m0 * Q00 + m1 * Q10) / (np.sqrt(v0) + eps)
+    u1 = (m0 * Q01 + m1 * Q11) / (np.sqrt(v1) + eps)
+    n0 = u0 * Q00 + u1 * Q01
+    n1 = u0 * Q10 + u1 * Q11
     if normalize_gradient != 0.0:
         rms = np.sqrt((n0 * n0 + n1 * n1) / 2.0) + eps
         n0 = n0 / rms
         n1 = n1 / rms
-    x[0] = fma(-step_size, n0, x[0])
-    x[1] = fma(-step_size, n1, x[1])
+    x0 = fma(-step_size, n0, x0)
+    x1 = fma(-step_size, n1, x1)
     if weight_decay != 0.0:
         shrink = 1.0 - weight_decay * lr_t
-        x[0] = x[0] * shrink
-        x[1] = x[1] * shrink
-    if precondition_1d == 0.0:
+        x0 = x0 * shrink
+        x1 = x1 * shrink
+    if precondition_1d != 0.0:
+        G00 = _lerp_fused(G00, g0 * g0, 1.0 - shampoo_beta)
+        G01 = _lerp_fused(G01, g0 * g1, 1.0 - shampoo_beta)
+        G10 = _lerp_fused(G10, g1 * g0, 1.0 - shampoo_beta)
+        G11 = _lerp_fused(G11, g1 * g1, 1.0 - shampoo_beta)
+    return x0, x1, m0, m1, v0, v1, G00, G01, G10, G11
+
+
+@njit(inline="always")
+def _soap_refresh(v0, v1, G00, G01, G10, G11, Q00, Q01, Q10, Q11):
+    """One power iteration GG Q, its columns sorted by the Rayleigh quotients (v follows them), then QR in float32."""
+    a0 = G00 * Q00 + G01 * Q10
+    a1 = G00 * Q01 + G01 * Q11
+    c0 = G10 * Q00 + G11 * Q10
+    c1 = G10 * Q01 + G11 * Q11
+    e0 = Q00 * a0 + Q10 * c0
+    e1 = Q01 * a1 + Q11 * c1
+    if e1 > e0:
+        Q00, Q01, Q10, Q11 = _qr2_float32(a1, c1)
+        return v1, v0, Q00, Q01, Q10, Q11
+    Q00, Q01, Q10, Q11 = _qr2_float32(a0, c0)
+    return v0, v1, Q00, Q01, Q10, Q11
+
+
+@OPTIMIZERS.cells(SOAP)
+@njit(inline="always")
+def soap_cells(m, x0, x1, g0, g1, f, t, lr_t, lr, beta1, beta2, shampoo_beta, weight_decay, precondition_frequency,
+               precondition_1d, correct_bias, normalize_gradient, eps, state):
+    """SOAP's step on cells 0..m-1 of the plane: pytorch_optimizer's SOAP on a parameter of order 1; Q is the identity
+    when it is not preconditioned. The `_work` slot's first row holds each cell's bias correction for the step.
+
+    Each phase loops over the cells; what may differ from cell to cell only through a hyperparameter (the bias
+    correction's two pow calls, whether Q is refreshed: an integer division) is computed again only when a cell's
+    values differ from the cell's before (in a sweep over starts or lr, once per step).
+    """
+    m0, m1, v0, v1, G00, G01, G10, G11, Q00, Q01, Q10, Q11, bias, _, _, _ = state
+    if t == 1:
+        for j in range(m):
+            G00[j], G01[j], G10[j], G11[j], Q00[j], Q01[j], Q10[j], Q11[j] = _soap_first(
+                g0[j], g1[j], _at(shampoo_beta, j), _at(precondition_1d, j), G00[j], G01[j], G10[j], G11[j])
         return
-    _soap_outer(_GG, g, 1.0 - shampoo_beta)
-    if (t - 1) % int(precondition_frequency) == 0:  # an integer remainder: a float one calls fmod
-        # One power iteration GG Q, its columns sorted by the Rayleigh quotients (v follows them), then QR in float32.
-        a = _work[0]
-        b = _work[1]
-        for k in range(2):
-            a[k] = _GG[0, 0] * _Q[0, k] + _GG[0, 1] * _Q[1, k]
-            b[k] = _GG[1, 0] * _Q[0, k] + _GG[1, 1] * _Q[1, k]
-        e0 = _Q[0, 0] * a[0] + _Q[1, 0] * b[0]
-        e1 = _Q[0, 1] * a[1] + _Q[1, 1] * b[1]
-        first = 1 if e1 > e0 else 0
-        if first == 1:
-            v[0], v[1] = v[1], v[0]
-        _Q[0, 0], _Q[0, 1], _Q[1, 0], _Q[1, 1] = _qr2_float32(a[first], b[first])
+    step = float(t - 1)
+    last1, last2, last_on, bias_correction = -1.0, -1.0, -1.0, 1.0
+    for j in range(m):
+        beta1_j, beta2_j, on = _at(beta1, j), _at(beta2, j), _at(correct_bias, j)
+        if beta1_j != last1 or beta2_j != last2 or on != last_on:
+            last1, last2, last_on = beta1_j, beta2_j, on
+            # Adam's bias correction, sqrt(1 - beta2^(t-1)) / (1 - beta1^(t-1)).
+            bias_correction = np.sqrt(1.0 - beta2_j ** step) / (1.0 - beta1_j ** step) if on != 0.0 else 1.0
+        bias[j] = bias_correction
+    for j in range(m):
+        x0[j], x1[j], m0[j], m1[j], v0[j], v1[j], G00[j], G01[j], G10[j], G11[j] = _soap_step(
+            x0[j], x1[j], g0[j], g1[j], _at(lr_t, j), bias[j], _at(beta1, j), _at(beta2, j), _at(shampoo_beta, j),
+            _at(weight_decay, j), _at(precondition_1d, j), _at(normalize_gradient, j), _at(eps, j), m0[j], m1[j],
+            v0[j], v1[j], G00[j], G01[j], G10[j], G11[j], Q00[j], Q01[j], Q10[j], Q11[j])
+    last_frequency, due = -1.0, False
+    for j in range(m):
+        frequency = _at(precondition_frequency, j)
+        if frequency != last_frequency:
+            last_frequency = frequency
+            due = (t - 1) % int(frequency) == 0  # an integer remainder: a float one calls fmod
+        if due and _at(precondition_1d, j) != 0.0:
+            v0[j], v1[j], Q00[j], Q01[j], Q10[j], Q11[j] = _soap_refresh(
+                v0[j], v1[j], G00[j], G01[j], G10[j], G11[j], Q00[j], Q01[j], Q10[j], Q11[j])
+
+
+@OPTIMIZERS.kernel(SOAP)
+@whole_kernel
+def soap(x, g, f, t, lr_t, lr, beta1, beta2, shampoo_beta, weight_decay, precondition_frequency, precondition_1d,
+         correct_bias, normalize_gradient, eps, m, v, _GG, _Q, _work, surf):
+    """pytorch_optimizer's SOAP on a parameter of order 1 (`soap_cells`)."""
+    G, Q, w = _GG, _Q, _work
+    soap_cells(1, x[0:1], x[1:2], g[0:1], g[1:2], f, t, lr_t, lr, beta1, beta2, shampoo_beta, weight_decay,
+               precondition_frequency, precondition_1d, correct_bias, normalize_gradient, eps,
+               (m[0:1], m[1:2], v[0:1], v[1:2], G[0, 0:1], G[0, 1:2], G[1, 0:1], G[1, 1:2], Q[0, 0:1], Q[0, 1:2],
+                Q[1, 0:1], Q[1, 1:2], w[0, 0:1], w[0, 1:2], w[1, 0:1], w[1, 1:2]))
 
 
 # === curvature ================================================================

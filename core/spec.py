@@ -113,6 +113,10 @@ class OptimizerSpec:
     default ("n",)); public slots are ("n",) or (1,), wider ones are "_"
     bookkeeping. `points` names the slots that hold a point of the surface
     (SAM's ascent point, Schedule-Free's y and z), which the page can draw.
+    `cells`, when set, is the same whole kernel written for many runs on the
+    plane at once, each per-run value an array over them (see
+    core/optimizers.py); the whole kernel calls it for one, so the arithmetic
+    exists once, and a sweep steps a block of cells side by side with it.
     `package` names a reference implementation outside torch.optim as
     ("module:Class", fixed keyword arguments); `group` is the catalog's
     heading for the optimizer. `external` holds what core.external loaded
@@ -136,6 +140,7 @@ class OptimizerSpec:
     package: tuple[str, dict] | None = None
     external: object = field(default=None, repr=False)
     kernel: Callable | None = field(default=None, repr=False)
+    cells: Callable | None = field(default=None, repr=False)
     code: int = -1
 
     def shape(self, slot: str) -> tuple:
@@ -254,6 +259,15 @@ class Registry(dict):
 
         def attach(fn):
             spec.kernel = fn
+            return fn
+
+        return attach
+
+    def cells(self, spec):
+        """Decorator: attach a whole kernel's form over many runs on the plane at once (inline='always')."""
+
+        def attach(fn):
+            spec.cells = fn
             return fn
 
         return attach

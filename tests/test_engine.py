@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
@@ -371,6 +372,34 @@ def test_start_sweep_equals_single_runs(spec):
     sw = core.sweep(surface, "momentum", spec.start, 60, grid, hp, tol=0.5, seed=2)
     assert sw.final_points.shape == (4, 3, 2)
     assert_sweep_matches_trajectories(sw, surface, "momentum", spec.start, 60, hp, seed=2)
+
+
+CELLS = [s for s in OPTIMIZERS if s.cells is not None]
+
+
+@pytest.mark.parametrize("spec", CELLS, ids=lambda s: s.id)
+def test_a_cells_form_takes_its_whole_kernels_arguments(spec):
+    """The sweep calls the form by position: the cells, the plane's coordinates and gradient, then the kernel's own."""
+    names = list(inspect.signature(oracles.python_function(spec.cells)).parameters)
+    hyper = [h.name for h in spec.hyperparameters]
+    assert names == ["m", "x0", "x1", "g0", "g1", "f", "t", "lr_t", *hyper, "state"]
+
+
+@pytest.mark.parametrize("spec", CELLS, ids=lambda s: s.id)
+def test_a_noisy_start_sweep_of_a_cells_form_equals_single_runs(spec):
+    """Cells stepped side by side by the cells form land where the whole kernel's trajectories do, noise and all."""
+    grid = {"x": [-1.0, 0.3, 1.2], "y": [-0.4, 0.9]}
+    hp = {"lr": 0.01}
+    noise = {"sigma": 0.5, "seed": 4}
+    sw = core.sweep("rosenbrock", spec.id, (0.0, 0.0), 80, grid, hp, tol=1.0, noise=noise)
+    for i, x in enumerate(grid["x"]):
+        for j, y in enumerate(grid["y"]):
+            t = core.trajectory("rosenbrock", spec.id, (x, y), 80, hp, noise=noise)
+            assert t.diverged_at is None and not sw.diverged[i, j]
+            np.testing.assert_array_equal(sw.final_points[i, j], t.points[-1], err_msg=f"{spec.id} from {(x, y)}")
+            np.testing.assert_array_equal(sw.final_losses[i, j], t.losses[-1])
+            hits = np.nonzero(t.losses - sw.minimum_value <= 1.0)[0]
+            assert sw.steps_to_tol[i, j] == (hits[0] if hits.size else -1)
 
 
 def test_sweep_with_swapped_axes_and_mixed_grid():

@@ -21,7 +21,7 @@ import struct
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import config, njit, types
 from numba.extending import intrinsic, overload
 
 from core.optimizers import fma
@@ -166,6 +166,11 @@ def _tanh(x):
 
 
 
+# With numba disabled (the core's coverage run) _tanh would run as Python, an exact fraction for each of
+# its fused multiply-adds: thousands of times slower. The activation then takes libm's tanh itself, whose
+# bits _tanh gives (tests/test_network.py compares the two, with the JIT on and off).
+_activation_tanh = math.tanh if config.DISABLE_JIT else _tanh
+
 ACTIVATIONS = {"tanh": 0, "relu": 1}
 # The engine's dispatch code for a network's loss, apart from the surfaces' codes (formula: 1000).
 NETWORK_CODE = 2000
@@ -204,7 +209,7 @@ def _activate(Z, bias, act, hidden):
                 Z[b, j] = Z[b, j] + bias[j]
         flat = Z.reshape(Z.size)
         for i in range(flat.shape[0]):
-            flat[i] = _tanh(flat[i])
+            flat[i] = _activation_tanh(flat[i])
     elif hidden:
         for b in range(Z.shape[0]):
             for j in range(Z.shape[1]):

@@ -167,7 +167,7 @@ def test_every_control_comes_from_the_registry_with_an_accessible_name(page):
         for h in spec.params:
             assert f"{spec.label} {h.name}" in names
     surfaces = page.locator("#surface option").evaluate_all("(os) => os.map((o) => o.value)")
-    assert surfaces == [*core.SURFACES, "custom"]  # the last: a typed formula
+    assert surfaces == [*core.SURFACES, "custom", "network"]  # then a typed formula and a small network
     schedules = page.locator("select[data-key=sched] option").evaluate_all("(os) => os.map((o) => o.value)")
     assert schedules == list(core.SCHEDULES)
     unnamed = page.evaluate("""() => [...document.querySelectorAll('input, select, button')].filter((el) =>

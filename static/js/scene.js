@@ -120,7 +120,8 @@ export class Scene {
     }
     const view = this.s.surface === NETWORK && this.s.view === "map" ? "contour" : this.s.view;
     put(this.panels.dataset, "view", this.companions ? view : `${view} alone`);
-    put(this.panels.dataset, "surface", this.s.surface === NETWORK ? NETWORK : "");
+    // Not data-surface: that attribute marks the sidebar blocks that only one surface shows (controls.js).
+    put(this.panels.dataset, "problem", this.s.surface === NETWORK ? NETWORK : "");
     this.player.speed = this.s.speed;
     this.player.loop = this.s.loop;
     document.documentElement.classList.toggle("large", this.s.large);

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import zipfile
+from urllib.parse import parse_qsl
 
 import httpx
 import numpy as np
@@ -28,6 +29,9 @@ FRAMES = 8
 SADDLE = next(p for p in PRESETS if p.id == "saddle_escape")
 BEALE = next(p for p in PRESETS if p.id == "beale_race")
 SIXTEEN_NINE = (12_192_000, 6_858_000)
+# Read from each preset's own link, not by the exports' code.
+NETWORK_PRESETS = [p.id for p in PRESETS if dict(parse_qsl(p.query)).get("surface") == "network"]
+SURFACE_PRESETS = [p.id for p in PRESETS if p.id not in NETWORK_PRESETS]
 
 
 def write(subject, tmp_path, fmt, **kw):
@@ -244,6 +248,30 @@ def test_bad_slide_options_name_the_field_and_the_allowed_values(kwargs, field, 
     assert err.value.field == field and message in str(err.value)
 
 
+def test_there_are_network_presets_for_a_deck_to_refuse():
+    assert NETWORK_PRESETS and SURFACE_PRESETS
+
+
+def says_a_deck_takes_only_surface_presets(message: str, preset: str) -> None:
+    assert f"{preset} is a network preset; a deck takes presets of the 2-D surfaces: " in message
+    allowed = message.rsplit(": ", 1)[1].split(", ")
+    assert allowed == SURFACE_PRESETS
+
+
+@pytest.mark.parametrize("preset", NETWORK_PRESETS)
+def test_a_network_preset_in_a_deck_is_named_as_one_with_the_presets_a_deck_takes(preset):
+    with pytest.raises(core.InvalidInput) as err:
+        formats.make_options("pptx", deck=f"saddle_escape,{preset}:loss")
+    assert err.value.field == "deck"
+    says_a_deck_takes_only_surface_presets(err.value.reason, preset)
+
+
+def test_an_unknown_deck_preset_is_offered_only_the_presets_a_deck_takes():
+    with pytest.raises(core.InvalidInput) as err:
+        formats.make_options("pptx", deck="nope")
+    assert err.value.reason.rsplit("allowed: ", 1)[1].split(", ") == SURFACE_PRESETS
+
+
 # --- the command line and the HTTP API ---------------------------------------------------
 
 def test_cli_writes_a_deck_and_a_zip_named_for_beamer(tmp_path, capsys):
@@ -261,6 +289,31 @@ def test_cli_names_the_deck_flag_in_its_errors(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["export", "--state", "surface=booth&opt=adam&steps=10", "--deck", "nope", "--out", str(tmp_path / "a.pptx")])
     assert exit_.value.code == 2 and "--deck: unknown preset 'nope'" in capsys.readouterr().err
+
+
+def test_cli_says_a_network_preset_is_no_slide_of_a_deck(tmp_path, capsys):
+    preset = NETWORK_PRESETS[0]
+    with pytest.raises(SystemExit) as exit_:
+        main(["export", "--state", "surface=booth&opt=adam&steps=10", "--deck", f"saddle_escape,{preset}",
+              "--out", str(tmp_path / "a.pptx")])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert exit_.value.code == 2 and f"--deck: {preset} is a network preset" in err
+    says_a_deck_takes_only_surface_presets(err, preset)
+    assert not (tmp_path / "a.pptx").exists()
+
+
+def test_http_a_network_preset_in_a_deck_is_a_422_naming_deck():
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    preset = NETWORK_PRESETS[-1]
+    with TestClient(create_app()) as client:
+        r = client.post("/api/exports", json={"state": "", "format": "pptx", "deck": [preset]})
+    assert r.status_code == 422, r.text
+    [error] = r.json()["detail"]
+    assert error["loc"] == ["body", "deck"]
+    says_a_deck_takes_only_surface_presets(error["msg"], preset)
 
 
 def test_http_a_deck_preset_past_the_servers_limits_is_refused_before_its_job():

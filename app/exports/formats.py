@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -164,19 +165,31 @@ def make_options(format, view=None, frames=None, fps=None, width=None, height=No
     return opts
 
 
+@lru_cache(maxsize=1)
+def _deck_presets() -> tuple[tuple[str, ...], frozenset[str]]:
+    """The presets a deck may hold (those of the 2-D surfaces), and the network's, which it may not: a slide
+    plays a movie of paths over a surface, and a network's runs are drawn on a plane of their own."""
+    from app.presets import PRESETS
+    from app.state import is_network, request_from_query
+
+    networks = frozenset(p.id for p in PRESETS if is_network(request_from_query(p.query)))
+    return tuple(p.id for p in PRESETS if p.id not in networks), networks
+
+
 def deck_slides(deck) -> tuple:
     """A deck's slides, each "preset" or "preset:view", checked against the presets and views."""
-    from app.presets import PRESETS
-
     if not deck:
         return ()
     items = deck.split(",") if isinstance(deck, str) else list(deck)
     if len(items) > MAX_DECK:
         raise InvalidInput("deck", f"deck has {len(items)} slides; allowed: at most {MAX_DECK}")
-    ids = [p.id for p in PRESETS]
+    ids, networks = _deck_presets()
     out = []
     for item in items:
         preset, _, view = str(item).strip().partition(":")
+        if preset in networks:
+            raise InvalidInput("deck", f"{preset} is a network preset; a deck takes presets of the 2-D surfaces: "
+                                       f"{', '.join(ids)}")
         if preset not in ids:
             raise InvalidInput("deck", f"unknown preset {preset!r} in deck; allowed: {', '.join(ids)}")
         if view and view not in PATH_VIEWS:

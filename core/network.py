@@ -616,6 +616,8 @@ def trajectory(surface, optimizer, start=None, steps=None, hyperparameters=None,
 # --- the landscape ---------------------------------------------------------------------
 
 PLANES = ("random", "pca", "points")
+# A plane handed in whole (its centre and two directions), so a caller that keeps one can put new runs on it.
+GIVEN = "given"
 
 
 @dataclass
@@ -740,11 +742,15 @@ def plane_losses(problem: NetworkProblem, centre, d1, d2, alphas, betas) -> np.n
 
 
 def check_plane(problem: NetworkProblem, n_runs: int, plane: str, centre, resolution, span, seed,
-                through) -> tuple[int, float | None, int]:
+                through, directions=None) -> tuple[int, float | None, int]:
     """(resolution, span, seed) of a plane for `n_runs` runs, every argument checked whatever the plane's kind
     (a value must not pass for being ignored); raises InvalidInput naming the argument."""
-    if plane not in PLANES:
-        raise InvalidInput("plane", f"unknown plane {plane!r}; allowed: {', '.join(PLANES)}")
+    if plane not in (*PLANES, GIVEN):
+        raise InvalidInput("plane", f"unknown plane {plane!r}; allowed: {', '.join((*PLANES, GIVEN))}")
+    if plane == GIVEN:
+        given_directions(problem, directions)
+    elif directions is not None:
+        raise InvalidInput("directions", f"only a plane of kind {GIVEN!r} takes directions; a {plane!r} plane makes its own")
     resolution = _engine._integer("resolution", resolution, 2, MAX_RESOLUTION)
     seed = _engine._integer("seed", seed, 0, 2**63 - 1)
     if span is not None:
@@ -762,8 +768,21 @@ def check_plane(problem: NetworkProblem, n_runs: int, plane: str, centre, resolu
     return resolution, span, seed
 
 
+def given_directions(problem: NetworkProblem, directions) -> tuple[np.ndarray, np.ndarray]:
+    """The two directions of a given plane, checked: P finite weights each, and not on one line; raises InvalidInput."""
+    if not isinstance(directions, (list, tuple, np.ndarray)) or len(directions) != 2:
+        raise InvalidInput("directions", f"must be two lists of {problem.n_params} numbers")
+    d1, d2 = (problem.weights(d, f"directions.{i}") for i, d in enumerate(directions))
+    # |d1|^2 |d2|^2 - (d1.d2)^2 is the squared area they span; relative to |d1|^2 |d2|^2 it is sin^2 of their angle.
+    n11, n22, n12 = float(d1 @ d1), float(d2 @ d2), float(d1 @ d2)
+    if not (n11 > 0.0 and n22 > 0.0 and n11 * n22 - n12 * n12 > 1e-12 * n11 * n22):
+        raise InvalidInput("directions", "the two directions lie on one line: they span no plane")
+    return d1, d2
+
+
 def landscape(problem: NetworkProblem, runs: list, plane: str = "random", centre="initial", resolution: int = 51,
-              span: float | None = None, seed: int = 0, through: tuple[int, int] = (0, 1)) -> Landscape:
+              span: float | None = None, seed: int = 0, through: tuple[int, int] = (0, 1), directions=None,
+              grid: bool = True) -> Landscape:
     """The loss on a plane through weight space and the runs' paths on it.
 
     `runs` are NetworkTrajectory results (or weight arrays, steps + 1 rows).
@@ -772,11 +791,16 @@ def landscape(problem: NetworkProblem, runs: list, plane: str = "random", centre
     every run's weights minus the centre (their section 7); "points", the
     plane through the first run's start and the ends of runs `through`.
     `centre`: "initial" (the network's initial weights), "final" (the first
-    run's last weights), {"run": i} (run i's), or weights. `span`: the grid
-    covers [-span, span] in both directions; by default [-1, 1] for random
-    directions and the paths' extent with a margin otherwise.
+    run's last weights), {"run": i} (run i's), or weights; "given", the plane
+    through `centre` along `directions` (two rows of weights), as another
+    answer's Landscape had it, so new runs land on a plane already drawn.
+    `span`: the grid covers [-span, span] in both directions; by default
+    [-1, 1] for random directions and the paths' extent with a margin
+    otherwise. `grid=False` leaves the grid out (empty alphas, betas and
+    losses): only the paths on the plane.
     """
-    resolution, span, seed = check_plane(problem, len(runs), plane, centre, resolution, span, seed, through)
+    resolution, span, seed = check_plane(problem, len(runs), plane, centre, resolution, span, seed, through,
+                                         directions)
     paths = [np.asarray(getattr(r, "weights", r), dtype=float) for r in runs]
     for i, w in enumerate(paths):
         if w.ndim != 2 or w.shape[1] != problem.n_params or len(w) == 0:
@@ -793,6 +817,8 @@ def landscape(problem: NetworkProblem, runs: list, plane: str = "random", centre
     if plane == "random":
         rng = np.random.default_rng([seed, 4])
         d1, d2 = filter_normalized(problem, c, rng), filter_normalized(problem, c, rng)
+    elif plane == GIVEN:
+        d1, d2 = given_directions(problem, directions)
     elif plane == "pca":
         if not paths:
             raise InvalidInput("plane", "the PCA plane needs at least one run")
@@ -811,10 +837,14 @@ def landscape(problem: NetworkProblem, runs: list, plane: str = "random", centre
     betas = _grid_axis("b", [p[:, 1] for p in coords], span, resolution, (-1.0, 1.0))
     if plane == "random" and span is None:
         alphas = betas = np.linspace(-1.0, 1.0, resolution)
-    grid = plane_losses(problem, np.ascontiguousarray(c), np.ascontiguousarray(d1), np.ascontiguousarray(d2),
-                        alphas, betas)
+    if grid:
+        losses = plane_losses(problem, np.ascontiguousarray(c), np.ascontiguousarray(d1), np.ascontiguousarray(d2),
+                              alphas, betas)
+    else:
+        alphas = betas = np.empty(0)
+        losses = np.empty((0, 0))
     # A full-batch run already holds the full-data loss at each of its weights, from the same kernel.
     full = "batch_size" not in problem.spec
     true = [np.asarray(r.losses) if full and len(getattr(r, "losses", ())) == len(w) else problem.losses(w)
             for r, w in zip(runs, paths)]
-    return Landscape(plane, c, d1, d2, alphas, betas, grid, coords, [off for _, off in projected], true)
+    return Landscape(plane, c, d1, d2, alphas, betas, losses, coords, [off for _, off in projected], true)

@@ -300,6 +300,19 @@ def test_the_plane_through_three_points_holds_both_ends(trained):
     assert np.allclose(land.paths[0][0], [0, 0], atol=1e-12)
 
 
+def test_a_given_plane_puts_runs_where_the_plane_they_came_from_did(trained):
+    problem, runs = trained
+    pca = core.landscape(problem, runs, "pca", resolution=5)
+    given = core.landscape(problem, runs[1:], core.network.GIVEN, centre=pca.centre, directions=(pca.d1, pca.d2),
+                           grid=False)
+    assert np.array_equal(given.paths[0], pca.paths[1]) and given.off_plane[0] == pca.off_plane[1]
+    assert np.array_equal(given.path_losses[0], pca.path_losses[1])
+    assert given.alphas.size == given.betas.size == given.losses.size == 0
+    # With its grid, the loss at each point of it is the loss at centre + a d1 + b d2.
+    full = core.landscape(problem, runs, core.network.GIVEN, centre=pca.centre, directions=(pca.d1, pca.d2), resolution=5)
+    assert np.array_equal(full.losses, pca.losses)
+
+
 def test_a_path_inside_the_plane_has_nothing_off_it():
     rng = np.random.default_rng(0)
     c, d1, d2 = rng.standard_normal((3, 12))

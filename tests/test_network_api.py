@@ -89,6 +89,68 @@ def test_a_bad_weights_every_is_a_422_naming_it(client, every):
     assert r.json()["detail"][0]["loc"] == ["body", "weights_every"]
 
 
+def test_the_plane_comes_with_its_centre_and_directions_and_a_given_plane_puts_new_runs_on_it(client):
+    r = client.post("/api/networks/trajectories", json={**BODY, "plane": {"kind": "pca", "resolution": 5}})
+    plane = r.json()["plane"]
+    c, (d1, d2) = np.array(plane["centre"]), np.array(plane["directions"])
+    # The grid's losses are the loss at centre + a d1 + b d2: the plane sent is the plane drawn.
+    problem = core.network_problem(NETWORK)
+    a, b = plane["alphas"][3], plane["betas"][1]
+    assert plane["losses"][1][3] == pytest.approx(problem.loss(c + a * d1 + b * d2), rel=1e-12)
+    moved = {"optimizer": "adam", "hyperparameters": {"lr": 0.05}}
+    given = {"kind": "given", "centre": plane["centre"], "directions": plane["directions"], "grid": False}
+    for path in ("/api/networks/trajectories", "/api/networks/stream"):
+        r = client.post(path, json={**BODY, "runs": [moved], "plane": given})
+        assert r.status_code == 200, r.text
+        got = r.json()["plane"] if path.endswith("trajectories") else next(m for m in lines(r) if m["type"] == "plane")
+        assert {"alphas", "betas", "losses"}.isdisjoint(got) and got["kind"] == "given"
+        # The oracle: the run's weights (core), projected by least squares on the given plane, here.
+        w = core.trajectory({"network": NETWORK}, "adam", steps=30, hyperparameters={"lr": 0.05}).weights
+        coef, *_ = np.linalg.lstsq(np.stack([d1, d2], 1), (w - c).T, rcond=None)
+        assert np.allclose(got["paths"][0]["points"], coef.T, rtol=1e-12, atol=1e-12)
+        assert np.array_equal(got["centre"], c) and np.array_equal(got["directions"], [d1, d2])
+    # A run that was in the first answer lands where it was.
+    r = client.post("/api/networks/trajectories", json={**BODY, "runs": BODY["runs"][1:], "plane": given})
+    assert np.array_equal(r.json()["plane"]["paths"][0]["points"], plane["paths"][1]["points"])
+    assert r.json()["plane"]["paths"][0]["off_plane"] == plane["paths"][1]["off_plane"]
+
+
+P = 5 * 2 + 5 + 2 * 5 + 2
+
+
+@pytest.mark.parametrize("plane, loc, words", [
+    ({"kind": "given"}, ["body", "plane", "directions"], "must be two lists of 27 numbers"),
+    ({"kind": "given", "directions": [[1.0] * P]}, ["body", "plane", "directions"], "must be two lists of 27 numbers"),
+    ({"kind": "given", "directions": [[1.0] * P, [2.0] * P]}, ["body", "plane", "directions"],
+     "the two directions lie on one line"),
+    ({"kind": "given", "directions": [[1.0] * P, [0.0] * P]}, ["body", "plane", "directions"],
+     "the two directions lie on one line"),
+    ({"kind": "given", "directions": [[1.0] * P, [1.0] * 3]}, ["body", "plane", "directions", "1"],
+     "has 3 numbers; this network has 27 weights"),
+    ({"kind": "given", "directions": [[1.0] * P, ["a"] * P]}, ["body", "plane", "directions", "1"],
+     "must be a list of 27 numbers"),
+    ({"kind": "given", "directions": [[1.0] * P, list(range(P))], "centre": [1.0]}, ["body", "plane", "centre"],
+     "has 1 numbers; this network has 27 weights"),
+    ({"kind": "pca", "directions": [[1.0] * P, list(range(P))]}, ["body", "plane", "directions"],
+     "only a plane of kind 'given' takes directions"),
+    ({"kind": "pca", "grid": "no"}, ["body", "plane", "grid"], "valid boolean"),
+])
+def test_a_bad_given_plane_is_a_422_naming_the_field(client, plane, loc, words):
+    for path in ("/api/networks/trajectories", "/api/networks/stream"):
+        r = client.post(path, json={**BODY, "plane": plane})
+        assert r.status_code == 422, (path, r.text)
+        [error] = r.json()["detail"]
+        assert error["loc"] == loc and words in error["msg"], error
+
+
+def test_an_export_draws_the_plane_so_it_refuses_one_without_its_grid(client):
+    plane = {"kind": "random", "grid": False}
+    r = client.post("/api/exports", json={"network": {**BODY, "plane": plane}, "format": "png"})
+    assert r.status_code == 422, r.text
+    [error] = r.json()["detail"]
+    assert error["loc"] == ["body", "network", "plane", "grid"] and "grid must be true" in error["msg"]
+
+
 @pytest.mark.parametrize("change, loc", [
     ({"network": {**NETWORK, "data": "mnist"}}, ["body", "network", "data"]),
     ({"network": {**NETWORK, "hidden": [0]}}, ["body", "network", "hidden", 0]),

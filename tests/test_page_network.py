@@ -183,6 +183,86 @@ def test_a_slider_move_trains_again_and_draws_cores_losses(page):
     assert page.errors == []
 
 
+# Each redraw of a network's runs as it happens: whether its plane was held or fitted, and the contour's lines.
+SNAPSHOTS_JS = """() => {
+  window.__snapshots = [];
+  document.addEventListener("gradscape:drawn", (e) => {
+    if (e.detail.kind !== "data") return;
+    const lines = (document.getElementById("contour-lines")?.data || []).map((t) => ({ name: t.name, x: Array.from(t.x), y: Array.from(t.y) }));
+    window.__snapshots.push({ plane: e.detail.plane, lines });
+  });
+}"""
+
+
+def network_requests(page) -> list[dict]:
+    sent = []
+    page.on("request", lambda r: sent.append(r.post_data_json) if r.url.split("?")[0].endswith("/api/networks/stream") else None)
+    return sent
+
+
+def projected(weights: np.ndarray, centre, directions) -> np.ndarray:
+    """The least-squares (a, b) of each row of weights on the plane centre + a d1 + b d2."""
+    coef, *_ = np.linalg.lstsq(np.stack(directions, 1), (weights - np.asarray(centre)).T, rcond=None)
+    return coef.T
+
+
+@in_browser
+def test_a_slider_move_trains_the_moved_run_alone_onto_the_plane_drawn_then_fits_the_plane(page):
+    open_network(page, f"{NET}&autoplay=0")
+    page.evaluate(SNAPSHOTS_JS)
+    sent = network_requests(page)
+    _, _, before = served(NET)
+    page.locator('button[aria-controls="hp-adam"]').click()
+    page.evaluate(SLIDER_LATENCY_JS, ["adam.lr", 800])
+    page.wait_for_function("() => window.__snapshots.some((s) => s.plane === 'fitted')")
+    held, fitted = page.evaluate("window.__snapshots")[:2]
+    assert (held["plane"], fitted["plane"]) == ("held", "fitted")
+    lr = page.evaluate("window.gradscape.scene.s.hp.adam.lr")
+    # First only Adam is trained, and put on the PCA plane already drawn, which the request carries.
+    assert [run["optimizer"] for run in sent[0]["runs"]] == ["adam"]
+    assert sent[0]["runs"][0]["hyperparameters"]["lr"] == lr
+    assert sent[0]["plane"]["kind"] == "given" and sent[0]["plane"]["grid"] is False
+    assert np.array_equal(sent[0]["plane"]["centre"], before["centre"])
+    assert np.array_equal(sent[0]["plane"]["directions"], before["directions"])
+    sgd, adam = held["lines"]
+    assert np.array_equal(np.c_[sgd["x"], sgd["y"]], before["paths"][0]["points"])  # SGD stays where it was
+    network = network_request(request_from_query(NET))["network"]
+    weights = core.trajectory({"network": network}, "adam", steps=60, hyperparameters={"lr": lr}).weights
+    assert np.allclose(np.c_[adam["x"], adam["y"]], projected(weights, before["centre"], before["directions"]),
+                       rtol=1e-9, atol=1e-12)
+    # Once the settings are still, the plane is fitted to the new runs: both trained, the picture a fresh link's.
+    assert [run["optimizer"] for run in sent[1]["runs"]] == ["sgd", "adam"] and sent[1]["plane"]["kind"] == "pca"
+    page.wait_for_function("(lr) => new URLSearchParams(location.search).get('adam.lr') === String(lr)", arg=lr)
+    _, _, after = served(page.evaluate("location.search.slice(1)"))
+    for line, path in zip(fitted["lines"], after["paths"]):
+        assert np.allclose(np.c_[line["x"], line["y"]], path["points"], rtol=1e-12, atol=1e-12)
+    assert "fitted to the new paths once they stop" in page.locator("#engine-note").inner_text()
+    assert len(sent) == 2 and page.errors == []
+
+
+@in_browser
+def test_on_random_directions_through_the_start_a_moved_run_is_drawn_exactly_and_nothing_is_fitted(page):
+    query = f"{NET}&plane=random"
+    open_network(page, f"{query}&autoplay=0")
+    page.evaluate(SNAPSHOTS_JS)
+    sent = network_requests(page)
+    page.locator('button[aria-controls="hp-sgd"]').click()
+    page.evaluate(SLIDER_LATENCY_JS, ["sgd.lr", 300])
+    [request] = sent
+    assert [run["optimizer"] for run in request["runs"]] == ["sgd"] and request["plane"]["kind"] == "given"
+    [shown] = page.evaluate("window.__snapshots")
+    assert shown["plane"] == "fitted"  # the plane is the same whatever the runs do
+    # What the page drew is what a fresh link of the new state draws.
+    lr = page.evaluate("window.gradscape.scene.s.hp.sgd.lr")
+    page.wait_for_function("(lr) => new URLSearchParams(location.search).get('sgd.lr') === String(lr)", arg=lr)
+    _, _, fresh = served(page.evaluate("location.search.slice(1)"))
+    for line, path in zip(shown["lines"], fresh["paths"]):
+        assert np.allclose(np.c_[line["x"], line["y"]], path["points"], rtol=1e-12, atol=1e-12)
+    assert "fitted to the new paths" not in page.locator("#engine-note").inner_text()
+    page.wait_for_timeout(1500)  # longer than the page waits before it fits a plane made of the runs
+    assert len(sent) == 1 and page.errors == []
+
+
 @in_browser
 def test_a_bad_network_link_value_is_explained_naming_the_key(page):
     open_network(page, "surface=network&steps=30&opt=adam&net.hidden=16,0&plane.res=11&autoplay=0")

@@ -320,7 +320,7 @@ class NetworkScene(Scene):
 
         body = dict(body)
         body.setdefault("plane", {"kind": "random", "resolution": 51})
-        request, problem, runs = networks.build(body, settings, prefix)
+        request, problem, runs = networks.build(body, settings, prefix, drawn=True)
         run_all(runs, Work(settings, math.inf if seconds is None else seconds))
         found = networks.landscape(request, problem, runs, prefix)
         sizes = " x ".join(map(str, problem.sizes))

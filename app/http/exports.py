@@ -141,7 +141,7 @@ def _start_network_export(request: ExportRequest, view, http: Request, settings,
         raise Invalid(["body", exc.field], exc.reason) from None
     body = dict(request.network)
     body.setdefault("plane", {"kind": "random", "resolution": 51})
-    network_request, problem, _ = networks.build(body, api_settings, ["body", "network"])
+    network_request, problem, _ = networks.build(body, api_settings, ["body", "network"], drawn=True)
     try:
         check(SimpleNamespace(steps=network_request.steps), opts)
     except InvalidInput as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 import core
 from app import state
 from app.schemas import NetworkRequest
@@ -15,8 +17,9 @@ MAX_ANSWER_WEIGHTS = 4_000_000
 BYTES_PER_WEIGHT_STEP = 8 * 2  # weights and gradient
 
 
-def build(body: NetworkRequest | dict, settings: Settings | None = None, prefix: list = ("body",)):
-    """Validate a network request: (its problem, its runs, nothing trained yet); raises Invalid."""
+def build(body: NetworkRequest | dict, settings: Settings | None = None, prefix: list = ("body",), drawn: bool = False):
+    """Validate a network request: (its problem, its runs, nothing trained yet); raises Invalid. `drawn`: the
+    request is to be drawn (an export), so its plane must have its grid."""
     settings = settings or get_settings()
     prefix = list(prefix)
     request = parse(NetworkRequest, body, prefix)
@@ -34,12 +37,14 @@ def build(body: NetworkRequest | dict, settings: Settings | None = None, prefix:
             raise Invalid([*prefix, "weights"], f"{len(request.runs)} runs x {steps // every + 2} points x {problem.n_params} "
                           f"weights = {total} numbers is more than the limit of {MAX_ANSWER_WEIGHTS} for one answer",
                           type="limit_exceeded", status=413)
+    if drawn and request.plane is not None and not request.plane.grid:
+        raise Invalid([*prefix, "plane", "grid"], "an export draws the loss on the plane: grid must be true")
     if request.plane is not None:
         limited("plane.resolution", request.plane.resolution, 2, min(settings.max_grid_resolution, 201), prefix)
         p = request.plane
         try:  # before a stream starts, so a bad plane is a 422 and never a stream's last line
             core.network.check_plane(problem, len(request.runs), p.kind, p.centre, p.resolution, p.span, p.seed,
-                                     tuple(p.through))
+                                     tuple(p.through), p.directions)
         except core.InvalidInput as e:
             raise Invalid([*prefix, "plane", *Invalid.from_core(e, []).errors[0]["loc"]], e.reason) from None
     schedule = None if request.schedule is None else request.schedule.as_core()
@@ -99,15 +104,17 @@ def landscape(request: NetworkRequest, problem, runs, prefix: list = ("body",)):
     p = request.plane
     try:
         return core.landscape(problem, [r.result() for r in runs], p.kind, p.centre, p.resolution, p.span, p.seed,
-                              tuple(p.through))
+                              tuple(p.through), p.directions, p.grid)
     except core.InvalidInput as e:
         raise Invalid([*prefix, "plane", *Invalid.from_core(e, []).errors[0]["loc"]], e.reason) from None
 
 
 def plane(request: NetworkRequest, problem, runs, prefix: list = ("body",)) -> dict:
-    """The plane's grid, each path on it, its share off the plane and its true loss; raises Invalid."""
+    """The plane (its centre and directions), its grid, each path on it, its share off the plane and its true
+    loss; raises Invalid. The centre and directions let a caller put later runs on this plane (kind given)."""
     land = landscape(request, problem, runs, prefix)
-    return {"kind": land.plane, "alphas": land.alphas, "betas": land.betas, "losses": land.losses,
+    grid = {"alphas": land.alphas, "betas": land.betas, "losses": land.losses} if request.plane.grid else {}
+    return {"kind": land.plane, "centre": land.centre, "directions": np.stack([land.d1, land.d2]), **grid,
             "paths": [{"run": i, "points": path, "off_plane": off, "true_losses": true}
                       for i, (path, off, true) in enumerate(zip(land.paths, land.off_plane, land.path_losses))]}
 
@@ -134,7 +141,8 @@ def encode_window(found: dict, encoding) -> dict:
 def encode_plane(found: dict, encoding) -> dict:
     paths = [{**path, **encode_arrays({"points": path["points"], "true_losses": path["true_losses"]}, encoding)}
              for path in found["paths"]]
-    return {**found, **encode_arrays({k: found[k] for k in ("alphas", "betas", "losses")}, encoding), "paths": paths}
+    arrays = {k: found[k] for k in ("centre", "directions", "alphas", "betas", "losses") if k in found}
+    return {**found, **encode_arrays(arrays, encoding), "paths": paths}
 
 
 def stream_rounds(request: NetworkRequest, problem, runs, settings: Settings):

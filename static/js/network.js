@@ -118,7 +118,8 @@ export async function streamNetwork(body, { signal, onProgress = () => {}, runNa
 
 /**
  * The stream's answer as the page's views take a surface and its runs: the plane's grid as x, y and z,
- * each path's projected points as xs and ys, and its true (full-data) loss as `losses`.
+ * each path's projected points as xs and ys, and its true (full-data) loss as `losses`. The surface keeps
+ * the plane's centre and directions (`basis`), so later runs can be put on the same plane (`heldPlaneBody`).
  */
 export function networkScene(answer, key) {
   const { meta, plane } = answer;
@@ -129,7 +130,23 @@ export function networkScene(answer, key) {
   for (const v of flat) if (Number.isFinite(v)) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
   const domain = [[alphas[0], alphas.at(-1)], [betas[0], betas.at(-1)]];
   const grid = { x: alphas, y: betas, z, z_min: lo, z_max: hi };
-  const runs = answer.runs.map((run, i) => {
+  const directions = decodeArray(plane.directions), P = meta.parameters;
+  return {
+    surface: {
+      key, network: meta.network, shapes: meta.shapes, parameters: P, plane: plane.kind,
+      basis: { centre: decodeArray(plane.centre), directions: [directions.subarray(0, P), directions.subarray(P, 2 * P)] },
+      // Cross-entropy is never below 0: the loss view's axis is logarithmic, as for a surface whose minimum is 0.
+      // The plane's coordinates: weights = centre + α d1 + β d2.
+      spec: { id: NETWORK, domain, minimum_value: 0, minima: [], saddles: [], axes: ["α", "β"] },
+      grid, floor: lo, minima: [], saddles: [], valueAt: bilinear(grid),
+    },
+    runs: networkRuns(answer),
+  };
+}
+
+/** The runs of a stream's answer, each with its path on the answer's plane (xs, ys), true losses and share off it. */
+export function networkRuns({ runs, plane }) {
+  return runs.map((run, i) => {
     const path = plane.paths[i];
     const points = decodeArray(path.points);
     const n = points.length / 2;
@@ -140,16 +157,23 @@ export function networkScene(answer, key) {
       gx: [], gy: [], effx: [], effy: [], stepSize: null,
     };
   });
-  return {
-    surface: {
-      key, network: meta.network, shapes: meta.shapes, parameters: meta.parameters, plane: plane.kind,
-      // Cross-entropy is never below 0: the loss view's axis is logarithmic, as for a surface whose minimum is 0.
-      // The plane's coordinates: weights = centre + α d1 + β d2.
-      spec: { id: NETWORK, domain, minimum_value: 0, minima: [], saddles: [], axes: ["α", "β"] },
-      grid, floor: lo, minima: [], saddles: [], valueAt: bilinear(grid),
-    },
-    runs,
-  };
+}
+
+/**
+ * The plane of a request body put to a plane already drawn: the surface's own centre and directions, without
+ * the grid, so only the paths come back (POST /api/networks/stream with plane kind "given").
+ */
+export function heldPlaneBody(surface) {
+  const { centre, directions } = surface.basis;
+  return { kind: "given", centre: Array.from(centre), directions: directions.map((d) => Array.from(d)), grid: false };
+}
+
+/**
+ * Whether a plane is the same whatever the runs do: random directions through the initial weights. Any other
+ * plane is made of the runs (the PCA of their weights, their ends, a run's end as the centre).
+ */
+export function planeOfRuns(plane) {
+  return !(plane.kind === "random" && plane.centre === "initial");
 }
 
 function bilinear({ x, y, z }) {
@@ -222,7 +246,7 @@ export class BoundaryView extends View {
     super(ctx);
     this.el = el;
     this.data = null; // {X, y, features, classes} of the network shown
-    this.cells = new Map();
+    this.memo = new WeakMap(); // a run's weights -> its regions at one row of them
   }
 
   ready() { return this.surface !== null && this.surface.network !== undefined; }
@@ -257,12 +281,20 @@ export class BoundaryView extends View {
     return lo;
   }
 
-  /** A run's predicted class over the grid of inputs at step k, from the weights of weightsRow. */
+  /**
+   * A run's predicted class over the grid of inputs at step k, from the weights of weightsRow. Remembered per
+   * run's weights and row, so a redraw after one run changed computes that run's regions alone.
+   */
   regions(run, k) {
+    const row = this.weightsRow(run, k);
+    const known = this.memo.get(run.weights);
+    if (known?.row === row && known.inputs === this.grid.inputs) return known.cells;
     const P = this.surface.parameters;
     const logits = forward(run.weights, this.surface.shapes, this.surface.network.activation, this.grid.inputs,
-      REGION_CELLS * REGION_CELLS, this.weightsRow(run, k) * P);
-    return classes(logits, REGION_CELLS * REGION_CELLS, this.data.classes);
+      REGION_CELLS * REGION_CELLS, row * P);
+    const cells = classes(logits, REGION_CELLS * REGION_CELLS, this.data.classes);
+    this.memo.set(run.weights, { row, inputs: this.grid.inputs, cells });
+    return cells;
   }
 
   async draw() {
@@ -273,7 +305,10 @@ export class BoundaryView extends View {
     if (this.data.features !== 2) {
       return this.note(t("{0} has {1} inputs per sample, not 2: there is no plane of inputs to draw decision regions on. The loss curves say how each run trains.", network.data, this.data.features));
     }
-    this.grid = this.box();
+    if (this.gridOf !== this.data) {  // the same data keep their grid, and the regions remembered over it
+      this.grid = this.box();
+      this.gridOf = this.data;
+    }
     const size = plotSize(this.el);
     const across = Math.max(1, Math.ceil(Math.sqrt((runs.length * size.width) / Math.max(size.height, 1))));
     const side = Math.max(60, Math.floor(Math.min(size.width / across - 8, size.height / Math.ceil(runs.length / across) - fontSize() * 2.8)));
@@ -345,10 +380,15 @@ export class BoundaryView extends View {
   }
 }
 
-/** What the plane's caption says: which plane, and that the 3-D view lifts the paths on their true loss. */
+/**
+ * What the plane's caption says: which plane, and that the 3-D view lifts the paths on their true loss; for a
+ * plane made of the runs, that it stays while the settings change (the caption's length stays too, so the
+ * panels beside it keep their size and are not drawn again).
+ */
 export function planeCaption(surface, runs) {
   const kinds = { random: t("two random filter-normalized directions"), pca: t("the paths' two principal directions"), points: t("the start and two runs' ends") };
   const off = runs.map((r) => fmt(100 * r.offPlane, 2)).join(", ");
-  return t("Plane through the weights along {0}; paths projected on it (share of each path off the plane: {1} %). In 3-D the paths are lifted on their true loss, which the plane under them need not show.",
+  const caption = t("Plane through the weights along {0}; paths projected on it (share of each path off the plane: {1} %). In 3-D the paths are lifted on their true loss, which the plane under them need not show.",
     kinds[surface.plane] ?? surface.plane, off);
+  return surface.ofRuns ? `${caption} ${t("The plane stays while the settings change; it is fitted to the new paths once they stop.")}` : caption;
 }

@@ -7,7 +7,9 @@ import { Player } from "./player.js";
 import { badReasons, requestBody, runName, surfaceKey, withValue } from "./state.js";
 import { $, announce, fmt, put } from "./util.js";
 import { ContourView, LossView, SurfaceView, addDrawnPoints, forgetSizes, hasLeft, headIndex } from "./views.js";
-import { BoundaryView, NETWORK, networkBody, networkScene, planeCaption, streamNetwork } from "./network.js";
+import {
+  BoundaryView, NETWORK, heldPlaneBody, networkBody, networkRuns, networkScene, planeCaption, planeOfRuns, streamNetwork,
+} from "./network.js";
 import { t } from "./i18n.js";
 
 // A request of at most this many run-steps takes a few milliseconds: one in flight is let finish,
@@ -16,6 +18,11 @@ import { t } from "./i18n.js";
 const FINISH_RUN_STEPS = 25000;
 const RUN_CACHE_SIZE = 64;
 const BUSY_AFTER_MS = 150; // a wait shorter than this is not shown
+// A network's plane made of its runs is fitted again once the settings have been still this long: while a
+// slider moves, each new run is put on the plane drawn, which stays, and only that run is trained.
+const REFIT_AFTER_MS = 400;
+const NETWORK_RUN_CACHE_SIZE = 24;
+const HELD_PLANE_MAX_WEIGHTS = 10000;
 // Changes a person may want to go Back from; slider moves and the like only rewrite the address.
 const PUSHED = new Set(["surface", "start", "view"]);
 
@@ -163,19 +170,24 @@ export class Scene {
   requestNow(changeAt) {
     if (this.inflight) {
       this.queued ??= changeAt;
-      if (this.inflight.runs.length * this.inflight.steps > FINISH_RUN_STEPS) this.controller?.abort();
+      // A network's run-steps are a thousand times a 2-D one's: only a request that adds runs to the plane drawn
+      // is let finish.
+      const steps = this.inflight.runs.length * this.inflight.steps;
+      const large = this.inflight.network ? this.inflight.plane?.kind !== "given" : steps > FINISH_RUN_STEPS;
+      if (large) this.controller?.abort();
       return;
     }
     this.compute(changeAt);
   }
 
   /** Fetch what the state asks for and redraw; then the newest state, if it changed meanwhile. */
-  async compute(changeAt) {
+  async compute(changeAt, fit = false) {
     const s = this.s;
     const key = this.dataKey(s);
     this.controller?.abort();
+    clearTimeout(this.refitTimer);
     const controller = (this.controller = new AbortController());
-    this.inflight = this.body(s);
+    this.inflight = s.surface === NETWORK ? this.networkBody(s, fit) : this.body(s);
     try {
       await this.fetchAndDraw(s, key, controller, changeAt);
     } finally {
@@ -193,7 +205,7 @@ export class Scene {
     const busy = setTimeout(() => this.busyMark?.classList.add("on"), BUSY_AFTER_MS);
     try {
       if (s.surface === NETWORK) {
-        await this.fetchNetwork(s, key, signal);
+        await this.fetchNetwork(s, key, signal, this.inflight);
         if (signal.aborted) return;
       } else {
         const gridRequest = this.surface?.key === surfaceKey(s) ? null
@@ -225,7 +237,13 @@ export class Scene {
       await this.draw();
       if (this.replayPending) this.replay();
       this.onError(null);
-      announce("data", { changeAt, runs: this.runs.length, step: this.player.k });
+      if (s.surface === NETWORK && this.held.stale) {
+        this.refitTimer = setTimeout(() => this.refit(), REFIT_AFTER_MS);
+      }
+      announce("data", {
+        changeAt, runs: this.runs.length, step: this.player.k,
+        ...(s.surface === NETWORK ? { plane: this.held.stale ? "held" : "fitted" } : {}),
+      });
     } catch (err) {
       if (signal.aborted || err.name === "AbortError") return;
       this.onError(err instanceof ApiError ? err : new ApiError([t("Could not reach the server: {0}", err.message)]));
@@ -244,19 +262,61 @@ export class Scene {
     }
   }
 
-  /** Train the state's network on the server, saying how far it has got; the old picture stays until it is done. */
-  async fetchNetwork(s, key, signal) {
+  /**
+   * The request for a network state: all its runs with their plane, or, when the plane drawn has the same
+   * network, steps and plane settings and holds some of the runs already, only the runs it lacks, put on that
+   * plane (kind "given", no grid). `this.held` keeps that plane and the runs trained for it.
+   */
+  networkBody(s, fit = false) {
     const body = this.body(s);
-    const runNames = body.runs.map((run) => run.label || this.catalog.optimizer(run.optimizer).label);
-    const answer = await streamNetwork(body, {
-      signal, runNames,
-      onProgress: (share, plane) => this.showNote(plane ? t("Drawing the plane…")
-        : t("Training on the server: {0} %", Math.floor(100 * share))),
-    });
+    const { runs: specs, plane, ...shared } = body;
+    const key = JSON.stringify([shared, plane]);
+    const keys = specs.map((spec) => JSON.stringify(spec));
+    // Past some ten thousand weights the plane itself would make the request too large to send.
+    const held = this.held?.key === key && !fit && this.held.surface.parameters <= HELD_PLANE_MAX_WEIGHTS ? this.held : null;
+    const missing = held ? specs.filter((_, i) => !held.runs.has(keys[i])) : specs;
+    const onHeld = held !== null && missing.length < specs.length;
+    return {
+      ...shared, runs: onHeld ? missing : specs, plane: onHeld ? heldPlaneBody(held.surface) : plane,
+      all: { key, keys, plane },
+    };
+  }
+
+  /** Train the state's network on the server, saying how far it has got; the old picture stays until it is done. */
+  async fetchNetwork(s, key, signal, request) {
+    const { all, ...body } = request;
+    const names = (specs) => specs.map((run) => run.label || this.catalog.optimizer(run.optimizer).label);
+    const onProgress = (share, plane) => this.showNote(plane ? t("Drawing the plane…")
+      : t("Training on the server: {0} %", Math.floor(100 * share)));
+    // Only a change of the network or its plane says how far it has got: a run added to the plane drawn, or the
+    // plane fitted again, keeps the caption (the busy mark spins), so the panels keep their size.
+    const onHeld = body.plane.kind === "given";
+    const quiet = onHeld || all.key === this.held?.key;
+    const answer = body.runs.length || !onHeld
+      ? await streamNetwork(body, { signal, runNames: names(body.runs), onProgress: quiet ? undefined : onProgress }) : null;
     if (signal.aborted) return;
-    const { surface, runs } = networkScene(answer, key);
-    this.surface = surface;
-    this.runs = runs;
+    if (onHeld) {
+      if (answer) networkRuns(answer).forEach((run, i) => this.held.runs.set(JSON.stringify(body.runs[i]), run));
+      this.surface = this.held.surface;
+    } else {
+      const scene = networkScene(answer, key);
+      scene.surface.ofRuns = planeOfRuns(all.plane);
+      this.surface = scene.surface;
+      this.held = { key: all.key, surface: scene.surface, fitted: JSON.stringify(all.keys), runs: new Map() };
+      scene.runs.forEach((run, i) => this.held.runs.set(all.keys[i], run));
+    }
+    const runs = this.held.runs;
+    this.runs = all.keys.map((k, i) => ({ ...runs.get(k), index: i }));
+    // Least recently used first; the plane's own runs are what a refit would train again anyway.
+    all.keys.forEach((k) => { const run = runs.get(k); runs.delete(k); runs.set(k, run); });
+    while (runs.size > Math.max(NETWORK_RUN_CACHE_SIZE, all.keys.length)) runs.delete(runs.keys().next().value);
+    this.held.stale = planeOfRuns(all.plane) && JSON.stringify(all.keys) !== this.held.fitted;
+  }
+
+  /** Fit the plane to the runs shown, once the settings are still: the full request, trained again. */
+  refit() {
+    if (this.s.surface !== NETWORK || !this.held?.stale || this.inflight || this.dataKey(this.s) !== this.computedKey) return;
+    this.compute(performance.now(), true);
   }
 
   /** A line at the end of the legend: what is being computed, or how the network's plane is drawn. */

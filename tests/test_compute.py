@@ -110,14 +110,16 @@ def test_a_request_that_fits_alone_waits_for_memory_then_is_refused_with_a_503()
     async def main():
         held = await budget.reserve(8 << 20, settings, ["body"], "these runs")
         t0 = time.perf_counter()
-        with pytest.raises(Busy):
+        # A refusal that never came would hang the suite: a generous bound, not a measure of speed.
+        with anyio.fail_after(60), pytest.raises(Busy):
             await budget.reserve(4 << 20, settings, ["body"], "these runs")
         waited = time.perf_counter() - t0
         held.release()
         return waited
 
+    # It waited for memory (a timer cannot fire early), however slow the machine is.
     waited = anyio.run(main)
-    assert 0.15 < waited < 1.0 and budget.used == 0
+    assert waited > 0.15 and budget.used == 0
 
 
 def test_a_waiting_request_gets_the_memory_once_it_is_given_back():

@@ -163,6 +163,20 @@ def test_what_needs_the_server_says_so_and_asks_nothing(browser, site):
     clean(page)
 
 
+def test_a_network_link_says_it_needs_the_server_and_asks_nothing(site, browser):
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.errors = watch(page)
+    page.requests, page.failed = [], []
+    page.on("request", lambda r: page.requests.append(r.url))
+    page.on("response", lambda r: page.failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.goto(site["base"] + "index.html?surface=network&steps=50&opt=sgd,adam&autoplay=0")
+    alert = page.locator("#alert")
+    alert.wait_for()
+    assert "needs the Gradscape server" in alert.inner_text(), alert.inner_text()
+    clean(page)
+
+
 def test_the_embed_view_draws_and_opens_the_page_beside_it(browser, site):
     page = open_site(browser, site["base"] + "embed.html?surface=beale&opt=adam&steps=200&autoplay=0")
     href = page.locator("#open-full").evaluate("(a) => a.href")

@@ -162,27 +162,32 @@ export async function streamTrajectories(body, { signal, onProgress, runNames = 
     body: JSON.stringify({ ...body, encoding: "base64" }),
   });
   if (!resp.ok) throw await refusal(resp, runNames);
-  const reader = resp.body.getReader();
-  const decoder = new TextDecoder();
-  let runs = [], buffer = "", done = false;
-  const handle = (line) => {
-    if (!line) return;
-    const msg = JSON.parse(line);
+  let runs = [], done = false;
+  await readLines(resp, (msg) => {
     if (msg.type === "meta") runs = msg.runs.map(newRun);
     else if (msg.type === "chunk") addChunk(runs[msg.run], msg);
     else if (msg.type === "end") Object.assign(runs[msg.run], { diverged_at: msg.diverged_at, done: true });
     else if (msg.type === "done") done = true;
     else if (msg.type === "error") throw new ApiError([msg.message]);
-  };
+  }, () => { if (onProgress && !done) onProgress(runs); });
+  if (!done) throw new ApiError([t("The trajectory stream ended early; try again.")]);
+  return runs;
+}
+
+/**
+ * A JSON Lines answer read as it arrives: `handle(message)` for each line, then `after()` after each piece of
+ * the body (the last included); reading stops early when `after` returns false.
+ */
+export async function readLines(resp, handle, after = () => true) {
+  const reader = resp.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
   for (;;) {
     const { value, done: eof } = await reader.read();
     if (value) buffer += decoder.decode(value, { stream: true });
     const lines = buffer.split("\n");
     buffer = eof ? "" : lines.pop();
-    lines.forEach(handle);
-    if (eof) break;
-    if (onProgress && !done) onProgress(runs);
+    for (const line of lines) if (line) handle(JSON.parse(line));
+    if (after() === false || eof) return;
   }
-  if (!done) throw new ApiError([t("The trajectory stream ended early; try again.")]);
-  return runs;
 }

@@ -5,7 +5,7 @@
 // The cells are painted on a canvas that Plotly lays under its axes as an image, so a 128 × 128 map costs
 // one image, not 16,384 SVG shapes (the bundle's heatmap serves the exported HTML map).
 
-import { ApiError, describe } from "./api.js";
+import { ApiError, describe, readLines } from "./api.js";
 import { BASIN_COLOURS, DIVERGED_COLOUR, NOT_CONVERGED_COLOUR, VIRIDIS } from "./generated/palette.js";
 import { requestBody, scheduleOf, valueOf, withValue } from "./state.js";
 import { announce, fmt, oncePerFrame, put } from "./util.js";
@@ -177,18 +177,12 @@ export async function streamSweep(url, body, signal, data, onChunk) {
       const detail = await resp.json().then((b) => b.detail, () => null);
       throw new ApiError(detail ? describe(detail) : [t("The server answered {0}.", resp.status)], resp.status);
     }
-    const reader = resp.body.getReader();
-    const decoder = new TextDecoder();
-    let buffer = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (value) buffer += decoder.decode(value, { stream: true });
-      const lines = buffer.split("\n");
-      buffer = done ? "" : lines.pop();
-      for (const line of lines) if (line) takeLine(data, JSON.parse(line));
-      if (!onChunk()) return;
-      if (done) break;
-    }
+    let stopped = false;
+    await readLines(resp, (msg) => takeLine(data, msg), () => {
+      stopped = !onChunk();
+      return !stopped;
+    });
+    if (stopped) return;
     if (!data.done && !data.error) data.error = t("the stream ended early");
   } catch (err) {
     if (err.name === "AbortError" || signal.aborted) return;

@@ -2,7 +2,7 @@
 // weights (the plane's loss as the contour and 3-D surface, each path projected on it, the loss curves), and
 // each run's decision regions over the data at the timeline's step, from its streamed weights.
 
-import { ApiError, decodeArray, refusal } from "./api.js";
+import { ApiError, decodeArray, readLines, refusal } from "./api.js";
 import { requestBody } from "./state.js";
 import { View, plotSize, fontSize } from "./views.js";
 import { fmt } from "./util.js";
@@ -66,12 +66,8 @@ export async function streamNetwork(body, { signal, onProgress = () => {}, runNa
     body: JSON.stringify({ ...body, encoding: "base64" }),
   });
   if (!resp.ok) throw await refusal(resp, runNames);
-  const reader = resp.body.getReader();
-  const decoder = new TextDecoder();
-  let meta = null, plane = null, runs = [], buffer = "", done = false;
-  const handle = (line) => {
-    if (!line) return;
-    const msg = JSON.parse(line);
+  let meta = null, plane = null, runs = [], done = false;
+  await readLines(resp, (msg) => {
     if (msg.type === "meta") {
       meta = msg;
       const rows = msg.steps + 1;
@@ -102,16 +98,9 @@ export async function streamNetwork(body, { signal, onProgress = () => {}, runNa
     } else if (msg.type === "error") {
       throw new ApiError([msg.message]);
     }
-  };
-  for (;;) {
-    const { value, done: eof } = await reader.read();
-    if (value) buffer += decoder.decode(value, { stream: true });
-    const lines = buffer.split("\n");
-    buffer = eof ? "" : lines.pop();
-    lines.forEach(handle);
-    if (eof) break;
+  }, () => {
     if (meta && !done) onProgress(runs.reduce((n, r) => n + r.points, 0) / (runs.length * (meta.steps + 1)), plane !== null);
-  }
+  });
   if (!done) throw new ApiError([t("The network's stream ended early; try again.")]);
   return { meta, runs, plane };
 }

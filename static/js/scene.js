@@ -307,7 +307,7 @@ export class Scene {
     }
     const runs = this.held.runs;
     this.runs = all.keys.map((k, i) => ({ ...runs.get(k), index: i }));
-    // Least recently used first; the plane's own runs are what a refit would train again anyway.
+    // Least recently used first: the runs shown move to the end, and the oldest of the others go.
     all.keys.forEach((k) => { const run = runs.get(k); runs.delete(k); runs.set(k, run); });
     while (runs.size > Math.max(NETWORK_RUN_CACHE_SIZE, all.keys.length)) runs.delete(runs.keys().next().value);
     this.held.stale = planeOfRuns(all.plane) && JSON.stringify(all.keys) !== this.held.fitted;

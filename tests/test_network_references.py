@@ -318,7 +318,8 @@ def test_soaps_float32_qr_is_torchs_bit_for_bit_on_small_sides(side):
 @pytest.mark.parametrize("n", [1, 2, 3, 8])
 def test_soaps_first_eigenbasis_is_lapacks_by_decreasing_eigenvalue(n):
     """Where the eigenvalues are apart, each column is numpy's eigenvector (LAPACK) of the same eigenvalue, up to
-    sign; the reference flips torch.linalg.eigh's ascending columns, so the largest comes first."""
+    sign, in the reference's order (torch.linalg.eigh's ascending columns flipped). The order does not change a step
+    (Adam is elementwise and a refresh sorts the columns again), only where each coordinate's moments are kept."""
     from core.tensors import _eigenbasis
 
     rng = np.random.default_rng(n)

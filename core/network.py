@@ -13,9 +13,11 @@ and bias where its reference steps each tensor of model.parameters() on its
 own (LAMB's trust ratio, MARS's clipped correction). Adafactor's factored moments
 and Muon's Newton-Schulz and Shampoo's preconditioners on both sides of a weight
 matrix have a matrix form of their own (core.tensors), Shampoo's biases a vector
-form, and Muon's biases are AdamW's. SOAP, whose Adam runs in eigenbases that
-LAPACK chooses within repeated eigenvalues, is refused for a network, not run
-with another meaning. Newton and Sophia
+form, and Muon's biases are AdamW's. SOAP keeps a basis on each side of a weight
+matrix and one on a bias where precondition_1d is on (core.tensors), its
+refreshes' float32 QR rounded as torch's: it matches pytorch_optimizer's runs to
+1e-8 where the first statistics have no repeated eigenvalue; within one, its
+basis is a valid one but not LAPACK's. Newton and Sophia
 take the network's exact Hessian, for networks of at most MAX_HESSIAN_PARAMS
 weights.
 """
@@ -63,8 +65,9 @@ MAX_HESSIAN_PARAMS = 500
 # Whole-vector kernels whose reference steps each tensor of model.parameters() on its own (LAMB's trust ratio,
 # MARS's clipped correction are per tensor): the kernel runs once per nn.Linear weight and once per bias, a
 # weight matrix through core.tensors' matrix form where the optimizer has one (Adafactor's factored moments, Muon,
-# Shampoo), a bias through its vector form where the registry's kernel is written for the plane only (Shampoo).
-PER_TENSOR = ("lamb", "mars", "adafactor", "muon", "shampoo")
+# Shampoo, SOAP), a bias through its vector form where the registry's kernel is written for the plane only (Shampoo,
+# SOAP).
+PER_TENSOR = ("lamb", "mars", "adafactor", "muon", "shampoo", "soap")
 # What a per-tensor kernel's reference does on a weight matrix whatever the hyperparameter says: MARS's
 # optimize_1d only chooses between MARS and AdamW for 1-D tensors.
 MATRIX_HYPERPARAMETERS = {"mars": {"optimize_1d": 1.0}}
@@ -529,10 +532,16 @@ class NetworkRun:
         k0 = self.done_steps
         batch = self._Q.shape[1] if self._batches is None else self._batches.batch_size
         # A Hessian is a gradient's work per weight; Shampoo's roots are eigendecompositions of every side of every
-        # tensor, about ten sweeps of d^3 multiply-adds each (a 256-wide layer's dwarfs its gradient).
+        # tensor, about ten sweeps of d^3 multiply-adds each (a 256-wide layer's dwarfs its gradient). SOAP projects
+        # each weight matrix on both sides three times a step and refreshes its bases (a power iteration and a QR of
+        # every side, each operation rounded to float32) every precondition_frequency steps.
         work = batch * self.problem.n_params * (self.problem.n_params if self.optimizer.id in HESSIAN else 1)
         if self.optimizer.id == "shampoo":
             work += sum(10 * d ** 3 for shape in self.problem.shapes for d in shape)
+        elif self.optimizer.id == "soap":
+            sides = sum(10 * d ** 3 for shape in self.problem.shapes for d in shape)
+            work += sum(4 * shape[0] * shape[1] * (shape[0] + shape[1]) for shape in self.problem.shapes
+                        if len(shape) == 2) + sides // int(self.hyperparameters["precondition_frequency"])
         n = min(int(n), ADVANCE_WORK // work)
         k1 = min(self.steps, k0 + max(1, n))
         if self.finished:

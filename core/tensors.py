@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from core.optimizers import MUON_A, MUON_B, MUON_C, _bfloat16, _lerp, _lerp_fused, fma
+from core.optimizers import MUON_A, MUON_B, MUON_C, _bfloat16, _f32, _lerp, _lerp_fused, fma
 
 tensor_kernel = njit(error_model="numpy")
 
@@ -28,6 +28,11 @@ def matrix_state_size(optimizer: str, rows: int, cols: int) -> int:
         # The momentum buffer and the update, both statistics and their inverse roots, an eigensolver's room.
         side = max(rows, cols)
         return 2 * rows * cols + 2 * (rows * rows + cols * cols) + 2 * side * side + 3 * side
+    if optimizer == "soap":
+        # Both moments and a projection's room, each side's statistics and basis, an eigensolver's room (which the
+        # refresh's power iteration and QR reuse), the estimated eigenvalues and their order.
+        side = max(rows, cols)
+        return 3 * rows * cols + 2 * (rows * rows + cols * cols) + 2 * side * side + 5 * side
     raise KeyError(optimizer)
 
 
@@ -35,6 +40,9 @@ def vector_state_size(optimizer: str, n: int) -> int:
     """How many numbers the vector form of `optimizer` keeps for a bias of n numbers."""
     if optimizer == "shampoo":
         return 2 * n + 4 * n * n + 3 * n
+    if optimizer == "soap":
+        # A bias is a column: its statistics g gᵀ are a matrix's left side, with no right side.
+        return matrix_state_size("soap", n, 1)
     raise KeyError(optimizer)
 
 
@@ -402,7 +410,274 @@ def shampoo_vector(x, g, t, lr_t, lr, momentum, weight_decay, weight_decouple, f
         x[i] = fma(-lr_t, buffer[i], x[i])
 
 
+@tensor_kernel
+def _sorted_descending(values, order):
+    """order = the indices of values by decreasing value (equal values by increasing index)."""
+    n = values.shape[0]
+    for i in range(n):
+        order[i] = i
+    for i in range(1, n):
+        j = i
+        while j > 0 and values[int(order[j - 1])] < values[int(order[j])]:
+            order[j - 1], order[j] = order[j], order[j - 1]
+            j -= 1
+
+
+@tensor_kernel
+def _eigenbasis(GG, Q, A, d, work, order):
+    """Q = the eigenvectors of GG + 1e-30 I by decreasing eigenvalue, as torch.linalg.eigh's columns flipped.
+
+    The reference decomposes in the statistics' own dtype (float64 here); Jacobi's eigenvectors differ from LAPACK's
+    by rounding where the eigenvalues are apart, and an eigenvector's sign cancels in every use of Q.
+    """
+    n = GG.shape[0]
+    for i in range(n):
+        for j in range(n):
+            A[i, j] = GG[i, j]
+        A[i, i] += 1e-30
+    V = Q  # Jacobi's vectors land in Q, then are reordered through A.
+    _jacobi_eigh(A, V, d, work)
+    _sorted_descending(d, order)
+    for i in range(n):
+        for j in range(n):
+            A[i, j] = V[i, j]
+    for i in range(n):
+        for j in range(n):
+            Q[i, j] = A[i, int(order[j])]
+
+
+@tensor_kernel
+def _nrm2_float32(A, j, i0, n):
+    """snrm2 of A[i0:n, j] as a scaled sum of squares (LAPACK's before 3.10), each operation in float32.
+
+    A new largest entry rescales the sum as (ssq r) r, left to right, where the reference's Fortran squares r first:
+    that order is MKL's (no mismatch of beta in 3,000 columns of length 3; squaring first, 47).
+    """
+    scale, ssq = 0.0, 1.0
+    for i in range(i0, n):
+        if A[i, j] != 0.0:
+            a = abs(A[i, j])
+            if scale < a:
+                r = _f32(scale / a)
+                ssq = _f32(1.0 + _f32(_f32(ssq * r) * r))
+                scale = a
+            else:
+                r = _f32(a / scale)
+                ssq = _f32(ssq + _f32(r * r))
+    return _f32(scale * _f32(np.sqrt(ssq)))
+
+
+@tensor_kernel
+def _reflect_float32(A, i, tau, c0, w):
+    """A[i:, c0:] -= tau v (vᵀ A[i:, c0:]) with v = A[i:, i] (its first entry taken as 1), as slarf in float32."""
+    n = A.shape[0]
+    for j in range(c0, n):
+        acc = 0.0
+        for k in range(i, n):
+            acc = _f32(acc + _f32(A[k, j] * (1.0 if k == i else A[k, i])))
+        w[j] = acc
+    for j in range(c0, n):
+        temp = _f32(-tau * w[j])
+        for k in range(i, n):
+            A[k, j] = _f32(A[k, j] + _f32((1.0 if k == i else A[k, i]) * temp))
+
+
+@tensor_kernel
+def _qr_float32(A, tau, w):
+    """A (square, float32 values) becomes the Q of torch.linalg.qr in float32: sgeqr2 then sorg2r, every operation
+    rounded to float32 as LAPACK's reference routines order them (slarfg scales by a division).
+
+    On sides of 2 to 4 this is torch's Q bit for bit (MKL's, measured on random matrices of ten decades); on larger
+    sides MKL orders some sums its own way and a last float32 place differs now and then.
+    """
+    n = A.shape[0]
+    for i in range(n):
+        tau[i] = 0.0
+        if i < n - 1:
+            xnorm = _nrm2_float32(A, i, i + 1, n)
+            if xnorm != 0.0:
+                alpha = A[i, i]
+                big, small = max(abs(alpha), xnorm), min(abs(alpha), xnorm)
+                q = _f32(small / big)
+                beta = _f32(big * _f32(np.sqrt(_f32(1.0 + _f32(q * q)))))
+                if alpha >= 0.0:
+                    beta = -beta
+                tau[i] = _f32(_f32(beta - alpha) / beta)
+                scale = _f32(alpha - beta)
+                for k in range(i + 1, n):
+                    A[k, i] = _f32(A[k, i] / scale)
+                _reflect_float32(A, i, tau[i], i + 1, w)
+                A[i, i] = beta
+    for i in range(n - 1, -1, -1):
+        if i < n - 1:
+            if tau[i] != 0.0:
+                _reflect_float32(A, i, tau[i], i + 1, w)
+            for k in range(i + 1, n):
+                A[k, i] = _f32(-tau[i] * A[k, i])
+        A[i, i] = _f32(1.0 - tau[i])
+        for k in range(i):
+            A[k, i] = 0.0
+
+
+@tensor_kernel
+def _refresh_side(GG, Q, v, side, rows, cols, A, est, order, work):
+    """The reference's get_orthogonal_matrix_qr for one side: one power iteration GG Q, its columns (and v's rows
+    or columns along that side) sorted by the estimated eigenvalues, then torch.linalg.qr in float32."""
+    n = GG.shape[0]
+    for i in range(n):
+        for j in range(n):
+            acc = 0.0
+            for k in range(n):
+                acc += GG[i, k] * Q[k, j]
+            A[i, j] = acc
+    for j in range(n):
+        acc = 0.0
+        for i in range(n):
+            acc += Q[i, j] * A[i, j]
+        est[j] = acc
+    _sorted_descending(est[:n], order[:n])
+    # v's index_select along the side, through work (a row or a column at a time).
+    if side == 0:
+        for j in range(cols):
+            for i in range(rows):
+                work[i] = v[int(order[i]) * cols + j]
+            for i in range(rows):
+                v[i * cols + j] = work[i]
+    else:
+        for i in range(rows):
+            for j in range(cols):
+                work[j] = v[i * cols + int(order[j])]
+            for j in range(cols):
+                v[i * cols + j] = work[j]
+    for i in range(n):
+        for j in range(n):
+            Q[i, j] = _f32(A[i, int(order[j])])
+    _qr_float32(Q, est, work)
+
+
+@tensor_kernel
+def _soap_project(X, out, QL, QR, rows, cols, left, right, forward, Y):
+    """out = Q_Lᵀ X Q_R (forward) or Q_L X Q_Rᵀ, as the reference's tensordots contract the left side first; a side
+    without a basis is the identity. Y is room for the product on the left; out may be X."""
+    for a in range(rows):
+        for j in range(cols):
+            if left:
+                acc = 0.0
+                for i in range(rows):
+                    acc += (QL[i, a] if forward else QL[a, i]) * X[i * cols + j]
+                Y[a * cols + j] = acc
+            else:
+                Y[a * cols + j] = X[a * cols + j]
+    for a in range(rows):
+        for b in range(cols):
+            if right:
+                acc = 0.0
+                for j in range(cols):
+                    acc += Y[a * cols + j] * (QR[j, b] if forward else QR[b, j])
+                out[a * cols + b] = acc
+            else:
+                out[a * cols + b] = Y[a * cols + b]
+
+
+@tensor_kernel
+def _soap_tensor(x, g, t, lr_t, beta1, beta2, shampoo_beta, weight_decay, precondition_frequency, correct_bias,
+                 normalize_gradient, eps, rows, cols, left, right, s):
+    """pytorch_optimizer's SOAP on one tensor of rows x cols (a bias: a column), preconditioned on its left side
+    (G Gᵀ) and right side (Gᵀ G) as asked: Adam on Q_Lᵀ G Q_R, its step projected back by Q_L (·) Q_Rᵀ."""
+    n = rows * cols
+    side = max(rows, cols)
+    m = s[:n]
+    v = s[n:2 * n]
+    T = s[2 * n:3 * n]
+    at = 3 * n
+    GL = s[at:at + rows * rows].reshape((rows, rows))
+    at += rows * rows
+    GR = s[at:at + cols * cols].reshape((cols, cols))
+    at += cols * cols
+    QL = s[at:at + rows * rows].reshape((rows, rows))
+    at += rows * rows
+    QR = s[at:at + cols * cols].reshape((cols, cols))
+    at += cols * cols
+    A = s[at:at + side * side]
+    at += side * side
+    B = s[at:at + side * side]
+    at += side * side
+    d = s[at:at + side]
+    work = s[at + side:at + 3 * side]
+    est = s[at + 3 * side:at + 4 * side]
+    order = s[at + 4 * side:at + 5 * side]
+    w = 1.0 - shampoo_beta
+    if t > 1:
+        step = float(t - 1)
+        step_size = lr_t
+        if correct_bias != 0.0:
+            step_size = lr_t * (np.sqrt(1.0 - beta2 ** step) / (1.0 - beta1 ** step))
+        _soap_project(g, T, QL, QR, rows, cols, left, right, True, B)
+        for i in range(n):
+            m[i] = _lerp_fused(m[i], g[i], 1.0 - beta1)
+            v[i] = _lerp_fused(v[i], T[i] * T[i], 1.0 - beta2)
+        _soap_project(m, T, QL, QR, rows, cols, left, right, True, B)
+        for i in range(n):
+            T[i] = T[i] / (np.sqrt(v[i]) + eps)
+        _soap_project(T, T, QL, QR, rows, cols, left, right, False, B)
+        if normalize_gradient != 0.0:
+            sq = 0.0
+            for i in range(n):
+                sq += T[i] * T[i]
+            rms = np.sqrt(sq / n) + eps
+            for i in range(n):
+                T[i] = T[i] / rms
+        for i in range(n):
+            x[i] = fma(-step_size, T[i], x[i])
+        if weight_decay != 0.0:
+            shrink = 1.0 - weight_decay * lr_t
+            for i in range(n):
+                x[i] = x[i] * shrink
+    if left:
+        for i in range(rows):
+            for j in range(rows):
+                acc = 0.0
+                for k in range(cols):
+                    acc += g[i * cols + k] * g[j * cols + k]
+                GL[i, j] = _lerp_fused(GL[i, j], acc, w)
+    if right:
+        for i in range(cols):
+            for j in range(cols):
+                acc = 0.0
+                for k in range(rows):
+                    acc += g[k * cols + i] * g[k * cols + j]
+                GR[i, j] = _lerp_fused(GR[i, j], acc, w)
+    if t == 1:
+        # The first step only gathers statistics and takes their eigenbases.
+        if left:
+            _eigenbasis(GL, QL, A[:rows * rows].reshape((rows, rows)), d[:rows], work, order[:rows])
+        if right:
+            _eigenbasis(GR, QR, A[:cols * cols].reshape((cols, cols)), d[:cols], work, order[:cols])
+    elif (t - 1) % int(precondition_frequency) == 0:
+        if left:
+            _refresh_side(GL, QL, v, 0, rows, cols, A[:rows * rows].reshape((rows, rows)), est, order, work)
+        if right:
+            _refresh_side(GR, QR, v, 1, rows, cols, A[:cols * cols].reshape((cols, cols)), est, order, work)
+
+
+@tensor_kernel
+def soap_matrix(x, g, t, lr_t, lr, beta1, beta2, shampoo_beta, weight_decay, precondition_frequency, precondition_1d,
+                correct_bias, normalize_gradient, eps, rows, cols, s):
+    """pytorch_optimizer's SOAP on a weight matrix: a basis on each side, from G Gᵀ and Gᵀ G."""
+    _soap_tensor(x, g, t, lr_t, beta1, beta2, shampoo_beta, weight_decay, precondition_frequency, correct_bias,
+                 normalize_gradient, eps, rows, cols, True, True, s)
+
+
+@tensor_kernel
+def soap_vector(x, g, t, lr_t, lr, beta1, beta2, shampoo_beta, weight_decay, precondition_frequency,
+                precondition_1d, correct_bias, normalize_gradient, eps, n, s):
+    """pytorch_optimizer's SOAP on a bias: a basis from g gᵀ where precondition_1d is on, plain Adam where it is off."""
+    _soap_tensor(x, g, t, lr_t, beta1, beta2, shampoo_beta, weight_decay, precondition_frequency, correct_bias,
+                 normalize_gradient, eps, n, 1, precondition_1d != 0.0, False, s)
+
+
 # The matrix form of each per-tensor optimizer that has one.
-MATRIX_KERNELS = {"adafactor": adafactor_matrix, "muon": muon_matrix, "shampoo": shampoo_matrix}
+MATRIX_KERNELS = {"adafactor": adafactor_matrix, "muon": muon_matrix, "shampoo": shampoo_matrix,
+                  "soap": soap_matrix}
 # The form a bias takes where the registry's kernel is written for a point of the plane only.
-BIAS_KERNELS = {"shampoo": shampoo_vector}
+BIAS_KERNELS = {"shampoo": shampoo_vector, "soap": soap_vector}

@@ -41,6 +41,15 @@ def test_trajectories_are_core_runs_with_their_losses(client):
     assert data["runs"][1]["label"] == "Adam" and len(data["runs"][1]["lr"]) == 30
 
 
+def test_soap_trains_a_network_through_the_api_as_core_does(client):
+    body = {**BODY, "runs": [{"optimizer": "soap", "hyperparameters": {"precondition_frequency": 3}}], "weights": True}
+    r = client.post("/api/networks/trajectories", json=body)
+    assert r.status_code == 200, r.text
+    ours = core.trajectory({"network": NETWORK}, "soap", steps=30, hyperparameters={"precondition_frequency": 3})
+    assert np.array_equal(np.array(r.json()["runs"][0]["weights"]), ours.weights)
+    assert not np.array_equal(ours.weights[-1], ours.weights[0])
+
+
 @pytest.mark.parametrize("kind", ["random", "pca", "points"])
 def test_the_plane_comes_with_the_runs(client, kind):
     body = {**BODY, "plane": {"kind": kind, "resolution": 7}, "encoding": "base64"}
@@ -158,7 +167,7 @@ def test_an_export_draws_the_plane_so_it_refuses_one_without_its_grid(client):
     ({"network": {**NETWORK, "samples": 10**6}}, ["body", "network", "samples"]),
     ({"network": {**NETWORK, "activation": "gelu"}}, ["body", "network", "activation"]),
     ({"network": {**NETWORK, "batch_size": 1000}}, ["body", "network", "batch_size"]),
-    ({"runs": [{"optimizer": "soap"}]}, ["body", "runs", 0, "optimizer"]),
+    ({"runs": [{"optimizer": "nope"}]}, ["body", "runs", 0, "optimizer"]),
     ({"runs": [{"optimizer": "adam", "hyperparameters": {"lr": -1}}]}, ["body", "runs", 0, "hyperparameters", "lr"]),
     ({"steps": 0}, ["body", "steps"]),
     ({"plane": {"kind": "pca", "resolution": 1000}}, ["body", "plane", "resolution"]),
@@ -217,7 +226,7 @@ def test_gradscape_network_writes_the_apis_answer(tmp_path, capsys):
 @pytest.mark.parametrize("argv, flag", [
     (["--data", "mnist"], "--data"),
     (["--hidden", "0"], "--hidden"),
-    (["--optimizers", "soap"], "--optimizers"),
+    (["--optimizers", "nope"], "--optimizers"),
     (["--batch-size", "999"], "--batch-size"),
 ])
 def test_gradscape_network_names_the_bad_flag(tmp_path, capsys, argv, flag):

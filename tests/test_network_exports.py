@@ -91,7 +91,7 @@ def test_the_cli_draws_a_network_where_out_says(tmp_path, capsys):
 @pytest.mark.parametrize("args, flag", [
     (("--hidden", "0"), "--hidden: network.hidden[0] = 0 is outside [1, 256]"),
     (("--data", "mnist"), "--data: "),
-    (("--optimizers", "soap"), "--optimizers: soap does not train a network"),
+    (("--optimizers", "nope"), "--optimizers: "),
     (("--width", "5"), "--width: width = 5 is outside"),
     (("--plane", "points", "--optimizers", "adam"), "--through"),
 ])
@@ -138,8 +138,7 @@ def test_the_export_api_draws_a_network_request_in_the_background(client, tmp_pa
 @pytest.mark.parametrize("change, loc, message", [
     ({"network": {**BODY, "network": {**NETWORK, "hidden": [0]}}}, ["body", "network", "network", "hidden", 0],
      "network.hidden[0] = 0 is outside [1, 256]"),
-    ({"network": {**BODY, "runs": [{"optimizer": "soap"}]}}, ["body", "network", "runs", 0, "optimizer"],
-     "soap does not train a network"),
+    ({"network": {**BODY, "runs": [{"optimizer": "nope"}]}}, ["body", "network", "runs", 0, "optimizer"], ""),
     ({"network": {**BODY, "plane": {"kind": "tsne"}}}, ["body", "network", "plane", "kind"], ""),
     ({"format": "html"}, ["body", "format"], "format = html cannot draw a network; allowed: gif, mp4, png, svg"),
     ({"format": "png", "view": "map"}, ["body", "view"], "view = map cannot draw a network"),

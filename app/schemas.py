@@ -438,7 +438,8 @@ class PlaneRequest(BaseModel):
         "pca", description='"given": the plane through centre (weights) along directions, as an earlier answer '
         'drew it, so new runs are put on a plane already shown')
     centre: Any = Field("initial", description='"initial", "final" (the first run\'s end), {"run": i} or weights')
-    directions: Annotated[Any, WithJsonSchema({"type": "array", "items": {"type": "array", "items": {"type": "number"}}})] = Field(
+    directions: Annotated[Any, WithJsonSchema({"anyOf": [
+        {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}, {"type": "null"}]})] = Field(
         None, description="with kind given: two lists of the network's weights, the plane's d1 and d2 (an answer's "
         "plane.directions)")
     grid: StrictBool = Field(True, description="false: only the paths on the plane, without the loss on its grid")

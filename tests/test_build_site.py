@@ -49,8 +49,9 @@ def site(tmp_path_factory):
         server.wait(timeout=10)
 
 
-def open_site(browser, url: str):
-    """A page recording its errors, every request it sends and every answer that was not a success."""
+def open_site(browser, url: str, drawn: bool = True):
+    """A page recording its errors, every request it sends and every answer that was not a success; drawn
+    unless `drawn` is false."""
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
     page.errors = watch(page)
@@ -59,7 +60,8 @@ def open_site(browser, url: str):
     page.on("response", lambda r: page.failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
     page.on("requestfailed", lambda r: page.failed.append(f"failed {r.url}"))
     page.goto(url)
-    page.wait_for_function("window.__drawn.some((e) => e.kind === 'data')", timeout=30_000)
+    if drawn:
+        page.wait_for_function("window.__drawn.some((e) => e.kind === 'data')", timeout=30_000)
     return page
 
 
@@ -164,13 +166,7 @@ def test_what_needs_the_server_says_so_and_asks_nothing(browser, site):
 
 
 def test_a_network_link_says_it_needs_the_server_and_asks_nothing(site, browser):
-    context = browser.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    page.errors = watch(page)
-    page.requests, page.failed = [], []
-    page.on("request", lambda r: page.requests.append(r.url))
-    page.on("response", lambda r: page.failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-    page.goto(site["base"] + "index.html?surface=network&steps=50&opt=sgd,adam&autoplay=0")
+    page = open_site(browser, site["base"] + "index.html?surface=network&steps=50&opt=sgd,adam&autoplay=0", drawn=False)
     alert = page.locator("#alert")
     alert.wait_for()
     assert "needs the Gradscape server" in alert.inner_text(), alert.inner_text()

@@ -802,7 +802,8 @@ MUON = OPTIMIZERS.add(OptimizerSpec(
     ),
     reference="Jordan et al. (2024), Muon: An optimizer for hidden layers in neural networks (kellerjordan.github.io/posts/muon); "
               "Liu et al. (2025), Muon is Scalable for LLM Training, arXiv:2502.16982 (match_rms_adamw); torch.optim.Muon",
-    state=("b", "update"),
+    # _work: room for the iteration's float32 values, so it runs eight cells to a vector instead of four.
+    state=("b", "update", "_work"),
     whole=True,
     group="modern",
     torch=("Muon", {}),
@@ -904,7 +905,9 @@ def muon_cells(m, x0, x1, g0, g1, f, t, lr_t, lr, weight_decay, momentum, nester
     first, so both shapes iterate on the same row vector. Each phase loops over the
     cells innermost, so a sweep's cells go through the iteration side by side (SIMD).
     """
-    b0, b1, u0, u1 = state
+    b0, b1, u0, u1, work0, work1 = state
+    # Each `_work` row holds at least 2m float32 numbers (m float64): the iteration's two coordinates.
+    w0s, w1s = work0.view(np.float32), work1.view(np.float32)
     # One array written per loop where it costs nothing: before it vectorizes a loop LLVM checks at run time
     # that no array it writes overlaps another it touches, and gives up past a few such checks.
     for j in range(m):
@@ -920,25 +923,29 @@ def muon_cells(m, x0, x1, g0, g1, f, t, lr_t, lr, weight_decay, momentum, nester
         floor = _bfloat16(_at(eps, j))
         if norm < floor:
             norm = floor
-        u0[j] = _bfloat16(v0 / norm)
-        u1[j] = _bfloat16(v1 / norm)
+        w0s[j] = np.float32(_bfloat16(v0 / norm))
+        w1s[j] = np.float32(_bfloat16(v1 / norm))
     iterations = 0
     for j in range(m):
         iterations = max(iterations, int(_at(ns_steps, j)))
     # The iteration in float32 arithmetic: its operands are bfloat16 values and float32 coefficients, so each
     # float32 operation rounds what torch's float32 accumulation rounds (double rounding through float64 is
-    # innocuous for one operation on float32 operands), with few conversions to float64 and back where there
-    # were some sixty per step. The Gram sum is a fused multiply-add, its second product added unrounded: a
-    # float32 product would round it below float32's normal range, so that sum is taken in float64.
+    # innocuous for one operation on float32 operands). The Gram sum is a fused multiply-add, its second product
+    # added unrounded: a float32 product would round it below float32's normal range, so that sum is taken in
+    # float64.
     for k in range(iterations):
         for j in range(m):
-            w0, w1 = np.float32(u0[j]), np.float32(u1[j])
-            gram = _bfloat16_32(np.float32(float(w0 * w0) + u1[j] * u1[j]))
+            w0, w1 = w0s[j], w1s[j]
+            gram = _bfloat16_32(np.float32(float(w0 * w0) + float(w1) * float(w1)))
             gram_update = _bfloat16_32(MUON_B32 * gram + MUON_C32 * (gram * gram))
             # A cell with fewer iterations than another keeps its result: a select, so the loop stays SIMD.
             going = k < int(_at(ns_steps, j))
-            u0[j] = float(_bfloat16_32(MUON_A32 * w0 + gram_update * w0)) if going else u0[j]
-            u1[j] = float(_bfloat16_32(MUON_A32 * w1 + gram_update * w1)) if going else u1[j]
+            w0s[j] = _bfloat16_32(MUON_A32 * w0 + gram_update * w0) if going else w0
+            w1s[j] = _bfloat16_32(MUON_A32 * w1 + gram_update * w1) if going else w1
+    for j in range(m):
+        u0[j] = float(w0s[j])
+    for j in range(m):
+        u1[j] = float(w1s[j])
     for j in range(m):
         rows, cols = (2.0, 1.0) if _at(shape, j) != 0.0 else (1.0, 2.0)
         if _at(adjust_lr_fn, j) != 0.0:
@@ -953,10 +960,11 @@ def muon_cells(m, x0, x1, g0, g1, f, t, lr_t, lr, weight_decay, momentum, nester
 
 @OPTIMIZERS.kernel(MUON)
 @whole_kernel
-def muon(x, g, f, t, lr_t, lr, weight_decay, momentum, nesterov, eps, ns_steps, adjust_lr_fn, shape, b, update, surf):
+def muon(x, g, f, t, lr_t, lr, weight_decay, momentum, nesterov, eps, ns_steps, adjust_lr_fn, shape, b, update, _work,
+         surf):
     """torch Muon on a 1×2 or 2×1 matrix (`muon_cells`; a network's matrices take core.tensors.muon_matrix)."""
     muon_cells(1, x[0:1], x[1:2], g[0:1], g[1:2], f, t, lr_t, lr, weight_decay, momentum, nesterov, eps, ns_steps,
-               adjust_lr_fn, shape, (b[0:1], b[1:2], update[0:1], update[1:2]))
+               adjust_lr_fn, shape, (b[0:1], b[1:2], update[0:1], update[1:2], _work[0:1], _work[1:2]))
 
 
 # --- adafactor -------------------------------------------------------------

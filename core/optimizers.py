@@ -2209,126 +2209,147 @@ def _sign(a, b):
 
 
 @njit(inline="always")
-def _lapy2(x, y):
-    """sqrt(x^2 + y^2) without overflow (LAPACK dlapy2)."""
-    w = max(abs(x), abs(y))
-    z = min(abs(x), abs(y))
-    if z == 0.0:
-        return w
-    return w * np.sqrt(1.0 + (z / w) ** 2)
-
-
-@njit(inline="always")
 def _lasv2(f, g, h):
-    """SVD of the upper triangular [[f, g], [0, h]] (LAPACK dlasv2): ssmin, ssmax, snr, csr, snl, csl."""
-    ft, fa, ht, ha = f, abs(f), h, abs(h)
-    pmax = 1
-    swap = ha > fa
-    if swap:
-        pmax = 3
-        ft, ht = ht, ft
-        fa, ha = ha, fa
+    """SVD of the upper triangular [[f, g], [0, h]] (LAPACK dlasv2): ssmin, ssmax, snr, csr, snl, csl.
+
+    Every branch of dlasv2 is computed and the one it takes is selected, in its own arithmetic, so a
+    loop over cells holds no branch and vectorizes; a quotient of a branch not taken may be inf or NaN.
+    """
+    fa0, ha0 = abs(f), abs(h)
+    swap = ha0 > fa0
+    ft = h if swap else f
+    ht = f if swap else h
+    fa = ha0 if swap else fa0
+    ha = fa0 if swap else ha0
     gt, ga = g, abs(g)
-    if ga == 0.0:
-        ssmin, ssmax = ha, fa
-        clt, crt, slt, srt = 1.0, 1.0, 0.0, 0.0
-    else:
-        gasmal = True
-        if ga > fa:
-            pmax = 2
-            if fa / ga < 2.0**-53:
-                gasmal = False
-                ssmax = ga
-                ssmin = fa / (ga / ha) if ha > 1.0 else (fa / ga) * ha
-                clt, slt, srt, crt = 1.0, ht / gt, 1.0, ft / gt
-        if gasmal:
-            d = fa - ha
-            el = 1.0 if d == fa else d / fa
-            m = gt / ft
-            t = 2.0 - el
-            mm = m * m
-            s = np.sqrt(t * t + mm)
-            r = abs(m) if el == 0.0 else np.sqrt(el * el + mm)
-            a = 0.5 * (s + r)
-            ssmin, ssmax = ha / a, fa * a
-            if mm == 0.0:
-                t = _sign(2.0, ft) * _sign(1.0, gt) if el == 0.0 else gt / _sign(d, ft) + m / t
-            else:
-                t = (m / (s + t) + m / (r + el)) * (1.0 + a)
-            el = np.sqrt(t * t + 4.0)
-            crt, srt = 2.0 / el, t / el
-            clt = (crt + srt * m) / a
-            slt = (ht / ft) * srt / a
-    if swap:
-        csl, snl, csr, snr = srt, crt, slt, clt
-    else:
-        csl, snl, csr, snr = clt, slt, crt, srt
-    if pmax == 1:
-        tsign = _sign(1.0, csr) * _sign(1.0, csl) * _sign(1.0, f)
-    elif pmax == 2:
-        tsign = _sign(1.0, snr) * _sign(1.0, csl) * _sign(1.0, g)
-    else:
-        tsign = _sign(1.0, snr) * _sign(1.0, snl) * _sign(1.0, h)
+    zero = ga == 0.0
+    big = ga > fa
+    fa_ga = fa / ga
+    tiny = big and fa_ga < 2.0**-53
+    d = fa - ha
+    el = 1.0 if d == fa else d / fa
+    m = gt / ft
+    t = 2.0 - el
+    mm = m * m
+    s = np.sqrt(t * t + mm)
+    r_sq = np.sqrt(el * el + mm)
+    r = abs(m) if el == 0.0 else r_sq
+    a = 0.5 * (s + r)
+    t_zero = _sign(2.0, ft) * _sign(1.0, gt)
+    t_el = gt / _sign(d, ft) + m / t
+    t_m0 = t_zero if el == 0.0 else t_el
+    t_m = (m / (s + t) + m / (r + el)) * (1.0 + a)
+    tt = t_m0 if mm == 0.0 else t_m
+    el2 = np.sqrt(tt * tt + 4.0)
+    crt_g = 2.0 / el2
+    srt_g = tt / el2
+    clt_g = (crt_g + srt_g * m) / a
+    slt_g = (ht / ft) * srt_g / a
+    ssmin_g = ha / a
+    ssmax_g = fa * a
+    # Where g dwarfs f (tiny), dlasv2 takes g as the larger singular value: the general formulas would overflow.
+    ssmin_t1 = fa / (ga / ha)
+    ssmin_t2 = fa_ga * ha
+    ssmin_t = ssmin_t1 if ha > 1.0 else ssmin_t2
+    slt_t = ht / gt
+    crt_t = ft / gt
+    ssmin = ha if zero else (ssmin_t if tiny else ssmin_g)
+    ssmax = fa if zero else (ga if tiny else ssmax_g)
+    clt = 1.0 if zero else (1.0 if tiny else clt_g)
+    crt = 1.0 if zero else (crt_t if tiny else crt_g)
+    slt = 0.0 if zero else (slt_t if tiny else slt_g)
+    srt = 0.0 if zero else (1.0 if tiny else srt_g)
+    csl = srt if swap else clt
+    snl = crt if swap else slt
+    csr = slt if swap else crt
+    snr = clt if swap else srt
+    p2 = big and not zero
+    tsign1 = _sign(1.0, csr) * _sign(1.0, csl) * _sign(1.0, f)
+    tsign2 = _sign(1.0, snr) * _sign(1.0, csl) * _sign(1.0, g)
+    tsign3 = _sign(1.0, snr) * _sign(1.0, snl) * _sign(1.0, h)
+    tsign = tsign2 if p2 else (tsign3 if swap else tsign1)
     return _sign(ssmin, tsign * _sign(1.0, f) * _sign(1.0, h)), _sign(ssmax, tsign), snr, csr, snl, csl
 
 
 @njit(inline="always")
-def _inverse_root2(A, out):
-    """U diag(s^(-1/2)) Vᵀ of the 2 x 2 A into out (`_inverse_root`)."""
-    out[0, 0], out[0, 1], out[1, 0], out[1, 1] = _inverse_root(A[0, 0], A[0, 1], A[1, 0], A[1, 1])
+def _lapy2(x, y):
+    """sqrt(x^2 + y^2) without overflow (LAPACK dlapy2)."""
+    w = max(abs(x), abs(y))
+    z = min(abs(x), abs(y))
+    r = w * np.sqrt(1.0 + (z / w) ** 2)
+    return w if z == 0.0 else r
 
 
 @njit(inline="always")
 def _inverse_root(a11, a12, a21, a22):
     """U diag(s^(-1/2)) Vᵀ from torch.linalg.svd of [[a11, a12], [a21, a22]], as LAPACK's dgesdd computes it on this size.
 
-    dgebrd's Householder reflection (dlarfg: beta from dlapy2, v scaled by a reciprocal), dbdsqr's
-    2 x 2 step (dlasv2, or a split when the off-diagonal is negligible), signs made positive, sorted,
-    U reflected back (dormbr). Bit for bit torch's result over thousands of draws, where a closed-form
-    eigendecomposition was off by its own rounding: on ill-conditioned statistics, up to 1e-9.
+    dgebrd's Householder reflection (dlarfg: beta from dlapy2, v scaled by a reciprocal; none when a21
+    is 0), dbdsqr's 2 x 2 step (dlasv2, or a split when the off-diagonal is negligible), signs made
+    positive, sorted, U reflected back (dormbr). Bit for bit torch's result over thousands of draws,
+    where a closed-form eigendecomposition was off by its own rounding: on ill-conditioned statistics,
+    up to 1e-9. Branch-free, as `_lasv2`.
     """
-    tau, v = 0.0, 0.0
-    d1, e1, d2 = a11, a12, a22
-    if a21 != 0.0:
-        beta = -_sign(_lapy2(a11, abs(a21)), a11)
-        tau = (beta - a11) / beta
-        v = a21 * (1.0 / (a11 - beta))
-        d1 = beta
-        w = -tau * (a12 + a22 * v)
-        e1 = a12 + w
-        d2 = a22 + v * w
+    hh = a21 != 0.0
+    beta = -_sign(_lapy2(a11, abs(a21)), a11)
+    tau_h = (beta - a11) / beta
+    v_h = a21 * (1.0 / (a11 - beta))
+    w_h = -tau_h * (a12 + a22 * v_h)
+    e1_h = a12 + w_h
+    d2_h = a22 + v_h * w_h
+    tau = tau_h if hh else 0.0
+    v = v_h if hh else 0.0
+    d1 = beta if hh else a11
+    e1 = e1_h if hh else a12
+    d2 = d2_h if hh else a22
     eps = 2.0**-53
     tol = max(10.0, min(100.0, eps**-0.125)) * eps
     mu = abs(d2) * (abs(d1) / (abs(d1) + abs(e1)))
     thresh = max(tol * (min(abs(d1), mu) / np.sqrt(2.0)), 24.0 * 2.2250738585072014e-308)
-    if abs(e1) > thresh:
-        ssmin, ssmax, snr, csr, snl, csl = _lasv2(d1, e1, d2)
-        s1, s2 = ssmax, ssmin
-        u00, u01, u10, u11 = csl, -snl, snl, csl
-        v00, v01, v10, v11 = csr, snr, -snr, csr
-    else:
-        s1, s2 = d1, d2
-        u00, u01, u10, u11 = 1.0, 0.0, 0.0, 1.0
-        v00, v01, v10, v11 = 1.0, 0.0, 0.0, 1.0
+    rot = abs(e1) > thresh
+    ssmin, ssmax, snr, csr, snl, csl = _lasv2(d1, e1, d2)
+    s1 = ssmax if rot else d1
+    s2 = ssmin if rot else d2
+    u00 = csl if rot else 1.0
+    u01 = -snl if rot else 0.0
+    u10 = snl if rot else 0.0
+    u11 = csl if rot else 1.0
+    v00 = csr if rot else 1.0
+    v01 = snr if rot else 0.0
+    v10 = -snr if rot else 0.0
+    v11 = csr if rot else 1.0
     # Vᵀ's rows carry the signs of negative singular values; then the larger first.
-    if s1 < 0.0:
-        s1, v00, v01 = -s1, -v00, -v01
-    if s2 < 0.0:
-        s2, v10, v11 = -s2, -v10, -v11
-    if s2 > s1:
-        s1, s2 = s2, s1
-        v00, v01, v10, v11 = v10, v11, v00, v01
-        u00, u01, u10, u11 = u01, u00, u11, u10
-    if tau != 0.0:
-        w = -tau * (u00 + u10 * v)
-        u00, u10 = u00 + w, u10 + v * w
-        w = -tau * (u01 + u11 * v)
-        u01, u11 = u01 + w, u11 + v * w
+    n1 = s1 < 0.0
+    s1 = -s1 if n1 else s1
+    v00 = -v00 if n1 else v00
+    v01 = -v01 if n1 else v01
+    n2 = s2 < 0.0
+    s2 = -s2 if n2 else s2
+    v10 = -v10 if n2 else v10
+    v11 = -v11 if n2 else v11
+    sw = s2 > s1
+    s1, s2 = (s2 if sw else s1), (s1 if sw else s2)
+    v00, v01, v10, v11 = (v10 if sw else v00), (v11 if sw else v01), (v00 if sw else v10), (v01 if sw else v11)
+    u00, u01, u10, u11 = (u01 if sw else u00), (u00 if sw else u01), (u11 if sw else u10), (u10 if sw else u11)
+    w0 = -tau * (u00 + u10 * v)
+    w1 = -tau * (u01 + u11 * v)
+    r00, r10 = u00 + w0, u10 + v * w0
+    r01, r11 = u01 + w1, u11 + v * w1
+    u00 = r00 if hh else u00
+    u10 = r10 if hh else u10
+    u01 = r01 if hh else u01
+    u11 = r11 if hh else u11
     # torch raises the singular values to -1/2 as 1/sqrt, then (U * s) @ Vᵀ.
     r1 = 1.0 / np.sqrt(s1)
     r2 = 1.0 / np.sqrt(s2)
     return ((u00 * r1) * v00 + (u01 * r2) * v10, (u00 * r1) * v01 + (u01 * r2) * v11,
             (u10 * r1) * v00 + (u11 * r2) * v10, (u10 * r1) * v01 + (u11 * r2) * v11)
+
+
+@njit(inline="always")
+def _inverse_root2(A, out):
+    """U diag(s^(-1/2)) Vᵀ of the 2 x 2 A into out (`_inverse_root`)."""
+    out[0, 0], out[0, 1], out[1, 0], out[1, 1] = _inverse_root(A[0, 0], A[0, 1], A[1, 0], A[1, 1])
 
 
 # --- shampoo -----------------------------------------------------------------
@@ -2403,10 +2424,19 @@ def shampoo_cells(m, x0, x1, g0, g1, f, t, lr_t, lr, momentum, weight_decay, wei
             x0[j], x1[j], g0[j], g1[j], t, _at(lr_t, j), _at(momentum, j), _at(weight_decay, j),
             _at(weight_decouple, j), _at(fixed_decay, j), _at(matrix_eps, j), b0[j], b1[j], G00[j], G01[j], G10[j],
             G11[j])
+    due_all, due_any = True, False
     for j in range(m):
         # An integer remainder (a float one calls numba's runtime, fmod), its divisor at least 1 where LLVM can see it.
-        if t % max(int(_at(preconditioning_compute_steps, j)), 1) == 0:
+        due = t % max(int(_at(preconditioning_compute_steps, j)), 1) == 0
+        due_all, due_any = due_all and due, due_any or due
+    if due_all:
+        # With no branch in the root, and no condition in the loop, the loop runs four cells to a vector.
+        for j in range(m):
             R00[j], R01[j], R10[j], R11[j] = _inverse_root(G00[j], G01[j], G10[j], G11[j])
+    elif due_any:
+        for j in range(m):
+            if t % max(int(_at(preconditioning_compute_steps, j)), 1) == 0:
+                R00[j], R01[j], R10[j], R11[j] = _inverse_root(G00[j], G01[j], G10[j], G11[j])
     for j in range(m):
         u0 = b0[j] * R00[j] + b1[j] * R10[j]
         u1 = b0[j] * R01[j] + b1[j] * R11[j]

@@ -427,25 +427,33 @@ def random_matrices(rng, count):
 def test_inverse_root_is_torchs_svd_bit_for_bit():
     from pytorch_optimizer.optimizer.utils.matrix import compute_power_svd
     from core.optimizers import _inverse_root2
+    # Every branch the root selects from: no reflection (a21 = 0), a split off-diagonal, a zero one, one that
+    # dwarfs the diagonal (around 1 and not), swapped diagonals, equal ones, negative and zero entries.
     crafted = [np.diag([2.0, 3.0]), np.diag([3.0, 2.0]), np.array([[1e-17, 1.0], [0.0, 1e-17]]),
-               np.array([[2.0, 1e20], [0.0, 3.0]]), np.array([[-1.0, 2.0], [3.0, -4.0]]),
-               np.array([[0.0, 1.0], [2.0, 3.0]])]
+               np.array([[2.0, 1e20], [0.0, 3.0]]), np.array([[2.0, 1e20], [0.0, 0.5]]),
+               np.array([[-1.0, 2.0], [3.0, -4.0]]), np.array([[0.0, 1.0], [2.0, 3.0]]),
+               np.array([[1.0, 1e-200], [0.0, 1.0]]), np.array([[-2.0, 3.0], [0.0, -2.0]]),
+               np.array([[1.0, 2.0], [0.0, -3.0]]), np.array([[0.5, -4.0], [0.0, 0.25]]),
+               np.array([[0.0, 0.0], [1.0, 2.0]]), np.zeros((2, 2))]
     # As the kernels are compiled: a singular value of 0 (eps lost beside g gᵀ) gives inf, as in torch.
     root = numba.njit(error_model="numpy")(lambda A, out: _inverse_root2(A, out))
     for A in crafted + list(random_matrices(np.random.default_rng(1), 3000)):
         ours = np.empty((2, 2))
         with np.errstate(all="ignore"):
             root(A, ours)
-        ref = compute_power_svd(torch.tensor(A), 2).numpy()
+            ref = compute_power_svd(torch.tensor(A), 2).numpy()
         np.testing.assert_array_equal(ours, ref, err_msg=str(A.tolist()))
 
 
 def test_lasv2_diagonalizes_in_every_branch():
     from core.optimizers import _lasv2
     cases = [(1.0, 1e-200, 1.0), (2.0, 1e-200, 1.0), (1e-17, 1.0, 1e-17), (2.0, 1e20, 3.0), (3.0, 0.0, -2.0),
-             (-1.0, 2.0, 3.0), (1.0, 2.0, -3.0), (0.5, -4.0, 0.25)]
+             (-1.0, 2.0, 3.0), (1.0, 2.0, -3.0), (0.5, -4.0, 0.25), (2.0, 1e20, 0.5), (-2.0, 3.0, -2.0)]
+    # As the kernels are compiled, on float64 numbers: a branch not taken may divide by zero.
+    lasv2 = numba.njit(error_model="numpy")(lambda f, g, h: _lasv2(f, g, h))
     for f, g, h in cases:
-        ssmin, ssmax, snr, csr, snl, csl = _lasv2(f, g, h)
+        with np.errstate(all="ignore"):
+            ssmin, ssmax, snr, csr, snl, csl = lasv2(np.float64(f), np.float64(g), np.float64(h))
         left = np.array([[csl, snl], [-snl, csl]])
         right = np.array([[csr, -snr], [snr, csr]])
         out = left @ np.array([[f, g], [0.0, h]]) @ right

@@ -51,7 +51,7 @@ async def housekeeping() -> None:
             log.warning("the export job store is unreachable; expired exports are removed once it answers")
 
 
-COMPILE_NOTICE_SECONDS = 1.0  # loading cached kernels takes about this; compiling takes one to two minutes
+COMPILE_NOTICE_SECONDS = 8.0  # loading cached kernels takes about 2 s; compiling them, a few minutes
 
 
 async def warm_kernels() -> None:
@@ -64,7 +64,7 @@ async def warm_kernels() -> None:
         with anyio.move_on_after(COMPILE_NOTICE_SECONDS):
             await warmed.wait()
         if not warmed.is_set():
-            log.info("Compiling the numeric kernels (the first start after an install or an upgrade; one to two minutes "
+            log.info("Compiling the numeric kernels (the first start after an install or an upgrade; a few minutes "
                      "on 2 cores, cached for later starts). The server answers once they are ready.")
 
     async with anyio.create_task_group() as tg:

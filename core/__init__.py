@@ -15,7 +15,6 @@ from core.engine import (
     surface_grid,
     sweep,
     sweep_rows,
-    warm,
 )
 from core import formula
 from core import network as _network
@@ -26,6 +25,12 @@ from core.optimizers import OPTIMIZERS
 from core.schedules import SCHEDULES
 from core.surfaces import SURFACES
 
+
+def warm() -> None:
+    """Compile (or load from numba's disk cache) every kernel, the plane's loops and the network's, so no request
+    waits for one."""
+    _engine.warm()
+    _network.warm()
 
 
 def trajectory(surface, optimizer, start=None, steps=None, hyperparameters=None, schedule=None, noise=None,

@@ -857,3 +857,18 @@ def landscape(problem: NetworkProblem, runs: list, plane: str = "random", centre
     true = [np.asarray(r.losses) if full and len(getattr(r, "losses", ())) == len(w) else problem.losses(w)
             for r, w in zip(runs, paths)]
     return Landscape(plane, c, d1, d2, alphas, betas, losses, coords, [off for _, off in projected], true)
+
+
+def warm() -> None:
+    """Compile (or load from the disk cache) the network's loops and kernels, so no request waits for them.
+
+    One optimizer of each loop (scalar, whole vector, per tensor) trains a tiny network for two steps, on the full
+    data and on minibatches, and a plane is drawn through the runs: cold, about a minute and a half on 2 cores.
+    """
+    first = {}
+    for spec in trainers():
+        first.setdefault("tensors" if spec.id in PER_TENSOR else "whole" if spec.whole else "scalar", spec.id)
+    for batch in ({}, {"batch_size": 4}):
+        net = {"data": "moons", "samples": 8, "hidden": [2], **batch}
+        runs = [trajectory({"network": net}, optimizer, steps=2) for optimizer in first.values()]
+        landscape(network_problem(net), runs, plane="pca", resolution=2)

@@ -104,9 +104,11 @@ def test_the_build_warm_up_fills_a_fresh_cache_and_the_next_process_starts_warm(
     probe = (
         "import json, core\n"
         "core.warm()\n"
-        "k = core.engine.kernels()\n"
-        "print(json.dumps({n: [sum(getattr(k, n).stats.cache_hits.values()), "
-        "sum(getattr(k, n).stats.cache_misses.values())] for n in ('run_trajectory', 'run_sweep', 'run_whole_trajectory', 'run_whole_sweep', 'surface_grid')}))\n"
+        "k, net = core.engine.kernels(), core.network.loops()\n"
+        "loops = [(k, n) for n in ('run_trajectory', 'run_sweep', 'run_whole_trajectory', 'run_whole_sweep', 'surface_grid')]\n"
+        "loops += [(net, n) for n in ('run_scalar', 'run_whole', 'run_tensors')]\n"
+        "print(json.dumps({n: [sum(getattr(m, n).stats.cache_hits.values()), "
+        "sum(getattr(m, n).stats.cache_misses.values())] for m, n in loops}))\n"
     )
     serve = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True)
     assert serve.returncode == 0, serve.stderr

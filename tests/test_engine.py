@@ -660,3 +660,8 @@ def test_warm_compiles_every_loop_so_no_request_waits_for_one():
     k = engine.kernels()
     for name in ("run_trajectory", "run_sweep", "run_whole_trajectory", "run_whole_sweep", "surface_grid"):
         assert getattr(k, name).signatures, f"{name} is left to compile on a request"
+    # The network's loops, one per kind of optimizer, and the plane's losses: cold, a request would wait a minute.
+    from core import mlp, network
+    for name in ("run_scalar", "run_whole", "run_tensors"):
+        assert getattr(network.loops(), name).signatures, f"the network's {name} is left to compile on a request"
+    assert mlp.plane_losses.signatures and mlp.path_losses.signatures

@@ -34,10 +34,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+_compiled = False
+
+
+def compile_kernels() -> None:
+    """Every kernel compiled into the disk cache the servers share, once a session, so that a server started by a
+    test loads them (seconds) instead of compiling them (minutes) within its deadline."""
+    global _compiled
+    if not _compiled:
+        import core
+
+        core.warm()
+        _compiled = True
+
+
 class LiveServer:
     """`gradscape serve` in a subprocess; `url` is its base address."""
 
     def __init__(self, env: dict[str, str] | None = None, workers: int = 1):
+        compile_kernels()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         full_env = {**os.environ, **(env or {})}
@@ -46,7 +61,7 @@ class LiveServer:
              "--workers", str(workers)],
             cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
-        deadline = time.monotonic() + 120  # a cold numba cache compiles first
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.proc.stdout.read()}")

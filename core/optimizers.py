@@ -2385,6 +2385,12 @@ SHAMPOO = OPTIMIZERS.add(OptimizerSpec(
 
 
 @njit(inline="always")
+def _root_due(t, preconditioning_compute_steps):
+    # An integer remainder (a float one calls numba's runtime, fmod), its divisor at least 1 where LLVM can see it.
+    return t % max(int(preconditioning_compute_steps), 1) == 0
+
+
+@njit(inline="always")
 def _shampoo_gradient(x0, x1, g0, g1, t, lr_t, momentum, weight_decay, weight_decouple, fixed_decay, matrix_eps,
                       b0, b1, G00, G01, G10, G11):
     """The gradient Shampoo preconditions (blended with the last step, weight decay in it or applied to x) and G."""
@@ -2426,8 +2432,7 @@ def shampoo_cells(m, x0, x1, g0, g1, f, t, lr_t, lr, momentum, weight_decay, wei
             G11[j])
     due_all, due_any = True, False
     for j in range(m):
-        # An integer remainder (a float one calls numba's runtime, fmod), its divisor at least 1 where LLVM can see it.
-        due = t % max(int(_at(preconditioning_compute_steps, j)), 1) == 0
+        due = _root_due(t, _at(preconditioning_compute_steps, j))
         due_all, due_any = due_all and due, due_any or due
     if due_all:
         # With no branch in the root, and no condition in the loop, the loop runs four cells to a vector.
@@ -2435,7 +2440,7 @@ def shampoo_cells(m, x0, x1, g0, g1, f, t, lr_t, lr, momentum, weight_decay, wei
             R00[j], R01[j], R10[j], R11[j] = _inverse_root(G00[j], G01[j], G10[j], G11[j])
     elif due_any:
         for j in range(m):
-            if t % max(int(_at(preconditioning_compute_steps, j)), 1) == 0:
+            if _root_due(t, _at(preconditioning_compute_steps, j)):
                 R00[j], R01[j], R10[j], R11[j] = _inverse_root(G00[j], G01[j], G10[j], G11[j])
     for j in range(m):
         u0 = b0[j] * R00[j] + b1[j] * R10[j]
